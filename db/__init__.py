@@ -1,0 +1,1 @@
+"""Storage: Tortoise models and migrations for PostgreSQL, Redis keys and scripts."""

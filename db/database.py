@@ -1,0 +1,80 @@
+"""Opening, migrating and checking the PostgreSQL database through Tortoise."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tortoise import Tortoise
+from tortoise.connection import get_connection
+from tortoise.migrations.api import migrate as tortoise_migrate
+from tortoise.migrations.executor import MigrationExecutor
+
+APP_LABEL = "models"
+
+
+def tortoise_url(database_url: str) -> str:
+    """Tortoise spells PostgreSQL as `asyncpg://`; accept the usual `postgres(ql)://` too."""
+    parts = urlsplit(database_url)
+    if parts.scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+        parts = parts._replace(scheme="asyncpg")
+    return urlunsplit(parts)
+
+
+def with_pool(database_url: str, minsize: int, maxsize: int) -> str:
+    """The URL with asyncpg pool bounds set, unless the URL sets them itself."""
+    parts = urlsplit(database_url)
+    query = dict(parse_qsl(parts.query))
+    query.setdefault("minsize", str(minsize))
+    query.setdefault("maxsize", str(maxsize))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def tortoise_config(database_url: str, *, pool_max: int = 10) -> dict[str, Any]:
+    """The Tortoise configuration for one PostgreSQL database and our models and migrations."""
+    url = with_pool(tortoise_url(database_url), minsize=1, maxsize=pool_max)
+    return {
+        "connections": {"default": url},
+        "apps": {
+            APP_LABEL: {
+                "models": ["db.models"],
+                "default_connection": "default",
+                "migrations": "db.migrations",
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+async def open_database(database_url: str, *, pool_max: int = 10) -> None:
+    """Open the connection pool; models are usable from every task once this returns."""
+    # The lifespan runs in its own task; requests run in others, so the context is global.
+    await Tortoise.init(
+        config=tortoise_config(database_url, pool_max=pool_max), _enable_global_fallback=True
+    )
+
+
+async def close_database() -> None:
+    await Tortoise.close_connections()
+
+
+async def apply_migrations(database_url: str) -> None:
+    """Apply every migration not yet applied (Tortoise's own migration executor)."""
+    await tortoise_migrate(config=tortoise_config(database_url, pool_max=2))
+    await Tortoise.close_connections()
+
+
+async def pending_migrations() -> list[str]:
+    """Names of the migrations the open database has not applied yet."""
+    config = tortoise_config("asyncpg://unused/unused")
+    executor = MigrationExecutor(get_connection("default"), config["apps"])
+    plan = await executor.plan()
+    return [
+        f"{step.migration.app_label}.{step.migration.name}" for step in plan if not step.backward
+    ]
+
+
+async def ping_database() -> None:
+    """Raise unless PostgreSQL answers."""
+    await get_connection("default").execute_query("SELECT 1")

@@ -1,0 +1,157 @@
+"""Brands, their stores and tiers: what every member, visitor and partner of a brand may read."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from db.models import Brand, ExpiryPolicy, JwtAlgorithm, Store, Tier
+from domain.errors import DomainError, ErrorCode
+from domain.principal import Principal
+
+BASE_TIER_CODE = "BASE"
+
+
+@dataclass(frozen=True, slots=True)
+class TierSpec:
+    code: str
+    name: str
+    rank: int
+    qualifying_points: int = 0
+    earn_multiplier: Decimal = Decimal("1")
+    discount_percent: int = 0
+    birthday_bonus_points: int = 0
+    flash_sale_early_access_minutes: int = 0
+
+
+async def create_brand(
+    code: str,
+    name: str,
+    *,
+    timezone: str = "UTC",
+    expiry_policy: ExpiryPolicy = ExpiryPolicy.ROLLING,
+    expiry_months: int = 24,
+    jwt_algorithm: JwtAlgorithm | None = None,
+    jwt_key: str | None = None,
+) -> Brand:
+    """Create a brand with its base tier (rank 0), so every member always has a tier."""
+    try:
+        async with in_transaction():
+            brand = await Brand.create(
+                code=code,
+                name=name,
+                timezone=timezone,
+                expiry_policy=expiry_policy,
+                expiry_months=expiry_months,
+                jwt_algorithm=jwt_algorithm,
+                jwt_key=jwt_key,
+            )
+            await Tier.create(brand=brand, code=BASE_TIER_CODE, name="Member", rank=0)
+    except IntegrityError:
+        raise DomainError(
+            ErrorCode.DUPLICATE, f"A brand with code {code!r} exists.", ["code"]
+        ) from None
+    return brand
+
+
+async def ensure_store(brand: Brand, code: str, name: str) -> Store:
+    store, _ = await Store.get_or_create(brand=brand, code=code, defaults={"name": name})
+    return store
+
+
+async def ensure_tier(brand: Brand, spec: TierSpec) -> Tier:
+    """The brand's tier of that rank, created or brought in line with the spec."""
+    values = {
+        "code": spec.code,
+        "name": spec.name,
+        "qualifying_points": spec.qualifying_points,
+        "earn_multiplier": spec.earn_multiplier,
+        "discount_percent": spec.discount_percent,
+        "birthday_bonus_points": spec.birthday_bonus_points,
+        "flash_sale_early_access_minutes": spec.flash_sale_early_access_minutes,
+    }
+    tier, created = await Tier.get_or_create(brand=brand, rank=spec.rank, defaults=values)
+    if not created:
+        await tier.update_from_dict(values).save()
+    return tier
+
+
+async def brand_of(principal: Principal) -> Brand:
+    """The caller's brand."""
+    return await brand_by_id(principal.brand_id)
+
+
+async def brand_by_id(brand_id: int) -> Brand:
+    return await Brand.get(id=brand_id)
+
+
+async def stores_of(brand_id: int) -> list[Store]:
+    return await Store.filter(brand_id=brand_id).order_by("code")
+
+
+async def tiers_of(brand_id: int) -> list[Tier]:
+    """The brand's tiers, lowest rank first."""
+    return await Tier.filter(brand_id=brand_id).order_by("rank")
+
+
+PUBLIC_RECORDS = {"Brand": Brand, "Store": Store, "Tier": Tier}
+
+
+async def public_record(
+    principal: Principal, type_name: str, pk: int
+) -> Brand | Store | Tier | None:
+    """A brand, store or tier by id, if it belongs to the caller's brand; None otherwise."""
+    model = PUBLIC_RECORDS.get(type_name)
+    if model is None:
+        return None
+    if model is Brand:
+        return await Brand.get_or_none(id=pk) if pk == principal.brand_id else None
+    return await model.get_or_none(id=pk, brand_id=principal.brand_id)
+
+
+@dataclass(frozen=True, slots=True)
+class BrandKeys:
+    """What authentication needs of a brand: its id and its own verification key, if any."""
+
+    id: int
+    code: str
+    jwt_algorithm: str | None
+    jwt_key: str | None
+
+
+class BrandDirectory:
+    """Brands by code for authentication, cached in-process for a few seconds.
+
+    Every request names its brand; reading it from PostgreSQL each time would put a query on
+    the hot path of every GraphQL call. A changed key takes effect within `ttl` seconds.
+    """
+
+    def __init__(self, ttl: float = 10.0, max_entries: int = 10_000) -> None:
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._entries: dict[str, tuple[float, BrandKeys | None]] = {}
+
+    async def find(self, code: str) -> BrandKeys | None:
+        now = time.monotonic()
+        cached = self._entries.get(code)
+        if cached is not None and now - cached[0] < self._ttl:
+            return cached[1]
+        brand = await Brand.get_or_none(code=code)
+        keys = (
+            BrandKeys(
+                brand.id,
+                brand.code,
+                brand.jwt_algorithm.value if brand.jwt_algorithm else None,
+                brand.jwt_key,
+            )
+            if brand
+            else None
+        )
+        if len(self._entries) >= self._max_entries:
+            self._entries.clear()  # unknown codes must not grow the cache without bound
+        self._entries[code] = (now, keys)
+        return keys

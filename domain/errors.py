@@ -1,0 +1,47 @@
+"""Expected failures of the business, each with a stable code that clients can switch on."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class ErrorCode(Enum):
+    """Stable codes of expected failures; the GraphQL `ErrorCode` enum is this enum."""
+
+    INVALID_INPUT = "INVALID_INPUT"
+    NOT_FOUND = "NOT_FOUND"
+    INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
+    OUT_OF_STOCK = "OUT_OF_STOCK"
+    SOLD_OUT = "SOLD_OUT"
+    LIMIT_REACHED = "LIMIT_REACHED"
+    NOT_STARTED = "NOT_STARTED"
+    ENDED = "ENDED"
+    TIER_REQUIRED = "TIER_REQUIRED"
+    MEMBER_FROZEN = "MEMBER_FROZEN"
+    CAP_EXCEEDED = "CAP_EXCEEDED"
+    DUPLICATE = "DUPLICATE"
+    CONFLICT = "CONFLICT"
+    VERIFICATION_REQUIRED = "VERIFICATION_REQUIRED"
+    RATE_LIMITED = "RATE_LIMITED"
+    ALREADY_CANCELLED = "ALREADY_CANCELLED"
+
+
+class DomainError(Exception):
+    """An expected failure: shown to the caller as a `UserError`, never as a fault."""
+
+    def __init__(self, code: ErrorCode, message: str, field: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"DomainError({self.code.value}, {self.message!r}, field={self.field!r})"
+
+
+class AccessDenied(Exception):
+    """The caller may not do or see this: a FORBIDDEN or UNAUTHENTICATED error, not a UserError."""
+
+    def __init__(self, message: str, *, authenticated: bool = True) -> None:
+        super().__init__(message)
+        self.authenticated = authenticated

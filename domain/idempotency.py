@@ -1,0 +1,88 @@
+"""Idempotent movements: a keyed call's first outcome is kept and returned to every repeat.
+
+A record is scoped to (brand, principal, operation, key), so one caller can never receive
+another's result. It is inserted in the same transaction as the movement it guards: a
+concurrent repeat blocks on the unique index until the first commits, then reads the stored
+outcome; if the first rolls back, the repeat runs the movement itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from db.models import IdempotencyRecord
+from domain.errors import DomainError, ErrorCode
+from domain.principal import Principal
+
+MAX_KEY_LENGTH = 200
+
+
+def request_hash(payload: dict[str, Any]) -> str:
+    """A stable fingerprint of a call's arguments, to tell a repeat from a different call."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def run_once(
+    principal: Principal,
+    operation: str,
+    key: str,
+    payload: dict[str, Any],
+    movement: Callable[[BaseDBAsyncClient], Awaitable[dict[str, Any]]],
+) -> dict[str, Any]:
+    """Run `movement` in a transaction at most once per key; return its (stored) outcome.
+
+    `movement` gets the transaction's connection and returns a JSON-serialisable outcome (ids,
+    not objects). A DomainError it raises rolls everything back and is not stored, so the call
+    can be repeated once the cause is fixed. The same key with another payload is a CONFLICT.
+    """
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"idempotencyKey must be 1 to {MAX_KEY_LENGTH} characters.",
+            ["idempotencyKey"],
+        )
+    fingerprint = request_hash(payload)
+    scope = {
+        "brand_id": principal.brand_id,
+        "principal": principal.idempotency_scope,
+        "operation": operation,
+        "key": key,
+    }
+    async with in_transaction() as connection:
+        inserted = await connection.execute_query_dict(
+            "INSERT INTO idempotency_record "
+            "(brand_id, principal, operation, key, request_hash, created_at) "
+            "VALUES ($1, $2, $3, $4, $5, now()) "
+            "ON CONFLICT (brand_id, principal, operation, key) DO NOTHING RETURNING id",
+            [scope["brand_id"], scope["principal"], operation, key, fingerprint],
+        )
+        if inserted:
+            outcome = await movement(connection)
+            await (
+                IdempotencyRecord.filter(id=inserted[0]["id"])
+                .using_db(connection)
+                .update(outcome=outcome)
+            )
+            return outcome
+    record = await IdempotencyRecord.get(**scope)
+    if record.request_hash != fingerprint:
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "This idempotencyKey was used for a different request.",
+            ["idempotencyKey"],
+        )
+    return record.outcome
+
+
+async def purge_expired(retention: timedelta, now: datetime | None = None) -> int:
+    """Delete records older than `retention`; returns how many went."""
+    cutoff = (now or datetime.now(UTC)) - retention
+    return await IdempotencyRecord.filter(created_at__lt=cutoff).delete()

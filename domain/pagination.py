@@ -1,0 +1,121 @@
+"""Keyset pagination for Relay connections: pages do not shift as the underlying rows grow.
+
+A cursor names the position of a row by its sort key (the order's fields, ending with the
+primary key, so it is unique); the next page starts strictly after it. Offsets would skip or
+repeat rows whenever a ledger grows between two requests.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from tortoise.expressions import Q
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from domain.errors import DomainError, ErrorCode
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+RecordT = TypeVar("RecordT", bound=Model)
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[RecordT]):
+    items: list[RecordT]
+    cursors: list[str]
+    has_next_page: bool
+    has_previous_page: bool
+    total_count: int
+
+
+def _encode_value(value: Any) -> Any:
+    return {"dt": value.isoformat()} if isinstance(value, datetime) else value
+
+
+def _decode_value(value: Any) -> Any:
+    return datetime.fromisoformat(value["dt"]) if isinstance(value, dict) else value
+
+
+def encode_cursor(record: Model, order: tuple[str, ...]) -> str:
+    values = [_encode_value(getattr(record, field)) for field in order]
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+
+
+def decode_cursor(cursor: str, order: tuple[str, ...], argument: str) -> list[Any]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        values = None
+    if not isinstance(values, list) or len(values) != len(order):
+        raise DomainError(ErrorCode.INVALID_INPUT, f"{argument} is not a valid cursor.", [argument])
+    return [_decode_value(value) for value in values]
+
+
+def _beyond(order: tuple[str, ...], values: list[Any], lookup: str) -> Q:
+    """Rows strictly after (`gt`) or before (`lt`) the position `values` in `order`."""
+    condition = Q(**{f"{order[-1]}__{lookup}": values[-1]})
+    for field, value in zip(reversed(order[:-1]), reversed(values[:-1]), strict=True):
+        condition = Q(**{f"{field}__{lookup}": value}) | (Q(**{field: value}) & condition)
+    return condition
+
+
+def _check_size(size: int | None, argument: str) -> None:
+    if size is not None and not 0 <= size <= MAX_PAGE_SIZE:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"{argument} must be between 0 and {MAX_PAGE_SIZE}.",
+            [argument],
+        )
+
+
+async def paginate(
+    queryset: QuerySet[RecordT], request: PageRequest, order: tuple[str, ...] = ("id",)
+) -> Page[RecordT]:
+    """One page of `queryset` in ascending `order` (whose last field must be unique)."""
+    _check_size(request.first, "first")
+    _check_size(request.last, "last")
+    if request.first is not None and request.last is not None:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "Pass first or last, not both.", ["first", "last"]
+        )
+    total_count = await queryset.count()
+    backwards = request.last is not None or (request.before is not None and request.first is None)
+    window = queryset
+    if request.after is not None:
+        window = window.filter(_beyond(order, decode_cursor(request.after, order, "after"), "gt"))
+    if request.before is not None:
+        window = window.filter(_beyond(order, decode_cursor(request.before, order, "before"), "lt"))
+    if backwards:
+        size = request.last if request.last is not None else DEFAULT_PAGE_SIZE
+        rows = await window.order_by(*(f"-{field}" for field in order)).limit(size + 1)
+        more = len(rows) > size
+        items = list(reversed(rows[:size]))
+        has_previous_page, has_next_page = more, request.before is not None
+    else:
+        size = request.first if request.first is not None else DEFAULT_PAGE_SIZE
+        rows = await window.order_by(*order).limit(size + 1)
+        more = len(rows) > size
+        items = rows[:size]
+        has_next_page, has_previous_page = more, request.after is not None
+    return Page(
+        items=items,
+        cursors=[encode_cursor(item, order) for item in items],
+        has_next_page=has_next_page,
+        has_previous_page=has_previous_page,
+        total_count=total_count,
+    )

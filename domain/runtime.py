@@ -1,0 +1,72 @@
+"""The process's handles on PostgreSQL, Redis and the event bus, opened and closed together."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from db.database import close_database, open_database, pending_migrations, ping_database
+from db.keys import RedisKeys
+from db.redis import open_redis, ping_redis
+from subscriptions.bus import EventBus
+
+
+@dataclass
+class Backends:
+    """What a domain service may need besides the database: Redis, its key names, the bus."""
+
+    redis: Redis
+    keys: RedisKeys
+    bus: EventBus
+
+
+class UnmigratedDatabase(RuntimeError):
+    """The database lacks migrations this code needs; `pointsmall migrate` applies them."""
+
+
+async def open_backends(
+    database_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    *,
+    db_pool_max: int = 10,
+    redis_pool_max: int = 50,
+    require_migrated: bool = True,
+) -> Backends:
+    """Open the database pool, the Redis pool and the event bus of this process."""
+    await open_database(database_url, pool_max=db_pool_max)
+    redis = open_redis(redis_url, max_connections=redis_pool_max)
+    try:
+        if require_migrated and (missing := await pending_migrations()):
+            raise UnmigratedDatabase(
+                "The database is not migrated (missing: " + ", ".join(missing) + "). "
+                "Run `pointsmall migrate` first."
+            )
+        keys = RedisKeys(redis_prefix)
+        bus = EventBus(redis, keys)
+        await bus.start()
+    except BaseException:
+        await redis.aclose()
+        await close_database()
+        raise
+    return Backends(redis=redis, keys=keys, bus=bus)
+
+
+async def close_backends(backends: Backends) -> None:
+    await backends.bus.stop()
+    await backends.redis.aclose()
+    await close_database()
+
+
+async def readiness(backends: Backends) -> dict[str, str]:
+    """Whether PostgreSQL and Redis answer now: {"postgres": "ok"|error, "redis": ...}."""
+    report: dict[str, str] = {}
+    for name, check in (("postgres", ping_database()), ("redis", ping_redis(backends.redis))):
+        try:
+            await asyncio.wait_for(check, timeout=2)
+            report[name] = "ok"
+        except Exception as error:  # a readiness probe reports faults, it does not raise them
+            report[name] = f"{type(error).__name__}: {error}"
+    return report

@@ -1,0 +1,1 @@
+"""Thin resolvers: decode ids, call one domain service, map its result or DomainError."""

@@ -1,0 +1,27 @@
+"""`node(id:)`: any global id, with the same visibility as its type's own queries."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from domain import brands
+from domain.principal import Principal
+from resolvers.context import principal_of
+from resolvers.ids import parse_id
+
+NodeFinder = Callable[[Principal, str, int], Awaitable[Any]]
+
+# Each area's visibility rule for its node types; an unlisted type resolves to null.
+NODE_FINDERS: dict[str, NodeFinder] = {
+    type_name: brands.public_record for type_name in brands.PUBLIC_RECORDS
+}
+
+
+async def node(info: Any, global_id: str) -> Any:
+    parsed = parse_id(global_id)
+    if parsed is None:
+        return None
+    type_name, pk = parsed
+    finder = NODE_FINDERS.get(type_name)
+    return await finder(principal_of(info), type_name, pk) if finder else None

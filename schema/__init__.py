@@ -1,0 +1,54 @@
+"""The GraphQL schema: types per area, assembled with its safety configuration in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+
+from schema.brands import BrandQueries
+from schema.errors import UserError
+from schema.node import NodeQueries
+from schema.observability import ObserveOperations, OperationMetrics
+from schema.relay import PageInfo
+from schema.safety import build_extensions
+from schema.scalars import SCALAR_OVERRIDES
+
+Query = merge_types("Query", (NodeQueries, BrandQueries))
+
+
+@dataclass(frozen=True)
+class SchemaLimits:
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2000
+    max_batch_operations: int = 10
+    mask_internal_errors: bool = False
+
+
+def build_schema(
+    limits: SchemaLimits = SchemaLimits(), metrics: OperationMetrics | None = None
+) -> strawberry.Schema:
+    """The executable schema with its limits, caches, error hygiene and metrics."""
+    observers = [lambda: ObserveOperations(metrics)] if metrics is not None else []
+    return strawberry.Schema(
+        query=Query,
+        # Conventions every area's payloads and connections use.
+        types=[UserError, PageInfo],
+        scalar_overrides=SCALAR_OVERRIDES,
+        config=StrawberryConfig(batching_config={"max_operations": limits.max_batch_operations}),
+        extensions=build_extensions(
+            max_depth=limits.max_depth,
+            max_aliases=limits.max_aliases,
+            max_tokens=limits.max_tokens,
+            mask_internal=limits.mask_internal_errors,
+            observers=observers,
+        ),
+    )
+
+
+def export_sdl() -> str:
+    """The schema's SDL, as `pointsmall export-schema` prints it and schema.graphql holds it."""
+    return build_schema().as_str() + "\n"

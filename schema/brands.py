@@ -1,0 +1,69 @@
+"""Brands, stores and tiers: the public face of a brand."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers import brands as resolve
+from schema.permissions import HasBrand
+from schema.relay import Node
+
+
+@strawberry.type
+class TierBenefits:
+    earn_multiplier: Decimal
+    discount_percent: int
+    birthday_bonus_points: int
+    flash_sale_early_access_minutes: int
+
+
+@strawberry.type
+class Tier(Node):
+    code: str
+    name: str
+    rank: int
+    qualifying_points: int = strawberry.field(
+        description="Points earned in the qualification window needed to reach this tier."
+    )
+
+    @strawberry.field
+    def benefits(self) -> TierBenefits:
+        return self  # type: ignore[return-value]  # the tier record carries its benefits
+
+
+@strawberry.type
+class Store(Node):
+    code: str
+    name: str
+
+    @strawberry.field
+    async def brand(self) -> Brand:
+        return await resolve.brand_of_store(self)
+
+
+@strawberry.type
+class Brand(Node):
+    code: str
+    name: str
+
+    @strawberry.field
+    async def stores(self) -> list[Store]:
+        return await resolve.stores_of(self)
+
+    @strawberry.field
+    async def tiers(self) -> list[Tier]:
+        return await resolve.tiers_of(self)
+
+
+@strawberry.type
+class BrandQueries:
+    @strawberry.field(permission_classes=[HasBrand], description="The caller's brand.")
+    async def brand(self, info: Info) -> Brand:
+        return await resolve.brand(info)
+
+    @strawberry.field(permission_classes=[HasBrand], description="The brand's tiers, by rank.")
+    async def tiers(self, info: Info) -> list[Tier]:
+        return await resolve.tiers(info)

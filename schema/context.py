@@ -1,0 +1,20 @@
+"""The per-request (or per-WebSocket) context every field sees as `info.context`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from domain.principal import Principal
+from domain.runtime import Backends
+
+
+@dataclass
+class Context:
+    request: Any
+    response: Any
+    backends: Backends
+    request_id: str
+    principal: Principal | None = None
+    connection_params: dict[str, Any] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)

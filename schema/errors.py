@@ -1,0 +1,16 @@
+"""UserError and ErrorCode: expected failures, as every mutation payload reports them."""
+
+from __future__ import annotations
+
+import strawberry
+
+from domain.errors import ErrorCode as DomainErrorCode
+
+ErrorCode = strawberry.enum(DomainErrorCode, name="ErrorCode")
+
+
+@strawberry.type(description="An expected failure of a mutation, with a stable code.")
+class UserError:
+    field: list[str] | None
+    message: str
+    code: ErrorCode

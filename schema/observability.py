@@ -1,0 +1,63 @@
+"""Prometheus metrics of GraphQL operations: count and latency per operation, errors by code."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from strawberry.extensions import SchemaExtension
+
+# Operation names come from clients: past this many distinct names, the rest count as "other",
+# so a caller cannot grow the metrics without bound.
+MAX_OPERATION_NAMES = 200
+
+
+class OperationMetrics:
+    """The metrics of one process, in the registry that /metrics serves."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "pointsmall_graphql_operations",
+            "GraphQL operations executed, by operation name.",
+            ["operation"],
+            registry=registry,
+        )
+        self.latency = Histogram(
+            "pointsmall_graphql_operation_seconds",
+            "Time to execute a GraphQL operation, by operation name.",
+            ["operation"],
+            registry=registry,
+        )
+        self.errors = Counter(
+            "pointsmall_graphql_errors",
+            "GraphQL errors and user errors, by code.",
+            ["code"],
+            registry=registry,
+        )
+        self._names: set[str] = set()
+
+    def operation_label(self, name: str | None) -> str:
+        label = name or "anonymous"
+        if label in self._names:
+            return label
+        if len(self._names) >= MAX_OPERATION_NAMES:
+            return "other"
+        self._names.add(label)
+        return label
+
+
+class ObserveOperations(SchemaExtension):
+    def __init__(self, metrics: OperationMetrics) -> None:
+        self.metrics = metrics
+
+    def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
+        yield
+        context = self.execution_context
+        label = self.metrics.operation_label(context.operation_name)
+        self.metrics.requests.labels(label).inc()
+        self.metrics.latency.labels(label).observe(time.perf_counter() - started)
+        result = context.result
+        for error in (result.errors if result is not None else None) or ():
+            self.metrics.errors.labels((error.extensions or {}).get("code", "INTERNAL")).inc()

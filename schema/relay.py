@@ -1,0 +1,51 @@
+"""Relay conventions: the Node interface, global ids, connections and their page info.
+
+Domain records are served as they are: a strawberry type here is a view of the record class
+of the same name (the `Brand` type shows `db.models.Brand` rows), so `is_type_of` matches by
+class name and no field is copied into an intermediate object.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from strawberry.types import Info
+
+from resolvers.ids import encode_id
+
+NodeT = TypeVar("NodeT")
+
+
+@strawberry.interface(description="An object with a global id that `node(id:)` resolves.")
+class Node:
+    @strawberry.field(description='Opaque global id: base64 of "Type:pk".')
+    def id(self, info: Info) -> strawberry.ID:
+        return strawberry.ID(encode_id(info.path.typename, self.pk))  # type: ignore[attr-defined]
+
+    @classmethod
+    def is_type_of(cls, obj: Any, info: Info) -> bool:
+        return isinstance(obj, cls) or type(obj).__name__ == cls.__name__
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@strawberry.type
+class Edge(Generic[NodeT]):
+    cursor: str
+    node: NodeT
+
+
+@strawberry.type
+class Connection(Generic[NodeT]):
+    """A page of a list that can grow; named `<Type>Connection` in the schema."""
+
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
+    total_count: int

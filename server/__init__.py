@@ -1,0 +1,1 @@
+"""The process: Starlette app, lifespan, settings, authentication, embedded backends, CLI."""

@@ -1,0 +1,114 @@
+"""The application factory: `create_app(settings)` returns the Starlette app."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from domain.brands import BrandDirectory
+from domain.runtime import close_backends, open_backends, readiness
+from schema import SchemaLimits, build_schema
+from schema.observability import OperationMetrics
+from server.auth import Authenticator
+from server.graphql_view import GraphQLEndpoint
+from server.logs import configure_logging
+from server.settings import Settings
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: Settings | None = None, *, configure_logs: bool = True) -> Starlette:
+    """The whole service; resources are opened by its lifespan, none at import."""
+    settings = settings or Settings()
+    settings.check_production()
+    if settings.database_url is None or settings.redis_url is None:
+        raise RuntimeError(
+            "DATABASE_URL and REDIS_URL must be set: `pointsmall serve` sets them to its "
+            "embedded backends when you have none."
+        )
+    if configure_logs:
+        configure_logging(json_lines=settings.production)
+    jwt_secret, _ = settings.resolved_jwt_secret()
+    registry = CollectorRegistry()
+    schema = build_schema(
+        SchemaLimits(
+            max_depth=settings.max_query_depth,
+            max_aliases=settings.max_aliases,
+            max_tokens=settings.max_query_tokens,
+            max_batch_operations=settings.max_batch_operations,
+            mask_internal_errors=settings.production,
+        ),
+        OperationMetrics(registry),
+    )
+    graphql = GraphQLEndpoint(
+        schema,
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        allowed_origins=settings.allowed_origins,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        backends = await open_backends(
+            settings.database_url,
+            settings.redis_url,
+            settings.redis_prefix,
+            db_pool_max=settings.db_pool_max,
+            redis_pool_max=settings.redis_pool_max,
+        )
+        authenticator = Authenticator(BrandDirectory(), jwt_secret, settings.jwt_issuer)
+        try:
+            yield {"backends": backends, "authenticator": authenticator}
+        finally:
+            await close_backends(backends)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        report = await readiness(request.state.backends)
+        ready = all(value == "ok" for value in report.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", **report},
+            status_code=200 if ready else 503,
+        )
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
+        ],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.allowed_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "X-Brand", "X-Request-Id"],
+            )
+        ],
+        lifespan=lifespan,
+    )
+
+
+def create_app_from_environment() -> Starlette:
+    """The factory uvicorn workers call (`pointsmall serve` exports the settings first)."""
+    return create_app(Settings())

@@ -1,0 +1,101 @@
+"""Authentication: a bearer JWT (or an X-Brand header for visitors) becomes a Principal."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jwt
+
+from domain.brands import BrandDirectory
+from domain.principal import Principal, Role
+
+TOKEN_ROLES = {Role.MEMBER, Role.STAFF, Role.ADMIN, Role.ANALYST}
+REQUIRED_CLAIMS = ["sub", "role", "brand", "iss", "exp"]
+
+
+class AuthenticationFailed(Exception):
+    """The credentials were sent but are not good: answered as UNAUTHENTICATED."""
+
+
+@dataclass
+class Authenticator:
+    """Checks tokens against their own brand's key, or the deployment's secret."""
+
+    brands: BrandDirectory
+    default_secret: str
+    issuer: str
+
+    async def authenticate(
+        self, authorization: str | None, brand_code: str | None
+    ) -> Principal | None:
+        """The caller, an anonymous visitor of the named brand, or None when nothing was sent."""
+        if authorization:
+            return await self._from_token(authorization, brand_code)
+        if brand_code:
+            brand = await self.brands.find(brand_code)
+            if brand is None:
+                raise AuthenticationFailed(f"Unknown brand {brand_code!r}.")
+            return Principal(Role.ANONYMOUS, brand.id, brand.code, "anonymous")
+        return None
+
+    async def _from_token(self, authorization: str, brand_code: str | None) -> Principal:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthenticationFailed("Authorization must be 'Bearer <token>'.")
+        try:
+            unverified = jwt.decode(token.strip(), options={"verify_signature": False})
+        except jwt.PyJWTError:
+            raise AuthenticationFailed("The token is malformed.") from None
+        claimed_brand = unverified.get("brand")
+        brand = await self.brands.find(claimed_brand) if isinstance(claimed_brand, str) else None
+        if brand is None:
+            raise AuthenticationFailed("The token names no known brand.")
+        if brand_code and brand_code != brand.code:
+            raise AuthenticationFailed("X-Brand does not match the token's brand.")
+        algorithm = brand.jwt_algorithm or "HS256"
+        key = brand.jwt_key or self.default_secret
+        try:
+            claims = jwt.decode(
+                token.strip(),
+                key,
+                algorithms=[algorithm],
+                issuer=self.issuer,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.ExpiredSignatureError:
+            raise AuthenticationFailed("The token has expired.") from None
+        except jwt.PyJWTError as error:
+            raise AuthenticationFailed(f"The token is not valid: {error}.") from None
+        try:
+            role = Role(claims["role"])
+        except ValueError:
+            role = None
+        if role not in TOKEN_ROLES:
+            raise AuthenticationFailed(f"Unknown role {claims['role']!r}.")
+        if not isinstance(claims["sub"], str) or not claims["sub"]:
+            raise AuthenticationFailed("The token's subject is empty.")
+        return Principal(role, brand.id, brand.code, claims["sub"])
+
+
+def mint_token(
+    secret: str,
+    *,
+    role: str,
+    brand: str,
+    subject: str,
+    issuer: str,
+    ttl_seconds: int = 3600,
+    algorithm: str = "HS256",
+) -> str:
+    """A signed token as the brand's identity service would issue it (for development and tests)."""
+    now = int(time.time())
+    claims = {
+        "sub": subject,
+        "role": role,
+        "brand": brand,
+        "iss": issuer,
+        "iat": now,
+        "exp": now + ttl_seconds,
+    }
+    return jwt.encode(claims, secret, algorithm=algorithm)

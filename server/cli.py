@@ -1,0 +1,219 @@
+"""The `pointsmall` command: serve, migrate, seed-demo, token, export-schema."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from server.settings import Settings, SettingsError
+
+EXAMPLE_QUERY = "{ brand { name stores { name } } tiers { name } }"
+
+
+def _settings(data_dir: Path | None = None) -> Settings:
+    settings = Settings()
+    if data_dir is not None:
+        settings.data_dir = data_dir
+    return settings
+
+
+def _run_with_database(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
+    from db.database import close_database, open_database
+
+    async def main() -> Any:
+        await open_database(settings.database_url, pool_max=2)
+        try:
+            return await work()
+        finally:
+            await close_database()
+
+    return asyncio.run(main())
+
+
+def _require_database(settings: Settings) -> None:
+    if not settings.database_url:
+        raise click.UsageError("Set DATABASE_URL (or use `pointsmall serve`, which embeds one).")
+
+
+@click.group()
+def main() -> None:
+    """pointsmall: the loyalty points mall GraphQL API."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, help="Worker processes.")
+@click.option("--demo", is_flag=True, help="Seed the demo brand and print tokens to try.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where embedded data lives.")
+def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None) -> None:
+    """Serve the API; without DATABASE_URL / REDIS_URL, on embedded PostgreSQL and Redis."""
+    import uvicorn
+
+    from server.embedded import DataDirInUse, EmbeddedPostgres, EmbeddedRedis, lock_data_dir
+
+    settings = _settings(data_dir)
+    try:
+        settings.check_production()
+        secret, notice = settings.resolved_jwt_secret()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    # Workers read their settings from the environment: hand them what the parent resolved.
+    os.environ["POINTSMALL_JWT_SECRET"] = secret
+    os.environ["POINTSMALL_DATA_DIR"] = str(settings.data_dir)
+    if notice:
+        click.echo(notice)
+    embedded: list[EmbeddedPostgres | EmbeddedRedis] = []
+    # SIGTERM ends the process through SystemExit, so the embedded servers are stopped below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        if not (settings.database_url and settings.redis_url):
+            try:
+                lock = lock_data_dir(settings.data_dir)  # noqa: F841  (held until we exit)
+            except DataDirInUse as error:
+                raise click.ClickException(str(error)) from None
+        if not settings.database_url:
+            postgres = EmbeddedPostgres(settings.data_dir)
+            embedded.append(postgres)
+            settings.database_url = postgres.start()
+            click.echo(f"Embedded PostgreSQL under {postgres.pgdata}")
+        if not settings.redis_url:
+            redis = EmbeddedRedis(settings.data_dir)
+            embedded.append(redis)
+            settings.redis_url = redis.start()
+            click.echo(f"Embedded Redis under {redis.directory}")
+        os.environ["DATABASE_URL"] = settings.database_url
+        os.environ["REDIS_URL"] = settings.redis_url
+        if embedded or demo:
+            _prepare(settings, migrate=bool(embedded) or not settings.production, demo=demo)
+        if demo:
+            _print_demo_tokens(settings, secret, host, port)
+        uvicorn.run(
+            "server.app:create_app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            ws_per_message_deflate=False,
+            log_level="info",
+        )
+    finally:
+        for backend in reversed(embedded):
+            backend.stop()
+
+
+def _prepare(settings: Settings, *, migrate: bool, demo: bool) -> None:
+    from db.database import apply_migrations
+    from domain.demo import seed_demo
+    from server.embedded import DATABASE_NAME, ensure_database
+
+    async def main() -> None:
+        if f"/{DATABASE_NAME}?" in settings.database_url:
+            await ensure_database(settings.database_url)
+        if migrate:
+            await apply_migrations(settings.database_url)
+
+    asyncio.run(main())
+    if demo:
+        _run_with_database(settings, seed_demo)
+
+
+def _print_demo_tokens(settings: Settings, secret: str, host: str, port: int) -> None:
+    from domain.demo import DEMO_BRAND_CODE
+    from server.auth import mint_token
+
+    def token(role: str, subject: str) -> str:
+        return mint_token(
+            secret,
+            role=role,
+            brand=DEMO_BRAND_CODE,
+            subject=subject,
+            issuer=settings.jwt_issuer,
+            ttl_seconds=7 * 24 * 3600,
+        )
+
+    click.echo(f"\nGraphiQL: http://{host}:{port}/graphql")
+    click.echo("Paste one of these into GraphiQL's headers (valid 7 days):")
+    for role, subject in (
+        ("ADMIN", "demo-admin"),
+        ("STAFF", "demo-cashier"),
+        ("ANALYST", "demo-analyst"),
+    ):
+        click.echo(f'  {role:8} {{"Authorization": "Bearer {token(role, subject)}"}}')
+    click.echo(f'  visitor  {{"X-Brand": "{DEMO_BRAND_CODE}"}}')
+    click.echo(f"Try: {EXAMPLE_QUERY}\n")
+
+
+@main.command()
+def migrate() -> None:
+    """Apply the database migrations to DATABASE_URL."""
+    from db.database import apply_migrations
+
+    settings = _settings()
+    _require_database(settings)
+    asyncio.run(apply_migrations(settings.database_url))
+    click.echo("Migrations applied.")
+
+
+@main.command("seed-demo")
+def seed_demo_command() -> None:
+    """Create (or refresh) the demo brand with its stores and tiers; safe to repeat."""
+    from domain.demo import seed_demo
+
+    settings = _settings()
+    _require_database(settings)
+    brand = _run_with_database(settings, seed_demo)
+    click.echo(f"Demo brand {brand.code!r} is ready.")
+
+
+@main.command()
+@click.option(
+    "--role",
+    type=click.Choice(["MEMBER", "STAFF", "ADMIN", "ANALYST"]),
+    default="ADMIN",
+    show_default=True,
+)
+@click.option("--brand", default="demo", show_default=True, help="Brand code.")
+@click.option(
+    "--sub",
+    "subject",
+    default="dev-user",
+    show_default=True,
+    help="Subject: a staff user, or for MEMBER the member's global id.",
+)
+@click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where the dev secret lives.")
+def token(role: str, brand: str, subject: str, ttl: int, data_dir: Path | None) -> None:
+    """Mint a development JWT the server accepts (signed with the deployment's secret)."""
+    from server.auth import mint_token
+
+    settings = _settings(data_dir)
+    try:
+        secret, _ = settings.resolved_jwt_secret()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        mint_token(
+            secret,
+            role=role,
+            brand=brand,
+            subject=subject,
+            issuer=settings.jwt_issuer,
+            ttl_seconds=ttl,
+        )
+    )
+
+
+@main.command("export-schema")
+def export_schema() -> None:
+    """Print the GraphQL schema (SDL)."""
+    from schema import export_sdl
+
+    click.echo(export_sdl(), nl=False)

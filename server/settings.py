@@ -1,0 +1,87 @@
+"""Settings from the environment; see the README's configuration table."""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class SettingsError(RuntimeError):
+    """The settings cannot run the service; the message says what to set."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="POINTSMALL_", extra="ignore")
+
+    env: Environment = Environment.DEVELOPMENT
+    database_url: str | None = Field(
+        None, validation_alias=AliasChoices("DATABASE_URL", "POINTSMALL_DATABASE_URL")
+    )
+    redis_url: str | None = Field(
+        None, validation_alias=AliasChoices("REDIS_URL", "POINTSMALL_REDIS_URL")
+    )
+    data_dir: Path = Path(".pointsmall")
+    redis_prefix: str = "pointsmall"
+    jwt_secret: str | None = None
+    jwt_issuer: str = "pointsmall"
+    allowed_origins: list[str] = []
+    db_pool_max: int = 10
+    redis_pool_max: int = 50
+    max_query_depth: int = 12
+    max_query_tokens: int = 2000
+    max_aliases: int = 30
+    max_batch_operations: int = 10
+    graphiql: bool | None = None  # default: on in development, off in production
+
+    @property
+    def production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return (not self.production) if self.graphiql is None else self.graphiql
+
+    def check_production(self) -> None:
+        """Production runs only on named backends with a real signing secret."""
+        if not self.production:
+            return
+        missing = [
+            name
+            for name, value in (
+                ("DATABASE_URL", self.database_url),
+                ("REDIS_URL", self.redis_url),
+                ("POINTSMALL_JWT_SECRET", self.jwt_secret),
+            )
+            if not value
+        ]
+        if missing:
+            raise SettingsError(
+                "Production needs " + ", ".join(missing) + " set; refusing to start."
+            )
+
+    def resolved_jwt_secret(self) -> tuple[str, str | None]:
+        """The deployment's HS256 secret, and a notice when development generated it.
+
+        In development without POINTSMALL_JWT_SECRET, a secret is generated once and kept in
+        the data dir, so `pointsmall token` in another shell mints tokens the server accepts.
+        """
+        if self.jwt_secret:
+            return self.jwt_secret, None
+        if self.production:
+            raise SettingsError("POINTSMALL_JWT_SECRET must be set in production.")
+        path = self.data_dir / "jwt-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        notice = f"Development JWT secret kept in {path} (set POINTSMALL_JWT_SECRET to choose one)."
+        return path.read_text().strip(), notice

@@ -1,0 +1,1 @@
+"""Live events: published after commit to Redis pub/sub, fanned out in-process to subscribers."""
