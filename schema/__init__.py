@@ -13,7 +13,7 @@ from schema.errors import UserError
 from schema.node import NodeQueries
 from schema.observability import ObserveOperations, OperationMetrics
 from schema.relay import PageInfo
-from schema.safety import build_extensions
+from schema.safety import GuardedSchema, build_extensions
 from schema.scalars import SCALAR_OVERRIDES
 
 Query = merge_types("Query", (NodeQueries, BrandQueries))
@@ -33,7 +33,7 @@ def build_schema(
 ) -> strawberry.Schema:
     """The executable schema with its limits, caches, error hygiene and metrics."""
     observers = [lambda: ObserveOperations(metrics)] if metrics is not None else []
-    return strawberry.Schema(
+    return GuardedSchema(
         query=Query,
         # Conventions every area's payloads and connections use.
         types=[UserError, PageInfo],
@@ -43,9 +43,10 @@ def build_schema(
             max_depth=limits.max_depth,
             max_aliases=limits.max_aliases,
             max_tokens=limits.max_tokens,
-            mask_internal=limits.mask_internal_errors,
             observers=observers,
         ),
+        mask_internal=limits.mask_internal_errors,
+        count_error=metrics.count_error if metrics is not None else None,
     )
 
 

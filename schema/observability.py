@@ -37,6 +37,9 @@ class OperationMetrics:
         )
         self._names: set[str] = set()
 
+    def count_error(self, code: str) -> None:
+        self.errors.labels(code).inc()
+
     def operation_label(self, name: str | None) -> str:
         label = name or "anonymous"
         if label in self._names:
@@ -53,11 +56,9 @@ class ObserveOperations(SchemaExtension):
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
-        yield
-        context = self.execution_context
-        label = self.metrics.operation_label(context.operation_name)
-        self.metrics.requests.labels(label).inc()
-        self.metrics.latency.labels(label).observe(time.perf_counter() - started)
-        result = context.result
-        for error in (result.errors if result is not None else None) or ():
-            self.metrics.errors.labels((error.extensions or {}).get("code", "INTERNAL")).inc()
+        try:
+            yield
+        finally:
+            label = self.metrics.operation_label(self.execution_context.operation_name)
+            self.metrics.requests.labels(label).inc()
+            self.metrics.latency.labels(label).observe(time.perf_counter() - started)

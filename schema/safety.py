@@ -7,8 +7,10 @@ rule classes, so rules built per request would miss the cache on every call (abo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from typing import Any
 
+import strawberry
 from graphql import GraphQLError, ValidationRule
 from strawberry.extensions import (
     AddValidationRules,
@@ -19,6 +21,7 @@ from strawberry.extensions import (
 )
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.types import ExecutionContext
 
 from domain.errors import AccessDenied, DomainError
 
@@ -45,45 +48,48 @@ def error_code(error: GraphQLError) -> str:
     return "INTERNAL"
 
 
-class ClassifyErrors(SchemaExtension):
-    """Give every error a code; log internal faults with the request id; mask them if asked."""
+class GuardedSchema(strawberry.Schema):
+    """A schema whose every error carries a code; internal faults are logged and can be masked.
 
-    def __init__(self, *, mask_internal: bool) -> None:
+    strawberry hands every error, from parsing to execution, to `process_errors` exactly once,
+    before the response is built: the one place where no error can slip past unclassified.
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        mask_internal: bool = False,
+        count_error: Callable[[str], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
         self.mask_internal = mask_internal
+        self.count_error = count_error
 
-    def on_operation(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        if result is not None and result.errors:
-            result.errors = [self._classify(error) for error in result.errors]
-
-    def _classify(self, error: GraphQLError) -> GraphQLError:
-        code = error_code(error)
-        extensions = {**(error.extensions or {}), "code": code}
-        message = error.message
-        if isinstance(error.original_error, DomainError) and error.original_error.field:
-            extensions["field"] = error.original_error.field
-        if code == "INTERNAL":
-            request_id = getattr(self.execution_context.context, "request_id", "-")
-            log.error(
-                "internal error in GraphQL operation",
-                exc_info=error.original_error,
-                extra={"request_id": request_id, "path": error.path},
-            )
-            extensions["requestId"] = request_id
-            if self.mask_internal:
-                message = f"Internal error (request {request_id})."
-        return GraphQLError(
-            message,
-            nodes=error.nodes,
-            source=error.source,
-            positions=error.positions,
-            path=error.path,
-            original_error=None
-            if code == "INTERNAL" and self.mask_internal
-            else error.original_error,
-            extensions=extensions,
-        )
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        request_id = getattr(getattr(execution_context, "context", None), "request_id", "-")
+        for error in errors:
+            code = error_code(error)
+            extensions = {**(error.extensions or {}), "code": code}
+            original = error.original_error
+            if isinstance(original, DomainError) and original.field:
+                extensions["field"] = original.field
+            if code == "INTERNAL":
+                log.error(
+                    "internal error in GraphQL field %s",
+                    ".".join(str(key) for key in (error.path or ())),
+                    exc_info=original,
+                    extra={"request_id": request_id},
+                )
+                extensions["requestId"] = request_id
+                if self.mask_internal:
+                    error.message = f"Internal error (request {request_id})."
+                    error.original_error = None
+            error.extensions = extensions
+            if self.count_error is not None:
+                self.count_error(code)
 
 
 def build_extensions(
@@ -91,18 +97,14 @@ def build_extensions(
     max_depth: int,
     max_aliases: int,
     max_tokens: int,
-    mask_internal: bool,
     observers: list[Callable[[], SchemaExtension]] | None = None,
 ) -> list[Callable[[], SchemaExtension]]:
-    """The schema's extension factories: caches, limiters, error hygiene, observers."""
+    """The schema's extension factories: observers, token limit, caches, limiter rules."""
     rules = build_validation_rules(max_depth, max_aliases)
-    # Extensions leave an operation in reverse order: observers come first so that they see
-    # the errors after ClassifyErrors has given them their codes.
     return [
         *(observers or []),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),
         lambda: ParserCache(maxsize=PARSE_CACHE_SIZE),
         lambda: AddValidationRules(rules),
         lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
-        lambda: ClassifyErrors(mask_internal=mask_internal),
     ]

@@ -200,7 +200,9 @@ class LiveServer:
     process: subprocess.Popen
 
 
-def start_live_server(settings: Settings, *, workers: int = 1, env: dict | None = None) -> LiveServer:
+def start_live_server(
+    settings: Settings, *, workers: int = 1, env: dict | None = None
+) -> LiveServer:
     """A real uvicorn serving the app on a free port, in its own process(es)."""
     port = free_port()
     environment = {
@@ -216,9 +218,21 @@ def start_live_server(settings: Settings, *, workers: int = 1, env: dict | None 
     }
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "uvicorn", "server.app:create_app_from_environment",
-            "--factory", "--host", "127.0.0.1", "--port", str(port),
-            "--workers", str(workers), "--log-level", "warning", "--ws-per-message-deflate", "false",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "server.app:create_app_from_environment",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--ws-per-message-deflate",
+            "false",
         ],
         env=environment,
     )
@@ -258,5 +272,3 @@ async def redis(backend_servers: Backends) -> AsyncIterator[Redis]:
     client = Redis.from_url(backend_servers.redis_url, decode_responses=True)
     yield client
     await client.aclose()
-
-

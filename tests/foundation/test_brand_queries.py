@@ -64,6 +64,11 @@ async def test_node_resolves_ids_of_the_callers_brand_only(gql, brand, make_toke
     assert mine["data"]["node"] == {"id": gid("Store", store.id), "code": "S9"}
     own_brand = await gql(NODE_QUERY, {"id": gid("Brand", brand.id)}, token=token)
     assert own_brand["data"]["node"]["code"] == brand.code
-    for foreign in (gid("Store", other_store.id), gid("Brand", other.id), "not-an-id", gid("Nope", 1)):
+    for foreign in (
+        gid("Store", other_store.id),
+        gid("Brand", other.id),
+        "not-an-id",
+        gid("Nope", 1),
+    ):
         body = await gql(NODE_QUERY, {"id": foreign}, token=token)
         assert body == {"data": {"node": None}}, foreign

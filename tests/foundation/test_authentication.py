@@ -1,0 +1,124 @@
+"""Tokens: every bad token is a clean 401 with code UNAUTHENTICATED, never a 500.
+
+Choice documented in the README: a request whose credentials are present but bad is refused
+as a whole with HTTP 401 and a GraphQL-shaped body; a request without credentials reaching a
+field that needs them gets HTTP 200 with an UNAUTHENTICATED error on that field.
+"""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from db.models import JwtAlgorithm
+from domain.brands import create_brand
+from tests.conftest import ISSUER, JWT_SECRET, unique_code
+
+BRAND_QUERY = "{ brand { code } }"
+
+
+async def post(client, token: str, **headers: str):
+    return await client.post(
+        "/graphql",
+        json={"query": BRAND_QUERY},
+        headers={"Authorization": f"Bearer {token}", **headers},
+    )
+
+
+def assert_unauthenticated(response) -> str:
+    assert response.status_code == 401, response.text
+    assert response.headers["www-authenticate"] == "Bearer"
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "UNAUTHENTICATED"
+    return error["message"]
+
+
+async def test_a_good_token_is_accepted(client, brand, make_token):
+    response = await post(client, make_token(brand, "MEMBER", "TWVtYmVyOjE="))
+    assert response.status_code == 200
+    assert response.json() == {"data": {"brand": {"code": brand.code}}}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "garbage",
+        "expired",
+        "wrong-secret",
+        "unknown-role",
+        "wrong-issuer",
+        "unknown-brand",
+        "no-exp",
+        "alg-none",
+        "empty-subject",
+    ],
+)
+async def test_bad_tokens_are_refused(client, brand, make_token, case):
+    claims = {"sub": "x", "role": "ADMIN", "brand": brand.code, "iss": ISSUER, "exp": 2**33}
+    token = {
+        "garbage": lambda: "not.a.jwt",
+        "expired": lambda: make_token(brand, ttl_seconds=-5),
+        "wrong-secret": lambda: make_token(brand, secret="another-secret-another-secret-xx"),
+        "unknown-role": lambda: make_token(brand, role="ROOT"),
+        "wrong-issuer": lambda: make_token(brand, issuer="someone-else"),
+        "unknown-brand": lambda: make_token("no-such-brand"),
+        "no-exp": lambda: jwt.encode({k: v for k, v in claims.items() if k != "exp"}, JWT_SECRET),
+        "alg-none": lambda: jwt.encode(claims, None, algorithm="none"),
+        "empty-subject": lambda: make_token(brand, subject=""),
+    }[case]()
+    assert_unauthenticated(await post(client, token))
+
+
+async def test_authorization_must_be_a_bearer_token(client):
+    response = await client.post(
+        "/graphql", json={"query": BRAND_QUERY}, headers={"Authorization": "Basic dXNlcjpwdw=="}
+    )
+    assert "Bearer" in assert_unauthenticated(response)
+
+
+async def test_x_brand_must_match_the_tokens_brand(client, brand, make_token):
+    other = await create_brand(unique_code(), "Other")
+    assert_unauthenticated(await post(client, make_token(brand), **{"X-Brand": other.code}))
+
+
+async def test_an_unknown_x_brand_is_refused(client):
+    response = await client.post(
+        "/graphql", json={"query": BRAND_QUERY}, headers={"X-Brand": "no-such-brand"}
+    )
+    assert_unauthenticated(response)
+
+
+async def test_a_brand_with_its_own_secret_refuses_tokens_signed_for_another(
+    client, app, make_token
+):
+    own_secret = "brand-own-secret-brand-own-secret-0123"
+    keyed = await create_brand(
+        unique_code(), "Keyed", jwt_algorithm=JwtAlgorithm.HS256, jwt_key=own_secret
+    )
+    # Signed with the deployment secret (as for any brand without a key): refused.
+    assert_unauthenticated(await post(client, make_token(keyed)))
+    # Signed with this brand's key but claiming another brand: refused by that brand's key.
+    plain = await create_brand(unique_code(), "Plain")
+    assert_unauthenticated(await post(client, make_token(plain, secret=own_secret)))
+    good = await post(client, make_token(keyed, secret=own_secret))
+    assert good.json() == {"data": {"brand": {"code": keyed.code}}}
+
+
+async def test_a_brand_with_an_rs256_public_key_accepts_tokens_from_its_private_key(
+    client, app, make_token
+):
+    private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = (
+        private_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    keyed = await create_brand(
+        unique_code(), "RSA", jwt_algorithm=JwtAlgorithm.RS256, jwt_key=public_pem
+    )
+    good = await post(client, make_token(keyed, secret=private_key, algorithm="RS256"))
+    assert good.json() == {"data": {"brand": {"code": keyed.code}}}
+    # An HS256 token is refused: the brand's key fixes the algorithm, whatever the header says.
+    assert_unauthenticated(await post(client, make_token(keyed)))
