@@ -1,0 +1,44 @@
+"""Health, readiness and metrics endpoints, as an orchestrator and Prometheus see them."""
+
+from __future__ import annotations
+
+import re
+
+
+async def test_healthz_says_the_process_is_alive(client):
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_readyz_checks_postgres_and_redis(client):
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "postgres": "ok", "redis": "ok"}
+
+
+def sample(metrics_text: str, name: str, **labels: str) -> float:
+    label_text = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    match = re.search(rf"^{name}\{{{label_text}\}} (\S+)$", metrics_text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+async def test_metrics_count_operations_latency_and_errors_by_code(client, brand):
+    before = (await client.get("/metrics")).text
+    for _ in range(2):
+        await client.post(
+            "/graphql",
+            json={"query": "query MetricsProbe { brand { code } }"},
+            headers={"X-Brand": brand.code},
+        )
+    await client.post("/graphql", json={"query": "query MetricsProbe { brand { code } }"})
+    await client.post("/graphql", json={"query": "{ brand {"}, headers={"X-Brand": brand.code})
+    after = (await client.get("/metrics")).text
+
+    def grew(name: str, **labels: str) -> float:
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    assert grew("pointsmall_graphql_operations_total", operation="MetricsProbe") == 3
+    assert grew("pointsmall_graphql_operation_seconds_count", operation="MetricsProbe") == 3
+    assert grew("pointsmall_graphql_errors_total", code="UNAUTHENTICATED") == 1
+    assert grew("pointsmall_graphql_errors_total", code="BAD_REQUEST") == 1

@@ -1,0 +1,110 @@
+"""Query limits and error hygiene: hostile queries get clean errors; internals stay hidden."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import strawberry
+from strawberry.extensions.validation_cache import _get_validate_cache
+
+from schema.safety import VALIDATION_CACHE_SIZE, GuardedSchema, build_extensions
+
+
+def nested_query(depth: int) -> str:
+    """`{ brand { stores { brand { stores ... } } } }` nested to `depth` fields."""
+    fields = ["brand", "stores"] * depth
+    return "{ " + " { ".join(fields[:depth]) + " { code }" + " }" * depth
+
+
+async def error_codes(client, query: str, brand_code: str) -> list[str]:
+    response = await client.post("/graphql", json={"query": query}, headers={"X-Brand": brand_code})
+    assert response.status_code == 200, response.text
+    return [error["extensions"]["code"] for error in response.json().get("errors", [])]
+
+
+async def test_a_query_of_depth_50_is_refused(client, brand):
+    assert await error_codes(client, nested_query(4), brand.code) == []
+    response = await client.post(
+        "/graphql", json={"query": nested_query(50)}, headers={"X-Brand": brand.code}
+    )
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "exceeds maximum operation depth" in error["message"]
+
+
+async def test_a_thousand_aliases_are_refused(client, brand):
+    few = "{ " + " ".join(f"a{i}: brand {{ code }}" for i in range(5)) + " }"
+    assert await error_codes(client, few, brand.code) == []
+    many = "{ " + " ".join(f"a{i}: tiers {{ code }}" for i in range(1000)) + " }"
+    response = await client.post("/graphql", json={"query": many}, headers={"X-Brand": brand.code})
+    body = response.json()
+    assert "data" not in body or body["data"] is None
+    assert {error["extensions"]["code"] for error in body["errors"]} == {"BAD_REQUEST"}
+
+
+async def test_the_alias_limit_holds_below_the_token_limit(client, brand, settings):
+    count = settings.max_aliases + 1
+    query = "{ " + " ".join(f"a{i}: __typename" for i in range(count)) + " }"
+    response = await client.post("/graphql", json={"query": query}, headers={"X-Brand": brand.code})
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST"
+    assert "aliases" in error["message"]
+
+
+async def test_too_many_tokens_are_refused_before_validation(client, brand, settings):
+    padding = " ".join("__typename" for _ in range(settings.max_query_tokens))
+    codes = await error_codes(client, "{ " + padding + " }", brand.code)
+    assert codes == ["BAD_REQUEST"]
+
+
+async def test_the_validation_cache_hits_for_a_repeated_query(client, brand):
+    """The limiter rules are built once, so the cache key is the same on every request."""
+    cache = _get_validate_cache(VALIDATION_CACHE_SIZE)
+    query = "query CacheProbe { brand { code name } }"
+    await error_codes(client, query, brand.code)
+    before = cache.cache_info()
+    for _ in range(3):
+        assert await error_codes(client, query, brand.code) == []
+    after = cache.cache_info()
+    assert after.hits - before.hits == 3
+    assert after.misses == before.misses
+
+
+@strawberry.type
+class FaultyQuery:
+    @strawberry.field
+    def broken(self) -> int:
+        raise RuntimeError("database password is hunter2")
+
+
+def faulty_schema(mask: bool) -> GuardedSchema:
+    return GuardedSchema(
+        query=FaultyQuery,
+        extensions=build_extensions(max_depth=5, max_aliases=5, max_tokens=100),
+        mask_internal=mask,
+    )
+
+
+class RequestContext:
+    request_id = "req-42"
+
+
+@pytest.mark.parametrize("mask", [True, False])
+async def test_internal_errors_are_coded_logged_and_masked_in_production(mask, caplog):
+    with caplog.at_level(logging.ERROR, logger="pointsmall.graphql"):
+        result = await faulty_schema(mask).execute("{ broken }", context_value=RequestContext())
+    (error,) = result.errors
+    assert error.extensions["code"] == "INTERNAL"
+    assert error.extensions["requestId"] == "req-42"
+    assert ("hunter2" in error.message) is not mask
+    logged = [record for record in caplog.records if record.name == "pointsmall.graphql"]
+    assert logged and logged[0].request_id == "req-42"
+    assert "hunter2" in str(logged[0].exc_info[1])
+
+
+async def test_user_facing_errors_survive_masking():
+    result = await faulty_schema(True).execute("{ broken nope }", context_value=RequestContext())
+    (error,) = result.errors
+    assert error.extensions["code"] == "BAD_REQUEST"
+    assert "nope" in error.message
