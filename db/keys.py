@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+GLOB_SPECIALS = re.compile(r"([\\*?\[\]])")
+
 
 class RedisKeys:
     """Names in Redis for one deployment (or one test run): nothing escapes the prefix."""
@@ -18,7 +22,7 @@ class RedisKeys:
 
     def channel_pattern(self) -> str:
         """A PSUBSCRIBE pattern that matches every channel of this deployment and nothing else."""
-        return self.key("ch", "*")
+        return GLOB_SPECIALS.sub(r"\\\1", self.key("ch", "")) + "*"
 
     def strip_channel(self, channel: str) -> str:
         """The channel's own name, without the deployment prefix."""

@@ -92,7 +92,7 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
         os.environ["DATABASE_URL"] = settings.database_url
         os.environ["REDIS_URL"] = settings.redis_url
         if embedded or demo:
-            _prepare(settings, migrate=bool(embedded) or not settings.production, demo=demo)
+            _prepare(settings, migrate=bool(embedded), demo=demo)
         if demo:
             _print_demo_tokens(settings, secret, host, port)
         uvicorn.run(

@@ -10,6 +10,9 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+MIN_SECRET_LENGTH = 32
+
+
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
@@ -66,6 +69,10 @@ class Settings(BaseSettings):
         if missing:
             raise SettingsError(
                 "Production needs " + ", ".join(missing) + " set; refusing to start."
+            )
+        if len(self.jwt_secret) < MIN_SECRET_LENGTH:
+            raise SettingsError(
+                f"POINTSMALL_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters."
             )
 
     def resolved_jwt_secret(self) -> tuple[str, str | None]:

@@ -1,0 +1,80 @@
+"""The committed migrations match the models, build every named constraint, and are required."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import uuid
+
+import asyncpg
+from tortoise.context import TortoiseContext
+from tortoise.migrations.autodetector import MigrationAutodetector
+
+from db.database import tortoise_config
+from tests.conftest import Backends, create_database, drop_database
+
+NAMED_CONSTRAINTS = {
+    "tier_brand_rank": "tier",
+    "tier_brand_code": "tier",
+    "store_brand_code": "store",
+    "idempotency_scope": "idempotency_record",
+    "tier_discount": "tier",
+    "brand_clearing_month": "brand",
+}
+
+# In its own process: in this one open_backends would re-initialise the app fixture's Tortoise
+# context (current in every test) against the fresh database, then close it.
+OPEN_BACKENDS = """
+import asyncio, sys
+from domain.runtime import UnmigratedDatabase, close_backends, open_backends
+
+async def main():
+    try:
+        backends = await open_backends(*sys.argv[1:4])
+    except UnmigratedDatabase as error:
+        print(error)
+        sys.exit(3)
+    await close_backends(backends)
+
+asyncio.run(main())
+"""
+
+
+async def test_models_match_the_committed_migrations():
+    config = tortoise_config("asyncpg://unused/unused")
+    async with TortoiseContext() as context:
+        await context.init(config=config, init_connections=False)
+        changes = await MigrationAutodetector(context.apps, config["apps"]).changes()
+    operations = [operation.describe() for writer in changes for operation in writer.operations]
+    assert not operations, (
+        f"models changed without a migration (pointsmall makemigrations): {operations}"
+    )
+
+
+async def test_named_constraints_exist_in_postgresql(database_url):
+    connection = await asyncpg.connect(database_url)
+    try:
+        rows = await connection.fetch(
+            "SELECT conname, conrelid::regclass::text AS tablename FROM pg_constraint"
+            " WHERE conname = ANY($1::text[])",
+            list(NAMED_CONSTRAINTS),
+        )
+    finally:
+        await connection.close()
+    assert {row["conname"]: row["tablename"] for row in rows} == NAMED_CONSTRAINTS
+
+
+async def test_a_fresh_database_is_reported_unmigrated(backend_servers: Backends, redis_prefix):
+    name = f"pointsmall_fresh_{uuid.uuid4().hex[:10]}"
+    url = await create_database(backend_servers.postgres_server_url, name)
+    try:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", OPEN_BACKENDS, url, backend_servers.redis_url, redis_prefix,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    finally:
+        await drop_database(backend_servers.postgres_server_url, name)
+    assert process.returncode == 3, stderr.decode()
+    assert "pointsmall migrate" in stdout.decode()
