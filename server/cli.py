@@ -71,8 +71,10 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
     if notice:
         click.echo(notice)
     embedded: list[EmbeddedPostgres | EmbeddedRedis] = []
-    # SIGTERM ends the process through SystemExit, so the embedded servers are stopped below.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C and SIGTERM end the process through SystemExit, so the embedded servers are
+    # stopped below (uvicorn re-raises the signal it caught once it has shut down).
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda *_: sys.exit(0))
     try:
         if not (settings.database_url and settings.redis_url):
             try:

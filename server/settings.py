@@ -9,7 +9,6 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 MIN_SECRET_LENGTH = 32
 
 

@@ -1,0 +1,238 @@
+"""`pointsmall serve --demo` as a newcomer runs it: no DATABASE_URL, no REDIS_URL, embedded both.
+
+One data dir for the module: the demo server starts once, answers, refuses a second `serve` on
+its data dir, stops on Ctrl-C with nothing left running, and comes back with its data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import free_port
+
+POINTSMALL = Path(sys.executable).parent / "pointsmall"
+BACKEND_VARIABLES = ("DATABASE_URL", "REDIS_URL")
+START_TIMEOUT = 60
+STOP_TIMEOUT = 30
+
+DEMO_QUERY = "{ brand { name stores { name } } tiers { name } }"
+TOKEN_LINE = re.compile(r"^\s+(ADMIN|STAFF|ANALYST|visitor)\s+(\{.*\})\s*$", re.MULTILINE)
+ASSET_REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
+ABSOLUTE_URL = re.compile(r"""\b(?:https?|wss?)://([^\s"'<>/)]+)""")
+CSS_URL = re.compile(r"""url\(\s*["']?([^"')\s]+)""")
+
+
+class Serve:
+    """One `pointsmall serve` in its own process group, its output collected as it comes."""
+
+    def __init__(self, data_dir: Path, cwd: Path, *args: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        environment = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in BACKEND_VARIABLES and not name.startswith("POINTSMALL_")
+        }
+        self.process = subprocess.Popen(
+            [
+                str(POINTSMALL),
+                "serve",
+                "--data-dir",
+                str(data_dir),
+                "--port",
+                str(self.port),
+                *args,
+            ],
+            env=environment,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self._lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self._lines)
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self._reader.join(5)
+                pytest.fail(f"serve exited ({self.process.returncode}):\n{self.output}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        pytest.fail(f"serve was not ready within {START_TIMEOUT}s:\n{self.output}")
+
+    def wait_exit(self, timeout: float = STOP_TIMEOUT) -> int:
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"serve did not exit within {timeout}s:\n{self.output}")
+        self._reader.join(5)
+        return code
+
+    def ctrl_c(self) -> None:
+        """What a terminal does on Ctrl-C: SIGINT to the whole foreground process group."""
+        os.killpg(self.process.pid, signal.SIGINT)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+class Launcher:
+    def __init__(self, data_dir: Path, cwd: Path) -> None:
+        self.data_dir = data_dir
+        self.cwd = cwd
+        self.launched: list[Serve] = []
+
+    def start(self, *args: str) -> Serve:
+        serve = Serve(self.data_dir, self.cwd, *args)
+        self.launched.append(serve)
+        return serve
+
+    def leftovers(self) -> list[psutil.Process]:
+        """Processes still running from the data dir: named on their command line, or inside it."""
+        found = []
+        for process in psutil.process_iter(["cmdline", "cwd"]):
+            if process.pid == os.getpid():
+                continue
+            cmdline = " ".join(process.info["cmdline"] or ())
+            cwd = process.info["cwd"] or ""
+            if str(self.data_dir) in cmdline or cwd.startswith(str(self.data_dir)):
+                found.append(process)
+        return found
+
+    def close(self) -> None:
+        for serve in self.launched:
+            serve.kill()
+        for process in self.leftovers():
+            process.kill()
+        psutil.wait_procs(self.leftovers(), timeout=10)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
+    """Whatever happens, nothing started here outlives the module and the data dir goes."""
+    # Unix sockets need short paths: the data dir is short, under /tmp.
+    launcher = Launcher(Path(f"/tmp/pms-{uuid.uuid4().hex[:8]}"), tmp_path_factory.mktemp("cwd"))
+    try:
+        yield launcher
+    finally:
+        launcher.close()
+
+
+@pytest.fixture(scope="module")
+def demo(launcher: Launcher) -> tuple[Serve, dict[str, dict[str, str]]]:
+    """The demo server, ready, and the headers it printed for each role."""
+    serve = launcher.start("--demo")
+    serve.wait_ready()
+    headers = {role: json.loads(text) for role, text in TOKEN_LINE.findall(serve.output)}
+    assert set(headers) == {"ADMIN", "STAFF", "ANALYST", "visitor"}, serve.output
+    return serve, headers
+
+
+def ask(serve: Serve, headers: dict[str, str], query: str = DEMO_QUERY) -> dict:
+    response = httpx.post(
+        f"{serve.url}/graphql", json={"query": query}, headers=headers, timeout=10
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def assert_demo_brand(body: dict) -> None:
+    assert "errors" not in body, body
+    assert body["data"]["brand"]["name"] == "Demo Coffee"
+    assert len(body["data"]["brand"]["stores"]) == 3
+    assert len(body["data"]["tiers"]) == 4
+
+
+def assert_nothing_left(launcher: Launcher) -> None:
+    assert launcher.leftovers() == []
+    assert not (launcher.data_dir / "postgres" / "postmaster.pid").exists()
+
+
+def test_the_printed_tokens_read_the_demo_brand(demo):
+    serve, headers = demo
+    for role in ("ADMIN", "STAFF", "ANALYST", "visitor"):
+        assert_demo_brand(ask(serve, headers[role]))
+    assert DEMO_QUERY in serve.output
+
+
+def test_graphiql_loads_only_from_this_server(demo):
+    serve, _ = demo
+    page = httpx.get(f"{serve.url}/graphql", headers={"Accept": "text/html"}, timeout=10)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assets = ASSET_REFERENCE.findall(page.text)
+    assert len(assets) >= 4, page.text
+    assert all(asset.startswith("/static/graphiql/") for asset in assets), assets
+    host = urlsplit(serve.url).netloc
+    assert [found for found in ABSOLUTE_URL.findall(page.text) if found != host] == []
+    for asset in assets:
+        response = httpx.get(urljoin(serve.url, asset), timeout=10)
+        assert response.status_code == 200, asset
+        assert response.content, asset
+        if asset.endswith(".css"):
+            external = [
+                url for url in CSS_URL.findall(response.text) if not url.startswith("data:")
+            ]
+            assert external == [], asset
+
+
+def test_a_second_serve_on_the_same_data_dir_is_refused(launcher, demo):
+    serve, headers = demo
+    second = launcher.start()
+    assert second.wait_exit() != 0
+    assert "Another `pointsmall serve`" in second.output
+    assert_demo_brand(ask(serve, headers["ADMIN"]))
+
+
+def test_ctrl_c_stops_everything_and_the_data_survives(launcher, demo):
+    """Runs last: it stops the module's demo server."""
+    serve, headers = demo
+    assert {"postgres", "redis-server"} <= {process.name() for process in launcher.leftovers()}
+    serve.ctrl_c()
+    assert serve.wait_exit() == 0, serve.output
+    assert_nothing_left(launcher)
+
+    again = launcher.start()
+    again.wait_ready()
+    assert_demo_brand(ask(again, headers["ADMIN"]))
+    again.process.terminate()
+    assert again.wait_exit() == 0, again.output
+    assert_nothing_left(launcher)
+    assert list(launcher.cwd.iterdir()) == []

@@ -1,0 +1,148 @@
+"""The event bus on real Redis: across processes, per channel, per deployment prefix."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+from redis.asyncio import Redis
+
+from db.keys import RedisKeys
+from db.redis import open_redis
+from subscriptions.bus import EventBus
+
+TIMEOUT = 5
+QUIET = 0.5
+
+BusFactory = Callable[..., Awaitable[EventBus]]
+
+
+@pytest.fixture
+async def make_bus(backend_servers, redis_prefix) -> AsyncIterator[BusFactory]:
+    """Started buses, each on a Redis client of its own (as in separate processes)."""
+    base = f"{redis_prefix}-bus-{uuid.uuid4().hex[:8]}"
+    opened: list[tuple[EventBus, Redis]] = []
+
+    async def make(suffix: str = "", *, db: int = 0) -> EventBus:
+        redis = open_redis(backend_servers.redis_url)
+        redis.connection_pool.connection_kwargs["db"] = db
+        assert int((await redis.client_info())["db"]) == db
+        bus = EventBus(redis, RedisKeys(base + suffix))
+        opened.append((bus, redis))
+        await asyncio.wait_for(bus.start(), TIMEOUT)
+        return bus
+
+    yield make
+    for bus, redis in opened:
+        await bus.stop()
+        await redis.aclose()
+
+
+async def take(events: AsyncIterator[dict], count: int) -> list[dict]:
+    received: list[dict] = []
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while len(received) < count:
+                received.append(await anext(events))
+    except TimeoutError:
+        pytest.fail(f"{len(received)} of {count} events arrived within {TIMEOUT}s: {received}")
+    return received
+
+
+async def test_events_reach_another_process_in_order(make_bus):
+    publisher, listener = await make_bus(), await make_bus()
+    sent = [{"seq": n, "text": f"event {n}"} for n in range(200)]
+    async with listener.subscribe("orders") as remote, publisher.subscribe("orders") as local:
+        for event in sent:
+            await publisher.publish("orders", event)
+        assert await take(remote, len(sent)) == sent
+        assert await take(local, len(sent)) == sent
+
+
+async def test_every_subscriber_of_a_channel_gets_every_event(make_bus):
+    publisher, listener = await make_bus(), await make_bus()
+    async with listener.subscribe("a") as first, listener.subscribe("a") as second:
+        for n in range(3):
+            await publisher.publish("a", {"n": n})
+        expected = [{"n": n} for n in range(3)]
+        assert await take(first, 3) == expected
+        assert await take(second, 3) == expected
+
+
+async def test_a_subscriber_hears_only_its_channel(make_bus):
+    publisher, listener = await make_bus(), await make_bus()
+    async with listener.subscribe("a") as channel_a:
+        await publisher.publish("b", {"for": "b"})
+        await publisher.publish("a:b", {"for": "a:b"})
+        await publisher.publish("a", {"for": "a"})
+        assert await take(channel_a, 1) == [{"for": "a"}]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(channel_a), QUIET)
+
+
+async def test_another_prefix_hears_nothing(make_bus):
+    """Pub/sub ignores database numbers: only the prefix keeps deployments apart."""
+    publisher = await make_bus()
+    same_prefix_other_db = await make_bus(db=1)
+    other_prefix = await make_bus("-other")
+    other_prefix_other_db = await make_bus("-other", db=1)
+    async with (
+        same_prefix_other_db.subscribe("a") as shared,
+        other_prefix.subscribe("a") as isolated,
+        other_prefix_other_db.subscribe("a") as isolated_other_db,
+    ):
+        await publisher.publish("a", {"from": "publisher"})
+        assert await take(shared, 1) == [{"from": "publisher"}]
+        await other_prefix.publish("a", {"from": "other"})
+        assert await take(isolated, 1) == [{"from": "other"}]
+        assert await take(isolated_other_db, 1) == [{"from": "other"}]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(shared), QUIET)
+
+
+async def test_a_prefix_with_glob_characters_hears_only_itself(make_bus):
+    """Redis patterns treat * ? [ ] as wildcards; a prefix is a literal name."""
+    literal = await make_bus("[1]")
+    lookalike = await make_bus("1")
+    async with literal.subscribe("a") as events:
+        await lookalike.publish("a", {"from": "lookalike"})
+        await literal.publish("a", {"from": "literal"})
+        assert await take(events, 1) == [{"from": "literal"}]
+
+
+async def test_leaving_the_subscription_removes_the_subscriber(make_bus):
+    bus = await make_bus()
+    assert bus.subscriber_count("a") == 0
+    async with bus.subscribe("a"):
+        async with bus.subscribe("a"):
+            assert bus.subscriber_count("a") == 2
+        assert bus.subscriber_count("a") == 1
+    assert bus.subscriber_count("a") == 0
+
+
+async def test_stop_ends_a_pending_iteration(make_bus):
+    publisher, listener = await make_bus(), await make_bus()
+    received: list[dict] = []
+    subscribed, first_event = asyncio.Event(), asyncio.Event()
+
+    async def consume() -> None:
+        async with listener.subscribe("a") as events:
+            subscribed.set()
+            async for event in events:
+                received.append(event)
+                first_event.set()
+
+    consumer = asyncio.create_task(consume())
+    try:
+        await asyncio.wait_for(subscribed.wait(), TIMEOUT)
+        await publisher.publish("a", {"n": 1})
+        await asyncio.wait_for(first_event.wait(), TIMEOUT)
+        assert not consumer.done()
+        await listener.stop()
+        await asyncio.wait_for(consumer, TIMEOUT)
+    finally:
+        consumer.cancel()
+    assert received == [{"n": 1}]
+    assert listener.subscriber_count("a") == 0
