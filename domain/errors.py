@@ -37,11 +37,3 @@ class DomainError(Exception):
 
     def __repr__(self) -> str:
         return f"DomainError({self.code.value}, {self.message!r}, field={self.field!r})"
-
-
-class AccessDenied(Exception):
-    """The caller may not do or see this: a FORBIDDEN or UNAUTHENTICATED error, not a UserError."""
-
-    def __init__(self, message: str, *, authenticated: bool = True) -> None:
-        super().__init__(message)
-        self.authenticated = authenticated

@@ -15,10 +15,6 @@ class Role(Enum):
     ANONYMOUS = "ANONYMOUS"
 
 
-# Roles that act for the brand itself, as opposed to its members and visitors.
-BRAND_ROLES = frozenset({Role.STAFF, Role.ADMIN, Role.ANALYST})
-
-
 @dataclass(frozen=True, slots=True)
 class Principal:
     """The authenticated caller, always bound to exactly one brand."""
@@ -27,14 +23,6 @@ class Principal:
     brand_id: int
     brand_code: str
     subject: str
-
-    @property
-    def is_anonymous(self) -> bool:
-        return self.role is Role.ANONYMOUS
-
-    @property
-    def acts_for_brand(self) -> bool:
-        return self.role in BRAND_ROLES
 
     @property
     def idempotency_scope(self) -> str:

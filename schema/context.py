@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from domain.principal import Principal
@@ -17,4 +17,3 @@ class Context:
     request_id: str
     principal: Principal | None = None
     connection_params: dict[str, Any] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)

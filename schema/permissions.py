@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from graphql import GraphQLError
 from strawberry.permission import BasePermission
 from strawberry.types import Info
-
-from domain.principal import Role
 
 
 class HasBrand(BasePermission):
@@ -19,39 +16,3 @@ class HasBrand(BasePermission):
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         return info.context.principal is not None
-
-
-class HasRole(BasePermission):
-    """A caller with a token of one of the given roles (subclasses name them)."""
-
-    roles: frozenset[Role] = frozenset()
-    message = "Your role may not do this."
-    error_extensions = {"code": "FORBIDDEN"}
-
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
-        principal = info.context.principal
-        if principal is None or principal.is_anonymous:
-            raise GraphQLError(
-                "Sign in: this needs a bearer token.", extensions={"code": "UNAUTHENTICATED"}
-            )
-        return principal.role in self.roles
-
-
-class IsMember(HasRole):
-    roles = frozenset({Role.MEMBER})
-
-
-class IsBrandStaff(HasRole):
-    """Staff and admins of the brand."""
-
-    roles = frozenset({Role.STAFF, Role.ADMIN})
-
-
-class IsBrandAdmin(HasRole):
-    roles = frozenset({Role.ADMIN})
-
-
-class CanReadMembers(HasRole):
-    """Those who look members up: staff, admins and analysts of the brand."""
-
-    roles = frozenset({Role.STAFF, Role.ADMIN, Role.ANALYST})

@@ -23,7 +23,7 @@ from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.types import ExecutionContext
 
-from domain.errors import AccessDenied, DomainError
+from domain.errors import DomainError
 
 log = logging.getLogger("pointsmall.graphql")
 
@@ -43,8 +43,6 @@ def error_code(error: GraphQLError) -> str:
     original = error.original_error
     if error.path is None or isinstance(original, DomainError):
         return "BAD_REQUEST"  # parse, validation, variable coercion, bad query arguments
-    if isinstance(original, AccessDenied):
-        return "FORBIDDEN" if original.authenticated else "UNAUTHENTICATED"
     return "INTERNAL"
 
 
