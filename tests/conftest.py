@@ -69,21 +69,22 @@ def database_url_named(server_url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-async def create_database(server_url: str, name: str) -> str:
+async def on_server(server_url: str, statement: str) -> None:
+    """Run one statement on the server's maintenance database (CREATE/DROP DATABASE)."""
     connection = await asyncpg.connect(database_url_named(server_url, "postgres"))
     try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
+        await connection.execute(statement)
     finally:
         await connection.close()
+
+
+async def create_database(server_url: str, name: str) -> str:
+    await on_server(server_url, f'CREATE DATABASE "{name}"')
     return database_url_named(server_url, name)
 
 
 async def drop_database(server_url: str, name: str) -> None:
-    connection = await asyncpg.connect(database_url_named(server_url, "postgres"))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
+    await on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
