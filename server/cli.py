@@ -81,7 +81,8 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
                 lock = lock_data_dir(settings.data_dir)  # noqa: F841  (held until we exit)
             except DataDirInUse as error:
                 raise click.ClickException(str(error)) from None
-        if not settings.database_url:
+        embedded_database = not settings.database_url
+        if embedded_database:
             postgres = EmbeddedPostgres(settings.data_dir)
             embedded.append(postgres)
             settings.database_url = postgres.start()
@@ -93,8 +94,7 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
             click.echo(f"Embedded Redis under {redis.directory}")
         os.environ["DATABASE_URL"] = settings.database_url
         os.environ["REDIS_URL"] = settings.redis_url
-        if embedded or demo:
-            _prepare(settings, migrate=bool(embedded), demo=demo)
+        _prepare(settings, embedded_database=embedded_database, demo=demo)
         if demo:
             _print_demo_tokens(settings, secret, host, port)
         uvicorn.run(
@@ -111,18 +111,21 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
             backend.stop()
 
 
-def _prepare(settings: Settings, *, migrate: bool, demo: bool) -> None:
-    from db.database import apply_migrations
+def _prepare(settings: Settings, *, embedded_database: bool, demo: bool) -> None:
+    """Migrate an embedded database; refuse an unmigrated one we do not own; seed the demo."""
+    from db.database import apply_migrations, pending_migrations
     from domain.demo import seed_demo
-    from server.embedded import DATABASE_NAME, ensure_database
+    from server.embedded import ensure_database
 
-    async def main() -> None:
-        if f"/{DATABASE_NAME}?" in settings.database_url:
-            await ensure_database(settings.database_url)
-        if migrate:
-            await apply_migrations(settings.database_url)
-
-    asyncio.run(main())
+    if embedded_database:
+        asyncio.run(ensure_database(settings.database_url))
+        asyncio.run(apply_migrations(settings.database_url))
+    missing = _run_with_database(settings, pending_migrations)
+    if missing:
+        raise click.ClickException(
+            f"The database is not migrated (missing: {', '.join(missing)}). "
+            "Run `pointsmall migrate` first."
+        )
     if demo:
         _run_with_database(settings, seed_demo)
 

@@ -168,3 +168,26 @@ def test_production_refuses_to_serve_without_its_settings(tmp_path, given, missi
     assert "Uvicorn running" not in result.stdout + result.stderr
     assert not data_dir.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_serve_refuses_an_unmigrated_database(backend_servers, settings, tmp_path):
+    name = f"pointsmall_unmigrated_{uuid.uuid4().hex[:8]}"
+    url = await create_database(backend_servers.postgres_server_url, name)
+    try:
+        result = pointsmall(
+            "serve",
+            "--port",
+            str(free_port()),
+            "--data-dir",
+            str(tmp_path),
+            env={
+                "DATABASE_URL": url,
+                "REDIS_URL": settings.redis_url,
+                "POINTSMALL_JWT_SECRET": settings.jwt_secret,
+            },
+        )
+        assert result.returncode != 0
+        assert "pointsmall migrate" in result.stderr
+        assert "Uvicorn running" not in result.stderr + result.stdout
+    finally:
+        await drop_database(backend_servers.postgres_server_url, name)
