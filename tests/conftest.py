@@ -273,3 +273,13 @@ async def redis(backend_servers: Backends) -> AsyncIterator[Redis]:
     client = Redis.from_url(backend_servers.redis_url, decode_responses=True)
     yield client
     await client.aclose()
+
+
+@pytest.fixture
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """A Redis server of this test's own, for tests that destroy or restart Redis."""
+    server = EmbeddedRedis(Path(f"/tmp/pmr-{uuid.uuid4().hex[:8]}"))
+    server.start()
+    yield server
+    server.stop()
+    subprocess.run(["rm", "-rf", str(server.directory.parent)], check=False)

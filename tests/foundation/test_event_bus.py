@@ -146,3 +146,27 @@ async def test_stop_ends_a_pending_iteration(make_bus):
         consumer.cancel()
     assert received == [{"n": 1}]
     assert listener.subscriber_count("a") == 0
+
+
+async def test_the_bus_resubscribes_after_redis_restarts(private_redis):
+    """A Redis restart drops the pub/sub connection; the bus reconnects and hears again."""
+    url = f"unix://{private_redis.socket}"
+    listener_redis, publisher_redis = open_redis(url), open_redis(url)
+    keys = RedisKeys("restart")
+    listener, publisher = EventBus(listener_redis, keys), EventBus(publisher_redis, keys)
+    try:
+        await asyncio.wait_for(listener.start(), TIMEOUT)
+        async with listener.subscribe("a") as events:
+            await publisher.publish("a", {"n": 1})
+            assert await take(events, 1) == [{"n": 1}]
+            private_redis.stop()
+            private_redis.start()
+            async with asyncio.timeout(TIMEOUT):
+                while int((await publisher_redis.pubsub_numpat())) < 1:
+                    await asyncio.sleep(0.05)
+            await publisher.publish("a", {"n": 2})
+            assert await take(events, 1) == [{"n": 2}]
+    finally:
+        await listener.stop()
+        await listener_redis.aclose()
+        await publisher_redis.aclose()
