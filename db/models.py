@@ -33,6 +33,8 @@ class Brand(Model):
     clearing_month = fields.SmallIntField(default=12)
     clearing_day = fields.SmallIntField(default=31)
     grace_days = fields.IntField(default=30)
+    # Points per currency unit spent, rounded down, until earning rules replace it.
+    earn_rate = fields.DecimalField(max_digits=10, decimal_places=4, default=1)
     # The brand's own token verification key; brands without one use the deployment's secret.
     jwt_algorithm = fields.CharEnumField(JwtAlgorithm, max_length=8, null=True)
     jwt_key = fields.TextField(null=True)
@@ -45,6 +47,7 @@ class Brand(Model):
             CheckConstraint(check="clearing_month BETWEEN 1 AND 12", name="brand_clearing_month"),
             CheckConstraint(check="clearing_day BETWEEN 1 AND 31", name="brand_clearing_day"),
             CheckConstraint(check="grace_days >= 0", name="brand_grace_days"),
+            CheckConstraint(check="earn_rate >= 0", name="brand_earn_rate"),
         )
 
 
@@ -117,5 +120,245 @@ class IdempotencyRecord(Model):
         constraints = (
             UniqueConstraint(
                 fields=("brand_id", "principal", "operation", "key"), name="idempotency_scope"
+            ),
+        )
+
+
+class MemberStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    FROZEN = "FROZEN"
+    CLOSED = "CLOSED"
+
+
+class Member(Model):
+    """A member of one brand; points are brand-wide, earned and spent in any of its stores."""
+
+    id = fields.IntField(primary_key=True)
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="members", on_delete=fields.CASCADE
+    )
+    brand_id: int
+    display_name = fields.CharField(max_length=120)
+    phone = fields.CharField(max_length=20, null=True)
+    email = fields.CharField(max_length=254, null=True)
+    birthday = fields.DateField(null=True)
+    referral_code = fields.CharField(max_length=16)
+    referred_by: fields.ForeignKeyNullableRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="referrals", null=True, on_delete=fields.SET_NULL
+    )
+    referred_by_id: int | None
+    member_code = fields.CharField(max_length=16)
+    status = fields.CharEnumField(MemberStatus, max_length=8, default=MemberStatus.ACTIVE)
+    marketing_email = fields.BooleanField(default=False)
+    marketing_sms = fields.BooleanField(default=False)
+    tier: fields.ForeignKeyRelation[Tier] = fields.ForeignKeyField(
+        "models.Tier", related_name="members", on_delete=fields.RESTRICT
+    )
+    tier_id: int
+    joined_at = fields.DatetimeField()
+
+    class Meta:
+        table = "member"
+        constraints = (
+            UniqueConstraint(fields=("brand_id", "phone"), name="member_brand_phone"),
+            UniqueConstraint(fields=("brand_id", "email"), name="member_brand_email"),
+            UniqueConstraint(fields=("brand_id", "referral_code"), name="member_referral_code"),
+            UniqueConstraint(fields=("brand_id", "member_code"), name="member_member_code"),
+        )
+
+
+class MemberStatusChange(Model):
+    """Who froze, closed or reopened a member, when, and why."""
+
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="status_changes", on_delete=fields.CASCADE
+    )
+    member_id: int
+    previous = fields.CharEnumField(MemberStatus, max_length=8)
+    current = fields.CharEnumField(MemberStatus, max_length=8)
+    reason = fields.TextField()
+    actor = fields.CharField(max_length=200)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "member_status_change"
+
+
+class Balance(Model):
+    """A member's points now: kept in step with the ledger in the same transaction.
+
+    Every movement locks this row first, so one member's movements are serialised and a
+    balance is read in O(1) whatever the ledger's length.
+    """
+
+    member: fields.OneToOneRelation[Member] = fields.OneToOneField(
+        "models.Member", related_name="balance", on_delete=fields.CASCADE, primary_key=True
+    )
+    member_id: int
+    available = fields.IntField(default=0)
+    lifetime_earned = fields.BigIntField(default=0)
+    lifetime_redeemed = fields.BigIntField(default=0)
+    version = fields.IntField(default=0)
+    # Points a reversal could not claw back; the next earns and returns pay it off first.
+    shortfall = fields.IntField(default=0)
+
+    class Meta:
+        table = "balance"
+        constraints = (
+            CheckConstraint(check="available >= 0", name="balance_available_not_negative"),
+            CheckConstraint(check="shortfall >= 0", name="balance_shortfall_not_negative"),
+            CheckConstraint(check="version >= 0", name="balance_version_not_negative"),
+        )
+
+
+class LedgerKind(StrEnum):
+    EARN = "EARN"
+    REDEEM = "REDEEM"
+    EXPIRE = "EXPIRE"
+    REFUND = "REFUND"
+    REVERSAL = "REVERSAL"
+    ADJUST = "ADJUST"
+
+
+class LedgerEntry(Model):
+    """One movement of a member's points; append-only, versioned 1, 2, 3, ... per member."""
+
+    id = fields.BigIntField(primary_key=True)
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="ledger_entries", on_delete=fields.CASCADE
+    )
+    brand_id: int
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="ledger_entries", on_delete=fields.CASCADE
+    )
+    member_id: int
+    kind = fields.CharEnumField(LedgerKind, max_length=8)
+    points = fields.IntField()
+    balance_after = fields.IntField()
+    version = fields.IntField()
+    description = fields.TextField()
+    store: fields.ForeignKeyNullableRelation[Store] = fields.ForeignKeyField(
+        "models.Store", related_name="ledger_entries", null=True, on_delete=fields.SET_NULL
+    )
+    store_id: int | None
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField(null=True)
+    breakdown = fields.JSONField(default=list)
+    actor = fields.CharField(max_length=200)
+    reason = fields.TextField(null=True)
+    order_ref = fields.CharField(max_length=64, null=True)
+    shortfall = fields.IntField(default=0)
+
+    class Meta:
+        table = "ledger_entry"
+        constraints = (
+            UniqueConstraint(fields=("member_id", "version"), name="ledger_member_version"),
+            CheckConstraint(check="balance_after >= 0", name="ledger_balance_after"),
+            CheckConstraint(check="version > 0", name="ledger_version_positive"),
+        )
+
+
+class Purchase(Model):
+    """A purchase recorded for points; (brand, orderRef) names it once."""
+
+    id = fields.BigIntField(primary_key=True)
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="purchases", on_delete=fields.CASCADE
+    )
+    brand_id: int
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="purchases", on_delete=fields.CASCADE
+    )
+    member_id: int
+    store: fields.ForeignKeyNullableRelation[Store] = fields.ForeignKeyField(
+        "models.Store", related_name="purchases", null=True, on_delete=fields.SET_NULL
+    )
+    store_id: int | None
+    order_ref = fields.CharField(max_length=64)
+    total = fields.DecimalField(max_digits=14, decimal_places=2)
+    occurred_at = fields.DatetimeField()
+    points_earned = fields.IntField()
+    refunded_amount = fields.DecimalField(max_digits=14, decimal_places=2, default=0)
+    points_reversed = fields.IntField(default=0)
+    earn_entry: fields.ForeignKeyRelation[LedgerEntry] = fields.ForeignKeyField(
+        "models.LedgerEntry", related_name="purchases", on_delete=fields.CASCADE
+    )
+    earn_entry_id: int
+
+    class Meta:
+        table = "purchase"
+        constraints = (
+            UniqueConstraint(fields=("brand_id", "order_ref"), name="purchase_brand_order_ref"),
+            CheckConstraint(check="total > 0", name="purchase_total_positive"),
+            CheckConstraint(
+                check="refunded_amount >= 0 AND refunded_amount <= total",
+                name="purchase_refund_within_total",
+            ),
+            CheckConstraint(
+                check="points_reversed >= 0 AND points_reversed <= points_earned",
+                name="purchase_reversal_within_earned",
+            ),
+        )
+
+
+class Lot(Model):
+    """Points earned together, expiring together; spending takes the soonest-expiring first."""
+
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="lots", on_delete=fields.CASCADE
+    )
+    member_id: int
+    entry: fields.ForeignKeyRelation[LedgerEntry] = fields.ForeignKeyField(
+        "models.LedgerEntry", related_name="lots", on_delete=fields.CASCADE
+    )
+    entry_id: int
+    purchase: fields.ForeignKeyNullableRelation[Purchase] = fields.ForeignKeyField(
+        "models.Purchase", related_name="lots", null=True, on_delete=fields.SET_NULL
+    )
+    purchase_id: int | None
+    points = fields.IntField()
+    remaining = fields.IntField()
+    earned_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    # Set once, by the expiry that took what remained; an expired lot is never revived.
+    expired_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "lot"
+        indexes = (("member_id", "expires_at"),)
+        constraints = (
+            CheckConstraint(
+                check="remaining >= 0 AND remaining <= points", name="lot_remaining_within_points"
+            ),
+            CheckConstraint(check="points > 0", name="lot_points_positive"),
+            CheckConstraint(
+                check="expired_at IS NULL OR remaining = 0", name="lot_expired_is_empty"
+            ),
+        )
+
+
+class LotConsumption(Model):
+    """How many points one debit took from one lot: what a cancel or refund gives back."""
+
+    id = fields.BigIntField(primary_key=True)
+    lot: fields.ForeignKeyRelation[Lot] = fields.ForeignKeyField(
+        "models.Lot", related_name="consumptions", on_delete=fields.CASCADE
+    )
+    lot_id: int
+    entry: fields.ForeignKeyRelation[LedgerEntry] = fields.ForeignKeyField(
+        "models.LedgerEntry", related_name="consumptions", on_delete=fields.CASCADE
+    )
+    entry_id: int
+    points = fields.IntField()
+    returned = fields.IntField(default=0)
+
+    class Meta:
+        table = "lot_consumption"
+        constraints = (
+            CheckConstraint(check="points > 0", name="consumption_points_positive"),
+            CheckConstraint(
+                check="returned >= 0 AND returned <= points", name="consumption_returned_within"
             ),
         )

@@ -9,18 +9,24 @@ import uuid
 import asyncpg
 from tortoise.context import TortoiseContext
 from tortoise.migrations.autodetector import MigrationAutodetector
+from tortoise.models import Model
 
+from db import models
 from db.database import tortoise_config
 from tests.conftest import Backends, create_database, drop_database
 
-NAMED_CONSTRAINTS = {
-    "tier_brand_rank": "tier",
-    "tier_brand_code": "tier",
-    "store_brand_code": "store",
-    "idempotency_scope": "idempotency_record",
-    "tier_discount": "tier",
-    "brand_clearing_month": "brand",
-}
+
+def declared_constraints() -> dict[str, str]:
+    """Every named constraint the models declare, with its table."""
+    return {
+        constraint.name: model._meta.db_table
+        for model in vars(models).values()
+        if isinstance(model, type) and issubclass(model, Model) and model is not Model
+        for constraint in getattr(model._meta, "constraints", ())
+    }
+
+
+NAMED_CONSTRAINTS = declared_constraints()
 
 # In its own process: in this one open_backends would re-initialise the app fixture's Tortoise
 # context (current in every test) against the fresh database, then close it.
