@@ -155,3 +155,15 @@ class BrandDirectory:
             self._entries.clear()  # unknown codes must not grow the cache without bound
         self._entries[code] = (now, keys)
         return keys
+
+
+async def tiers_by_ids(ids: list[int]) -> dict[int, Tier]:
+    return {tier.id: tier for tier in await Tier.filter(id__in=ids)}
+
+
+async def stores_by_ids(ids: list[int]) -> dict[int, Store]:
+    return {store.id: store for store in await Store.filter(id__in=ids)}
+
+
+async def brands_by_ids(ids: list[int]) -> dict[int, Brand]:
+    return {brand.id: brand for brand in await Brand.filter(id__in=ids)}

@@ -37,3 +37,7 @@ class DomainError(Exception):
 
     def __repr__(self) -> str:
         return f"DomainError({self.code.value}, {self.message!r}, field={self.field!r})"
+
+
+class AccessDenied(Exception):
+    """The caller may not see or do this at all: a FORBIDDEN error, not a user error."""

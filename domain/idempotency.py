@@ -36,8 +36,8 @@ async def run_once(
     key: str,
     payload: dict[str, Any],
     movement: Callable[[BaseDBAsyncClient], Awaitable[dict[str, Any]]],
-) -> dict[str, Any]:
-    """Run `movement` in a transaction at most once per key; return its (stored) outcome.
+) -> tuple[dict[str, Any], bool]:
+    """Run `movement` in a transaction at most once per key: (its outcome, whether replayed).
 
     `movement` gets the transaction's connection and returns a JSON-serialisable outcome (ids,
     not objects). A DomainError it raises rolls everything back and is not stored, so the call
@@ -71,7 +71,7 @@ async def run_once(
                 .using_db(connection)
                 .update(outcome=outcome)
             )
-            return outcome
+            return outcome, False
     record = await IdempotencyRecord.get(**scope)
     if record.request_hash != fingerprint:
         raise DomainError(
@@ -79,7 +79,7 @@ async def run_once(
             "This idempotencyKey was used for a different request.",
             ["idempotencyKey"],
         )
-    return record.outcome
+    return record.outcome, True
 
 
 async def purge_expired(retention: timedelta, now: datetime | None = None) -> int:

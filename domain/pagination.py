@@ -84,9 +84,14 @@ def _check_size(size: int | None, argument: str) -> None:
 
 
 async def paginate(
-    queryset: QuerySet[RecordT], request: PageRequest, order: tuple[str, ...] = ("id",)
+    queryset: QuerySet[RecordT],
+    request: PageRequest,
+    order: tuple[str, ...] = ("id",),
+    *,
+    descending: bool = False,
 ) -> Page[RecordT]:
-    """One page of `queryset` in ascending `order` (whose last field must be unique)."""
+    """One page of `queryset` in `order` (whose last field must be unique), newest first when
+    `descending`."""
     _check_size(request.first, "first")
     _check_size(request.last, "last")
     if request.first is not None and request.last is not None:
@@ -94,24 +99,30 @@ async def paginate(
             ErrorCode.INVALID_INPUT, "Pass first or last, not both.", ["first", "last"]
         )
     total_count = await queryset.count()
+    onward, back = ("lt", "gt") if descending else ("gt", "lt")
+    ascending_fields = list(order)
+    descending_fields = [f"-{field}" for field in order]
+    forward_order, backward_order = (
+        (descending_fields, ascending_fields)
+        if descending
+        else (ascending_fields, descending_fields)
+    )
     backwards = request.last is not None or (request.before is not None and request.first is None)
     window = queryset
     if request.after is not None:
-        window = window.filter(_beyond(order, decode_cursor(request.after, order, "after"), "gt"))
+        window = window.filter(_beyond(order, decode_cursor(request.after, order, "after"), onward))
     if request.before is not None:
-        window = window.filter(_beyond(order, decode_cursor(request.before, order, "before"), "lt"))
+        window = window.filter(_beyond(order, decode_cursor(request.before, order, "before"), back))
     if backwards:
         size = request.last if request.last is not None else DEFAULT_PAGE_SIZE
-        rows = await window.order_by(*(f"-{field}" for field in order)).limit(size + 1)
-        more = len(rows) > size
+        rows = await window.order_by(*backward_order).limit(size + 1)
         items = list(reversed(rows[:size]))
-        has_previous_page, has_next_page = more, request.before is not None
+        has_previous_page, has_next_page = len(rows) > size, request.before is not None
     else:
         size = request.first if request.first is not None else DEFAULT_PAGE_SIZE
-        rows = await window.order_by(*order).limit(size + 1)
-        more = len(rows) > size
+        rows = await window.order_by(*forward_order).limit(size + 1)
         items = rows[:size]
-        has_next_page, has_previous_page = more, request.after is not None
+        has_next_page, has_previous_page = len(rows) > size, request.after is not None
     return Page(
         items=items,
         cursors=[encode_cursor(item, order) for item in items],

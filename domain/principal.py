@@ -23,6 +23,13 @@ class Principal:
     brand_id: int
     brand_code: str
     subject: str
+    # For role MEMBER: the member the token belongs to (its subject is the member's global id).
+    member_id: int | None = None
+
+    @property
+    def reads_members(self) -> bool:
+        """Staff, admins and analysts look members of their brand up."""
+        return self.role in (Role.STAFF, Role.ADMIN, Role.ANALYST)
 
     @property
     def idempotency_scope(self) -> str:

@@ -10,16 +10,19 @@ from redis.asyncio import Redis
 from db.database import close_database, open_database, pending_migrations, ping_database
 from db.keys import RedisKeys
 from db.redis import open_redis, ping_redis
+from domain.clock import Clock
 from subscriptions.bus import EventBus
 
 
 @dataclass
 class Backends:
-    """What a domain service may need besides the database: Redis, its key names, the bus."""
+    """What a domain service may need besides the database: Redis, its key names, the bus,
+    and the clock."""
 
     redis: Redis
     keys: RedisKeys
     bus: EventBus
+    clock: Clock
 
 
 class UnmigratedDatabase(RuntimeError):
@@ -51,7 +54,7 @@ async def open_backends(
         await redis.aclose()
         await close_database()
         raise
-    return Backends(redis=redis, keys=keys, bus=bus)
+    return Backends(redis=redis, keys=keys, bus=bus, clock=Clock())
 
 
 async def close_backends(backends: Backends) -> None:

@@ -10,13 +10,17 @@ from strawberry.tools import merge_types
 
 from schema.brands import BrandQueries
 from schema.errors import UserError
+from schema.ledger import LedgerMutations, LedgerSubscriptions
+from schema.members import MemberMutations, MemberQueries
 from schema.node import NodeQueries
 from schema.observability import ObserveOperations, OperationMetrics
 from schema.relay import PageInfo
 from schema.safety import GuardedSchema, build_extensions
 from schema.scalars import SCALAR_OVERRIDES
 
-Query = merge_types("Query", (NodeQueries, BrandQueries))
+Query = merge_types("Query", (NodeQueries, MemberQueries, BrandQueries))
+Mutation = merge_types("Mutation", (MemberMutations, LedgerMutations))
+Subscription = merge_types("Subscription", (LedgerSubscriptions,))
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ def build_schema(
     observers = [lambda: ObserveOperations(metrics)] if metrics is not None else []
     return GuardedSchema(
         query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
         # Conventions every area's payloads and connections use.
         types=[UserError, PageInfo],
         scalar_overrides=SCALAR_OVERRIDES,

@@ -7,6 +7,7 @@ from typing import Any
 
 from domain.principal import Principal
 from domain.runtime import Backends
+from resolvers.loaders import Loaders
 
 
 @dataclass
@@ -14,6 +15,7 @@ class Context:
     request: Any
     response: Any
     backends: Backends
+    loaders: Loaders
     request_id: str
     principal: Principal | None = None
     connection_params: dict[str, Any] | None = None

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from graphql import GraphQLError
 from strawberry.permission import BasePermission
 from strawberry.types import Info
+
+from domain.principal import Role
 
 
 class HasBrand(BasePermission):
@@ -16,3 +19,40 @@ class HasBrand(BasePermission):
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         return info.context.principal is not None
+
+
+class HasRole(BasePermission):
+    """A signed-in caller (a token, not a visitor's X-Brand) with one of `roles`."""
+
+    roles: frozenset[Role] = frozenset()
+    message = "Your role may not do this."
+    error_extensions = {"code": "FORBIDDEN"}
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        principal = info.context.principal
+        if principal is None or principal.role is Role.ANONYMOUS:
+            # Raised rather than returned: the code differs from this class's FORBIDDEN.
+            raise GraphQLError(
+                "Sign in: this needs a bearer token.", extensions={"code": "UNAUTHENTICATED"}
+            )
+        return principal.role in self.roles
+
+
+class IsMember(HasRole):
+    roles = frozenset({Role.MEMBER})
+
+
+class IsBrandStaff(HasRole):
+    """Staff and admins of the brand."""
+
+    roles = frozenset({Role.STAFF, Role.ADMIN})
+
+
+class IsBrandAdmin(HasRole):
+    roles = frozenset({Role.ADMIN})
+
+
+class ReadsMembers(HasRole):
+    """Those who look members up: staff, admins and analysts of the brand."""
+
+    roles = frozenset({Role.STAFF, Role.ADMIN, Role.ANALYST})

@@ -23,7 +23,7 @@ from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.types import ExecutionContext
 
-from domain.errors import DomainError
+from domain.errors import AccessDenied, DomainError
 
 log = logging.getLogger("pointsmall.graphql")
 
@@ -41,6 +41,8 @@ def error_code(error: GraphQLError) -> str:
     if error.extensions and "code" in error.extensions:
         return str(error.extensions["code"])
     original = error.original_error
+    if isinstance(original, AccessDenied):
+        return "FORBIDDEN"
     if error.path is None or isinstance(original, DomainError):
         return "BAD_REQUEST"  # parse, validation, variable coercion, bad query arguments
     return "INTERNAL"

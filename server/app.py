@@ -69,6 +69,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             redis_pool_max=settings.redis_pool_max,
         )
         authenticator = Authenticator(BrandDirectory(), jwt_secret, settings.jwt_issuer)
+        app.state.backends = backends  # for the scheduler and for tests that move the clock
         try:
             yield {"backends": backends, "authenticator": authenticator}
         finally:

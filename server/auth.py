@@ -9,6 +9,7 @@ import jwt
 
 from domain.brands import BrandDirectory
 from domain.principal import Principal, Role
+from resolvers.ids import parse_id
 
 TOKEN_ROLES = {Role.MEMBER, Role.STAFF, Role.ADMIN, Role.ANALYST}
 REQUIRED_CLAIMS = ["sub", "role", "brand", "iss", "exp"]
@@ -73,9 +74,16 @@ class Authenticator:
             role = None
         if role not in TOKEN_ROLES:
             raise AuthenticationFailed(f"Unknown role {claims['role']!r}.")
-        if not isinstance(claims["sub"], str) or not claims["sub"]:
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not subject:
             raise AuthenticationFailed("The token's subject is empty.")
-        return Principal(role, brand.id, brand.code, claims["sub"])
+        member_id = None
+        if role is Role.MEMBER:
+            parsed = parse_id(subject)
+            if parsed is None or parsed[0] != "Member":
+                raise AuthenticationFailed("A member's token must name the member's global id.")
+            member_id = parsed[1]
+        return Principal(role, brand.id, brand.code, subject, member_id)
 
 
 def mint_token(

@@ -17,6 +17,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, process_result
 from strawberry.types import ExecutionResult
 
+from resolvers.loaders import Loaders
 from schema.context import Context
 from server.auth import AuthenticationFailed, Authenticator
 from server.logs import request_id_var
@@ -75,10 +76,12 @@ class GraphQLEndpoint(GraphQL):
             request_id_var.reset(token)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+        backends = request.state.backends
         context = Context(
             request=request,
             response=response,
-            backends=request.state.backends,
+            backends=backends,
+            loaders=Loaders(backends.clock),
             request_id=request_id_var.get() if isinstance(request, Request) else uuid.uuid4().hex,
         )
         if isinstance(request, Request):

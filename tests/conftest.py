@@ -283,3 +283,17 @@ def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded
     yield server
     server.stop()
     subprocess.run(["rm", "-rf", str(server.directory.parent)], check=False)
+
+
+@pytest.fixture
+def staff(gql, brand, make_token):
+    """The brand's admin, calling the API."""
+    from tests.factories import Staff
+
+    return Staff(gql, make_token(brand, "ADMIN", "admin-1"))
+
+
+@pytest.fixture
+def clock(app):
+    """The app's clock, which tests move forward."""
+    return app.state.backends.clock

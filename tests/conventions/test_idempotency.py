@@ -28,14 +28,15 @@ def store_creation(brand, code: str):
 
 async def test_fifty_concurrent_calls_with_one_key_move_once_and_answer_alike(brand):
     caller = principal_of(brand)
-    outcomes = await asyncio.gather(
+    results = await asyncio.gather(
         *(
             run_once(caller, "createStore", "key-1", {"code": "S1"}, store_creation(brand, "S1"))
             for _ in range(50)
         )
     )
     assert await Store.filter(brand_id=brand.id).count() == 1
-    assert len({outcome["store_id"] for outcome in outcomes}) == 1
+    assert len({outcome["store_id"] for outcome, _ in results}) == 1
+    assert sorted(replayed for _, replayed in results) == [False] + [True] * 49
 
 
 async def test_the_same_key_with_another_payload_is_a_conflict_with_no_effect(brand):
@@ -49,17 +50,17 @@ async def test_the_same_key_with_another_payload_is_a_conflict_with_no_effect(br
 
 async def test_keys_are_scoped_to_the_caller_and_the_operation(brand):
     payload = {"code": "X"}
-    first = await run_once(
+    first, _ = await run_once(
         principal_of(brand), "createStore", "shared", payload, store_creation(brand, "A")
     )
-    other_caller = await run_once(
+    other_caller, _ = await run_once(
         principal_of(brand, subject="cashier-2"),
         "createStore",
         "shared",
         payload,
         store_creation(brand, "B"),
     )
-    other_operation = await run_once(
+    other_operation, _ = await run_once(
         principal_of(brand), "renameStore", "shared", payload, store_creation(brand, "C")
     )
     assert len({first["store_id"], other_caller["store_id"], other_operation["store_id"]}) == 3
@@ -75,7 +76,7 @@ async def test_a_failed_movement_leaves_no_record_and_can_be_retried(brand):
     with pytest.raises(DomainError):
         await run_once(caller, "createStore", "key-3", {"code": "S4"}, refused)
     assert not await Store.filter(brand_id=brand.id).exists()
-    outcome = await run_once(
+    outcome, _ = await run_once(
         caller, "createStore", "key-3", {"code": "S4"}, store_creation(brand, "S4")
     )
     assert await Store.get(id=outcome["store_id"])

@@ -85,3 +85,19 @@ async def test_bad_page_requests_are_invalid_input(brand, request_):
     with pytest.raises(DomainError) as raised:
         await paginate(Store.filter(brand_id=brand.id), request_, ORDER)
     assert raised.value.code is ErrorCode.INVALID_INPUT
+
+
+async def test_descending_pages_run_newest_first_in_both_directions(brand):
+    await stores_with_codes(brand, 7)
+    rows = Store.filter(brand_id=brand.id)
+    first = await paginate(rows, PageRequest(first=3), ORDER, descending=True)
+    assert codes(first) == ["S006", "S005", "S004"]
+    second = await paginate(
+        rows, PageRequest(first=3, after=first.cursors[-1]), ORDER, descending=True
+    )
+    assert codes(second) == ["S003", "S002", "S001"]
+    back = await paginate(
+        rows, PageRequest(last=2, before=second.cursors[0]), ORDER, descending=True
+    )
+    assert codes(back) == ["S005", "S004"]
+    assert back.has_previous_page and back.has_next_page

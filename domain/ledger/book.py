@@ -1,0 +1,186 @@
+"""One member's points inside one transaction, from the moment their balance row is locked.
+
+Every movement opens a book: it locks the member's balance row (so movements of one member run
+one after another, and never deadlock, since each locks exactly one such row), expires the
+member's due lots first, then credits or debits. The balance row, the entries and the lots
+change together; the entries written are kept, to be published after commit.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from db.models import Balance, LedgerEntry, LedgerKind, Lot, LotConsumption, Member
+from domain.errors import DomainError, ErrorCode
+
+EARNING_KINDS = {LedgerKind.EARN, LedgerKind.ADJUST}
+
+
+class MemberBook:
+    def __init__(
+        self,
+        connection: BaseDBAsyncClient,
+        member: Member,
+        balance: Balance,
+        now: datetime,
+        actor: str,
+    ) -> None:
+        self.connection = connection
+        self.member = member
+        self.balance = balance
+        self.now = now
+        self.actor = actor
+        self.entries: list[LedgerEntry] = []
+
+    @classmethod
+    async def open(
+        cls, connection: BaseDBAsyncClient, member_id: int, now: datetime, actor: str
+    ) -> MemberBook:
+        """Lock the member's balance, read the member as of now, and expire their due lots."""
+        balance = await Balance.select_for_update().using_db(connection).get(member_id=member_id)
+        member = await Member.get(id=member_id).using_db(connection)
+        book = cls(connection, member, balance, now, actor)
+        await book.expire_due()
+        return book
+
+    async def expire_due(self) -> LedgerEntry | None:
+        """Take what remains of every lot past its expiry, in one EXPIRE entry."""
+        due = await Lot.filter(
+            member_id=self.member.id, expired_at=None, remaining__gt=0, expires_at__lte=self.now
+        ).using_db(self.connection)
+        if not due:
+            return None
+        total = sum(lot.remaining for lot in due)
+        await (
+            Lot.filter(id__in=[lot.id for lot in due])
+            .using_db(self.connection)
+            .update(remaining=0, expired_at=self.now)
+        )
+        return await self._append(LedgerKind.EXPIRE, -total, f"{total} points expired")
+
+    async def credit(
+        self,
+        kind: LedgerKind,
+        points: int,
+        description: str,
+        *,
+        expires_at: datetime,
+        breakdown: list[dict[str, Any]],
+        purchase_id: int | None = None,
+        **entry_fields: Any,
+    ) -> LedgerEntry:
+        """Add points as a new lot, after paying off any shortfall the member owes."""
+        paid = min(self.balance.shortfall, points)
+        if paid:
+            self.balance.shortfall -= paid
+            breakdown = [
+                *breakdown,
+                {
+                    "rule": "shortfall",
+                    "description": "Points owed from an earlier refund, paid off",
+                    "points": -paid,
+                },
+            ]
+        net = points - paid
+        entry = await self._append(
+            kind,
+            net,
+            description,
+            breakdown=breakdown,
+            expires_at=expires_at if net else None,
+            **entry_fields,
+        )
+        if net:
+            await Lot.create(
+                member_id=self.member.id,
+                entry_id=entry.id,
+                purchase_id=purchase_id,
+                points=net,
+                remaining=net,
+                earned_at=self.now,
+                expires_at=expires_at,
+                using_db=self.connection,
+            )
+        return entry
+
+    async def debit(
+        self,
+        kind: LedgerKind,
+        points: int,
+        description: str,
+        *,
+        owe_the_rest: bool = False,
+        first_lot_id: int | None = None,
+        **entry_fields: Any,
+    ) -> LedgerEntry:
+        """Take points from the lots that expire first (a named lot before all others).
+
+        Without enough points this is INSUFFICIENT_POINTS, unless `owe_the_rest`: then the
+        balance stops at zero and what is missing is recorded as a shortfall.
+        """
+        lots = await self._spendable_lots(first_lot_id)
+        available = sum(lot.remaining for lot in lots)
+        if available < points and not owe_the_rest:
+            raise DomainError(
+                ErrorCode.INSUFFICIENT_POINTS,
+                f"Only {available} points are available; {points} are needed.",
+                ["points"],
+            )
+        taken = min(points, available)
+        shortfall = points - taken
+        self.balance.shortfall += shortfall
+        entry = await self._append(kind, -taken, description, shortfall=shortfall, **entry_fields)
+        still_to_take = taken
+        for lot in lots:
+            if not still_to_take:
+                break
+            part = min(lot.remaining, still_to_take)
+            lot.remaining -= part
+            still_to_take -= part
+            await lot.save(using_db=self.connection, update_fields=["remaining"])
+            await LotConsumption.create(
+                lot_id=lot.id, entry_id=entry.id, points=part, using_db=self.connection
+            )
+        return entry
+
+    async def _spendable_lots(self, first_lot_id: int | None) -> list[Lot]:
+        lots = (
+            await Lot.filter(
+                member_id=self.member.id, expired_at=None, remaining__gt=0, expires_at__gt=self.now
+            )
+            .using_db(self.connection)
+            .order_by("expires_at", "id")
+        )
+        return sorted(lots, key=lambda lot: lot.id != first_lot_id)  # stable: FIFO otherwise
+
+    async def _append(
+        self, kind: LedgerKind, points: int, description: str, **fields: Any
+    ) -> LedgerEntry:
+        balance = self.balance
+        balance.available += points
+        balance.version += 1
+        if kind in EARNING_KINDS and points > 0:
+            balance.lifetime_earned += points
+        elif kind is LedgerKind.REVERSAL:
+            balance.lifetime_earned += points  # a reversal takes back what was earned
+        elif kind is LedgerKind.REDEEM:
+            balance.lifetime_redeemed -= points
+        await balance.save(using_db=self.connection)
+        entry = await LedgerEntry.create(
+            brand_id=self.member.brand_id,
+            member_id=self.member.id,
+            kind=kind,
+            points=points,
+            balance_after=balance.available,
+            version=balance.version,
+            description=description,
+            created_at=self.now,
+            actor=self.actor,
+            using_db=self.connection,
+            **fields,
+        )
+        self.entries.append(entry)
+        return entry

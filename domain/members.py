@@ -1,0 +1,242 @@
+"""Members: registration, profiles, status, and who may see which member."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
+
+from db.models import Balance, Member, MemberStatus, MemberStatusChange, Tier
+from domain.errors import DomainError, ErrorCode
+from domain.idempotency import run_once
+from domain.principal import Principal, Role
+from domain.runtime import Backends
+
+PHONE = re.compile(r"^\+?[0-9]{6,15}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# No 0/O or 1/I: codes are read aloud and typed from screens.
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+UNIQUE_FIELDS = {
+    "member_brand_phone": "phone",
+    "member_brand_email": "email",
+    "member_referral_code": "referralCode",
+    "member_member_code": "memberCode",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NewMember:
+    display_name: str
+    phone: str | None = None
+    email: str | None = None
+    birthday: date | None = None
+    referral_code: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileChange:
+    """Fields a member changes on their own profile; None leaves a field as it is."""
+
+    display_name: str | None = None
+    email: str | None = None
+    birthday: date | None = None
+    marketing_email: bool | None = None
+    marketing_sms: bool | None = None
+
+
+def new_code(length: int) -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def clean_display_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 120:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "Display name: 1 to 120 characters.", ["displayName"]
+        )
+    return name
+
+
+def clean_phone(phone: str | None) -> str | None:
+    if phone is None:
+        return None
+    normalised = re.sub(r"[\s\-()]", "", phone)
+    if not PHONE.match(normalised):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "Phone: 6 to 15 digits, optionally after a +.", ["phone"]
+        )
+    return normalised
+
+
+def clean_email(email: str | None) -> str | None:
+    if email is None:
+        return None
+    email = email.strip().lower()
+    if len(email) > 254 or not EMAIL.match(email):
+        raise DomainError(ErrorCode.INVALID_INPUT, "Email is not a valid address.", ["email"])
+    return email
+
+
+def clean_birthday(birthday: date | None, today: date) -> date | None:
+    if birthday is not None and not date(1900, 1, 1) <= birthday <= today:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Birthday must be a past date.", ["birthday"])
+    return birthday
+
+
+async def register(rt: Backends, principal: Principal, new: NewMember, key: str) -> Member:
+    """Register a member of the caller's brand, on its base tier, with a zero balance."""
+    today = rt.clock.now().date()
+    values = {
+        "display_name": clean_display_name(new.display_name),
+        "phone": clean_phone(new.phone),
+        "email": clean_email(new.email),
+        "birthday": clean_birthday(new.birthday, today),
+    }
+    referrer = None
+    if new.referral_code:
+        referrer = await Member.get_or_none(
+            brand_id=principal.brand_id, referral_code=new.referral_code.strip().upper()
+        )
+        if referrer is None:
+            raise DomainError(
+                ErrorCode.NOT_FOUND, "No member has this referral code.", ["referralCode"]
+            )
+
+    async def create(connection) -> dict:
+        base_tier = (
+            await Tier.filter(brand_id=principal.brand_id)
+            .using_db(connection)
+            .order_by("rank")
+            .first()
+        )
+        member = await Member.create(
+            brand_id=principal.brand_id,
+            referred_by_id=referrer.id if referrer else None,
+            referral_code=new_code(8),
+            member_code=new_code(8),
+            tier_id=base_tier.id,
+            joined_at=rt.clock.now(),
+            using_db=connection,
+            **values,
+        )
+        await Balance.create(member_id=member.id, using_db=connection)
+        return {"member_id": member.id}
+
+    payload = {**values, "birthday": str(values["birthday"]), "referral_code": new.referral_code}
+    try:
+        outcome, _ = await run_once(principal, "registerMember", key, payload, create)
+    except IntegrityError as error:
+        raise duplicate_error(error) from None
+    return await Member.get(id=outcome["member_id"])
+
+
+def duplicate_error(error: IntegrityError) -> DomainError:
+    """The field whose uniqueness a failed insert broke, as a DUPLICATE user error."""
+    text = str(error)
+    field = next((name for constraint, name in UNIQUE_FIELDS.items() if constraint in text), None)
+    if field is None:
+        raise error
+    return DomainError(ErrorCode.DUPLICATE, f"Another member already has this {field}.", [field])
+
+
+async def member_of_brand(principal: Principal, member_id: int) -> Member:
+    """A member of the caller's brand, for a movement or a change; NOT_FOUND otherwise."""
+    member = await Member.get_or_none(id=member_id, brand_id=principal.brand_id)
+    if member is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such member.", ["memberId"])
+    return member
+
+
+async def visible_member(principal: Principal, member_id: int) -> Member | None:
+    """The member if the caller may see them: themself, or their brand's staff."""
+    if principal.member_id == member_id or principal.reads_members:
+        return await Member.get_or_none(id=member_id, brand_id=principal.brand_id)
+    return None
+
+
+async def me(principal: Principal) -> Member | None:
+    if principal.member_id is None:
+        return None
+    return await Member.get_or_none(id=principal.member_id, brand_id=principal.brand_id)
+
+
+def search(principal: Principal, text: str | None) -> QuerySet[Member]:
+    """The brand's members matching a name, phone, email, referral or member code."""
+    members = Member.filter(brand_id=principal.brand_id)
+    if text and (text := text.strip()):
+        code = text.upper()
+        members = members.filter(
+            Q(display_name__icontains=text)
+            | Q(phone__contains=re.sub(r"[\s\-()]", "", text))
+            | Q(email__icontains=text)
+            | Q(referral_code=code)
+            | Q(member_code=code)
+        )
+    return members
+
+
+async def find_by_code(principal: Principal, member_code: str) -> Member | None:
+    """The member a cashier scanned: by the short code on their QR."""
+    return await Member.get_or_none(
+        brand_id=principal.brand_id, member_code=member_code.strip().upper()
+    )
+
+
+async def set_status(
+    rt: Backends, principal: Principal, member_id: int, status: MemberStatus, reason: str
+) -> Member:
+    """Freeze, close or reopen a member; the reason and the actor are kept."""
+    if not reason.strip():
+        raise DomainError(ErrorCode.INVALID_INPUT, "Say why the status changes.", ["reason"])
+    member = await member_of_brand(principal, member_id)
+    async with in_transaction() as connection:
+        member = await Member.select_for_update().using_db(connection).get(id=member.id)
+        if member.status is MemberStatus.CLOSED and status is not MemberStatus.CLOSED:
+            raise DomainError(ErrorCode.INVALID_INPUT, "A closed member stays closed.", ["status"])
+        if member.status is not status:
+            await MemberStatusChange.create(
+                member_id=member.id,
+                previous=member.status,
+                current=status,
+                reason=reason.strip(),
+                actor=principal.idempotency_scope,
+                created_at=rt.clock.now(),
+                using_db=connection,
+            )
+            member.status = status
+            await member.save(using_db=connection, update_fields=["status"])
+    return member
+
+
+async def update_profile(rt: Backends, principal: Principal, change: ProfileChange) -> Member:
+    """A member changes their own profile; the birthday can be set once, never changed."""
+    if principal.role is not Role.MEMBER or principal.member_id is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Only a member changes their own profile.")
+    member = await member_of_brand(principal, principal.member_id)
+    if change.display_name is not None:
+        member.display_name = clean_display_name(change.display_name)
+    if change.email is not None:
+        member.email = clean_email(change.email)
+    if change.birthday is not None:
+        if member.birthday is not None and member.birthday != change.birthday:
+            raise DomainError(ErrorCode.INVALID_INPUT, "The birthday is set already.", ["birthday"])
+        member.birthday = clean_birthday(change.birthday, rt.clock.now().date())
+    if change.marketing_email is not None:
+        member.marketing_email = change.marketing_email
+    if change.marketing_sms is not None:
+        member.marketing_sms = change.marketing_sms
+    try:
+        await member.save()
+    except IntegrityError as error:
+        raise duplicate_error(error) from None
+    return member
+
+
+async def members_by_ids(ids: list[int]) -> dict[int, Member]:
+    return {member.id: member for member in await Member.filter(id__in=ids)}

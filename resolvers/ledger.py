@@ -1,0 +1,130 @@
+"""Resolvers for points: balances, ledgers, movements and the live balance."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from domain.ledger import live, movements, reads
+from domain.ledger.movements import PurchaseLine, PurchaseRecord
+from domain.pagination import paginate
+from resolvers.connections import ConnectionView, page_request, to_connection
+from resolvers.context import principal_of
+from resolvers.ids import decode_id
+from resolvers.loaders import Loaders
+from resolvers.payloads import Payload, reports_user_errors
+
+
+@dataclass(frozen=True, slots=True)
+class EarnComponentView:
+    rule: str
+    description: str
+    points: int
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceChangeView:
+    member: Any
+    entry: Any
+    available: int
+    version: int
+
+
+def moved(movement: movements.Movement) -> Payload:
+    return Payload(entry=movement.entry, member=movement.member)
+
+
+@reports_user_errors
+async def record_purchase(info: Any, input: Any) -> Payload:
+    member_id = decode_id(input.member_id, "Member", "memberId")
+    purchase = PurchaseRecord(
+        order_ref=input.order_ref,
+        total=input.total,
+        store_code=input.store_code,
+        lines=tuple(
+            PurchaseLine(line.sku, line.category, line.quantity, line.unit_price)
+            for line in input.lines or ()
+        ),
+        occurred_at=input.occurred_at,
+    )
+    return moved(
+        await movements.record_purchase(
+            info.context.backends, principal_of(info), member_id, purchase, input.idempotency_key
+        )
+    )
+
+
+@reports_user_errors
+async def reverse_purchase(info: Any, input: Any) -> Payload:
+    member_id = decode_id(input.member_id, "Member", "memberId")
+    return moved(
+        await movements.reverse_purchase(
+            info.context.backends,
+            principal_of(info),
+            member_id,
+            input.order_ref,
+            input.amount,
+            input.idempotency_key,
+        )
+    )
+
+
+@reports_user_errors
+async def adjust_points(info: Any, input: Any) -> Payload:
+    member_id = decode_id(input.member_id, "Member", "memberId")
+    return moved(
+        await movements.adjust(
+            info.context.backends,
+            principal_of(info),
+            member_id,
+            input.points,
+            input.reason,
+            input.idempotency_key,
+        )
+    )
+
+
+async def balance_of(info: Any, member: Any) -> Any:
+    return await info.context.loaders.balance_by_member_id.load(member.id)
+
+
+async def expiring(info: Any, balance: Any, within_days: int) -> list[Any]:
+    return await reads.expiring(balance.member_id, info.context.backends.clock.now(), within_days)
+
+
+async def ledger_of(
+    info: Any,
+    member: Any,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    kind: Any,
+) -> ConnectionView:
+    page = await paginate(
+        reads.entries_of(member.id, kind),
+        page_request(first, after, last, before),
+        ("version",),
+        descending=True,
+    )
+    return to_connection(page)
+
+
+def breakdown_of(entry: Any) -> list[EarnComponentView]:
+    return [EarnComponentView(**component) for component in entry.breakdown]
+
+
+async def store_of(info: Any, entry: Any) -> Any:
+    return await info.context.loaders.store_by_id.load(entry.store_id) if entry.store_id else None
+
+
+async def balance_changed(
+    info: Any, member_id: str | None, since_version: int | None
+) -> AsyncIterator[BalanceChangeView]:
+    context = info.context
+    wanted = decode_id(member_id, "Member", "memberId") if member_id is not None else None
+    member = await live.watched_member(principal_of(info), wanted)
+    async for entry in live.watch_entries(context.backends, member, since_version):
+        context.loaders = Loaders(context.backends.clock)  # every event reads fresh data
+        yield BalanceChangeView(member, entry, entry.balance_after, entry.version)

@@ -1,0 +1,33 @@
+"""DataLoaders of one request (or one subscription event): each batches its keys in one query."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from domain import brands, members
+from domain.clock import Clock
+from domain.ledger import reads
+
+
+def by_key(fetch: Callable[[list[Any]], Awaitable[dict[Hashable, Any]]]) -> Callable:
+    """A load function from a fetch that returns {key: record}: absent keys load None."""
+
+    async def load(keys: list[Any]) -> list[Any]:
+        found = await fetch(list(keys))
+        return [found.get(key) for key in keys]
+
+    return load
+
+
+class Loaders:
+    def __init__(self, clock: Clock) -> None:
+        self.brand_by_id = DataLoader(load_fn=by_key(brands.brands_by_ids))
+        self.tier_by_id = DataLoader(load_fn=by_key(brands.tiers_by_ids))
+        self.store_by_id = DataLoader(load_fn=by_key(brands.stores_by_ids))
+        self.member_by_id = DataLoader(load_fn=by_key(members.members_by_ids))
+        self.balance_by_member_id = DataLoader(
+            load_fn=by_key(lambda ids: reads.balances(ids, clock.now()))
+        )

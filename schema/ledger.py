@@ -1,0 +1,203 @@
+"""Points: balances, ledger entries, movements, and the live balance."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.permission import PermissionExtension
+from strawberry.types import Info
+
+from domain.ledger.reads import LedgerKind
+from resolvers import ledger as resolve
+from schema.brands import Store
+from schema.errors import UserError
+from schema.permissions import HasBrand, IsBrandAdmin, IsBrandStaff, ReadsMembers
+from schema.relay import Node
+
+if TYPE_CHECKING:
+    from schema.members import Member
+
+MemberRef = Annotated["Member", strawberry.lazy("schema.members")]
+LedgerEntryKind = strawberry.enum(LedgerKind, name="LedgerEntryKind")
+
+
+def staff_only() -> list[PermissionExtension]:
+    """Fields for the brand's staff only: null for anyone else."""
+    return [PermissionExtension(permissions=[ReadsMembers()], fail_silently=True)]
+
+
+@strawberry.type
+class ExpiringPoints:
+    points: int
+    expires_at: datetime
+
+
+@strawberry.type
+class PointsBalance:
+    available: int
+    version: int = strawberry.field(
+        description="The member's ledger version: the version of their latest entry (0 before any)."
+    )
+    lifetime_earned: int
+    lifetime_redeemed: int
+
+    @strawberry.field(
+        description="Points that expire within the given number of days, grouped by expiry "
+        "date, soonest first."
+    )
+    async def expiring(self, info: Info, within_days: int = 30) -> list[ExpiringPoints]:
+        return await resolve.expiring(info, self, within_days)
+
+
+@strawberry.type(description="One rule's share of an EARN entry: why these points were given.")
+class EarnComponent:
+    rule: str
+    description: str
+    points: int
+
+
+@strawberry.type
+class LedgerEntry(Node):
+    kind: LedgerEntryKind
+    points: int = strawberry.field(
+        description="Signed: positive adds to the balance, negative takes from it."
+    )
+    balance_after: int
+    version: int = strawberry.field(
+        description="Per member, 1, 2, 3, … without gaps, in commit order."
+    )
+    description: str
+    created_at: datetime
+    expires_at: datetime | None
+
+    @strawberry.field
+    async def store(self, info: Info) -> Store | None:
+        return await resolve.store_of(info, self)
+
+    @strawberry.field
+    def breakdown(self) -> list[EarnComponent]:
+        return resolve.breakdown_of(self)
+
+    actor: str | None = strawberry.field(
+        description="Who made the movement (staff only).", extensions=staff_only()
+    )
+    reason: str | None = strawberry.field(
+        description="Why, for adjustments (staff only).", extensions=staff_only()
+    )
+    order_ref: str | None = strawberry.field(
+        description="The purchase's order number (staff only).", extensions=staff_only()
+    )
+    shortfall: int | None = strawberry.field(
+        description="Points a reversal could not claw back, owed by the member (staff only).",
+        extensions=staff_only(),
+    )
+
+
+@strawberry.input
+class PurchaseLineInput:
+    sku: str
+    category: str
+    quantity: int
+    unit_price: Decimal
+
+
+@strawberry.input
+class RecordPurchaseInput:
+    member_id: strawberry.ID
+    store_code: str | None = None
+    order_ref: str = strawberry.field(
+        description="The order number in the selling system; with the brand it identifies the "
+        "purchase."
+    )
+    total: Decimal
+    lines: list[PurchaseLineInput] | None = None
+    occurred_at: datetime | None = None
+    idempotency_key: str
+
+
+@strawberry.input
+class ReversePurchaseInput:
+    member_id: strawberry.ID
+    order_ref: str
+    amount: Decimal | None = strawberry.field(
+        default=None, description="Refunded amount; omitted: the whole purchase."
+    )
+    idempotency_key: str
+
+
+@strawberry.input
+class AdjustPointsInput:
+    member_id: strawberry.ID
+    points: int
+    reason: str
+    idempotency_key: str
+
+
+@strawberry.type
+class RecordPurchasePayload:
+    entry: LedgerEntry | None
+    member: MemberRef | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ReversePurchasePayload:
+    entry: LedgerEntry | None
+    member: MemberRef | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class AdjustPointsPayload:
+    entry: LedgerEntry | None
+    member: MemberRef | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class BalanceChange:
+    member: MemberRef
+    entry: LedgerEntry
+    available: int
+    version: int = strawberry.field(
+        description="The entry's version: strictly increasing per member, with no gaps."
+    )
+
+
+@strawberry.type
+class LedgerMutations:
+    @strawberry.mutation(permission_classes=[IsBrandStaff])
+    async def record_purchase(
+        self, info: Info, input: RecordPurchaseInput
+    ) -> RecordPurchasePayload:
+        return await resolve.record_purchase(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandStaff])
+    async def reverse_purchase(
+        self, info: Info, input: ReversePurchaseInput
+    ) -> ReversePurchasePayload:
+        return await resolve.reverse_purchase(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def adjust_points(self, info: Info, input: AdjustPointsInput) -> AdjustPointsPayload:
+        return await resolve.adjust_points(info, input)
+
+
+@strawberry.type
+class LedgerSubscriptions:
+    @strawberry.subscription(
+        permission_classes=[HasBrand],
+        description="A MEMBER gets their own changes (passing another member's id is FORBIDDEN); "
+        "STAFF/ADMIN must pass memberId, for a member of their brand. Events arrive in version "
+        "order without gaps. With sinceVersion, the entries after that version are replayed "
+        "first, then live ones.",
+    )
+    async def balance_changed(
+        self, info: Info, member_id: strawberry.ID | None = None, since_version: int | None = None
+    ) -> AsyncGenerator[BalanceChange, None]:
+        async for change in resolve.balance_changed(info, member_id, since_version):
+            yield change  # type: ignore[misc]

@@ -1,0 +1,160 @@
+"""Members: who they are, their tier and points, and how staff find and manage them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import strawberry
+from strawberry.types import Info
+
+from domain.members import MemberStatus as MemberStatusValues
+from resolvers import ledger as resolve_ledger
+from resolvers import members as resolve
+from schema.brands import Brand, Tier
+from schema.errors import UserError
+from schema.ledger import LedgerEntry, LedgerEntryKind, PointsBalance
+from schema.permissions import HasBrand, IsBrandAdmin, IsBrandStaff, IsMember, ReadsMembers
+from schema.relay import Connection, Node
+
+MemberStatus = strawberry.enum(MemberStatusValues, name="MemberStatus")
+
+
+@strawberry.type
+class Member(Node):
+    display_name: str
+    phone: str | None
+    email: str | None
+    birthday: date | None
+    referral_code: str
+    status: MemberStatus
+    joined_at: datetime
+    member_code: str = strawberry.field(description="Short code for the cashier's scanner.")
+    marketing_email: bool
+    marketing_sms: bool
+
+    @strawberry.field
+    async def brand(self, info: Info) -> Brand:
+        return await resolve.brand_of(info, self)
+
+    @strawberry.field
+    async def tier(self, info: Info) -> Tier:
+        return await resolve.tier_of(info, self)
+
+    @strawberry.field
+    async def points(self, info: Info) -> PointsBalance:
+        return await resolve_ledger.balance_of(info, self)
+
+    @strawberry.field(description="Newest first.")
+    async def ledger(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        kind: LedgerEntryKind | None = None,
+    ) -> Connection[LedgerEntry]:
+        return await resolve_ledger.ledger_of(info, self, first, after, last, before, kind)
+
+
+@strawberry.input
+class RegisterMemberInput:
+    display_name: str
+    phone: str | None = None
+    email: str | None = None
+    birthday: date | None = None
+    referral_code: str | None = strawberry.field(
+        default=None, description="Referral code of the member who invited this one."
+    )
+    idempotency_key: str
+
+
+@strawberry.input
+class SetMemberStatusInput:
+    member_id: strawberry.ID
+    status: MemberStatus
+    reason: str
+
+
+@strawberry.input(description="What a member changes on their own profile; omitted: unchanged.")
+class UpdateMyProfileInput:
+    display_name: str | None = None
+    email: str | None = None
+    birthday: date | None = strawberry.field(default=None, description="Can be set once.")
+    marketing_email: bool | None = None
+    marketing_sms: bool | None = None
+
+
+@strawberry.type
+class RegisterMemberPayload:
+    member: Member | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class SetMemberStatusPayload:
+    member: Member | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class UpdateMyProfilePayload:
+    member: Member | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class MemberQueries:
+    @strawberry.field(
+        permission_classes=[HasBrand],
+        description="The member the bearer token belongs to (role MEMBER).",
+    )
+    async def me(self, info: Info) -> Member | None:
+        return await resolve.me(info)
+
+    @strawberry.field(
+        permission_classes=[ReadsMembers],
+        description="Staff, admins and analysts of the member's brand.",
+    )
+    async def member(self, info: Info, id: strawberry.ID) -> Member | None:
+        return await resolve.member(info, id)
+
+    @strawberry.field(permission_classes=[ReadsMembers])
+    async def members(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        search: str | None = None,
+    ) -> Connection[Member]:
+        return await resolve.search_members(info, first, after, last, before, search)
+
+    @strawberry.field(
+        permission_classes=[IsBrandStaff],
+        description="The member whose code the cashier scanned.",
+    )
+    async def member_by_code(self, info: Info, code: str) -> Member | None:
+        return await resolve.member_by_code(info, code)
+
+
+@strawberry.type
+class MemberMutations:
+    @strawberry.mutation(permission_classes=[IsBrandStaff])
+    async def register_member(
+        self, info: Info, input: RegisterMemberInput
+    ) -> RegisterMemberPayload:
+        return await resolve.register_member(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def set_member_status(
+        self, info: Info, input: SetMemberStatusInput
+    ) -> SetMemberStatusPayload:
+        return await resolve.set_member_status(info, input)
+
+    @strawberry.mutation(permission_classes=[IsMember])
+    async def update_my_profile(
+        self, info: Info, input: UpdateMyProfileInput
+    ) -> UpdateMyProfilePayload:
+        return await resolve.update_my_profile(info, input)

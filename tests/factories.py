@@ -1,0 +1,116 @@
+"""Factories that set data up through the API, as a brand's backend would."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+REGISTER = """
+mutation ($input: RegisterMemberInput!) {
+  registerMember(input: $input) {
+    member { id referralCode memberCode }
+    userErrors { field message code }
+  }
+}
+"""
+
+RECORD_PURCHASE = """
+mutation ($input: RecordPurchaseInput!) {
+  recordPurchase(input: $input) {
+    entry { id kind points balanceAfter version expiresAt breakdown { rule description points } }
+    member { points { available version lifetimeEarned } }
+    userErrors { field message code }
+  }
+}
+"""
+
+REVERSE_PURCHASE = """
+mutation ($input: ReversePurchaseInput!) {
+  reversePurchase(input: $input) {
+    entry { id kind points balanceAfter version shortfall }
+    member { points { available version } }
+    userErrors { field message code }
+  }
+}
+"""
+
+ADJUST = """
+mutation ($input: AdjustPointsInput!) {
+  adjustPoints(input: $input) {
+    entry { id kind points balanceAfter version reason }
+    member { points { available version } }
+    userErrors { field message code }
+  }
+}
+"""
+
+BALANCE = """
+query ($id: ID!) {
+  member(id: $id) { points { available version lifetimeEarned lifetimeRedeemed } }
+}
+"""
+
+
+def key() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Staff:
+    """Calls the API as the brand's staff (an ADMIN token by default)."""
+
+    gql: object
+    token: str
+
+    async def call(self, document: str, input: dict) -> dict:
+        body = await self.gql(document, {"input": input}, token=self.token)
+        assert "errors" not in body, body
+        (payload,) = body["data"].values()
+        return payload
+
+    async def register(self, name: str = "Ada", **fields) -> dict:
+        payload = await self.call(
+            REGISTER, {"displayName": name, "idempotencyKey": key(), **fields}
+        )
+        assert payload["userErrors"] == [], payload
+        return payload["member"]
+
+    async def purchase(self, member_id: str, total: str, **fields) -> dict:
+        return await self.call(
+            RECORD_PURCHASE,
+            {
+                "memberId": member_id,
+                "orderRef": fields.pop("orderRef", key()),
+                "total": total,
+                "idempotencyKey": fields.pop("idempotencyKey", key()),
+                **fields,
+            },
+        )
+
+    async def reverse(self, member_id: str, order_ref: str, amount: str | None = None, **fields):
+        return await self.call(
+            REVERSE_PURCHASE,
+            {
+                "memberId": member_id,
+                "orderRef": order_ref,
+                "amount": amount,
+                "idempotencyKey": fields.pop("idempotencyKey", key()),
+                **fields,
+            },
+        )
+
+    async def adjust(self, member_id: str, points: int, reason: str = "goodwill", **fields):
+        return await self.call(
+            ADJUST,
+            {
+                "memberId": member_id,
+                "points": points,
+                "reason": reason,
+                "idempotencyKey": fields.pop("idempotencyKey", key()),
+                **fields,
+            },
+        )
+
+    async def balance(self, member_id: str) -> dict:
+        body = await self.gql(BALANCE, {"id": member_id}, token=self.token)
+        return body["data"]["member"]["points"]
