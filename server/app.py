@@ -24,6 +24,7 @@ from schema.observability import OperationMetrics
 from server.auth import Authenticator
 from server.graphql_view import GraphQLEndpoint
 from server.logs import configure_logging
+from server.scheduler import Scheduler, standard_jobs
 from server.settings import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -69,10 +70,17 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             redis_pool_max=settings.redis_pool_max,
         )
         authenticator = Authenticator(BrandDirectory(), jwt_secret, settings.jwt_issuer)
-        app.state.backends = backends  # for the scheduler and for tests that move the clock
+        app.state.backends = backends  # for tests that move the clock
+        scheduler = Scheduler(
+            backends,
+            standard_jobs(settings.expiry_interval_seconds, settings.idempotency_retention_days),
+        )
+        if settings.scheduler:
+            scheduler.start()
         try:
             yield {"backends": backends, "authenticator": authenticator}
         finally:
+            await scheduler.stop()
             await close_backends(backends)
 
     async def healthz(request: Request) -> Response:

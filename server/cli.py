@@ -216,6 +216,68 @@ def token(role: str, brand: str, subject: str, ttl: int, data_dir: Path | None) 
     )
 
 
+def _run_with_backends(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run `work(backends)` with the database, Redis and the event bus open."""
+    from domain.runtime import close_backends, open_backends
+
+    if not (settings.database_url and settings.redis_url):
+        raise click.UsageError("Set DATABASE_URL and REDIS_URL.")
+
+    async def main() -> Any:
+        backends = await open_backends(
+            settings.database_url,
+            settings.redis_url,
+            settings.redis_prefix,
+            db_pool_max=2,
+            redis_pool_max=4,
+        )
+        try:
+            return await work(backends)
+        finally:
+            await close_backends(backends)
+
+    return asyncio.run(main())
+
+
+@main.command()
+@click.option("--brand", "brand_code", help="Only this brand's members (code).")
+def expire(brand_code: str | None) -> None:
+    """Expire every point past its expiry; safe to repeat, resumable, safe to run twice at once."""
+    from domain.errors import DomainError
+    from domain.ledger.expiry import run_expiry
+
+    settings = _settings()
+    with click.progressbar(length=0, label="Expiring", show_pos=True) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        try:
+            members, points = _run_with_backends(
+                settings, lambda rt: run_expiry(rt, brand_code=brand_code, progress=progress)
+            )
+        except DomainError as error:
+            raise click.ClickException(error.message) from None
+    click.echo(f"Expired {points} points of {members} members.")
+
+
+@main.command()
+@click.option("--member", "member_id", type=int, help="Only this member (database id).")
+def audit(member_id: int | None) -> None:
+    """Check every ledger invariant; exits 1 listing the members whose points are off."""
+    from domain.ledger.audit import audit as run_audit
+
+    settings = _settings()
+    _require_database(settings)
+    findings = _run_with_database(settings, lambda: run_audit(member_id=member_id))
+    for finding in findings:
+        click.echo(finding.describe(), err=True)
+    if findings:
+        raise SystemExit(1)
+    click.echo("The ledger is consistent.")
+
+
 @main.command("export-schema")
 def export_schema() -> None:
     """Print the GraphQL schema (SDL)."""

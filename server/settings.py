@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_batch_operations: int = 10
     graphiql: bool | None = None  # default: on in development, off in production
+    scheduler: bool = True  # run the periodic jobs (expiry, clean-up) inside serve
+    expiry_interval_seconds: float = 3600
+    idempotency_retention_days: int = 30
 
     @property
     def production(self) -> bool:

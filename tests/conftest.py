@@ -123,6 +123,7 @@ def settings(
         data_dir=tmp_path_factory.mktemp("data"),
         db_pool_max=5,
         redis_pool_max=20,
+        scheduler=False,  # tests run jobs themselves, when they choose
     )
 
 
@@ -215,6 +216,7 @@ def start_live_server(
         "POINTSMALL_JWT_ISSUER": settings.jwt_issuer,
         "POINTSMALL_DATA_DIR": str(settings.data_dir),
         "POINTSMALL_DB_POOL_MAX": "4",
+        "POINTSMALL_SCHEDULER": "false",
         **(env or {}),
     }
     process = subprocess.Popen(

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import create_database, drop_database, free_port
 
 POINTSMALL = Path(sys.executable).parent / "pointsmall"
-COMMANDS = {"serve", "migrate", "seed-demo", "token", "export-schema"}
+COMMANDS = {"serve", "migrate", "seed-demo", "token", "export-schema", "expire", "audit"}
 BACKEND_VARIABLES = ("DATABASE_URL", "REDIS_URL", "POINTSMALL_DATABASE_URL", "POINTSMALL_REDIS_URL")
 
 BRAND_CODE_QUERY = "{ brand { code } }"

@@ -1,0 +1,74 @@
+"""Periodic jobs inside `serve`: each runs in one worker at a time, under a Redis lease."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from domain import idempotency
+from domain.ledger.expiry import run_expiry
+from domain.runtime import Backends
+
+log = logging.getLogger("pointsmall.scheduler")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    interval: float  # seconds
+    run: Callable[[Backends], Awaitable[object]]
+
+
+def standard_jobs(expiry_interval: float, idempotency_retention_days: int) -> list[Job]:
+    """Expire due points; forget idempotency records past their retention."""
+
+    async def purge(rt: Backends) -> int:
+        return await idempotency.purge_expired(timedelta(days=idempotency_retention_days))
+
+    return [
+        Job("expire-points", expiry_interval, run_expiry),
+        Job("purge-idempotency", 24 * 3600, purge),
+    ]
+
+
+class Scheduler:
+    """Every worker runs the loop; the lease lets one of them do each run of each job."""
+
+    def __init__(self, backends: Backends, jobs: list[Job]) -> None:
+        self.backends = backends
+        self.jobs = jobs
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [asyncio.create_task(self._loop(job), name=job.name) for job in self.jobs]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run_once(self, job: Job) -> bool:
+        """Run the job now if no other worker holds its lease; whether it ran here."""
+        lease = self.backends.keys.key("lease", job.name)
+        # The lease outlives the run a little, so the next tick of another worker skips it.
+        if not await self.backends.redis.set(lease, "1", nx=True, px=int(job.interval * 900)):
+            return False
+        result = await job.run(self.backends)
+        log.info("job %s done: %s", job.name, result)
+        return True
+
+    async def _loop(self, job: Job) -> None:
+        await asyncio.sleep(random.uniform(0, min(job.interval, 10)))  # workers start together
+        while True:
+            try:
+                await self.run_once(job)
+            except Exception:
+                log.exception("job %s failed; it runs again at the next interval", job.name)
+            await asyncio.sleep(job.interval)
