@@ -15,6 +15,10 @@ import click
 from server.settings import Settings, SettingsError
 
 EXAMPLE_QUERY = "{ brand { name stores { name } } tiers { name } }"
+MEMBER_QUERY = (
+    "{ me { displayName points { available expiring(withinDays: 800) { points expiresAt } } "
+    "ledger(first: 5) { edges { node { kind points description breakdown { description } } } } } }"
+)
 
 
 def _settings(data_dir: Path | None = None) -> Settings:
@@ -94,9 +98,9 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
             click.echo(f"Embedded Redis under {redis.directory}")
         os.environ["DATABASE_URL"] = settings.database_url
         os.environ["REDIS_URL"] = settings.redis_url
-        _prepare(settings, embedded_database=embedded_database, demo=demo)
-        if demo:
-            _print_demo_tokens(settings, secret, host, port)
+        seeded = _prepare(settings, embedded_database=embedded_database, demo=demo)
+        if seeded is not None:
+            _print_demo_tokens(settings, secret, host, port, seeded)
         uvicorn.run(
             "server.app:create_app_from_environment",
             factory=True,
@@ -111,7 +115,7 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
             backend.stop()
 
 
-def _prepare(settings: Settings, *, embedded_database: bool, demo: bool) -> None:
+def _prepare(settings: Settings, *, embedded_database: bool, demo: bool) -> Any:
     """Migrate an embedded database; refuse an unmigrated one we do not own; seed the demo."""
     from db.database import apply_migrations, pending_migrations
     from domain.demo import seed_demo
@@ -126,12 +130,12 @@ def _prepare(settings: Settings, *, embedded_database: bool, demo: bool) -> None
             f"The database is not migrated (missing: {', '.join(missing)}). "
             "Run `pointsmall migrate` first."
         )
-    if demo:
-        _run_with_database(settings, seed_demo)
+    return _run_with_backends(settings, seed_demo) if demo else None
 
 
-def _print_demo_tokens(settings: Settings, secret: str, host: str, port: int) -> None:
+def _print_demo_tokens(settings: Settings, secret: str, host: str, port: int, demo: Any) -> None:
     from domain.demo import DEMO_BRAND_CODE
+    from resolvers.ids import encode_id
     from server.auth import mint_token
 
     def token(role: str, subject: str) -> str:
@@ -146,14 +150,17 @@ def _print_demo_tokens(settings: Settings, secret: str, host: str, port: int) ->
 
     click.echo(f"\nGraphiQL: http://{host}:{port}/graphql")
     click.echo("Paste one of these into GraphiQL's headers (valid 7 days):")
+    member = demo.members[0]
     for role, subject in (
         ("ADMIN", "demo-admin"),
         ("STAFF", "demo-cashier"),
         ("ANALYST", "demo-analyst"),
+        ("MEMBER", encode_id("Member", member.id)),
     ):
         click.echo(f'  {role:8} {{"Authorization": "Bearer {token(role, subject)}"}}')
     click.echo(f'  visitor  {{"X-Brand": "{DEMO_BRAND_CODE}"}}')
-    click.echo(f"Try: {EXAMPLE_QUERY}\n")
+    click.echo(f"Try: {EXAMPLE_QUERY}")
+    click.echo(f"As the MEMBER ({member.display_name}): {MEMBER_QUERY}\n")
 
 
 @main.command()
@@ -169,13 +176,11 @@ def migrate() -> None:
 
 @main.command("seed-demo")
 def seed_demo_command() -> None:
-    """Create (or refresh) the demo brand with its stores and tiers; safe to repeat."""
+    """Create (or refresh) the demo brand: stores, tiers, members; safe to repeat."""
     from domain.demo import seed_demo
 
-    settings = _settings()
-    _require_database(settings)
-    brand = _run_with_database(settings, seed_demo)
-    click.echo(f"Demo brand {brand.code!r} is ready.")
+    demo = _run_with_backends(_settings(), seed_demo)
+    click.echo(f"Demo brand {demo.brand.code!r} is ready, with {len(demo.members)} members.")
 
 
 @main.command()

@@ -118,8 +118,13 @@ def test_migrate_without_a_database_says_what_to_set(tmp_path):
 
 
 async def test_seed_demo_twice_leaves_one_demo_brand(gql, settings, tmp_path):
+    env = {
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "POINTSMALL_REDIS_PREFIX": settings.redis_prefix,
+    }
     for _ in range(2):
-        result = pointsmall("seed-demo", env={"DATABASE_URL": settings.database_url}, cwd=tmp_path)
+        result = pointsmall("seed-demo", env=env, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert "'demo'" in result.stdout
     body = await gql(DEMO_QUERY, brand="demo")
@@ -132,6 +137,11 @@ async def test_seed_demo_twice_leaves_one_demo_brand(gql, settings, tmp_path):
     connection = await asyncpg.connect(settings.database_url)
     try:
         assert await connection.fetchval("SELECT count(*) FROM brand WHERE code = 'demo'") == 1
+        members = await connection.fetch(
+            "SELECT b.available FROM member m JOIN balance b ON b.member_id = m.id "
+            "JOIN brand ON brand.id = m.brand_id WHERE brand.code = 'demo' ORDER BY m.id"
+        )
+        assert [row["available"] for row in members] == [327, 1200]  # purchases seeded once
     finally:
         await connection.close()
 
