@@ -28,6 +28,8 @@ UNIQUE_FIELDS = {
     "member_referral_code": "referralCode",
     "member_member_code": "memberCode",
 }
+GENERATED_FIELDS = {"referralCode", "memberCode"}
+CODE_DRAWS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,11 +131,17 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
         return {"member_id": member.id}
 
     payload = {**values, "birthday": str(values["birthday"]), "referral_code": new.referral_code}
-    try:
-        outcome, _ = await run_once(principal, "registerMember", key, payload, create)
-    except IntegrityError as error:
-        raise duplicate_error(error) from None
-    return await Member.get(id=outcome["member_id"])
+    draws_left = CODE_DRAWS
+    while True:
+        try:
+            outcome, _ = await run_once(principal, "registerMember", key, payload, create)
+            return await Member.get(id=outcome["member_id"])
+        except IntegrityError as error:
+            duplicate = duplicate_error(error)
+            draws_left -= 1
+            # A generated code that is taken is no fault of the caller's: `create` draws anew.
+            if not draws_left or duplicate.field[0] not in GENERATED_FIELDS:
+                raise duplicate from None
 
 
 def duplicate_error(error: IntegrityError) -> DomainError:
@@ -171,13 +179,16 @@ def search(principal: Principal, text: str | None) -> QuerySet[Member]:
     members = Member.filter(brand_id=principal.brand_id)
     if text and (text := text.strip()):
         code = text.upper()
-        members = members.filter(
+        matches = (
             Q(display_name__icontains=text)
-            | Q(phone__contains=re.sub(r"[\s\-()]", "", text))
             | Q(email__icontains=text)
             | Q(referral_code=code)
             | Q(member_code=code)
         )
+        # Separators alone leave an empty fragment, which would match every phone.
+        if phone := re.sub(r"[\s\-()]", "", text):
+            matches |= Q(phone__contains=phone)
+        members = members.filter(matches)
     return members
 
 
@@ -218,23 +229,30 @@ async def update_profile(rt: Backends, principal: Principal, change: ProfileChan
     """A member changes their own profile; the birthday can be set once, never changed."""
     if principal.role is not Role.MEMBER or principal.member_id is None:
         raise DomainError(ErrorCode.INVALID_INPUT, "Only a member changes their own profile.")
-    member = await member_of_brand(principal, principal.member_id)
+    values: dict[str, object] = {}
     if change.display_name is not None:
-        member.display_name = clean_display_name(change.display_name)
+        values["display_name"] = clean_display_name(change.display_name)
     if change.email is not None:
-        member.email = clean_email(change.email)
+        values["email"] = clean_email(change.email)
     if change.birthday is not None:
-        if member.birthday is not None and member.birthday != change.birthday:
-            raise DomainError(ErrorCode.INVALID_INPUT, "The birthday is set already.", ["birthday"])
-        member.birthday = clean_birthday(change.birthday, rt.clock.now().date())
+        values["birthday"] = clean_birthday(change.birthday, rt.clock.now().date())
     if change.marketing_email is not None:
-        member.marketing_email = change.marketing_email
+        values["marketing_email"] = change.marketing_email
     if change.marketing_sms is not None:
-        member.marketing_sms = change.marketing_sms
-    try:
-        await member.save()
-    except IntegrityError as error:
-        raise duplicate_error(error) from None
+        values["marketing_sms"] = change.marketing_sms
+    member = await member_of_brand(principal, principal.member_id)
+    # Locked, and only the changed columns written: a status an admin sets meanwhile is not
+    # undone, and of two concurrent first birthdays only one is kept.
+    async with in_transaction() as connection:
+        member = await Member.select_for_update().using_db(connection).get(id=member.id)
+        if "birthday" in values and member.birthday not in (None, values["birthday"]):
+            raise DomainError(ErrorCode.INVALID_INPUT, "The birthday is set already.", ["birthday"])
+        if values:
+            member.update_from_dict(values)
+            try:
+                await member.save(using_db=connection, update_fields=list(values))
+            except IntegrityError as error:
+                raise duplicate_error(error) from None
     return member
 
 

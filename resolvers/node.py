@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from domain import brands
+from domain import brands, members
 from domain.principal import Principal
 from resolvers.context import principal_of
 from resolvers.ids import parse_id
@@ -14,7 +14,8 @@ NodeFinder = Callable[[Principal, str, int], Awaitable[Any]]
 
 # Each area's visibility rule for its node types; an unlisted type resolves to null.
 NODE_FINDERS: dict[str, NodeFinder] = {
-    type_name: brands.public_record for type_name in brands.PUBLIC_RECORDS
+    **{type_name: brands.public_record for type_name in brands.PUBLIC_RECORDS},
+    "Member": lambda principal, _type_name, pk: members.visible_member(principal, pk),
 }
 
 

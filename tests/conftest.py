@@ -128,11 +128,23 @@ def settings(
 
 
 @pytest.fixture(scope="session")
-async def app(settings: Settings) -> AsyncIterator[object]:
-    """The service with its lifespan running (the database and Redis open in this process)."""
+async def running_app(settings: Settings) -> AsyncIterator[tuple[object, object]]:
+    """The service with its lifespan running: (the Starlette app, the ASGI app to call)."""
     application = create_app(settings, configure_logs=False)
     async with LifespanManager(application) as manager:
-        yield manager.app
+        yield application, manager.app
+
+
+@pytest.fixture(scope="session")
+def app(running_app: tuple[object, object]) -> object:
+    """The ASGI app to send requests to (the database and Redis open in this process)."""
+    return running_app[1]
+
+
+@pytest.fixture(scope="session")
+def runtime(running_app: tuple[object, object]):
+    """The app's backends (Redis, bus, clock), as the domain services take them."""
+    return running_app[0].state.backends
 
 
 @pytest.fixture(scope="session")
@@ -296,6 +308,6 @@ def staff(gql, brand, make_token):
 
 
 @pytest.fixture
-def clock(app):
-    """The app's clock, which tests move forward."""
-    return app.state.backends.clock
+def clock(runtime):
+    """The app's clock, which tests move forward (only forward: the session shares it)."""
+    return runtime.clock
