@@ -19,7 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -165,8 +165,10 @@ async def serve(
         )
         try:
             await _wait_ready(url, process, log)
+            _servers[url] = process.pid
             yield url
         finally:
+            _servers.pop(url, None)
             if process.returncode is None:
                 process.terminate()
                 try:
@@ -174,6 +176,48 @@ async def serve(
                 except TimeoutError:
                     os.killpg(process.pid, signal.SIGKILL)  # the workers too: its session
                     await process.wait()
+
+
+_servers: dict[str, int] = {}  # base URL -> pid of the uvicorn serving it
+
+
+def server_pids(url: str) -> list[int]:
+    """The processes of the server at `url`: uvicorn and its workers."""
+    return process_tree(_servers[url])
+
+
+def process_tree(pid: int) -> list[int]:
+    """pid and its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, pending = [], [pid]
+    while pending:
+        tree.append(current := pending.pop())
+        pending.extend(children.get(current, []))
+    return tree
+
+
+def cpu_seconds(pids: Iterable[int]) -> dict[int, float]:
+    """User + system CPU seconds of each process still alive (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            found[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
+def cpu_wait_seconds(pids: Iterable[int]) -> dict[int, float]:
+    """Seconds each live process has spent runnable but waiting for a core (Linux schedstat)."""
+    found = {}
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            found[pid] = int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    return found
 
 
 async def _wait_ready(url: str, process: asyncio.subprocess.Process, log: IO[bytes]) -> None:
@@ -196,11 +240,16 @@ async def _wait_ready(url: str, process: asyncio.subprocess.Process, log: IO[byt
 
 @dataclass(frozen=True)
 class Target:
-    """One request, sent again and again."""
+    """One request, sent again and again; or, with a wrk `script`, requests it makes.
+
+    `script` is Lua added to the wrk script, e.g. a `request()` that varies the body; it may
+    use the global `run_id`, unique to each wrk run (warm-up and measure each get their own).
+    """
 
     url: str
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    script: str = ""
 
 
 @dataclass(frozen=True)
@@ -242,10 +291,13 @@ async def probe(target: Target) -> Any:
     return response.json()
 
 
-async def load(target: Target, *, seconds: float, connections: int) -> LoadResult:
-    """Keep `connections` connections busy for `seconds`, after a short warm-up."""
+async def load(
+    target: Target, *, seconds: float, connections: int, warmup: float = WARMUP_SECONDS
+) -> LoadResult:
+    """Keep `connections` connections busy for `seconds`, after a warm-up (none when 0)."""
     generate = _wrk if shutil.which("wrk") else _python
-    await generate(target, WARMUP_SECONDS, connections)
+    if warmup > 0:
+        await generate(target, warmup, connections)
     return await generate(target, seconds, connections)
 
 
@@ -253,6 +305,8 @@ WRK_SCRIPT = """\
 wrk.method = "POST"
 wrk.body = "{body}"
 {headers}
+run_id = "{run_id}"
+{script}
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("BENCH requests=%d errors=%d duration_us=%d p50_us=%d p99_us=%d\\n",
@@ -265,18 +319,25 @@ WRK_RESULT = re.compile(
 )
 
 
-def _lua_string(data: bytes) -> str:
+def lua_string(data: bytes) -> str:
     """Bytes as the inside of a Lua string literal: every byte a 3-digit decimal escape."""
     return "".join(f"\\{byte:03d}" for byte in data)
 
 
 async def _wrk(target: Target, seconds: float, connections: int) -> LoadResult:
     headers = "\n".join(
-        f'wrk.headers["{_lua_string(name.encode())}"] = "{_lua_string(value.encode())}"'
+        f'wrk.headers["{lua_string(name.encode())}"] = "{lua_string(value.encode())}"'
         for name, value in target.headers.items()
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
-        script.write(WRK_SCRIPT.format(body=_lua_string(target.body), headers=headers))
+        script.write(
+            WRK_SCRIPT.format(
+                body=lua_string(target.body),
+                headers=headers,
+                run_id=uuid.uuid4().hex[:12],
+                script=target.script,
+            )
+        )
         script.flush()
         threads = min(connections, os.cpu_count() or 1)
         process = await asyncio.create_subprocess_exec(
@@ -302,6 +363,8 @@ async def _wrk(target: Target, seconds: float, connections: int) -> LoadResult:
 
 async def _python(target: Target, seconds: float, connections: int) -> LoadResult:
     """The fallback: asyncio clients in a separate process, so the event loops do not mix."""
+    if target.script:
+        raise RuntimeError("this scenario makes its requests with a wrk script: install wrk")
     with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
         requests, errors, elapsed, latencies = await asyncio.get_running_loop().run_in_executor(
             pool, _python_process, target, seconds, connections

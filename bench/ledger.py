@@ -1,0 +1,681 @@
+"""The ledger under load: recordPurchase through the whole stack against the same transaction on
+bare asyncpg, and balance reads for a member whose ledger is a million rows long.
+
+    python -m bench.ledger [--seconds 10] [--workers 2] [--connections 64] [--members 1000]
+                           [--ledger-rows 1000000] [--expired-share 0.5]
+
+Scenarios, in one run, on a database and Redis prefix of the run's own:
+  baseline   the recordPurchase transaction as plain SQL through asyncpg pools, one process per
+             uvicorn worker, each with the service's pool size, random members, no HTTP;
+  purchase   recordPurchase over HTTP GraphQL (uvicorn workers), loaded by wrk with a Lua script
+             that gives every request its own orderRef and idempotencyKey and a random member;
+  balance    `member(id) { points { available version } }` (wrk, a fixed body) for a member
+             with ~10 ledger rows and for one with --ledger-rows rows, seeded with SQL;
+  one at a   recordPurchase sent one by one (a Python client) for those members, before and
+  time       after the long ledger is seeded: what a purchase costs as the tables grow.
+After each write scenario, domain.ledger.audit checks every member's books and the entries
+written are counted against the responses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import random
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from multiprocessing import get_context
+from typing import Any
+
+import asyncpg
+import httpx
+
+from bench import harness
+from domain.brands import create_brand
+from domain.idempotency import request_hash
+from domain.ledger.audit import audit
+from resolvers.ids import encode_id
+from server.auth import mint_token
+from server.settings import Settings
+from tests.factories import RECORD_PURCHASE
+
+ADMIN = "bench-admin"  # the token's subject; idempotency records are scoped to "ADMIN:<it>"
+TOTAL = Decimal("25.00")
+POINTS = 25  # TOTAL at the brand's default earn rate of 1 point per 1.00
+SHORT_LEDGER_ROWS = 10
+ONE_AT_A_TIME = 20  # requests per "one at a time" scenario
+JSON = {"Content-Type": "application/json"}
+
+
+# --- Seeding, with SQL ----------------------------------------------------------------------
+
+SEED_MEMBERS = """
+INSERT INTO member (brand_id, display_name, referral_code, member_code, status,
+                    marketing_email, marketing_sms, tier_id, joined_at)
+SELECT $1, 'Bench member ' || i, 'R' || $3 || i, 'M' || $3 || i, 'ACTIVE', false, false,
+       (SELECT id FROM tier WHERE brand_id = $1 ORDER BY rank LIMIT 1), now()
+FROM generate_series(1, $2) i
+RETURNING id
+"""
+SEED_BALANCES = """
+INSERT INTO balance (member_id, available, lifetime_earned, lifetime_redeemed, version, shortfall)
+SELECT id, 0, 0, 0, 0, 0 FROM unnest($1::int[]) id
+"""
+# Entry v of n, a minute apart up to now. The first `old` entries (a multiple of 10) are past
+# history: nine EARNs of 1 point, then an EXPIRE of those 9; the rest are EARNs of 1 point
+# whose lots expire in two years. So balance_after runs 1..9, 0, 1..9, 0, ..., then 1, 2, ...
+SEED_ENTRIES = """
+INSERT INTO ledger_entry (brand_id, member_id, kind, points, balance_after, version,
+                          description, created_at, expires_at, breakdown, actor, shortfall)
+SELECT $1, $2,
+       CASE WHEN expiry THEN 'EXPIRE' ELSE 'EARN' END,
+       CASE WHEN expiry THEN -9 ELSE 1 END,
+       CASE WHEN v <= $4 THEN v % 10 ELSE v - $4 END,
+       v,
+       CASE WHEN expiry THEN '9 points expired' ELSE 'Seeded purchase' END,
+       $5::timestamptz - ($3 - v + 1) * interval '1 minute',
+       CASE WHEN expiry THEN NULL
+            WHEN v <= $4 THEN $5::timestamptz - ($3 - (v + 10 - v % 10) + 1) * interval '1 minute'
+            ELSE $5::timestamptz + interval '2 years' END,
+       '[]', 'bench:seed', 0
+FROM generate_series(1, $3) v, LATERAL (SELECT v <= $4 AND v % 10 = 0 AS expiry) e
+"""
+# One lot per EARN; those of the past history emptied by their EXPIRE entry.
+SEED_LOTS = """
+INSERT INTO lot (member_id, entry_id, points, remaining, earned_at, expires_at, expired_at)
+SELECT member_id, id, 1, CASE WHEN version <= $2 THEN 0 ELSE 1 END, created_at, expires_at,
+       CASE WHEN version <= $2 THEN expires_at END
+FROM ledger_entry WHERE member_id = $1 AND kind = 'EARN'
+"""
+SEED_BALANCE = """
+UPDATE balance SET available = $2, version = $3, lifetime_earned = $4 WHERE member_id = $1
+"""
+RESET_LEDGER = """
+TRUNCATE lot_consumption, lot, purchase, ledger_entry, idempotency_record;
+UPDATE balance SET available = 0, lifetime_earned = 0, lifetime_redeemed = 0, version = 0,
+                   shortfall = 0;
+"""
+
+
+async def seed_members(db: asyncpg.Connection, brand_id: int, count: int) -> list[int]:
+    """`count` active members of the brand on its base tier, each with a zero balance."""
+    rows = await db.fetch(SEED_MEMBERS, brand_id, count, f"{random.randrange(36**4):x}")
+    ids = [row["id"] for row in rows]
+    await db.execute(SEED_BALANCES, ids)
+    return ids
+
+
+async def seed_ledger(
+    db: asyncpg.Connection, brand_id: int, member_id: int, rows: int, expired_share: float
+) -> tuple[int, int]:
+    """Give a member with an empty ledger `rows` entries and their lots; (available, version).
+
+    Foreign keys are not checked while seeding when the role may skip them (a superuser's
+    session_replication_role): the rows are consistent by construction, and audited later.
+    """
+    old = int(rows * expired_share) // 10 * 10
+    available, earned = rows - old, rows - old // 10
+    async with db.transaction():
+        if await db.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
+            await db.execute("SET LOCAL session_replication_role = replica")
+        await db.execute(SEED_ENTRIES, brand_id, member_id, rows, old, datetime.now(UTC))
+        await db.execute(SEED_LOTS, member_id, old)
+        await db.execute(SEED_BALANCE, member_id, available, rows, earned)
+    await db.execute("ANALYZE ledger_entry; ANALYZE lot; ANALYZE balance")
+    return available, rows
+
+
+async def entry_count(db: asyncpg.Connection) -> int:
+    """Ledger entries once writes have stopped (requests still in flight when wrk ended)."""
+    count = await db.fetchval("SELECT count(*) FROM ledger_entry")
+    while True:
+        await asyncio.sleep(0.5)
+        latest = await db.fetchval("SELECT count(*) FROM ledger_entry")
+        if latest == count:
+            return count
+        count = latest
+
+
+async def check_books(database_url: str) -> str:
+    """domain.ledger.audit over every member: 'consistent', or what is wrong."""
+    async with harness.database(database_url):
+        findings = await audit()
+    if findings:
+        shown = "; ".join(finding.describe() for finding in findings[:3])
+        return f"INCONSISTENT: {len(findings)} members, e.g. {shown}"
+    return "consistent"
+
+
+async def backend_pids(db: asyncpg.Connection) -> list[int]:
+    """PostgreSQL backends serving this run's database, other than `db` itself."""
+    rows = await db.fetch(
+        "SELECT pid FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    return [row["pid"] for row in rows]
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two harness.cpu_seconds snapshots (a process new since: all of it)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+# --- Baseline: the same transaction on bare asyncpg ------------------------------------------
+
+INSERT_IDEMPOTENCY = """
+INSERT INTO idempotency_record (brand_id, principal, operation, key, request_hash, created_at)
+VALUES ($1, $2, 'recordPurchase', $3, $4, now())
+ON CONFLICT (brand_id, principal, operation, key) DO NOTHING RETURNING id
+"""
+LOCK_BALANCE = """
+SELECT available, lifetime_earned, lifetime_redeemed, version, shortfall
+FROM balance WHERE member_id = $1 FOR UPDATE
+"""
+MEMBER_STATUS = "SELECT status FROM member WHERE id = $1"
+DUE_LOTS = """
+SELECT id, remaining FROM lot
+WHERE member_id = $1 AND expired_at IS NULL AND remaining > 0 AND expires_at <= $2
+"""
+UPDATE_BALANCE = """
+UPDATE balance SET available = $2, lifetime_earned = $3, lifetime_redeemed = $4, version = $5,
+                   shortfall = $6
+WHERE member_id = $1
+"""
+INSERT_ENTRY = """
+INSERT INTO ledger_entry (brand_id, member_id, kind, points, balance_after, version, description,
+                          created_at, expires_at, breakdown, actor, order_ref, shortfall)
+VALUES ($1, $2, 'EARN', $3, $4, $5, $6, $7, $8, $9, $10, $11, 0) RETURNING id
+"""
+INSERT_LOT = """
+INSERT INTO lot (member_id, entry_id, points, remaining, earned_at, expires_at)
+VALUES ($1, $2, $3, $3, $4, $5) RETURNING id
+"""
+INSERT_PURCHASE = """
+INSERT INTO purchase (brand_id, member_id, order_ref, total, occurred_at, points_earned,
+                      refunded_amount, points_reversed, earn_entry_id)
+VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7) RETURNING id
+"""
+LINK_LOT = "UPDATE lot SET purchase_id = $1 WHERE entry_id = $2"  # as the domain does it
+SET_OUTCOME = "UPDATE idempotency_record SET outcome = $2 WHERE id = $1"
+BREAKDOWN = json.dumps(
+    [{"rule": "base", "description": f"1 point per 1.00 spent on {TOTAL}", "points": POINTS}]
+)
+
+
+async def baseline_purchase(
+    db: asyncpg.Connection, brand_id: int, member_id: int, ref: str
+) -> None:
+    """recordPurchase's statements, in the domain's order, in one transaction."""
+    now = datetime.now(UTC)
+    payload = {"member": member_id, "order": ref, "total": str(TOTAL), "store": None}
+    payload |= {"lines": [], "at": None}
+    async with db.transaction():
+        record_id = await db.fetchval(
+            INSERT_IDEMPOTENCY, brand_id, f"ADMIN:{ADMIN}", ref, request_hash(payload)
+        )
+        balance = await db.fetchrow(LOCK_BALANCE, member_id)
+        if await db.fetchval(MEMBER_STATUS, member_id) != "ACTIVE":
+            raise RuntimeError(f"member {member_id} is not active")
+        if await db.fetch(DUE_LOTS, member_id, now):
+            raise RuntimeError("the bench's lots never fall due")
+        available, version = balance["available"] + POINTS, balance["version"] + 1
+        await db.execute(
+            UPDATE_BALANCE,
+            member_id,
+            available,
+            balance["lifetime_earned"] + POINTS,
+            balance["lifetime_redeemed"],
+            version,
+            balance["shortfall"],
+        )
+        expires_at = now + timedelta(days=731)
+        entry_id = await db.fetchval(
+            INSERT_ENTRY,
+            *(brand_id, member_id, POINTS, available, version, f"Purchase {ref}"),
+            *(now, expires_at, BREAKDOWN, f"ADMIN:{ADMIN}", ref),
+        )
+        await db.fetchval(INSERT_LOT, member_id, entry_id, POINTS, now, expires_at)
+        purchase_id = await db.fetchval(
+            INSERT_PURCHASE, brand_id, member_id, ref, TOTAL, now, POINTS, entry_id
+        )
+        await db.execute(LINK_LOT, purchase_id, entry_id)
+        outcome = {"entry_id": entry_id, "published": [[entry_id, version, available]]}
+        await db.execute(SET_OUTCOME, record_id, json.dumps(outcome))
+
+
+@dataclass(frozen=True)
+class BaselinePlan:
+    database_url: str
+    brand_id: int
+    member_ids: list[int]
+    tasks: int  # concurrent transactions wanted (this process's share of --connections)
+    pool_size: int  # connections to PostgreSQL, as one service worker has
+    warmup: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    committed: int  # warm-up included
+    errors: int
+    seconds: float  # of the measured part
+    latencies: list[float]  # ms, of the measured part
+    client_cpu: float  # CPU seconds of this process over the measured part
+    database_cpu: float  # of its PostgreSQL backends, over the measured part
+
+
+def _baseline_process(plan: BaselinePlan) -> BaselineRun:
+    return asyncio.run(_baseline_clients(plan))
+
+
+async def _baseline_clients(plan: BaselinePlan) -> BaselineRun:
+    """`plan.tasks` loops of transactions for random members, for the warm-up, then measured."""
+    committed = errors = 0
+    numbers = itertools.count()
+
+    async def clients(seconds: float) -> list[float]:
+        latencies: list[float] = []
+        deadline = time.perf_counter() + seconds
+
+        async def client() -> None:
+            nonlocal committed, errors
+            while (started := time.perf_counter()) < deadline:
+                ref = f"base-{os.getpid()}-{next(numbers)}"
+                try:
+                    async with pool.acquire() as db:
+                        await baseline_purchase(
+                            db, plan.brand_id, random.choice(plan.member_ids), ref
+                        )
+                except asyncpg.PostgresError:
+                    errors += 1
+                    continue
+                committed += 1
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        await asyncio.gather(*(client() for _ in range(plan.tasks)))
+        return latencies
+
+    size = plan.pool_size
+    async with asyncpg.create_pool(plan.database_url, min_size=size, max_size=size) as pool:
+        held = [await pool.acquire() for _ in range(size)]  # all of them, for their pids
+        pids = [await db.fetchval("SELECT pg_backend_pid()") for db in held]
+        for db in held:
+            await pool.release(db)
+        await clients(plan.warmup)
+        cpu, database_cpu = time.process_time(), harness.cpu_seconds(pids)
+        began = time.perf_counter()
+        latencies = await clients(plan.seconds)
+        elapsed = time.perf_counter() - began
+        cpu, database_cpu = (
+            time.process_time() - cpu,
+            cpu_used(database_cpu, harness.cpu_seconds(pids)),
+        )
+    return BaselineRun(committed, errors, elapsed, latencies, cpu, database_cpu)
+
+
+async def baseline(plan: BaselinePlan, processes: int) -> list[BaselineRun]:
+    """The plan run by `processes` processes at once (spawned: no event loop is inherited)."""
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+        return await asyncio.gather(
+            *(loop.run_in_executor(pool, _baseline_process, plan) for _ in range(processes))
+        )
+
+
+# --- GraphQL ----------------------------------------------------------------------------------
+
+# Every wrk thread numbers its requests; with the wrk run's run_id that makes each orderRef and
+# idempotencyKey unique. The body is put together from the JSON around the varying values.
+PURCHASE_SCRIPT = """
+local members = {{{members}}}
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_id", threads)
+end
+function init(args)
+  sent = 0
+  math.randomseed(thread_id * 7919 + os.time())
+end
+function request()
+  sent = sent + 1
+  local ref = run_id .. "-" .. thread_id .. "-" .. sent
+  local member = members[math.random(#members)]
+  return wrk.format(nil, nil, nil, "{before_member}" .. member .. "{before_ref}" .. ref ..
+    "{before_key}" .. ref .. "{after_key}")
+end
+"""
+
+
+def purchase_target(url: str, headers: dict[str, str], member_gids: list[str]) -> harness.Target:
+    """recordPurchase for a random member, a new orderRef and idempotencyKey each time."""
+    member, ref = "@member@", "@ref@"  # placeholders, split out of the JSON body
+    template = json.dumps(
+        {
+            "query": RECORD_PURCHASE,
+            "variables": {
+                "input": {
+                    "memberId": member,
+                    "orderRef": ref,
+                    "total": str(TOTAL),
+                    "idempotencyKey": ref,
+                }
+            },
+        }
+    )
+    before_member, rest = template.split(member)
+    before_ref, before_key, after_key = rest.split(ref)
+    parts = [before_member, before_ref, before_key, after_key]
+    lua = dict(zip(("before_member", "before_ref", "before_key", "after_key"), parts, strict=True))
+    script = PURCHASE_SCRIPT.format(
+        members=", ".join(f'"{harness.lua_string(gid.encode())}"' for gid in member_gids),
+        **{name: harness.lua_string(part.encode()) for name, part in lua.items()},
+    )
+    example = template.replace(member, member_gids[0]).replace(ref, "example")
+    return harness.Target(f"{url}/graphql", example.encode(), headers, script)
+
+
+def graphql_body(query: str, variables: dict | None = None) -> bytes:
+    return json.dumps({"query": query, "variables": variables or {}}).encode()
+
+
+def balance_target(url: str, headers: dict[str, str], member_gid: str) -> harness.Target:
+    query = f'query {{ member(id: "{member_gid}") {{ points {{ available version }} }} }}'
+    return harness.Target(f"{url}/graphql", graphql_body(query), headers)
+
+
+async def purchases_one_by_one(url: str, headers: dict[str, str], member_gid: str) -> list[float]:
+    """Latencies (ms) of recordPurchase sent one after another, each checked."""
+    latencies = []
+    async with httpx.AsyncClient(timeout=60) as client:
+        for _ in range(ONE_AT_A_TIME):
+            ref = f"seq-{random.randrange(1 << 60):x}"
+            variables = {"memberId": member_gid, "orderRef": ref, "total": str(TOTAL)}
+            body = graphql_body(RECORD_PURCHASE, {"input": {**variables, "idempotencyKey": ref}})
+            started = time.perf_counter()
+            response = await client.post(f"{url}/graphql", content=body, headers=headers)
+            latencies.append((time.perf_counter() - started) * 1000)
+            answer = response.json()
+            if "errors" in answer or answer["data"]["recordPurchase"]["userErrors"]:
+                raise RuntimeError(f"recordPurchase failed: {response.text}")
+    return latencies
+
+
+# --- Report -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    rate: float | None  # None for requests sent one at a time
+    p50_ms: float
+    p99_ms: float
+    errors: int = 0
+    ratio: float | None = None  # rate as a share of the baseline's
+    cpu_ms: tuple[float, float] | None = None  # CPU ms per request: application, PostgreSQL
+
+
+def load_row(name: str, result: harness.LoadResult, **notes: Any) -> Row:
+    return Row(name, result.rate, result.p50_ms, result.p99_ms, result.errors, **notes)
+
+
+def sequential_row(name: str, latencies: list[float]) -> Row:
+    return Row(name, None, harness.percentile(latencies, 50), harness.percentile(latencies, 99))
+
+
+def cpu_ms(app_seconds: float, database_seconds: float, requests: int) -> tuple[float, float]:
+    return app_seconds * 1000 / max(requests, 1), database_seconds * 1000 / max(requests, 1)
+
+
+def describe(row: Row) -> str:
+    rate = f"{row.rate:>9,.0f}/s" if row.rate is not None else " " * 11
+    notes = [f"p50 {row.p50_ms:8.2f} ms", f"p99 {row.p99_ms:8.2f} ms"]
+    if row.ratio is not None:
+        notes.append(f"x{row.ratio:.3f} of baseline")
+    if row.cpu_ms is not None:
+        notes.append(f"CPU/req {row.cpu_ms[0]:.2f} ms app + {row.cpu_ms[1]:.2f} ms PostgreSQL")
+    if row.errors:
+        notes.append(f"{row.errors:,} ERRORS")
+    return f"{row.name:<58} {rate}  " + "  ".join(notes)
+
+
+def markdown_table(rows: list[Row]) -> str:
+    lines = [
+        "| scenario | per s | p50 ms | p99 ms | ratio to baseline | CPU ms/req: app + PostgreSQL |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        name = f"{row.name} ({row.errors:,} errors)" if row.errors else row.name
+        rate = f"{row.rate:,.0f}" if row.rate is not None else "-"
+        ratio = f"{row.ratio:.3f}" if row.ratio is not None else "-"
+        cpu = f"{row.cpu_ms[0]:.2f} + {row.cpu_ms[1]:.2f}" if row.cpu_ms else "-"
+        lines.append(f"| {name} | {rate} | {row.p50_ms:.1f} | {row.p99_ms:.1f} | {ratio} | {cpu} |")
+    return "\n".join(lines)
+
+
+# --- The run ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    seconds: float
+    workers: int
+    connections: int
+    members: int
+    ledger_rows: int
+    expired_share: float
+
+
+@dataclass
+class LedgerBench:
+    """One run's scenarios, sharing its database, brand, members and rows of figures."""
+
+    options: Options
+    backends: harness.Backends
+    db: asyncpg.Connection
+    brand_id: int
+    member_ids: list[int]
+    rows: list[Row]
+
+    def record(self, row: Row) -> None:
+        self.rows.append(row)
+        print(describe(row), flush=True)
+
+    async def books(self) -> str:
+        return await check_books(self.backends.database_url)
+
+    async def baseline(self) -> Row:
+        """(b) The transaction on asyncpg; then every ledger is emptied again."""
+        options, pool_size = self.options, Settings().db_pool_max
+        plan = BaselinePlan(
+            self.backends.database_url,
+            self.brand_id,
+            self.member_ids,
+            tasks=max(1, options.connections // options.workers),
+            pool_size=pool_size,
+            warmup=harness.WARMUP_SECONDS,
+            seconds=options.seconds,
+        )
+        runs = await baseline(plan, options.workers)
+        latencies = [ms for run in runs for ms in run.latencies]
+        result = harness.LoadResult(
+            len(latencies),
+            sum(run.errors for run in runs),
+            max(run.seconds for run in runs),
+            harness.percentile(latencies, 50),
+            harness.percentile(latencies, 99),
+            "asyncpg",
+        )
+        client_cpu = sum(run.client_cpu for run in runs)
+        database_cpu = sum(run.database_cpu for run in runs)
+        name = f"baseline: the transaction on asyncpg, {options.workers} x {pool_size} conns"
+        cpu = cpu_ms(client_cpu, database_cpu, result.requests)
+        self.record(load_row(name, result, ratio=1.0, cpu_ms=cpu))
+        committed, written = sum(run.committed for run in runs), await entry_count(self.db)
+        print(f"  {written:,} entries for {committed:,} commits (warm-up included); ", end="")
+        print(f"{result.errors} failed; books {await self.books()}")
+        await self.db.execute(RESET_LEDGER)
+        return self.rows[-1]
+
+    async def purchases(self, url: str, headers: dict[str, str], base: Row) -> None:
+        """(a) recordPurchase over GraphQL, loaded by wrk, with the entries it wrote counted."""
+        gids = [encode_id("Member", pk) for pk in self.member_ids]
+        target = purchase_target(url, headers, gids)
+        load = {"connections": self.options.connections, "warmup": 0}
+        await harness.load(target, seconds=harness.WARMUP_SECONDS, **load)
+        before = await entry_count(self.db)
+        app = harness.server_pids(url)
+        app_cpu, app_wait, database_cpu = (
+            harness.cpu_seconds(app),
+            harness.cpu_wait_seconds(app),
+            harness.cpu_seconds(await backend_pids(self.db)),
+        )
+        result = await harness.load(target, seconds=self.options.seconds, **load)
+        app_cpu = cpu_used(app_cpu, harness.cpu_seconds(app))
+        app_wait = cpu_used(app_wait, harness.cpu_wait_seconds(app))
+        database_cpu = cpu_used(database_cpu, harness.cpu_seconds(await backend_pids(self.db)))
+        written = await entry_count(self.db) - before
+        cpu = cpu_ms(app_cpu, database_cpu, written)
+        ratio = result.rate / (base.rate or 1)
+        self.record(load_row("GraphQL recordPurchase (wrk)", result, ratio=ratio, cpu_ms=cpu))
+        if base.cpu_ms:
+            share = sum(base.cpu_ms) / sum(cpu)
+            print(f"  CPU per purchase: the baseline's is {share:.3f} of this one's")
+        print(
+            f"  the workers ran on {app_cpu / result.seconds:.2f} cores and waited for a free "
+            f"core {app_wait / result.seconds:.2f} cores' worth of the time"
+        )
+        late = written - result.requests
+        verdict = "" if 0 <= late <= self.options.connections else " MISMATCH: requests failed"
+        print(
+            f"  {written:,} entries for {result.requests:,} responses ({late:+,} finished after "
+            f"wrk stopped){verdict}; {result.errors} HTTP errors; books {await self.books()}"
+        )
+
+    async def long_ledger(self, url: str, headers: dict[str, str]) -> None:
+        """(c) Balance reads for a 10-row and a long ledger; purchases one at a time around it."""
+        options = self.options
+        first_id, short_id, long_id = await seed_members(self.db, self.brand_id, 3)
+        seeded = {
+            member_id: await seed_ledger(
+                self.db, self.brand_id, member_id, SHORT_LEDGER_ROWS, options.expired_share
+            )
+            for member_id in (first_id, short_id)
+        }
+        short_gid, long_gid = encode_id("Member", short_id), encode_id("Member", long_id)
+        first_gid = encode_id("Member", first_id)
+        await self.one_at_a_time(url, headers, first_gid, f"{SHORT_LEDGER_ROWS}-row member")
+
+        started = time.perf_counter()
+        seeded[long_id] = await seed_ledger(
+            self.db, self.brand_id, long_id, options.ledger_rows, options.expired_share
+        )
+        old = int(options.ledger_rows * options.expired_share) // 10 * 10
+        print(
+            f"  seeded {options.ledger_rows:,} entries and {options.ledger_rows - old // 10:,} "
+            f"lots ({old - old // 10:,} of them expired) in {time.perf_counter() - started:.1f} s"
+        )
+        for member_id, gid in ((short_id, short_gid), (long_id, long_gid)):
+            target = balance_target(url, headers, gid)
+            points = (await harness.probe(target))["data"]["member"]["points"]
+            if (points["available"], points["version"]) != seeded[member_id]:
+                raise RuntimeError(f"member {member_id} reads {points}, not {seeded[member_id]}")
+            result = await harness.load(
+                target, seconds=options.seconds, connections=options.connections
+            )
+            self.record(load_row(f"balance query, {seeded[member_id][1]:,} ledger rows", result))
+
+        await self.one_at_a_time(url, headers, short_gid, f"{SHORT_LEDGER_ROWS}-row member")
+        await self.one_at_a_time(url, headers, long_gid, f"{options.ledger_rows:,}-row member")
+        print(f"  books of every member: {await self.books()}")
+
+    async def one_at_a_time(self, url: str, headers: dict[str, str], gid: str, who: str) -> None:
+        lots = await self.db.fetchval("SELECT count(*) FROM lot")
+        latencies = await purchases_one_by_one(url, headers, gid)
+        self.record(
+            sequential_row(f"recordPurchase one at a time, {who}, {lots:,} lots", latencies)
+        )
+
+
+async def main(options: Options) -> None:
+    print(
+        f"{options.workers} uvicorn workers, {options.connections} connections, "
+        f"{options.seconds:g} s per scenario, {options.members:,} members; {load_average()}"
+    )
+    async with harness.backends() as backends:
+        brand_code = f"bench{random.randrange(1 << 32):08x}"
+        async with harness.database(backends.database_url):
+            brand_id = (await create_brand(brand_code, "Bench Brand")).id
+        db = await asyncpg.connect(backends.database_url)
+        try:
+            member_ids = await seed_members(db, brand_id, options.members)
+            bench = LedgerBench(options, backends, db, brand_id, member_ids, [])
+            base = await bench.baseline()
+
+            # The expiry job would scan the lots in the middle of a measure: off.
+            env = {**backends.service_env(), "POINTSMALL_SCHEDULER": "false"}
+            token = mint_token(
+                env["POINTSMALL_JWT_SECRET"],
+                role="ADMIN",
+                brand=brand_code,
+                subject=ADMIN,
+                issuer=Settings().jwt_issuer,
+                ttl_seconds=6 * 3600,
+            )
+            headers = {**JSON, "Authorization": f"Bearer {token}"}
+            serving = harness.serve(harness.SERVICE_FACTORY, workers=options.workers, env=env)
+            async with serving as url:
+                await bench.purchases(url, headers, base)
+                await bench.long_ledger(url, headers)
+        finally:
+            await db.close()
+
+    print(f"\nAt the end, {load_average()}.")
+    print(
+        "wrk, the servers and PostgreSQL share this machine's cores; the 'one at a time' rows "
+        f"are {ONE_AT_A_TIME} sequential requests from a Python client (httpx)."
+    )
+    print(
+        f"\n{options.workers} uvicorn workers, {options.connections} connections, "
+        f"{options.seconds:g} s each, {options.members:,} members; the long ledger is "
+        f"{options.expired_share:.0%} expired history:\n"
+    )
+    print(markdown_table(bench.rows))
+
+
+def load_average() -> str:
+    """The machine's 1-minute load average and cores: other work skews every figure."""
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.ledger",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="load per scenario")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--connections", type=int, default=64, help="concurrent connections")
+    parser.add_argument("--members", type=int, default=1000, help="members purchases go to")
+    parser.add_argument(
+        "--ledger-rows", type=int, default=1_000_000, help="ledger rows of the long member"
+    )
+    parser.add_argument(
+        "--expired-share",
+        type=float,
+        default=0.5,
+        help="share of the long ledger that is past, expired history (0 to 1)",
+    )
+    arguments = parser.parse_args()
+    harness.run(main(Options(**{k.replace("-", "_"): v for k, v in vars(arguments).items()})))
+
+
+if __name__ == "__main__":
+    cli()
