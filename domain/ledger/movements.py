@@ -207,14 +207,20 @@ async def reverse_purchase(
         raise DomainError(
             ErrorCode.INVALID_INPUT, "The refunded amount must be above 0.", ["amount"]
         )
-    purchase = await Purchase.get_or_none(
-        brand_id=principal.brand_id, member_id=member_id, order_ref=order_ref.strip()
-    )
-    if purchase is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such purchase for this member.", ["orderRef"])
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry | None:
-        record = await Purchase.select_for_update().using_db(connection).get(id=purchase.id)
+        # Looked up once the member is known to be the caller's (else memberId is NOT_FOUND).
+        record = (
+            await Purchase.select_for_update()
+            .using_db(connection)
+            .get_or_none(
+                brand_id=principal.brand_id, member_id=member_id, order_ref=order_ref.strip()
+            )
+        )
+        if record is None:
+            raise DomainError(
+                ErrorCode.NOT_FOUND, "No such purchase for this member.", ["orderRef"]
+            )
         refundable = record.total - record.refunded_amount
         refund = refundable if amount is None else amount
         if refund <= 0 or refund > refundable:

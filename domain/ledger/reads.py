@@ -7,7 +7,7 @@ entry: what is due is left out of the balance shown.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from tortoise.connection import get_connection
 from tortoise.queryset import QuerySet
@@ -67,8 +67,12 @@ async def balances(member_ids: list[int], now: datetime) -> dict[int, BalanceVie
 
 async def expiring(member_id: int, now: datetime, within_days: int) -> list[ExpiringPoints]:
     """Points that expire within `within_days`, grouped by moment, soonest first."""
+    try:
+        horizon = now + timedelta(days=max(within_days, 0))
+    except OverflowError:  # more days than a datetime spans: every lot is within them
+        horizon = datetime.max.replace(tzinfo=UTC)
     rows = await get_connection("default").execute_query_dict(
-        EXPIRING_SQL, [member_id, now, now + timedelta(days=max(within_days, 0))]
+        EXPIRING_SQL, [member_id, now, horizon]
     )
     return [ExpiringPoints(int(row["points"]), row["expires_at"]) for row in rows]
 
