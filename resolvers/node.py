@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from domain import brands, members
+from domain.ledger import reads
 from domain.principal import Principal
 from resolvers.context import principal_of
 from resolvers.ids import parse_id
@@ -16,6 +17,7 @@ NodeFinder = Callable[[Principal, str, int], Awaitable[Any]]
 NODE_FINDERS: dict[str, NodeFinder] = {
     **{type_name: brands.public_record for type_name in brands.PUBLIC_RECORDS},
     "Member": lambda principal, _type_name, pk: members.visible_member(principal, pk),
+    "LedgerEntry": lambda principal, _type_name, pk: reads.visible_entry(principal, pk),
 }
 
 

@@ -17,6 +17,8 @@ from db.models import Balance, LedgerEntry, LedgerKind, Lot, LotConsumption, Mem
 from domain.errors import DomainError, ErrorCode
 
 EARNING_KINDS = {LedgerKind.EARN, LedgerKind.ADJUST}
+# Points are GraphQL Ints (32-bit): no balance may grow past what the API can show.
+MAX_BALANCE = 2**31 - 1
 
 
 class MemberBook:
@@ -160,6 +162,12 @@ class MemberBook:
         self, kind: LedgerKind, points: int, description: str, **fields: Any
     ) -> LedgerEntry:
         balance = self.balance
+        if balance.available + points > MAX_BALANCE:
+            raise DomainError(
+                ErrorCode.CAP_EXCEEDED,
+                f"A balance cannot exceed {MAX_BALANCE} points.",
+                ["points"],
+            )
         balance.available += points
         balance.version += 1
         if kind in EARNING_KINDS and points > 0:

@@ -179,10 +179,10 @@ async def record_purchase(
     payload = {
         "member": member_id,
         "order": order_ref,
-        "total": str(purchase.total),
+        "total": f"{purchase.total:.2f}",
         "store": purchase.store_code,
         "lines": [
-            [line.sku, line.category, line.quantity, str(line.unit_price)]
+            [line.sku, line.category, line.quantity, f"{line.unit_price:.2f}"]
             for line in purchase.lines
         ],
         "at": purchase.occurred_at.isoformat() if purchase.occurred_at else None,
@@ -247,7 +247,11 @@ async def reverse_purchase(
             order_ref=record.order_ref,
         )
 
-    payload = {"member": member_id, "order": order_ref.strip(), "amount": str(amount)}
+    payload = {
+        "member": member_id,
+        "order": order_ref.strip(),
+        "amount": None if amount is None else f"{amount:.2f}",
+    }
     return await _move(
         rt, principal, "reversePurchase", key, member_id, payload, write, frozen_may=True
     )

@@ -13,6 +13,7 @@ from tortoise.connection import get_connection
 from tortoise.queryset import QuerySet
 
 from db.models import LedgerEntry, LedgerKind, Lot
+from domain.principal import Principal
 
 BALANCES_SQL = """
 SELECT b.member_id, b.available - COALESCE(due.points, 0) AS available, b.version,
@@ -94,3 +95,11 @@ async def entries_between(
 
 async def lots_of(member_id: int) -> list[Lot]:
     return await Lot.filter(member_id=member_id).order_by("expires_at", "id")
+
+
+async def visible_entry(principal: Principal, entry_id: int) -> LedgerEntry | None:
+    """An entry the caller may see: their own as a member, or any of their brand's as staff."""
+    entry = await LedgerEntry.get_or_none(id=entry_id, brand_id=principal.brand_id)
+    if entry is None or not (principal.reads_members or principal.member_id == entry.member_id):
+        return None
+    return entry

@@ -154,3 +154,12 @@ async def test_fifty_concurrent_purchases_with_one_key_move_once_and_answer_alik
     assert await LedgerEntry.filter(member_id=pk(member["id"])).count() == 1
     assert await Purchase.filter(brand_id=brand.id, order_ref="RACE").count() == 1
     assert await audit(brand_id=brand.id) == []
+
+
+async def test_the_same_amount_written_differently_is_the_same_request(staff):
+    member = await staff.register()
+    await staff.purchase(member["id"], "100.00", orderRef="EQ-1")
+    same_key = key()
+    first = await staff.reverse(member["id"], "EQ-1", "30.0", idempotencyKey=same_key)
+    again = await staff.reverse(member["id"], "EQ-1", "30.00", idempotencyKey=same_key)
+    assert first["userErrors"] == [] and again == first

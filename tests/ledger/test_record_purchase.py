@@ -304,3 +304,18 @@ async def test_staff_record_purchases(caller, brand):
     earned = await cashier.purchase(member["id"], "10.00")
     assert earned["userErrors"] == []
     assert earned["member"]["points"]["available"] == 10
+
+
+async def test_no_balance_grows_past_what_a_graphql_int_can_carry(staff, make_brand, make_token):
+    from decimal import Decimal
+
+    from tests.factories import Staff
+
+    generous = await make_brand(earn_rate=Decimal("3"))
+    admin = Staff(staff.gql, make_token(generous, "ADMIN", "admin-1"))
+    member = await admin.register()
+    first = await admin.purchase(member["id"], "700000000.00")
+    assert first["userErrors"] == [] and first["entry"]["points"] == 2_100_000_000
+    second = await admin.purchase(member["id"], "100000000.00")
+    assert [error["code"] for error in second["userErrors"]] == ["CAP_EXCEEDED"]
+    assert (await admin.balance(member["id"]))["available"] == 2_100_000_000
