@@ -122,9 +122,14 @@ async def store_of(info: Any, entry: Any) -> Any:
 async def balance_changed(
     info: Any, member_id: str | None, since_version: int | None
 ) -> AsyncIterator[BalanceChangeView]:
+    """Check access first (a refusal is the subscription's error), then stream the changes."""
     context = info.context
     wanted = decode_id(member_id, "Member", "memberId") if member_id is not None else None
     member = await live.watched_member(principal_of(info), wanted)
-    async for entry in live.watch_entries(context.backends, member, since_version):
-        context.loaders = Loaders(context.backends.clock)  # every event reads fresh data
-        yield BalanceChangeView(member, entry, entry.balance_after, entry.version)
+
+    async def changes() -> AsyncIterator[BalanceChangeView]:
+        async for entry in live.watch_entries(context.backends, member, since_version):
+            context.loaders = Loaders(context.backends.clock)  # every event reads fresh data
+            yield BalanceChangeView(member, entry, entry.balance_after, entry.version)
+
+    return changes()

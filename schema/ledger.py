@@ -199,5 +199,4 @@ class LedgerSubscriptions:
     async def balance_changed(
         self, info: Info, member_id: strawberry.ID | None = None, since_version: int | None = None
     ) -> AsyncGenerator[BalanceChange, None]:
-        async for change in resolve.balance_changed(info, member_id, since_version):
-            yield change  # type: ignore[misc]
+        return await resolve.balance_changed(info, member_id, since_version)

@@ -3,6 +3,10 @@
 Publishers send JSON to a prefixed channel. Each process holds a single pattern subscription
 on its prefix and hands every message to the in-process queues that asked for that channel, so
 5,000 WebSocket subscribers cost one Redis connection, not 5,000.
+
+Pub/sub keeps nothing: what is published while the connection is down is lost. Subscribers
+that can read what they missed from a record ask to hear of it: after every resubscription
+they get RESUBSCRIBED in their stream.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from db.keys import RedisKeys
 
 log = logging.getLogger(__name__)
 
+# Put into the streams that asked for it when the bus has subscribed again after losing its
+# connection: events may have been missed meanwhile. Compared by identity.
+RESUBSCRIBED: dict[str, Any] = {"resubscribed": True}
+
 
 class EventBus:
     """Publish JSON events to channels; subscribe to a channel as an async iterator."""
@@ -30,6 +38,8 @@ class EventBus:
         self._keys = keys
         self._queue_size = queue_size
         self._queues: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = defaultdict(set)
+        self._told_of_resubscription: set[asyncio.Queue[dict[str, Any] | None]] = set()
+        self._subscribed_before = False
         self._listener: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -55,13 +65,21 @@ class EventBus:
         await self._redis.publish(self._keys.channel(channel), json.dumps(event))
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        """Receive the events of `channel` published from now on, while the context is open."""
+    async def subscribe(
+        self, channel: str, *, hear_resubscriptions: bool = False
+    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+        """Receive the events of `channel` published from now on, while the context is open.
+
+        With `hear_resubscriptions`, RESUBSCRIBED also comes whenever events may have been lost.
+        """
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(self._queue_size)
         self._queues[channel].add(queue)
+        if hear_resubscriptions:
+            self._told_of_resubscription.add(queue)
         try:
             yield _drain(queue)
         finally:
+            self._told_of_resubscription.discard(queue)
             subscribers = self._queues.get(channel)
             if subscribers is not None:
                 subscribers.discard(queue)
@@ -80,11 +98,21 @@ class EventBus:
                     async for message in pubsub.listen():
                         if message["type"] == "pmessage":
                             self._fan_out(message["channel"], message["data"])
+                        elif message["type"] == "psubscribe":
+                            # Confirmed by Redis, also when redis-py reconnected on its own.
+                            self._resubscribed()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("event bus lost its Redis connection; reconnecting")
                 await asyncio.sleep(0.5)
+
+    def _resubscribed(self) -> None:
+        if self._subscribed_before:
+            log.info("event bus subscribed again; telling subscribers events may be missing")
+            for queue in self._told_of_resubscription:
+                _put(queue, RESUBSCRIBED)
+        self._subscribed_before = True
 
     def _fan_out(self, channel: str, data: str) -> None:
         queues = self._queues.get(self._keys.strip_channel(channel))
@@ -92,11 +120,15 @@ class EventBus:
             return
         event = json.loads(data)
         for queue in queues:
-            if queue.full():
-                # A subscriber that cannot keep up loses the oldest event, never blocks the rest;
-                # consumers that need every event (balance versions) fill gaps from the record.
-                queue.get_nowait()
-            queue.put_nowait(event)
+            _put(queue, event)
+
+
+def _put(queue: asyncio.Queue[dict[str, Any] | None], event: dict[str, Any]) -> None:
+    if queue.full():
+        # A subscriber that cannot keep up loses the oldest event, never blocks the rest;
+        # consumers that need every event (balance versions) fill gaps from the record.
+        queue.get_nowait()
+    queue.put_nowait(event)
 
 
 async def _drain(queue: asyncio.Queue[dict[str, Any] | None]) -> AsyncIterator[dict[str, Any]]:

@@ -1,9 +1,10 @@
 """Watching a member's balance live: every entry once, in version order, without gaps.
 
 Events from pub/sub may arrive late, twice or out of order (movements commit in version
-order but publish from different tasks and processes). So an event is only a wake-up call:
-the watcher reads the entries after the last version it delivered, up to the event's, from
-the ledger, which is the record.
+order but publish from different tasks and processes), or not at all (Redis down). So an event
+is only a wake-up call: the watcher reads the entries after the last version it delivered, up
+to the event's, from the ledger, which is the record; and when the bus says events may have
+been lost, it reads all the entries after the last delivered.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import AsyncIterator
 
 from db.models import Balance, LedgerEntry, Member
 from domain.errors import AccessDenied
-from domain.ledger.events import balance_changes
+from domain.ledger.events import balance_changes, may_have_missed
 from domain.ledger.reads import entries_between
 from domain.principal import Principal, Role
 from domain.runtime import Backends
@@ -49,8 +50,9 @@ async def watch_entries(
             yield entry
             last = entry.version
         async for event in events:
-            if event["version"] <= last:
+            upto = None if may_have_missed(event) else event["version"]
+            if upto is not None and upto <= last:
                 continue
-            for entry in await entries_between(member.id, last, event["version"]):
+            for entry in await entries_between(member.id, last, upto):
                 yield entry
                 last = entry.version

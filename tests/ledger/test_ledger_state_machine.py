@@ -1,0 +1,522 @@
+"""The ledger as a state machine: random movements through the API, checked after every step.
+
+Hypothesis registers members, records purchases, reverses them in part or in full, adjusts
+points up and down, moves the clock forward and runs the expiry job, in any order. After every
+step the books must pass the audit, and each member's balance and ledger must match a pure
+model of lots: expiry dates in the brand's timezone, FIFO consumption, proportional reversal
+(the purchase's own lot first) with the shortfall paid off by later credits.
+
+Hypothesis runs rules synchronously, while the app lives on the session's event loop: the
+machine runs in a worker thread and hands each coroutine to that loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import copy
+import math
+import uuid
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from domain.brands import create_brand
+from domain.ledger.audit import audit
+from domain.ledger.expiry import expire_member, run_expiry
+from resolvers.ids import parse_id
+from tests.factories import Staff
+
+ZONE = "Asia/Shanghai"
+EXPIRY_MONTHS = 1  # short, so a few weeks of clock show lots expiring
+MAX_ADVANCE = timedelta(days=50)  # per example: the session's clock only ever moves forward
+MIDNIGHT_MARGIN = timedelta(minutes=1)
+STEP_TIMEOUT = 30
+MAX_MEMBERS = 3
+
+MEMBER_LEDGER = """
+query ($id: ID!) {
+  member(id: $id) {
+    points {
+      available version lifetimeEarned
+      expiring(withinDays: 400) { points expiresAt }
+    }
+    ledger(first: 100) {
+      edges { node { kind points balanceAfter version shortfall } }
+      pageInfo { hasNextPage }
+    }
+  }
+}
+"""
+
+MACHINE_SETTINGS = settings(
+    deadline=None,
+    max_examples=15,
+    stateful_step_count=50,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+# The model ---------------------------------------------------------------------------------
+
+
+def model_expiry(earned_at: datetime) -> datetime:
+    """Rolling expiry: through the same local day EXPIRY_MONTHS later (or the month's last)."""
+    zone = ZoneInfo(ZONE)
+    day = earned_at.astimezone(zone).date()
+    month_index = day.month - 1 + EXPIRY_MONTHS
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    last = date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+    return datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone)
+
+
+class Refused(Exception):
+    """The model's prediction that the service refuses a movement with this code."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@dataclass
+class ModelLot:
+    points: int
+    expires_at: datetime
+    order_ref: str | None
+    remaining: int = 0
+    expired: bool = False
+
+    def __post_init__(self) -> None:
+        self.remaining = self.points
+
+
+@dataclass
+class ModelPurchase:
+    total: Decimal
+    points: int
+    refunded: Decimal = Decimal(0)
+    reversed: int = 0
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    kind: str
+    points: int
+    balance_after: int
+    version: int
+    shortfall: int = 0
+
+
+@dataclass
+class ModelMember:
+    """One member's points as the design describes them, in plain Python."""
+
+    lots: list[ModelLot] = field(default_factory=list)  # in creation order
+    entries: list[ModelEntry] = field(default_factory=list)
+    purchases: dict[str, ModelPurchase] = field(default_factory=dict)
+    shortfall: int = 0
+    lifetime_earned: int = 0
+
+    @property
+    def available(self) -> int:
+        return self.entries[-1].balance_after if self.entries else 0
+
+    @property
+    def version(self) -> int:
+        return len(self.entries)
+
+    def shown_available(self, now: datetime) -> int:
+        """What a read shows: due lots left out even before the expiry job ran."""
+        return sum(lot.remaining for lot in self.lots if not lot.expired and lot.expires_at > now)
+
+    def expiring(self, now: datetime) -> list[tuple[int, datetime]]:
+        """Points left per expiry moment, soonest first: which lots FIFO has consumed shows."""
+        left: dict[datetime, int] = {}
+        for lot in self.lots:
+            if not lot.expired and lot.remaining > 0 and lot.expires_at > now:
+                left[lot.expires_at] = left.get(lot.expires_at, 0) + lot.remaining
+        return [(points, moment) for moment, points in sorted(left.items())]
+
+    def due(self, now: datetime) -> list[ModelLot]:
+        return [
+            lot
+            for lot in self.lots
+            if not lot.expired and lot.remaining > 0 and lot.expires_at <= now
+        ]
+
+    def append(self, kind: str, points: int, shortfall: int = 0) -> ModelEntry:
+        entry = ModelEntry(kind, points, self.available + points, self.version + 1, shortfall)
+        self.entries.append(entry)
+        return entry
+
+    def expire_due(self, now: datetime) -> int:
+        due = self.due(now)
+        total = sum(lot.remaining for lot in due)
+        for lot in due:
+            lot.remaining, lot.expired = 0, True
+        if due:
+            self.append("EXPIRE", -total)
+        return total
+
+    def credit(self, kind: str, points: int, now: datetime, order_ref: str | None) -> ModelEntry:
+        paid = min(self.shortfall, points)
+        self.shortfall -= paid
+        net = points - paid
+        entry = self.append(kind, net)
+        if net:
+            self.lots.append(ModelLot(net, model_expiry(now), order_ref))
+            self.lifetime_earned += net
+        return entry
+
+    def debit(
+        self,
+        kind: str,
+        points: int,
+        now: datetime,
+        *,
+        owe_the_rest: bool = False,
+        first_order: str | None = None,
+    ) -> ModelEntry:
+        lots = sorted(  # soonest expiry first; stable, so the oldest first among equals
+            (
+                lot
+                for lot in self.lots
+                if not lot.expired and lot.remaining > 0 and lot.expires_at > now
+            ),
+            key=lambda lot: lot.expires_at,
+        )
+        lots.sort(key=lambda lot: first_order is None or lot.order_ref != first_order)
+        available = sum(lot.remaining for lot in lots)
+        if available < points and not owe_the_rest:
+            raise Refused("INSUFFICIENT_POINTS")
+        taken = min(points, available)
+        self.shortfall += points - taken
+        entry = self.append(kind, -taken, points - taken)
+        if kind == "REVERSAL":
+            self.lifetime_earned -= taken
+        for lot in lots:
+            part = min(lot.remaining, taken)
+            lot.remaining -= part
+            taken -= part
+        return entry
+
+    # Movements: each starts by expiring what is due, in its own transaction.
+
+    def purchase(self, order_ref: str, total: Decimal, now: datetime) -> ModelEntry:
+        self.expire_due(now)
+        points = math.floor(total)  # the brand's base rate: 1 point per unit, rounded down
+        self.purchases[order_ref] = ModelPurchase(total, points)
+        return self.credit("EARN", points, now, order_ref)
+
+    def reverse(self, order_ref: str, amount: Decimal | None, now: datetime) -> ModelEntry | None:
+        self.expire_due(now)
+        purchase = self.purchases[order_ref]
+        refundable = purchase.total - purchase.refunded
+        refund = refundable if amount is None else amount
+        if refund <= 0 or refund > refundable:
+            raise Refused("INVALID_INPUT")
+        purchase.refunded += refund
+        target = math.floor(
+            Fraction(purchase.points) * Fraction(purchase.refunded) / Fraction(purchase.total)
+        )
+        claw = target - purchase.reversed
+        purchase.reversed = target
+        if claw == 0:
+            return None
+        return self.debit("REVERSAL", claw, now, owe_the_rest=True, first_order=order_ref)
+
+    def adjust(self, points: int, now: datetime) -> ModelEntry:
+        self.expire_due(now)
+        if points > 0:
+            return self.credit("ADJUST", points, now, None)
+        return self.debit("ADJUST", -points, now)
+
+
+# The machine -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Harness:
+    """What the machine needs from the test: the loop the app runs on, and the app's parts
+    (`backends`: the domain's runtime, whose clock the service reads)."""
+
+    loop: asyncio.AbstractEventLoop
+    gql: Any
+    make_token: Any
+    backends: Any
+
+    def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        """Run a coroutine on the app's loop from the machine's thread, and wait for it."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(STEP_TIMEOUT)
+
+
+@dataclass(frozen=True)
+class MemberRef:
+    global_id: str
+
+    @property
+    def pk(self) -> int:
+        parsed = parse_id(self.global_id)
+        assert parsed is not None
+        return parsed[1]
+
+
+@dataclass(frozen=True)
+class PurchaseRef:
+    member: MemberRef
+    order_ref: str
+
+
+def money(amount: Decimal) -> str:
+    return f"{amount:.2f}"
+
+
+def codes(payload: dict) -> list[str]:
+    return [error["code"] for error in payload["userErrors"]]
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    harness: ClassVar[Harness]
+
+    members = Bundle("members")
+    purchases = Bundle("purchases")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.clock = self.harness.backends.clock
+        code = f"sm{uuid.uuid4().hex[:12]}"
+        self.brand = self.harness.run(
+            create_brand(code, "State machine", timezone=ZONE, expiry_months=EXPIRY_MONTHS)
+        )
+        self.staff = Staff(self.harness.gql, self.harness.make_token(self.brand, "ADMIN", "sm"))
+        self.model: dict[MemberRef, ModelMember] = {}
+        self.advanced = timedelta(0)
+
+    def now(self) -> datetime:
+        """The clock's now, kept a minute clear of the brand's midnight.
+
+        Lots expire and days turn at local midnight; the service reads the clock a few
+        milliseconds after the model does, so a step never runs right at that boundary.
+        """
+        now = self.clock.now()
+        local = now.astimezone(ZoneInfo(ZONE))
+        since_midnight = local - datetime.combine(local.date(), time.min, tzinfo=local.tzinfo)
+        if since_midnight < MIDNIGHT_MARGIN or since_midnight > timedelta(days=1) - MIDNIGHT_MARGIN:
+            self.clock.advance(3 * MIDNIGHT_MARGIN)
+            now = self.clock.now()
+        return now
+
+    def check_entry(self, got: dict | None, expected: ModelEntry | None) -> None:
+        if expected is None:
+            assert got is None
+            return
+        assert got is not None
+        assert (got["kind"], got["points"], got["balanceAfter"], got["version"]) == (
+            expected.kind,
+            expected.points,
+            expected.balance_after,
+            expected.version,
+        )
+        if "shortfall" in got:
+            assert got["shortfall"] == expected.shortfall
+
+    def move(self, member: MemberRef, predict, call) -> tuple[dict, ModelEntry | None]:
+        """Make one movement through the API and in a copy of the model; keep the copy if it
+        went through (a refused movement rolls back, due expiry included)."""
+        now = self.now()
+        trial = copy.deepcopy(self.model[member])
+        try:
+            expected, refused = predict(trial, now), None
+        except Refused as refusal:
+            expected, refused = None, refusal.code
+        payload = self.harness.run(call())
+        if refused is not None:
+            assert codes(payload) == [refused], payload
+            assert payload["entry"] is None
+            return payload, None
+        assert codes(payload) == [], payload
+        self.check_entry(payload["entry"], expected)
+        assert payload["member"]["points"]["version"] == trial.version
+        self.model[member] = trial
+        return payload, expected
+
+    @initialize(target=members)
+    def first_member(self) -> MemberRef:
+        return self.register()
+
+    @precondition(lambda self: len(self.model) < MAX_MEMBERS)
+    @rule(target=members)
+    def register(self) -> MemberRef:
+        created = self.harness.run(self.staff.register(f"Member {len(self.model) + 1}"))
+        member = MemberRef(created["id"])
+        self.model[member] = ModelMember()
+        return member
+
+    @rule(
+        target=purchases,
+        member=members,
+        total=st.decimals(min_value=Decimal("0.01"), max_value=Decimal("400"), places=2),
+    )
+    def purchase(self, member: MemberRef, total: Decimal) -> PurchaseRef:
+        order_ref = f"o-{uuid.uuid4().hex[:10]}"
+        self.move(
+            member,
+            lambda model, now: model.purchase(order_ref, total, now),
+            lambda: self.staff.purchase(member.global_id, money(total), orderRef=order_ref),
+        )
+        return PurchaseRef(member, order_ref)
+
+    @rule(
+        purchase=purchases,
+        how=st.sampled_from(["rest", "part", "part", "too much"]),
+        data=st.data(),
+    )
+    def reverse(self, purchase: PurchaseRef, how: str, data: st.DataObject) -> None:
+        record = self.model[purchase.member].purchases[purchase.order_ref]
+        refundable = record.total - record.refunded
+        amount: Decimal | None = None
+        if how == "too much":
+            amount = refundable + Decimal("0.01")
+        elif how == "part" and refundable > 0:
+            amount = data.draw(
+                st.decimals(min_value=Decimal("0.01"), max_value=refundable, places=2),
+                label="amount",
+            )
+        self.move(
+            purchase.member,
+            lambda model, now: model.reverse(purchase.order_ref, amount, now),
+            lambda: self.staff.reverse(
+                purchase.member.global_id,
+                purchase.order_ref,
+                money(amount) if amount is not None else None,
+            ),
+        )
+
+    @rule(
+        member=members,
+        points=st.integers(min_value=-300, max_value=300).filter(lambda points: points != 0),
+    )
+    def adjust(self, member: MemberRef, points: int) -> None:
+        self.move(
+            member,
+            lambda model, now: model.adjust(points, now),
+            lambda: self.staff.adjust(member.global_id, points),
+        )
+
+    @rule(member=members)
+    def spend_everything(self, member: MemberRef) -> None:
+        """Take every point: what a later reversal claws back then becomes a shortfall."""
+        points = -self.model[member].shown_available(self.now())
+        if points:
+            self.adjust(member, points)
+
+    @precondition(lambda self: self.advanced < MAX_ADVANCE)
+    @rule(days=st.sampled_from([0, 1, 3, 12, 31]), hours=st.integers(min_value=0, max_value=23))
+    def advance_clock(self, days: int, hours: int) -> None:
+        self.advance(timedelta(days=days, hours=hours))
+
+    @rule()
+    def advance_past_the_next_expiry(self) -> None:
+        """Move to just after the soonest expiry of a lot with points left (a local midnight)."""
+        now = self.now()
+        soonest = min(
+            (
+                lot.expires_at
+                for model in self.model.values()
+                for lot in model.lots
+                if not lot.expired and lot.remaining > 0 and lot.expires_at > now
+            ),
+            default=None,
+        )
+        if soonest is not None:
+            self.advance(soonest - now + 5 * MIDNIGHT_MARGIN)
+
+    def advance(self, step: timedelta) -> None:
+        step = min(step, MAX_ADVANCE - self.advanced)
+        if step > timedelta(0):
+            self.clock.advance(step)
+            self.advanced += step
+
+    @rule()
+    def run_expiry_job(self) -> None:
+        now = self.now()
+        members_due = 0
+        points_due = 0
+        for model in self.model.values():
+            expired = model.expire_due(now)
+            members_due += expired > 0
+            points_due += expired
+        outcome = self.harness.run(run_expiry(self.harness.backends, brand_code=self.brand.code))
+        assert outcome == (members_due, points_due)
+
+    @rule(member=members)
+    def expire_one_member(self, member: MemberRef) -> None:
+        now = self.now()
+        expected = self.model[member].expire_due(now)
+        assert self.harness.run(expire_member(self.harness.backends, member.pk, now)) == expected
+
+    @invariant()
+    def the_books_pass_the_audit(self) -> None:
+        findings = self.harness.run(audit(brand_id=self.brand.id))
+        assert findings == [], [finding.describe() for finding in findings]
+
+    @invariant()
+    def balances_and_ledgers_match_the_model(self) -> None:
+        now = self.now()
+        for member, model in self.model.items():
+            body = self.harness.run(
+                self.harness.gql(MEMBER_LEDGER, {"id": member.global_id}, token=self.staff.token)
+            )
+            assert "errors" not in body, body
+            found = body["data"]["member"]
+            points = found["points"]
+            expiring = [
+                (row["points"], datetime.fromisoformat(row["expiresAt"]))
+                for row in points.pop("expiring")
+            ]
+            assert points == {
+                "available": model.shown_available(now),
+                "version": model.version,
+                "lifetimeEarned": model.lifetime_earned,
+            }
+            assert points["available"] >= 0
+            assert expiring == model.expiring(now)
+            assert not found["ledger"]["pageInfo"]["hasNextPage"]
+            ledger = [
+                ModelEntry(
+                    node["kind"],
+                    node["points"],
+                    node["balanceAfter"],
+                    node["version"],
+                    node["shortfall"],
+                )
+                for node in (edge["node"] for edge in reversed(found["ledger"]["edges"]))
+            ]
+            assert ledger == model.entries
+            assert [entry.version for entry in ledger] == list(range(1, len(ledger) + 1))
+
+
+# Passing takes seconds; a failure is shrunk to a short program, which may take minutes.
+@pytest.mark.timeout(600)
+async def test_the_ledger_matches_its_model_whatever_happens(runtime, gql, make_token):
+    harness = Harness(asyncio.get_running_loop(), gql, make_token, runtime)
+    machine = type("BoundLedgerMachine", (LedgerMachine,), {"harness": harness})
+    await asyncio.to_thread(run_state_machine_as_test, machine, settings=MACHINE_SETTINGS)
