@@ -172,7 +172,7 @@ class MemberStatusChange(Model):
 
     id = fields.BigIntField(primary_key=True)
     member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
-        "models.Member", related_name="status_changes", on_delete=fields.CASCADE
+        "models.Member", related_name="status_changes", on_delete=fields.CASCADE, db_index=True
     )
     member_id: int
     previous = fields.CharEnumField(MemberStatus, max_length=8)
@@ -282,7 +282,7 @@ class Purchase(Model):
     refunded_amount = fields.DecimalField(max_digits=14, decimal_places=2, default=0)
     points_reversed = fields.IntField(default=0)
     earn_entry: fields.ForeignKeyRelation[LedgerEntry] = fields.ForeignKeyField(
-        "models.LedgerEntry", related_name="purchases", on_delete=fields.CASCADE
+        "models.LedgerEntry", related_name="purchases", on_delete=fields.CASCADE, db_index=True
     )
     earn_entry_id: int
 
@@ -311,11 +311,11 @@ class Lot(Model):
     )
     member_id: int
     entry: fields.ForeignKeyRelation[LedgerEntry] = fields.ForeignKeyField(
-        "models.LedgerEntry", related_name="lots", on_delete=fields.CASCADE
+        "models.LedgerEntry", related_name="lots", on_delete=fields.CASCADE, db_index=True
     )
     entry_id: int
     purchase: fields.ForeignKeyNullableRelation[Purchase] = fields.ForeignKeyField(
-        "models.Purchase", related_name="lots", null=True, on_delete=fields.SET_NULL
+        "models.Purchase", related_name="lots", null=True, on_delete=fields.SET_NULL, db_index=True
     )
     purchase_id: int | None
     points = fields.IntField()
@@ -327,7 +327,8 @@ class Lot(Model):
 
     class Meta:
         table = "lot"
-        indexes = (("member_id", "expires_at"),)
+        # Spending and expiry look up a member's live lots by expiry through a partial index
+        # (migration 0003): lots that expired or were spent out stay out of it.
         constraints = (
             CheckConstraint(
                 check="remaining >= 0 AND remaining <= points", name="lot_remaining_within_points"
@@ -344,11 +345,11 @@ class LotConsumption(Model):
 
     id = fields.BigIntField(primary_key=True)
     lot: fields.ForeignKeyRelation[Lot] = fields.ForeignKeyField(
-        "models.Lot", related_name="consumptions", on_delete=fields.CASCADE
+        "models.Lot", related_name="consumptions", on_delete=fields.CASCADE, db_index=True
     )
     lot_id: int
     entry: fields.ForeignKeyRelation[LedgerEntry] = fields.ForeignKeyField(
-        "models.LedgerEntry", related_name="consumptions", on_delete=fields.CASCADE
+        "models.LedgerEntry", related_name="consumptions", on_delete=fields.CASCADE, db_index=True
     )
     entry_id: int
     points = fields.IntField()
