@@ -131,6 +131,21 @@ def base_points(brand: Brand, total: Decimal) -> tuple[int, list[dict[str, Any]]
     return points, [{"rule": "base", "description": description, "points": points}]
 
 
+EXPIRED_POINTS_SQL = """
+SELECT COALESCE(SUM(lot.points - lot.remaining - COALESCE(
+    (SELECT SUM(taken.points - taken.returned) FROM lot_consumption taken
+     WHERE taken.lot_id = lot.id), 0)), 0) AS points
+FROM lot
+WHERE lot.purchase_id = $1 AND lot.expired_at IS NOT NULL
+"""
+
+
+async def expired_points_of(connection: BaseDBAsyncClient, purchase_id: int) -> int:
+    """Points a purchase earned that expired unspent."""
+    rows = await connection.execute_query_dict(EXPIRED_POINTS_SQL, [purchase_id])
+    return int(rows[0]["points"])
+
+
 async def record_purchase(
     rt: Backends, principal: Principal, member_id: int, purchase: PurchaseRecord, key: str
 ) -> Movement:
@@ -201,7 +216,8 @@ async def reverse_purchase(
     """Claw back a refunded purchase's points, in proportion, never more than were earned.
 
     Unspent points of that purchase go first, then FIFO; what the member has already spent
-    is recorded as a shortfall that later earns pay off.
+    is recorded as a shortfall that later earns pay off. Points of the purchase that expired
+    before the refund are not clawed back: the member has lost them once already.
     """
     if amount is not None and amount <= 0:
         raise DomainError(
@@ -230,9 +246,11 @@ async def reverse_purchase(
                 ["amount"],
             )
         record.refunded_amount += refund
-        target = math.floor(record.points_earned * record.refunded_amount / record.total)
-        claw = target - record.points_reversed
-        record.points_reversed = target
+        proportional = math.floor(record.points_earned * record.refunded_amount / record.total)
+        # Points of this purchase that expired are gone already: they are not taken again.
+        clawable = record.points_earned - await expired_points_of(connection, record.id)
+        claw = max(min(proportional, clawable) - record.points_reversed, 0)
+        record.points_reversed += claw
         await record.save(using_db=connection, update_fields=["refunded_amount", "points_reversed"])
         if claw == 0:
             return None

@@ -103,6 +103,7 @@ class ModelLot:
     order_ref: str | None
     remaining: int = 0
     expired: bool = False
+    expired_points: int = 0  # what was left of it when it expired
 
     def __post_init__(self) -> None:
         self.remaining = self.points
@@ -171,7 +172,7 @@ class ModelMember:
         due = self.due(now)
         total = sum(lot.remaining for lot in due)
         for lot in due:
-            lot.remaining, lot.expired = 0, True
+            lot.expired_points, lot.remaining, lot.expired = lot.remaining, 0, True
         if due:
             self.append("EXPIRE", -total)
         return total
@@ -234,11 +235,13 @@ class ModelMember:
         if refund <= 0 or refund > refundable:
             raise Refused("INVALID_INPUT")
         purchase.refunded += refund
-        target = math.floor(
+        proportional = math.floor(
             Fraction(purchase.points) * Fraction(purchase.refunded) / Fraction(purchase.total)
         )
-        claw = target - purchase.reversed
-        purchase.reversed = target
+        # Points of this purchase that expired are gone already: they are not taken again.
+        expired = sum(lot.expired_points for lot in self.lots if lot.order_ref == order_ref)
+        claw = max(min(proportional, purchase.points - expired) - purchase.reversed, 0)
+        purchase.reversed += claw
         if claw == 0:
             return None
         return self.debit("REVERSAL", claw, now, owe_the_rest=True, first_order=order_ref)

@@ -256,3 +256,24 @@ async def test_a_member_token_may_not_reverse_purchases(staff, gql, make_token, 
     assert body["data"] is None
     assert [error["extensions"]["code"] for error in body["errors"]] == ["FORBIDDEN"]
     assert await snapshot(member["id"]) == before
+
+
+async def test_points_that_expired_are_not_taken_back_again(make_brand, make_token, gql, clock):
+    """A refund after the purchase's points expired claws back only what was spent of them."""
+    from tests.factories import Staff
+
+    short_lived = await make_brand(expiry_months=1)
+    admin = Staff(gql, make_token(short_lived, "ADMIN", "admin-1"))
+    member = await admin.register()
+    await admin.purchase(member["id"], "100.00", orderRef="GONE")
+    await admin.purchase(member["id"], "80.00", orderRef="HALF")
+    await admin.adjust(member["id"], -130)  # spends GONE's 100, then 30 of HALF
+    clock.advance(timedelta(days=40))  # both lots expire: GONE had 0 left, HALF 50
+    await admin.adjust(member["id"], 500)  # expires the due lots; a fresh lot to claw from
+    gone = await admin.reverse(member["id"], "GONE")
+    assert gone["entry"]["points"] == -100  # all of it had been spent: owed back in full
+    half = await admin.reverse(member["id"], "HALF")
+    assert half["entry"]["points"] == -30  # the 50 that expired are not taken a second time
+    assert half["member"]["points"]["available"] == 500 - 100 - 30
+    assert (await purchase(short_lived, "HALF")).points_reversed == 30
+    assert await audit(brand_id=short_lived.id) == []
