@@ -39,11 +39,24 @@ class MemberBook:
 
     @classmethod
     async def open(
-        cls, connection: BaseDBAsyncClient, member_id: int, now: datetime, actor: str
+        cls,
+        connection: BaseDBAsyncClient,
+        member_id: int,
+        now: datetime,
+        actor: str,
+        *,
+        brand_id: int | None = None,
     ) -> MemberBook:
-        """Lock the member's balance, read the member as of now, and expire their due lots."""
-        balance = await Balance.select_for_update().using_db(connection).get(member_id=member_id)
-        member = await Member.get(id=member_id).using_db(connection)
+        """Lock the member's balance, read the member as of now, and expire their due lots.
+
+        With `brand_id`, a member of another brand (or none) is NOT_FOUND.
+        """
+        balance = (
+            await Balance.select_for_update().using_db(connection).get_or_none(member_id=member_id)
+        )
+        member = await Member.get_or_none(id=member_id).using_db(connection)
+        if balance is None or member is None or brand_id not in (None, member.brand_id):
+            raise DomainError(ErrorCode.NOT_FOUND, "No such member.", ["memberId"])
         book = cls(connection, member, balance, now, actor)
         await book.expire_due()
         return book

@@ -22,7 +22,6 @@ from domain.idempotency import run_once
 from domain.ledger.book import MemberBook
 from domain.ledger.events import publish_balance_changes, published_entries
 from domain.ledger.policy import expiry_of
-from domain.members import member_of_brand
 from domain.principal import Principal
 from domain.runtime import Backends
 
@@ -73,11 +72,15 @@ async def _move(
     frozen_may: bool = False,
 ) -> Movement:
     """Lock the member's book, check their status, write, and publish after commit."""
-    await member_of_brand(principal, member_id)
+    made: dict[str, Any] = {}
 
     async def movement(connection: BaseDBAsyncClient) -> dict[str, Any]:
         book = await MemberBook.open(
-            connection, member_id, rt.clock.now(), principal.idempotency_scope
+            connection,
+            member_id,
+            rt.clock.now(),
+            principal.idempotency_scope,
+            brand_id=principal.brand_id,
         )
         status = book.member.status
         if status is not MemberStatus.ACTIVE and not (frozen_may and status is MemberStatus.FROZEN):
@@ -85,6 +88,7 @@ async def _move(
                 ErrorCode.MEMBER_FROZEN, f"The member is {status.value.lower()}.", ["memberId"]
             )
         entry = await write(book, connection)
+        made.update(entry=entry, member=book.member)
         return {
             "entry_id": entry.id if entry else None,
             "published": published_entries(book.entries),
@@ -93,6 +97,7 @@ async def _move(
     outcome, replayed = await run_once(principal, operation, key, payload, movement)
     if not replayed:
         await publish_balance_changes(rt, member_id, outcome["published"])
+        return Movement(entry=made["entry"], member=made["member"])
     entry = await LedgerEntry.get(id=outcome["entry_id"]) if outcome["entry_id"] else None
     return Movement(entry=entry, member=await Member.get(id=member_id))
 
