@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from dataclasses import dataclass
 
@@ -15,13 +17,23 @@ TOKEN_ROLES = {Role.MEMBER, Role.STAFF, Role.ADMIN, Role.ANALYST}
 REQUIRED_CLAIMS = ["sub", "role", "brand", "iss", "exp"]
 
 
+def brand_signing_secret(deployment_secret: str, brand_code: str) -> str:
+    """The HS256 key of a brand without a key of its own, derived from the deployment's secret.
+
+    Each brand gets a different key, so an identity service that signs for one brand can
+    never sign for another, even when many brands share one deployment secret.
+    """
+    message = f"pointsmall/brand/{brand_code}".encode()
+    return hmac.new(deployment_secret.encode(), message, hashlib.sha256).hexdigest()
+
+
 class AuthenticationFailed(Exception):
     """The credentials were sent but are not good: answered as UNAUTHENTICATED."""
 
 
 @dataclass
 class Authenticator:
-    """Checks tokens against their own brand's key, or the deployment's secret."""
+    """Checks tokens against their brand's own key, or its key derived from the deployment's."""
 
     brands: BrandDirectory
     default_secret: str
@@ -55,7 +67,7 @@ class Authenticator:
         if brand_code and brand_code != brand.code:
             raise AuthenticationFailed("X-Brand does not match the token's brand.")
         algorithm = brand.jwt_algorithm or "HS256"
-        key = brand.jwt_key or self.default_secret
+        key = brand.jwt_key or brand_signing_secret(self.default_secret, brand.code)
         try:
             claims = jwt.decode(
                 token.strip(),

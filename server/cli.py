@@ -136,11 +136,11 @@ def _prepare(settings: Settings, *, embedded_database: bool, demo: bool) -> Any:
 def _print_demo_tokens(settings: Settings, secret: str, host: str, port: int, demo: Any) -> None:
     from domain.demo import DEMO_BRAND_CODE
     from resolvers.ids import encode_id
-    from server.auth import mint_token
+    from server.auth import brand_signing_secret, mint_token
 
     def token(role: str, subject: str) -> str:
         return mint_token(
-            secret,
+            brand_signing_secret(secret, DEMO_BRAND_CODE),
             role=role,
             brand=DEMO_BRAND_CODE,
             subject=subject,
@@ -201,17 +201,13 @@ def seed_demo_command() -> None:
 @click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
 @click.option("--data-dir", type=click.Path(path_type=Path), help="Where the dev secret lives.")
 def token(role: str, brand: str, subject: str, ttl: int, data_dir: Path | None) -> None:
-    """Mint a development JWT the server accepts (signed with the deployment's secret)."""
+    """Mint a development JWT the server accepts (for a brand without a key of its own)."""
     from server.auth import mint_token
 
     settings = _settings(data_dir)
-    try:
-        secret, _ = settings.resolved_jwt_secret()
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
     click.echo(
         mint_token(
-            secret,
+            _brand_secret(settings, brand),
             role=role,
             brand=brand,
             subject=subject,
@@ -219,6 +215,25 @@ def token(role: str, brand: str, subject: str, ttl: int, data_dir: Path | None) 
             ttl_seconds=ttl,
         )
     )
+
+
+def _brand_secret(settings: Settings, brand: str) -> str:
+    from server.auth import brand_signing_secret
+
+    try:
+        secret, _ = settings.resolved_jwt_secret()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    return brand_signing_secret(secret, brand)
+
+
+@main.command("brand-secret")
+@click.option("--brand", required=True, help="Brand code.")
+@click.option("--data-dir", type=click.Path(path_type=Path), help="Where the dev secret lives.")
+def brand_secret(brand: str, data_dir: Path | None) -> None:
+    """Print the HS256 key a brand's identity service signs its tokens with (when the brand
+    has no key of its own): derived from POINTSMALL_JWT_SECRET, different for every brand."""
+    click.echo(_brand_secret(_settings(data_dir), brand))
 
 
 def _run_with_backends(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:

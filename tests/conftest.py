@@ -25,7 +25,7 @@ from db.database import apply_migrations
 from db.models import Brand
 from domain.brands import create_brand
 from server.app import create_app
-from server.auth import mint_token
+from server.auth import brand_signing_secret, mint_token
 from server.embedded import EmbeddedPostgres, EmbeddedRedis
 from server.settings import Settings
 
@@ -168,7 +168,7 @@ async def brand(app: object) -> Brand:
 def make_token() -> Callable[..., str]:
     def make(brand: Brand | str, role: str = "ADMIN", subject: str = "tester", **overrides) -> str:
         code = brand if isinstance(brand, str) else brand.code
-        options = {"secret": JWT_SECRET, "issuer": ISSUER, **overrides}
+        options = {"secret": brand_signing_secret(JWT_SECRET, code), "issuer": ISSUER, **overrides}
         secret = options.pop("secret")
         return mint_token(secret, role=role, brand=code, subject=subject, **options)
 

@@ -122,3 +122,14 @@ async def test_a_brand_with_an_rs256_public_key_accepts_tokens_from_its_private_
     assert good.json() == {"data": {"brand": {"code": keyed.code}}}
     # An HS256 token is refused: the brand's key fixes the algorithm, whatever the header says.
     assert_unauthenticated(await post(client, make_token(keyed)))
+
+
+async def test_brands_without_keys_cannot_sign_for_each_other(client, brand, make_token):
+    """Each keyless brand verifies with its own key derived from the deployment's secret."""
+    from server.auth import brand_signing_secret
+
+    other = await create_brand(unique_code(), "Other keyless brand")
+    forged = make_token(other, secret=brand_signing_secret(JWT_SECRET, brand.code))
+    assert_unauthenticated(await post(client, forged))
+    plain = make_token(brand, secret=JWT_SECRET)  # the deployment secret itself signs nothing
+    assert_unauthenticated(await post(client, plain))

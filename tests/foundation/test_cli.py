@@ -15,7 +15,16 @@ import pytest
 from tests.conftest import create_database, drop_database, free_port
 
 POINTSMALL = Path(sys.executable).parent / "pointsmall"
-COMMANDS = {"serve", "migrate", "seed-demo", "token", "export-schema", "expire", "audit"}
+COMMANDS = {
+    "serve",
+    "migrate",
+    "seed-demo",
+    "token",
+    "export-schema",
+    "expire",
+    "audit",
+    "brand-secret",
+}
 BACKEND_VARIABLES = ("DATABASE_URL", "REDIS_URL", "POINTSMALL_DATABASE_URL", "POINTSMALL_REDIS_URL")
 
 BRAND_CODE_QUERY = "{ brand { code } }"
@@ -201,3 +210,12 @@ async def test_serve_refuses_an_unmigrated_database(backend_servers, settings, t
         assert "Uvicorn running" not in result.stderr + result.stdout
     finally:
         await drop_database(backend_servers.postgres_server_url, name)
+
+
+def test_brand_secret_prints_the_key_tokens_of_that_brand_are_signed_with():
+    from server.auth import brand_signing_secret
+
+    result = pointsmall("brand-secret", "--brand", "shop", env={"POINTSMALL_JWT_SECRET": "d" * 40})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == brand_signing_secret("d" * 40, "shop")
+    assert brand_signing_secret("d" * 40, "shop") != brand_signing_secret("d" * 40, "shop2")
