@@ -207,6 +207,9 @@ async def set_status(
         raise DomainError(ErrorCode.INVALID_INPUT, "Say why the status changes.", ["reason"])
     member = await member_of_brand(principal, member_id)
     async with in_transaction() as connection:
+        # The balance row first, as every movement locks it: a freeze waits for a movement in
+        # flight, and a movement that starts after it sees the new status.
+        await Balance.select_for_update().using_db(connection).get(member_id=member.id)
         member = await Member.select_for_update().using_db(connection).get(id=member.id)
         if member.status is MemberStatus.CLOSED and status is not MemberStatus.CLOSED:
             raise DomainError(ErrorCode.INVALID_INPUT, "A closed member stays closed.", ["status"])

@@ -47,8 +47,21 @@ def _encode_value(value: Any) -> Any:
     return {"dt": value.isoformat()} if isinstance(value, datetime) else value
 
 
+INT32 = 2**31 - 1
+
+
 def _decode_value(value: Any) -> Any:
-    return datetime.fromisoformat(value["dt"]) if isinstance(value, dict) else value
+    """A cursor's value back as the sort field's; ValueError for anything a field cannot hold."""
+    if isinstance(value, dict) and isinstance(value.get("dt"), str) and len(value) == 1:
+        moment = datetime.fromisoformat(value["dt"])
+        if moment.tzinfo is None:
+            raise ValueError("naive datetime")
+        return moment
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError("not a sort key")
+    if isinstance(value, int) and not -INT32 <= value <= INT32:
+        raise ValueError("out of range")
+    return value
 
 
 def encode_cursor(record: Model, order: tuple[str, ...]) -> str:
@@ -56,14 +69,25 @@ def encode_cursor(record: Model, order: tuple[str, ...]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
 
 
-def decode_cursor(cursor: str, order: tuple[str, ...], argument: str) -> list[Any]:
+def decode_cursor(
+    cursor: str, order: tuple[str, ...], argument: str, model: type[Model] | None = None
+) -> list[Any]:
+    """The sort key a cursor names; INVALID_INPUT unless each value fits its field of `model`."""
     try:
         values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if not isinstance(values, list) or len(values) != len(order):
+            raise ValueError("wrong shape")
+        decoded = [_decode_value(value) for value in values]
+        if model is not None:
+            for field, value in zip(order, decoded, strict=True):
+                expected = model._meta.fields_map[field].field_type
+                if not isinstance(value, expected) or isinstance(value, bool):
+                    raise ValueError(f"{field} takes a {expected.__name__}")
+        return decoded
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        values = None
-    if not isinstance(values, list) or len(values) != len(order):
-        raise DomainError(ErrorCode.INVALID_INPUT, f"{argument} is not a valid cursor.", [argument])
-    return [_decode_value(value) for value in values]
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"{argument} is not a valid cursor.", [argument]
+        ) from None
 
 
 def _beyond(order: tuple[str, ...], values: list[Any], lookup: str) -> Q:
@@ -110,9 +134,13 @@ async def paginate(
     backwards = request.last is not None or (request.before is not None and request.first is None)
     window = queryset
     if request.after is not None:
-        window = window.filter(_beyond(order, decode_cursor(request.after, order, "after"), onward))
+        window = window.filter(
+            _beyond(order, decode_cursor(request.after, order, "after", queryset.model), onward)
+        )
     if request.before is not None:
-        window = window.filter(_beyond(order, decode_cursor(request.before, order, "before"), back))
+        window = window.filter(
+            _beyond(order, decode_cursor(request.before, order, "before", queryset.model), back)
+        )
     if backwards:
         size = request.last if request.last is not None else DEFAULT_PAGE_SIZE
         rows = await window.order_by(*backward_order).limit(size + 1)

@@ -3,27 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal, InvalidOperation
+import re
+from decimal import Decimal
 
 import strawberry
 
 TWO_PLACES = Decimal("0.01")
+# Plain decimal notation only: no exponents, no signs but "-", no separators, ASCII digits.
+DECIMAL_TEXT = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,2})?", re.ASCII)
 
 
 def parse_decimal(value: object) -> Decimal:
-    """Only strings, finite, with at most two decimal places: money never goes through a float."""
-    if not isinstance(value, str):
-        raise ValueError('Decimal must be a string such as "12.50".')
-    try:
-        number = Decimal(value.strip())
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a decimal number.") from None
-    if not number.is_finite():
-        raise ValueError("Decimal must be finite.")
-    exponent = number.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -2:
-        raise ValueError("Decimal takes at most 2 decimal places.")
-    return number
+    """Only plain strings, with at most two decimal places: money never goes through a float."""
+    if not isinstance(value, str) or not DECIMAL_TEXT.fullmatch(value):
+        raise ValueError(
+            'Decimal must be a string such as "12.50": up to 15 digits, at most 2 decimal places.'
+        )
+    return Decimal(value)
 
 
 def serialize_decimal(value: Decimal | int) -> str:

@@ -224,9 +224,11 @@ async def reverse_purchase(
     is recorded as a shortfall that later earns pay off. Points of the purchase that expired
     before the refund are not clawed back: the member has lost them once already.
     """
-    if amount is not None and amount <= 0:
+    if amount is not None and not 0 < amount <= MAX_TOTAL:
         raise DomainError(
-            ErrorCode.INVALID_INPUT, "The refunded amount must be above 0.", ["amount"]
+            ErrorCode.INVALID_INPUT,
+            f"The refunded amount must be above 0 and at most {MAX_TOTAL}.",
+            ["amount"],
         )
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry | None:

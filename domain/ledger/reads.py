@@ -36,6 +36,10 @@ GROUP BY expires_at ORDER BY expires_at
 """
 
 
+# Lifetime totals are 64-bit in the database; the API's Int shows at most this.
+GRAPHQL_INT_MAX = 2**31 - 1
+
+
 @dataclass(frozen=True, slots=True)
 class BalanceView:
     member_id: int
@@ -59,8 +63,8 @@ async def balances(member_ids: list[int], now: datetime) -> dict[int, BalanceVie
             row["member_id"],
             int(row["available"]),
             row["version"],
-            row["lifetime_earned"],
-            row["lifetime_redeemed"],
+            min(row["lifetime_earned"], GRAPHQL_INT_MAX),
+            min(row["lifetime_redeemed"], GRAPHQL_INT_MAX),
         )
         for row in rows
     }

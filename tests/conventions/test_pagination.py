@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from db.models import Store
@@ -10,6 +13,10 @@ from domain.errors import DomainError, ErrorCode
 from domain.pagination import MAX_PAGE_SIZE, PageRequest, paginate
 
 ORDER = ("code", "id")
+
+
+def cursor_of(values: list) -> str:
+    return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
 
 
 async def stores_with_codes(brand, count: int) -> None:
@@ -79,6 +86,11 @@ async def test_cursors_of_datetime_orders_round_trip(brand):
         PageRequest(first=1, last=1),
         PageRequest(after="bm90LWpzb24="),
         PageRequest(before="!!!"),
+        PageRequest(after=cursor_of(["S001", 99999999999])),  # an id its column cannot hold
+        PageRequest(after=cursor_of([{"x": 1}, 1])),
+        PageRequest(after=cursor_of([7, 1])),  # a number where the code is text
+        PageRequest(after=cursor_of(["S001", "1"])),
+        PageRequest(after=cursor_of(["S001", True])),
     ],
 )
 async def test_bad_page_requests_are_invalid_input(brand, request_):

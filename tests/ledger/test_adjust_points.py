@@ -195,3 +195,11 @@ async def test_each_adjustment_is_one_entry_recording_who_and_why(staff, brand):
     assert {e.actor for e in recorded} == {"ADMIN:admin-1"}
     assert await Lot.filter(member_id=recorded[0].member_id).count() == 1
     assert recorded[0].created_at <= recorded[1].created_at
+
+
+async def test_a_member_id_no_table_can_hold_is_invalid_input(staff):
+    import base64
+
+    member_id = base64.b64encode(b"Member:99999999999").decode()
+    payload = await staff.adjust(member_id, 10)
+    assert [error["code"] for error in payload["userErrors"]] == ["INVALID_INPUT"]

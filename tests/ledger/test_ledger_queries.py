@@ -200,3 +200,16 @@ async def test_staff_of_another_brand_do_not_see_the_ledger(staff, make_brand, c
     outsider = caller(await make_brand())
     body = await outsider.gql(LEDGER, {"id": member["id"]}, token=outsider.token)
     assert body["data"]["member"] is None
+
+
+async def test_lifetime_totals_past_a_graphql_int_show_as_its_largest_value(staff):
+    from db.models import Balance
+    from resolvers.ids import parse_id
+
+    member = await staff.register()
+    member_pk = parse_id(member["id"])[1]
+    await Balance.filter(member_id=member_pk).update(lifetime_earned=3_000_000_000)
+    try:
+        assert (await staff.balance(member["id"]))["lifetimeEarned"] == 2**31 - 1
+    finally:
+        await Balance.filter(member_id=member_pk).update(lifetime_earned=0)

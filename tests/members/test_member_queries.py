@@ -223,3 +223,15 @@ async def test_node_gives_readers_their_brands_members_only(
 async def test_node_gives_visitors_no_member(gql, brand, registered):
     body = await gql(NODE, {"id": registered["ada"]["id"]}, brand=brand.code)
     assert body == {"data": {"node": None}}
+
+
+async def test_ids_no_table_can_hold_are_simply_not_found(gql, brand, make_token):
+    import base64
+
+    token = make_token(brand, "STAFF")
+    for pk in ("99999999999", "0", "99999999999999999999999"):
+        member_id = base64.b64encode(f"Member:{pk}".encode()).decode()
+        body = await gql(
+            "query ($id: ID!) { member(id: $id) { id } }", {"id": member_id}, token=token
+        )
+        assert body == {"data": {"member": None}}, pk

@@ -129,3 +129,25 @@ async def test_only_admins_change_a_status(gql, brand, staff, make_token, member
     assert error_code(anonymous) == "UNAUTHENTICATED"
     assert (await stored(member)).status is MemberStatus.ACTIVE
     assert await changes_of(member) == []
+
+
+async def test_a_freeze_waits_for_a_movement_in_flight(staff, settings):
+    """A movement holds the member's balance row; the freeze commits only after it."""
+    import asyncio
+
+    import asyncpg
+
+    member = await staff.register()
+    member_pk = (await stored(member)).id
+    in_flight = await asyncpg.connect(settings.database_url)
+    try:
+        transaction = in_flight.transaction()
+        await transaction.start()
+        await in_flight.execute("SELECT 1 FROM balance WHERE member_id = $1 FOR UPDATE", member_pk)
+        freeze = asyncio.create_task(set_status(staff, member, "FROZEN"))
+        await asyncio.sleep(0.5)
+        assert not freeze.done()
+        await transaction.commit()
+        assert (await asyncio.wait_for(freeze, 10))["member"]["status"] == "FROZEN"
+    finally:
+        await in_flight.close()
