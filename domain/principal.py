@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from enum import Enum
 
@@ -25,6 +26,12 @@ class Principal:
     subject: str
     # For role MEMBER: the member the token belongs to (its subject is the member's global id).
     member_id: int | None = None
+    # When the token stops being valid (Unix time); None for a visitor without a token.
+    expires_at: float | None = None
+
+    def still_valid(self) -> bool:
+        """Whether the credentials still hold: long-lived subscriptions ask this as they go."""
+        return self.expires_at is None or time.time() < self.expires_at
 
     @property
     def reads_members(self) -> bool:

@@ -124,11 +124,14 @@ async def balance_changed(
 ) -> AsyncIterator[BalanceChangeView]:
     """Check access first (a refusal is the subscription's error), then stream the changes."""
     context = info.context
+    principal = principal_of(info)
     wanted = decode_id(member_id, "Member", "memberId") if member_id is not None else None
-    member = await live.watched_member(principal_of(info), wanted)
+    member = await live.watched_member(principal, wanted)
+    await live.starting_version(member, since_version)  # refuse a future version now
 
     async def changes() -> AsyncIterator[BalanceChangeView]:
-        async for entry in live.watch_entries(context.backends, member, since_version):
+        watched = live.watch_entries(context.backends, member, since_version, principal.still_valid)
+        async for entry in watched:
             context.loaders = Loaders(context.backends.clock)  # every event reads fresh data
             yield BalanceChangeView(member, entry, entry.balance_after, entry.version)
 

@@ -95,7 +95,7 @@ class Authenticator:
             if parsed is None or parsed[0] != "Member":
                 raise AuthenticationFailed("A member's token must name the member's global id.")
             member_id = parsed[1]
-        return Principal(role, brand.id, brand.code, subject, member_id)
+        return Principal(role, brand.id, brand.code, subject, member_id, float(claims["exp"]))
 
 
 def mint_token(

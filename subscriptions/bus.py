@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 # Put into the streams that asked for it when the bus has subscribed again after losing its
 # connection: events may have been missed meanwhile. Compared by identity.
 RESUBSCRIBED: dict[str, Any] = {"resubscribed": True}
+# Put into the streams that asked for it when nothing came for a while: a publisher may have
+# failed to send (it commits first, publishes after). Compared by identity.
+QUIET: dict[str, Any] = {"quiet": True}
+START_TIMEOUT = 10.0
 
 
 class EventBus:
@@ -47,7 +51,11 @@ class EventBus:
         """Open the one pub/sub connection of this process and start fanning out."""
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="event-bus")
-        await self._ready.wait()
+        try:
+            await asyncio.wait_for(self._ready.wait(), START_TIMEOUT)
+        except TimeoutError:
+            await self.stop()
+            raise RuntimeError(f"Redis did not answer within {START_TIMEOUT:.0f} s.") from None
 
     async def stop(self) -> None:
         if self._listener is not None:
@@ -57,7 +65,7 @@ class EventBus:
             self._listener = None
         for queues in self._queues.values():
             for queue in queues:
-                queue.put_nowait(None)
+                _put(queue, None)
         self._queues.clear()
 
     async def publish(self, channel: str, event: dict[str, Any]) -> None:
@@ -66,18 +74,23 @@ class EventBus:
 
     @contextlib.asynccontextmanager
     async def subscribe(
-        self, channel: str, *, hear_resubscriptions: bool = False
+        self,
+        channel: str,
+        *,
+        hear_resubscriptions: bool = False,
+        quiet_after: float | None = None,
     ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
         """Receive the events of `channel` published from now on, while the context is open.
 
-        With `hear_resubscriptions`, RESUBSCRIBED also comes whenever events may have been lost.
+        With `hear_resubscriptions`, RESUBSCRIBED also comes whenever events may have been lost;
+        with `quiet_after`, QUIET comes after that many seconds without an event.
         """
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(self._queue_size)
         self._queues[channel].add(queue)
         if hear_resubscriptions:
             self._told_of_resubscription.add(queue)
         try:
-            yield _drain(queue)
+            yield _drain(queue, quiet_after)
         finally:
             self._told_of_resubscription.discard(queue)
             subscribers = self._queues.get(channel)
@@ -123,7 +136,7 @@ class EventBus:
             _put(queue, event)
 
 
-def _put(queue: asyncio.Queue[dict[str, Any] | None], event: dict[str, Any]) -> None:
+def _put(queue: asyncio.Queue[dict[str, Any] | None], event: dict[str, Any] | None) -> None:
     if queue.full():
         # A subscriber that cannot keep up loses the oldest event, never blocks the rest;
         # consumers that need every event (balance versions) fill gaps from the record.
@@ -131,6 +144,14 @@ def _put(queue: asyncio.Queue[dict[str, Any] | None], event: dict[str, Any]) -> 
     queue.put_nowait(event)
 
 
-async def _drain(queue: asyncio.Queue[dict[str, Any] | None]) -> AsyncIterator[dict[str, Any]]:
-    while (event := await queue.get()) is not None:
+async def _drain(
+    queue: asyncio.Queue[dict[str, Any] | None], quiet_after: float | None
+) -> AsyncIterator[dict[str, Any]]:
+    while True:
+        try:
+            event = await asyncio.wait_for(queue.get(), quiet_after)
+        except TimeoutError:
+            event = QUIET
+        if event is None:
+            return
         yield event

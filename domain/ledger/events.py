@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from domain.runtime import Backends
-from subscriptions.bus import RESUBSCRIBED
+from subscriptions.bus import QUIET, RESUBSCRIBED
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +55,22 @@ async def publish_balance_changes(rt: Backends, member_id: int, entries: list[li
             return  # the rest would fail alike, each after its own retries
 
 
+# A watcher rereads the ledger after this long without an event: a publish that failed after
+# its commit is made good within it.
+RECHECK_AFTER = 30.0
+
+
 def may_have_missed(event: dict) -> bool:
-    """Whether an event says only that events may have been lost (the bus lost Redis)."""
-    return event is RESUBSCRIBED
+    """Whether an event says only that events may have been lost: the bus lost Redis, or all
+    was quiet for a while (a publisher may have failed after its commit)."""
+    return event is RESUBSCRIBED or event is QUIET
 
 
 @asynccontextmanager
 async def balance_changes(rt: Backends, member_id: int) -> AsyncIterator[AsyncIterator[dict]]:
     """The member's balance events published from now on (not yet ordered nor gap-free), and
     a `may_have_missed` event whenever some may have been lost."""
-    async with rt.bus.subscribe(balance_channel(member_id), hear_resubscriptions=True) as events:
+    async with rt.bus.subscribe(
+        balance_channel(member_id), hear_resubscriptions=True, quiet_after=RECHECK_AFTER
+    ) as events:
         yield events

@@ -9,10 +9,10 @@ been lost, it reads all the entries after the last delivered.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from db.models import Balance, LedgerEntry, Member
-from domain.errors import AccessDenied
+from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.ledger.events import balance_changes, may_have_missed
 from domain.ledger.reads import entries_between
 from domain.principal import Principal, Role
@@ -36,23 +36,44 @@ async def watched_member(principal: Principal, member_id: int | None) -> Member:
     return member
 
 
+REPLAY_CHUNK = 500
+
+
+async def starting_version(member: Member, since_version: int | None) -> int:
+    """Where a watch starts: after `since_version`, or after the member's current version."""
+    current = (await Balance.get(member_id=member.id)).version
+    if since_version is None:
+        return current
+    if since_version > current:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"sinceVersion {since_version} is ahead of the ledger (version {current}).",
+            ["sinceVersion"],
+        )
+    return max(since_version, 0)
+
+
 async def watch_entries(
-    rt: Backends, member: Member, since_version: int | None
+    rt: Backends,
+    member: Member,
+    since_version: int | None,
+    still_allowed: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[LedgerEntry]:
-    """The member's entries after `since_version` (or from now on), then live ones."""
+    """The member's entries after `since_version` (or from now on), then live ones, for as
+    long as `still_allowed()` (the caller's token has not expired)."""
     async with balance_changes(rt, member.id) as events:
         # Subscribed before reading where to start: nothing committed after this read is missed.
-        if since_version is None:
-            last = (await Balance.get(member_id=member.id)).version
-        else:
-            last = max(since_version, 0)
-        for entry in await entries_between(member.id, last):
-            yield entry
-            last = entry.version
-        async for event in events:
+        last = await starting_version(member, since_version)
+        upto: int | None = None  # first, everything after `last`
+        while still_allowed():
+            while upto is None or upto > last:  # in chunks: a long replay is never loaded whole
+                chunk = await entries_between(member.id, last, upto, limit=REPLAY_CHUNK)
+                for entry in chunk:
+                    yield entry
+                    last = entry.version
+                if len(chunk) < REPLAY_CHUNK:
+                    break
+            event = await anext(events, None)
+            if event is None:
+                return
             upto = None if may_have_missed(event) else event["version"]
-            if upto is not None and upto <= last:
-                continue
-            for entry in await entries_between(member.id, last, upto):
-                yield entry
-                last = entry.version

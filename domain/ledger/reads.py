@@ -88,13 +88,14 @@ def entries_of(member_id: int, kind: LedgerKind | None = None) -> QuerySet[Ledge
 
 
 async def entries_between(
-    member_id: int, after_version: int, upto_version: int | None = None
+    member_id: int, after_version: int, upto_version: int | None = None, limit: int | None = None
 ) -> list[LedgerEntry]:
     """The member's entries after one version (up to another), in version order."""
     entries = LedgerEntry.filter(member_id=member_id, version__gt=after_version)
     if upto_version is not None:
         entries = entries.filter(version__lte=upto_version)
-    return await entries.order_by("version")
+    entries = entries.order_by("version")
+    return await (entries.limit(limit) if limit is not None else entries)
 
 
 async def lots_of(member_id: int) -> list[Lot]:

@@ -404,3 +404,28 @@ async def test_a_movement_stands_when_redis_is_down(settings, private_redis, bra
             assert shown(second) == entry_of(payload)
     finally:
         await asyncio.to_thread(stop_live_server, server)
+
+
+async def test_a_since_version_ahead_of_the_ledger_is_refused(live_server, brand, make_token):
+    async with admin_of(live_server, brand, make_token) as staff:
+        member = await staff.register()
+        await staff.adjust(member["id"], 5)
+    token = make_token(brand, "MEMBER", subject=member["id"])
+    async with connected(live_server, bearer(token)) as socket:
+        await subscribe(socket, sinceVersion=2)
+        message = await receive(socket)
+        assert message["type"] == "error" and codes(message["payload"]) == {"BAD_REQUEST"}
+
+
+async def test_a_watch_ends_when_its_token_expires(live_server, brand, make_token):
+    """Nothing reaches a subscriber once the token it connected with has expired."""
+    async with admin_of(live_server, brand, make_token) as staff:
+        member = await staff.register()
+        token = make_token(brand, "MEMBER", subject=member["id"], ttl_seconds=3)
+        async with connected(live_server, bearer(token)) as socket:
+            await subscribe(socket, sinceVersion=0)
+            await staff.adjust(member["id"], 5)
+            assert versions(await changes(socket, 1)) == [1]
+            await asyncio.sleep(3.5)
+            await staff.adjust(member["id"], 5)
+            assert await receive(socket) == {"id": "1", "type": "complete"}
