@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from db.models import Brand, Member
+from db.models import Brand, Member, Purchase
 from domain.brands import TierSpec, create_brand, ensure_store, ensure_tier
 from domain.ledger.movements import PurchaseRecord, record_purchase
 from domain.members import NewMember, register
@@ -57,10 +57,14 @@ async def seed_demo(rt: Backends) -> Demo:
         await ensure_tier(brand, spec)
     seeder = Principal(Role.ADMIN, brand.id, brand.code, "demo-seed")
     members = []
+    # Found by what identifies them (a phone, an order), not by idempotency keys, which expire.
     for number, (new_member, purchases) in enumerate(DEMO_MEMBERS, start=1):
-        member = await register(rt, seeder, new_member, key=f"demo-member-{number}")
+        member = await Member.get_or_none(brand_id=brand.id, phone=new_member.phone)
+        if member is None:
+            member = await register(rt, seeder, new_member, key=f"demo-member-{number}")
         for order_ref, store_code, total in purchases:
-            purchase = PurchaseRecord(order_ref, Decimal(total), store_code=store_code)
-            await record_purchase(rt, seeder, member.id, purchase, key=f"demo-{order_ref}")
+            if not await Purchase.exists(brand_id=brand.id, order_ref=order_ref):
+                purchase = PurchaseRecord(order_ref, Decimal(total), store_code=store_code)
+                await record_purchase(rt, seeder, member.id, purchase, key=f"demo-{order_ref}")
         members.append(member)
     return Demo(brand, members)

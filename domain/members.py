@@ -130,7 +130,7 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
         await Balance.create(member_id=member.id, using_db=connection)
         return {"member_id": member.id}
 
-    payload = {**values, "birthday": str(values["birthday"]), "referral_code": new.referral_code}
+    payload = {**values, "birthday": str(values["birthday"]), "referrer": referrer and referrer.id}
     draws_left = CODE_DRAWS
     while True:
         try:

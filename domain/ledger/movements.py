@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -154,25 +154,35 @@ async def expired_points_of(connection: BaseDBAsyncClient, purchase_id: int) -> 
 async def record_purchase(
     rt: Backends, principal: Principal, member_id: int, purchase: PurchaseRecord, key: str
 ) -> Movement:
-    """Earn points for a purchase in any of the brand's stores; an order is recorded once."""
-    now = rt.clock.now()
-    _check_purchase(purchase, now)
+    """Earn points for a purchase in any of the brand's stores; an order is recorded once.
+
+    Checked inside the movement, after its idempotency key: a retry of a purchase that was
+    recorded gets the first answer, even once its occurredAt has grown too old to record.
+    """
     brand = await Brand.get(id=principal.brand_id)
-    store = None
-    if purchase.store_code:
-        store = await Store.get_or_none(brand_id=brand.id, code=purchase.store_code)
-        if store is None:
-            raise DomainError(ErrorCode.NOT_FOUND, "No such store.", ["storeCode"])
-    occurred_at = purchase.occurred_at or now
     order_ref = purchase.order_ref.strip()
     points, breakdown = base_points(brand, purchase.total)
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry:
+        _check_purchase(purchase, book.now)
+        store = None
+        if purchase.store_code:
+            store = await Store.get_or_none(brand_id=brand.id, code=purchase.store_code)
+            if store is None:
+                raise DomainError(ErrorCode.NOT_FOUND, "No such store.", ["storeCode"])
+        occurred_at = purchase.occurred_at or book.now
+        expires_at = expiry_of(brand, occurred_at)
+        if expires_at <= book.now:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                "The points of a purchase this old would have expired already.",
+                ["occurredAt"],
+            )
         entry = await book.credit(
             LedgerKind.EARN,
             points,
             f"Purchase {order_ref}",
-            expires_at=expiry_of(brand, occurred_at),
+            expires_at=expires_at,
             breakdown=breakdown,
             store_id=store.id if store else None,
             order_ref=order_ref,
@@ -205,7 +215,7 @@ async def record_purchase(
             [line.sku, line.category, line.quantity, f"{line.unit_price:.2f}"]
             for line in purchase.lines
         ],
-        "at": purchase.occurred_at.isoformat() if purchase.occurred_at else None,
+        "at": purchase.occurred_at.astimezone(UTC).isoformat() if purchase.occurred_at else None,
     }
     return await _move(rt, principal, "recordPurchase", key, member_id, payload, write)
 

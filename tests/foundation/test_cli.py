@@ -136,6 +136,15 @@ async def test_seed_demo_twice_leaves_one_demo_brand(gql, settings, tmp_path):
         result = pointsmall("seed-demo", env=env, cwd=tmp_path)
         assert result.returncode == 0, result.stderr
         assert "'demo'" in result.stdout
+        # As the clean-up job would after 30 days: the next seed must not rely on the keys.
+        connection = await asyncpg.connect(settings.database_url)
+        try:
+            await connection.execute(
+                "DELETE FROM idempotency_record WHERE brand_id = "
+                "(SELECT id FROM brand WHERE code = 'demo')"
+            )
+        finally:
+            await connection.close()
     body = await gql(DEMO_QUERY, brand="demo")
     assert "errors" not in body, body
     assert body["data"]["brand"]["name"] == "Demo Coffee"

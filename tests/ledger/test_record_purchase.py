@@ -3,7 +3,7 @@ entries it appends and the lot it opens; and every bad input refused with nothin
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
@@ -319,3 +319,78 @@ async def test_no_balance_grows_past_what_a_graphql_int_can_carry(staff, make_br
     second = await admin.purchase(member["id"], "100000000.00")
     assert [error["code"] for error in second["userErrors"]] == ["CAP_EXCEEDED"]
     assert (await admin.balance(member["id"]))["available"] == 2_100_000_000
+
+
+async def test_a_retry_gets_its_first_answer_even_when_it_could_no_longer_be_recorded(staff, clock):
+    """A purchase from 29 days ago, retried two days later with the same key."""
+    from datetime import timedelta
+
+    from tests.factories import key as new_key
+    from tests.ledger.records import iso
+
+    member = await staff.register()
+    same_key, occurred_at = new_key(), iso(clock.now() - timedelta(days=29))
+    first = await staff.purchase(
+        member["id"], "10.00", orderRef="LATE", occurredAt=occurred_at, idempotencyKey=same_key
+    )
+    assert first["userErrors"] == []
+    clock.advance(timedelta(days=2))
+    again = await staff.purchase(
+        member["id"], "10.00", orderRef="LATE", occurredAt=occurred_at, idempotencyKey=same_key
+    )
+    assert again["entry"] == first["entry"] and again["userErrors"] == []
+
+
+async def test_the_same_moment_in_another_offset_is_the_same_request(staff, clock):
+    from datetime import timedelta, timezone
+
+    from tests.factories import key as new_key
+
+    member = await staff.register()
+    moment = clock.now() - timedelta(hours=3)
+    same_key = new_key()
+    first = await staff.purchase(
+        member["id"],
+        "10.00",
+        orderRef="TZ",
+        idempotencyKey=same_key,
+        occurredAt=moment.astimezone(timezone(timedelta(hours=8))).isoformat(),
+    )
+    again = await staff.purchase(
+        member["id"],
+        "10.00",
+        orderRef="TZ",
+        idempotencyKey=same_key,
+        occurredAt=moment.astimezone(UTC).isoformat(),
+    )
+    assert first["userErrors"] == [] and again == first
+
+
+async def test_a_purchase_whose_points_would_be_born_expired_is_refused(
+    make_brand, make_token, gql, clock
+):
+    """Rolling one month: a purchase of the 31st, recorded on the 1st of the month after next's
+    eve, is young enough to record but its points' last day has passed."""
+    from datetime import timedelta
+
+    from domain.ledger.policy import expiry_of
+    from tests.factories import Staff
+    from tests.ledger.records import iso
+
+    monthly = await make_brand(expiry_months=1, timezone="UTC")
+    admin = Staff(gql, make_token(monthly, "ADMIN", "admin-1"))
+    member = await admin.register()
+
+    def born_expired() -> object:
+        now = clock.now()
+        for hours_ago in range(24, 29 * 24, 6):
+            occurred = now - timedelta(hours=hours_ago)
+            if expiry_of(monthly, occurred) <= now:
+                return occurred
+        return None
+
+    while (occurred := born_expired()) is None:
+        clock.advance(timedelta(days=1))  # only some months have such days (after a 31st)
+    refused = await admin.purchase(member["id"], "10.00", occurredAt=iso(occurred))
+    assert [error["field"] for error in refused["userErrors"]] == [["occurredAt"]]
+    assert "expired already" in refused["userErrors"][0]["message"]
