@@ -15,10 +15,12 @@ from tortoise.transactions import in_transaction
 from db.models import Balance, Member, MemberStatus, MemberStatusChange, Tier
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import run_once
-from domain.principal import Principal, Role
+from domain.pagination import Page, PageRequest, paginate
+from domain.principal import Principal
 from domain.runtime import Backends
 
 PHONE = re.compile(r"^\+?[0-9]{6,15}$")
+PHONE_SEPARATORS = re.compile(r"[\s\-()]")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # No 0/O or 1/I: codes are read aloud and typed from screens.
 CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -68,7 +70,7 @@ def clean_display_name(name: str) -> str:
 def clean_phone(phone: str | None) -> str | None:
     if phone is None:
         return None
-    normalised = re.sub(r"[\s\-()]", "", phone)
+    normalised = PHONE_SEPARATORS.sub("", phone)
     if not PHONE.match(normalised):
         raise DomainError(
             ErrorCode.INVALID_INPUT, "Phone: 6 to 15 digits, optionally after a +.", ["phone"]
@@ -174,6 +176,11 @@ async def me(principal: Principal) -> Member | None:
     return await Member.get_or_none(id=principal.member_id, brand_id=principal.brand_id)
 
 
+async def search_page(principal: Principal, text: str | None, request: PageRequest) -> Page[Member]:
+    """A page of the brand's members matching a name, phone, email, referral or member code."""
+    return await paginate(search(principal, text), request)
+
+
 def search(principal: Principal, text: str | None) -> QuerySet[Member]:
     """The brand's members matching a name, phone, email, referral or member code."""
     members = Member.filter(brand_id=principal.brand_id)
@@ -186,7 +193,7 @@ def search(principal: Principal, text: str | None) -> QuerySet[Member]:
             | Q(member_code=code)
         )
         # Separators alone leave an empty fragment, which would match every phone.
-        if phone := re.sub(r"[\s\-()]", "", text):
+        if phone := PHONE_SEPARATORS.sub("", text):
             matches |= Q(phone__contains=phone)
         members = members.filter(matches)
     return members
@@ -230,8 +237,6 @@ async def set_status(
 
 async def update_profile(rt: Backends, principal: Principal, change: ProfileChange) -> Member:
     """A member changes their own profile; the birthday can be set once, never changed."""
-    if principal.role is not Role.MEMBER or principal.member_id is None:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Only a member changes their own profile.")
     values: dict[str, object] = {}
     if change.display_name is not None:
         values["display_name"] = clean_display_name(change.display_name)
@@ -243,7 +248,9 @@ async def update_profile(rt: Backends, principal: Principal, change: ProfileChan
         values["marketing_email"] = change.marketing_email
     if change.marketing_sms is not None:
         values["marketing_sms"] = change.marketing_sms
-    member = await member_of_brand(principal, principal.member_id)
+    member = await me(principal)
+    if member is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "Your member record is not in this brand.")
     # Locked, and only the changed columns written: a status an admin sets meanwhile is not
     # undone, and of two concurrent first birthdays only one is kept.
     async with in_transaction() as connection:
@@ -257,7 +264,3 @@ async def update_profile(rt: Backends, principal: Principal, change: ProfileChan
             except IntegrityError as error:
                 raise duplicate_error(error) from None
     return member
-
-
-async def members_by_ids(ids: list[int]) -> dict[int, Member]:
-    return {member.id: member for member in await Member.filter(id__in=ids)}

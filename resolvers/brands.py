@@ -24,5 +24,5 @@ async def tiers_of(brand_record: Any) -> list[Any]:
     return await brands.tiers_of(brand_record.pk)
 
 
-async def brand_of_store(store: Any) -> Any:
-    return await brands.brand_by_id(store.brand_id)
+async def brand_of_store(info: Any, store: Any) -> Any:
+    return await info.context.loaders.brand_by_id.load(store.brand_id)

@@ -10,5 +10,6 @@ from domain.principal import Principal
 def principal_of(info: Any) -> Principal:
     """The caller; fields that call this are guarded by a permission that ensures one."""
     principal = info.context.principal
-    assert principal is not None, "guard this field with a permission class"
+    if principal is None:
+        raise RuntimeError("guard this field with a permission class")
     return principal

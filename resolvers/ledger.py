@@ -8,7 +8,6 @@ from typing import Any
 
 from domain.ledger import live, movements, reads
 from domain.ledger.movements import PurchaseLine, PurchaseRecord
-from domain.pagination import paginate
 from resolvers.connections import ConnectionView, page_request, to_connection
 from resolvers.context import principal_of
 from resolvers.ids import decode_id
@@ -102,13 +101,8 @@ async def ledger_of(
     before: str | None,
     kind: Any,
 ) -> ConnectionView:
-    page = await paginate(
-        reads.entries_of(member.id, kind),
-        page_request(first, after, last, before),
-        ("version",),
-        descending=True,
-    )
-    return to_connection(page)
+    request = page_request(first, after, last, before)
+    return to_connection(await reads.ledger_page(member.id, kind, request))
 
 
 def breakdown_of(entry: Any) -> list[EarnComponentView]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from domain import brands, members
+from domain import brands
 from domain.clock import Clock
 from domain.ledger import reads
 
@@ -27,7 +27,6 @@ class Loaders:
         self.brand_by_id = DataLoader(load_fn=by_key(brands.brands_by_ids))
         self.tier_by_id = DataLoader(load_fn=by_key(brands.tiers_by_ids))
         self.store_by_id = DataLoader(load_fn=by_key(brands.stores_by_ids))
-        self.member_by_id = DataLoader(load_fn=by_key(members.members_by_ids))
         self.balance_by_member_id = DataLoader(
             load_fn=by_key(lambda ids: reads.balances(ids, clock.now()))
         )

@@ -6,7 +6,6 @@ from typing import Any
 
 from domain import members
 from domain.members import NewMember, ProfileChange
-from domain.pagination import paginate
 from resolvers.connections import ConnectionView, page_request, to_connection
 from resolvers.context import principal_of
 from resolvers.ids import decode_id, parse_id
@@ -73,10 +72,8 @@ async def search_members(
     before: str | None,
     search: str | None,
 ) -> ConnectionView:
-    page = await paginate(
-        members.search(principal_of(info), search), page_request(first, after, last, before)
-    )
-    return to_connection(page)
+    request = page_request(first, after, last, before)
+    return to_connection(await members.search_page(principal_of(info), search, request))
 
 
 async def brand_of(info: Any, member: Any) -> Any:

@@ -40,8 +40,8 @@ class Store(Node):
     name: str
 
     @strawberry.field
-    async def brand(self) -> Brand:
-        return await resolve.brand_of_store(self)
+    async def brand(self, info: Info) -> Brand:
+        return await resolve.brand_of_store(info, self)
 
 
 @strawberry.type

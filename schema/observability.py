@@ -31,7 +31,7 @@ class OperationMetrics:
         )
         self.errors = Counter(
             "pointsmall_graphql_errors",
-            "GraphQL errors and user errors, by code.",
+            "GraphQL errors, by code.",
             ["code"],
             registry=registry,
         )

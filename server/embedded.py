@@ -16,7 +16,7 @@ from typing import IO
 import asyncpg
 
 DATABASE_NAME = "pointsmall"
-# A Unix socket path must fit in 108 bytes; a deep data dir falls back to a short one.
+# A Unix socket path must fit in 108 bytes: a data dir too deep for one is refused.
 MAX_SOCKET_PATH = 100
 
 

@@ -52,9 +52,10 @@ def is_request_error(result: ExecutionResult) -> bool:
 
 
 class GraphQLEndpoint(GraphQL):
-    """Authenticates every request and connection, and speaks GraphQL-over-HTTP."""
+    """Authenticates every request and connection, and speaks GraphQL-over-HTTP.
 
-    """Backends and the authenticator come from the lifespan's state, per request."""
+    Backends and the authenticator come from the lifespan's state, per request.
+    """
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -42,5 +42,5 @@ def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # strawberry logs every GraphQL error itself; ClassifyErrors logs the internal ones.
+    # strawberry logs every GraphQL error itself; GuardedSchema logs the internal ones.
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)

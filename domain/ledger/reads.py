@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tortoise.connection import get_connection
-from tortoise.queryset import QuerySet
 
-from db.models import LedgerEntry, LedgerKind, Lot
+from db.models import LedgerEntry, LedgerKind
+from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal
 
 BALANCES_SQL = """
@@ -82,9 +82,14 @@ async def expiring(member_id: int, now: datetime, within_days: int) -> list[Expi
     return [ExpiringPoints(int(row["points"]), row["expires_at"]) for row in rows]
 
 
-def entries_of(member_id: int, kind: LedgerKind | None = None) -> QuerySet[LedgerEntry]:
+async def ledger_page(
+    member_id: int, kind: LedgerKind | None, request: PageRequest
+) -> Page[LedgerEntry]:
+    """A page of the member's ledger, newest first, of one kind or all."""
     entries = LedgerEntry.filter(member_id=member_id)
-    return entries.filter(kind=kind) if kind else entries
+    if kind:
+        entries = entries.filter(kind=kind)
+    return await paginate(entries, request, ("version",), descending=True)
 
 
 async def entries_between(
@@ -96,10 +101,6 @@ async def entries_between(
         entries = entries.filter(version__lte=upto_version)
     entries = entries.order_by("version")
     return await (entries.limit(limit) if limit is not None else entries)
-
-
-async def lots_of(member_id: int) -> list[Lot]:
-    return await Lot.filter(member_id=member_id).order_by("expires_at", "id")
 
 
 async def visible_entry(principal: Principal, entry_id: int) -> LedgerEntry | None:
