@@ -16,6 +16,8 @@ from domain.runtime import Backends
 
 log = logging.getLogger("pointsmall.scheduler")
 
+RUN_LEASE_MS = 6 * 3600 * 1000  # longer than any run of any job
+
 
 @dataclass(frozen=True)
 class Job:
@@ -57,10 +59,14 @@ class Scheduler:
     async def run_once(self, job: Job) -> bool:
         """Run the job now if no other worker holds its lease; whether it ran here."""
         lease = self.backends.keys.key("lease", job.name)
-        # The lease outlives the run a little, so the next tick of another worker skips it.
-        if not await self.backends.redis.set(lease, "1", nx=True, px=int(job.interval * 900)):
+        # Held for the whole run (a worker that dies frees it after RUN_LEASE), then kept for
+        # most of the interval, so the other workers' next ticks skip this round.
+        if not await self.backends.redis.set(lease, "1", nx=True, px=RUN_LEASE_MS):
             return False
-        result = await job.run(self.backends)
+        try:
+            result = await job.run(self.backends)
+        finally:
+            await self.backends.redis.pexpire(lease, int(job.interval * 900))
         log.info("job %s done: %s", job.name, result)
         return True
 

@@ -1,0 +1,30 @@
+"""The periodic jobs of serve: one worker at a time runs each, under a lease in Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+from server.scheduler import Job, Scheduler
+
+
+async def test_a_job_runs_in_one_worker_at_a_time_and_once_per_interval(runtime):
+    runs = []
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_job(rt) -> None:
+        runs.append(1)
+        started.set()
+        await release.wait()
+
+    job = Job(f"probe-{id(runs)}", interval=60, run=slow_job)
+    first, second = Scheduler(runtime, [job]), Scheduler(runtime, [job])
+    running = asyncio.create_task(first.run_once(job))
+    await asyncio.wait_for(started.wait(), 5)
+    assert await second.run_once(job) is False  # the run holds the lease
+    release.set()
+    assert await running is True
+    assert await second.run_once(job) is False  # and it is kept for this interval
+    ttl = await runtime.redis.pttl(runtime.keys.key("lease", job.name))
+    assert 50_000 < ttl <= 54_000
+    assert runs == [1]
+    await runtime.redis.delete(runtime.keys.key("lease", job.name))
