@@ -28,6 +28,7 @@ class SchemaLimits:
     max_depth: int = 12
     max_aliases: int = 30
     max_tokens: int = 2000
+    max_cost: int = 5000
     max_batch_operations: int = 10
     mask_internal_errors: bool = False
 
@@ -49,6 +50,7 @@ def build_schema(
             max_depth=limits.max_depth,
             max_aliases=limits.max_aliases,
             max_tokens=limits.max_tokens,
+            max_cost=limits.max_cost,
             observers=observers,
         ),
         mask_internal=limits.mask_internal_errors,

@@ -24,6 +24,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.types import ExecutionContext
 
 from domain.errors import AccessDenied, DomainError
+from schema.cost import build_cost_rule
 
 log = logging.getLogger("pointsmall.graphql")
 
@@ -31,9 +32,15 @@ PARSE_CACHE_SIZE = 1024
 VALIDATION_CACHE_SIZE = 1024
 
 
-def build_validation_rules(max_depth: int, max_aliases: int) -> list[type[ValidationRule]]:
+def build_validation_rules(
+    max_depth: int, max_aliases: int, max_cost: int
+) -> list[type[ValidationRule]]:
     """The limiter rules, as classes built once."""
-    return [depth_rule(max_depth, should_ignore=None), aliases_rule(max_aliases)]
+    return [
+        depth_rule(max_depth, should_ignore=None),
+        aliases_rule(max_aliases),
+        build_cost_rule(max_cost),
+    ]
 
 
 def error_code(error: GraphQLError) -> str:
@@ -97,10 +104,11 @@ def build_extensions(
     max_depth: int,
     max_aliases: int,
     max_tokens: int,
+    max_cost: int,
     observers: list[Callable[[], SchemaExtension]] | None = None,
 ) -> list[Callable[[], SchemaExtension]]:
     """The schema's extension factories: observers, token limit, caches, limiter rules."""
-    rules = build_validation_rules(max_depth, max_aliases)
+    rules = build_validation_rules(max_depth, max_aliases, max_cost)
     return [
         *(observers or []),
         lambda: MaxTokensLimiter(max_token_count=max_tokens),

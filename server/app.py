@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             max_depth=settings.max_query_depth,
             max_aliases=settings.max_aliases,
             max_tokens=settings.max_query_tokens,
+            max_cost=settings.max_query_cost,
             max_batch_operations=settings.max_batch_operations,
             mask_internal_errors=settings.production,
         ),

@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     max_query_depth: int = 12
     max_query_tokens: int = 2000
     max_aliases: int = 30
+    max_query_cost: int = 5000
     max_batch_operations: int = 10
     graphiql: bool | None = None  # default: on in development, off in production
     scheduler: bool = True  # run the periodic jobs (expiry, clean-up) inside serve

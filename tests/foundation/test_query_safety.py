@@ -81,7 +81,7 @@ class FaultyQuery:
 def faulty_schema(mask: bool) -> GuardedSchema:
     return GuardedSchema(
         query=FaultyQuery,
-        extensions=build_extensions(max_depth=5, max_aliases=5, max_tokens=100),
+        extensions=build_extensions(max_depth=5, max_aliases=5, max_tokens=100, max_cost=100),
         mask_internal=mask,
     )
 
@@ -108,3 +108,22 @@ async def test_user_facing_errors_survive_masking():
     (error,) = result.errors
     assert error.extensions["code"] == "BAD_REQUEST"
     assert "nope" in error.message
+
+
+NESTED_PAGES = """
+query %s {
+  members(first: 100) { edges { node { ledger(first: %s) { totalCount edges { node { id } } } } } }
+}
+"""
+
+
+async def test_a_query_asking_for_too_many_objects_is_refused(gql, brand, make_token, settings):
+    token = make_token(brand, "STAFF")
+    small = await gql(NESTED_PAGES % ("", "5"), token=token)
+    assert "errors" not in small, small
+    # A variable counts as the largest page it may be, whatever value it is given.
+    for declared, size in (("", "100"), ("($size: Int)", "$size")):
+        body = await gql(NESTED_PAGES % (declared, size), {"size": 1}, token=token)
+        (error,) = body["errors"]
+        assert error["extensions"]["code"] == "BAD_REQUEST"
+        assert f"maximum of {settings.max_query_cost}" in error["message"]
