@@ -35,6 +35,8 @@ class Brand(Model):
     grace_days = fields.IntField(default=30)
     # Points per currency unit spent, rounded down, until earning rules replace it.
     earn_rate = fields.DecimalField(max_digits=10, decimal_places=4, default=1)
+    # Tiers qualify on the points earned in this many months up to now.
+    tier_window_months = fields.IntField(default=12)
     # The brand's own token verification key; brands without one use the deployment's secret.
     jwt_algorithm = fields.CharEnumField(JwtAlgorithm, max_length=8, null=True)
     jwt_key = fields.TextField(null=True)
@@ -48,6 +50,7 @@ class Brand(Model):
             CheckConstraint(check="clearing_day BETWEEN 1 AND 31", name="brand_clearing_day"),
             CheckConstraint(check="grace_days >= 0", name="brand_grace_days"),
             CheckConstraint(check="earn_rate >= 0", name="brand_earn_rate"),
+            CheckConstraint(check="tier_window_months > 0", name="brand_tier_window"),
         )
 
 
@@ -252,6 +255,7 @@ class LedgerEntry(Model):
 
     class Meta:
         table = "ledger_entry"
+        indexes = (("member_id", "created_at"),)  # tier qualification sums a time window
         constraints = (
             UniqueConstraint(fields=("member_id", "version"), name="ledger_member_version"),
             CheckConstraint(check="balance_after >= 0", name="ledger_balance_after"),
@@ -363,3 +367,26 @@ class LotConsumption(Model):
                 check="returned >= 0 AND returned <= points", name="consumption_returned_within"
             ),
         )
+
+
+class TierChange(Model):
+    """A member's move from one tier to another: at once on an upgrade, at evaluation down."""
+
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="tier_changes", on_delete=fields.CASCADE, db_index=True
+    )
+    member_id: int
+    previous: fields.ForeignKeyNullableRelation[Tier] = fields.ForeignKeyField(
+        "models.Tier", related_name="changes_from", null=True, on_delete=fields.SET_NULL
+    )
+    previous_id: int | None
+    current: fields.ForeignKeyRelation[Tier] = fields.ForeignKeyField(
+        "models.Tier", related_name="changes_to", on_delete=fields.RESTRICT
+    )
+    current_id: int
+    qualifying_points = fields.IntField()
+    changed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "tier_change"

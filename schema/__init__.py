@@ -17,10 +17,11 @@ from schema.observability import ObserveOperations, OperationMetrics
 from schema.relay import PageInfo
 from schema.safety import GuardedSchema, build_extensions
 from schema.scalars import SCALAR_OVERRIDES
+from schema.tiers import TierSubscriptions
 
 Query = merge_types("Query", (NodeQueries, MemberQueries, BrandQueries))
 Mutation = merge_types("Mutation", (MemberMutations, LedgerMutations))
-Subscription = merge_types("Subscription", (LedgerSubscriptions,))
+Subscription = merge_types("Subscription", (LedgerSubscriptions, TierSubscriptions))
 
 
 @dataclass(frozen=True)

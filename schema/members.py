@@ -10,11 +10,13 @@ from strawberry.types import Info
 from domain.members import MemberStatus as MemberStatusValues
 from resolvers import ledger as resolve_ledger
 from resolvers import members as resolve
+from resolvers import tiers as resolve_tiers
 from schema.brands import Brand, Tier
 from schema.errors import UserError
 from schema.ledger import LedgerEntry, LedgerEntryKind, PointsBalance
 from schema.permissions import HasBrand, IsBrandAdmin, IsBrandStaff, IsMember, ReadsMembers
 from schema.relay import Connection, Node
+from schema.tiers import TierProgress
 
 MemberStatus = strawberry.enum(MemberStatusValues, name="MemberStatus")
 
@@ -39,6 +41,10 @@ class Member(Node):
     @strawberry.field
     async def tier(self, info: Info) -> Tier:
         return await resolve.tier_of(info, self)
+
+    @strawberry.field
+    async def tier_progress(self, info: Info) -> TierProgress:
+        return await resolve_tiers.progress_of(info, self)
 
     @strawberry.field
     async def points(self, info: Info) -> PointsBalance:

@@ -36,6 +36,7 @@ class MemberBook:
         self.now = now
         self.actor = actor
         self.entries: list[LedgerEntry] = []
+        self.tier_changes: list[int] = []  # ids of the tier changes this movement made
 
     @classmethod
     async def open(

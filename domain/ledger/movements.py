@@ -24,6 +24,7 @@ from domain.ledger.events import publish_balance_changes, published_entries
 from domain.ledger.policy import expiry_of
 from domain.principal import Principal
 from domain.runtime import Backends
+from domain.tiers import publish_tier_changes, upgrade_if_qualified
 
 MAX_TOTAL = Decimal("1000000000")
 MAX_ADJUSTMENT = 1_000_000_000
@@ -92,11 +93,13 @@ async def _move(
         return {
             "entry_id": entry.id if entry else None,
             "published": published_entries(book.entries),
+            "tier_changes": book.tier_changes,
         }
 
     outcome, replayed = await run_once(principal, operation, key, payload, movement)
     if not replayed:
         await publish_balance_changes(rt, member_id, outcome["published"])
+        await publish_tier_changes(rt, member_id, outcome["tier_changes"])
         return Movement(entry=made["entry"], member=made["member"])
     entry = await LedgerEntry.get(id=outcome["entry_id"]) if outcome["entry_id"] else None
     return Movement(entry=entry, member=await Member.get(id=member_id))
@@ -204,6 +207,9 @@ async def record_purchase(
                 ErrorCode.DUPLICATE, "This order was recorded already.", ["orderRef"]
             ) from None
         await Lot.filter(entry_id=entry.id).using_db(connection).update(purchase_id=record.id)
+        change = await upgrade_if_qualified(connection, book.member, brand, book.now)
+        if change is not None:
+            book.tier_changes.append(change.id)
         return entry
 
     payload = {

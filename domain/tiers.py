@@ -1,0 +1,116 @@
+"""Tiers: qualification on the points earned in a rolling window, upgrades at once, progress.
+
+A member's qualifying points are what their purchases earned (less what refunds took back)
+within the brand's window, by default the last 12 months. An earn that crosses a tier's
+threshold moves the member up at once, in the same transaction, with the change kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.connection import get_connection
+
+from db.models import Brand, Member, Tier, TierChange
+from domain.ledger.policy import add_months
+from domain.runtime import Backends
+
+log = logging.getLogger(__name__)
+
+QUALIFYING_SQL = """
+SELECT COALESCE(SUM(points), 0) AS points FROM ledger_entry
+WHERE member_id = $1 AND created_at > $2 AND kind IN ('EARN', 'REVERSAL')
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class TierProgress:
+    current: Tier
+    next: Tier | None
+    qualifying_points: int
+    points_to_next: int | None
+
+
+def _months_before(moment: datetime, months: int) -> datetime:
+    day = add_months(moment.date(), -months)
+    return moment.replace(year=day.year, month=day.month, day=day.day)
+
+
+async def qualifying_points(
+    member_id: int, brand: Brand, now: datetime, connection: BaseDBAsyncClient | None = None
+) -> int:
+    """What the member earned within the brand's qualification window up to `now`."""
+    rows = await (connection or get_connection("default")).execute_query_dict(
+        QUALIFYING_SQL, [member_id, _months_before(now, brand.tier_window_months)]
+    )
+    return max(int(rows[0]["points"]), 0)
+
+
+async def upgrade_if_qualified(
+    connection: BaseDBAsyncClient, member: Member, brand: Brand, now: datetime
+) -> TierChange | None:
+    """Move the member up to the highest tier their qualifying points reach, if above theirs."""
+    points = await qualifying_points(member.id, brand, now, connection)
+    tiers = await Tier.filter(brand_id=brand.id).using_db(connection).order_by("rank")
+    current = next(tier for tier in tiers if tier.id == member.tier_id)
+    reached = [tier for tier in tiers if tier.qualifying_points <= points]
+    target = reached[-1] if reached else current
+    if target.rank <= current.rank:
+        return None
+    member.tier_id = target.id
+    await member.save(using_db=connection, update_fields=["tier_id"])
+    return await TierChange.create(
+        member_id=member.id,
+        previous_id=current.id,
+        current_id=target.id,
+        qualifying_points=points,
+        changed_at=now,
+        using_db=connection,
+    )
+
+
+async def progress(member: Member, now: datetime) -> TierProgress:
+    """The member's tier, the next one up, and how many qualifying points are still missing."""
+    brand = await Brand.get(id=member.brand_id)
+    tiers = await Tier.filter(brand_id=brand.id).order_by("rank")
+    current = next(tier for tier in tiers if tier.id == member.tier_id)
+    above = [tier for tier in tiers if tier.rank > current.rank]
+    points = await qualifying_points(member.id, brand, now)
+    upcoming = above[0] if above else None
+    return TierProgress(
+        current=current,
+        next=upcoming,
+        qualifying_points=points,
+        points_to_next=max(upcoming.qualifying_points - points, 0) if upcoming else None,
+    )
+
+
+def tier_channel(member_id: int) -> str:
+    return f"tier:{member_id}"
+
+
+async def publish_tier_changes(rt: Backends, member_id: int, change_ids: list[int]) -> None:
+    """After commit, best effort (as balance events): a lost one is only a missed notice."""
+    for change_id in change_ids:
+        try:
+            await rt.bus.publish(
+                tier_channel(member_id), {"memberId": member_id, "changeId": change_id}
+            )
+        except Exception:
+            log.warning(
+                "tier change %s of member %s not published", change_id, member_id, exc_info=True
+            )
+            return
+
+
+async def watch_tier_changes(rt: Backends, member: Member) -> AsyncIterator[TierChange]:
+    """The member's tier changes from now on."""
+    async with rt.bus.subscribe(tier_channel(member.id)) as events:
+        async for event in events:
+            change = await TierChange.get_or_none(id=event["changeId"], member_id=member.id)
+            if change is not None:
+                yield change
