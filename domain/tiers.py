@@ -2,20 +2,23 @@
 
 A member's qualifying points are what their purchases earned (less what refunds took back)
 within the brand's window, by default the last 12 months. An earn that crosses a tier's
-threshold moves the member up at once, in the same transaction, with the change kept.
+threshold moves the member up at once, in the same transaction, with the change kept; a
+member whose points have fallen below their tier's goes down only at the evaluation
+(`pointsmall evaluate-tiers`, and daily in serve), one tier at a time.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
+from tortoise.transactions import in_transaction
 
-from db.models import Brand, Member, Tier, TierChange
+from db.models import Balance, Brand, Member, Tier, TierChange
 from domain.ledger.policy import add_months
 from domain.runtime import Backends
 
@@ -114,3 +117,54 @@ async def watch_tier_changes(rt: Backends, member: Member) -> AsyncIterator[Tier
             change = await TierChange.get_or_none(id=event["changeId"], member_id=member.id)
             if change is not None:
                 yield change
+
+
+async def evaluate_member(rt: Backends, member_id: int) -> int | None:
+    """Re-qualify one member: up to the tier they reach, or down one tier at most."""
+    now = rt.clock.now()
+    async with in_transaction() as connection:
+        # The balance row first, as movements lock it: no upgrade on an earn races with this.
+        await Balance.select_for_update().using_db(connection).get(member_id=member_id)
+        member = await Member.select_for_update().using_db(connection).get(id=member_id)
+        brand = await Brand.get(id=member.brand_id).using_db(connection)
+        points = await qualifying_points(member.id, brand, now, connection)
+        tiers = await Tier.filter(brand_id=brand.id).using_db(connection).order_by("rank")
+        current = next(tier for tier in tiers if tier.id == member.tier_id)
+        reached = [tier for tier in tiers if tier.qualifying_points <= points][-1]
+        if reached.rank > current.rank:
+            target = reached
+        elif reached.rank < current.rank:
+            target = [tier for tier in tiers if tier.rank < current.rank][-1]  # one step down
+        else:
+            return None
+        member.tier_id = target.id
+        await member.save(using_db=connection, update_fields=["tier_id"])
+        change = await TierChange.create(
+            member_id=member.id,
+            previous_id=current.id,
+            current_id=target.id,
+            qualifying_points=points,
+            changed_at=now,
+            using_db=connection,
+        )
+    await publish_tier_changes(rt, member_id, [change.id])
+    return change.id
+
+
+async def evaluate_tiers(
+    rt: Backends,
+    *,
+    brand_code: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Re-qualify every member (of one brand, or all); returns how many changed tier."""
+    members = Member.all()
+    if brand_code is not None:
+        members = members.filter(brand__code=brand_code)
+    member_ids = await members.order_by("id").values_list("id", flat=True)
+    changed = 0
+    for done, member_id in enumerate(member_ids, start=1):
+        changed += await evaluate_member(rt, member_id) is not None
+        if progress is not None:
+            progress(done, len(member_ids))
+    return changed

@@ -282,10 +282,29 @@ def expire(brand_code: str | None) -> None:
     click.echo(f"Expired {points} points of {members} members.")
 
 
+@main.command("evaluate-tiers")
+@click.option("--brand", "brand_code", help="Only this brand's members (code).")
+def evaluate_tiers_command(brand_code: str | None) -> None:
+    """Re-qualify every member's tier: up to what they reach, down one tier at most."""
+    from domain.tiers import evaluate_tiers
+
+    settings = _settings()
+    with click.progressbar(length=0, label="Evaluating", show_pos=True) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        changed = _run_with_backends(
+            settings, lambda rt: evaluate_tiers(rt, brand_code=brand_code, progress=progress)
+        )
+    click.echo(f"{changed} members changed tier.")
+
+
 @main.command()
 @click.option("--member", "member_id", type=int, help="Only this member (database id).")
 def audit(member_id: int | None) -> None:
-    """Check every ledger invariant; exits 1 listing the members whose points are off."""
+    """Check balances against ledgers and lots; exits 1 listing the members that disagree."""
     from domain.ledger.audit import audit as run_audit
 
     settings = _settings()

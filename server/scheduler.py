@@ -13,6 +13,7 @@ from datetime import timedelta
 from domain import idempotency
 from domain.ledger.expiry import run_expiry
 from domain.runtime import Backends
+from domain.tiers import evaluate_tiers
 
 log = logging.getLogger("pointsmall.scheduler")
 
@@ -27,13 +28,14 @@ class Job:
 
 
 def standard_jobs(expiry_interval: float, idempotency_retention_days: int) -> list[Job]:
-    """Expire due points; forget idempotency records past their retention."""
+    """Expire due points; re-qualify tiers daily; forget idempotency records past retention."""
 
     async def purge(rt: Backends) -> int:
         return await idempotency.purge_expired(timedelta(days=idempotency_retention_days))
 
     return [
         Job("expire-points", expiry_interval, run_expiry),
+        Job("evaluate-tiers", 24 * 3600, evaluate_tiers),
         Job("purge-idempotency", 24 * 3600, purge),
     ]
 

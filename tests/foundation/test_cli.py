@@ -24,6 +24,7 @@ COMMANDS = {
     "expire",
     "audit",
     "brand-secret",
+    "evaluate-tiers",
 }
 BACKEND_VARIABLES = ("DATABASE_URL", "REDIS_URL", "POINTSMALL_DATABASE_URL", "POINTSMALL_REDIS_URL")
 
