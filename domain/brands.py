@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -167,3 +168,80 @@ async def stores_by_ids(ids: list[int]) -> dict[int, Store]:
 
 async def brands_by_ids(ids: list[int]) -> dict[int, Brand]:
     return {brand.id: brand for brand in await Brand.filter(id__in=ids)}
+
+
+TIER_CODE = re.compile(r"^[A-Z0-9_]{1,32}$")
+
+
+def check_tier(spec: TierSpec) -> None:
+    """Field by field: what a tier may be, whatever the others are."""
+    checks = (
+        (bool(TIER_CODE.match(spec.code)), "code", "Code: 1 to 32 of A-Z, 0-9 and _."),
+        (1 <= len(spec.name.strip()) <= 120, "name", "Name: 1 to 120 characters."),
+        (0 <= spec.rank <= 100, "rank", "Rank: 0 (the base tier) to 100."),
+        (0 <= spec.qualifying_points <= 2**31 - 1, "qualifyingPoints", "Must be 0 or more."),
+        (0 <= spec.earn_multiplier <= 10, "earnMultiplier", "From 0 to 10."),
+        (0 <= spec.discount_percent <= 100, "discountPercent", "From 0 to 100."),
+        (0 <= spec.birthday_bonus_points <= 1_000_000, "birthdayBonusPoints", "From 0."),
+        (
+            0 <= spec.flash_sale_early_access_minutes <= 7 * 24 * 60,
+            "flashSaleEarlyAccessMinutes",
+            "From 0 to a week.",
+        ),
+    )
+    for holds, field, message in checks:
+        if not holds:
+            raise DomainError(ErrorCode.INVALID_INPUT, message, ["input", field])
+
+
+async def save_tier(principal: Principal, spec: TierSpec) -> Tier:
+    """Create the brand's tier of this code, or change it; ranks stay unique, the base tier
+    (rank 0) needs no points, and a higher rank always needs more qualifying points."""
+    check_tier(spec)
+    if (spec.rank == 0) != (spec.qualifying_points == 0):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "The base tier (rank 0), and only it, qualifies with 0 points.",
+            ["input", "qualifyingPoints"],
+        )
+    async with in_transaction() as connection:
+        # One admin's change at a time per brand: the ordering check reads all its tiers.
+        await Brand.select_for_update().using_db(connection).get(id=principal.brand_id)
+        tiers = await Tier.filter(brand_id=principal.brand_id).using_db(connection)
+        existing = next((tier for tier in tiers if tier.code == spec.code), None)
+        others = [tier for tier in tiers if tier is not existing]
+        if existing is not None and existing.rank == 0 and spec.rank != 0:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "The base tier keeps rank 0.", ["input", "rank"]
+            )
+        if any(tier.rank == spec.rank for tier in others):
+            raise DomainError(
+                ErrorCode.DUPLICATE, f"Another tier has rank {spec.rank}.", ["input", "rank"]
+            )
+        out_of_order = [
+            tier.code
+            for tier in others
+            if (tier.rank < spec.rank) != (tier.qualifying_points < spec.qualifying_points)
+        ]
+        if out_of_order:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                "A higher rank needs more qualifying points than every lower one "
+                f"(compare {', '.join(sorted(out_of_order))}).",
+                ["input", "qualifyingPoints"],
+            )
+        values = {
+            "name": spec.name.strip(),
+            "rank": spec.rank,
+            "qualifying_points": spec.qualifying_points,
+            "earn_multiplier": spec.earn_multiplier,
+            "discount_percent": spec.discount_percent,
+            "birthday_bonus_points": spec.birthday_bonus_points,
+            "flash_sale_early_access_minutes": spec.flash_sale_early_access_minutes,
+        }
+        if existing is None:
+            return await Tier.create(
+                brand_id=principal.brand_id, code=spec.code, using_db=connection, **values
+            )
+        await existing.update_from_dict(values).save(using_db=connection)
+        return existing

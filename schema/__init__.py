@@ -8,7 +8,7 @@ import strawberry
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
-from schema.brands import BrandQueries
+from schema.brands import BrandMutations, BrandQueries
 from schema.errors import UserError
 from schema.ledger import LedgerMutations, LedgerSubscriptions
 from schema.members import MemberMutations, MemberQueries
@@ -20,7 +20,7 @@ from schema.scalars import SCALAR_OVERRIDES
 from schema.tiers import TierSubscriptions
 
 Query = merge_types("Query", (NodeQueries, MemberQueries, BrandQueries))
-Mutation = merge_types("Mutation", (MemberMutations, LedgerMutations))
+Mutation = merge_types("Mutation", (MemberMutations, LedgerMutations, BrandMutations))
 Subscription = merge_types("Subscription", (LedgerSubscriptions, TierSubscriptions))
 
 

@@ -8,7 +8,8 @@ import strawberry
 from strawberry.types import Info
 
 from resolvers import brands as resolve
-from schema.permissions import HasBrand
+from schema.errors import UserError
+from schema.permissions import HasBrand, IsBrandAdmin
 from schema.relay import Node
 
 
@@ -67,3 +68,28 @@ class BrandQueries:
     @strawberry.field(permission_classes=[HasBrand], description="The brand's tiers, by rank.")
     async def tiers(self, info: Info) -> list[Tier]:
         return await resolve.tiers(info)
+
+
+@strawberry.input(description="A tier of the brand, created or changed by its code.")
+class SaveTierInput:
+    code: str
+    name: str
+    rank: int
+    qualifying_points: int
+    earn_multiplier: Decimal = Decimal("1")
+    discount_percent: int = 0
+    birthday_bonus_points: int = 0
+    flash_sale_early_access_minutes: int = 0
+
+
+@strawberry.type
+class TierPayload:
+    tier: Tier | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class BrandMutations:
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def save_tier(self, info: Info, input: SaveTierInput) -> TierPayload:
+        return await resolve.save_tier(info, input)
