@@ -383,7 +383,7 @@ async def test_a_purchase_whose_points_would_be_born_expired_is_refused(
 
     def born_expired() -> object:
         now = clock.now()
-        for hours_ago in range(24, 29 * 24, 6):
+        for hours_ago in range(24, 30 * 24, 3):  # within the 30 days a purchase may be old
             occurred = now - timedelta(hours=hours_ago)
             if expiry_of(monthly, occurred) <= now:
                 return occurred
