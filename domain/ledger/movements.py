@@ -16,7 +16,17 @@ from typing import Any
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from db.models import Brand, LedgerEntry, LedgerKind, Lot, Member, MemberStatus, Purchase, Store
+from db.models import (
+    Brand,
+    LedgerEntry,
+    LedgerKind,
+    Lot,
+    Member,
+    MemberStatus,
+    Purchase,
+    Store,
+    Tier,
+)
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import run_once
 from domain.ledger.book import MemberBook
@@ -131,12 +141,20 @@ def _check_purchase(purchase: PurchaseRecord, now: datetime) -> None:
             )
 
 
-def base_points(brand: Brand, total: Decimal) -> tuple[int, list[dict[str, Any]]]:
-    """Points for spending `total` at the brand's base rate, rounded down, with why."""
+def purchase_points(brand: Brand, tier: Tier, total: Decimal) -> tuple[int, list[dict[str, Any]]]:
+    """Points for spending `total`: the brand's base rate, rounded down, then the member's tier
+    multiplier on top; with one component per reason."""
     points = math.floor(total * brand.earn_rate)
     rate = f"{brand.earn_rate.normalize():f}"
     description = f"{rate} point{'s' if rate != '1' else ''} per 1.00 spent on {total:.2f}"
-    return points, [{"rule": "base", "description": description, "points": points}]
+    breakdown = [{"rule": "base", "description": description, "points": points}]
+    bonus = math.floor(points * tier.earn_multiplier) - points
+    if bonus:
+        multiplier = f"{tier.earn_multiplier.normalize():f}"
+        breakdown.append(
+            {"rule": "tier", "description": f"{tier.name} tier: x{multiplier}", "points": bonus}
+        )
+    return points + bonus, breakdown
 
 
 EXPIRED_POINTS_SQL = """
@@ -164,10 +182,11 @@ async def record_purchase(
     """
     brand = await Brand.get(id=principal.brand_id)
     order_ref = purchase.order_ref.strip()
-    points, breakdown = base_points(brand, purchase.total)
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry:
         _check_purchase(purchase, book.now)
+        tier = await Tier.get(id=book.member.tier_id).using_db(connection)
+        points, breakdown = purchase_points(brand, tier, purchase.total)
         store = None
         if purchase.store_code:
             store = await Store.get_or_none(brand_id=brand.id, code=purchase.store_code)

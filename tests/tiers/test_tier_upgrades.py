@@ -91,3 +91,21 @@ async def test_only_the_window_counts(staff, brand, clock):
     assert shown["tier"] == {"code": "BASE"}
     assert shown["tierProgress"]["qualifyingPoints"] == 300
     assert await Member.filter(id=parse_id(member["id"])[1], tier__code="BASE").exists()
+
+
+async def test_the_tiers_earn_multiplier_applies_on_top_of_the_base_rate(staff, brand):
+    from decimal import Decimal
+
+    await ensure_tier(
+        brand, TierSpec("GOLD", "Gold", 1, qualifying_points=100, earn_multiplier=Decimal("1.5"))
+    )
+    member = await staff.register()
+    first = await staff.purchase(member["id"], "150.00")  # on the base tier, crossing to Gold
+    assert first["entry"]["points"] == 150
+    assert [part["rule"] for part in first["entry"]["breakdown"]] == ["base"]
+    second = await staff.purchase(member["id"], "101.00")  # as a Gold member
+    assert second["entry"]["points"] == 151
+    assert second["entry"]["breakdown"] == [
+        {"rule": "base", "description": "1 point per 1.00 spent on 101.00", "points": 101},
+        {"rule": "tier", "description": "Gold tier: x1.5", "points": 50},
+    ]
