@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from domain.brands import create_brand
 from tests.conftest import start_live_server, stop_live_server, unique_code
 from tests.factories import Staff
+from tests.live import (
+    admin_of,
+    bearer,
+    codes,
+    connected,
+    nothing_more,
+    receive,
+)
 
-PROTOCOL = "graphql-transport-ws"
-TIMEOUT = 15  # for any one expected message
-QUIET = 0.5  # how long silence must last to show nothing more comes
 PRIME_WAIT = 0.5
 
 BALANCE_CHANGED = """
@@ -50,29 +52,6 @@ query ($id: ID!) {
 # Calling the servers -----------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def api(server: Any) -> AsyncIterator[Any]:
-    """A `gql` function (as the conftest's) that posts to a live server over real HTTP."""
-    async with httpx.AsyncClient(base_url=server.url, timeout=TIMEOUT) as http:
-
-        async def run(query: str, variables: dict | None = None, *, token: str) -> dict:
-            response = await http.post(
-                "/graphql",
-                json={"query": query, "variables": variables or {}},
-                headers={"Authorization": f"Bearer {token}"},
-            )
-            assert response.status_code == 200, response.text
-            return response.json()
-
-        yield run
-
-
-@asynccontextmanager
-async def admin_of(server: Any, brand: Any, make_token: Any) -> AsyncIterator[Staff]:
-    async with api(server) as gql:
-        yield Staff(gql, make_token(brand, "ADMIN", "admin-1"))
-
-
 def entry_of(payload: dict) -> dict:
     """A movement's entry, as balanceChanged shows it."""
     assert payload["userErrors"] == [], payload
@@ -88,30 +67,6 @@ async def ledger_of(staff: Staff, member_id: str) -> list[dict]:
 
 
 # Speaking graphql-transport-ws -------------------------------------------------------------
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
-
-
-@asynccontextmanager
-async def connected(server: Any, init: dict) -> AsyncIterator[ClientConnection]:
-    """A socket past connection_init / connection_ack."""
-    async with connect(server.ws_url, subprotocols=[PROTOCOL], open_timeout=TIMEOUT) as socket:
-        await socket.send(json.dumps({"type": "connection_init", "payload": init}))
-        ack = await receive(socket)
-        assert ack["type"] == "connection_ack", ack
-        yield socket
-
-
-async def receive(socket: ClientConnection, within: float = TIMEOUT) -> dict:
-    """The next message that is not a ping (which is answered)."""
-    while True:
-        message = json.loads(await asyncio.wait_for(socket.recv(), within))
-        if message["type"] == "ping":
-            await socket.send(json.dumps({"type": "pong"}))
-            continue
-        return message
 
 
 async def subscribe(socket: ClientConnection, operation: str = "1", **variables: Any) -> None:
@@ -143,14 +98,6 @@ async def changes(socket: ClientConnection, count: int, operation: str = "1") ->
     return received
 
 
-async def nothing_more(socket: ClientConnection) -> None:
-    try:
-        message = await receive(socket, QUIET)
-    except TimeoutError:
-        return
-    pytest.fail(f"unexpected message after the last change: {message}")
-
-
 async def refusal(socket: ClientConnection, operation: str = "1") -> list[dict]:
     """The errors that end a refused subscription; no change may come before them."""
     message = await receive(socket)
@@ -162,10 +109,6 @@ async def refusal(socket: ClientConnection, operation: str = "1") -> list[dict]:
     ending = await receive(socket)
     assert ending == {"id": operation, "type": "complete"}, ending
     return message["payload"]["errors"]
-
-
-def codes(errors: list[dict]) -> set[str]:
-    return {error["extensions"]["code"] for error in errors}
 
 
 def versions(received: list[dict]) -> list[int]:

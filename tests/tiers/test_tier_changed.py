@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from domain.brands import TierSpec, ensure_tier
-from tests.ledger.test_balance_changed import (
+from tests.live import (
     admin_of,
     bearer,
     codes,
