@@ -53,16 +53,25 @@ async def qualifying_points(
     return max(int(rows[0]["points"]), 0)
 
 
-async def upgrade_if_qualified(
-    connection: BaseDBAsyncClient, member: Member, brand: Brand, now: datetime
+async def requalify(
+    connection: BaseDBAsyncClient,
+    member: Member,
+    brand: Brand,
+    now: datetime,
+    *,
+    may_go_down: bool,
 ) -> TierChange | None:
-    """Move the member up to the highest tier their qualifying points reach, if above theirs."""
+    """Move the member up to the highest tier their qualifying points reach, or (when
+    `may_go_down`) one tier down if they no longer reach their own; the change is kept."""
     points = await qualifying_points(member.id, brand, now, connection)
     tiers = await Tier.filter(brand_id=brand.id).using_db(connection).order_by("rank")
     current = next(tier for tier in tiers if tier.id == member.tier_id)
-    reached = [tier for tier in tiers if tier.qualifying_points <= points]
-    target = reached[-1] if reached else current
-    if target.rank <= current.rank:
+    reached = [tier for tier in tiers if tier.qualifying_points <= points][-1]
+    if reached.rank > current.rank:
+        target = reached
+    elif may_go_down and reached.rank < current.rank:
+        target = [tier for tier in tiers if tier.rank < current.rank][-1]  # one step down
+    else:
         return None
     member.tier_id = target.id
     await member.save(using_db=connection, update_fields=["tier_id"])
@@ -127,26 +136,9 @@ async def evaluate_member(rt: Backends, member_id: int) -> int | None:
         await Balance.select_for_update().using_db(connection).get(member_id=member_id)
         member = await Member.select_for_update().using_db(connection).get(id=member_id)
         brand = await Brand.get(id=member.brand_id).using_db(connection)
-        points = await qualifying_points(member.id, brand, now, connection)
-        tiers = await Tier.filter(brand_id=brand.id).using_db(connection).order_by("rank")
-        current = next(tier for tier in tiers if tier.id == member.tier_id)
-        reached = [tier for tier in tiers if tier.qualifying_points <= points][-1]
-        if reached.rank > current.rank:
-            target = reached
-        elif reached.rank < current.rank:
-            target = [tier for tier in tiers if tier.rank < current.rank][-1]  # one step down
-        else:
-            return None
-        member.tier_id = target.id
-        await member.save(using_db=connection, update_fields=["tier_id"])
-        change = await TierChange.create(
-            member_id=member.id,
-            previous_id=current.id,
-            current_id=target.id,
-            qualifying_points=points,
-            changed_at=now,
-            using_db=connection,
-        )
+        change = await requalify(connection, member, brand, now, may_go_down=True)
+    if change is None:
+        return None
     await publish_tier_changes(rt, member_id, [change.id])
     return change.id
 

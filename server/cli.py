@@ -259,6 +259,17 @@ def _run_with_backends(settings: Settings, work: Callable[[Any], Awaitable[Any]]
     return asyncio.run(main())
 
 
+def _run_job_with_progress(label: str, job: Callable[[Any, Callable], Awaitable[Any]]) -> Any:
+    """Run a member-by-member job with the backends open, showing how far it has got."""
+    with click.progressbar(length=0, label=label, show_pos=True) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        return _run_with_backends(_settings(), lambda rt: job(rt, progress))
+
+
 @main.command()
 @click.option("--brand", "brand_code", help="Only this brand's members (code).")
 def expire(brand_code: str | None) -> None:
@@ -266,19 +277,13 @@ def expire(brand_code: str | None) -> None:
     from domain.errors import DomainError
     from domain.ledger.expiry import run_expiry
 
-    settings = _settings()
-    with click.progressbar(length=0, label="Expiring", show_pos=True) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
-        try:
-            members, points = _run_with_backends(
-                settings, lambda rt: run_expiry(rt, brand_code=brand_code, progress=progress)
-            )
-        except DomainError as error:
-            raise click.ClickException(error.message) from None
+    try:
+        members, points = _run_job_with_progress(
+            "Expiring",
+            lambda rt, progress: run_expiry(rt, brand_code=brand_code, progress=progress),
+        )
+    except DomainError as error:
+        raise click.ClickException(error.message) from None
     click.echo(f"Expired {points} points of {members} members.")
 
 
@@ -288,16 +293,10 @@ def evaluate_tiers_command(brand_code: str | None) -> None:
     """Re-qualify every member's tier: up to what they reach, down one tier at most."""
     from domain.tiers import evaluate_tiers
 
-    settings = _settings()
-    with click.progressbar(length=0, label="Evaluating", show_pos=True) as bar:
-
-        def progress(done: int, total: int) -> None:
-            bar.length = total
-            bar.update(done - bar.pos)
-
-        changed = _run_with_backends(
-            settings, lambda rt: evaluate_tiers(rt, brand_code=brand_code, progress=progress)
-        )
+    changed = _run_job_with_progress(
+        "Evaluating",
+        lambda rt, progress: evaluate_tiers(rt, brand_code=brand_code, progress=progress),
+    )
     click.echo(f"{changed} members changed tier.")
 
 

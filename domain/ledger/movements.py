@@ -34,7 +34,7 @@ from domain.ledger.events import publish_balance_changes, published_entries
 from domain.ledger.policy import expiry_of
 from domain.principal import Principal
 from domain.runtime import Backends
-from domain.tiers import publish_tier_changes, upgrade_if_qualified
+from domain.tiers import publish_tier_changes, requalify
 
 MAX_TOTAL = Decimal("1000000000")
 MAX_ADJUSTMENT = 1_000_000_000
@@ -226,7 +226,7 @@ async def record_purchase(
                 ErrorCode.DUPLICATE, "This order was recorded already.", ["orderRef"]
             ) from None
         await Lot.filter(entry_id=entry.id).using_db(connection).update(purchase_id=record.id)
-        change = await upgrade_if_qualified(connection, book.member, brand, book.now)
+        change = await requalify(connection, book.member, brand, book.now, may_go_down=False)
         if change is not None:
             book.tier_changes.append(change.id)
         return entry
