@@ -33,8 +33,11 @@ class Brand(Model):
     clearing_month = fields.SmallIntField(default=12)
     clearing_day = fields.SmallIntField(default=31)
     grace_days = fields.IntField(default=30)
-    # Points per currency unit spent, rounded down, until earning rules replace it.
-    earn_rate = fields.DecimalField(max_digits=10, decimal_places=4, default=1)
+    # Caps on what rules earn a member: per purchase, and per member per day (brand's days).
+    earn_cap_per_purchase = fields.IntField(null=True)
+    earn_cap_per_day = fields.IntField(null=True)
+    # A purchase may be recorded up to this many days after it happened.
+    purchase_max_age_days = fields.IntField(default=30)
     # Tiers qualify on the points earned in this many months up to now.
     tier_window_months = fields.IntField(default=12)
     # The brand's own token verification key; brands without one use the deployment's secret.
@@ -49,7 +52,17 @@ class Brand(Model):
             CheckConstraint(check="clearing_month BETWEEN 1 AND 12", name="brand_clearing_month"),
             CheckConstraint(check="clearing_day BETWEEN 1 AND 31", name="brand_clearing_day"),
             CheckConstraint(check="grace_days >= 0", name="brand_grace_days"),
-            CheckConstraint(check="earn_rate >= 0", name="brand_earn_rate"),
+            CheckConstraint(
+                check="earn_cap_per_purchase IS NULL OR earn_cap_per_purchase >= 0",
+                name="brand_earn_cap_per_purchase",
+            ),
+            CheckConstraint(
+                check="earn_cap_per_day IS NULL OR earn_cap_per_day >= 0",
+                name="brand_earn_cap_per_day",
+            ),
+            CheckConstraint(
+                check="purchase_max_age_days BETWEEN 1 AND 365", name="brand_purchase_max_age"
+            ),
             CheckConstraint(check="tier_window_months > 0", name="brand_tier_window"),
         )
 
@@ -282,6 +295,8 @@ class Purchase(Model):
     order_ref = fields.CharField(max_length=64)
     total = fields.DecimalField(max_digits=14, decimal_places=2)
     occurred_at = fields.DatetimeField()
+    # The brand's local day of occurred_at: what the per-day earn cap counts by.
+    earn_day = fields.DateField()
     points_earned = fields.IntField()
     refunded_amount = fields.DecimalField(max_digits=14, decimal_places=2, default=0)
     points_reversed = fields.IntField(default=0)
@@ -292,6 +307,7 @@ class Purchase(Model):
 
     class Meta:
         table = "purchase"
+        indexes = (("member_id", "earn_day"),)
         constraints = (
             UniqueConstraint(fields=("brand_id", "order_ref"), name="purchase_brand_order_ref"),
             CheckConstraint(check="total > 0", name="purchase_total_positive"),
@@ -390,3 +406,113 @@ class TierChange(Model):
 
     class Meta:
         table = "tier_change"
+
+
+class RuleKind(StrEnum):
+    BASE_RATE = "BASE_RATE"
+    CATEGORY_MULTIPLIER = "CATEGORY_MULTIPLIER"
+    THRESHOLD_BONUS = "THRESHOLD_BONUS"
+    CAMPAIGN = "CAMPAIGN"
+    REGISTRATION_BONUS = "REGISTRATION_BONUS"
+    FIRST_PURCHASE_BONUS = "FIRST_PURCHASE_BONUS"
+    REFERRAL_BONUS = "REFERRAL_BONUS"
+    BIRTHDAY_BONUS = "BIRTHDAY_BONUS"
+    TASK = "TASK"
+
+
+class Rounding(StrEnum):
+    DOWN = "DOWN"
+    NEAREST = "NEAREST"
+    UP = "UP"
+
+
+class EarningRule(Model):
+    """How members earn: one rule of one kind, edited by the brand's admins, archived not deleted.
+
+    Which of the optional fields a kind uses is checked in domain/rules/admin.py.
+    """
+
+    id = fields.IntField(primary_key=True)
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="earning_rules", on_delete=fields.CASCADE
+    )
+    brand_id: int
+    code = fields.CharField(max_length=40)
+    name = fields.CharField(max_length=120)
+    kind = fields.CharEnumField(RuleKind, max_length=24)
+    priority = fields.IntField(default=0)
+    rate = fields.DecimalField(max_digits=10, decimal_places=4, null=True)
+    rounding = fields.CharEnumField(Rounding, max_length=8, default=Rounding.DOWN)
+    multiplier = fields.DecimalField(max_digits=6, decimal_places=2, null=True)
+    category = fields.CharField(max_length=64, null=True)
+    threshold = fields.DecimalField(max_digits=14, decimal_places=2, null=True)
+    points = fields.IntField(null=True)
+    referrer_points = fields.IntField(null=True)
+    referrer_monthly_cap = fields.IntField(null=True)
+    task_code = fields.CharField(max_length=40, null=True)
+    daily_limit = fields.IntField(null=True)
+    lifetime_limit = fields.IntField(null=True)
+    starts_at = fields.DatetimeField(null=True)
+    ends_at = fields.DatetimeField(null=True)
+    weekdays = fields.JSONField(default=list)
+    store_codes = fields.JSONField(default=list)
+    tier_codes = fields.JSONField(default=list)
+    cap_points = fields.IntField(null=True)
+    expiry_days = fields.IntField(null=True)
+    archived_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "earning_rule"
+        constraints = (
+            UniqueConstraint(fields=("brand_id", "code"), name="earning_rule_brand_code"),
+            CheckConstraint(check="rate IS NULL OR rate >= 0", name="earning_rule_rate"),
+            CheckConstraint(
+                check="starts_at IS NULL OR ends_at IS NULL OR starts_at < ends_at",
+                name="earning_rule_window",
+            ),
+        )
+
+
+class AwardKind(StrEnum):
+    REGISTRATION = "REGISTRATION"
+    REFERRAL_REFEREE = "REFERRAL_REFEREE"
+    REFERRAL_REFERRER = "REFERRAL_REFERRER"
+    BIRTHDAY = "BIRTHDAY"
+    TASK = "TASK"
+
+
+class Award(Model):
+    """A bonus or task reward given to a member: what limits and once-only rules count.
+
+    `once_key` names what may be rewarded only once (the birthday's year, the referee); the
+    unique constraint makes a second award of it fail, whatever races.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="awards", on_delete=fields.CASCADE
+    )
+    member_id: int
+    kind = fields.CharEnumField(AwardKind, max_length=24)
+    rule: fields.ForeignKeyNullableRelation[EarningRule] = fields.ForeignKeyField(
+        "models.EarningRule", related_name="awards", null=True, on_delete=fields.SET_NULL
+    )
+    rule_id: int | None
+    task_code = fields.CharField(max_length=40, null=True)
+    once_key = fields.CharField(max_length=40, null=True)
+    local_day = fields.DateField()
+    points = fields.IntField()
+    entry: fields.ForeignKeyNullableRelation[LedgerEntry] = fields.ForeignKeyField(
+        "models.LedgerEntry", related_name="awards", null=True, on_delete=fields.SET_NULL
+    )
+    entry_id: int | None
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "award"
+        indexes = (("member_id", "kind", "local_day"),)
+        constraints = (
+            UniqueConstraint(fields=("member_id", "kind", "once_key"), name="award_once"),
+        )

@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from db.models import Brand, ExpiryPolicy, JwtAlgorithm, Store, Tier
+from db.models import Brand, EarningRule, ExpiryPolicy, JwtAlgorithm, RuleKind, Store, Tier
 from domain.errors import DomainError, ErrorCode
 from domain.principal import Principal
 
 BASE_TIER_CODE = "BASE"
+BASE_RULE_CODE = "BASE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +40,10 @@ async def create_brand(
     expiry_months: int = 24,
     jwt_algorithm: JwtAlgorithm | None = None,
     jwt_key: str | None = None,
+    earn_rate: Decimal = Decimal(1),
 ) -> Brand:
-    """Create a brand with its base tier (rank 0), so every member always has a tier."""
+    """Create a brand with its base tier (rank 0), so every member always has a tier, and a
+    base rate rule of `earn_rate` points per currency unit, which its admins may change."""
     try:
         async with in_transaction():
             brand = await Brand.create(
@@ -52,6 +56,16 @@ async def create_brand(
                 jwt_key=jwt_key,
             )
             await Tier.create(brand=brand, code=BASE_TIER_CODE, name="Member", rank=0)
+            now = datetime.now(UTC)
+            await EarningRule.create(
+                brand=brand,
+                code=BASE_RULE_CODE,
+                name="Base rate",
+                kind=RuleKind.BASE_RATE,
+                rate=earn_rate,
+                created_at=now,
+                updated_at=now,
+            )
     except IntegrityError:
         raise DomainError(
             ErrorCode.DUPLICATE, f"A brand with code {code!r} exists.", ["code"]

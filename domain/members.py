@@ -12,11 +12,23 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
-from db.models import Balance, Member, MemberStatus, MemberStatusChange, Tier
+from db.models import (
+    AwardKind,
+    Balance,
+    Brand,
+    Member,
+    MemberStatus,
+    MemberStatusChange,
+    RuleKind,
+    Tier,
+)
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import run_once
+from domain.ledger.book import MemberBook
+from domain.ledger.movements import books_written, publish_books
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal
+from domain.rules.bonuses import pay_one_off
 from domain.runtime import Backends
 
 PHONE = re.compile(r"^\+?[0-9]{6,15}$")
@@ -130,13 +142,22 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
             **values,
         )
         await Balance.create(member_id=member.id, using_db=connection)
-        return {"member_id": member.id}
+        actor = principal.idempotency_scope
+        book = await MemberBook.open(connection, member.id, member.joined_at, actor)
+        brand = await Brand.get(id=principal.brand_id).using_db(connection)
+        await pay_one_off(
+            book, brand, RuleKind.REGISTRATION_BONUS, AwardKind.REGISTRATION, "welcome",
+            "Welcome bonus",
+        )  # fmt: skip
+        return {"member_id": member.id, "books": books_written(book)}
 
     payload = {**values, "birthday": str(values["birthday"]), "referrer": referrer and referrer.id}
     draws_left = CODE_DRAWS
     while True:
         try:
-            outcome, _ = await run_once(principal, "registerMember", key, payload, create)
+            outcome, replayed = await run_once(principal, "registerMember", key, payload, create)
+            if not replayed:
+                await publish_books(rt, outcome["books"])
             return await Member.get(id=outcome["member_id"])
         except IntegrityError as error:
             duplicate = duplicate_error(error)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from domain.ledger import live, movements, reads
-from domain.ledger.movements import PurchaseLine, PurchaseRecord
+from domain.rules.engine import PurchaseLine, PurchaseRecord
 from resolvers.connections import ConnectionView, page_request, to_connection
 from resolvers.context import principal_of
 from resolvers.ids import decode_id
@@ -34,10 +34,9 @@ def moved(movement: movements.Movement) -> Payload:
     return Payload(entry=movement.entry, member=movement.member)
 
 
-@reports_user_errors
-async def record_purchase(info: Any, input: Any) -> Payload:
-    member_id = decode_id(input.member_id, "Member", "memberId")
-    purchase = PurchaseRecord(
+def purchase_of(input: Any) -> PurchaseRecord:
+    """The purchase a recordPurchase or previewEarn input describes."""
+    return PurchaseRecord(
         order_ref=input.order_ref,
         total=input.total,
         store_code=input.store_code,
@@ -47,6 +46,12 @@ async def record_purchase(info: Any, input: Any) -> Payload:
         ),
         occurred_at=input.occurred_at,
     )
+
+
+@reports_user_errors
+async def record_purchase(info: Any, input: Any) -> Payload:
+    member_id = decode_id(input.member_id, "Member", "memberId")
+    purchase = purchase_of(input)
     return moved(
         await movements.record_purchase(
             info.context.backends, principal_of(info), member_id, purchase, input.idempotency_key
@@ -105,8 +110,12 @@ async def ledger_of(
     return to_connection(await reads.ledger_page(member.id, kind, request))
 
 
+def components_of(breakdown: list[dict[str, Any]]) -> list[EarnComponentView]:
+    return [EarnComponentView(**component) for component in breakdown]
+
+
 def breakdown_of(entry: Any) -> list[EarnComponentView]:
-    return [EarnComponentView(**component) for component in entry.breakdown]
+    return components_of(entry.breakdown)
 
 
 async def store_of(info: Any, entry: Any) -> Any:

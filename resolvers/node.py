@@ -8,6 +8,7 @@ from typing import Any
 from domain import brands, members
 from domain.ledger import reads
 from domain.principal import Principal
+from domain.rules import admin
 from resolvers.context import principal_of
 from resolvers.ids import parse_id
 
@@ -18,6 +19,7 @@ NODE_FINDERS: dict[str, NodeFinder] = {
     **{type_name: brands.public_record for type_name in brands.PUBLIC_RECORDS},
     "Member": lambda principal, _type_name, pk: members.visible_member(principal, pk),
     "LedgerEntry": lambda principal, _type_name, pk: reads.visible_entry(principal, pk),
+    "EarningRule": lambda principal, _type_name, pk: admin.visible_rule(principal, pk),
 }
 
 

@@ -15,12 +15,15 @@ from schema.members import MemberMutations, MemberQueries
 from schema.node import NodeQueries
 from schema.observability import ObserveOperations, OperationMetrics
 from schema.relay import PageInfo
+from schema.rules import RuleMutations, RuleQueries
 from schema.safety import GuardedSchema, build_extensions
 from schema.scalars import SCALAR_OVERRIDES
 from schema.tiers import TierSubscriptions
 
-Query = merge_types("Query", (NodeQueries, MemberQueries, BrandQueries))
-Mutation = merge_types("Mutation", (MemberMutations, LedgerMutations, BrandMutations))
+Query = merge_types("Query", (NodeQueries, MemberQueries, BrandQueries, RuleQueries))
+Mutation = merge_types(
+    "Mutation", (MemberMutations, LedgerMutations, BrandMutations, RuleMutations)
+)
 Subscription = merge_types("Subscription", (LedgerSubscriptions, TierSubscriptions))
 
 

@@ -49,6 +49,15 @@ class Store(Node):
 class Brand(Node):
     code: str
     name: str
+    earn_cap_per_purchase: int | None = strawberry.field(
+        description="At most this many points per purchase; null: no cap."
+    )
+    earn_cap_per_day: int | None = strawberry.field(
+        description="At most this many points a member earns per day (purchases and tasks)."
+    )
+    purchase_max_age_days: int = strawberry.field(
+        description="A purchase may be recorded up to this many days after it happened."
+    )
 
     @strawberry.field
     async def stores(self) -> list[Store]:

@@ -56,3 +56,9 @@ class ReadsMembers(HasRole):
     """Those who look members up: staff, admins and analysts of the brand."""
 
     roles = frozenset({Role.STAFF, Role.ADMIN, Role.ANALYST})
+
+
+class MemberOrStaff(HasRole):
+    """A member acting for themselves, or the brand's staff or admin acting for a member."""
+
+    roles = frozenset({Role.MEMBER, Role.STAFF, Role.ADMIN})

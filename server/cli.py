@@ -301,6 +301,19 @@ def evaluate_tiers_command(brand_code: str | None) -> None:
 
 
 @main.command()
+@click.option("--brand", "brand_code", help="Only this brand's members (code).")
+def birthdays(brand_code: str | None) -> None:
+    """Give the birthday bonus to members whose birthday is due (once per member and year)."""
+    from domain.rules.birthdays import give_birthday_bonuses
+
+    given = _run_job_with_progress(
+        "Birthdays",
+        lambda rt, progress: give_birthday_bonuses(rt, brand_code=brand_code, progress=progress),
+    )
+    click.echo(f"{given} members got their birthday bonus.")
+
+
+@main.command()
 @click.option("--member", "member_id", type=int, help="Only this member (database id).")
 def audit(member_id: int | None) -> None:
     """Check balances against ledgers and lots; exits 1 listing the members that disagree."""

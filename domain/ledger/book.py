@@ -21,6 +21,15 @@ EARNING_KINDS = {LedgerKind.EARN, LedgerKind.ADJUST}
 MAX_BALANCE = 2**31 - 1
 
 
+def shortfall_component(paid: int) -> dict[str, Any]:
+    """The breakdown line of an earn that paid off points owed from an earlier refund."""
+    return {
+        "rule": "shortfall",
+        "description": "Points owed from an earlier refund, paid off",
+        "points": -paid,
+    }
+
+
 class MemberBook:
     def __init__(
         self,
@@ -37,6 +46,8 @@ class MemberBook:
         self.actor = actor
         self.entries: list[LedgerEntry] = []
         self.tier_changes: list[int] = []  # ids of the tier changes this movement made
+        # Books of other members the same movement wrote to (a referrer's bonus), in lock order.
+        self.companions: list[MemberBook] = []
 
     @classmethod
     async def open(
@@ -80,42 +91,43 @@ class MemberBook:
     async def credit(
         self,
         kind: LedgerKind,
-        points: int,
+        lots: list[tuple[int, datetime]],
         description: str,
         *,
-        expires_at: datetime,
         breakdown: list[dict[str, Any]],
         purchase_id: int | None = None,
         **entry_fields: Any,
     ) -> LedgerEntry:
-        """Add points as a new lot, after paying off any shortfall the member owes."""
+        """Add points as new lots, (points, expires at) each, after paying off any shortfall the
+        member owes from the soonest-expiring of them. The entry shows the soonest expiry."""
+        lots = [(points, expires_at) for points, expires_at in lots if points > 0]
+        points = sum(points for points, _ in lots)
         paid = min(self.balance.shortfall, points)
         if paid:
             self.balance.shortfall -= paid
-            breakdown = [
-                *breakdown,
-                {
-                    "rule": "shortfall",
-                    "description": "Points owed from an earlier refund, paid off",
-                    "points": -paid,
-                },
-            ]
-        net = points - paid
+            breakdown = [*breakdown, shortfall_component(paid)]
+        kept = []
+        owed = paid
+        for lot_points, expires_at in sorted(lots, key=lambda lot: lot[1]):
+            taken = min(owed, lot_points)
+            owed -= taken
+            if lot_points - taken:
+                kept.append((lot_points - taken, expires_at))
         entry = await self._append(
             kind,
-            net,
+            points - paid,
             description,
             breakdown=breakdown,
-            expires_at=expires_at if net else None,
+            expires_at=kept[0][1] if kept else None,
             **entry_fields,
         )
-        if net:
+        for lot_points, expires_at in kept:
             await Lot.create(
                 member_id=self.member.id,
                 entry_id=entry.id,
                 purchase_id=purchase_id,
-                points=net,
-                remaining=net,
+                points=lot_points,
+                remaining=lot_points,
                 earned_at=self.now,
                 expires_at=expires_at,
                 using_db=self.connection,

@@ -9,14 +9,18 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from db.models import (
+    Award,
+    AwardKind,
     Brand,
     LedgerEntry,
     LedgerKind,
@@ -24,8 +28,7 @@ from db.models import (
     Member,
     MemberStatus,
     Purchase,
-    Store,
-    Tier,
+    RuleKind,
 )
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import run_once
@@ -33,31 +36,19 @@ from domain.ledger.book import MemberBook
 from domain.ledger.events import publish_balance_changes, published_entries
 from domain.ledger.policy import expiry_of
 from domain.principal import Principal
+from domain.rules.bonuses import bonus_lots, pay_referrer, record_award
+from domain.rules.earning import (
+    MAX_TOTAL,
+    PurchaseEarn,
+    assess_purchase,
+    live_rules,
+    member_facts,
+)
+from domain.rules.engine import PurchaseRecord, evaluate_task
 from domain.runtime import Backends
 from domain.tiers import publish_tier_changes, requalify
 
-MAX_TOTAL = Decimal("1000000000")
 MAX_ADJUSTMENT = 1_000_000_000
-MAX_PURCHASE_AGE = timedelta(days=30)
-CLOCK_SKEW = timedelta(minutes=5)
-MAX_LINES = 500
-
-
-@dataclass(frozen=True, slots=True)
-class PurchaseLine:
-    sku: str
-    category: str
-    quantity: int
-    unit_price: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class PurchaseRecord:
-    order_ref: str
-    total: Decimal
-    store_code: str | None = None
-    lines: tuple[PurchaseLine, ...] = ()
-    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +60,21 @@ class Movement:
 
 
 Write = Callable[[MemberBook, BaseDBAsyncClient], Awaitable[LedgerEntry | None]]
+
+
+def books_written(book: MemberBook) -> list[list[Any]]:
+    """What to publish after commit, per member the movement wrote to."""
+    return [
+        [written.member.id, published_entries(written.entries), written.tier_changes]
+        for written in (book, *book.companions)
+    ]
+
+
+async def publish_books(rt: Backends, books: list[list[Any]]) -> None:
+    """After commit: each member's new entries and tier changes."""
+    for member_id, published, tier_changes in books:
+        await publish_balance_changes(rt, member_id, published)
+        await publish_tier_changes(rt, member_id, tier_changes)
 
 
 async def _move(
@@ -100,61 +106,14 @@ async def _move(
             )
         entry = await write(book, connection)
         made.update(entry=entry, member=book.member)
-        return {
-            "entry_id": entry.id if entry else None,
-            "published": published_entries(book.entries),
-            "tier_changes": book.tier_changes,
-        }
+        return {"entry_id": entry.id if entry else None, "books": books_written(book)}
 
     outcome, replayed = await run_once(principal, operation, key, payload, movement)
     if not replayed:
-        await publish_balance_changes(rt, member_id, outcome["published"])
-        await publish_tier_changes(rt, member_id, outcome["tier_changes"])
+        await publish_books(rt, outcome["books"])
         return Movement(entry=made["entry"], member=made["member"])
     entry = await LedgerEntry.get(id=outcome["entry_id"]) if outcome["entry_id"] else None
     return Movement(entry=entry, member=await Member.get(id=member_id))
-
-
-def _check_purchase(purchase: PurchaseRecord, now: datetime) -> None:
-    if not 0 < purchase.total <= MAX_TOTAL:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, f"Total must be above 0 and at most {MAX_TOTAL}.", ["total"]
-        )
-    if not 1 <= len(purchase.order_ref.strip()) <= 64:
-        raise DomainError(ErrorCode.INVALID_INPUT, "orderRef: 1 to 64 characters.", ["orderRef"])
-    if purchase.occurred_at is not None and not (
-        now - MAX_PURCHASE_AGE <= purchase.occurred_at <= now + CLOCK_SKEW
-    ):
-        raise DomainError(
-            ErrorCode.INVALID_INPUT,
-            f"occurredAt must be within the last {MAX_PURCHASE_AGE.days} days, not in the future.",
-            ["occurredAt"],
-        )
-    if len(purchase.lines) > MAX_LINES:
-        raise DomainError(ErrorCode.INVALID_INPUT, f"At most {MAX_LINES} lines.", ["lines"])
-    for index, line in enumerate(purchase.lines):
-        if not 1 <= line.quantity <= 1_000_000 or not 0 <= line.unit_price <= MAX_TOTAL:
-            raise DomainError(
-                ErrorCode.INVALID_INPUT,
-                "A line needs a quantity from 1 and a unit price from 0.",
-                ["lines", str(index)],
-            )
-
-
-def purchase_points(brand: Brand, tier: Tier, total: Decimal) -> tuple[int, list[dict[str, Any]]]:
-    """Points for spending `total`: the brand's base rate, rounded down, then the member's tier
-    multiplier on top; with one component per reason."""
-    points = math.floor(total * brand.earn_rate)
-    rate = f"{brand.earn_rate.normalize():f}"
-    description = f"{rate} point{'s' if rate != '1' else ''} per 1.00 spent on {total:.2f}"
-    breakdown = [{"rule": "base", "description": description, "points": points}]
-    bonus = math.floor(points * tier.earn_multiplier) - points
-    if bonus:
-        multiplier = f"{tier.earn_multiplier.normalize():f}"
-        breakdown.append(
-            {"rule": "tier", "description": f"{tier.name} tier: x{multiplier}", "points": bonus}
-        )
-    return points + bonus, breakdown
 
 
 EXPIRED_POINTS_SQL = """
@@ -175,7 +134,8 @@ async def expired_points_of(connection: BaseDBAsyncClient, purchase_id: int) -> 
 async def record_purchase(
     rt: Backends, principal: Principal, member_id: int, purchase: PurchaseRecord, key: str
 ) -> Movement:
-    """Earn points for a purchase in any of the brand's stores; an order is recorded once.
+    """Earn points for a purchase in any of the brand's stores, as the brand's rules say; an
+    order is recorded once. A referred member's first purchase also rewards their referrer.
 
     Checked inside the movement, after its idempotency key: a retry of a purchase that was
     recorded gets the first answer, even once its occurredAt has grown too old to record.
@@ -184,40 +144,25 @@ async def record_purchase(
     order_ref = purchase.order_ref.strip()
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry:
-        _check_purchase(purchase, book.now)
-        tier = await Tier.get(id=book.member.tier_id).using_db(connection)
-        points, breakdown = purchase_points(brand, tier, purchase.total)
-        store = None
-        if purchase.store_code:
-            store = await Store.get_or_none(brand_id=brand.id, code=purchase.store_code)
-            if store is None:
-                raise DomainError(ErrorCode.NOT_FOUND, "No such store.", ["storeCode"])
-        occurred_at = purchase.occurred_at or book.now
-        expires_at = expiry_of(brand, occurred_at)
-        if expires_at <= book.now:
-            raise DomainError(
-                ErrorCode.INVALID_INPUT,
-                "The points of a purchase this old would have expired already.",
-                ["occurredAt"],
-            )
+        earned = await assess_purchase(connection, brand, book.member, purchase, book.now)
         entry = await book.credit(
             LedgerKind.EARN,
-            points,
+            earned.lots,
             f"Purchase {order_ref}",
-            expires_at=expires_at,
-            breakdown=breakdown,
-            store_id=store.id if store else None,
+            breakdown=earned.breakdown(),
+            store_id=earned.store_id,
             order_ref=order_ref,
         )
         try:
             record = await Purchase.create(
                 brand_id=brand.id,
                 member_id=member_id,
-                store_id=store.id if store else None,
+                store_id=earned.store_id,
                 order_ref=order_ref,
                 total=purchase.total,
-                occurred_at=occurred_at,
-                points_earned=points,
+                occurred_at=earned.occurred_at,
+                earn_day=earned.earn_day,
+                points_earned=earned.earn.points,
                 earn_entry_id=entry.id,
                 using_db=connection,
             )
@@ -226,9 +171,15 @@ async def record_purchase(
                 ErrorCode.DUPLICATE, "This order was recorded already.", ["orderRef"]
             ) from None
         await Lot.filter(entry_id=entry.id).using_db(connection).update(purchase_id=record.id)
-        change = await requalify(connection, book.member, brand, book.now, may_go_down=False)
-        if change is not None:
-            book.tier_changes.append(change.id)
+        await book.expire_due()  # a rule's short-lived points may be past due for an old purchase
+        if earned.earn.referral is not None:
+            await pay_referrer(
+                book, brand, earned.earn.referral, book.member.display_name, earned.earn_day
+            )
+        for written in (book, *book.companions):
+            change = await requalify(connection, written.member, brand, book.now, may_go_down=False)
+            if change is not None:
+                written.tier_changes.append(change.id)
         return entry
 
     payload = {
@@ -243,6 +194,76 @@ async def record_purchase(
         "at": purchase.occurred_at.astimezone(UTC).isoformat() if purchase.occurred_at else None,
     }
     return await _move(rt, principal, "recordPurchase", key, member_id, payload, write)
+
+
+async def preview_earn(
+    rt: Backends, principal: Principal, member_id: int, purchase: PurchaseRecord
+) -> PurchaseEarn:
+    """What recordPurchase would earn the member for this purchase now, moving nothing."""
+    brand = await Brand.get(id=principal.brand_id)
+    async with in_transaction() as connection:
+        member = await Member.get_or_none(id=member_id, brand_id=brand.id).using_db(connection)
+        if member is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such member.", ["memberId"])
+        return await assess_purchase(connection, brand, member, purchase, rt.clock.now())
+
+
+async def complete_task(
+    rt: Backends, principal: Principal, member_id: int, task_code: str, key: str
+) -> Movement:
+    """Reward a task the member did (check-in, share, review, …) as its rule says, within the
+    rule's daily and lifetime limits and the brand's daily cap."""
+    brand = await Brand.get(id=principal.brand_id)
+    task_code = task_code.strip().upper()
+
+    async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry:
+        zone = ZoneInfo(brand.timezone)
+        day = book.now.astimezone(zone).date()
+        facts = await member_facts(connection, brand, book.member, day)
+        rules = [
+            rule
+            for rule in await live_rules(brand.id, connection)
+            if rule.kind is RuleKind.TASK
+            and rule.task_code == task_code
+            and rule.applies(book.now, zone, None, facts.tier_code)
+        ]
+        if not rules:
+            raise DomainError(
+                ErrorCode.NOT_FOUND, "No task with this code is open to the member.", ["taskCode"]
+            )
+        rule = min(rules, key=lambda rule: (-rule.priority, rule.id))
+        done = Award.filter(member_id=book.member.id, kind=AwardKind.TASK, task_code=task_code)
+        if rule.daily_limit is not None and (
+            await done.filter(local_day=day).using_db(connection).count() >= rule.daily_limit
+        ):
+            raise DomainError(
+                ErrorCode.LIMIT_REACHED,
+                f"This task earns points {rule.daily_limit} time(s) a day at most.",
+                ["taskCode"],
+            )
+        if rule.lifetime_limit is not None and (
+            await done.using_db(connection).count() >= rule.lifetime_limit
+        ):
+            raise DomainError(
+                ErrorCode.LIMIT_REACHED,
+                f"This task earns points {rule.lifetime_limit} time(s) at most.",
+                ["taskCode"],
+            )
+        earn = evaluate_task(rule, facts)
+        entry = await book.credit(
+            LedgerKind.EARN,
+            bonus_lots(brand, earn.components, book.now),
+            f"Task: {rule.name}",
+            breakdown=earn.breakdown(),
+        )
+        await record_award(connection, book.member.id, AwardKind.TASK, rule, entry, day, book.now)
+        change = await requalify(connection, book.member, brand, book.now, may_go_down=False)
+        if change is not None:
+            book.tier_changes.append(change.id)
+        return entry
+
+    payload = {"member": member_id, "task": task_code}
+    return await _move(rt, principal, "completeTask", key, member_id, payload, write)
 
 
 async def reverse_purchase(
@@ -339,9 +360,8 @@ async def adjust(
         if points > 0:
             return await book.credit(
                 LedgerKind.ADJUST,
-                points,
+                [(points, expiry_of(brand, book.now))],
                 description,
-                expires_at=expiry_of(brand, book.now),
                 breakdown=[{"rule": "adjustment", "description": reason, "points": points}],
                 reason=reason,
             )

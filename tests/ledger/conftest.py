@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from db.models import Brand, ExpiryPolicy
@@ -19,6 +21,7 @@ def make_brand(app):
         timezone: str = "Asia/Shanghai",
         expiry_policy: ExpiryPolicy = ExpiryPolicy.ROLLING,
         expiry_months: int = 24,
+        earn_rate: Decimal = Decimal(1),
         **row,
     ) -> Brand:
         brand = await create_brand(
@@ -27,6 +30,7 @@ def make_brand(app):
             timezone=timezone,
             expiry_policy=expiry_policy,
             expiry_months=expiry_months,
+            earn_rate=earn_rate,
         )
         if row:
             await Brand.filter(id=brand.id).update(**row)

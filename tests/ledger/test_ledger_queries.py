@@ -155,7 +155,7 @@ async def test_a_member_sees_their_entries_but_not_the_staff_only_fields(
             None,
         )
     earn = nodes[-1]
-    assert [(c["rule"], c["points"]) for c in earn["breakdown"]] == [("base", 100)]
+    assert [(c["rule"], c["points"]) for c in earn["breakdown"]] == [("BASE", 100)]
     assert earn["expiresAt"] is not None
 
     staff_view = await staff.gql(STAFF_LEDGER, {"id": member["id"]}, token=staff.token)

@@ -56,7 +56,7 @@ async def test_a_purchase_earns_the_base_rate_rounded_down(make_brand, caller):
         16,
         1,
     )
-    assert [(part["rule"], part["points"]) for part in entry["breakdown"]] == [("base", 16)]
+    assert [(part["rule"], part["points"]) for part in entry["breakdown"]] == [("BASE", 16)]
     assert earned["member"]["points"] == {"available": 16, "version": 1, "lifetimeEarned": 16}
     recorded = await Purchase.get(brand_id=brand.id, order_ref="R-1")
     assert (recorded.total, recorded.points_earned) == (Decimal("10.99"), 16)

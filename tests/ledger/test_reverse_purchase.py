@@ -176,17 +176,17 @@ async def test_points_already_spent_are_owed_and_paid_off_first_from_the_next_ea
     first = await staff.purchase(member["id"], "50.00")
     assert first["entry"]["points"] == 0
     assert [(c["rule"], c["points"]) for c in first["entry"]["breakdown"]] == [
-        ("base", 50),
+        ("BASE", 50),
         ("shortfall", -50),
     ]
     assert first["member"]["points"]["available"] == 0
     second = await staff.purchase(member["id"], "100.00")
     components = second["entry"]["breakdown"]
-    assert [(c["rule"], c["points"]) for c in components] == [("base", 100), ("shortfall", -20)]
+    assert [(c["rule"], c["points"]) for c in components] == [("BASE", 100), ("shortfall", -20)]
     assert sum(c["points"] for c in components) == second["entry"]["points"] == 80
     assert (await lot_of_entry(second["entry"]["id"])).points == 80
     third = await staff.purchase(member["id"], "10.00")
-    assert [(c["rule"], c["points"]) for c in third["entry"]["breakdown"]] == [("base", 10)]
+    assert [(c["rule"], c["points"]) for c in third["entry"]["breakdown"]] == [("BASE", 10)]
     assert third["member"]["points"]["available"] == 90
 
     body = await staff.gql(LEDGER_WITH_SHORTFALL, {"id": member["id"]}, token=staff.token)

@@ -102,10 +102,10 @@ async def test_the_tiers_earn_multiplier_applies_on_top_of_the_base_rate(staff, 
     member = await staff.register()
     first = await staff.purchase(member["id"], "150.00")  # on the base tier, crossing to Gold
     assert first["entry"]["points"] == 150
-    assert [part["rule"] for part in first["entry"]["breakdown"]] == ["base"]
+    assert [part["rule"] for part in first["entry"]["breakdown"]] == ["BASE"]
     second = await staff.purchase(member["id"], "101.00")  # as a Gold member
     assert second["entry"]["points"] == 151
     assert second["entry"]["breakdown"] == [
-        {"rule": "base", "description": "1 point per 1.00 spent on 101.00", "points": 101},
+        {"rule": "BASE", "description": "1 point per 1 spent on 101.00", "points": 101},
         {"rule": "tier", "description": "Gold tier: x1.5", "points": 50},
     ]

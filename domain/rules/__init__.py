@@ -1,0 +1,1 @@
+"""Earning rules: how a brand's members earn, as data its admins edit."""

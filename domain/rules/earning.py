@@ -1,0 +1,232 @@
+"""What members earn, as the rules say: the facts the engine needs, read inside the movement's
+transaction, and the checks a purchase passes before it earns.
+
+`assess_purchase` is the one path from a purchase to its earn: recordPurchase writes what it
+returns and previewEarn shows it, so a preview and the real earn never differ.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from db.models import (
+    Award,
+    AwardKind,
+    Balance,
+    Brand,
+    EarningRule,
+    Member,
+    Purchase,
+    Store,
+    Tier,
+)
+from domain.errors import DomainError, ErrorCode
+from domain.ledger.book import shortfall_component
+from domain.ledger.policy import expiry_of
+from domain.rules.engine import (
+    Earn,
+    MemberFacts,
+    PurchaseRecord,
+    Rule,
+    evaluate_purchase,
+    lots_of,
+)
+
+MAX_TOTAL = Decimal("1000000000")
+CLOCK_SKEW = timedelta(minutes=5)
+MAX_LINES = 500
+
+
+def rule_of(stored: EarningRule) -> Rule:
+    """The engine's copy of a stored rule."""
+    return Rule(
+        id=stored.id,
+        code=stored.code,
+        name=stored.name,
+        kind=stored.kind,
+        priority=stored.priority,
+        rate=stored.rate,
+        rounding=stored.rounding,
+        multiplier=stored.multiplier,
+        category=stored.category,
+        threshold=stored.threshold,
+        points=stored.points,
+        referrer_points=stored.referrer_points,
+        referrer_monthly_cap=stored.referrer_monthly_cap,
+        task_code=stored.task_code,
+        daily_limit=stored.daily_limit,
+        lifetime_limit=stored.lifetime_limit,
+        starts_at=stored.starts_at,
+        ends_at=stored.ends_at,
+        weekdays=frozenset(stored.weekdays),
+        store_codes=frozenset(stored.store_codes),
+        tier_codes=frozenset(stored.tier_codes),
+        cap_points=stored.cap_points,
+        expiry_days=stored.expiry_days,
+    )
+
+
+async def live_rules(brand_id: int, connection: BaseDBAsyncClient) -> list[Rule]:
+    """The brand's rules that are not archived (the engine checks windows, stores and tiers)."""
+    stored = await EarningRule.filter(brand_id=brand_id, archived_at=None).using_db(connection)
+    return [rule_of(rule) for rule in stored]
+
+
+EARNED_THAT_DAY_SQL = """
+SELECT COALESCE((SELECT SUM(points_earned) FROM purchase
+                 WHERE member_id = $1 AND earn_day = $2), 0)
+     + COALESCE((SELECT SUM(points) FROM award
+                 WHERE member_id = $1 AND kind = 'TASK' AND local_day = $2), 0) AS points
+"""
+
+
+async def earned_that_day(connection: BaseDBAsyncClient, member_id: int, day: date) -> int:
+    """What purchases and tasks earned the member on that (brand's) day: the daily cap counts it."""
+    rows = await connection.execute_query_dict(EARNED_THAT_DAY_SQL, [member_id, day])
+    return int(rows[0]["points"])
+
+
+async def member_facts(
+    connection: BaseDBAsyncClient,
+    brand: Brand,
+    member: Member,
+    day: date,
+    *,
+    first_purchase: bool = False,
+    referred: bool = False,
+) -> MemberFacts:
+    tier = await Tier.get(id=member.tier_id).using_db(connection)
+    return MemberFacts(
+        zone=ZoneInfo(brand.timezone),
+        tier_code=tier.code,
+        tier_name=tier.name,
+        tier_multiplier=tier.earn_multiplier,
+        first_purchase=first_purchase,
+        referred=referred,
+        earned_that_day=await earned_that_day(connection, member.id, day),
+        cap_per_purchase=brand.earn_cap_per_purchase,
+        cap_per_day=brand.earn_cap_per_day,
+    )
+
+
+def check_purchase(purchase: PurchaseRecord, now: datetime, max_age_days: int) -> None:
+    """What any purchase must be, whatever the member and the rules."""
+    if not 0 < purchase.total <= MAX_TOTAL:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"Total must be above 0 and at most {MAX_TOTAL}.", ["total"]
+        )
+    if not 1 <= len(purchase.order_ref.strip()) <= 64:
+        raise DomainError(ErrorCode.INVALID_INPUT, "orderRef: 1 to 64 characters.", ["orderRef"])
+    if purchase.occurred_at is not None and not (
+        now - timedelta(days=max_age_days) <= purchase.occurred_at <= now + CLOCK_SKEW
+    ):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"occurredAt must be within the last {max_age_days} days, not in the future.",
+            ["occurredAt"],
+        )
+    if len(purchase.lines) > MAX_LINES:
+        raise DomainError(ErrorCode.INVALID_INPUT, f"At most {MAX_LINES} lines.", ["lines"])
+    for index, line in enumerate(purchase.lines):
+        if not 1 <= line.quantity <= 1_000_000 or not 0 <= line.unit_price <= MAX_TOTAL:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                "A line needs a quantity from 1 and a unit price from 0.",
+                ["lines", str(index)],
+            )
+        if not 1 <= len(line.category.strip()) <= 64 or not 1 <= len(line.sku.strip()) <= 64:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                "A line's sku and category: 1 to 64 characters each.",
+                ["lines", str(index)],
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseEarn:
+    """What a purchase earns, and where it goes: its lots, its store, its day."""
+
+    earn: Earn
+    lots: list[tuple[int, datetime]]
+    store_id: int | None
+    occurred_at: datetime
+    earn_day: date
+    shortfall_paid: int
+
+    @property
+    def points(self) -> int:
+        """What the EARN entry will show: the earn, less a shortfall it pays off."""
+        return self.earn.points - self.shortfall_paid
+
+    def breakdown(self) -> list[dict[str, Any]]:
+        """The EARN entry's breakdown (the book adds the shortfall line itself)."""
+        return self.earn.breakdown()
+
+    def shown_breakdown(self) -> list[dict[str, Any]]:
+        """The breakdown as the entry will show it, shortfall included."""
+        paid = [shortfall_component(self.shortfall_paid)] if self.shortfall_paid else []
+        return [*self.breakdown(), *paid]
+
+    @property
+    def expires_at(self) -> datetime | None:
+        return min((expires_at for _, expires_at in self.lots), default=None)
+
+
+async def assess_purchase(
+    connection: BaseDBAsyncClient,
+    brand: Brand,
+    member: Member,
+    purchase: PurchaseRecord,
+    now: datetime,
+) -> PurchaseEarn:
+    """Check a purchase and work out what it earns the member, without writing anything."""
+    check_purchase(purchase, now, brand.purchase_max_age_days)
+    store_id = None
+    if purchase.store_code:
+        store = await Store.get_or_none(brand_id=brand.id, code=purchase.store_code).using_db(
+            connection
+        )
+        if store is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such store.", ["storeCode"])
+        store_id = store.id
+    occurred_at = purchase.occurred_at or now
+    zone = ZoneInfo(brand.timezone)
+    earn_day = occurred_at.astimezone(zone).date()
+    default_expiry = expiry_of(brand, occurred_at)
+    if default_expiry <= now:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "The points of a purchase this old would have expired already.",
+            ["occurredAt"],
+        )
+    first_purchase = not await Purchase.filter(member_id=member.id).using_db(connection).exists()
+    referred = (
+        first_purchase
+        and member.referred_by_id is not None
+        and not await Award.filter(member_id=member.id, kind=AwardKind.REFERRAL_REFEREE)
+        .using_db(connection)
+        .exists()
+    )
+    facts = await member_facts(
+        connection, brand, member, earn_day, first_purchase=first_purchase, referred=referred
+    )
+    rules = await live_rules(brand.id, connection)
+    earn = evaluate_purchase(
+        purchase.total, purchase.lines, purchase.store_code, occurred_at, facts, rules
+    )
+    lots = lots_of(earn.components, default_expiry, earn_day, zone)
+    balance = await Balance.get(member_id=member.id).using_db(connection)
+    return PurchaseEarn(
+        earn=earn,
+        lots=lots,
+        store_id=store_id,
+        occurred_at=occurred_at,
+        earn_day=earn_day,
+        shortfall_paid=min(balance.shortfall, max(earn.points, 0)),
+    )

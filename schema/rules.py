@@ -1,0 +1,216 @@
+"""Earning rules: how members earn, edited by the brand's admins; previews; tasks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from domain.rules.admin import Rounding, RuleKind
+from resolvers import rules as resolve
+from schema.brands import Brand
+from schema.errors import UserError
+from schema.ledger import EarnComponent, LedgerEntry, PurchaseLineInput
+from schema.permissions import IsBrandAdmin, MemberOrStaff, ReadsMembers
+from schema.relay import Node
+
+if TYPE_CHECKING:
+    from schema.members import Member
+
+MemberRef = Annotated["Member", strawberry.lazy("schema.members")]
+EarningRuleKind = strawberry.enum(
+    RuleKind,
+    name="EarningRuleKind",
+    description="BASE_RATE: points per currency unit (the highest-priority one applies). "
+    "CATEGORY_MULTIPLIER: the base rate again, times (multiplier - 1), on one category's lines. "
+    "THRESHOLD_BONUS: points when one purchase spends at least the threshold (the highest one "
+    "reached). CAMPAIGN: a multiplier of spend points, or flat points, inside a window. "
+    "REGISTRATION_BONUS, FIRST_PURCHASE_BONUS, BIRTHDAY_BONUS: once per member (per year for "
+    "birthdays). REFERRAL_BONUS: the new member and their referrer, on the first purchase. "
+    "TASK: points for a task the member completes, within daily and lifetime limits.",
+)
+RoundingMode = strawberry.enum(Rounding, name="RoundingMode")
+
+
+@strawberry.type(description="A rule by which the brand's members earn points.")
+class EarningRule(Node):
+    code: str
+    name: str
+    kind: EarningRuleKind
+    priority: int
+    rate: Decimal | None = strawberry.field(description="Points per currency unit spent.")
+    rounding: RoundingMode
+    multiplier: Decimal | None
+    category: str | None
+    threshold: Decimal | None
+    points: int | None
+    referrer_points: int | None
+    referrer_monthly_cap: int | None
+    task_code: str | None
+    daily_limit: int | None
+    lifetime_limit: int | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    weekdays: list[int] = strawberry.field(
+        description="Days of the week it applies (1 Monday … 7 Sunday, brand's time); empty: all."
+    )
+    store_codes: list[str] = strawberry.field(description="Stores it applies in; empty: all.")
+    tier_codes: list[str] = strawberry.field(description="Tiers it applies to; empty: all.")
+    cap_points: int | None = strawberry.field(description="At most this many points per earn.")
+    expiry_days: int | None = strawberry.field(
+        description="Its points expire this many days after they are earned, in their own lot; "
+        "null: the brand's expiry policy."
+    )
+    archived_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@strawberry.input(description="An earning rule; which fields a kind needs or allows is checked.")
+class EarningRuleInput:
+    code: str
+    name: str
+    kind: EarningRuleKind
+    priority: int = 0
+    rate: Decimal | None = None
+    rounding: RoundingMode | None = None
+    multiplier: Decimal | None = None
+    category: str | None = None
+    threshold: Decimal | None = None
+    points: int | None = None
+    referrer_points: int | None = None
+    referrer_monthly_cap: int | None = None
+    task_code: str | None = None
+    daily_limit: int | None = None
+    lifetime_limit: int | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    weekdays: list[int] | None = None
+    store_codes: list[str] | None = None
+    tier_codes: list[str] | None = None
+    cap_points: int | None = None
+    expiry_days: int | None = None
+
+
+@strawberry.input(description="A rule's new settings, replacing all of them; its kind stays.")
+class UpdateEarningRuleInput(EarningRuleInput):
+    id: strawberry.ID
+
+
+@strawberry.input
+class ArchiveEarningRuleInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class EarningRulePayload:
+    rule: EarningRule | None
+    user_errors: list[UserError]
+
+
+@strawberry.input(description="The brand's limits on earning; null caps mean none.")
+class EarnSettingsInput:
+    earn_cap_per_purchase: int | None = None
+    earn_cap_per_day: int | None = None
+    purchase_max_age_days: int = 30
+
+
+@strawberry.type
+class EarnSettingsPayload:
+    brand: Brand | None
+    user_errors: list[UserError]
+
+
+@strawberry.input(description="A purchase as recordPurchase would take it, to see its earn.")
+class PreviewEarnInput:
+    member_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Staff name the member; a member previews for themselves."
+    )
+    store_code: str | None = None
+    order_ref: str = "PREVIEW"
+    total: Decimal
+    lines: list[PurchaseLineInput] | None = None
+    occurred_at: datetime | None = None
+
+
+@strawberry.type(description="What a purchase would earn now, and why; nothing is moved.")
+class EarnPreview:
+    points: int
+    breakdown: list[EarnComponent]
+    expires_at: datetime | None
+
+
+@strawberry.type
+class PreviewEarnPayload:
+    preview: EarnPreview | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class CompleteTaskInput:
+    task_code: str
+    member_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Staff name the member; a member completes their own tasks."
+    )
+    idempotency_key: str
+
+
+@strawberry.type
+class CompleteTaskPayload:
+    entry: LedgerEntry | None
+    member: MemberRef | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class RuleQueries:
+    @strawberry.field(
+        permission_classes=[ReadsMembers],
+        description="The brand's earning rules, by kind and priority.",
+    )
+    async def earning_rules(
+        self,
+        info: Info,
+        kind: EarningRuleKind | None = None,
+        include_archived: bool = False,
+        active_at: datetime | None = None,
+    ) -> list[EarningRule]:
+        return await resolve.earning_rules(info, kind, include_archived, active_at)
+
+    @strawberry.field(
+        permission_classes=[MemberOrStaff],
+        description="What a purchase would earn, with its breakdown: the same evaluation as "
+        "recordPurchase, without moving points.",
+    )
+    async def preview_earn(self, info: Info, input: PreviewEarnInput) -> PreviewEarnPayload:
+        return await resolve.preview_earn(info, input)
+
+
+@strawberry.type
+class RuleMutations:
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def create_earning_rule(self, info: Info, input: EarningRuleInput) -> EarningRulePayload:
+        return await resolve.create_earning_rule(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def update_earning_rule(
+        self, info: Info, input: UpdateEarningRuleInput
+    ) -> EarningRulePayload:
+        return await resolve.update_earning_rule(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def archive_earning_rule(
+        self, info: Info, input: ArchiveEarningRuleInput
+    ) -> EarningRulePayload:
+        return await resolve.archive_earning_rule(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def save_earn_settings(self, info: Info, input: EarnSettingsInput) -> EarnSettingsPayload:
+        return await resolve.save_earn_settings(info, input)
+
+    @strawberry.mutation(permission_classes=[MemberOrStaff])
+    async def complete_task(self, info: Info, input: CompleteTaskInput) -> CompleteTaskPayload:
+        return await resolve.complete_task(info, input)
