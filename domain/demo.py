@@ -86,13 +86,15 @@ DEMO_RULES = (
         lifetime_limit=1,
     ),
 )
-DEMO_CAPS = EarnSettings(cap_per_purchase=5_000, cap_per_day=20_000, purchase_max_age_days=30)
+DEMO_CAPS = EarnSettings(cap_per_purchase=10_000, cap_per_day=20_000, purchase_max_age_days=30)
 
 DEMO_MEMBERS = (
     (NewMember("Lin Wei", phone="+8613800000001", email="lin.wei@example.com",
                birthday=date(1992, 5, 17)), (("DEMO-1001", "SH-001", "268.00"),
                                               ("DEMO-1002", "ONLINE", "59.90"))),
     (NewMember("Sam Taylor", phone="+8613800000002"), (("DEMO-2001", "BJ-001", "1200.00"),)),
+    # One large order makes Mei a Gold member: she earns 5 points per 100 where others earn 3.
+    (NewMember("Mei Chen", phone="+8613800000003"), (("DEMO-3001", "ONLINE", "170000.00"),)),
 )  # fmt: skip
 
 

@@ -27,6 +27,9 @@ class Payload:
         self.__dict__.update(results)
 
     def __getattr__(self, name: str) -> None:
+        if name.startswith("__"):
+            # Protocol lookups (`__await__`, …) must fail, or the payload looks awaitable.
+            raise AttributeError(name)
         return None  # a payload field this outcome did not set
 
 

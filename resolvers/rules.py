@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,13 @@ from resolvers.context import principal_of
 from resolvers.ids import decode_id
 from resolvers.ledger import components_of, moved, purchase_of
 from resolvers.payloads import Payload, reports_user_errors
+
+
+@dataclass(frozen=True, slots=True)
+class EarnPreviewView:
+    points: int
+    breakdown: list[Any]
+    expires_at: datetime | None
 
 
 def rule_spec(input: Any) -> admin.RuleSpec:
@@ -92,13 +100,10 @@ async def preview_earn(info: Any, input: Any) -> Payload:
     earned = await movements.preview_earn(
         info.context.backends, principal_of(info), member_id, purchase_of(input)
     )
-    return Payload(
-        preview=Payload(
-            points=earned.points,
-            breakdown=components_of(earned.shown_breakdown()),
-            expires_at=earned.expires_at,
-        )
+    preview = EarnPreviewView(
+        earned.points, components_of(earned.shown_breakdown()), earned.expires_at
     )
+    return Payload(preview=preview)
 
 
 @reports_user_errors

@@ -19,6 +19,10 @@ MEMBER_QUERY = (
     "{ me { displayName points { available expiring(withinDays: 800) { points expiresAt } } "
     "ledger(first: 5) { edges { node { kind points description breakdown { description } } } } } }"
 )
+PREVIEW_QUERY = (
+    '{ previewEarn(input: {total: "268.00"}) { preview { points breakdown { rule description '
+    "points } } userErrors { code message } } }"
+)
 
 
 def _settings(data_dir: Path | None = None) -> Settings:
@@ -150,17 +154,22 @@ def _print_demo_tokens(settings: Settings, secret: str, host: str, port: int, de
 
     click.echo(f"\nGraphiQL: http://{host}:{port}/graphql")
     click.echo("Paste one of these into GraphiQL's headers (valid 7 days):")
-    member = demo.members[0]
-    for role, subject in (
-        ("ADMIN", "demo-admin"),
-        ("STAFF", "demo-cashier"),
-        ("ANALYST", "demo-analyst"),
-        ("MEMBER", encode_id("Member", member.id)),
+    member, gold_member = demo.members[0], demo.members[-1]
+    for role, subject, label in (
+        ("ADMIN", "demo-admin", "ADMIN"),
+        ("STAFF", "demo-cashier", "STAFF"),
+        ("ANALYST", "demo-analyst", "ANALYST"),
+        ("MEMBER", encode_id("Member", member.id), "MEMBER"),
+        ("MEMBER", encode_id("Member", gold_member.id), "GOLD"),
     ):
-        click.echo(f'  {role:8} {{"Authorization": "Bearer {token(role, subject)}"}}')
+        click.echo(f'  {label:8} {{"Authorization": "Bearer {token(role, subject)}"}}')
     click.echo(f'  visitor  {{"X-Brand": "{DEMO_BRAND_CODE}"}}')
     click.echo(f"Try: {EXAMPLE_QUERY}")
-    click.echo(f"As the MEMBER ({member.display_name}): {MEMBER_QUERY}\n")
+    click.echo(f"As the MEMBER ({member.display_name}): {MEMBER_QUERY}")
+    click.echo(
+        f"As the MEMBER, then as the GOLD member ({gold_member.display_name}), compare: "
+        f"{PREVIEW_QUERY}\n"
+    )
 
 
 @main.command()

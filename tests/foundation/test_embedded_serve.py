@@ -24,6 +24,7 @@ import httpx
 import psutil
 import pytest
 
+from server.cli import PREVIEW_QUERY
 from tests.conftest import free_port
 
 POINTSMALL = Path(sys.executable).parent / "pointsmall"
@@ -32,7 +33,9 @@ START_TIMEOUT = 60
 STOP_TIMEOUT = 30
 
 DEMO_QUERY = "{ brand { name stores { name } } tiers { name } }"
-TOKEN_LINE = re.compile(r"^\s+(ADMIN|STAFF|ANALYST|visitor)\s+(\{.*\})\s*$", re.MULTILINE)
+TOKEN_LINE = re.compile(
+    r"^\s+(ADMIN|STAFF|ANALYST|MEMBER|GOLD|visitor)\s+(\{.*\})\s*$", re.MULTILINE
+)
 ASSET_REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']+)["']""")
 ABSOLUTE_URL = re.compile(r"""\b(?:https?|wss?)://([^\s"'<>/)]+)""")
 CSS_URL = re.compile(r"""url\(\s*["']?([^"')\s]+)""")
@@ -161,7 +164,7 @@ def demo(launcher: Launcher) -> tuple[Serve, dict[str, dict[str, str]]]:
     serve = launcher.start("--demo")
     serve.wait_ready()
     headers = {role: json.loads(text) for role, text in TOKEN_LINE.findall(serve.output)}
-    assert set(headers) == {"ADMIN", "STAFF", "ANALYST", "visitor"}, serve.output
+    assert set(headers) == {"ADMIN", "STAFF", "ANALYST", "MEMBER", "GOLD", "visitor"}, serve.output
     return serve, headers
 
 
@@ -190,6 +193,29 @@ def test_the_printed_tokens_read_the_demo_brand(demo):
     for role in ("ADMIN", "STAFF", "ANALYST", "visitor"):
         assert_demo_brand(ask(serve, headers[role]))
     assert DEMO_QUERY in serve.output
+
+
+def test_the_demo_members_earn_3_and_5_points_per_100_by_their_tier(demo):
+    serve, headers = demo
+    assert PREVIEW_QUERY in serve.output
+    payloads = {
+        who: ask(serve, headers[who], PREVIEW_QUERY)["data"]["previewEarn"]
+        for who in ("MEMBER", "GOLD")
+    }
+    assert [payload["userErrors"] for payload in payloads.values()] == [[], []], payloads
+    previews = {who: payload["preview"] for who, payload in payloads.items()}
+    assert previews["MEMBER"] == {
+        "points": 8,
+        "breakdown": [
+            {"rule": "BASE", "description": "3 points per 100 spent on 268.00", "points": 8}
+        ],
+    }
+    assert previews["GOLD"] == {
+        "points": 13,
+        "breakdown": [
+            {"rule": "GOLD_RATE", "description": "5 points per 100 spent on 268.00", "points": 13}
+        ],
+    }
 
 
 def test_graphiql_loads_only_from_this_server(demo):

@@ -1,0 +1,1 @@
+"""Earning rules: the engine, their admin, and what members earn by them."""
