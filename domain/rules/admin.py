@@ -111,8 +111,9 @@ def check_rule(spec: RuleSpec) -> None:
     checks = (
         ("priority", -1000 <= spec.priority <= 1000, "From -1000 to 1000."),
         ("rate", spec.rate is None or 0 <= spec.rate <= 1000, "From 0 to 1000 points per unit."),
-        ("multiplier", spec.multiplier is None or 0 < spec.multiplier <= 100,
-         "Above 0, at most 100."),
+        # At least 1: a multiplier adds points, so no rule can make an earn negative.
+        ("multiplier", spec.multiplier is None or 1 <= spec.multiplier <= 100,
+         "From 1 to 100."),
         ("category", spec.category is None or 1 <= len(spec.category.strip()) <= 64,
          "1 to 64 characters."),
         ("threshold", spec.threshold is None or 0 < spec.threshold <= Decimal("1000000000"),

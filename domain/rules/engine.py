@@ -151,6 +151,15 @@ class _Tally:
             self.components.append(Component(code, description, limit - total))
 
 
+def spend_by_category(lines: Iterable[PurchaseLine]) -> dict[str, Decimal]:
+    """What the lines spent per category (case folded)."""
+    spent: dict[str, Decimal] = {}
+    for line in lines:
+        category = line.category.strip().casefold()
+        spent[category] = spent.get(category, Decimal(0)) + line.unit_price * line.quantity
+    return spent
+
+
 def rounded(value: Decimal, rounding: Rounding) -> int:
     return int(value.to_integral_value(rounding=ROUNDINGS[rounding]))
 
@@ -161,9 +170,8 @@ def money(value: Decimal) -> str:
 
 def rate_text(rate: Decimal) -> str:
     """'3 points per 100 spent' reads better than '0.03 points per 1 spent'."""
-    if rate < 1:
-        return f"{(rate * 100).normalize():f} points per 100 spent"
-    return f"{rate.normalize():f} point{'s' if rate != 1 else ''} per 1 spent"
+    per, amount = (100, (rate * 100).normalize()) if rate < 1 else (1, rate.normalize())
+    return f"{amount:f} point{'s' if amount != 1 else ''} per {per} spent"
 
 
 def factor_text(multiplier: Decimal) -> str:
@@ -199,18 +207,11 @@ def evaluate_purchase(
     if base is not None:
         description = f"{rate_text(base.rate)} on {money(total)}"
         spend_points += tally.add(base, description, rounded(total * base.rate, base.rounding))
+    spent_by_category = spend_by_category(lines)
     for rule in _in_order(by_kind.get(RuleKind.CATEGORY_MULTIPLIER, ())):
         if base is None:
             break
-        category = rule.category.casefold()
-        spent = sum(
-            (
-                line.unit_price * line.quantity
-                for line in lines
-                if line.category.casefold() == category
-            ),
-            Decimal(0),
-        )
+        spent = spent_by_category.get(rule.category.strip().casefold(), Decimal(0))
         spent = min(spent, total)  # lines may add up to more than a discounted total
         extra = rounded(spent * base.rate * (rule.multiplier - 1), base.rounding)
         description = f"{factor_text(rule.multiplier)} on {rule.category} ({money(spent)} spent)"
