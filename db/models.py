@@ -38,6 +38,10 @@ class Brand(Model):
     earn_cap_per_day = fields.IntField(null=True)
     # A purchase may be recorded up to this many days after it happened.
     purchase_max_age_days = fields.IntField(default=30)
+    # Points + cash redemptions not paid within this many minutes are cancelled.
+    payment_window_minutes = fields.IntField(default=30)
+    # A member may cancel their own redemption within this many hours of making it.
+    cancel_window_hours = fields.IntField(default=24)
     # Tiers qualify on the points earned in this many months up to now.
     tier_window_months = fields.IntField(default=12)
     # The brand's own token verification key; brands without one use the deployment's secret.
@@ -297,6 +301,8 @@ class Purchase(Model):
     occurred_at = fields.DatetimeField()
     # The brand's local day of occurred_at: what the per-day earn cap counts by.
     earn_day = fields.DateField()
+    # Spend per category of the purchase's lines: what recommendations rank by.
+    categories = fields.JSONField(default=dict)
     points_earned = fields.IntField()
     refunded_amount = fields.DecimalField(max_digits=14, decimal_places=2, default=0)
     points_reversed = fields.IntField(default=0)
@@ -516,3 +522,141 @@ class Award(Model):
         constraints = (
             UniqueConstraint(fields=("member_id", "kind", "once_key"), name="award_once"),
         )
+
+
+class ItemKind(StrEnum):
+    PHYSICAL = "PHYSICAL"
+    COUPON = "COUPON"
+    CASH_VOUCHER = "CASH_VOUCHER"
+    PARTNER_OFFER = "PARTNER_OFFER"
+
+
+class ItemStatus(StrEnum):
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    ACTIVE = "ACTIVE"
+    REJECTED = "REJECTED"
+    ARCHIVED = "ARCHIVED"
+
+
+class CatalogItem(Model):
+    """Something members spend points on; its stock never goes below zero (a CHECK)."""
+
+    id = fields.IntField(primary_key=True)
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="catalog_items", on_delete=fields.CASCADE
+    )
+    brand_id: int
+    sku = fields.CharField(max_length=64)
+    name = fields.CharField(max_length=200)
+    description = fields.TextField(default="")
+    kind = fields.CharEnumField(ItemKind, max_length=16)
+    status = fields.CharEnumField(ItemStatus, max_length=16, default=ItemStatus.ACTIVE)
+    category = fields.CharField(max_length=64)
+    points_price = fields.IntField()
+    cash_price = fields.DecimalField(max_digits=12, decimal_places=2, default=0)
+    stock = fields.IntField(null=True)  # null: unlimited
+    per_member_limit = fields.IntField(null=True)
+    min_tier: fields.ForeignKeyNullableRelation[Tier] = fields.ForeignKeyField(
+        "models.Tier", related_name="catalog_items", null=True, on_delete=fields.RESTRICT
+    )
+    min_tier_id: int | None
+    available_from = fields.DatetimeField(null=True)
+    available_until = fields.DatetimeField(null=True)
+    image_urls = fields.JSONField(default=list)
+    # What one coupon or voucher of this item is worth at the checkout, and how long it lasts.
+    coupon_value = fields.DecimalField(max_digits=12, decimal_places=2, default=0)
+    coupon_valid_days = fields.IntField(null=True)
+    redeemed_count = fields.IntField(default=0)  # popularity, for recommendations
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "catalog_item"
+        indexes = (("brand_id", "status", "category"),)
+        constraints = (
+            UniqueConstraint(fields=("brand_id", "sku"), name="catalog_item_brand_sku"),
+            CheckConstraint(check="stock IS NULL OR stock >= 0", name="catalog_item_stock"),
+            CheckConstraint(check="points_price >= 0", name="catalog_item_points_price"),
+            CheckConstraint(check="cash_price >= 0", name="catalog_item_cash_price"),
+            CheckConstraint(
+                check="available_from IS NULL OR available_until IS NULL "
+                "OR available_from < available_until",
+                name="catalog_item_window",
+            ),
+        )
+
+
+class RedemptionStatus(StrEnum):
+    AWAITING_PAYMENT = "AWAITING_PAYMENT"
+    CONFIRMED = "CONFIRMED"
+    FULFILLED = "FULFILLED"
+    CANCELLED = "CANCELLED"
+
+
+class Redemption(Model):
+    """A member's order of a catalog item, paid in points (and cash for points + cash items)."""
+
+    id = fields.BigIntField(primary_key=True)
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="redemptions", on_delete=fields.CASCADE
+    )
+    brand_id: int
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="redemptions", on_delete=fields.CASCADE
+    )
+    member_id: int
+    item: fields.ForeignKeyRelation[CatalogItem] = fields.ForeignKeyField(
+        "models.CatalogItem", related_name="redemptions", on_delete=fields.RESTRICT
+    )
+    item_id: int
+    quantity = fields.IntField()
+    points_spent = fields.IntField()
+    cash_amount = fields.DecimalField(max_digits=12, decimal_places=2, default=0)
+    status = fields.CharEnumField(RedemptionStatus, max_length=16)
+    redeem_entry: fields.ForeignKeyNullableRelation[LedgerEntry] = fields.ForeignKeyField(
+        "models.LedgerEntry", related_name="redemptions", null=True, on_delete=fields.SET_NULL
+    )
+    redeem_entry_id: int | None
+    payment_due_at = fields.DatetimeField(null=True)
+    payment_reference = fields.CharField(max_length=100, null=True)
+    shipping_address = fields.JSONField(null=True)
+    tracking_reference = fields.CharField(max_length=100, null=True)
+    confirmed_at = fields.DatetimeField(null=True)
+    fulfilled_at = fields.DatetimeField(null=True)
+    cancelled_at = fields.DatetimeField(null=True)
+    cancel_reason = fields.TextField(null=True)
+    cancelled_by = fields.CharField(max_length=200, null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "redemption"
+        indexes = (("member_id", "item_id"), ("status", "payment_due_at"))
+        constraints = (
+            CheckConstraint(check="quantity > 0", name="redemption_quantity_positive"),
+            CheckConstraint(check="points_spent >= 0", name="redemption_points_spent"),
+        )
+
+
+class Coupon(Model):
+    """One unit of a coupon or cash-voucher redemption: a unique code, consumed at most once."""
+
+    id = fields.BigIntField(primary_key=True)
+    redemption: fields.ForeignKeyRelation[Redemption] = fields.ForeignKeyField(
+        "models.Redemption", related_name="coupons", on_delete=fields.CASCADE, db_index=True
+    )
+    redemption_id: int
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="coupons", on_delete=fields.CASCADE
+    )
+    brand_id: int
+    code = fields.CharField(max_length=32, unique=True)
+    value = fields.DecimalField(max_digits=12, decimal_places=2)
+    expires_at = fields.DatetimeField(null=True)
+    used_at = fields.DatetimeField(null=True)
+    used_by = fields.CharField(max_length=200, null=True)
+    used_reference = fields.CharField(max_length=100, null=True)
+    voided_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "coupon"

@@ -48,6 +48,8 @@ class MemberBook:
         self.tier_changes: list[int] = []  # ids of the tier changes this movement made
         # Books of other members the same movement wrote to (a referrer's bonus), in lock order.
         self.companions: list[MemberBook] = []
+        # Ids of what the movement made beside its entry (a redemption), kept for its replays.
+        self.outcome: dict[str, Any] = {}
 
     @classmethod
     async def open(
@@ -174,6 +176,67 @@ class MemberBook:
             )
         return entry
 
+    async def give_back(
+        self,
+        debit_entry_id: int,
+        description: str,
+        *,
+        grace_expiry: datetime,
+        **entry_fields: Any,
+    ) -> LedgerEntry | None:
+        """Return what a debit took and has not yet returned, as one REFUND entry: to the lots
+        it came from while they live; what came from lots that expired meanwhile comes back as
+        one new lot expiring at `grace_expiry` (never reviving an expired lot). Any shortfall
+        the member owes is paid off first. None when nothing is left to return."""
+        consumptions = await LotConsumption.filter(entry_id=debit_entry_id).using_db(
+            self.connection
+        )
+        owed = [(part, part.points - part.returned) for part in consumptions]
+        owed = [(part, points) for part, points in owed if points > 0]
+        if not owed:
+            return None
+        total = sum(points for _, points in owed)
+        paid = min(self.balance.shortfall, total)
+        self.balance.shortfall -= paid
+        breakdown = [shortfall_component(paid)] if paid else []
+        lots = {
+            lot.id: lot
+            for lot in await Lot.filter(id__in=[part.lot_id for part, _ in owed]).using_db(
+                self.connection
+            )
+        }
+        still_to_pay, grace_points = paid, 0
+        for part, points in owed:
+            part.returned = part.points
+            await part.save(using_db=self.connection, update_fields=["returned"])
+            kept = points - min(still_to_pay, points)
+            still_to_pay -= points - kept
+            lot = lots[part.lot_id]
+            if lot.expired_at is None and lot.expires_at > self.now:
+                lot.remaining += kept
+                await lot.save(using_db=self.connection, update_fields=["remaining"])
+            else:
+                grace_points += kept
+        entry = await self._append(
+            LedgerKind.REFUND,
+            total - paid,
+            description,
+            breakdown=breakdown,
+            expires_at=grace_expiry if grace_points else None,
+            **entry_fields,
+        )
+        if grace_points:
+            await Lot.create(
+                member_id=self.member.id,
+                entry_id=entry.id,
+                points=grace_points,
+                remaining=grace_points,
+                earned_at=self.now,
+                expires_at=grace_expiry,
+                using_db=self.connection,
+            )
+        return entry
+
     async def _spendable_lots(self, first_lot_id: int | None) -> list[Lot]:
         lots = (
             await Lot.filter(
@@ -200,8 +263,8 @@ class MemberBook:
             balance.lifetime_earned += points
         elif kind is LedgerKind.REVERSAL:
             balance.lifetime_earned += points  # a reversal takes back what was earned
-        elif kind is LedgerKind.REDEEM:
-            balance.lifetime_redeemed -= points
+        elif kind in (LedgerKind.REDEEM, LedgerKind.REFUND):
+            balance.lifetime_redeemed -= points  # a refund gives back what was redeemed
         await balance.save(using_db=self.connection)
         entry = await LedgerEntry.create(
             brand_id=self.member.brand_id,

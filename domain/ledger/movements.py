@@ -44,7 +44,7 @@ from domain.rules.earning import (
     live_rules,
     member_facts,
 )
-from domain.rules.engine import PurchaseRecord, evaluate_task
+from domain.rules.engine import PurchaseRecord, evaluate_task, spend_by_category
 from domain.runtime import Backends
 from domain.tiers import publish_tier_changes, requalify
 
@@ -53,10 +53,12 @@ MAX_ADJUSTMENT = 1_000_000_000
 
 @dataclass(frozen=True, slots=True)
 class Movement:
-    """What a movement left: its entry (None when nothing moved) and the member after it."""
+    """What a movement left: its entry (None when nothing moved), the member after it, and
+    what else the write kept in `book.outcome` (ids of records it made)."""
 
     entry: LedgerEntry | None
     member: Member
+    outcome: dict[str, Any]
 
 
 Write = Callable[[MemberBook, BaseDBAsyncClient], Awaitable[LedgerEntry | None]]
@@ -77,7 +79,7 @@ async def publish_books(rt: Backends, books: list[list[Any]]) -> None:
         await publish_tier_changes(rt, member_id, tier_changes)
 
 
-async def _move(
+async def move(
     rt: Backends,
     principal: Principal,
     operation: str,
@@ -88,7 +90,8 @@ async def _move(
     *,
     frozen_may: bool = False,
 ) -> Movement:
-    """Lock the member's book, check their status, write, and publish after commit."""
+    """Lock the member's book, check their status, write, and publish after commit; at most
+    once per idempotency key (a replay returns the first movement's entry and outcome)."""
     made: dict[str, Any] = {}
 
     async def movement(connection: BaseDBAsyncClient) -> dict[str, Any]:
@@ -106,14 +109,18 @@ async def _move(
             )
         entry = await write(book, connection)
         made.update(entry=entry, member=book.member)
-        return {"entry_id": entry.id if entry else None, "books": books_written(book)}
+        return {
+            **book.outcome,
+            "entry_id": entry.id if entry else None,
+            "books": books_written(book),
+        }
 
     outcome, replayed = await run_once(principal, operation, key, payload, movement)
     if not replayed:
         await publish_books(rt, outcome["books"])
-        return Movement(entry=made["entry"], member=made["member"])
+        return Movement(entry=made["entry"], member=made["member"], outcome=outcome)
     entry = await LedgerEntry.get(id=outcome["entry_id"]) if outcome["entry_id"] else None
-    return Movement(entry=entry, member=await Member.get(id=member_id))
+    return Movement(entry=entry, member=await Member.get(id=member_id), outcome=outcome)
 
 
 EXPIRED_POINTS_SQL = """
@@ -162,6 +169,10 @@ async def record_purchase(
                 total=purchase.total,
                 occurred_at=earned.occurred_at,
                 earn_day=earned.earn_day,
+                categories={
+                    category: f"{spent:.2f}"
+                    for category, spent in spend_by_category(purchase.lines).items()
+                },
                 points_earned=earned.earn.points,
                 earn_entry_id=entry.id,
                 using_db=connection,
@@ -193,7 +204,7 @@ async def record_purchase(
         ],
         "at": purchase.occurred_at.astimezone(UTC).isoformat() if purchase.occurred_at else None,
     }
-    return await _move(rt, principal, "recordPurchase", key, member_id, payload, write)
+    return await move(rt, principal, "recordPurchase", key, member_id, payload, write)
 
 
 async def preview_earn(
@@ -263,7 +274,7 @@ async def complete_task(
         return entry
 
     payload = {"member": member_id, "task": task_code}
-    return await _move(rt, principal, "completeTask", key, member_id, payload, write)
+    return await move(rt, principal, "completeTask", key, member_id, payload, write)
 
 
 async def reverse_purchase(
@@ -333,7 +344,7 @@ async def reverse_purchase(
         "order": order_ref.strip(),
         "amount": None if amount is None else f"{amount:.2f}",
     }
-    return await _move(
+    return await move(
         rt, principal, "reversePurchase", key, member_id, payload, write, frozen_may=True
     )
 
@@ -368,4 +379,4 @@ async def adjust(
         return await book.debit(LedgerKind.ADJUST, -points, description, reason=reason)
 
     payload = {"member": member_id, "points": points, "reason": reason}
-    return await _move(rt, principal, "adjustPoints", key, member_id, payload, write)
+    return await move(rt, principal, "adjustPoints", key, member_id, payload, write)

@@ -1,0 +1,1 @@
+"""The catalog: items members spend points on, their redemptions, coupons and recommendations."""

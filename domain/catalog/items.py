@@ -1,0 +1,247 @@
+"""Catalog items: what the brand's admins offer, and what each caller sees of them.
+
+A member's price is the list price less their tier's `discountPercent`, rounded down (in the
+member's favour). An item is available to a caller when it is ACTIVE, inside its window, in
+stock, and (for a member) their tier reaches its minimum tier.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from datetime import datetime
+from decimal import Decimal
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+
+from db.models import CatalogItem, ItemKind, ItemStatus, Member, Tier
+from domain.errors import DomainError, ErrorCode
+from domain.ledger.reads import balances
+from domain.pagination import Page, PageRequest, paginate
+from domain.principal import Principal, Role
+
+SKU = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MAX_PRICE = 100_000_000
+MAX_STOCK = 10_000_000
+URL = re.compile(r"^https://\S{1,500}$")
+
+# Re-exported for the schema, which does not reach into db/.
+__all__ = ["ItemKind", "ItemStatus"]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemSpec:
+    sku: str
+    name: str
+    kind: ItemKind
+    category: str
+    points_price: int
+    description: str = ""
+    cash_price: Decimal = Decimal(0)
+    stock: int | None = None
+    per_member_limit: int | None = None
+    min_tier_id: int | None = None
+    available_from: datetime | None = None
+    available_until: datetime | None = None
+    image_urls: tuple[str, ...] = ()
+    coupon_value: Decimal = Decimal(0)
+    coupon_valid_days: int | None = None
+
+
+def _refuse(field: str, message: str) -> DomainError:
+    return DomainError(ErrorCode.INVALID_INPUT, message, ["input", field])
+
+
+def check_item(spec: ItemSpec) -> None:
+    """Field by field: what an item may be."""
+    checks = (
+        ("sku", bool(SKU.match(spec.sku)), "SKU: 1 to 64 of letters, digits, _ . and -."),
+        ("name", 1 <= len(spec.name.strip()) <= 200, "Name: 1 to 200 characters."),
+        ("description", len(spec.description) <= 5000, "At most 5000 characters."),
+        ("category", 1 <= len(spec.category.strip()) <= 64, "Category: 1 to 64 characters."),
+        ("pointsPrice", 0 <= spec.points_price <= MAX_PRICE, f"From 0 to {MAX_PRICE}."),
+        ("cashPrice", 0 <= spec.cash_price <= Decimal("1000000"), "From 0 to 1000000."),
+        ("pointsPrice", spec.points_price > 0 or spec.cash_price > 0,
+         "An item costs points, cash or both."),
+        ("stock", spec.stock is None or 0 <= spec.stock <= MAX_STOCK,
+         f"From 0 to {MAX_STOCK}, or null for unlimited."),
+        ("perMemberLimit", spec.per_member_limit is None or 1 <= spec.per_member_limit <= 1000,
+         "From 1 to 1000, or null for none."),
+        ("availableUntil", spec.available_from is None or spec.available_until is None
+         or spec.available_from < spec.available_until, "The window must end after it starts."),
+        ("imageUrls", len(spec.image_urls) <= 10 and all(URL.match(url) for url in spec.image_urls),
+         "Up to 10 https URLs."),
+        ("couponValue", 0 <= spec.coupon_value <= Decimal("1000000"), "From 0 to 1000000."),
+        ("couponValidDays", spec.coupon_valid_days is None or 1 <= spec.coupon_valid_days <= 3650,
+         "From 1 to 3650 days, or null for no expiry."),
+    )  # fmt: skip
+    for field, holds, message in checks:
+        if not holds:
+            raise _refuse(field, message)
+
+
+def _values(spec: ItemSpec) -> dict[str, object]:
+    values = {field.name: getattr(spec, field.name) for field in fields(spec)}
+    values.update(
+        name=spec.name.strip(),
+        category=spec.category.strip(),
+        image_urls=list(spec.image_urls),
+    )
+    return values
+
+
+async def _check_min_tier(principal: Principal, tier_id: int | None) -> None:
+    if tier_id is not None and not await Tier.exists(id=tier_id, brand_id=principal.brand_id):
+        raise DomainError(ErrorCode.NOT_FOUND, "No such tier.", ["input", "minTierId"])
+
+
+async def create_item(principal: Principal, spec: ItemSpec, now: datetime) -> CatalogItem:
+    check_item(spec)
+    await _check_min_tier(principal, spec.min_tier_id)
+    try:
+        return await CatalogItem.create(
+            brand_id=principal.brand_id, created_at=now, updated_at=now, **_values(spec)
+        )
+    except IntegrityError:
+        raise DomainError(
+            ErrorCode.DUPLICATE, "Another item has this SKU.", ["input", "sku"]
+        ) from None
+
+
+async def item_of_brand(principal: Principal, item_id: int, field: str = "itemId") -> CatalogItem:
+    item = await CatalogItem.get_or_none(id=item_id, brand_id=principal.brand_id)
+    if item is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such item.", ["input", field])
+    return item
+
+
+async def update_item(
+    principal: Principal, item_id: int, spec: ItemSpec, now: datetime
+) -> CatalogItem:
+    """Replace an item's settings; its kind stays, and an archived item stays archived."""
+    check_item(spec)
+    await _check_min_tier(principal, spec.min_tier_id)
+    item = await item_of_brand(principal, item_id, "id")
+    if item.kind is not spec.kind:
+        raise _refuse("kind", "An item's kind cannot change: archive it and create another.")
+    if item.status is ItemStatus.ARCHIVED:
+        raise DomainError(ErrorCode.CONFLICT, "An archived item cannot change.", ["input", "id"])
+    try:
+        await item.update_from_dict({**_values(spec), "updated_at": now}).save()
+    except IntegrityError:
+        raise DomainError(
+            ErrorCode.DUPLICATE, "Another item has this SKU.", ["input", "sku"]
+        ) from None
+    return item
+
+
+async def archive_item(principal: Principal, item_id: int, now: datetime) -> CatalogItem:
+    """Take an item out of the catalog for good; its redemptions stay as they are."""
+    item = await item_of_brand(principal, item_id, "id")
+    if item.status is not ItemStatus.ARCHIVED:
+        item.status = ItemStatus.ARCHIVED
+        item.updated_at = now
+        await item.save(update_fields=["status", "updated_at"])
+    return item
+
+
+async def restock(principal: Principal, item_id: int, added: int, now: datetime) -> CatalogItem:
+    """Add units to a limited item's stock, atomically beside concurrent redemptions."""
+    if not 1 <= added <= MAX_STOCK:
+        raise _refuse("quantity", f"From 1 to {MAX_STOCK}.")
+    item = await item_of_brand(principal, item_id, "id")
+    if item.stock is None:
+        raise DomainError(ErrorCode.CONFLICT, "This item's stock is unlimited.", ["input", "id"])
+    updated = await CatalogItem.filter(id=item.id, stock__lte=MAX_STOCK - added).update(
+        stock=F("stock") + added, updated_at=now
+    )
+    if not updated:
+        raise _refuse("quantity", f"Stock cannot exceed {MAX_STOCK}.")
+    return await CatalogItem.get(id=item.id)
+
+
+def member_price(points_price: int, discount_percent: int) -> int:
+    """The points a member of a tier with this discount pays, rounded down."""
+    return points_price * (100 - discount_percent) // 100
+
+
+def highest_affordable_list_price(available: int, discount_percent: int) -> int | None:
+    """The highest list price whose member price is at most `available`; None: any."""
+    if discount_percent >= 100:
+        return None
+    return ((available + 1) * 100 - 1) // (100 - discount_percent)
+
+
+@dataclass(frozen=True, slots=True)
+class Shopper:
+    """The calling member as the catalog sees them: tier rank, discount, available points."""
+
+    member_id: int
+    tier_rank: int
+    discount_percent: int
+    available: int
+
+
+async def shopper_of(principal: Principal, now: datetime) -> Shopper | None:
+    """The caller as a member, or None for staff and visitors."""
+    if principal.role is not Role.MEMBER or principal.member_id is None:
+        return None
+    member = await Member.get(id=principal.member_id)
+    tier = await Tier.get(id=member.tier_id)
+    balance = (await balances([member.id], now))[member.id]
+    return Shopper(member.id, tier.rank, tier.discount_percent, balance.available)
+
+
+def refusal(
+    item: CatalogItem, now: datetime, min_tier_rank: int | None, shopper: Shopper | None
+) -> DomainError | None:
+    """Why the item cannot be redeemed now (by this shopper), or None when it can."""
+    if item.status is not ItemStatus.ACTIVE:
+        return DomainError(ErrorCode.NOT_FOUND, "This item is not in the catalog.", ["itemId"])
+    if item.available_from is not None and now < item.available_from:
+        return DomainError(ErrorCode.NOT_STARTED, "This item is not available yet.", ["itemId"])
+    if item.available_until is not None and now >= item.available_until:
+        return DomainError(ErrorCode.ENDED, "This item is no longer available.", ["itemId"])
+    if item.stock is not None and item.stock <= 0:
+        return DomainError(ErrorCode.OUT_OF_STOCK, "This item is out of stock.", ["itemId"])
+    if shopper is not None and min_tier_rank is not None and shopper.tier_rank < min_tier_rank:
+        return DomainError(ErrorCode.TIER_REQUIRED, "This item needs a higher tier.", ["itemId"])
+    return None
+
+
+async def catalog_page(
+    principal: Principal,
+    shopper: Shopper | None,
+    request: PageRequest,
+    *,
+    category: str | None = None,
+    kind: ItemKind | None = None,
+    affordable_only: bool = False,
+) -> Page[CatalogItem]:
+    """The brand's active items, oldest first, by category and kind.
+
+    `affordable_only` keeps items the calling member can pay for with their points now.
+    """
+    items = CatalogItem.filter(brand_id=principal.brand_id, status=ItemStatus.ACTIVE)
+    if category is not None:
+        items = items.filter(category=category.strip())
+    if kind is not None:
+        items = items.filter(kind=kind)
+    if affordable_only and shopper is not None:
+        highest = highest_affordable_list_price(shopper.available, shopper.discount_percent)
+        if highest is not None:
+            items = items.filter(points_price__lte=highest)
+    return await paginate(items, request)
+
+
+async def visible_item(principal: Principal, item_id: int) -> CatalogItem | None:
+    """An item of the caller's brand: active ones for everyone, the rest for its staff."""
+    item = await CatalogItem.get_or_none(id=item_id, brand_id=principal.brand_id)
+    if item is None or (item.status is not ItemStatus.ACTIVE and not principal.reads_members):
+        return None
+    return item
+
+
+async def items_by_ids(ids: list[int]) -> dict[int, CatalogItem]:
+    return {item.id: item for item in await CatalogItem.filter(id__in=ids)}

@@ -1,0 +1,426 @@
+"""Redemptions: members spend points on catalog items; cancels and unpaid timeouts give back.
+
+States:
+    AWAITING_PAYMENT --confirm_payment--> CONFIRMED --fulfil / coupons used--> FULFILLED
+    AWAITING_PAYMENT --payment window passes, or cancel--> CANCELLED
+    CONFIRMED --cancel (not once a coupon is used)--> CANCELLED
+A points-only redemption starts CONFIRMED; a points + cash one starts AWAITING_PAYMENT with the
+points already taken and the cash due, until the brand's checkout confirms the payment.
+Coupons and vouchers are issued when a redemption is CONFIRMED. A cancel gives back exactly the
+points taken (to the lots they came from) and the stock, once.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.connection import get_connection
+from tortoise.transactions import in_transaction
+
+from db.models import (
+    Brand,
+    CatalogItem,
+    Coupon,
+    ItemKind,
+    LedgerEntry,
+    LedgerKind,
+    Member,
+    Redemption,
+    RedemptionStatus,
+    Tier,
+)
+from domain.catalog.coupons import issue_coupons
+from domain.catalog.items import Shopper, member_price, refusal
+from domain.errors import DomainError, ErrorCode
+from domain.idempotency import run_once
+from domain.ledger.book import MemberBook
+from domain.ledger.movements import books_written, move, publish_books
+from domain.pagination import Page, PageRequest, paginate
+from domain.principal import Principal, Role
+from domain.runtime import Backends
+
+MAX_QUANTITY = 10
+ADDRESS_FIELDS = ("recipient", "phone", "line1", "line2", "city", "region", "postalCode", "country")
+REQUIRED_ADDRESS_FIELDS = ("recipient", "phone", "line1", "city", "country")
+REFERENCE = re.compile(r"^\S.{0,99}$")
+PAYMENT_ACTOR = "system:payments"
+
+
+@dataclass(frozen=True, slots=True)
+class Redeemed:
+    redemption: Redemption
+    member: Member
+
+
+def check_address(address: dict[str, str] | None) -> dict[str, str] | None:
+    """A shipping address with what a courier needs, each field at most 200 characters."""
+    if address is None:
+        return None
+    cleaned = {name: (address.get(name) or "").strip() for name in ADDRESS_FIELDS}
+    for name in REQUIRED_ADDRESS_FIELDS:
+        if not cleaned[name]:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, f"The address needs {name}.", ["shippingAddress", name]
+            )
+    for name, value in cleaned.items():
+        if len(value) > 200:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "At most 200 characters.", ["shippingAddress", name]
+            )
+    return {name: value for name, value in cleaned.items() if value}
+
+
+async def _last_address(connection: BaseDBAsyncClient, member_id: int) -> dict | None:
+    """The address of the member's latest physical redemption: the one they use by default."""
+    last = (
+        await Redemption.filter(member_id=member_id, shipping_address__not_isnull=True)
+        .using_db(connection)
+        .order_by("-id")
+        .first()
+    )
+    return last.shipping_address if last else None
+
+
+REDEEMED_BEFORE_SQL = """
+SELECT COALESCE(SUM(quantity), 0) AS quantity FROM redemption
+WHERE member_id = $1 AND item_id = $2 AND status <> 'CANCELLED'
+"""
+
+TAKE_STOCK_SQL = """
+UPDATE catalog_item SET stock = stock - $2, redeemed_count = redeemed_count + $2
+WHERE id = $1 AND (stock IS NULL OR stock >= $2)
+RETURNING stock
+"""
+
+RETURN_STOCK_SQL = """
+UPDATE catalog_item
+SET stock = CASE WHEN stock IS NULL THEN NULL ELSE stock + $2 END,
+    redeemed_count = redeemed_count - $2
+WHERE id = $1
+"""
+
+
+async def redeem(
+    rt: Backends,
+    principal: Principal,
+    item_id: int,
+    quantity: int,
+    key: str,
+    shipping_address: dict[str, str] | None = None,
+) -> Redeemed:
+    """Spend the calling member's points on `quantity` of an item, in one transaction: its
+    status, window, tier, per-member limit, the member's points and the stock are checked, the
+    points taken first-to-expire first, the stock taken by a conditional update (never below
+    zero), and coupons issued; at most once per idempotency key."""
+    address = check_address(shipping_address)
+    brand = await Brand.get(id=principal.brand_id)
+    member_id = principal.member_id
+
+    async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry | None:
+        now = book.now
+        item = await CatalogItem.get_or_none(id=item_id, brand_id=brand.id).using_db(connection)
+        if item is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such item.", ["itemId"])
+        tier = await Tier.get(id=book.member.tier_id).using_db(connection)
+        min_tier = (
+            await Tier.get(id=item.min_tier_id).using_db(connection) if item.min_tier_id else None
+        )
+        shopper = Shopper(book.member.id, tier.rank, tier.discount_percent, book.balance.available)
+        refused = refusal(item, now, min_tier.rank if min_tier else None, shopper)
+        if refused is not None:
+            raise refused
+        if not 1 <= quantity <= MAX_QUANTITY:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, f"Quantity: 1 to {MAX_QUANTITY}.", ["quantity"]
+            )
+        if item.per_member_limit is not None:
+            rows = await connection.execute_query_dict(
+                REDEEMED_BEFORE_SQL, [book.member.id, item.id]
+            )
+            if int(rows[0]["quantity"]) + quantity > item.per_member_limit:
+                raise DomainError(
+                    ErrorCode.LIMIT_REACHED,
+                    f"At most {item.per_member_limit} of this item per member.",
+                    ["quantity"],
+                )
+        delivery = None
+        if item.kind is ItemKind.PHYSICAL:
+            delivery = address or await _last_address(connection, book.member.id)
+            if delivery is None:
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT,
+                    "A physical item needs a shipping address.",
+                    ["shippingAddress"],
+                )
+        points = member_price(item.points_price, tier.discount_percent) * quantity
+        if book.balance.available < points:
+            raise DomainError(
+                ErrorCode.INSUFFICIENT_POINTS,
+                f"Only {book.balance.available} points are available; {points} are needed.",
+                ["itemId"],
+            )
+        # Last, so the item's row is locked for as short a time as the transaction allows.
+        if not await connection.execute_query_dict(TAKE_STOCK_SQL, [item.id, quantity]):
+            raise DomainError(ErrorCode.OUT_OF_STOCK, "Not enough of this item left.", ["itemId"])
+        entry = None
+        if points:
+            entry = await book.debit(
+                LedgerKind.REDEEM, points, f"Redeemed {quantity} x {item.name}"
+            )
+        awaiting = item.cash_price > 0
+        redemption = await Redemption.create(
+            brand_id=brand.id,
+            member_id=book.member.id,
+            item_id=item.id,
+            quantity=quantity,
+            points_spent=points,
+            cash_amount=item.cash_price * quantity,
+            status=RedemptionStatus.AWAITING_PAYMENT if awaiting else RedemptionStatus.CONFIRMED,
+            redeem_entry_id=entry.id if entry else None,
+            payment_due_at=now + timedelta(minutes=brand.payment_window_minutes)
+            if awaiting
+            else None,
+            confirmed_at=None if awaiting else now,
+            shipping_address=delivery,
+            created_at=now,
+            using_db=connection,
+        )
+        if not awaiting:
+            await issue_coupons(connection, item, redemption, now)
+        book.outcome["redemption_id"] = redemption.id
+        return entry
+
+    payload = {"item": item_id, "quantity": quantity, "address": address}
+    movement = await move(rt, principal, "redeem", key, member_id, payload, write)
+    redemption = await Redemption.get(id=movement.outcome["redemption_id"])
+    return Redeemed(redemption, movement.member)
+
+
+async def _redemption_of(principal: Principal, redemption_id: int) -> Redemption:
+    """A redemption the caller may act on: their own as a member, any of the brand's as staff."""
+    redemption = await Redemption.get_or_none(id=redemption_id, brand_id=principal.brand_id)
+    if redemption is None or (
+        principal.role is Role.MEMBER and redemption.member_id != principal.member_id
+    ):
+        raise DomainError(ErrorCode.NOT_FOUND, "No such redemption.", ["redemptionId"])
+    return redemption
+
+
+async def _give_back(
+    book: MemberBook, brand: Brand, redemption: Redemption, reason: str, actor: str
+) -> LedgerEntry | None:
+    """Cancel a redemption inside `book`'s transaction: its points back to their lots, its
+    stock back to the item, its coupons void."""
+    connection = book.connection
+    entry = None
+    if redemption.redeem_entry_id is not None:
+        item = await CatalogItem.get(id=redemption.item_id).using_db(connection)
+        entry = await book.give_back(
+            redemption.redeem_entry_id,
+            f"Cancelled: {redemption.quantity} x {item.name}",
+            grace_expiry=book.now + timedelta(days=brand.grace_days),
+            reason=reason,
+        )
+    await connection.execute_query(RETURN_STOCK_SQL, [redemption.item_id, redemption.quantity])
+    await (
+        Coupon.filter(redemption_id=redemption.id, voided_at=None)
+        .using_db(connection)
+        .update(voided_at=book.now)
+    )
+    redemption.status = RedemptionStatus.CANCELLED
+    redemption.cancelled_at = book.now
+    redemption.cancel_reason = reason
+    redemption.cancelled_by = actor
+    await redemption.save(
+        using_db=connection,
+        update_fields=["status", "cancelled_at", "cancel_reason", "cancelled_by"],
+    )
+    return entry
+
+
+async def _locked_for_cancel(connection: BaseDBAsyncClient, redemption_id: int) -> Redemption:
+    redemption = await Redemption.select_for_update().using_db(connection).get(id=redemption_id)
+    if redemption.status is RedemptionStatus.CANCELLED:
+        raise DomainError(
+            ErrorCode.ALREADY_CANCELLED, "This redemption was cancelled already.", ["redemptionId"]
+        )
+    if redemption.status is RedemptionStatus.FULFILLED:
+        raise DomainError(
+            ErrorCode.CONFLICT, "A fulfilled redemption cannot be cancelled.", ["redemptionId"]
+        )
+    used = (
+        await Coupon.filter(redemption_id=redemption.id, used_at__not_isnull=True)
+        .using_db(connection)
+        .exists()
+    )
+    if used:
+        raise DomainError(
+            ErrorCode.CONFLICT, "A coupon of this redemption was used already.", ["redemptionId"]
+        )
+    return redemption
+
+
+async def cancel(
+    rt: Backends, principal: Principal, redemption_id: int, reason: str, key: str
+) -> Redeemed:
+    """Cancel a redemption: a member their own within the brand's window, staff any of theirs
+    not yet fulfilled; gives back the points and the stock exactly once."""
+    reason = reason.strip()
+    if not 1 <= len(reason) <= 500:
+        message = "Give a reason (up to 500 characters)."
+        raise DomainError(ErrorCode.INVALID_INPUT, message, ["reason"])
+    found = await _redemption_of(principal, redemption_id)
+    brand = await Brand.get(id=principal.brand_id)
+
+    async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry | None:
+        redemption = await _locked_for_cancel(connection, found.id)
+        window = timedelta(hours=brand.cancel_window_hours)
+        if principal.role is Role.MEMBER and book.now > redemption.created_at + window:
+            raise DomainError(
+                ErrorCode.ENDED,
+                f"A redemption can be cancelled within {brand.cancel_window_hours} hours; ask "
+                "the brand's staff.",
+                ["redemptionId"],
+            )
+        book.outcome["redemption_id"] = redemption.id
+        return await _give_back(book, brand, redemption, reason, principal.idempotency_scope)
+
+    payload = {"redemption": found.id, "reason": reason}
+    movement = await move(
+        rt, principal, "cancelRedemption", key, found.member_id, payload, write, frozen_may=True
+    )
+    return Redeemed(await Redemption.get(id=found.id), movement.member)
+
+
+async def confirm_payment(
+    principal: Principal, redemption_id: int, payment_reference: str, key: str, now: datetime
+) -> Redemption:
+    """The brand's checkout took the cash of a points + cash redemption: it is CONFIRMED and
+    its coupons issued. Too late (the window passed) is ENDED: the timeout gives it back."""
+    payment_reference = payment_reference.strip()
+    if not REFERENCE.match(payment_reference):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "paymentReference: 1 to 100 characters.", ["paymentReference"]
+        )
+    found = await _redemption_of(principal, redemption_id)
+
+    async def confirm(connection: BaseDBAsyncClient) -> dict:
+        redemption = await Redemption.select_for_update().using_db(connection).get(id=found.id)
+        if redemption.status is not RedemptionStatus.AWAITING_PAYMENT:
+            raise DomainError(
+                ErrorCode.CONFLICT,
+                f"This redemption is {redemption.status.value}, not awaiting payment.",
+                ["redemptionId"],
+            )
+        if now >= redemption.payment_due_at:
+            raise DomainError(ErrorCode.ENDED, "The payment window has passed.", ["redemptionId"])
+        redemption.status = RedemptionStatus.CONFIRMED
+        redemption.payment_reference = payment_reference
+        redemption.confirmed_at = now
+        await redemption.save(
+            using_db=connection, update_fields=["status", "payment_reference", "confirmed_at"]
+        )
+        item = await CatalogItem.get(id=redemption.item_id).using_db(connection)
+        await issue_coupons(connection, item, redemption, now)
+        return {"redemption_id": redemption.id}
+
+    payload = {"redemption": found.id, "reference": payment_reference}
+    await run_once(principal, "confirmPayment", key, payload, confirm)
+    return await Redemption.get(id=found.id)
+
+
+async def fulfil(
+    principal: Principal, redemption_id: int, tracking_reference: str, now: datetime
+) -> Redemption:
+    """Staff shipped (or handed over) a confirmed redemption."""
+    tracking_reference = tracking_reference.strip()
+    if not REFERENCE.match(tracking_reference):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "trackingReference: 1 to 100 characters.",
+            ["trackingReference"],
+        )
+    found = await _redemption_of(principal, redemption_id)
+    async with in_transaction() as connection:
+        redemption = await Redemption.select_for_update().using_db(connection).get(id=found.id)
+        if redemption.status is RedemptionStatus.FULFILLED:
+            return redemption  # fulfilling twice changes nothing
+        if redemption.status is not RedemptionStatus.CONFIRMED:
+            raise DomainError(
+                ErrorCode.CONFLICT,
+                f"This redemption is {redemption.status.value}; only a confirmed one ships.",
+                ["redemptionId"],
+            )
+        redemption.status = RedemptionStatus.FULFILLED
+        redemption.fulfilled_at = now
+        redemption.tracking_reference = tracking_reference
+        await redemption.save(
+            using_db=connection, update_fields=["status", "fulfilled_at", "tracking_reference"]
+        )
+    return redemption
+
+
+UNPAID_SQL = """
+SELECT id FROM redemption
+WHERE status = 'AWAITING_PAYMENT' AND payment_due_at <= $1
+ORDER BY payment_due_at, id
+LIMIT 500
+"""
+
+
+async def cancel_unpaid(rt: Backends) -> int:
+    """Cancel every points + cash redemption whose payment window has passed, giving back its
+    points and stock; safe beside a late confirmation (whichever locks first wins)."""
+    cancelled = 0
+    while True:
+        rows = await get_connection("default").execute_query_dict(UNPAID_SQL, [rt.clock.now()])
+        if not rows:
+            return cancelled
+        for row in rows:
+            cancelled += await _cancel_unpaid_one(rt, row["id"])
+        if len(rows) < 500:
+            return cancelled
+
+
+async def _cancel_unpaid_one(rt: Backends, redemption_id: int) -> bool:
+    now = rt.clock.now()
+    redemption = await Redemption.get(id=redemption_id)
+    brand = await Brand.get(id=redemption.brand_id)
+    async with in_transaction() as connection:
+        book = await MemberBook.open(connection, redemption.member_id, now, PAYMENT_ACTOR)
+        locked = await Redemption.select_for_update().using_db(connection).get(id=redemption_id)
+        if locked.status is not RedemptionStatus.AWAITING_PAYMENT or locked.payment_due_at > now:
+            return False
+        await _give_back(book, brand, locked, "Payment not received in time", PAYMENT_ACTOR)
+        books = books_written(book)
+    await publish_books(rt, books)
+    return True
+
+
+async def redemptions_page(
+    principal: Principal,
+    request: PageRequest,
+    *,
+    member_id: int | None = None,
+    status: RedemptionStatus | None = None,
+) -> Page[Redemption]:
+    """Redemptions of the brand (or one member), newest first."""
+    redemptions = Redemption.filter(brand_id=principal.brand_id)
+    if member_id is not None:
+        redemptions = redemptions.filter(member_id=member_id)
+    if status is not None:
+        redemptions = redemptions.filter(status=status)
+    return await paginate(redemptions, request, ("id",), descending=True)
+
+
+async def visible_redemption(principal: Principal, redemption_id: int) -> Redemption | None:
+    """A redemption the caller may see: their own as a member, any of the brand's as staff."""
+    redemption = await Redemption.get_or_none(id=redemption_id, brand_id=principal.brand_id)
+    if redemption is None or not (
+        principal.reads_members or principal.member_id == redemption.member_id
+    ):
+        return None
+    return redemption
