@@ -176,6 +176,10 @@ def duplicate_error(error: IntegrityError) -> DomainError:
     return DomainError(ErrorCode.DUPLICATE, f"Another member already has this {field}.", [field])
 
 
+async def members_by_ids(ids: list[int]) -> dict[int, Member]:
+    return {member.id: member for member in await Member.filter(id__in=ids)}
+
+
 async def member_of_brand(principal: Principal, member_id: int) -> Member:
     """A member of the caller's brand, for a movement or a change; NOT_FOUND otherwise."""
     member = await Member.get_or_none(id=member_id, brand_id=principal.brand_id)

@@ -7,9 +7,11 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from domain import brands
+from domain import brands, members
+from domain.catalog import coupons, items
 from domain.clock import Clock
 from domain.ledger import reads
+from domain.principal import Principal
 
 
 def by_key(fetch: Callable[[list[Any]], Awaitable[dict[Hashable, Any]]]) -> Callable:
@@ -30,3 +32,18 @@ class Loaders:
         self.balance_by_member_id = DataLoader(
             load_fn=by_key(lambda ids: reads.balances(ids, clock.now()))
         )
+        self.member_by_id = DataLoader(load_fn=by_key(members.members_by_ids))
+        self.item_by_id = DataLoader(load_fn=by_key(items.items_by_ids))
+        self.coupons_by_redemption_id = DataLoader(
+            load_fn=by_key(coupons.coupons_by_redemption_ids)
+        )
+        self._clock = clock
+        self._shopper: items.Shopper | None = None
+        self._shopper_loaded = False
+
+    async def shopper(self, principal: Principal) -> items.Shopper | None:
+        """The calling member's tier, discount and points, read once per request."""
+        if not self._shopper_loaded:
+            self._shopper = await items.shopper_of(principal, self._clock.now())
+            self._shopper_loaded = True
+        return self._shopper

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from domain import brands, members
+from domain.catalog import items, redemptions
 from domain.ledger import reads
 from domain.principal import Principal
 from domain.rules import admin
@@ -20,6 +21,8 @@ NODE_FINDERS: dict[str, NodeFinder] = {
     "Member": lambda principal, _type_name, pk: members.visible_member(principal, pk),
     "LedgerEntry": lambda principal, _type_name, pk: reads.visible_entry(principal, pk),
     "EarningRule": lambda principal, _type_name, pk: admin.visible_rule(principal, pk),
+    "CatalogItem": lambda principal, _type_name, pk: items.visible_item(principal, pk),
+    "Redemption": lambda principal, _type_name, pk: redemptions.visible_redemption(principal, pk),
 }
 
 

@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
 from schema.brands import BrandMutations, BrandQueries
+from schema.catalog import CatalogMutations, CatalogQueries
 from schema.errors import UserError
 from schema.ledger import LedgerMutations, LedgerSubscriptions
 from schema.members import MemberMutations, MemberQueries
@@ -20,9 +21,12 @@ from schema.safety import GuardedSchema, build_extensions
 from schema.scalars import SCALAR_OVERRIDES
 from schema.tiers import TierSubscriptions
 
-Query = merge_types("Query", (NodeQueries, MemberQueries, BrandQueries, RuleQueries))
+Query = merge_types(
+    "Query", (NodeQueries, MemberQueries, BrandQueries, RuleQueries, CatalogQueries)
+)
 Mutation = merge_types(
-    "Mutation", (MemberMutations, LedgerMutations, BrandMutations, RuleMutations)
+    "Mutation",
+    (MemberMutations, LedgerMutations, BrandMutations, RuleMutations, CatalogMutations),
 )
 Subscription = merge_types("Subscription", (LedgerSubscriptions, TierSubscriptions))
 

@@ -8,10 +8,12 @@ import strawberry
 from strawberry.types import Info
 
 from domain.members import MemberStatus as MemberStatusValues
+from resolvers import catalog as resolve_catalog
 from resolvers import ledger as resolve_ledger
 from resolvers import members as resolve
 from resolvers import tiers as resolve_tiers
 from schema.brands import Brand, Tier
+from schema.catalog import Recommendation, Redemption
 from schema.errors import UserError
 from schema.ledger import LedgerEntry, LedgerEntryKind, PointsBalance
 from schema.permissions import HasBrand, IsBrandAdmin, IsBrandStaff, IsMember, ReadsMembers
@@ -61,6 +63,24 @@ class Member(Node):
         kind: LedgerEntryKind | None = None,
     ) -> Connection[LedgerEntry]:
         return await resolve_ledger.ledger_of(info, self, first, after, last, before, kind)
+
+    @strawberry.field(description="Newest first.")
+    async def redemptions(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Redemption]:
+        return await resolve_catalog.redemptions_of_member(info, self, first, after, last, before)
+
+    @strawberry.field(
+        description="Items the member can redeem now, ranked by the categories they buy and "
+        "redeem, then popularity; each with a reason to show."
+    )
+    async def recommendations(self, info: Info, first: int = 5) -> list[Recommendation]:
+        return await resolve_catalog.recommendations_of(info, self, first)
 
 
 @strawberry.input

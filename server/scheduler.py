@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from domain import idempotency
+from domain.catalog.redemptions import cancel_unpaid
 from domain.ledger.expiry import run_expiry
 from domain.rules.birthdays import give_birthday_bonuses
 from domain.runtime import Backends
@@ -29,8 +30,8 @@ class Job:
 
 
 def standard_jobs(expiry_interval: float, idempotency_retention_days: int) -> list[Job]:
-    """Expire due points; re-qualify tiers daily; give birthday bonuses hourly; forget
-    idempotency records past retention."""
+    """Expire due points; re-qualify tiers daily; give birthday bonuses hourly; cancel unpaid
+    redemptions every minute; forget idempotency records past retention."""
 
     async def purge(rt: Backends) -> int:
         return await idempotency.purge_expired(timedelta(days=idempotency_retention_days))
@@ -39,6 +40,7 @@ def standard_jobs(expiry_interval: float, idempotency_retention_days: int) -> li
         Job("expire-points", expiry_interval, run_expiry),
         Job("evaluate-tiers", 24 * 3600, evaluate_tiers),
         Job("birthdays", 3600, give_birthday_bonuses),  # hourly: brands' days start at all hours
+        Job("cancel-unpaid", 60, cancel_unpaid),  # points + cash redemptions past their window
         Job("purge-idempotency", 24 * 3600, purge),
     ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -53,23 +54,29 @@ async def issue_coupons(
     ]
 
 
+class CouponState(StrEnum):
+    USABLE = "USABLE"
+    USED = "USED"
+    EXPIRED = "EXPIRED"
+    VOID = "VOID"
+
+
 @dataclass(frozen=True, slots=True)
 class CouponCheck:
     """What a checkout learns of a code: the coupon and whether it can be used now."""
 
     coupon: Coupon
-    usable: bool
-    reason: str
+    state: CouponState
 
 
-def _verdict(coupon: Coupon, now: datetime) -> tuple[bool, str]:
+def state_of(coupon: Coupon, now: datetime) -> CouponState:
     if coupon.voided_at is not None:
-        return False, "VOID"
+        return CouponState.VOID
     if coupon.used_at is not None:
-        return False, "USED"
+        return CouponState.USED
     if coupon.expires_at is not None and coupon.expires_at <= now:
-        return False, "EXPIRED"
-    return True, "USABLE"
+        return CouponState.EXPIRED
+    return CouponState.USABLE
 
 
 async def verify(principal: Principal, code: str, now: datetime) -> CouponCheck:
@@ -77,14 +84,13 @@ async def verify(principal: Principal, code: str, now: datetime) -> CouponCheck:
     coupon = await Coupon.get_or_none(code=normalised(code), brand_id=principal.brand_id)
     if coupon is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", ["code"])
-    usable, reason = _verdict(coupon, now)
-    return CouponCheck(coupon, usable, reason)
+    return CouponCheck(coupon, state_of(coupon, now))
 
 
 REFUSALS = {
-    "VOID": (ErrorCode.NOT_FOUND, "This coupon was cancelled."),
-    "USED": (ErrorCode.CONFLICT, "This coupon was used already."),
-    "EXPIRED": (ErrorCode.ENDED, "This coupon has expired."),
+    CouponState.VOID: (ErrorCode.NOT_FOUND, "This coupon was cancelled."),
+    CouponState.USED: (ErrorCode.CONFLICT, "This coupon was used already."),
+    CouponState.EXPIRED: (ErrorCode.ENDED, "This coupon has expired."),
 }
 
 
@@ -111,8 +117,7 @@ async def consume(
         )
         if not taken or (coupon.expires_at is not None and coupon.expires_at <= now):
             await coupon.refresh_from_db(using_db=connection)
-            _, reason = _verdict(coupon, now)
-            error_code, message = REFUSALS.get(reason, REFUSALS["USED"])
+            error_code, message = REFUSALS.get(state_of(coupon, now), REFUSALS[CouponState.USED])
             raise DomainError(error_code, message, ["code"])
         still_unused = (
             await Coupon.filter(redemption_id=coupon.redemption_id, used_at=None)

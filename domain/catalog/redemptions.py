@@ -32,6 +32,8 @@ from db.models import (
     RedemptionStatus,
     Tier,
 )
+
+__all__ = ["RedemptionStatus"]  # re-exported for the schema
 from domain.catalog.coupons import issue_coupons
 from domain.catalog.items import Shopper, member_price, refusal
 from domain.errors import DomainError, ErrorCode

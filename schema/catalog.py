@@ -1,0 +1,380 @@
+"""The catalog: items, redemptions, coupons and recommendations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from domain.catalog.coupons import CouponState as CouponStateValues
+from domain.catalog.items import ItemKind, ItemStatus
+from domain.catalog.redemptions import RedemptionStatus as RedemptionStatusValues
+from resolvers import catalog as resolve
+from schema.brands import Tier
+from schema.errors import UserError
+from schema.ledger import staff_only
+from schema.permissions import (
+    HasBrand,
+    IsBrandAdmin,
+    IsBrandStaff,
+    IsMember,
+    MemberOrStaff,
+    ReadsMembers,
+)
+from schema.relay import Connection, Node
+
+if TYPE_CHECKING:
+    from schema.members import Member
+
+MemberRef = Annotated["Member", strawberry.lazy("schema.members")]
+CatalogItemKind = strawberry.enum(ItemKind, name="CatalogItemKind")
+CatalogItemStatus = strawberry.enum(ItemStatus, name="CatalogItemStatus")
+RedemptionStatus = strawberry.enum(
+    RedemptionStatusValues,
+    name="RedemptionStatus",
+    description="AWAITING_PAYMENT (points + cash: points taken, waiting for the brand's "
+    "checkout to confirm the cash payment; cancelled when the payment window passes) -> "
+    "CONFIRMED -> FULFILLED (shipped, or every coupon used); CONFIRMED or AWAITING_PAYMENT -> "
+    "CANCELLED (points and stock given back).",
+)
+
+
+@strawberry.type
+class CatalogItem(Node):
+    sku: str
+    name: str
+    description: str
+    kind: CatalogItemKind
+    status: CatalogItemStatus
+    category: str
+    points_price: int
+    cash_price: Decimal = strawberry.field(
+        description="Cash paid on top of the points (points + cash items); zero for points-only "
+        "items."
+    )
+    stock: int | None = strawberry.field(description="Null: unlimited.")
+    per_member_limit: int | None
+    image_urls: list[str]
+    available_from: datetime | None
+    available_until: datetime | None
+    coupon_value: Decimal = strawberry.field(
+        description="What one coupon or voucher of this item is worth at the checkout."
+    )
+    coupon_valid_days: int | None
+
+    @strawberry.field
+    async def min_tier(self, info: Info) -> Tier | None:
+        return await resolve.min_tier_of(info, self)
+
+    @strawberry.field(
+        description="Whether the caller can redeem it now: active, in its window, in stock, and "
+        "for a member, their tier reaches its minimum."
+    )
+    async def available(self, info: Info) -> bool:
+        return await resolve.available(info, self)
+
+    @strawberry.field(
+        description="The points the calling member pays: the list price less their tier's "
+        "discount, rounded down; null for callers who are not members."
+    )
+    async def member_price(self, info: Info) -> int | None:
+        return await resolve.member_price(info, self)
+
+
+@strawberry.type
+class Coupon:
+    code: str
+    value: Decimal
+    expires_at: datetime | None
+    used_at: datetime | None
+    voided_at: datetime | None = strawberry.field(
+        description="Set when its redemption was cancelled: the code no longer works."
+    )
+
+
+@strawberry.type
+class ShippingAddress:
+    recipient: str
+    phone: str
+    line1: str
+    line2: str | None
+    city: str
+    region: str | None
+    postal_code: str | None
+    country: str
+
+
+@strawberry.input
+class ShippingAddressInput:
+    recipient: str
+    phone: str
+    line1: str
+    line2: str | None = None
+    city: str
+    region: str | None = None
+    postal_code: str | None = None
+    country: str
+
+
+@strawberry.type
+class Redemption(Node):
+    quantity: int
+    points_spent: int
+    cash_amount: Decimal
+    status: RedemptionStatus
+    created_at: datetime
+    payment_due_at: datetime | None
+    confirmed_at: datetime | None
+    fulfilled_at: datetime | None
+    tracking_reference: str | None
+    cancelled_at: datetime | None
+    cancel_reason: str | None
+    payment_reference: str | None = strawberry.field(
+        description="The checkout's payment reference (staff only).", extensions=staff_only()
+    )
+
+    @strawberry.field
+    async def member(self, info: Info) -> MemberRef:
+        return await resolve.member_of(info, self)
+
+    @strawberry.field
+    async def item(self, info: Info) -> CatalogItem:
+        return await resolve.item_of(info, self)
+
+    @strawberry.field(description="The first coupon or voucher issued (see coupons).")
+    async def coupon(self, info: Info) -> Coupon | None:
+        coupons = await resolve.coupons_of(info, self)
+        return coupons[0] if coupons else None
+
+    @strawberry.field(description="One coupon or voucher per unit, once confirmed.")
+    async def coupons(self, info: Info) -> list[Coupon]:
+        return await resolve.coupons_of(info, self)
+
+    @strawberry.field
+    def shipping_address(self) -> ShippingAddress | None:
+        return resolve.shipping_address_of(self)
+
+
+@strawberry.type
+class Recommendation:
+    item: CatalogItem
+    reason: str = strawberry.field(
+        description='Why this item, in words a member understands ("You often buy beauty").'
+    )
+
+
+@strawberry.input
+class CreateCatalogItemInput:
+    sku: str
+    name: str
+    description: str = ""
+    kind: CatalogItemKind
+    category: str
+    points_price: int
+    cash_price: Decimal = Decimal("0")
+    stock: int | None = strawberry.field(default=None, description="Null: unlimited.")
+    per_member_limit: int | None = None
+    min_tier_id: strawberry.ID | None = None
+    available_from: datetime | None = None
+    available_until: datetime | None = None
+    image_urls: list[str] | None = None
+    coupon_value: Decimal = Decimal("0")
+    coupon_valid_days: int | None = None
+
+
+@strawberry.input(description="An item's new settings, replacing all of them; its kind stays.")
+class UpdateCatalogItemInput(CreateCatalogItemInput):
+    id: strawberry.ID
+
+
+@strawberry.input
+class ArchiveCatalogItemInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class RestockCatalogItemInput:
+    id: strawberry.ID
+    quantity: int
+
+
+@strawberry.type
+class CatalogItemPayload:
+    item: CatalogItem | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class RedeemInput:
+    item_id: strawberry.ID
+    quantity: int = 1
+    idempotency_key: str
+    shipping_address: ShippingAddressInput | None = strawberry.field(
+        default=None,
+        description="For physical items; omitted: the address of the member's last one.",
+    )
+
+
+@strawberry.type
+class RedeemPayload:
+    redemption: Redemption | None
+    member: MemberRef | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class CancelRedemptionInput:
+    redemption_id: strawberry.ID
+    reason: str
+    idempotency_key: str
+
+
+@strawberry.type
+class CancelRedemptionPayload:
+    redemption: Redemption | None
+    member: MemberRef | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class ConfirmRedemptionPaymentInput:
+    redemption_id: strawberry.ID
+    payment_reference: str
+    idempotency_key: str
+
+
+@strawberry.input
+class FulfilRedemptionInput:
+    redemption_id: strawberry.ID
+    tracking_reference: str
+
+
+@strawberry.type
+class RedemptionPayload:
+    redemption: Redemption | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class ConsumeCouponInput:
+    code: str
+    reference: str = strawberry.field(description="The checkout's order or receipt number.")
+    idempotency_key: str
+
+
+@strawberry.type
+class CouponPayload:
+    coupon: Coupon | None
+    user_errors: list[UserError]
+
+
+CouponState = strawberry.enum(CouponStateValues, name="CouponState")
+
+
+@strawberry.type
+class CouponCheckPayload:
+    coupon: Coupon | None
+    state: CouponState | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class CatalogQueries:
+    @strawberry.field(
+        permission_classes=[HasBrand],
+        description="The brand's active items, oldest first. affordableOnly keeps what the "
+        "calling member can pay for with their points now.",
+    )
+    async def catalog(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        category: str | None = None,
+        kind: CatalogItemKind | None = None,
+        affordable_only: bool | None = None,
+    ) -> Connection[CatalogItem]:
+        return await resolve.catalog(
+            info, first, after, last, before, category, kind, bool(affordable_only)
+        )
+
+    @strawberry.field(
+        permission_classes=[ReadsMembers],
+        description="The brand's redemptions (or one member's), newest first.",
+    )
+    async def redemptions(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        member_id: strawberry.ID | None = None,
+        status: RedemptionStatus | None = None,
+    ) -> Connection[Redemption]:
+        return await resolve.redemptions(info, first, after, last, before, member_id, status)
+
+    @strawberry.field(
+        permission_classes=[IsBrandStaff],
+        description="What the checkout learns of a coupon code before consuming it.",
+    )
+    async def verify_coupon(self, info: Info, code: str) -> CouponCheckPayload:
+        return await resolve.verify_coupon(info, code)
+
+
+@strawberry.type
+class CatalogMutations:
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def create_catalog_item(
+        self, info: Info, input: CreateCatalogItemInput
+    ) -> CatalogItemPayload:
+        return await resolve.create_catalog_item(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def update_catalog_item(
+        self, info: Info, input: UpdateCatalogItemInput
+    ) -> CatalogItemPayload:
+        return await resolve.update_catalog_item(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def archive_catalog_item(
+        self, info: Info, input: ArchiveCatalogItemInput
+    ) -> CatalogItemPayload:
+        return await resolve.archive_catalog_item(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def restock_catalog_item(
+        self, info: Info, input: RestockCatalogItemInput
+    ) -> CatalogItemPayload:
+        return await resolve.restock_catalog_item(info, input)
+
+    @strawberry.mutation(permission_classes=[IsMember])
+    async def redeem(self, info: Info, input: RedeemInput) -> RedeemPayload:
+        return await resolve.redeem(info, input)
+
+    @strawberry.mutation(permission_classes=[MemberOrStaff])
+    async def cancel_redemption(
+        self, info: Info, input: CancelRedemptionInput
+    ) -> CancelRedemptionPayload:
+        return await resolve.cancel_redemption(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandStaff])
+    async def confirm_redemption_payment(
+        self, info: Info, input: ConfirmRedemptionPaymentInput
+    ) -> RedemptionPayload:
+        return await resolve.confirm_redemption_payment(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandStaff])
+    async def fulfil_redemption(
+        self, info: Info, input: FulfilRedemptionInput
+    ) -> RedemptionPayload:
+        return await resolve.fulfil_redemption(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandStaff])
+    async def consume_coupon(self, info: Info, input: ConsumeCouponInput) -> CouponPayload:
+        return await resolve.consume_coupon(info, input)
