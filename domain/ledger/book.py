@@ -30,6 +30,17 @@ def shortfall_component(paid: int) -> dict[str, Any]:
     }
 
 
+def lots_after_paying(lots: list[tuple[int, datetime]], paid: int) -> list[tuple[int, datetime]]:
+    """New lots, soonest expiry first, once `paid` points owed are taken from the soonest."""
+    kept = []
+    for points, expires_at in sorted((lot for lot in lots if lot[0] > 0), key=lambda lot: lot[1]):
+        taken = min(paid, points)
+        paid -= taken
+        if points - taken:
+            kept.append((points - taken, expires_at))
+    return kept
+
+
 class MemberBook:
     def __init__(
         self,
@@ -102,19 +113,12 @@ class MemberBook:
     ) -> LedgerEntry:
         """Add points as new lots, (points, expires at) each, after paying off any shortfall the
         member owes from the soonest-expiring of them. The entry shows the soonest expiry."""
-        lots = [(points, expires_at) for points, expires_at in lots if points > 0]
-        points = sum(points for points, _ in lots)
+        points = sum(lot_points for lot_points, _ in lots if lot_points > 0)
         paid = min(self.balance.shortfall, points)
         if paid:
             self.balance.shortfall -= paid
             breakdown = [*breakdown, shortfall_component(paid)]
-        kept = []
-        owed = paid
-        for lot_points, expires_at in sorted(lots, key=lambda lot: lot[1]):
-            taken = min(owed, lot_points)
-            owed -= taken
-            if lot_points - taken:
-                kept.append((lot_points - taken, expires_at))
+        kept = lots_after_paying(lots, paid)
         entry = await self._append(
             kind,
             points - paid,

@@ -64,6 +64,15 @@ class Movement:
 Write = Callable[[MemberBook, BaseDBAsyncClient], Awaitable[LedgerEntry | None]]
 
 
+def check_active(member: Member, *, frozen_may: bool = False) -> None:
+    """MEMBER_FROZEN unless the member is active (or frozen, where `frozen_may`)."""
+    status = member.status
+    if status is not MemberStatus.ACTIVE and not (frozen_may and status is MemberStatus.FROZEN):
+        raise DomainError(
+            ErrorCode.MEMBER_FROZEN, f"The member is {status.value.lower()}.", ["memberId"]
+        )
+
+
 def books_written(book: MemberBook) -> list[list[Any]]:
     """What to publish after commit, per member the movement wrote to."""
     return [
@@ -102,11 +111,7 @@ async def move(
             principal.idempotency_scope,
             brand_id=principal.brand_id,
         )
-        status = book.member.status
-        if status is not MemberStatus.ACTIVE and not (frozen_may and status is MemberStatus.FROZEN):
-            raise DomainError(
-                ErrorCode.MEMBER_FROZEN, f"The member is {status.value.lower()}.", ["memberId"]
-            )
+        check_active(book.member, frozen_may=frozen_may)
         entry = await write(book, connection)
         made.update(entry=entry, member=book.member)
         return {
@@ -216,6 +221,7 @@ async def preview_earn(
         member = await Member.get_or_none(id=member_id, brand_id=brand.id).using_db(connection)
         if member is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such member.", ["memberId"])
+        check_active(member)
         return await assess_purchase(connection, brand, member, purchase, rt.clock.now())
 
 

@@ -27,7 +27,7 @@ from db.models import (
     Tier,
 )
 from domain.errors import DomainError, ErrorCode
-from domain.ledger.book import shortfall_component
+from domain.ledger.book import lots_after_paying, shortfall_component
 from domain.ledger.policy import expiry_of
 from domain.rules.engine import (
     Earn,
@@ -175,7 +175,8 @@ class PurchaseEarn:
 
     @property
     def expires_at(self) -> datetime | None:
-        return min((expires_at for _, expires_at in self.lots), default=None)
+        kept = lots_after_paying(self.lots, self.shortfall_paid)
+        return kept[0][1] if kept else None
 
 
 async def assess_purchase(

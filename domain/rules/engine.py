@@ -5,7 +5,8 @@ in, so preview and earn cannot differ and every case is tested in memory.
 How rules combine on a purchase, in order:
 1. base rate: the applicable BASE_RATE rule of highest priority (they do not stack);
 2. category multipliers: each adds (multiplier - 1) x the base rate on its category's lines;
-3. threshold bonus: the highest threshold the total reaches gives its bonus;
+3. threshold bonus: the highest threshold the total reaches gives its bonus (campaigns do not
+   multiply it);
 4. campaigns: each multiplies the spend points (1 + 2) or adds a flat bonus;
 5. the tier's earn multiplier on top of 1-4;
 6. one-off bonuses: first purchase, and the referral bonus on a referred member's first one;
@@ -216,13 +217,14 @@ def evaluate_purchase(
         extra = rounded(spent * base.rate * (rule.multiplier - 1), base.rounding)
         description = f"{factor_text(rule.multiplier)} on {rule.category} ({money(spent)} spent)"
         spend_points += tally.add(rule, description, extra)
+    bonus_points = 0
     reached = [
         rule for rule in by_kind.get(RuleKind.THRESHOLD_BONUS, ()) if total >= rule.threshold
     ]
     if reached:
         top = max(reached, key=lambda rule: (rule.threshold, rule.priority, -rule.id))
         description = f"Spend {money(top.threshold)} or more in one purchase"
-        spend_points += tally.add(top, description, top.points)
+        bonus_points = tally.add(top, description, top.points)
     campaign_points = 0
     for rule in _in_order(by_kind.get(RuleKind.CAMPAIGN, ())):
         if rule.multiplier is not None:
@@ -232,7 +234,7 @@ def evaluate_purchase(
             )
         else:
             campaign_points += tally.add(rule, rule.name, rule.points)
-    subtotal = spend_points + campaign_points
+    subtotal = spend_points + bonus_points + campaign_points
     tier_bonus = math.floor(subtotal * member.tier_multiplier) - subtotal
     if tier_bonus:
         description = f"{member.tier_name} tier: {factor_text(member.tier_multiplier)}"

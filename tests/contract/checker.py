@@ -55,7 +55,8 @@ def same_default(have: Value, want: Value) -> bool:
 
 def breaks_clients(value: Value) -> bool:
     """A non-null argument or input field without a default, which old clients do not send."""
-    return str(value.type).endswith("!") and value.default_value is Undefined
+    written = getattr(value.ast_node, "default_value", None)  # custom scalars parse to Undefined
+    return str(value.type).endswith("!") and value.default_value is Undefined and written is None
 
 
 def value_verdict(have: Value | None, want: Value) -> str:

@@ -252,7 +252,7 @@ def test_below_every_threshold_nothing_is_paid() -> None:
 # --- campaigns -------------------------------------------------------------------------------
 
 
-def test_campaign_multiplier_multiplies_base_category_and_threshold_points() -> None:
+def test_campaign_multiplier_multiplies_base_and_category_points_not_the_threshold_bonus() -> None:
     rules = [
         base_rate(1, "0.03"),
         rule(2, RuleKind.CATEGORY_MULTIPLIER, category="Tea", multiplier=Decimal("2")),
@@ -262,9 +262,9 @@ def test_campaign_multiplier_multiplies_base_category_and_threshold_points() -> 
 
     result = earn("268.00", rules, lines=(line("Tea", 1, "100.00"),))
 
-    # spend points: 8 base + 3 category + 30 threshold = 41; doubled adds 41
-    assert result.components[-1] == Component("R4", "Double days: x2", 41)
-    assert result.points == 82
+    # spend points: 8 base + 3 category = 11; doubled adds 11; the threshold's 30 stays 30
+    assert result.components[-1] == Component("R4", "Double days: x2", 11)
+    assert result.points == 52
 
 
 def test_campaign_multiplier_rounds_as_the_campaign_says() -> None:
