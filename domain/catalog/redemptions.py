@@ -40,6 +40,7 @@ from domain.errors import DomainError, ErrorCode
 from domain.idempotency import run_once
 from domain.ledger.book import MemberBook
 from domain.ledger.movements import books_written, move, publish_books
+from domain.ledger.policy import grace_expiry
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
 from domain.runtime import Backends
@@ -223,7 +224,7 @@ async def _give_back(
         entry = await book.give_back(
             redemption.redeem_entry_id,
             f"Cancelled: {redemption.quantity} x {item.name}",
-            grace_expiry=book.now + timedelta(days=brand.grace_days),
+            grace_expiry=grace_expiry(brand, book.now),
             reason=reason,
         )
     await connection.execute_query(RETURN_STOCK_SQL, [redemption.item_id, redemption.quantity])

@@ -192,8 +192,10 @@ class MemberBook:
         it came from while they live; what came from lots that expired meanwhile comes back as
         one new lot expiring at `grace_expiry` (never reviving an expired lot). Any shortfall
         the member owes is paid off first. None when nothing is left to return."""
-        consumptions = await LotConsumption.filter(entry_id=debit_entry_id).using_db(
-            self.connection
+        consumptions = (
+            await LotConsumption.filter(entry_id=debit_entry_id)
+            .using_db(self.connection)
+            .order_by("id")
         )
         owed = [(part, part.points - part.returned) for part in consumptions]
         owed = [(part, points) for part, points in owed if points > 0]

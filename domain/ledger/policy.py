@@ -36,3 +36,10 @@ def expiry_of(brand: Brand, earned_at: datetime) -> datetime:
         clearing_day = min(brand.clearing_day, calendar.monthrange(year, brand.clearing_month)[1])
         last_day = date(year, brand.clearing_month, clearing_day)
     return start_of_day(last_day + timedelta(days=1), zone)
+
+
+def grace_expiry(brand: Brand, now: datetime) -> datetime:
+    """When returned points whose lot expired meanwhile stop counting: through the local day
+    the brand's grace period (in days) from now."""
+    zone = ZoneInfo(brand.timezone)
+    return start_of_day(now.astimezone(zone).date() + timedelta(days=brand.grace_days + 1), zone)

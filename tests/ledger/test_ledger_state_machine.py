@@ -1,10 +1,12 @@
 """The ledger as a state machine: random movements through the API, checked after every step.
 
 Hypothesis registers members, records purchases, reverses them in part or in full, adjusts
-points up and down, moves the clock forward and runs the expiry job, in any order. After every
-step the books must pass the audit, and each member's balance and ledger must match a pure
-model of lots: expiry dates in the brand's timezone, FIFO consumption, proportional reversal
-(the purchase's own lot first) with the shortfall paid off by later credits.
+points up and down, redeems catalog items and cancels redemptions, moves the clock forward and
+runs the expiry job, in any order. After every step the books must pass the audit, and each
+member's balance and ledger must match a pure model of lots: expiry dates in the brand's
+timezone, FIFO consumption, proportional reversal (the purchase's own lot first) with the
+shortfall paid off by later credits and returns, and cancelled redemptions giving points back to
+the lots they came from (or, for lots that expired meanwhile, to a new lot of the grace period).
 
 Hypothesis runs rules synchronously, while the app lives on the session's event loop: the
 machine runs in a worker thread and hands each coroutine to that loop.
@@ -33,6 +35,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
+    multiple,
     precondition,
     rule,
     run_state_machine_as_test,
@@ -50,6 +53,8 @@ MAX_ADVANCE = timedelta(days=50)  # per example: the session's clock only ever m
 MIDNIGHT_MARGIN = timedelta(minutes=1)
 STEP_TIMEOUT = 30
 MAX_MEMBERS = 3
+GRACE_DAYS = 30  # the brand's default
+ITEM_PRICE = 40
 
 MEMBER_LEDGER = """
 query ($id: ID!) {
@@ -63,6 +68,32 @@ query ($id: ID!) {
       pageInfo { hasNextPage }
     }
   }
+}
+"""
+
+REDEEM = """
+mutation ($input: RedeemInput!) {
+  redeem(input: $input) {
+    redemption { id }
+    member { points { available version } }
+    userErrors { field message code }
+  }
+}
+"""
+
+CANCEL = """
+mutation ($input: CancelRedemptionInput!) {
+  cancelRedemption(input: $input) {
+    redemption { id status }
+    member { points { available version } }
+    userErrors { field message code }
+  }
+}
+"""
+
+CREATE_ITEM = """
+mutation ($input: CreateCatalogItemInput!) {
+  createCatalogItem(input: $input) { item { id } userErrors { field message code } }
 }
 """
 
@@ -86,6 +117,13 @@ def model_expiry(earned_at: datetime) -> datetime:
     year, month = day.year + month_index // 12, month_index % 12 + 1
     last = date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
     return datetime.combine(last + timedelta(days=1), time.min, tzinfo=zone)
+
+
+def model_grace_expiry(now: datetime) -> datetime:
+    """Returned points of an expired lot last through the local day GRACE_DAYS from now."""
+    zone = ZoneInfo(ZONE)
+    day = now.astimezone(zone).date() + timedelta(days=GRACE_DAYS + 1)
+    return datetime.combine(day, time.min, tzinfo=zone)
 
 
 class Refused(Exception):
@@ -117,6 +155,12 @@ class ModelPurchase:
     reversed: int = 0
 
 
+@dataclass
+class ModelRedemption:
+    taken: list[tuple[ModelLot, int]]  # what the REDEEM took from which lot, in that order
+    cancelled: bool = False
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     kind: str
@@ -133,6 +177,7 @@ class ModelMember:
     lots: list[ModelLot] = field(default_factory=list)  # in creation order
     entries: list[ModelEntry] = field(default_factory=list)
     purchases: dict[str, ModelPurchase] = field(default_factory=dict)
+    redemptions: dict[str, ModelRedemption] = field(default_factory=dict)
     shortfall: int = 0
     lifetime_earned: int = 0
 
@@ -213,8 +258,11 @@ class ModelMember:
         entry = self.append(kind, -taken, points - taken)
         if kind == "REVERSAL":
             self.lifetime_earned -= taken
+        self.last_taken = []
         for lot in lots:
             part = min(lot.remaining, taken)
+            if part:
+                self.last_taken.append((lot, part))
             lot.remaining -= part
             taken -= part
         return entry
@@ -252,6 +300,36 @@ class ModelMember:
             return self.credit("ADJUST", points, now, None)
         return self.debit("ADJUST", -points, now)
 
+    def redeem(self, redemption_key: str, quantity: int, now: datetime) -> ModelEntry:
+        self.expire_due(now)
+        entry = self.debit("REDEEM", ITEM_PRICE * quantity, now)
+        self.redemptions[redemption_key] = ModelRedemption(self.last_taken)
+        return entry
+
+    def cancel(self, redemption_key: str, now: datetime) -> ModelEntry:
+        """Give back what the redemption took: to its lots while they live, the rest to one new
+        lot of the grace period; a shortfall owed is paid off first."""
+        self.expire_due(now)
+        redemption = self.redemptions[redemption_key]
+        if redemption.cancelled:
+            raise Refused("ALREADY_CANCELLED")
+        redemption.cancelled = True
+        total = sum(part for _, part in redemption.taken)
+        paid = min(self.shortfall, total)
+        self.shortfall -= paid
+        still_to_pay, grace = paid, 0
+        for lot, part in redemption.taken:
+            kept = part - min(still_to_pay, part)
+            still_to_pay -= part - kept
+            if not lot.expired and lot.expires_at > now:
+                lot.remaining += kept
+            else:
+                grace += kept
+        entry = self.append("REFUND", total - paid)
+        if grace:
+            self.lots.append(ModelLot(grace, model_grace_expiry(now), None))
+        return entry
+
 
 # The machine -------------------------------------------------------------------------------
 
@@ -288,6 +366,13 @@ class PurchaseRef:
     order_ref: str
 
 
+@dataclass(frozen=True)
+class RedemptionRef:
+    member: MemberRef
+    key: str  # names it in the model
+    global_id: str
+
+
 def money(amount: Decimal) -> str:
     return f"{amount:.2f}"
 
@@ -301,6 +386,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
     members = Bundle("members")
     purchases = Bundle("purchases")
+    redemptions = Bundle("redemptions")
 
     def __init__(self) -> None:
         super().__init__()
@@ -310,6 +396,15 @@ class LedgerMachine(RuleBasedStateMachine):
             create_brand(code, "State machine", timezone=ZONE, expiry_months=EXPIRY_MONTHS)
         )
         self.staff = Staff(self.harness.gql, self.harness.make_token(self.brand, "ADMIN", "sm"))
+        created = self.harness.run(
+            self.staff.call(
+                CREATE_ITEM,
+                {"sku": "MUG", "name": "Mug", "kind": "PARTNER_OFFER", "category": "home",
+                 "pointsPrice": ITEM_PRICE},
+            )
+        )  # fmt: skip
+        assert created["userErrors"] == [], created
+        self.item_id = created["item"]["id"]
         self.model: dict[MemberRef, ModelMember] = {}
         self.advanced = timedelta(0)
 
@@ -353,10 +448,11 @@ class LedgerMachine(RuleBasedStateMachine):
         payload = self.harness.run(call())
         if refused is not None:
             assert codes(payload) == [refused], payload
-            assert payload["entry"] is None
+            assert payload.get("entry") is None and payload.get("redemption") is None
             return payload, None
         assert codes(payload) == [], payload
-        self.check_entry(payload["entry"], expected)
+        if "entry" in payload:  # redemptions show their entries in the ledger the model checks
+            self.check_entry(payload["entry"], expected)
         assert payload["member"]["points"]["version"] == trial.version
         self.model[member] = trial
         return payload, expected
@@ -430,6 +526,35 @@ class LedgerMachine(RuleBasedStateMachine):
         points = -self.model[member].shown_available(self.now())
         if points:
             self.adjust(member, points)
+
+    @rule(target=redemptions, member=members, quantity=st.integers(min_value=1, max_value=3))
+    def redeem(self, member: MemberRef, quantity: int) -> RedemptionRef:
+        key = uuid.uuid4().hex
+        token = self.harness.make_token(self.brand, "MEMBER", member.global_id)
+
+        async def call() -> dict:
+            variables = {"input": {"itemId": self.item_id, "quantity": quantity,
+                                   "idempotencyKey": key}}  # fmt: skip
+            body = await self.harness.gql(REDEEM, variables, token=token)
+            assert "errors" not in body, body
+            return body["data"]["redeem"]
+
+        payload, _ = self.move(member, lambda model, now: model.redeem(key, quantity, now), call)
+        redemption = payload["redemption"]
+        if redemption is None:
+            return multiple()
+        return RedemptionRef(member, key, redemption["id"])
+
+    @rule(redemption=redemptions)
+    def cancel(self, redemption: RedemptionRef) -> None:
+        def call():
+            return self.staff.call(
+                CANCEL,
+                {"redemptionId": redemption.global_id, "reason": "changed their mind",
+                 "idempotencyKey": uuid.uuid4().hex},
+            )  # fmt: skip
+
+        self.move(redemption.member, lambda model, now: model.cancel(redemption.key, now), call)
 
     @precondition(lambda self: self.advanced < MAX_ADVANCE)
     @rule(days=st.sampled_from([0, 1, 3, 12, 31]), hours=st.integers(min_value=0, max_value=23))
