@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
@@ -99,6 +99,11 @@ def clean_email(email: str | None) -> str | None:
     return email
 
 
+def latest_today(now: datetime) -> date:
+    """Today's date where it is latest on Earth (UTC+14): a birthday may be today anywhere."""
+    return (now + timedelta(hours=14)).date()
+
+
 def clean_birthday(birthday: date | None, today: date) -> date | None:
     if birthday is not None and not date(1900, 1, 1) <= birthday <= today:
         raise DomainError(ErrorCode.INVALID_INPUT, "Birthday must be a past date.", ["birthday"])
@@ -107,7 +112,7 @@ def clean_birthday(birthday: date | None, today: date) -> date | None:
 
 async def register(rt: Backends, principal: Principal, new: NewMember, key: str) -> Member:
     """Register a member of the caller's brand, on its base tier, with a zero balance."""
-    today = rt.clock.now().date()
+    today = latest_today(rt.clock.now())
     values = {
         "display_name": clean_display_name(new.display_name),
         "phone": clean_phone(new.phone),
@@ -268,7 +273,7 @@ async def update_profile(rt: Backends, principal: Principal, change: ProfileChan
     if change.email is not None:
         values["email"] = clean_email(change.email)
     if change.birthday is not None:
-        values["birthday"] = clean_birthday(change.birthday, rt.clock.now().date())
+        values["birthday"] = clean_birthday(change.birthday, latest_today(rt.clock.now()))
     if change.marketing_email is not None:
         values["marketing_email"] = change.marketing_email
     if change.marketing_sms is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
@@ -38,12 +39,11 @@ class Loaders:
             load_fn=by_key(coupons.coupons_by_redemption_ids)
         )
         self._clock = clock
-        self._shopper: items.Shopper | None = None
-        self._shopper_loaded = False
+        self._shopper: asyncio.Future[items.Shopper | None] | None = None
 
     async def shopper(self, principal: Principal) -> items.Shopper | None:
-        """The calling member's tier, discount and points, read once per request."""
-        if not self._shopper_loaded:
-            self._shopper = await items.shopper_of(principal, self._clock.now())
-            self._shopper_loaded = True
-        return self._shopper
+        """The calling member's tier, discount and points, read once per request: fields
+        resolving at once share the one read in flight."""
+        if self._shopper is None:
+            self._shopper = asyncio.ensure_future(items.shopper_of(principal, self._clock.now()))
+        return await asyncio.shield(self._shopper)

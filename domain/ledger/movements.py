@@ -273,7 +273,10 @@ async def complete_task(
             f"Task: {rule.name}",
             breakdown=earn.breakdown(),
         )
-        await record_award(connection, book.member.id, AwardKind.TASK, rule, entry, day, book.now)
+        await record_award(
+            connection, book.member.id, AwardKind.TASK, rule, entry, day, book.now,
+            points=earn.points,
+        )  # fmt: skip
         change = await requalify(connection, book.member, brand, book.now, may_go_down=False)
         if change is not None:
             book.tier_changes.append(change.id)

@@ -33,7 +33,10 @@ async def record_award(
     now: datetime,
     *,
     once_key: str | None = None,
+    points: int | None = None,
 ) -> Award:
+    """Keep an award; `points` is what it earned before any shortfall it paid off (what the
+    daily cap counts), by default the entry's points."""
     return await Award.create(
         member_id=member_id,
         kind=kind,
@@ -41,7 +44,7 @@ async def record_award(
         task_code=rule.task_code if rule else None,
         once_key=once_key,
         local_day=local_day,
-        points=entry.points if entry else 0,
+        points=points if points is not None else (entry.points if entry else 0),
         entry_id=entry.id if entry else None,
         created_at=now,
         using_db=connection,

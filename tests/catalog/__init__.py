@@ -1,0 +1,1 @@
+"""The catalog: items, redemptions, payments, coupons and recommendations."""
