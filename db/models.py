@@ -586,6 +586,43 @@ class CatalogItem(Model):
         )
 
 
+class FlashSale(Model):
+    """A time-limited sale of a catalog item with its own stock, decided in Redis first and in
+    PostgreSQL last: `sold` never passes `total_stock` (a CHECK, and a conditional update)."""
+
+    id = fields.IntField(primary_key=True)
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="flash_sales", on_delete=fields.CASCADE
+    )
+    brand_id: int
+    item: fields.ForeignKeyRelation[CatalogItem] = fields.ForeignKeyField(
+        "models.CatalogItem", related_name="flash_sales", on_delete=fields.RESTRICT
+    )
+    item_id: int
+    points_price = fields.IntField()
+    starts_at = fields.DatetimeField()
+    ends_at = fields.DatetimeField()
+    total_stock = fields.IntField()
+    sold = fields.IntField(default=0)
+    per_member_limit = fields.IntField(default=1)
+    cancelled_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "flash_sale"
+        indexes = (("brand_id", "starts_at"),)
+        constraints = (
+            CheckConstraint(
+                check="sold >= 0 AND sold <= total_stock", name="flash_sale_sold_within_stock"
+            ),
+            CheckConstraint(check="total_stock > 0", name="flash_sale_stock_positive"),
+            CheckConstraint(check="points_price >= 0", name="flash_sale_points_price"),
+            CheckConstraint(check="per_member_limit > 0", name="flash_sale_limit_positive"),
+            CheckConstraint(check="starts_at < ends_at", name="flash_sale_window"),
+        )
+
+
 class RedemptionStatus(StrEnum):
     AWAITING_PAYMENT = "AWAITING_PAYMENT"
     CONFIRMED = "CONFIRMED"
@@ -609,6 +646,12 @@ class Redemption(Model):
         "models.CatalogItem", related_name="redemptions", on_delete=fields.RESTRICT
     )
     item_id: int
+    flash_sale: fields.ForeignKeyNullableRelation[FlashSale] = fields.ForeignKeyField(
+        "models.FlashSale", related_name="redemptions", null=True, on_delete=fields.RESTRICT
+    )
+    flash_sale_id: int | None
+    # The Redis hold a flash-sale redemption confirmed: one redemption per hold at most.
+    reservation_id = fields.CharField(max_length=64, null=True, unique=True)
     quantity = fields.IntField()
     points_spent = fields.IntField()
     cash_amount = fields.DecimalField(max_digits=12, decimal_places=2, default=0)

@@ -26,6 +26,7 @@ from domain.errors import DomainError, ErrorCode
 from domain.idempotency import run_once
 from domain.ledger.book import MemberBook
 from domain.ledger.movements import books_written, publish_books
+from domain.member_facts import forget_facts
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal
 from domain.rules.bonuses import pay_one_off
@@ -262,6 +263,7 @@ async def set_status(
             )
             member.status = status
             await member.save(using_db=connection, update_fields=["status"])
+    await forget_facts(rt, member.id)
     return member
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -14,15 +15,26 @@ from domain.clock import Clock
 from subscriptions.bus import EventBus
 
 
+@dataclass(frozen=True)
+class FlashSaleLimits:
+    """How long a flash-sale hold waits for its transaction, and how often a member may try."""
+
+    hold_seconds: float = 10.0
+    attempts_per_minute: int = 60
+
+
 @dataclass
 class Backends:
     """What a domain service may need besides the database: Redis, its key names, the bus,
-    and the clock."""
+    the clock, and the flash-sale limits."""
 
     redis: Redis
     keys: RedisKeys
     bus: EventBus
     clock: Clock
+    flash: FlashSaleLimits = field(default_factory=FlashSaleLimits)
+    # Per-process helpers the domain starts on first use (the flash-sale stock publisher).
+    helpers: dict[str, Any] = field(default_factory=dict)
 
 
 class UnmigratedDatabase(RuntimeError):
@@ -37,6 +49,7 @@ async def open_backends(
     db_pool_max: int = 10,
     redis_pool_max: int = 50,
     require_migrated: bool = True,
+    flash: FlashSaleLimits | None = None,
 ) -> Backends:
     """Open the database pool, the Redis pool and the event bus of this process."""
     await open_database(database_url, pool_max=db_pool_max)
@@ -54,10 +67,15 @@ async def open_backends(
         await redis.aclose()
         await close_database()
         raise
-    return Backends(redis=redis, keys=keys, bus=bus, clock=Clock())
+    return Backends(
+        redis=redis, keys=keys, bus=bus, clock=Clock(), flash=flash or FlashSaleLimits()
+    )
 
 
 async def close_backends(backends: Backends) -> None:
+    for helper in backends.helpers.values():
+        if hasattr(helper, "stop"):
+            await helper.stop()
     await backends.bus.stop()
     await backends.redis.aclose()
     await close_database()

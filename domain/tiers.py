@@ -20,6 +20,7 @@ from tortoise.transactions import in_transaction
 
 from db.models import Balance, Brand, Member, Tier, TierChange
 from domain.ledger.policy import add_months
+from domain.member_facts import forget_facts
 from domain.runtime import Backends
 
 log = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ async def evaluate_member(rt: Backends, member_id: int) -> int | None:
         change = await requalify(connection, member, brand, now, may_go_down=True)
     if change is None:
         return None
+    await forget_facts(rt, member_id)
     await publish_tier_changes(rt, member_id, [change.id])
     return change.id
 

@@ -135,7 +135,7 @@ async def balance_changed(
     async def changes() -> AsyncIterator[BalanceChangeView]:
         watched = live.watch_entries(context.backends, member, since_version, principal.still_valid)
         async for entry in watched:
-            context.loaders = Loaders(context.backends.clock)  # every event reads fresh data
+            context.loaders = Loaders(context.backends)  # every event reads fresh data
             yield BalanceChangeView(member, entry, entry.balance_after, entry.version)
 
     return changes()

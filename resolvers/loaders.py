@@ -10,9 +10,11 @@ from strawberry.dataloader import DataLoader
 
 from domain import brands, members
 from domain.catalog import coupons, items
-from domain.clock import Clock
+from domain.flash_sales import sales
+from domain.flash_sales.stock import remaining_by_sale
 from domain.ledger import reads
 from domain.principal import Principal
+from domain.runtime import Backends
 
 
 def by_key(fetch: Callable[[list[Any]], Awaitable[dict[Hashable, Any]]]) -> Callable:
@@ -25,8 +27,14 @@ def by_key(fetch: Callable[[list[Any]], Awaitable[dict[Hashable, Any]]]) -> Call
     return load
 
 
+async def remaining_in_order(backends: Backends, sales_: list[Any]) -> list[int]:
+    remaining = await remaining_by_sale(backends, list(sales_))
+    return [remaining[sale.id] for sale in sales_]
+
+
 class Loaders:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, backends: Backends) -> None:
+        clock = backends.clock
         self.brand_by_id = DataLoader(load_fn=by_key(brands.brands_by_ids))
         self.tier_by_id = DataLoader(load_fn=by_key(brands.tiers_by_ids))
         self.store_by_id = DataLoader(load_fn=by_key(brands.stores_by_ids))
@@ -38,6 +46,12 @@ class Loaders:
         self.coupons_by_redemption_id = DataLoader(
             load_fn=by_key(coupons.coupons_by_redemption_ids)
         )
+        self.sale_by_id = DataLoader(load_fn=by_key(sales.sales_by_ids))
+        self.remaining_by_sale = DataLoader(
+            load_fn=lambda sales_: remaining_in_order(backends, sales_),
+            cache_key_fn=lambda sale: sale.id,
+        )
+        self.early_access_by_brand_id = DataLoader(load_fn=by_key(sales.early_access_by_brand))
         self._clock = clock
         self._shopper: asyncio.Future[items.Shopper | None] | None = None
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from domain import brands, members
 from domain.catalog import items, redemptions
+from domain.flash_sales import sales
 from domain.ledger import reads
 from domain.principal import Principal
 from domain.rules import admin
@@ -23,6 +24,7 @@ NODE_FINDERS: dict[str, NodeFinder] = {
     "EarningRule": lambda principal, _type_name, pk: admin.visible_rule(principal, pk),
     "CatalogItem": lambda principal, _type_name, pk: items.visible_item(principal, pk),
     "Redemption": lambda principal, _type_name, pk: redemptions.visible_redemption(principal, pk),
+    "FlashSale": lambda principal, _type_name, pk: sales.visible_sale(principal, pk),
 }
 
 

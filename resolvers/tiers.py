@@ -37,7 +37,7 @@ async def tier_changed(info: Any, member_id: str | None) -> AsyncIterator[TierCh
         async for change in tiers.watch_tier_changes(context.backends, member):
             if not principal.still_valid():
                 return
-            context.loaders = Loaders(context.backends.clock)
+            context.loaders = Loaders(context.backends)
             previous = (
                 await context.loaders.tier_by_id.load(change.previous_id)
                 if change.previous_id

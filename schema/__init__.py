@@ -11,6 +11,7 @@ from strawberry.tools import merge_types
 from schema.brands import BrandMutations, BrandQueries
 from schema.catalog import CatalogMutations, CatalogQueries
 from schema.errors import UserError
+from schema.flash_sales import FlashSaleMutations, FlashSaleQueries, FlashSaleSubscriptions
 from schema.ledger import LedgerMutations, LedgerSubscriptions
 from schema.members import MemberMutations, MemberQueries
 from schema.node import NodeQueries
@@ -22,13 +23,23 @@ from schema.scalars import SCALAR_OVERRIDES
 from schema.tiers import TierSubscriptions
 
 Query = merge_types(
-    "Query", (NodeQueries, MemberQueries, BrandQueries, RuleQueries, CatalogQueries)
+    "Query",
+    (NodeQueries, MemberQueries, BrandQueries, RuleQueries, CatalogQueries, FlashSaleQueries),
 )
 Mutation = merge_types(
     "Mutation",
-    (MemberMutations, LedgerMutations, BrandMutations, RuleMutations, CatalogMutations),
+    (
+        MemberMutations,
+        LedgerMutations,
+        BrandMutations,
+        RuleMutations,
+        CatalogMutations,
+        FlashSaleMutations,
+    ),
 )
-Subscription = merge_types("Subscription", (LedgerSubscriptions, TierSubscriptions))
+Subscription = merge_types(
+    "Subscription", (LedgerSubscriptions, TierSubscriptions, FlashSaleSubscriptions)
+)
 
 
 @dataclass(frozen=True)

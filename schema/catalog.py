@@ -13,6 +13,7 @@ from domain.catalog.coupons import CouponState as CouponStateValues
 from domain.catalog.items import ItemKind, ItemStatus
 from domain.catalog.redemptions import RedemptionStatus as RedemptionStatusValues
 from resolvers import catalog as resolve
+from resolvers import flash_sales as resolve_flash_sales
 from schema.brands import Tier
 from schema.errors import UserError
 from schema.ledger import staff_only
@@ -27,6 +28,7 @@ from schema.permissions import (
 from schema.relay import Connection, Node
 
 if TYPE_CHECKING:
+    from schema.flash_sales import FlashSale
     from schema.members import Member
 
 MemberRef = Annotated["Member", strawberry.lazy("schema.members")]
@@ -143,6 +145,12 @@ class Redemption(Node):
     @strawberry.field
     async def item(self, info: Info) -> CatalogItem:
         return await resolve.item_of(info, self)
+
+    @strawberry.field(description="The flash sale it was bought in, if any.")
+    async def flash_sale(
+        self, info: Info
+    ) -> Annotated[FlashSale, strawberry.lazy("schema.flash_sales")] | None:
+        return await resolve_flash_sales.flash_sale_of(info, self)
 
     @strawberry.field(description="The first coupon or voucher issued (see coupons).")
     async def coupon(self, info: Info) -> Coupon | None:

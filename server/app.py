@@ -18,7 +18,7 @@ from starlette.staticfiles import StaticFiles
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from domain.brands import BrandDirectory
-from domain.runtime import close_backends, open_backends, readiness
+from domain.runtime import FlashSaleLimits, close_backends, open_backends, readiness
 from schema import SchemaLimits, build_schema
 from schema.observability import OperationMetrics
 from server.auth import Authenticator
@@ -69,12 +69,19 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             settings.redis_prefix,
             db_pool_max=settings.db_pool_max,
             redis_pool_max=settings.redis_pool_max,
+            flash=FlashSaleLimits(
+                settings.flash_sale_hold_seconds, settings.flash_sale_attempts_per_minute
+            ),
         )
         authenticator = Authenticator(BrandDirectory(), jwt_secret, settings.jwt_issuer)
         app.state.backends = backends  # for tests that move the clock
         scheduler = Scheduler(
             backends,
-            standard_jobs(settings.expiry_interval_seconds, settings.idempotency_retention_days),
+            standard_jobs(
+                settings.expiry_interval_seconds,
+                settings.idempotency_retention_days,
+                settings.reconcile_interval_seconds,
+            ),
         )
         if settings.scheduler:
             scheduler.start()

@@ -323,6 +323,20 @@ def birthdays(brand_code: str | None) -> None:
 
 
 @main.command()
+def reconcile() -> None:
+    """Resolve flash-sale holds left past their deadline and rebuild sales Redis lost."""
+    from domain.flash_sales.reconcile import reconcile as run_reconcile
+
+    settings = _settings()
+    _require_database(settings)
+    outcome = _run_with_backends(settings, run_reconcile)
+    click.echo(
+        f"Rebuilt {outcome.rebuilt} sales; confirmed {outcome.confirmed} and released "
+        f"{outcome.released} holds."
+    )
+
+
+@main.command()
 @click.option("--member", "member_id", type=int, help="Only this member (database id).")
 def audit(member_id: int | None) -> None:
     """Check balances against ledgers and lots; exits 1 listing the members that disagree."""

@@ -82,7 +82,7 @@ class GraphQLEndpoint(GraphQL):
             request=request,
             response=response,
             backends=backends,
-            loaders=Loaders(backends.clock),
+            loaders=Loaders(backends),
             request_id=request_id_var.get() if isinstance(request, Request) else uuid.uuid4().hex,
         )
         if isinstance(request, Request):

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from domain import idempotency
 from domain.catalog.redemptions import cancel_unpaid
+from domain.flash_sales.reconcile import reconcile
 from domain.ledger.expiry import run_expiry
 from domain.rules.birthdays import give_birthday_bonuses
 from domain.runtime import Backends
@@ -29,9 +30,12 @@ class Job:
     run: Callable[[Backends], Awaitable[object]]
 
 
-def standard_jobs(expiry_interval: float, idempotency_retention_days: int) -> list[Job]:
+def standard_jobs(
+    expiry_interval: float, idempotency_retention_days: int, reconcile_interval: float = 5.0
+) -> list[Job]:
     """Expire due points; re-qualify tiers daily; give birthday bonuses hourly; cancel unpaid
-    redemptions every minute; forget idempotency records past retention."""
+    redemptions every minute; reconcile flash sales every few seconds; forget idempotency
+    records past retention."""
 
     async def purge(rt: Backends) -> int:
         return await idempotency.purge_expired(timedelta(days=idempotency_retention_days))
@@ -41,6 +45,7 @@ def standard_jobs(expiry_interval: float, idempotency_retention_days: int) -> li
         Job("evaluate-tiers", 24 * 3600, evaluate_tiers),
         Job("birthdays", 3600, give_birthday_bonuses),  # hourly: brands' days start at all hours
         Job("cancel-unpaid", 60, cancel_unpaid),  # points + cash redemptions past their window
+        Job("reconcile-flash-sales", reconcile_interval, reconcile),
         Job("purge-idempotency", 24 * 3600, purge),
     ]
 

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     scheduler: bool = True  # run the periodic jobs (expiry, clean-up) inside serve
     expiry_interval_seconds: float = 3600
     idempotency_retention_days: int = 30
+    flash_sale_hold_seconds: float = 10.0  # a hold waits this long for its transaction
+    flash_sale_attempts_per_minute: int = 60  # per member and sale; more is RATE_LIMITED
+    reconcile_interval_seconds: float = 5.0  # flash-sale holds and lost Redis state
 
     @property
     def production(self) -> bool:

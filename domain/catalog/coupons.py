@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.expressions import Q
 
 from db.models import CatalogItem, Coupon, ItemKind, Redemption, RedemptionStatus
 from domain.errors import DomainError, ErrorCode
@@ -111,11 +112,16 @@ async def consume(
         if coupon is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", ["code"])
         taken = (
-            await Coupon.filter(id=coupon.id, used_at=None, voided_at=None)
+            await Coupon.filter(
+                Q(expires_at=None) | Q(expires_at__gt=now),
+                id=coupon.id,
+                used_at=None,
+                voided_at=None,
+            )
             .using_db(connection)
             .update(used_at=now, used_by=principal.idempotency_scope, used_reference=reference)
         )
-        if not taken or (coupon.expires_at is not None and coupon.expires_at <= now):
+        if not taken:
             await coupon.refresh_from_db(using_db=connection)
             error_code, message = REFUSALS.get(state_of(coupon, now), REFUSALS[CouponState.USED])
             raise DomainError(error_code, message, ["code"])

@@ -37,6 +37,7 @@ __all__ = ["RedemptionStatus"]  # re-exported for the schema
 from domain.catalog.coupons import issue_coupons
 from domain.catalog.items import Shopper, member_price, refusal
 from domain.errors import DomainError, ErrorCode
+from domain.flash_sales.stock import return_units
 from domain.idempotency import run_once
 from domain.ledger.book import MemberBook
 from domain.ledger.movements import books_written, move, publish_books
@@ -96,6 +97,12 @@ TAKE_STOCK_SQL = """
 UPDATE catalog_item SET stock = stock - $2, redeemed_count = redeemed_count + $2
 WHERE id = $1 AND (stock IS NULL OR stock >= $2)
 RETURNING stock
+"""
+
+RETURN_SOLD_SQL = """
+UPDATE flash_sale SET sold = sold - $2
+WHERE id = $1 AND cancelled_at IS NULL AND starts_at <= $3 AND ends_at > $3
+RETURNING id
 """
 
 RETURN_STOCK_SQL = """
@@ -227,7 +234,15 @@ async def _give_back(
             grace_expiry=grace_expiry(brand, book.now),
             reason=reason,
         )
-    await connection.execute_query(RETURN_STOCK_SQL, [redemption.item_id, redemption.quantity])
+    if redemption.flash_sale_id is None:
+        await connection.execute_query(RETURN_STOCK_SQL, [redemption.item_id, redemption.quantity])
+    else:
+        # A flash sale's unit goes back to the sale only while the sale is live.
+        returned = await connection.execute_query_dict(
+            RETURN_SOLD_SQL, [redemption.flash_sale_id, redemption.quantity, book.now]
+        )
+        if returned:
+            book.outcome["units_back_to_sale"] = redemption.flash_sale_id
     await (
         Coupon.filter(redemption_id=redemption.id, voided_at=None)
         .using_db(connection)
@@ -295,6 +310,8 @@ async def cancel(
     movement = await move(
         rt, principal, "cancelRedemption", key, found.member_id, payload, write, frozen_may=True
     )
+    if not movement.replayed and movement.outcome.get("units_back_to_sale"):
+        await return_units(rt, found.flash_sale_id, found.member_id, found.quantity)
     return Redeemed(await Redemption.get(id=found.id), movement.member)
 
 

@@ -35,6 +35,7 @@ from domain.idempotency import run_once
 from domain.ledger.book import MemberBook
 from domain.ledger.events import publish_balance_changes, published_entries
 from domain.ledger.policy import expiry_of
+from domain.member_facts import forget_facts
 from domain.principal import Principal
 from domain.rules.bonuses import bonus_lots, pay_referrer, record_award
 from domain.rules.earning import (
@@ -59,6 +60,7 @@ class Movement:
     entry: LedgerEntry | None
     member: Member
     outcome: dict[str, Any]
+    replayed: bool = False
 
 
 Write = Callable[[MemberBook, BaseDBAsyncClient], Awaitable[LedgerEntry | None]]
@@ -85,7 +87,9 @@ async def publish_books(rt: Backends, books: list[list[Any]]) -> None:
     """After commit: each member's new entries and tier changes."""
     for member_id, published, tier_changes in books:
         await publish_balance_changes(rt, member_id, published)
-        await publish_tier_changes(rt, member_id, tier_changes)
+        if tier_changes:
+            await forget_facts(rt, member_id)
+            await publish_tier_changes(rt, member_id, tier_changes)
 
 
 async def move(
@@ -125,7 +129,8 @@ async def move(
         await publish_books(rt, outcome["books"])
         return Movement(entry=made["entry"], member=made["member"], outcome=outcome)
     entry = await LedgerEntry.get(id=outcome["entry_id"]) if outcome["entry_id"] else None
-    return Movement(entry=entry, member=await Member.get(id=member_id), outcome=outcome)
+    member = await Member.get(id=member_id)
+    return Movement(entry=entry, member=member, outcome=outcome, replayed=True)
 
 
 EXPIRED_POINTS_SQL = """

@@ -24,6 +24,7 @@ COMMANDS = {
     "expire",
     "audit",
     "birthdays",
+    "reconcile",
     "brand-secret",
     "evaluate-tiers",
 }

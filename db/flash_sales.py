@@ -1,0 +1,50 @@
+"""A flash sale's state in Redis: its keys, all under one hash tag, and the Lua scripts that
+change them atomically. redis-py's Script sends each by SHA (EVALSHA), loading it on a miss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from db.keys import RedisKeys
+
+LUA = Path(__file__).parent / "lua"
+
+
+@dataclass(frozen=True, slots=True)
+class SaleKeys:
+    """The keys of one sale. The `{fs:<id>}` hash tag puts them in one Redis Cluster slot, so
+    one script may touch them all."""
+
+    meta: str
+    stock: str
+    buyers: str
+    holds: str
+    holddata: str
+    outcomes: str
+    publish_gate: str
+    prefix: str
+
+    @classmethod
+    def of(cls, keys: RedisKeys, sale_id: int) -> SaleKeys:
+        tag = f"{{fs:{sale_id}}}"
+        return cls(
+            *(keys.key(tag, name) for name in
+              ("meta", "stock", "buyers", "holds", "holddata", "outcomes", "pubgate")),
+            prefix=keys.key(tag),
+        )  # fmt: skip
+
+    def attempts(self, member_id: int) -> str:
+        return f"{self.prefix}:attempts:{member_id}"
+
+
+class FlashScripts:
+    """The scripts, registered once per Redis client."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.enter: AsyncScript = redis.register_script((LUA / "flash_enter.lua").read_text())
+        self.resolve: AsyncScript = redis.register_script((LUA / "flash_resolve.lua").read_text())
+        self.load: AsyncScript = redis.register_script((LUA / "flash_load.lua").read_text())

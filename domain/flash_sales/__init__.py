@@ -1,0 +1,1 @@
+"""Flash sales: stock held in Redis and decided by one Lua script, recorded in PostgreSQL."""

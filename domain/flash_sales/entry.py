@@ -1,0 +1,205 @@
+"""Entering a flash sale: Redis decides fast, PostgreSQL decides last.
+
+1. One Lua script (by SHA) checks everything it can without the database: the window against
+   Redis TIME (earlier by the member's tier early access), the member's status, their limit,
+   an attempt rate limit, and the stock; it takes the units as a hold with a deadline, under a
+   reservation id derived from the idempotency key, or records the refusal for replays.
+2. With a hold, one PostgreSQL transaction (statement timeout well inside the hold) debits the
+   points, enforces the member's limit again, increments `sold` only where it stays within the
+   stock, and inserts the redemption (one per reservation). It commits only while the hold is
+   still there and inside its deadline.
+3. The hold is then resolved once: confirmed after a commit, released (units back) after a
+   failure. Holds of a process that died are resolved by the reconciler after their deadline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+
+from db.flash_sales import SaleKeys
+from db.models import (
+    CatalogItem,
+    FlashSale,
+    LedgerEntry,
+    LedgerKind,
+    Member,
+    Redemption,
+    RedemptionStatus,
+)
+from domain.catalog.coupons import issue_coupons
+from domain.catalog.redemptions import Redeemed
+from domain.errors import DomainError, ErrorCode
+from domain.flash_sales.stock import publisher_of, resolve_hold, scripts_of
+from domain.idempotency import request_hash
+from domain.ledger.book import MemberBook
+from domain.ledger.movements import move
+from domain.member_facts import facts_of
+from domain.principal import Principal
+from domain.runtime import Backends
+
+STATEMENT_TIMEOUT_MS = 2000
+# The transaction commits only this long before the hold's deadline or earlier, and the
+# reconciler releases a hold only this long after it: a commit never meets a release.
+DEADLINE_MARGIN_MS = 3000
+
+REFUSALS = {
+    "RATE_LIMITED": "Too many attempts; wait a moment.",
+    "INVALID_INPUT": "Quantity must be at least 1.",
+    "ENDED": "This flash sale has ended.",
+    "NOT_STARTED": "This flash sale has not started yet.",
+    "MEMBER_FROZEN": "The member is frozen.",
+    "LIMIT_REACHED": "You have reached this sale's limit per member.",
+    "SOLD_OUT": "This flash sale is sold out.",
+    "OUT_OF_STOCK": "Fewer units are left than you asked for.",
+    "INSUFFICIENT_POINTS": "Not enough points.",
+    "CONFLICT": "This hold ran out of time; try again.",
+}
+QUANTITY_CODES = ("INVALID_INPUT", "LIMIT_REACHED", "OUT_OF_STOCK")
+
+REDEEMED_IN_SALE_SQL = """
+SELECT COALESCE(SUM(quantity), 0) AS units FROM redemption
+WHERE member_id = $1 AND flash_sale_id = $2 AND status <> 'CANCELLED'
+"""
+TAKE_SOLD_SQL = """
+UPDATE flash_sale SET sold = sold + $2
+WHERE id = $1 AND cancelled_at IS NULL AND sold + $2 <= total_stock
+RETURNING sold
+"""
+
+
+def reservation_of(principal: Principal, key: str) -> str:
+    """The hold's id: the caller's idempotency key, scoped as idempotency records are."""
+    scoped = f"{principal.brand_id}|{principal.idempotency_scope}|enterFlashSale|{key}"
+    return hashlib.sha256(scoped.encode()).hexdigest()[:40]
+
+
+def refusal(code: str) -> DomainError:
+    field = ["quantity"] if code in QUANTITY_CODES else ["flashSaleId"]
+    return DomainError(ErrorCode(code), REFUSALS.get(code, code), field)
+
+
+def now_ms(rt: Backends) -> int:
+    return int(time.time() * 1000) + rt.clock.offset_ms()
+
+
+class _SoldOutInRecord(DomainError):
+    """PostgreSQL's record has no unit left for this hold: the hold's units do not exist."""
+
+
+async def enter(
+    rt: Backends, principal: Principal, sale_id: int, quantity: int, key: str
+) -> Redeemed:
+    """Buy `quantity` units of a flash sale for the calling member, at most once per key."""
+    if not key or len(key) > 200:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "idempotencyKey must be 1 to 200 characters.",
+            ["idempotencyKey"],
+        )  # fmt: skip
+    keys = SaleKeys.of(rt.keys, sale_id)
+    reservation = reservation_of(principal, key)
+    fingerprint = request_hash({"sale": sale_id, "quantity": quantity})[:16]
+    facts = await facts_of(rt, principal.member_id)
+    answer = await scripts_of(rt).enter(
+        keys=[keys.meta, keys.stock, keys.buyers, keys.holds, keys.holddata, keys.outcomes,
+              keys.attempts(principal.member_id)],
+        args=[reservation, principal.member_id, quantity, facts.early_access_minutes * 60_000,
+              facts.status, int(rt.flash.hold_seconds * 1000), rt.flash.attempts_per_minute,
+              60_000, fingerprint, principal.brand_id, rt.clock.offset_ms()],
+    )  # fmt: skip
+    verdict = answer[0]
+    if verdict in ("MISSING", "FOREIGN"):
+        if verdict == "MISSING" and await FlashSale.exists(id=sale_id, brand_id=principal.brand_id):
+            raise DomainError(
+                ErrorCode.CONFLICT,
+                "This flash sale is being restored; try again in a moment.",
+                ["flashSaleId"],
+            )
+        raise DomainError(ErrorCode.NOT_FOUND, "No such flash sale.", ["flashSaleId"])
+    if verdict == "REFUSED":
+        raise refusal(answer[1])
+    if verdict == "REPLAY":
+        state, recorded_fingerprint, detail = answer[1].split("|")
+        if recorded_fingerprint != fingerprint:
+            raise DomainError(
+                ErrorCode.CONFLICT,
+                "This idempotencyKey was used for a different request.",
+                ["idempotencyKey"],
+            )
+        if state == "E":
+            raise refusal(detail)
+        if state == "R":
+            redemption = await Redemption.get(id=int(detail))
+            return Redeemed(redemption, await Member.get(id=redemption.member_id))
+        # "H": the first call's hold is still open; its transaction decides (run_once waits).
+    else:
+        publisher_of(rt).changed(sale_id)
+    return await _buy(rt, principal, sale_id, quantity, key, keys, reservation, fingerprint)
+
+
+async def _buy(
+    rt: Backends, principal: Principal, sale_id: int, quantity: int, key: str,
+    keys: SaleKeys, reservation: str, fingerprint: str,
+) -> Redeemed:  # fmt: skip
+    """The hold's transaction, then the hold resolved once by its outcome."""
+
+    async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry | None:
+        await connection.execute_query(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        sale = await FlashSale.get(id=sale_id).using_db(connection)
+        rows = await connection.execute_query_dict(REDEEMED_IN_SALE_SQL, [book.member.id, sale_id])
+        if int(rows[0]["units"]) + quantity > sale.per_member_limit:
+            raise refusal("LIMIT_REACHED")
+        points = sale.points_price * quantity
+        if book.balance.available < points:
+            raise DomainError(
+                ErrorCode.INSUFFICIENT_POINTS,
+                f"Only {book.balance.available} points are available; {points} are needed.",
+                ["flashSaleId"],
+            )
+        if not await connection.execute_query_dict(TAKE_SOLD_SQL, [sale_id, quantity]):
+            raise _SoldOutInRecord(ErrorCode.SOLD_OUT, REFUSALS["SOLD_OUT"], ["flashSaleId"])
+        item = await CatalogItem.get(id=sale.item_id).using_db(connection)
+        entry = None
+        if points:
+            entry = await book.debit(
+                LedgerKind.REDEEM, points, f"Flash sale: {quantity} x {item.name}"
+            )
+        redemption = await Redemption.create(
+            brand_id=principal.brand_id,
+            member_id=book.member.id,
+            item_id=sale.item_id,
+            flash_sale_id=sale_id,
+            reservation_id=reservation,
+            quantity=quantity,
+            points_spent=points,
+            status=RedemptionStatus.CONFIRMED,
+            redeem_entry_id=entry.id if entry else None,
+            confirmed_at=book.now,
+            created_at=book.now,
+            using_db=connection,
+        )
+        await issue_coupons(connection, item, redemption, book.now)
+        deadline = await rt.redis.zscore(keys.holds, reservation)
+        if deadline is None or now_ms(rt) > deadline - DEADLINE_MARGIN_MS:
+            raise refusal("CONFLICT")  # the hold is gone or about to be: commit nothing
+        book.outcome["redemption_id"] = redemption.id
+        return entry
+
+    payload = {"sale": sale_id, "quantity": quantity}
+    try:
+        movement = await move(rt, principal, "enterFlashSale", key, principal.member_id, payload,
+                              write)  # fmt: skip
+    except DomainError as error:
+        how = "release-keep-stock" if isinstance(error, _SoldOutInRecord) else "release"
+        await resolve_hold(rt, sale_id, reservation, f"E|{fingerprint}|{error.code.value}", how)
+        raise
+    except BaseException:
+        await resolve_hold(rt, sale_id, reservation, "", "release")  # a retry may try again
+        raise
+    redemption_id = movement.outcome["redemption_id"]
+    # A replayed movement (Redis lost the first hold's record) made no unit: this hold goes back.
+    how = "release" if movement.replayed else "confirm"
+    await resolve_hold(rt, sale_id, reservation, f"R|{fingerprint}|{redemption_id}", how)
+    return Redeemed(await Redemption.get(id=redemption_id), movement.member)

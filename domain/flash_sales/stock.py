@@ -1,0 +1,179 @@
+"""A flash sale's state in Redis: loaded from PostgreSQL's record, read, and published live.
+
+PostgreSQL is the record (`sold`, the redemptions); Redis holds what the entry script decides
+on: the stock left, each member's units (bought or held), the holds and their deadlines. A
+sale is loaded when it is created or edited, and rebuilt by the reconciler when Redis lost it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+
+from tortoise.connection import get_connection
+
+from db.flash_sales import FlashScripts, SaleKeys
+from db.models import FlashSale
+from domain.runtime import Backends
+from subscriptions.bus import QUIET, RESUBSCRIBED
+
+log = logging.getLogger(__name__)
+
+PUBLISH_EVERY = 0.1  # seconds: at most ~10 stock updates a second per sale, across processes
+KEPT_AFTER_END = timedelta(days=1)
+RECHECK_AFTER = 5.0  # seconds without an event before a watcher re-reads the stock
+
+BUYERS_SQL = """
+SELECT member_id, SUM(quantity) AS units FROM redemption
+WHERE flash_sale_id = $1 AND status <> 'CANCELLED'
+GROUP BY member_id
+"""
+
+
+def scripts_of(rt: Backends) -> FlashScripts:
+    scripts = rt.helpers.get("flash_scripts")
+    if scripts is None:
+        scripts = rt.helpers["flash_scripts"] = FlashScripts(rt.redis)
+    return scripts
+
+
+def ms(moment) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+async def load_sale(rt: Backends, sale: FlashSale) -> None:
+    """Put the sale's state in Redis from PostgreSQL: stock = total - sold, each member's
+    units from their redemptions; holds start empty."""
+    rows = await get_connection("default").execute_query_dict(BUYERS_SQL, [sale.id])
+    buyers = [str(value) for row in rows for value in (row["member_id"], int(row["units"]))]
+    keys = SaleKeys.of(rt.keys, sale.id)
+    await scripts_of(rt).load(
+        keys=[keys.meta, keys.stock, keys.buyers, keys.holds, keys.holddata],
+        args=[
+            sale.total_stock - sale.sold,
+            ms(sale.ends_at + KEPT_AFTER_END) - rt.clock.offset_ms(),
+            sale.brand_id,
+            ms(sale.starts_at),
+            ms(sale.ends_at),
+            sale.per_member_limit,
+            "1" if sale.cancelled_at else "0",
+            *buyers,
+        ],
+    )
+    publisher_of(rt).changed(sale.id)
+
+
+async def remaining_by_sale(rt: Backends, sales: list[FlashSale]) -> dict[int, int]:
+    """Units left per sale: Redis's count where the sale is loaded, else the record's."""
+    if not sales:
+        return {}
+    stocks = await rt.redis.mget([SaleKeys.of(rt.keys, sale.id).stock for sale in sales])
+    return {
+        sale.id: max(int(stock), 0) if stock is not None else sale.total_stock - sale.sold
+        for sale, stock in zip(sales, stocks, strict=True)
+    }
+
+
+def stock_channel(sale_id: int) -> str:
+    return f"flash:{sale_id}"
+
+
+class StockPublisher:
+    """Publishes a sale's stock after it changed, coalesced: one publish per sale per
+    PUBLISH_EVERY across all processes (a Redis gate), and the last change always published."""
+
+    def __init__(self, rt: Backends) -> None:
+        self._rt = rt
+        self._dirty: set[int] = set()
+        self._tasks: dict[int, asyncio.Task] = {}
+
+    def changed(self, sale_id: int) -> None:
+        self._dirty.add(sale_id)
+        if sale_id not in self._tasks:
+            self._tasks[sale_id] = asyncio.create_task(self._publish(sale_id))
+
+    async def _publish(self, sale_id: int) -> None:
+        keys = SaleKeys.of(self._rt.keys, sale_id)
+        try:
+            while sale_id in self._dirty:
+                gate = await self._rt.redis.set(
+                    keys.publish_gate, "1", nx=True, px=int(PUBLISH_EVERY * 1000)
+                )
+                if not gate:
+                    await asyncio.sleep(PUBLISH_EVERY)
+                    continue
+                self._dirty.discard(sale_id)
+                async with self._rt.redis.pipeline(transaction=False) as pipe:
+                    pipe.get(keys.stock)
+                    pipe.hget(keys.meta, "cancelled")
+                    stock, cancelled = await pipe.execute()
+                if stock is not None:
+                    await self._rt.bus.publish(
+                        stock_channel(sale_id),
+                        {"saleId": sale_id, "remaining": int(stock), "cancelled": cancelled == "1"},
+                    )
+        except Exception:
+            log.warning("stock of flash sale %s not published", sale_id, exc_info=True)
+        finally:
+            self._tasks.pop(sale_id, None)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def publisher_of(rt: Backends) -> StockPublisher:
+    publisher = rt.helpers.get("stock_publisher")
+    if publisher is None:
+        publisher = rt.helpers["stock_publisher"] = StockPublisher(rt)
+    return publisher
+
+
+async def return_units(rt: Backends, sale_id: int, member_id: int, quantity: int) -> None:
+    """A cancelled flash-sale redemption's units, back to the live sale (after commit)."""
+    keys = SaleKeys.of(rt.keys, sale_id)
+    if not await rt.redis.exists(keys.meta):
+        return  # Redis lost the sale: the reconciler rebuilds it from the record
+    async with rt.redis.pipeline(transaction=True) as pipe:
+        pipe.incrby(keys.stock, quantity)
+        pipe.hincrby(keys.buyers, str(member_id), -quantity)
+        await pipe.execute()
+    publisher_of(rt).changed(sale_id)
+
+
+async def resolve_hold(
+    rt: Backends, sale_id: int, reservation: str, outcome: str, how: str
+) -> bool:
+    """Confirm or release a hold, once: False when it was resolved already. `outcome` is what
+    a replay of its key answers ("" forgets it, so the key may try again)."""
+    keys = SaleKeys.of(rt.keys, sale_id)
+    resolved = await scripts_of(rt).resolve(
+        keys=[keys.stock, keys.buyers, keys.holds, keys.holddata, keys.outcomes],
+        args=[reservation, outcome, how],
+    )
+    publisher_of(rt).changed(sale_id)
+    return bool(resolved)
+
+
+async def watch_stock(
+    rt: Backends, sale: FlashSale, still_valid: Callable[[], bool]
+) -> AsyncIterator[tuple[int, bool]]:
+    """(remaining stock, whether the sale was cancelled) now, then at each published change
+    (a re-read of Redis after the bus lost events, and after quiet spells), until the
+    credentials expire."""
+    async with rt.bus.subscribe(
+        stock_channel(sale.id), hear_resubscriptions=True, quiet_after=RECHECK_AFTER
+    ) as events:
+        yield (await remaining_by_sale(rt, [sale]))[sale.id], sale.cancelled_at is not None
+        async for event in events:
+            if not still_valid():
+                return
+            if event is RESUBSCRIBED or event is QUIET:
+                yield (await remaining_by_sale(rt, [sale]))[sale.id], sale.cancelled_at is not None
+            else:
+                yield max(int(event["remaining"]), 0), bool(event.get("cancelled"))

@@ -1,0 +1,123 @@
+"""Resolvers for flash sales: admin, entries, reads and the live stock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from domain.errors import AccessDenied
+from domain.flash_sales import entry, sales, stock
+from domain.flash_sales.sales import SaleSpec
+from resolvers.connections import ConnectionView, page_request, to_connection
+from resolvers.context import principal_of
+from resolvers.ids import decode_id
+from resolvers.loaders import Loaders
+from resolvers.payloads import Payload, reports_user_errors
+
+
+@dataclass(frozen=True, slots=True)
+class FlashSaleStockView:
+    flash_sale: Any
+    remaining_stock: int
+    status: sales.FlashSaleStatus
+
+
+async def item_of(info: Any, sale: Any) -> Any:
+    return await info.context.loaders.item_by_id.load(sale.item_id)
+
+
+async def remaining_of(info: Any, sale: Any) -> int:
+    return await info.context.loaders.remaining_by_sale.load(sale)
+
+
+async def status_of(info: Any, sale: Any) -> sales.FlashSaleStatus:
+    loaders = info.context.loaders
+    remaining = await loaders.remaining_by_sale.load(sale)
+    early = await loaders.early_access_by_brand_id.load(sale.brand_id)
+    return sales.status_of(sale, remaining, info.context.backends.clock.now(), early)
+
+
+async def flash_sale_of(info: Any, redemption: Any) -> Any:
+    if redemption.flash_sale_id is None:
+        return None
+    return await info.context.loaders.sale_by_id.load(redemption.flash_sale_id)
+
+
+async def flash_sales(
+    info: Any,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    status: Any,
+) -> ConnectionView:
+    page = await sales.sales_page(
+        info.context.backends, principal_of(info), page_request(first, after, last, before), status
+    )
+    return to_connection(page)
+
+
+def sale_spec(input: Any) -> SaleSpec:
+    return SaleSpec(
+        item_id=decode_id(input.item_id, "CatalogItem", "itemId"),
+        points_price=input.points_price,
+        starts_at=input.starts_at,
+        ends_at=input.ends_at,
+        total_stock=input.total_stock,
+        per_member_limit=input.per_member_limit,
+    )
+
+
+@reports_user_errors
+async def create_flash_sale(info: Any, input: Any) -> Payload:
+    sale = await sales.create_sale(info.context.backends, principal_of(info), sale_spec(input))
+    return Payload(flash_sale=sale)
+
+
+@reports_user_errors
+async def update_flash_sale(info: Any, input: Any) -> Payload:
+    sale_id = decode_id(input.id, "FlashSale", "id")
+    sale = await sales.update_sale(
+        info.context.backends, principal_of(info), sale_id, sale_spec(input)
+    )
+    return Payload(flash_sale=sale)
+
+
+@reports_user_errors
+async def cancel_flash_sale(info: Any, input: Any) -> Payload:
+    sale_id = decode_id(input.id, "FlashSale", "id")
+    sale = await sales.cancel_sale(info.context.backends, principal_of(info), sale_id)
+    return Payload(flash_sale=sale)
+
+
+@reports_user_errors
+async def enter_flash_sale(info: Any, input: Any) -> Payload:
+    sale_id = decode_id(input.flash_sale_id, "FlashSale", "flashSaleId")
+    redeemed = await entry.enter(
+        info.context.backends, principal_of(info), sale_id, input.quantity, input.idempotency_key
+    )
+    return Payload(redemption=redeemed.redemption, member=redeemed.member)
+
+
+async def flash_sale_stock(info: Any, flash_sale_id: str) -> AsyncIterator[FlashSaleStockView]:
+    """Check the sale first (a refusal is the subscription's error), then stream its stock."""
+    context = info.context
+    principal = principal_of(info)
+    sale_id = decode_id(flash_sale_id, "FlashSale", "flashSaleId")
+    sale = await sales.visible_sale(principal, sale_id)
+    if sale is None:
+        raise AccessDenied("No such flash sale in your brand.")
+    early = await sales.longest_early_access(sale.brand_id)
+
+    async def changes() -> AsyncIterator[FlashSaleStockView]:
+        current = sale
+        watched = stock.watch_stock(context.backends, sale, principal.still_valid)
+        async for remaining, cancelled in watched:
+            context.loaders = Loaders(context.backends)  # every event reads fresh data
+            if cancelled and current.cancelled_at is None:
+                current = await sales.visible_sale(principal, sale_id) or current
+            status = sales.status_of(current, remaining, context.backends.clock.now(), early)
+            yield FlashSaleStockView(current, remaining, status)
+
+    return changes()

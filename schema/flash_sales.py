@@ -1,0 +1,146 @@
+"""Flash sales: scheduled by admins, entered by members, their stock watched live."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from domain.flash_sales.sales import FlashSaleStatus as FlashSaleStatusValues
+from resolvers import flash_sales as resolve
+from schema.catalog import CatalogItem, Redemption
+from schema.errors import UserError
+from schema.permissions import HasBrand, IsBrandAdmin, IsMember
+from schema.relay import Connection, Node
+
+if TYPE_CHECKING:
+    from schema.members import Member
+
+MemberRef = Annotated["Member", strawberry.lazy("schema.members")]
+FlashSaleStatus = strawberry.enum(
+    FlashSaleStatusValues,
+    name="FlashSaleStatus",
+    description="SCHEDULED, then EARLY_ACCESS (open to tiers with early access), LIVE, SOLD_OUT "
+    "(no unit left now; a cancelled redemption may bring one back), ENDED; or CANCELLED.",
+)
+
+
+@strawberry.type
+class FlashSale(Node):
+    points_price: int
+    starts_at: datetime
+    ends_at: datetime
+    total_stock: int
+    per_member_limit: int
+
+    @strawberry.field
+    async def item(self, info: Info) -> CatalogItem:
+        return await resolve.item_of(info, self)
+
+    @strawberry.field(description="Units left to enter for (units held by entries in flight "
+                      "are not left).")  # fmt: skip
+    async def remaining_stock(self, info: Info) -> int:
+        return await resolve.remaining_of(info, self)
+
+    @strawberry.field
+    async def status(self, info: Info) -> FlashSaleStatus:
+        return await resolve.status_of(info, self)
+
+
+@strawberry.type
+class FlashSaleStock:
+    flash_sale: FlashSale
+    remaining_stock: int
+    status: FlashSaleStatus
+
+
+@strawberry.input
+class CreateFlashSaleInput:
+    item_id: strawberry.ID
+    points_price: int
+    starts_at: datetime
+    ends_at: datetime
+    total_stock: int
+    per_member_limit: int = 1
+
+
+@strawberry.input(description="A scheduled sale's new settings, replacing all of them.")
+class UpdateFlashSaleInput(CreateFlashSaleInput):
+    id: strawberry.ID
+
+
+@strawberry.input
+class CancelFlashSaleInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class FlashSalePayload:
+    flash_sale: FlashSale | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class EnterFlashSaleInput:
+    flash_sale_id: strawberry.ID
+    quantity: int = 1
+    idempotency_key: str
+
+
+@strawberry.type
+class EnterFlashSalePayload:
+    redemption: Redemption | None
+    member: MemberRef | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class FlashSaleQueries:
+    @strawberry.field(permission_classes=[HasBrand], description="The brand's sales, by start.")
+    async def flash_sales(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        status: FlashSaleStatus | None = None,
+    ) -> Connection[FlashSale]:
+        return await resolve.flash_sales(info, first, after, last, before, status)
+
+
+@strawberry.type
+class FlashSaleMutations:
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def create_flash_sale(self, info: Info, input: CreateFlashSaleInput) -> FlashSalePayload:
+        return await resolve.create_flash_sale(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def update_flash_sale(self, info: Info, input: UpdateFlashSaleInput) -> FlashSalePayload:
+        return await resolve.update_flash_sale(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def cancel_flash_sale(self, info: Info, input: CancelFlashSaleInput) -> FlashSalePayload:
+        return await resolve.cancel_flash_sale(info, input)
+
+    @strawberry.mutation(permission_classes=[IsMember])
+    async def enter_flash_sale(
+        self, info: Info, input: EnterFlashSaleInput
+    ) -> EnterFlashSalePayload:
+        return await resolve.enter_flash_sale(info, input)
+
+
+@strawberry.type
+class FlashSaleSubscriptions:
+    @strawberry.subscription(
+        permission_classes=[HasBrand],
+        description="The sale's remaining stock and status now, then as they change (at most "
+        "about ten updates a second).",
+    )
+    async def flash_sale_stock(
+        self, info: Info, flash_sale_id: strawberry.ID
+    ) -> AsyncGenerator[FlashSaleStock, None]:
+        return await resolve.flash_sale_stock(info, flash_sale_id)
