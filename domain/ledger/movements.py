@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 from db.models import (
     Award,
     AwardKind,
+    Balance,
     Brand,
     LedgerEntry,
     LedgerKind,
@@ -161,7 +162,9 @@ async def record_purchase(
     order_ref = purchase.order_ref.strip()
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry:
-        earned = await assess_purchase(connection, brand, book.member, purchase, book.now)
+        earned = await assess_purchase(
+            connection, brand, book.member, purchase, book.now, book.balance.shortfall
+        )
         entry = await book.credit(
             LedgerKind.EARN,
             earned.lots,
@@ -192,7 +195,8 @@ async def record_purchase(
                 ErrorCode.DUPLICATE, "This order was recorded already.", ["orderRef"]
             ) from None
         await Lot.filter(entry_id=entry.id).using_db(connection).update(purchase_id=record.id)
-        await book.expire_due()  # a rule's short-lived points may be past due for an old purchase
+        if any(expires_at <= book.now for _, expires_at in earned.lots):
+            await book.expire_due()  # a rule's short-lived points, past due for an old purchase
         if earned.earn.referral is not None:
             await pay_referrer(
                 book, brand, earned.earn.referral, book.member.display_name, earned.earn_day
@@ -227,7 +231,10 @@ async def preview_earn(
         if member is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such member.", ["memberId"])
         check_active(member)
-        return await assess_purchase(connection, brand, member, purchase, rt.clock.now())
+        balance = await Balance.get(member_id=member.id).using_db(connection)
+        return await assess_purchase(
+            connection, brand, member, purchase, rt.clock.now(), balance.shortfall
+        )
 
 
 async def complete_task(

@@ -18,7 +18,6 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from db.models import (
     Award,
     AwardKind,
-    Balance,
     Brand,
     EarningRule,
     Member,
@@ -185,8 +184,10 @@ async def assess_purchase(
     member: Member,
     purchase: PurchaseRecord,
     now: datetime,
+    shortfall: int,
 ) -> PurchaseEarn:
-    """Check a purchase and work out what it earns the member, without writing anything."""
+    """Check a purchase and work out what it earns the member (who owes `shortfall` points),
+    without writing anything."""
     check_purchase(purchase, now, brand.purchase_max_age_days)
     store_id = None
     if purchase.store_code:
@@ -222,12 +223,11 @@ async def assess_purchase(
         purchase.total, purchase.lines, purchase.store_code, occurred_at, facts, rules
     )
     lots = lots_of(earn.components, default_expiry, earn_day, zone)
-    balance = await Balance.get(member_id=member.id).using_db(connection)
     return PurchaseEarn(
         earn=earn,
         lots=lots,
         store_id=store_id,
         occurred_at=occurred_at,
         earn_day=earn_day,
-        shortfall_paid=min(balance.shortfall, max(earn.points, 0)),
+        shortfall_paid=min(shortfall, max(earn.points, 0)),
     )
