@@ -44,6 +44,10 @@ def tortoise_config(database_url: str, *, pool_max: int = 10) -> dict[str, Any]:
     """The Tortoise configuration for one PostgreSQL database and our models and migrations."""
     connection = expand_db_url(with_pool(tortoise_url(database_url), minsize=1, maxsize=pool_max))
     connection["credentials"]["reset"] = keep_session
+    # Every query here is a short OLTP read or write. Left to itself, PostgreSQL may give a
+    # prepared statement a generic plan with parallel workers (a member with a million lots
+    # made the balance read start two worker processes each time: 7 ms instead of 0.15 ms).
+    connection["credentials"]["server_settings"] = {"max_parallel_workers_per_gather": "0"}
     return {
         "connections": {"default": connection},
         "apps": {

@@ -111,6 +111,9 @@ async def consume(
         )
         if coupon is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", ["code"])
+        # The redemption first, as a cancel locks it before its coupons: no deadlock, and a
+        # coupon is either used or voided by the cancel, never both.
+        await Redemption.select_for_update().using_db(connection).get(id=coupon.redemption_id)
         taken = (
             await Coupon.filter(
                 Q(expires_at=None) | Q(expires_at__gt=now),

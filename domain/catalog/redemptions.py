@@ -269,12 +269,11 @@ async def _locked_for_cancel(connection: BaseDBAsyncClient, redemption_id: int) 
         raise DomainError(
             ErrorCode.CONFLICT, "A fulfilled redemption cannot be cancelled.", ["redemptionId"]
         )
-    used = (
-        await Coupon.filter(redemption_id=redemption.id, used_at__not_isnull=True)
-        .using_db(connection)
-        .exists()
+    # Locked, as a till locks them (after the redemption): a coupon is used or voided, not both.
+    coupons = (
+        await Coupon.filter(redemption_id=redemption.id).select_for_update().using_db(connection)
     )
-    if used:
+    if any(coupon.used_at is not None for coupon in coupons):
         raise DomainError(
             ErrorCode.CONFLICT, "A coupon of this redemption was used already.", ["redemptionId"]
         )

@@ -204,6 +204,10 @@ class MemberBook:
         total = sum(points for _, points in owed)
         paid = min(self.balance.shortfall, total)
         self.balance.shortfall -= paid
+        # The part paying the debt was redeemed and is now clawed back: neither redeemed nor
+        # earned any more (the REFUND entry's own points leave the redeemed total below).
+        self.balance.lifetime_redeemed -= paid
+        self.balance.lifetime_earned -= paid
         breakdown = [shortfall_component(paid)] if paid else []
         lots = {
             lot.id: lot

@@ -317,6 +317,7 @@ class ModelMember:
         total = sum(part for _, part in redemption.taken)
         paid = min(self.shortfall, total)
         self.shortfall -= paid
+        self.lifetime_earned -= paid  # the debt the reversal could not claw back, now clawed
         still_to_pay, grace = paid, 0
         for lot, part in redemption.taken:
             kept = part - min(still_to_pay, part)
