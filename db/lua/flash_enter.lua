@@ -12,12 +12,18 @@ end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'MISSING'}
 end
-local meta = redis.call('HMGET', KEYS[1], 'brand', 'starts', 'ends', 'limit', 'cancelled')
+local meta = redis.call('HMGET', KEYS[1], 'brand', 'starts', 'ends', 'limit', 'cancelled',
+                       'expire')
 if meta[1] ~= ARGV[10] then
   return {'FOREIGN'}
 end
+-- Every key of the sale expires with its meta, a day after the sale ends.
+local function record(outcome)
+  redis.call('HSET', KEYS[6], reservation, outcome)
+  redis.call('PEXPIREAT', KEYS[6], meta[6])
+end
 local function refuse(code)
-  redis.call('HSET', KEYS[6], reservation, 'E|' .. ARGV[9] .. '|' .. code)
+  record('E|' .. ARGV[9] .. '|' .. code)
   return {'REFUSED', code}
 end
 local attempts = redis.call('INCR', KEYS[7])
@@ -58,8 +64,11 @@ if stock < quantity then
 end
 redis.call('DECRBY', KEYS[2], quantity)
 redis.call('HINCRBY', KEYS[3], member, quantity)
+redis.call('PEXPIREAT', KEYS[3], meta[6])
 local deadline = now + tonumber(ARGV[6])
 redis.call('ZADD', KEYS[4], deadline, reservation)
+redis.call('PEXPIREAT', KEYS[4], meta[6])
 redis.call('HSET', KEYS[5], reservation, member .. ':' .. quantity)
-redis.call('HSET', KEYS[6], reservation, 'H|' .. ARGV[9] .. '|' .. deadline)
+redis.call('PEXPIREAT', KEYS[5], meta[6])
+record('H|' .. ARGV[9] .. '|' .. deadline)
 return {'HOLD', tostring(deadline), tostring(stock - quantity)}

@@ -101,7 +101,7 @@ RETURNING stock
 
 RETURN_SOLD_SQL = """
 UPDATE flash_sale SET sold = sold - $2
-WHERE id = $1 AND cancelled_at IS NULL AND starts_at <= $3 AND ends_at > $3
+WHERE id = $1 AND cancelled_at IS NULL AND ends_at > $3
 RETURNING id
 """
 
@@ -237,7 +237,7 @@ async def _give_back(
     if redemption.flash_sale_id is None:
         await connection.execute_query(RETURN_STOCK_SQL, [redemption.item_id, redemption.quantity])
     else:
-        # A flash sale's unit goes back to the sale only while the sale is live.
+        # A flash sale's unit goes back to the sale only while the sale is open.
         returned = await connection.execute_query_dict(
             RETURN_SOLD_SQL, [redemption.flash_sale_id, redemption.quantity, book.now]
         )

@@ -32,8 +32,12 @@ from db.models import (
 from domain.catalog.coupons import issue_coupons
 from domain.catalog.redemptions import Redeemed
 from domain.errors import DomainError, ErrorCode
-from domain.flash_sales.stock import publisher_of, resolve_hold, scripts_of
-from domain.idempotency import request_hash
+from domain.flash_sales.stock import (
+    entry_fingerprint,
+    publisher_of,
+    resolve_hold,
+    scripts_of,
+)
 from domain.ledger.book import MemberBook
 from domain.ledger.movements import move
 from domain.member_facts import facts_of
@@ -55,7 +59,7 @@ REFUSALS = {
     "SOLD_OUT": "This flash sale is sold out.",
     "OUT_OF_STOCK": "Fewer units are left than you asked for.",
     "INSUFFICIENT_POINTS": "Not enough points.",
-    "CONFLICT": "This hold ran out of time; try again.",
+    "CONFLICT": "This entry ran out of time; try again with a new idempotencyKey.",
 }
 QUANTITY_CODES = ("INVALID_INPUT", "LIMIT_REACHED", "OUT_OF_STOCK")
 
@@ -100,7 +104,7 @@ async def enter(
         )  # fmt: skip
     keys = SaleKeys.of(rt.keys, sale_id)
     reservation = reservation_of(principal, key)
-    fingerprint = request_hash({"sale": sale_id, "quantity": quantity})[:16]
+    fingerprint = entry_fingerprint(sale_id, quantity)
     facts = await facts_of(rt, principal.member_id)
     answer = await scripts_of(rt).enter(
         keys=[keys.meta, keys.stock, keys.buyers, keys.holds, keys.holddata, keys.outcomes,
@@ -111,13 +115,18 @@ async def enter(
     )  # fmt: skip
     verdict = answer[0]
     if verdict in ("MISSING", "FOREIGN"):
-        if verdict == "MISSING" and await FlashSale.exists(id=sale_id, brand_id=principal.brand_id):
-            raise DomainError(
-                ErrorCode.CONFLICT,
-                "This flash sale is being restored; try again in a moment.",
-                ["flashSaleId"],
-            )
-        raise DomainError(ErrorCode.NOT_FOUND, "No such flash sale.", ["flashSaleId"])
+        sale = None
+        if verdict == "MISSING":
+            sale = await FlashSale.get_or_none(id=sale_id, brand_id=principal.brand_id)
+        if sale is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such flash sale.", ["flashSaleId"])
+        if sale.cancelled_at is not None or rt.clock.now() >= sale.ends_at:
+            raise refusal("ENDED")  # its keys expired with it, or were never needed again
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "This flash sale is being restored; try again in a moment.",
+            ["flashSaleId"],
+        )
     if verdict == "REFUSED":
         raise refusal(answer[1])
     if verdict == "REPLAY":
@@ -185,6 +194,7 @@ async def _buy(
         if deadline is None or now_ms(rt) > deadline - DEADLINE_MARGIN_MS:
             raise refusal("CONFLICT")  # the hold is gone or about to be: commit nothing
         book.outcome["redemption_id"] = redemption.id
+        book.outcome["hold_deadline"] = deadline  # names the hold this redemption used
         return entry
 
     payload = {"sale": sale_id, "quantity": quantity}
@@ -199,7 +209,12 @@ async def _buy(
         await resolve_hold(rt, sale_id, reservation, "", "release")  # a retry may try again
         raise
     redemption_id = movement.outcome["redemption_id"]
-    # A replayed movement (Redis lost the first hold's record) made no unit: this hold goes back.
-    how = "release" if movement.replayed else "confirm"
+    how = "confirm"
+    if movement.replayed:
+        # The hold open now is the redemption's own (its first call has yet to resolve it), or
+        # a new one taken after Redis lost the first: that one made no unit and goes back.
+        current = await rt.redis.zscore(keys.holds, reservation)
+        if current != movement.outcome.get("hold_deadline"):
+            how = "release"
     await resolve_hold(rt, sale_id, reservation, f"R|{fingerprint}|{redemption_id}", how)
     return Redeemed(await Redemption.get(id=redemption_id), movement.member)

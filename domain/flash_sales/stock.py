@@ -17,6 +17,7 @@ from tortoise.connection import get_connection
 
 from db.flash_sales import FlashScripts, SaleKeys
 from db.models import FlashSale
+from domain.idempotency import request_hash
 from domain.runtime import Backends
 from subscriptions.bus import QUIET, RESUBSCRIBED
 
@@ -26,6 +27,10 @@ PUBLISH_EVERY = 0.1  # seconds: at most ~10 stock updates a second per sale, acr
 KEPT_AFTER_END = timedelta(days=1)
 RECHECK_AFTER = 5.0  # seconds without an event before a watcher re-reads the stock
 
+REDEMPTIONS_SQL = """
+SELECT id, reservation_id, quantity FROM redemption
+WHERE flash_sale_id = $1 AND status <> 'CANCELLED' AND reservation_id IS NOT NULL
+"""
 BUYERS_SQL = """
 SELECT member_id, SUM(quantity) AS units FROM redemption
 WHERE flash_sale_id = $1 AND status <> 'CANCELLED'
@@ -46,12 +51,23 @@ def ms(moment) -> int:
 
 async def load_sale(rt: Backends, sale: FlashSale) -> None:
     """Put the sale's state in Redis from PostgreSQL: stock = total - sold, each member's
-    units from their redemptions; holds start empty."""
-    rows = await get_connection("default").execute_query_dict(BUYERS_SQL, [sale.id])
+    units and each redemption's outcome (for replays of its key) from the redemptions; holds
+    start empty."""
+    connection = get_connection("default")
+    rows = await connection.execute_query_dict(BUYERS_SQL, [sale.id])
     buyers = [str(value) for row in rows for value in (row["member_id"], int(row["units"]))]
+    made = await connection.execute_query_dict(REDEMPTIONS_SQL, [sale.id])
+    outcomes = [
+        value
+        for row in made
+        for value in (
+            row["reservation_id"],
+            f"R|{entry_fingerprint(sale.id, row['quantity'])}|{row['id']}",
+        )
+    ]
     keys = SaleKeys.of(rt.keys, sale.id)
     await scripts_of(rt).load(
-        keys=[keys.meta, keys.stock, keys.buyers, keys.holds, keys.holddata],
+        keys=[keys.meta, keys.stock, keys.buyers, keys.holds, keys.holddata, keys.outcomes],
         args=[
             sale.total_stock - sale.sold,
             ms(sale.ends_at + KEPT_AFTER_END) - rt.clock.offset_ms(),
@@ -60,10 +76,17 @@ async def load_sale(rt: Backends, sale: FlashSale) -> None:
             ms(sale.ends_at),
             sale.per_member_limit,
             "1" if sale.cancelled_at else "0",
+            len(rows),
             *buyers,
+            *outcomes,
         ],
     )
     publisher_of(rt).changed(sale.id)
+
+
+def entry_fingerprint(sale_id: int, quantity: int) -> str:
+    """What an entry's key records of its request, to tell a replay from a different call."""
+    return request_hash({"sale": sale_id, "quantity": quantity})[:16]
 
 
 async def remaining_by_sale(rt: Backends, sales: list[FlashSale]) -> dict[int, int]:
