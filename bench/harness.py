@@ -1,4 +1,5 @@
-"""What every benchmark shares: its own backends, uvicorn servers, a load generator, tables.
+"""What every benchmark shares: its own backends, uvicorn servers, a load generator, tables;
+members seeded with SQL, the audit, baselines on bare asyncpg, CPU measures, rows of figures.
 
 Backends are the machine's PostgreSQL and Redis (DATABASE_URL, REDIS_URL); a run works in a
 database and under a Redis prefix of its own, both removed at the end.
@@ -8,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import json
 import math
 import os
+import random
 import re
 import secrets
 import shutil
@@ -19,7 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -32,6 +36,7 @@ import httpx
 from redis.asyncio import Redis
 
 from db.database import apply_migrations, close_database, open_database
+from domain.ledger.audit import audit
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -165,10 +170,11 @@ async def serve(
         )
         try:
             await _wait_ready(url, process, log)
-            _servers[url] = process.pid
+            _servers[url], _logs[url] = process.pid, log
             yield url
         finally:
             _servers.pop(url, None)
+            _logs.pop(url, None)
             if process.returncode is None:
                 process.terminate()
                 try:
@@ -179,6 +185,16 @@ async def serve(
 
 
 _servers: dict[str, int] = {}  # base URL -> pid of the uvicorn serving it
+_logs: dict[str, IO[bytes]] = {}  # base URL -> the file its output goes to
+
+
+def server_log(url: str, chars: int = 3000) -> str:
+    """The end of what the server at `url` has logged (read without moving the shared offset
+    its processes write at)."""
+    fd = _logs[url].fileno()
+    size = os.fstat(fd).st_size
+    start = max(0, size - chars)
+    return os.pread(fd, size - start, start).decode(errors="replace")
 
 
 def server_pids(url: str) -> list[int]:
@@ -244,6 +260,8 @@ class Target:
 
     `script` is Lua added to the wrk script, e.g. a `request()` that varies the body; it may
     use the global `run_id`, unique to each wrk run (warm-up and measure each get their own).
+    A `report()` it defines is called at the end: each `BENCH_COUNT name=N` line it writes
+    lands in LoadResult.counts, each `BENCH_NOTE text` line in LoadResult.notes.
     """
 
     url: str
@@ -260,6 +278,9 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     generator: str
+    # What a wrk script's report() counted (e.g. answers by outcome), and lines it noted.
+    counts: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
     @property
     def rate(self) -> float:
@@ -312,11 +333,14 @@ done = function(summary, latency, requests)
   io.write(string.format("BENCH requests=%d errors=%d duration_us=%d p50_us=%d p99_us=%d\\n",
     summary.requests, e.connect + e.read + e.write + e.status + e.timeout,
     summary.duration, latency:percentile(50), latency:percentile(99)))
+  if report then report() end
 end
 """
 WRK_RESULT = re.compile(
     r"BENCH requests=(\d+) errors=(\d+) duration_us=(\d+) p50_us=(\d+) p99_us=(\d+)"
 )
+WRK_COUNT = re.compile(r"^BENCH_COUNT (\w+)=(\d+)$", re.MULTILINE)
+WRK_NOTE = re.compile(r"^BENCH_NOTE (.*)$", re.MULTILINE)
 
 
 def lua_string(data: bytes) -> str:
@@ -357,7 +381,14 @@ async def _wrk(target: Target, seconds: float, connections: int) -> LoadResult:
         raise RuntimeError(f"wrk failed:\n{output}")
     requests, errors, duration_us, p50_us, p99_us = map(int, found.groups())
     return LoadResult(
-        requests, errors, duration_us / 1e6, p50_us / 1e3, p99_us / 1e3, WRK_GENERATOR
+        requests,
+        errors,
+        duration_us / 1e6,
+        p50_us / 1e3,
+        p99_us / 1e3,
+        WRK_GENERATOR,
+        counts={name: int(count) for name, count in WRK_COUNT.findall(output)},
+        notes=tuple(WRK_NOTE.findall(output)),
     )
 
 
@@ -472,3 +503,278 @@ def generator_note(results: dict[str, LoadResult]) -> str:
     if any(r.generator == PYTHON_GENERATOR for r in results.values()):
         return PYTHON_NOTE
     return "Load from wrk on the same machine (it takes a little of the servers' CPU too)."
+
+
+def load_average() -> str:
+    """The machine's 1-minute load average and cores: other work skews every figure."""
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+# --- Seeding and checking, with SQL ----------------------------------------------------------
+
+SEED_MEMBERS = """
+INSERT INTO member (brand_id, display_name, referral_code, member_code, status,
+                    marketing_email, marketing_sms, tier_id, joined_at)
+SELECT $1, 'Bench member ' || i, 'R' || $3 || i, 'M' || $3 || i, 'ACTIVE', false, false,
+       (SELECT id FROM tier WHERE brand_id = $1 ORDER BY rank LIMIT 1), now()
+FROM generate_series(1, $2) i
+RETURNING id
+"""
+SEED_BALANCES = """
+INSERT INTO balance (member_id, available, lifetime_earned, lifetime_redeemed, version, shortfall)
+SELECT id, 0, 0, 0, 0, 0 FROM unnest($1::int[]) id
+"""
+
+
+async def seed_members(db: asyncpg.Connection, brand_id: int, count: int) -> list[int]:
+    """`count` active members of the brand on its base tier, each with a zero balance."""
+    rows = await db.fetch(SEED_MEMBERS, brand_id, count, f"{random.randrange(36**4):x}")
+    ids = [row["id"] for row in rows]
+    await db.execute(SEED_BALANCES, ids)
+    return ids
+
+
+async def settled_count(db: asyncpg.Connection, query: str, *args: Any) -> int:
+    """A `SELECT count(*)` once writes have stopped (requests still in flight when wrk ended)."""
+    count = await db.fetchval(query, *args)
+    while True:
+        await asyncio.sleep(0.5)
+        latest = await db.fetchval(query, *args)
+        if latest == count:
+            return count
+        count = latest
+
+
+async def check_books(database_url: str) -> str:
+    """domain.ledger.audit over every member: 'consistent', or what is wrong."""
+    async with database(database_url):
+        findings = await audit()
+    if findings:
+        shown = "; ".join(finding.describe() for finding in findings[:3])
+        return f"INCONSISTENT: {len(findings)} members, e.g. {shown}"
+    return "consistent"
+
+
+async def backend_pids(db: asyncpg.Connection) -> list[int]:
+    """PostgreSQL backends serving this run's database, other than `db` itself."""
+    rows = await db.fetch(
+        "SELECT pid FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+    return [row["pid"] for row in rows]
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds between two cpu_seconds snapshots (a process new since: all of it)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+# --- Baselines: a transaction on bare asyncpg, as many at once as the service runs -----------
+
+# One transaction: (connection, a random member's id, a reference unique to the run).
+Transaction = Callable[[asyncpg.Connection, int, str], Awaitable[object]]
+
+
+class Refused(Exception):
+    """A baseline transaction refused what it was asked (as the domain would with a user
+    error): rolled back and counted as an error, like a failed statement."""
+
+
+@dataclass(frozen=True)
+class BaselinePlan:
+    database_url: str
+    transaction: Transaction  # picklable: a module-level function or a partial of one
+    member_ids: list[int]
+    tasks: int  # concurrent transactions wanted (this process's share of --connections)
+    pool_size: int  # connections to PostgreSQL, as one service worker has
+    warmup: float
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BaselineRun:
+    committed: int  # warm-up included
+    errors: int
+    seconds: float  # of the measured part
+    latencies: list[float]  # ms, of the measured part
+    client_cpu: float  # CPU seconds of this process over the measured part
+    database_cpu: float  # of its PostgreSQL backends, over the measured part
+    first_error: str | None  # what the first failed transaction raised
+
+
+@dataclass(frozen=True)
+class BaselineLoad:
+    """The processes' runs put together."""
+
+    result: LoadResult
+    committed: int  # warm-up included
+    client_cpu: float
+    database_cpu: float
+    first_error: str | None
+
+
+def _baseline_process(plan: BaselinePlan) -> BaselineRun:
+    return asyncio.run(_baseline_clients(plan))
+
+
+async def _baseline_clients(plan: BaselinePlan) -> BaselineRun:
+    """`plan.tasks` loops of transactions for random members, for the warm-up, then measured."""
+    committed = errors = 0
+    first_error: str | None = None
+    numbers = itertools.count()
+
+    async def clients(seconds: float) -> list[float]:
+        latencies: list[float] = []
+        deadline = time.perf_counter() + seconds
+
+        async def client() -> None:
+            nonlocal committed, errors, first_error
+            while (started := time.perf_counter()) < deadline:
+                ref = f"base-{os.getpid()}-{next(numbers)}"
+                try:
+                    async with pool.acquire() as db:
+                        await plan.transaction(db, random.choice(plan.member_ids), ref)
+                except (asyncpg.PostgresError, Refused) as error:
+                    errors += 1
+                    first_error = first_error or f"{type(error).__name__}: {error}"
+                    continue
+                committed += 1
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        await asyncio.gather(*(client() for _ in range(plan.tasks)))
+        return latencies
+
+    size = plan.pool_size
+    async with asyncpg.create_pool(plan.database_url, min_size=size, max_size=size) as pool:
+        held = [await pool.acquire() for _ in range(size)]  # all of them, for their pids
+        pids = [await db.fetchval("SELECT pg_backend_pid()") for db in held]
+        for db in held:
+            await pool.release(db)
+        await clients(plan.warmup)
+        cpu, database_cpu = time.process_time(), cpu_seconds(pids)
+        began = time.perf_counter()
+        latencies = await clients(plan.seconds)
+        elapsed = time.perf_counter() - began
+        cpu, database_cpu = (
+            time.process_time() - cpu,
+            cpu_used(database_cpu, cpu_seconds(pids)),
+        )
+    return BaselineRun(committed, errors, elapsed, latencies, cpu, database_cpu, first_error)
+
+
+async def baseline_load(plan: BaselinePlan, processes: int) -> BaselineLoad:
+    """The plan run by `processes` processes at once (spawned: no event loop is inherited)."""
+    loop = asyncio.get_running_loop()
+    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
+        runs = await asyncio.gather(
+            *(loop.run_in_executor(pool, _baseline_process, plan) for _ in range(processes))
+        )
+    latencies = [ms for run in runs for ms in run.latencies]
+    result = LoadResult(
+        len(latencies),
+        sum(run.errors for run in runs),
+        max(run.seconds for run in runs),
+        percentile(latencies, 50),
+        percentile(latencies, 99),
+        "asyncpg",
+    )
+    return BaselineLoad(
+        result,
+        sum(run.committed for run in runs),
+        sum(run.client_cpu for run in runs),
+        sum(run.database_cpu for run in runs),
+        next((run.first_error for run in runs if run.first_error), None),
+    )
+
+
+# --- Load on the service, with the CPU it took ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeasuredLoad:
+    result: LoadResult
+    app_cpu: float  # CPU seconds of uvicorn and its workers
+    app_wait: float  # seconds they were runnable but waited for a core
+    database_cpu: float  # CPU seconds of the PostgreSQL backends of the run's database
+
+    def describe_cores(self) -> str:
+        seconds = self.result.seconds
+        return (
+            f"the workers ran on {self.app_cpu / seconds:.2f} cores and waited for a free "
+            f"core {self.app_wait / seconds:.2f} cores' worth of the time"
+        )
+
+
+async def measured_load(
+    target: Target, server_url: str, db: asyncpg.Connection, *, seconds: float, connections: int
+) -> MeasuredLoad:
+    """load() without a warm-up, measuring the CPU of the server and of PostgreSQL meanwhile."""
+    app = server_pids(server_url)
+    app_cpu, app_wait, database_cpu = (
+        cpu_seconds(app),
+        cpu_wait_seconds(app),
+        cpu_seconds(await backend_pids(db)),
+    )
+    result = await load(target, seconds=seconds, connections=connections, warmup=0)
+    return MeasuredLoad(
+        result,
+        cpu_used(app_cpu, cpu_seconds(app)),
+        cpu_used(app_wait, cpu_wait_seconds(app)),
+        cpu_used(database_cpu, cpu_seconds(await backend_pids(db))),
+    )
+
+
+def graphql_body(query: str, variables: dict | None = None) -> bytes:
+    return json.dumps({"query": query, "variables": variables or {}}).encode()
+
+
+# --- Rows of figures: rate, latency, ratio and CPU per request -------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    rate: float | None  # None for requests sent one at a time
+    p50_ms: float
+    p99_ms: float
+    errors: int = 0
+    ratio: float | None = None  # rate as a share of the baseline's
+    cpu_ms: tuple[float, float] | None = None  # CPU ms per request: application, PostgreSQL
+
+
+def load_row(name: str, result: LoadResult, **notes: Any) -> Row:
+    return Row(name, result.rate, result.p50_ms, result.p99_ms, result.errors, **notes)
+
+
+def sequential_row(name: str, latencies: list[float]) -> Row:
+    return Row(name, None, percentile(latencies, 50), percentile(latencies, 99))
+
+
+def cpu_ms(app_seconds: float, database_seconds: float, requests: int) -> tuple[float, float]:
+    return app_seconds * 1000 / max(requests, 1), database_seconds * 1000 / max(requests, 1)
+
+
+def describe_row(row: Row) -> str:
+    rate = f"{row.rate:>9,.0f}/s" if row.rate is not None else " " * 11
+    notes = [f"p50 {row.p50_ms:8.2f} ms", f"p99 {row.p99_ms:8.2f} ms"]
+    if row.ratio is not None:
+        notes.append(f"x{row.ratio:.3f} of baseline")
+    if row.cpu_ms is not None:
+        notes.append(f"CPU/req {row.cpu_ms[0]:.2f} ms app + {row.cpu_ms[1]:.2f} ms PostgreSQL")
+    if row.errors:
+        notes.append(f"{row.errors:,} ERRORS")
+    return f"{row.name:<58} {rate}  " + "  ".join(notes)
+
+
+def rows_table(rows: list[Row]) -> str:
+    lines = [
+        "| scenario | per s | p50 ms | p99 ms | ratio to baseline | CPU ms/req: app + PostgreSQL |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        name = f"{row.name} ({row.errors:,} errors)" if row.errors else row.name
+        rate = f"{row.rate:,.0f}" if row.rate is not None else "-"
+        ratio = f"{row.ratio:.3f}" if row.ratio is not None else "-"
+        cpu = f"{row.cpu_ms[0]:.2f} + {row.cpu_ms[1]:.2f}" if row.cpu_ms else "-"
+        lines.append(f"| {name} | {rate} | {row.p50_ms:.1f} | {row.p99_ms:.1f} | {ratio} | {cpu} |")
+    return "\n".join(lines)

@@ -20,18 +20,13 @@ written are counted against the responses.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import itertools
+import functools
 import json
-import os
 import random
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from multiprocessing import get_context
-from typing import Any
 
 import asyncpg
 import httpx
@@ -39,7 +34,6 @@ import httpx
 from bench import harness
 from domain.brands import create_brand
 from domain.idempotency import request_hash
-from domain.ledger.audit import audit
 from resolvers.ids import encode_id
 from server.auth import mint_token
 from server.settings import Settings
@@ -55,18 +49,6 @@ JSON = {"Content-Type": "application/json"}
 
 # --- Seeding, with SQL ----------------------------------------------------------------------
 
-SEED_MEMBERS = """
-INSERT INTO member (brand_id, display_name, referral_code, member_code, status,
-                    marketing_email, marketing_sms, tier_id, joined_at)
-SELECT $1, 'Bench member ' || i, 'R' || $3 || i, 'M' || $3 || i, 'ACTIVE', false, false,
-       (SELECT id FROM tier WHERE brand_id = $1 ORDER BY rank LIMIT 1), now()
-FROM generate_series(1, $2) i
-RETURNING id
-"""
-SEED_BALANCES = """
-INSERT INTO balance (member_id, available, lifetime_earned, lifetime_redeemed, version, shortfall)
-SELECT id, 0, 0, 0, 0, 0 FROM unnest($1::int[]) id
-"""
 # Entry v of n, a minute apart up to now. The first `old` entries (a multiple of 10) are past
 # history: nine EARNs of 1 point, then an EXPIRE of those 9; the rest are EARNs of 1 point
 # whose lots expire in two years. So balance_after runs 1..9, 0, 1..9, 0, ..., then 1, 2, ...
@@ -96,19 +78,12 @@ FROM ledger_entry WHERE member_id = $1 AND kind = 'EARN'
 SEED_BALANCE = """
 UPDATE balance SET available = $2, version = $3, lifetime_earned = $4 WHERE member_id = $1
 """
+ENTRIES = "SELECT count(*) FROM ledger_entry"
 RESET_LEDGER = """
 TRUNCATE lot_consumption, lot, purchase, ledger_entry, idempotency_record;
 UPDATE balance SET available = 0, lifetime_earned = 0, lifetime_redeemed = 0, version = 0,
                    shortfall = 0;
 """
-
-
-async def seed_members(db: asyncpg.Connection, brand_id: int, count: int) -> list[int]:
-    """`count` active members of the brand on its base tier, each with a zero balance."""
-    rows = await db.fetch(SEED_MEMBERS, brand_id, count, f"{random.randrange(36**4):x}")
-    ids = [row["id"] for row in rows]
-    await db.execute(SEED_BALANCES, ids)
-    return ids
 
 
 async def seed_ledger(
@@ -129,41 +104,6 @@ async def seed_ledger(
         await db.execute(SEED_BALANCE, member_id, available, rows, earned)
     await db.execute("ANALYZE ledger_entry; ANALYZE lot; ANALYZE balance")
     return available, rows
-
-
-async def entry_count(db: asyncpg.Connection) -> int:
-    """Ledger entries once writes have stopped (requests still in flight when wrk ended)."""
-    count = await db.fetchval("SELECT count(*) FROM ledger_entry")
-    while True:
-        await asyncio.sleep(0.5)
-        latest = await db.fetchval("SELECT count(*) FROM ledger_entry")
-        if latest == count:
-            return count
-        count = latest
-
-
-async def check_books(database_url: str) -> str:
-    """domain.ledger.audit over every member: 'consistent', or what is wrong."""
-    async with harness.database(database_url):
-        findings = await audit()
-    if findings:
-        shown = "; ".join(finding.describe() for finding in findings[:3])
-        return f"INCONSISTENT: {len(findings)} members, e.g. {shown}"
-    return "consistent"
-
-
-async def backend_pids(db: asyncpg.Connection) -> list[int]:
-    """PostgreSQL backends serving this run's database, other than `db` itself."""
-    rows = await db.fetch(
-        "SELECT pid FROM pg_stat_activity "
-        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-    )
-    return [row["pid"] for row in rows]
-
-
-def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU seconds between two harness.cpu_seconds snapshots (a process new since: all of it)."""
-    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 # --- Baseline: the same transaction on bare asyncpg ------------------------------------------
@@ -209,7 +149,7 @@ BREAKDOWN = json.dumps(
 
 
 async def baseline_purchase(
-    db: asyncpg.Connection, brand_id: int, member_id: int, ref: str
+    db: asyncpg.Connection, member_id: int, ref: str, *, brand_id: int
 ) -> None:
     """recordPurchase's statements, in the domain's order, in one transaction."""
     now = datetime.now(UTC)
@@ -247,85 +187,6 @@ async def baseline_purchase(
         await db.execute(LINK_LOT, purchase_id, entry_id)
         outcome = {"entry_id": entry_id, "published": [[entry_id, version, available]]}
         await db.execute(SET_OUTCOME, record_id, json.dumps(outcome))
-
-
-@dataclass(frozen=True)
-class BaselinePlan:
-    database_url: str
-    brand_id: int
-    member_ids: list[int]
-    tasks: int  # concurrent transactions wanted (this process's share of --connections)
-    pool_size: int  # connections to PostgreSQL, as one service worker has
-    warmup: float
-    seconds: float
-
-
-@dataclass(frozen=True)
-class BaselineRun:
-    committed: int  # warm-up included
-    errors: int
-    seconds: float  # of the measured part
-    latencies: list[float]  # ms, of the measured part
-    client_cpu: float  # CPU seconds of this process over the measured part
-    database_cpu: float  # of its PostgreSQL backends, over the measured part
-
-
-def _baseline_process(plan: BaselinePlan) -> BaselineRun:
-    return asyncio.run(_baseline_clients(plan))
-
-
-async def _baseline_clients(plan: BaselinePlan) -> BaselineRun:
-    """`plan.tasks` loops of transactions for random members, for the warm-up, then measured."""
-    committed = errors = 0
-    numbers = itertools.count()
-
-    async def clients(seconds: float) -> list[float]:
-        latencies: list[float] = []
-        deadline = time.perf_counter() + seconds
-
-        async def client() -> None:
-            nonlocal committed, errors
-            while (started := time.perf_counter()) < deadline:
-                ref = f"base-{os.getpid()}-{next(numbers)}"
-                try:
-                    async with pool.acquire() as db:
-                        await baseline_purchase(
-                            db, plan.brand_id, random.choice(plan.member_ids), ref
-                        )
-                except asyncpg.PostgresError:
-                    errors += 1
-                    continue
-                committed += 1
-                latencies.append((time.perf_counter() - started) * 1000)
-
-        await asyncio.gather(*(client() for _ in range(plan.tasks)))
-        return latencies
-
-    size = plan.pool_size
-    async with asyncpg.create_pool(plan.database_url, min_size=size, max_size=size) as pool:
-        held = [await pool.acquire() for _ in range(size)]  # all of them, for their pids
-        pids = [await db.fetchval("SELECT pg_backend_pid()") for db in held]
-        for db in held:
-            await pool.release(db)
-        await clients(plan.warmup)
-        cpu, database_cpu = time.process_time(), harness.cpu_seconds(pids)
-        began = time.perf_counter()
-        latencies = await clients(plan.seconds)
-        elapsed = time.perf_counter() - began
-        cpu, database_cpu = (
-            time.process_time() - cpu,
-            cpu_used(database_cpu, harness.cpu_seconds(pids)),
-        )
-    return BaselineRun(committed, errors, elapsed, latencies, cpu, database_cpu)
-
-
-async def baseline(plan: BaselinePlan, processes: int) -> list[BaselineRun]:
-    """The plan run by `processes` processes at once (spawned: no event loop is inherited)."""
-    loop = asyncio.get_running_loop()
-    with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
-        return await asyncio.gather(
-            *(loop.run_in_executor(pool, _baseline_process, plan) for _ in range(processes))
-        )
 
 
 # --- GraphQL ----------------------------------------------------------------------------------
@@ -381,13 +242,9 @@ def purchase_target(url: str, headers: dict[str, str], member_gids: list[str]) -
     return harness.Target(f"{url}/graphql", example.encode(), headers, script)
 
 
-def graphql_body(query: str, variables: dict | None = None) -> bytes:
-    return json.dumps({"query": query, "variables": variables or {}}).encode()
-
-
 def balance_target(url: str, headers: dict[str, str], member_gid: str) -> harness.Target:
     query = f'query {{ member(id: "{member_gid}") {{ points {{ available version }} }} }}'
-    return harness.Target(f"{url}/graphql", graphql_body(query), headers)
+    return harness.Target(f"{url}/graphql", harness.graphql_body(query), headers)
 
 
 async def purchases_one_by_one(url: str, headers: dict[str, str], member_gid: str) -> list[float]:
@@ -397,7 +254,8 @@ async def purchases_one_by_one(url: str, headers: dict[str, str], member_gid: st
         for _ in range(ONE_AT_A_TIME):
             ref = f"seq-{random.randrange(1 << 60):x}"
             variables = {"memberId": member_gid, "orderRef": ref, "total": str(TOTAL)}
-            body = graphql_body(RECORD_PURCHASE, {"input": {**variables, "idempotencyKey": ref}})
+            input_ = {**variables, "idempotencyKey": ref}
+            body = harness.graphql_body(RECORD_PURCHASE, {"input": input_})
             started = time.perf_counter()
             response = await client.post(f"{url}/graphql", content=body, headers=headers)
             latencies.append((time.perf_counter() - started) * 1000)
@@ -405,58 +263,6 @@ async def purchases_one_by_one(url: str, headers: dict[str, str], member_gid: st
             if "errors" in answer or answer["data"]["recordPurchase"]["userErrors"]:
                 raise RuntimeError(f"recordPurchase failed: {response.text}")
     return latencies
-
-
-# --- Report -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Row:
-    name: str
-    rate: float | None  # None for requests sent one at a time
-    p50_ms: float
-    p99_ms: float
-    errors: int = 0
-    ratio: float | None = None  # rate as a share of the baseline's
-    cpu_ms: tuple[float, float] | None = None  # CPU ms per request: application, PostgreSQL
-
-
-def load_row(name: str, result: harness.LoadResult, **notes: Any) -> Row:
-    return Row(name, result.rate, result.p50_ms, result.p99_ms, result.errors, **notes)
-
-
-def sequential_row(name: str, latencies: list[float]) -> Row:
-    return Row(name, None, harness.percentile(latencies, 50), harness.percentile(latencies, 99))
-
-
-def cpu_ms(app_seconds: float, database_seconds: float, requests: int) -> tuple[float, float]:
-    return app_seconds * 1000 / max(requests, 1), database_seconds * 1000 / max(requests, 1)
-
-
-def describe(row: Row) -> str:
-    rate = f"{row.rate:>9,.0f}/s" if row.rate is not None else " " * 11
-    notes = [f"p50 {row.p50_ms:8.2f} ms", f"p99 {row.p99_ms:8.2f} ms"]
-    if row.ratio is not None:
-        notes.append(f"x{row.ratio:.3f} of baseline")
-    if row.cpu_ms is not None:
-        notes.append(f"CPU/req {row.cpu_ms[0]:.2f} ms app + {row.cpu_ms[1]:.2f} ms PostgreSQL")
-    if row.errors:
-        notes.append(f"{row.errors:,} ERRORS")
-    return f"{row.name:<58} {rate}  " + "  ".join(notes)
-
-
-def markdown_table(rows: list[Row]) -> str:
-    lines = [
-        "| scenario | per s | p50 ms | p99 ms | ratio to baseline | CPU ms/req: app + PostgreSQL |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
-    for row in rows:
-        name = f"{row.name} ({row.errors:,} errors)" if row.errors else row.name
-        rate = f"{row.rate:,.0f}" if row.rate is not None else "-"
-        ratio = f"{row.ratio:.3f}" if row.ratio is not None else "-"
-        cpu = f"{row.cpu_ms[0]:.2f} + {row.cpu_ms[1]:.2f}" if row.cpu_ms else "-"
-        lines.append(f"| {name} | {rate} | {row.p50_ms:.1f} | {row.p99_ms:.1f} | {ratio} | {cpu} |")
-    return "\n".join(lines)
 
 
 # --- The run ----------------------------------------------------------------------------------
@@ -481,76 +287,60 @@ class LedgerBench:
     db: asyncpg.Connection
     brand_id: int
     member_ids: list[int]
-    rows: list[Row]
+    rows: list[harness.Row]
 
-    def record(self, row: Row) -> None:
+    def record(self, row: harness.Row) -> None:
         self.rows.append(row)
-        print(describe(row), flush=True)
+        print(harness.describe_row(row), flush=True)
 
     async def books(self) -> str:
-        return await check_books(self.backends.database_url)
+        return await harness.check_books(self.backends.database_url)
 
-    async def baseline(self) -> Row:
+    async def baseline(self) -> harness.Row:
         """(b) The transaction on asyncpg; then every ledger is emptied again."""
         options, pool_size = self.options, Settings().db_pool_max
-        plan = BaselinePlan(
+        plan = harness.BaselinePlan(
             self.backends.database_url,
-            self.brand_id,
+            functools.partial(baseline_purchase, brand_id=self.brand_id),
             self.member_ids,
             tasks=max(1, options.connections // options.workers),
             pool_size=pool_size,
             warmup=harness.WARMUP_SECONDS,
             seconds=options.seconds,
         )
-        runs = await baseline(plan, options.workers)
-        latencies = [ms for run in runs for ms in run.latencies]
-        result = harness.LoadResult(
-            len(latencies),
-            sum(run.errors for run in runs),
-            max(run.seconds for run in runs),
-            harness.percentile(latencies, 50),
-            harness.percentile(latencies, 99),
-            "asyncpg",
-        )
-        client_cpu = sum(run.client_cpu for run in runs)
-        database_cpu = sum(run.database_cpu for run in runs)
+        runs = await harness.baseline_load(plan, options.workers)
+        result = runs.result
         name = f"baseline: the transaction on asyncpg, {options.workers} x {pool_size} conns"
-        cpu = cpu_ms(client_cpu, database_cpu, result.requests)
-        self.record(load_row(name, result, ratio=1.0, cpu_ms=cpu))
-        committed, written = sum(run.committed for run in runs), await entry_count(self.db)
+        cpu = harness.cpu_ms(runs.client_cpu, runs.database_cpu, result.requests)
+        self.record(harness.load_row(name, result, ratio=1.0, cpu_ms=cpu))
+        committed, written = runs.committed, await harness.settled_count(self.db, ENTRIES)
         print(f"  {written:,} entries for {committed:,} commits (warm-up included); ", end="")
         print(f"{result.errors} failed; books {await self.books()}")
+        if runs.first_error:
+            print(f"  the first failure: {runs.first_error}")
         await self.db.execute(RESET_LEDGER)
         return self.rows[-1]
 
-    async def purchases(self, url: str, headers: dict[str, str], base: Row) -> None:
+    async def purchases(self, url: str, headers: dict[str, str], base: harness.Row) -> None:
         """(a) recordPurchase over GraphQL, loaded by wrk, with the entries it wrote counted."""
         gids = [encode_id("Member", pk) for pk in self.member_ids]
         target = purchase_target(url, headers, gids)
-        load = {"connections": self.options.connections, "warmup": 0}
-        await harness.load(target, seconds=harness.WARMUP_SECONDS, **load)
-        before = await entry_count(self.db)
-        app = harness.server_pids(url)
-        app_cpu, app_wait, database_cpu = (
-            harness.cpu_seconds(app),
-            harness.cpu_wait_seconds(app),
-            harness.cpu_seconds(await backend_pids(self.db)),
+        connections = self.options.connections
+        await harness.load(target, seconds=harness.WARMUP_SECONDS, connections=connections)
+        before = await harness.settled_count(self.db, ENTRIES)
+        measured = await harness.measured_load(
+            target, url, self.db, seconds=self.options.seconds, connections=connections
         )
-        result = await harness.load(target, seconds=self.options.seconds, **load)
-        app_cpu = cpu_used(app_cpu, harness.cpu_seconds(app))
-        app_wait = cpu_used(app_wait, harness.cpu_wait_seconds(app))
-        database_cpu = cpu_used(database_cpu, harness.cpu_seconds(await backend_pids(self.db)))
-        written = await entry_count(self.db) - before
-        cpu = cpu_ms(app_cpu, database_cpu, written)
+        result = measured.result
+        written = await harness.settled_count(self.db, ENTRIES) - before
+        cpu = harness.cpu_ms(measured.app_cpu, measured.database_cpu, written)
         ratio = result.rate / (base.rate or 1)
-        self.record(load_row("GraphQL recordPurchase (wrk)", result, ratio=ratio, cpu_ms=cpu))
+        row = harness.load_row("GraphQL recordPurchase (wrk)", result, ratio=ratio, cpu_ms=cpu)
+        self.record(row)
         if base.cpu_ms:
             share = sum(base.cpu_ms) / sum(cpu)
             print(f"  CPU per purchase: the baseline's is {share:.3f} of this one's")
-        print(
-            f"  the workers ran on {app_cpu / result.seconds:.2f} cores and waited for a free "
-            f"core {app_wait / result.seconds:.2f} cores' worth of the time"
-        )
+        print(f"  {measured.describe_cores()}")
         late = written - result.requests
         verdict = "" if 0 <= late <= self.options.connections else " MISMATCH: requests failed"
         print(
@@ -561,7 +351,7 @@ class LedgerBench:
     async def long_ledger(self, url: str, headers: dict[str, str]) -> None:
         """(c) Balance reads for a 10-row and a long ledger; purchases one at a time around it."""
         options = self.options
-        first_id, short_id, long_id = await seed_members(self.db, self.brand_id, 3)
+        first_id, short_id, long_id = await harness.seed_members(self.db, self.brand_id, 3)
         seeded = {
             member_id: await seed_ledger(
                 self.db, self.brand_id, member_id, SHORT_LEDGER_ROWS, options.expired_share
@@ -589,7 +379,8 @@ class LedgerBench:
             result = await harness.load(
                 target, seconds=options.seconds, connections=options.connections
             )
-            self.record(load_row(f"balance query, {seeded[member_id][1]:,} ledger rows", result))
+            name = f"balance query, {seeded[member_id][1]:,} ledger rows"
+            self.record(harness.load_row(name, result))
 
         await self.one_at_a_time(url, headers, short_gid, f"{SHORT_LEDGER_ROWS}-row member")
         await self.one_at_a_time(url, headers, long_gid, f"{options.ledger_rows:,}-row member")
@@ -599,14 +390,14 @@ class LedgerBench:
         lots = await self.db.fetchval("SELECT count(*) FROM lot")
         latencies = await purchases_one_by_one(url, headers, gid)
         self.record(
-            sequential_row(f"recordPurchase one at a time, {who}, {lots:,} lots", latencies)
+            harness.sequential_row(f"recordPurchase one at a time, {who}, {lots:,} lots", latencies)
         )
 
 
 async def main(options: Options) -> None:
     print(
         f"{options.workers} uvicorn workers, {options.connections} connections, "
-        f"{options.seconds:g} s per scenario, {options.members:,} members; {load_average()}"
+        f"{options.seconds:g} s per scenario, {options.members:,} members; {harness.load_average()}"
     )
     async with harness.backends() as backends:
         brand_code = f"bench{random.randrange(1 << 32):08x}"
@@ -614,7 +405,7 @@ async def main(options: Options) -> None:
             brand_id = (await create_brand(brand_code, "Bench Brand")).id
         db = await asyncpg.connect(backends.database_url)
         try:
-            member_ids = await seed_members(db, brand_id, options.members)
+            member_ids = await harness.seed_members(db, brand_id, options.members)
             bench = LedgerBench(options, backends, db, brand_id, member_ids, [])
             base = await bench.baseline()
 
@@ -636,7 +427,7 @@ async def main(options: Options) -> None:
         finally:
             await db.close()
 
-    print(f"\nAt the end, {load_average()}.")
+    print(f"\nAt the end, {harness.load_average()}.")
     print(
         "wrk, the servers and PostgreSQL share this machine's cores; the 'one at a time' rows "
         f"are {ONE_AT_A_TIME} sequential requests from a Python client (httpx)."
@@ -646,12 +437,7 @@ async def main(options: Options) -> None:
         f"{options.seconds:g} s each, {options.members:,} members; the long ledger is "
         f"{options.expired_share:.0%} expired history:\n"
     )
-    print(markdown_table(bench.rows))
-
-
-def load_average() -> str:
-    """The machine's 1-minute load average and cores: other work skews every figure."""
-    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    print(harness.rows_table(bench.rows))
 
 
 def cli() -> None:

@@ -172,9 +172,6 @@ async def redeem(
                 f"Only {book.balance.available} points are available; {points} are needed.",
                 ["itemId"],
             )
-        # Last, so the item's row is locked for as short a time as the transaction allows.
-        if not await connection.execute_query_dict(TAKE_STOCK_SQL, [item.id, quantity]):
-            raise DomainError(ErrorCode.OUT_OF_STOCK, "Not enough of this item left.", ["itemId"])
         entry = None
         if points:
             entry = await book.debit(
@@ -200,6 +197,10 @@ async def redeem(
         )
         if not awaiting:
             await issue_coupons(connection, item, redemption, now)
+        # Last: every redemption of the item waits for its row, so it is locked only for the
+        # commit (refused here, everything above rolls back).
+        if not await connection.execute_query_dict(TAKE_STOCK_SQL, [item.id, quantity]):
+            raise DomainError(ErrorCode.OUT_OF_STOCK, "Not enough of this item left.", ["itemId"])
         book.outcome["redemption_id"] = redemption.id
         return entry
 

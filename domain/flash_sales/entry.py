@@ -167,8 +167,6 @@ async def _buy(
                 f"Only {book.balance.available} points are available; {points} are needed.",
                 ["flashSaleId"],
             )
-        if not await connection.execute_query_dict(TAKE_SOLD_SQL, [sale_id, quantity]):
-            raise _SoldOutInRecord(ErrorCode.SOLD_OUT, REFUSALS["SOLD_OUT"], ["flashSaleId"])
         item = await CatalogItem.get(id=sale.item_id).using_db(connection)
         entry = None
         if points:
@@ -190,6 +188,9 @@ async def _buy(
             using_db=connection,
         )
         await issue_coupons(connection, item, redemption, book.now)
+        # Last: every entry of the sale waits for its row, so it is locked only for the commit.
+        if not await connection.execute_query_dict(TAKE_SOLD_SQL, [sale_id, quantity]):
+            raise _SoldOutInRecord(ErrorCode.SOLD_OUT, REFUSALS["SOLD_OUT"], ["flashSaleId"])
         deadline = await rt.redis.zscore(keys.holds, reservation)
         if deadline is None or now_ms(rt) > deadline - DEADLINE_MARGIN_MS:
             raise refusal("CONFLICT")  # the hold is gone or about to be: commit nothing

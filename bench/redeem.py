@@ -1,0 +1,526 @@
+"""Redemptions under load: the `redeem` mutation through the whole stack against the same
+transaction on bare asyncpg, for an item with unlimited stock and one with a limited stock.
+
+    python -m bench.redeem [--seconds 10] [--workers 2] [--connections 64] [--members 1000]
+
+Two items of the brand, both points-only PARTNER_OFFERs (no coupons to issue, no address):
+  unlimited  stock null; its stock update still runs (it counts the item's redemptions);
+  limited    a large limited stock and a per-member limit, so the conditional stock update
+             takes stock and the member's earlier redemptions of the item are summed.
+For each item, in one run, on a database and Redis prefix of the run's own:
+  baseline   redeem's transaction as plain SQL through asyncpg pools, one process per uvicorn
+             worker, each with the service's pool size, random members, no HTTP;
+  GraphQL    `redeem` over HTTP (uvicorn workers), loaded by wrk with a Lua script that gives
+             every request its own idempotencyKey and a random member's MEMBER token, and
+             counts the answers: redeemed, refused (userErrors) and failed.
+Members are seeded with SQL, each with one lot large enough for the whole run. After each
+scenario, domain.ledger.audit checks every member's books, the redemptions written are counted
+against the successful answers, and each item's stock and redeemed count against its
+redemptions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import random
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import asyncpg
+
+from bench import harness
+from domain.brands import create_brand
+from domain.catalog.items import ItemKind, ItemSpec, create_item, member_price
+from domain.catalog.redemptions import REDEEMED_BEFORE_SQL, TAKE_STOCK_SQL
+from domain.idempotency import request_hash
+from domain.principal import Principal, Role
+from resolvers.ids import encode_id
+from server.auth import brand_signing_secret, mint_token
+from server.settings import Settings
+
+PRICE = 10  # points per unit; the base tier has no discount
+QUANTITY = 1
+SEED_POINTS = 100_000_000  # each member's one lot: ten million redemptions' worth
+LIMITED_STOCK = 10_000_000  # the most an item may hold
+PER_MEMBER_LIMIT = 1_000  # the highest limit an item may set
+TOKEN_TTL_SECONDS = 6 * 3600
+JSON = {"Content-Type": "application/json"}
+REDEEM = """
+mutation ($input: RedeemInput!) {
+  redeem(input: $input) {
+    redemption { id status pointsSpent }
+    member { points { available version } }
+    userErrors { field message code }
+  }
+}
+"""
+
+
+# --- Seeding, with SQL ----------------------------------------------------------------------
+
+# One EARN entry (version 1) and its lot per member, expiring in two years; then the balance.
+SEED_LOTS = """
+WITH entries AS (
+    INSERT INTO ledger_entry (brand_id, member_id, kind, points, balance_after, version,
+                              description, created_at, expires_at, breakdown, actor, shortfall)
+    SELECT $1, id, 'EARN', $3, $3, 1, 'Seeded points', now(), now() + interval '2 years',
+           '[]', 'bench:seed', 0
+    FROM unnest($2::int[]) id
+    RETURNING id, member_id, points, created_at, expires_at
+)
+INSERT INTO lot (member_id, entry_id, points, remaining, earned_at, expires_at)
+SELECT member_id, id, points, points, created_at, expires_at FROM entries
+"""
+SEED_BALANCES = """
+UPDATE balance SET available = $2::int, lifetime_earned = $2::int, version = 1
+WHERE member_id = ANY($1::int[])
+"""
+REDEMPTIONS = "SELECT count(*) FROM redemption WHERE item_id = $1"
+ITEM_COUNTS = """
+SELECT i.stock, i.redeemed_count,
+       (SELECT COALESCE(SUM(quantity), 0) FROM redemption r
+        WHERE r.item_id = i.id AND r.status <> 'CANCELLED') AS units
+FROM catalog_item i WHERE i.id = $1
+"""
+
+
+async def seed_points(db: asyncpg.Connection, brand_id: int, member_ids: list[int]) -> None:
+    """Give each member, whose ledger is empty, SEED_POINTS in one lot."""
+    async with db.transaction():
+        await db.execute(SEED_LOTS, brand_id, member_ids, SEED_POINTS)
+        await db.execute(SEED_BALANCES, member_ids, SEED_POINTS)
+    await db.execute("ANALYZE ledger_entry; ANALYZE lot; ANALYZE balance")
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    label: str  # for the figures
+    stock: int | None
+
+    @property
+    def gid(self) -> str:
+        return encode_id("CatalogItem", self.id)
+
+
+async def create_items(brand_id: int, brand_code: str) -> list[Item]:
+    """The unlimited and the limited item, made by the brand's admin (ORM opened by caller)."""
+    admin = Principal(Role.ADMIN, brand_id, brand_code, "bench-admin")
+    now = datetime.now(UTC)
+    specs = {
+        "unlimited stock": ItemSpec("BENCH-UNLIMITED", "Bench offer", ItemKind.PARTNER_OFFER,
+                                    "bench", PRICE),
+        f"stock {LIMITED_STOCK:,}, {PER_MEMBER_LIMIT:,} per member": ItemSpec(
+            "BENCH-LIMITED", "Bench limited offer", ItemKind.PARTNER_OFFER, "bench", PRICE,
+            stock=LIMITED_STOCK, per_member_limit=PER_MEMBER_LIMIT),
+    }  # fmt: skip
+    return [
+        Item((await create_item(admin, spec, now)).id, label, spec.stock)
+        for label, spec in specs.items()
+    ]
+
+
+async def stock_check(db: asyncpg.Connection, item: Item) -> str:
+    """Whether the item's stock and redeemed count agree with its redemptions' units."""
+    row = await db.fetchrow(ITEM_COUNTS, item.id)
+    units = row["units"]
+    expected_stock = None if item.stock is None else item.stock - units
+    stock = "unlimited" if row["stock"] is None else f"{row['stock']:,}"
+    agree = row["stock"] == expected_stock and row["redeemed_count"] == units
+    verdict = "agree" if agree else "MISMATCH"
+    return f"stock {stock}, redeemed count {row['redeemed_count']:,}, {units:,} units: {verdict}"
+
+
+# --- Baseline: the same transaction on bare asyncpg ------------------------------------------
+
+# The statements redeem sends, in its order; the ORM's reads select every column (`*`) and its
+# get() adds LIMIT 2. REDEEMED_BEFORE_SQL and TAKE_STOCK_SQL are the domain's own.
+INSERT_IDEMPOTENCY = """
+INSERT INTO idempotency_record (brand_id, principal, operation, key, request_hash, created_at)
+VALUES ($1, $2, 'redeem', $3, $4, now())
+ON CONFLICT (brand_id, principal, operation, key) DO NOTHING RETURNING id
+"""
+LOCK_BALANCE = "SELECT * FROM balance WHERE member_id = $1 LIMIT 2 FOR UPDATE"
+MEMBER = "SELECT * FROM member WHERE id = $1 LIMIT 2"
+DUE_LOTS = """
+SELECT * FROM lot
+WHERE member_id = $1 AND expired_at IS NULL AND remaining > $2 AND expires_at <= $3
+"""
+ITEM = "SELECT * FROM catalog_item WHERE id = $1 AND brand_id = $2 LIMIT 2"
+TIER = "SELECT * FROM tier WHERE id = $1 LIMIT 2"
+SPENDABLE_LOTS = """
+SELECT * FROM lot
+WHERE member_id = $1 AND expired_at IS NULL AND remaining > $2 AND expires_at > $3
+ORDER BY expires_at, id
+"""
+UPDATE_BALANCE = """
+UPDATE balance SET available = $1, lifetime_earned = $2, lifetime_redeemed = $3, version = $4,
+                   shortfall = $5
+WHERE member_id = $6
+"""
+INSERT_ENTRY = """
+INSERT INTO ledger_entry (kind, points, balance_after, version, description, created_at,
+                          expires_at, breakdown, actor, reason, order_ref, shortfall, brand_id,
+                          member_id, store_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id
+"""
+UPDATE_LOT = "UPDATE lot SET remaining = $1 WHERE id = $2"
+INSERT_CONSUMPTION = """
+INSERT INTO lot_consumption (points, returned, entry_id, lot_id) VALUES ($1, $2, $3, $4)
+RETURNING id
+"""
+INSERT_REDEMPTION = """
+INSERT INTO redemption (reservation_id, quantity, points_spent, cash_amount, status,
+                        payment_due_at, payment_reference, shipping_address, tracking_reference,
+                        confirmed_at, fulfilled_at, cancelled_at, cancel_reason, cancelled_by,
+                        created_at, brand_id, flash_sale_id, item_id, member_id, redeem_entry_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        $20)
+RETURNING id
+"""
+SET_OUTCOME = "UPDATE idempotency_record SET outcome = $1 WHERE id = $2"
+
+
+@dataclass
+class Book:
+    """A member's locked balance row inside the transaction, as MemberBook holds it."""
+
+    db: asyncpg.Connection
+    member: asyncpg.Record
+    balance: dict
+    now: datetime
+    actor: str
+
+
+async def open_book(db: asyncpg.Connection, member_id: int, now: datetime, actor: str) -> Book:
+    """MemberBook.open: lock the balance, read the member, find no due lots; then active?"""
+    balance = dict(await db.fetchrow(LOCK_BALANCE, member_id))
+    member = await db.fetchrow(MEMBER, member_id)
+    if await db.fetch(DUE_LOTS, member_id, 0, now):
+        raise RuntimeError("the bench's lots never fall due")
+    if member["status"] != "ACTIVE":
+        raise RuntimeError(f"member {member_id} is not active")
+    return Book(db, member, balance, now, actor)
+
+
+async def debit(book: Book, points: int, description: str) -> tuple[int, int, int]:
+    """MemberBook.debit: lots first to expire first, the balance, the entry, each lot's part;
+    (entry id, version, balance after)."""
+    db, member_id = book.db, book.member["id"]
+    lots = await db.fetch(SPENDABLE_LOTS, member_id, 0, book.now)
+    if sum(lot["remaining"] for lot in lots) < points:
+        raise harness.Refused("INSUFFICIENT_POINTS")
+    balance = book.balance
+    balance["available"] -= points
+    balance["version"] += 1
+    balance["lifetime_redeemed"] += points
+    await db.execute(
+        UPDATE_BALANCE,
+        *(balance["available"], balance["lifetime_earned"], balance["lifetime_redeemed"]),
+        *(balance["version"], balance["shortfall"], member_id),
+    )
+    entry_id = await db.fetchval(
+        INSERT_ENTRY,
+        *("REDEEM", -points, balance["available"], balance["version"], description, book.now),
+        *(None, "[]", book.actor, None, None, 0, book.member["brand_id"], member_id, None),
+    )
+    still_to_take = points
+    for lot in lots:
+        if not still_to_take:
+            break
+        part = min(lot["remaining"], still_to_take)
+        still_to_take -= part
+        await db.execute(UPDATE_LOT, lot["remaining"] - part, lot["id"])
+        await db.fetchval(INSERT_CONSUMPTION, part, 0, entry_id, lot["id"])
+    return entry_id, balance["version"], balance["available"]
+
+
+async def baseline_redeem(
+    db: asyncpg.Connection, member_id: int, key: str, *, brand_id: int, item_id: int
+) -> None:
+    """redeem's statements, in the domain's order, in one transaction."""
+    now = datetime.now(UTC)
+    actor = f"MEMBER:{encode_id('Member', member_id)}"
+    fingerprint = request_hash({"item": item_id, "quantity": QUANTITY, "address": None})
+    async with db.transaction():
+        record_id = await db.fetchval(INSERT_IDEMPOTENCY, brand_id, actor, key, fingerprint)
+        book = await open_book(db, member_id, now, actor)
+        item = await db.fetchrow(ITEM, item_id, brand_id)
+        tier = await db.fetchrow(TIER, book.member["tier_id"])
+        if item["min_tier_id"] is not None:
+            await db.fetchrow(TIER, item["min_tier_id"])
+        if item["per_member_limit"] is not None:
+            before = await db.fetchval(REDEEMED_BEFORE_SQL, member_id, item_id)
+            if before + QUANTITY > item["per_member_limit"]:
+                raise harness.Refused("LIMIT_REACHED")
+        points = member_price(item["points_price"], tier["discount_percent"]) * QUANTITY
+        if book.balance["available"] < points:
+            raise harness.Refused("INSUFFICIENT_POINTS")
+        if await db.fetchrow(TAKE_STOCK_SQL, item_id, QUANTITY) is None:
+            raise harness.Refused("OUT_OF_STOCK")
+        entry_id, version, available = await debit(
+            book, points, f"Redeemed {QUANTITY} x {item['name']}"
+        )
+        redemption_id = await db.fetchval(
+            INSERT_REDEMPTION,
+            *(None, QUANTITY, points, Decimal("0.00"), "CONFIRMED", None, None, None, None),
+            *(now, None, None, None, None, now, brand_id, None, item_id, member_id, entry_id),
+        )
+        outcome = {
+            "redemption_id": redemption_id,
+            "entry_id": entry_id,
+            "books": [[member_id, [[entry_id, version, available]], []]],
+        }
+        await db.execute(SET_OUTCOME, json.dumps(outcome, separators=(",", ":")), record_id)
+
+
+# --- GraphQL ----------------------------------------------------------------------------------
+
+# Every wrk thread numbers its requests; with the wrk run's run_id that makes each
+# idempotencyKey unique. A random member's token goes in Authorization. Answers are counted:
+# ok (userErrors empty, no errors), refused (a user error) and failed (anything else), with
+# the first answer that was not ok kept as a sample. The service writes compact JSON.
+REDEEM_SCRIPT = """
+local tokens = {{{tokens}}}
+local threads = {{}}
+function setup(thread)
+  table.insert(threads, thread)
+  thread:set("thread_id", #threads)
+end
+function init(args)
+  sent, ok, refused, failed, sample = 0, 0, 0, 0, ""
+  math.randomseed(thread_id * 7919 + os.time())
+  member_headers = {{}}
+  for i, token in ipairs(tokens) do
+    member_headers[i] = {{["Content-Type"] = "application/json",
+                         ["Authorization"] = "Bearer " .. token}}
+  end
+end
+function request()
+  sent = sent + 1
+  local key = run_id .. "-" .. thread_id .. "-" .. sent
+  return wrk.format(nil, nil, member_headers[math.random(#member_headers)],
+    "{before_key}" .. key .. "{after_key}")
+end
+function response(status, headers, body)
+  if status == 200 and body:find('"userErrors":[]', 1, true)
+      and not body:find('"errors":', 1, true) then
+    ok = ok + 1
+    return
+  end
+  if status == 200 and body:find('"userErrors":[{{', 1, true) then
+    refused = refused + 1
+  else
+    failed = failed + 1
+  end
+  if sample == "" then sample = status .. " " .. body:sub(1, 400) end
+end
+function report()
+  local counts = {{ok = 0, refused = 0, failed = 0}}
+  local note = ""
+  for _, thread in ipairs(threads) do
+    for name, count in pairs(counts) do counts[name] = count + thread:get(name) end
+    if note == "" then note = thread:get("sample") end
+  end
+  for name, count in pairs(counts) do
+    io.write(string.format("BENCH_COUNT %s=%d\\n", name, count))
+  end
+  if note ~= "" then io.write("BENCH_NOTE " .. (note:gsub("\\n", " ")) .. "\\n") end
+end
+"""
+
+
+def member_token(secret: str, brand_code: str, member_id: int) -> str:
+    """A MEMBER token as the brand's identity service would sign it: its subject is the
+    member's global id, its key the brand's, derived from the deployment's secret."""
+    return mint_token(
+        brand_signing_secret(secret, brand_code),
+        role="MEMBER",
+        brand=brand_code,
+        subject=encode_id("Member", member_id),
+        issuer=Settings().jwt_issuer,
+        ttl_seconds=TOKEN_TTL_SECONDS,
+    )
+
+
+def redeem_target(url: str, item: Item, tokens: list[str]) -> harness.Target:
+    """redeem of one unit of the item by a random member, a new idempotencyKey each time."""
+    key = "@key@"  # a placeholder, split out of the JSON body
+    variables = {"input": {"itemId": item.gid, "quantity": QUANTITY, "idempotencyKey": key}}
+    template = json.dumps({"query": REDEEM, "variables": variables})
+    before_key, after_key = template.split(key)
+    script = REDEEM_SCRIPT.format(
+        tokens=", ".join(f'"{harness.lua_string(token.encode())}"' for token in tokens),
+        before_key=harness.lua_string(before_key.encode()),
+        after_key=harness.lua_string(after_key.encode()),
+    )
+    example = template.replace(key, f"probe-{item.id}-{random.randrange(1 << 60):x}")
+    headers = {**JSON, "Authorization": f"Bearer {tokens[0]}"}
+    return harness.Target(f"{url}/graphql", example.encode(), headers, script)
+
+
+def answers(result: harness.LoadResult) -> str:
+    """What the wrk script counted, and a sample of an answer that was not ok."""
+    counts = result.counts
+    text = f"{counts['ok']:,} redeemed, {counts['refused']:,} refused, {counts['failed']:,} failed"
+    return text + "".join(f"\n  e.g. {note}" for note in result.notes)
+
+
+# --- The run ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Options:
+    seconds: float
+    workers: int
+    connections: int
+    members: int
+
+
+@dataclass
+class RedeemBench:
+    """One run's scenarios, sharing its database, brand, members and rows of figures."""
+
+    options: Options
+    backends: harness.Backends
+    db: asyncpg.Connection
+    brand_id: int
+    member_ids: list[int]
+    rows: list[harness.Row]
+
+    def record(self, row: harness.Row) -> harness.Row:
+        self.rows.append(row)
+        print(harness.describe_row(row), flush=True)
+        return row
+
+    async def checks(self, item: Item) -> str:
+        books = await harness.check_books(self.backends.database_url)
+        return f"books {books}; {await stock_check(self.db, item)}"
+
+    async def baseline(self, item: Item) -> harness.Row:
+        """redeem's transaction on asyncpg pools, for random members."""
+        options, pool_size = self.options, Settings().db_pool_max
+        plan = harness.BaselinePlan(
+            self.backends.database_url,
+            functools.partial(baseline_redeem, brand_id=self.brand_id, item_id=item.id),
+            self.member_ids,
+            tasks=max(1, options.connections // options.workers),
+            pool_size=pool_size,
+            warmup=harness.WARMUP_SECONDS,
+            seconds=options.seconds,
+        )
+        before = await self.db.fetchval(REDEMPTIONS, item.id)
+        runs = await harness.baseline_load(plan, options.workers)
+        result = runs.result
+        name = f"baseline: asyncpg, {options.workers} x {pool_size} conns, {item.label}"
+        cpu = harness.cpu_ms(runs.client_cpu, runs.database_cpu, result.requests)
+        row = self.record(harness.load_row(name, result, ratio=1.0, cpu_ms=cpu))
+        written = await harness.settled_count(self.db, REDEMPTIONS, item.id) - before
+        verdict = "" if written == runs.committed else " MISMATCH"
+        print(
+            f"  {written:,} redemptions for {runs.committed:,} commits (warm-up included)"
+            f"{verdict}; {result.errors:,} failed; {await self.checks(item)}"
+        )
+        if runs.first_error:
+            print(f"  the first failure: {runs.first_error}")
+        return row
+
+    async def graphql(self, url: str, item: Item, tokens: list[str], base: harness.Row) -> None:
+        """redeem over GraphQL, loaded by wrk, with the redemptions it wrote counted."""
+        target = redeem_target(url, item, tokens)
+        try:
+            payload = (await harness.probe(target))["data"]["redeem"]
+        except RuntimeError as failure:
+            log = harness.server_log(url)
+            raise RuntimeError(f"{failure}\nthe server's log ends:\n{log}") from None
+        if payload["userErrors"]:
+            raise RuntimeError(f"redeem refused: {payload['userErrors']}")
+        connections = self.options.connections
+        await harness.load(target, seconds=harness.WARMUP_SECONDS, connections=connections)
+        before = await harness.settled_count(self.db, REDEMPTIONS, item.id)
+        measured = await harness.measured_load(
+            target, url, self.db, seconds=self.options.seconds, connections=connections
+        )
+        result = measured.result
+        written = await harness.settled_count(self.db, REDEMPTIONS, item.id) - before
+        cpu = harness.cpu_ms(measured.app_cpu, measured.database_cpu, written)
+        name = f"GraphQL redeem (wrk), {item.label}"
+        ratio = result.rate / (base.rate or 1)
+        self.record(harness.load_row(name, result, ratio=ratio, cpu_ms=cpu))
+        if base.cpu_ms:
+            share = sum(base.cpu_ms) / sum(cpu)
+            print(f"  CPU per redemption: the baseline's is {share:.3f} of this one's")
+        print(f"  {measured.describe_cores()}")
+        print(f"  answers: {answers(result)}")
+        late = written - result.counts["ok"]
+        verdict = "" if 0 <= late <= connections else " MISMATCH"
+        print(
+            f"  {written:,} redemptions for {result.counts['ok']:,} ok answers ({late:+,} "
+            f"finished after wrk stopped){verdict}; {result.errors:,} HTTP errors; "
+            f"{await self.checks(item)}"
+        )
+
+
+async def main(options: Options) -> None:
+    print(
+        f"{options.workers} uvicorn workers, {options.connections} connections, "
+        f"{options.seconds:g} s per scenario, {options.members:,} members; "
+        f"{harness.load_average()}"
+    )
+    async with harness.backends() as backends:
+        brand_code = f"bench{random.randrange(1 << 32):08x}"
+        async with harness.database(backends.database_url):
+            brand_id = (await create_brand(brand_code, "Bench Brand")).id
+            items = await create_items(brand_id, brand_code)
+        db = await asyncpg.connect(backends.database_url)
+        try:
+            member_ids = await harness.seed_members(db, brand_id, options.members)
+            await seed_points(db, brand_id, member_ids)
+            bench = RedeemBench(options, backends, db, brand_id, member_ids, [])
+
+            # The expiry job would scan the lots in the middle of a measure: off.
+            env = {**backends.service_env(), "POINTSMALL_SCHEDULER": "false"}
+            secret = env["POINTSMALL_JWT_SECRET"]
+            tokens = [member_token(secret, brand_code, pk) for pk in member_ids]
+            serving = harness.serve(harness.SERVICE_FACTORY, workers=options.workers, env=env)
+            async with serving as url:
+                for item in items:
+                    base = await bench.baseline(item)
+                    await bench.graphql(url, item, tokens, base)
+        finally:
+            await db.close()
+
+    print(f"\nAt the end, {harness.load_average()}.")
+    print("wrk, the servers, the baseline's processes and PostgreSQL share this machine's cores.")
+    print(
+        f"\n{options.workers} uvicorn workers, {options.connections} connections, "
+        f"{options.seconds:g} s each, {options.members:,} members, {QUANTITY} unit of "
+        f"{PRICE} points a redemption:\n"
+    )
+    print(harness.rows_table(bench.rows))
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.redeem",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="load per scenario")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--connections", type=int, default=64, help="concurrent connections")
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=1000,
+        help=f"members who redeem (the limited item allows {PER_MEMBER_LIMIT:,} each)",
+    )
+    arguments = parser.parse_args()
+    harness.run(main(Options(**vars(arguments))))
+
+
+if __name__ == "__main__":
+    cli()
