@@ -28,6 +28,9 @@ class Principal:
     member_id: int | None = None
     # When the token stops being valid (Unix time); None for a visitor without a token.
     expires_at: float | None = None
+    # For role PARTNER: the partner, and what its API key may do.
+    partner_id: int | None = None
+    scopes: frozenset[str] = frozenset()
 
     def still_valid(self) -> bool:
         """Whether the credentials still hold: long-lived subscriptions ask this as they go."""
@@ -37,6 +40,10 @@ class Principal:
     def reads_members(self) -> bool:
         """Staff, admins and analysts look members of their brand up."""
         return self.role in (Role.STAFF, Role.ADMIN, Role.ANALYST)
+
+    def may(self, scope: str) -> bool:
+        """Whether a partner's key carries this scope."""
+        return self.role is Role.PARTNER and scope in self.scopes
 
     @property
     def idempotency_scope(self) -> str:

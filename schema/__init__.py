@@ -16,6 +16,7 @@ from schema.ledger import LedgerMutations, LedgerSubscriptions
 from schema.members import MemberMutations, MemberQueries
 from schema.node import NodeQueries
 from schema.observability import ObserveOperations, OperationMetrics
+from schema.partners import PartnerMutations, PartnerQueries
 from schema.relay import PageInfo
 from schema.rules import RuleMutations, RuleQueries
 from schema.safety import GuardedSchema, build_extensions
@@ -24,7 +25,15 @@ from schema.tiers import TierSubscriptions
 
 Query = merge_types(
     "Query",
-    (NodeQueries, MemberQueries, BrandQueries, RuleQueries, CatalogQueries, FlashSaleQueries),
+    (
+        NodeQueries,
+        MemberQueries,
+        BrandQueries,
+        RuleQueries,
+        CatalogQueries,
+        FlashSaleQueries,
+        PartnerQueries,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
@@ -35,6 +44,7 @@ Mutation = merge_types(
         RuleMutations,
         CatalogMutations,
         FlashSaleMutations,
+        PartnerMutations,
     ),
 )
 Subscription = merge_types(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import strawberry
+from strawberry.permission import PermissionExtension
 from strawberry.types import Info
 
 from domain.members import MemberStatus as MemberStatusValues
@@ -16,19 +17,32 @@ from schema.brands import Brand, Tier
 from schema.catalog import Recommendation, Redemption
 from schema.errors import UserError
 from schema.ledger import LedgerEntry, LedgerEntryKind, PointsBalance
-from schema.permissions import HasBrand, IsBrandAdmin, IsBrandStaff, IsMember, ReadsMembers
+from schema.permissions import (
+    HasBrand,
+    IsBrandAdmin,
+    IsBrandStaff,
+    IsMember,
+    NotPartner,
+    ReadsMembers,
+    staff_or_partner_with,
+)
 from schema.relay import Connection, Node
 from schema.tiers import TierProgress
 
 MemberStatus = strawberry.enum(MemberStatusValues, name="MemberStatus")
 
 
+def personal() -> list[PermissionExtension]:
+    """A member's personal data: null for partners."""
+    return [PermissionExtension(permissions=[NotPartner()], fail_silently=True)]
+
+
 @strawberry.type
 class Member(Node):
     display_name: str
-    phone: str | None
-    email: str | None
-    birthday: date | None
+    phone: str | None = strawberry.field(extensions=personal())
+    email: str | None = strawberry.field(extensions=personal())
+    birthday: date | None = strawberry.field(extensions=personal())
     referral_code: str
     status: MemberStatus
     joined_at: datetime
@@ -167,7 +181,7 @@ class MemberQueries:
 
 @strawberry.type
 class MemberMutations:
-    @strawberry.mutation(permission_classes=[IsBrandStaff])
+    @strawberry.mutation(permission_classes=[staff_or_partner_with("members:register")])
     async def register_member(
         self, info: Info, input: RegisterMemberInput
     ) -> RegisterMemberPayload:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from graphql import GraphQLError
@@ -25,6 +26,7 @@ class HasRole(BasePermission):
     """A signed-in caller (a token, not a visitor's X-Brand) with one of `roles`."""
 
     roles: frozenset[Role] = frozenset()
+    partner_scope: str | None = None  # partners whose API key carries it may too
     message = "Your role may not do this."
     error_extensions = {"code": "FORBIDDEN"}
 
@@ -35,6 +37,9 @@ class HasRole(BasePermission):
             raise GraphQLError(
                 "Sign in: this needs a bearer token.", extensions={"code": "UNAUTHENTICATED"}
             )
+        if principal.role is Role.PARTNER and self.partner_scope is not None:
+            self.message = f"This API key lacks the scope {self.partner_scope}."
+            return principal.may(self.partner_scope)
         return principal.role in self.roles
 
 
@@ -62,3 +67,19 @@ class MemberOrStaff(HasRole):
     """A member acting for themselves, or the brand's staff or admin acting for a member."""
 
     roles = frozenset({Role.MEMBER, Role.STAFF, Role.ADMIN})
+
+
+def staff_or_partner_with(scope: str) -> type[HasRole]:
+    """Staff and admins of the brand, or a partner whose API key carries `scope`."""
+    name = "StaffOrPartnerWith" + "".join(part.title() for part in re.split(r"[:_]", scope))
+    return type(name, (HasRole,), {"roles": IsBrandStaff.roles, "partner_scope": scope})
+
+
+class NotPartner(BasePermission):
+    """Everyone but partners, who never see a member's phone, email or birthday."""
+
+    message = "Partners do not see members' personal data."
+
+    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+        principal = info.context.principal
+        return principal is None or principal.role is not Role.PARTNER

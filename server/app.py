@@ -73,7 +73,14 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
                 settings.flash_sale_hold_seconds, settings.flash_sale_attempts_per_minute
             ),
         )
-        authenticator = Authenticator(BrandDirectory(), jwt_secret, settings.jwt_issuer)
+        authenticator = Authenticator(
+            BrandDirectory(),
+            jwt_secret,
+            settings.jwt_issuer,
+            backends,
+            settings.partner_requests_per_second,
+            settings.partner_burst,
+        )
         app.state.backends = backends  # for tests that move the clock
         scheduler = Scheduler(
             backends,

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 import jwt
 
+from domain import partners
 from domain.brands import BrandDirectory
 from domain.principal import Principal, Role
+from domain.runtime import Backends
 from resolvers.ids import parse_id
 
 TOKEN_ROLES = {Role.MEMBER, Role.STAFF, Role.ADMIN, Role.ANALYST}
@@ -31,6 +33,14 @@ class AuthenticationFailed(Exception):
     """The credentials were sent but are not good: answered as UNAUTHENTICATED."""
 
 
+class RateLimited(Exception):
+    """An API key sent more requests than its rate allows: answered as RATE_LIMITED."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"Too many requests; retry after {retry_after:.1f} s.")
+        self.retry_after = retry_after
+
+
 @dataclass
 class Authenticator:
     """Checks tokens against their brand's own key, or its key derived from the deployment's."""
@@ -38,11 +48,16 @@ class Authenticator:
     brands: BrandDirectory
     default_secret: str
     issuer: str
+    backends: Backends | None = None  # for partners' rate limits
+    partner_rate_per_second: float = 20.0
+    partner_burst: int = 40
 
     async def authenticate(
-        self, authorization: str | None, brand_code: str | None
+        self, authorization: str | None, brand_code: str | None, api_key: str | None = None
     ) -> Principal | None:
         """The caller, an anonymous visitor of the named brand, or None when nothing was sent."""
+        if api_key:
+            return await self._from_api_key(api_key, brand_code)
         if authorization:
             return await self._from_token(authorization, brand_code)
         if brand_code:
@@ -51,6 +66,30 @@ class Authenticator:
                 raise AuthenticationFailed(f"Unknown brand {brand_code!r}.")
             return Principal(Role.ANONYMOUS, brand.id, brand.code, "anonymous")
         return None
+
+    async def _from_api_key(self, secret: str, brand_code: str | None) -> Principal:
+        """A partner by its API key (partners have no JWTs); a revoked key fails at once."""
+        holder = await partners.holder_of(secret)
+        if holder is None:
+            raise AuthenticationFailed("The API key is not valid.")
+        brand = holder.partner.brand
+        if brand_code and brand_code != brand.code:
+            raise AuthenticationFailed("X-Brand does not match the API key's brand.")
+        if self.backends is not None:
+            wait = await partners.take_token(
+                self.backends, holder.api_key.prefix, self.partner_rate_per_second,
+                self.partner_burst,
+            )  # fmt: skip
+            if wait is not None:
+                raise RateLimited(wait)
+        return Principal(
+            Role.PARTNER,
+            brand.id,
+            brand.code,
+            f"partner:{holder.partner.id}",  # not the key: idempotency outlives a rotation
+            partner_id=holder.partner.id,
+            scopes=frozenset(holder.api_key.scopes),
+        )
 
     async def _from_token(self, authorization: str, brand_code: str | None) -> Principal:
         scheme, _, token = authorization.partition(" ")

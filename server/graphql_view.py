@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from math import ceil
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from strawberry.types import ExecutionResult
 
 from resolvers.loaders import Loaders
 from schema.context import Context
-from server.auth import AuthenticationFailed, Authenticator
+from server.auth import AuthenticationFailed, Authenticator, RateLimited
 from server.logs import request_id_var
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -27,10 +28,12 @@ GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
 HTTP_ERROR_CODES = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 429: "RATE_LIMITED"}
 
 
-def error_response(status: int, message: str, **headers: str) -> JSONResponse:
+def error_response(
+    status: int, message: str, extensions: dict[str, Any] | None = None, **headers: str
+) -> JSONResponse:
     """An error outside GraphQL execution, still shaped as a GraphQL response."""
     code = HTTP_ERROR_CODES.get(status, "BAD_REQUEST")
-    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    body = {"errors": [{"message": message, "extensions": {"code": code, **(extensions or {})}}]}
     return JSONResponse(body, status_code=status, headers=headers or None)
 
 
@@ -69,6 +72,11 @@ class GraphQLEndpoint(GraphQL):
                 response = await self.run(request)
             except AuthenticationFailed as failure:
                 response = error_response(401, str(failure), **{"WWW-Authenticate": "Bearer"})
+            except RateLimited as limited:
+                wait = round(limited.retry_after, 3)
+                response = error_response(
+                    429, str(limited), {"retryAfter": wait}, **{"Retry-After": str(ceil(wait))}
+                )
             except HTTPException as failure:
                 response = error_response(failure.status_code, failure.reason)
             response.headers["X-Request-Id"] = request_id
@@ -87,7 +95,9 @@ class GraphQLEndpoint(GraphQL):
         )
         if isinstance(request, Request):
             context.principal = await request.state.authenticator.authenticate(
-                request.headers.get("authorization"), request.headers.get("x-brand")
+                request.headers.get("authorization"),
+                request.headers.get("x-brand"),
+                request.headers.get("x-api-key"),
             )
             if wants_graphql_response_json(request.headers.get("accept", "")):
                 response.media_type = GRAPHQL_RESPONSE_JSON
@@ -99,13 +109,15 @@ class GraphQLEndpoint(GraphQL):
         params = context.connection_params or {}
         authorization = params.get("Authorization") or params.get("authorization")
         brand = params.get("X-Brand") or params.get("x-brand")
+        api_key = params.get("X-Api-Key") or params.get("x-api-key")
         authenticator: Authenticator = context.request.state.authenticator
         try:
             principal = await authenticator.authenticate(
                 authorization if isinstance(authorization, str) else None,
                 brand if isinstance(brand, str) else None,
+                api_key if isinstance(api_key, str) else None,
             )
-        except AuthenticationFailed:
+        except (AuthenticationFailed, RateLimited):
             raise ConnectionRejectionError() from None
         if principal is None:
             raise ConnectionRejectionError()

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     flash_sale_hold_seconds: float = 10.0  # a hold waits this long for its transaction
     flash_sale_attempts_per_minute: int = 60  # per member and sale; more is RATE_LIMITED
     reconcile_interval_seconds: float = 5.0  # flash-sale holds and lost Redis state
+    partner_requests_per_second: float = 20.0  # per API key, refilled continuously
+    partner_burst: int = 40  # requests an idle API key may send at once
 
     @property
     def production(self) -> bool:

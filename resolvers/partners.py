@@ -1,0 +1,50 @@
+"""Resolvers for partners and their API keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain import partners as domain
+from resolvers.context import principal_of
+from resolvers.ids import decode_id
+from resolvers.payloads import Payload, reports_user_errors
+
+
+def _now(info: Any) -> Any:
+    return info.context.backends.clock.now()
+
+
+async def partners(info: Any) -> list[Any]:
+    return await domain.partners_of(principal_of(info))
+
+
+async def keys_of(info: Any, partner: Any) -> list[Any]:
+    return await domain.keys_of(partner.id)
+
+
+@reports_user_errors
+async def create_partner(info: Any, input: Any) -> Payload:
+    partner = await domain.create_partner(
+        principal_of(info), input.code, input.name, input.point_value, _now(info)
+    )
+    return Payload(partner=partner)
+
+
+@reports_user_errors
+async def issue_api_key(info: Any, input: Any) -> Payload:
+    partner_id = decode_id(input.partner_id, "Partner", "partnerId")
+    issued = await domain.issue_key(principal_of(info), partner_id, input.scopes, _now(info))
+    return Payload(api_key=issued.api_key, secret=issued.secret)
+
+
+@reports_user_errors
+async def rotate_api_key(info: Any, input: Any) -> Payload:
+    key_id = decode_id(input.id, "ApiKey", "id")
+    issued = await domain.rotate_key(principal_of(info), key_id, _now(info))
+    return Payload(api_key=issued.api_key, secret=issued.secret)
+
+
+@reports_user_errors
+async def revoke_api_key(info: Any, input: Any) -> Payload:
+    key_id = decode_id(input.id, "ApiKey", "id")
+    return Payload(api_key=await domain.revoke_key(principal_of(info), key_id, _now(info)))

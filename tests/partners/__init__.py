@@ -1,0 +1,1 @@
+"""Partners: API keys, scopes, rate limits and what partners may see."""
