@@ -38,8 +38,13 @@ class HasRole(BasePermission):
                 "Sign in: this needs a bearer token.", extensions={"code": "UNAUTHENTICATED"}
             )
         if principal.role is Role.PARTNER and self.partner_scope is not None:
-            self.message = f"This API key lacks the scope {self.partner_scope}."
-            return principal.may(self.partner_scope)
+            if principal.may(self.partner_scope):
+                return True
+            # Raised: the instance is shared by every request, so its message must not change.
+            raise GraphQLError(
+                f"This API key lacks the scope {self.partner_scope}.",
+                extensions={"code": "FORBIDDEN"},
+            )
         return principal.role in self.roles
 
 

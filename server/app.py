@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             settings.partner_burst,
         )
         app.state.backends = backends  # for tests that move the clock
+        app.state.authenticator = authenticator  # for tests that tune partners' rate limits
         scheduler = Scheduler(
             backends,
             standard_jobs(
@@ -126,7 +127,13 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
                 CORSMiddleware,
                 allow_origins=settings.allowed_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["Authorization", "Content-Type", "X-Brand", "X-Request-Id"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "X-Api-Key",
+                    "X-Brand",
+                    "X-Request-Id",
+                ],
             )
         ],
         lifespan=lifespan,
