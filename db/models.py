@@ -336,6 +336,12 @@ class Purchase(Model):
         "models.Store", related_name="purchases", null=True, on_delete=fields.SET_NULL
     )
     store_id: int | None
+    # Recorded by a partner under its API key: its order numbers are its own (migration 0009
+    # makes (brand, partner, order_ref) unique, NULLS NOT DISTINCT).
+    partner: fields.ForeignKeyNullableRelation[Partner] = fields.ForeignKeyField(
+        "models.Partner", related_name="purchases", null=True, on_delete=fields.RESTRICT
+    )
+    partner_id: int | None
     order_ref = fields.CharField(max_length=64)
     total = fields.DecimalField(max_digits=14, decimal_places=2)
     occurred_at = fields.DatetimeField()
@@ -355,7 +361,6 @@ class Purchase(Model):
         table = "purchase"
         indexes = (("member_id", "earn_day"),)
         constraints = (
-            UniqueConstraint(fields=("brand_id", "order_ref"), name="purchase_brand_order_ref"),
             CheckConstraint(check="total > 0", name="purchase_total_positive"),
             CheckConstraint(
                 check="refunded_amount >= 0 AND refunded_amount <= total",
@@ -607,6 +612,12 @@ class CatalogItem(Model):
     coupon_value = fields.DecimalField(max_digits=12, decimal_places=2, default=0)
     coupon_valid_days = fields.IntField(null=True)
     redeemed_count = fields.IntField(default=0)  # popularity, for recommendations
+    # A partner's offer: published under its API key, shown once the brand's admin approves it.
+    partner: fields.ForeignKeyNullableRelation[Partner] = fields.ForeignKeyField(
+        "models.Partner", related_name="offers", null=True, on_delete=fields.RESTRICT
+    )
+    partner_id: int | None
+    rejection_reason = fields.TextField(null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 

@@ -178,6 +178,19 @@ async def update_catalog_item(info: Any, input: Any) -> Payload:
 
 
 @reports_user_errors
+async def approve_catalog_item(info: Any, input: Any) -> Payload:
+    item_id = decode_id(input.id, "CatalogItem", "id")
+    return Payload(item=await items.review_item(principal_of(info), item_id, None, _now(info)))
+
+
+@reports_user_errors
+async def reject_catalog_item(info: Any, input: Any) -> Payload:
+    item_id = decode_id(input.id, "CatalogItem", "id")
+    item = await items.review_item(principal_of(info), item_id, input.reason, _now(info))
+    return Payload(item=item)
+
+
+@reports_user_errors
 async def archive_catalog_item(info: Any, input: Any) -> Payload:
     item_id = decode_id(input.id, "CatalogItem", "id")
     return Payload(item=await items.archive_item(principal_of(info), item_id, _now(info)))

@@ -24,6 +24,8 @@ from schema.permissions import (
     IsMember,
     MemberOrStaff,
     ReadsMembers,
+    or_partner_with,
+    staff_or_partner_with,
 )
 from schema.relay import Connection, Node
 
@@ -66,6 +68,9 @@ class CatalogItem(Node):
         description="What one coupon or voucher of this item is worth at the checkout."
     )
     coupon_valid_days: int | None
+    rejection_reason: str | None = strawberry.field(
+        description="Why an admin rejected a partner's offer (status REJECTED)."
+    )
 
     @strawberry.field
     async def min_tier(self, info: Info) -> Tier | None:
@@ -204,6 +209,17 @@ class ArchiveCatalogItemInput:
 
 
 @strawberry.input
+class ApproveCatalogItemInput:
+    id: strawberry.ID
+
+
+@strawberry.input
+class RejectCatalogItemInput:
+    id: strawberry.ID
+    reason: str
+
+
+@strawberry.input
 class RestockCatalogItemInput:
     id: strawberry.ID
     quantity: int
@@ -312,8 +328,9 @@ class CatalogQueries:
         )
 
     @strawberry.field(
-        permission_classes=[ReadsMembers],
-        description="The brand's redemptions (or one member's), newest first.",
+        permission_classes=[or_partner_with(ReadsMembers, "offers:write")],
+        description="The brand's redemptions (or one member's), newest first; a partner sees "
+        "those of its own offers.",
     )
     async def redemptions(
         self,
@@ -328,8 +345,9 @@ class CatalogQueries:
         return await resolve.redemptions(info, first, after, last, before, member_id, status)
 
     @strawberry.field(
-        permission_classes=[IsBrandStaff],
-        description="What the checkout learns of a coupon code before consuming it.",
+        permission_classes=[staff_or_partner_with("coupons:verify")],
+        description="What the checkout learns of a coupon code before consuming it; a partner "
+        "checks only the codes of its own offers.",
     )
     async def verify_coupon(self, info: Info, code: str) -> CouponCheckPayload:
         return await resolve.verify_coupon(info, code)
@@ -337,7 +355,11 @@ class CatalogQueries:
 
 @strawberry.type
 class CatalogMutations:
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(
+        permission_classes=[or_partner_with(IsBrandAdmin, "offers:write")],
+        description="Admins add items; a partner (offers:write) publishes a PARTNER_OFFER, "
+        "PENDING_APPROVAL until an admin approves it.",
+    )
     async def create_catalog_item(
         self, info: Info, input: CreateCatalogItemInput
     ) -> CatalogItemPayload:
@@ -348,6 +370,18 @@ class CatalogMutations:
         self, info: Info, input: UpdateCatalogItemInput
     ) -> CatalogItemPayload:
         return await resolve.update_catalog_item(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def approve_catalog_item(
+        self, info: Info, input: ApproveCatalogItemInput
+    ) -> CatalogItemPayload:
+        return await resolve.approve_catalog_item(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def reject_catalog_item(
+        self, info: Info, input: RejectCatalogItemInput
+    ) -> CatalogItemPayload:
+        return await resolve.reject_catalog_item(info, input)
 
     @strawberry.mutation(permission_classes=[IsBrandAdmin])
     async def archive_catalog_item(
@@ -383,6 +417,6 @@ class CatalogMutations:
     ) -> RedemptionPayload:
         return await resolve.fulfil_redemption(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandStaff])
+    @strawberry.mutation(permission_classes=[staff_or_partner_with("coupons:verify")])
     async def consume_coupon(self, info: Info, input: ConsumeCouponInput) -> CouponPayload:
         return await resolve.consume_coupon(info, input)

@@ -15,7 +15,13 @@ from domain.ledger.reads import LedgerKind
 from resolvers import ledger as resolve
 from schema.brands import Store
 from schema.errors import UserError
-from schema.permissions import HasBrand, IsBrandAdmin, IsBrandStaff, ReadsMembers
+from schema.permissions import (
+    HasBrand,
+    IsBrandAdmin,
+    IsBrandStaff,
+    ReadsMembers,
+    staff_or_partner_with,
+)
 from schema.relay import Node
 
 if TYPE_CHECKING:
@@ -170,7 +176,11 @@ class BalanceChange:
 
 @strawberry.type
 class LedgerMutations:
-    @strawberry.mutation(permission_classes=[IsBrandStaff])
+    @strawberry.mutation(
+        permission_classes=[staff_or_partner_with("points:earn")],
+        description="A partner (points:earn) records purchases made with it; its orderRefs are "
+        "its own.",
+    )
     async def record_purchase(
         self, info: Info, input: RecordPurchaseInput
     ) -> RecordPurchasePayload:

@@ -74,10 +74,15 @@ class MemberOrStaff(HasRole):
     roles = frozenset({Role.MEMBER, Role.STAFF, Role.ADMIN})
 
 
+def or_partner_with(base: type[HasRole], scope: str) -> type[HasRole]:
+    """`base`'s roles, or a partner whose API key carries `scope`."""
+    name = base.__name__ + "OrPartnerWith" + "".join(p.title() for p in re.split(r"[:_]", scope))
+    return type(name, (base,), {"partner_scope": scope})
+
+
 def staff_or_partner_with(scope: str) -> type[HasRole]:
     """Staff and admins of the brand, or a partner whose API key carries `scope`."""
-    name = "StaffOrPartnerWith" + "".join(part.title() for part in re.split(r"[:_]", scope))
-    return type(name, (HasRole,), {"roles": IsBrandStaff.roles, "partner_scope": scope})
+    return or_partner_with(IsBrandStaff, scope)
 
 
 class NotPartner(BasePermission):

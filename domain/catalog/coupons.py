@@ -82,10 +82,18 @@ def state_of(coupon: Coupon, now: datetime) -> CouponState:
 
 async def verify(principal: Principal, code: str, now: datetime) -> CouponCheck:
     """Look a code up for the brand's checkout; NOT_FOUND for codes of other brands."""
-    coupon = await Coupon.get_or_none(code=normalised(code), brand_id=principal.brand_id)
+    coupon = await Coupon.get_or_none(**_visible(principal, normalised(code)))
     if coupon is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", ["code"])
     return CouponCheck(coupon, state_of(coupon, now))
+
+
+def _visible(principal: Principal, code: str) -> dict[str, object]:
+    """A code of the caller's brand; for a partner, only of its own offers."""
+    lookup: dict[str, object] = {"code": code, "brand_id": principal.brand_id}
+    if principal.partner_id is not None:
+        lookup["redemption__item__partner_id"] = principal.partner_id
+    return lookup
 
 
 REFUSALS = {
@@ -106,9 +114,7 @@ async def consume(
         raise DomainError(ErrorCode.INVALID_INPUT, "reference: 1 to 100 characters.", ["reference"])
 
     async def use(connection: BaseDBAsyncClient) -> dict:
-        coupon = await Coupon.get_or_none(code=code, brand_id=principal.brand_id).using_db(
-            connection
-        )
+        coupon = await Coupon.get_or_none(**_visible(principal, code)).using_db(connection)
         if coupon is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", ["code"])
         # The redemption first, as a cancel locks it before its coupons: no deadlock, and a

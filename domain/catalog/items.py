@@ -97,11 +97,21 @@ async def _check_min_tier(principal: Principal, tier_id: int | None) -> None:
 
 
 async def create_item(principal: Principal, spec: ItemSpec, now: datetime) -> CatalogItem:
+    """An admin's item, ACTIVE at once; or a partner's offer (PARTNER_OFFER only), waiting
+    for an admin's approval before members see it."""
     check_item(spec)
     await _check_min_tier(principal, spec.min_tier_id)
+    by_partner = principal.role is Role.PARTNER
+    if by_partner and spec.kind is not ItemKind.PARTNER_OFFER:
+        raise _refuse("kind", "A partner publishes PARTNER_OFFER items.")
     try:
         return await CatalogItem.create(
-            brand_id=principal.brand_id, created_at=now, updated_at=now, **_values(spec)
+            brand_id=principal.brand_id,
+            partner_id=principal.partner_id if by_partner else None,
+            status=ItemStatus.PENDING_APPROVAL if by_partner else ItemStatus.ACTIVE,
+            created_at=now,
+            updated_at=now,
+            **_values(spec),
         )
     except IntegrityError:
         raise DomainError(
@@ -134,6 +144,24 @@ async def update_item(
             ErrorCode.DUPLICATE, "Another item has this SKU.", ["input", "sku"]
         ) from None
     return item
+
+
+async def review_item(
+    principal: Principal, item_id: int, rejection: str | None, now: datetime
+) -> CatalogItem:
+    """An admin approves a partner's pending offer (it goes ACTIVE) or rejects it, saying why."""
+    item = await item_of_brand(principal, item_id, "id")
+    if rejection is not None and not 1 <= len(rejection.strip()) <= 500:
+        raise _refuse("reason", "Say why, in up to 500 characters.")
+    status = ItemStatus.ACTIVE if rejection is None else ItemStatus.REJECTED
+    reviewed = await CatalogItem.filter(id=item.id, status=ItemStatus.PENDING_APPROVAL).update(
+        status=status, rejection_reason=rejection.strip() if rejection else None, updated_at=now
+    )
+    if not reviewed:
+        raise DomainError(
+            ErrorCode.CONFLICT, f"This item is {item.status.value}, not pending.", ["input", "id"]
+        )
+    return await CatalogItem.get(id=item.id)
 
 
 async def archive_item(principal: Principal, item_id: int, now: datetime) -> CatalogItem:
@@ -236,9 +264,13 @@ async def catalog_page(
 
 
 async def visible_item(principal: Principal, item_id: int) -> CatalogItem | None:
-    """An item of the caller's brand: active ones for everyone, the rest for its staff."""
+    """An item of the caller's brand: active ones for everyone, the rest for its staff (and a
+    partner's own offers for the partner)."""
     item = await CatalogItem.get_or_none(id=item_id, brand_id=principal.brand_id)
-    if item is None or (item.status is not ItemStatus.ACTIVE and not principal.reads_members):
+    if item is None:
+        return None
+    own_offer = principal.partner_id is not None and item.partner_id == principal.partner_id
+    if item.status is not ItemStatus.ACTIVE and not (principal.reads_members or own_offer):
         return None
     return item
 

@@ -429,6 +429,8 @@ async def redemptions_page(
 ) -> Page[Redemption]:
     """Redemptions of the brand (or one member), newest first."""
     redemptions = Redemption.filter(brand_id=principal.brand_id)
+    if principal.partner_id is not None:  # a partner sees its own offers' redemptions
+        redemptions = redemptions.filter(item__partner_id=principal.partner_id)
     if member_id is not None:
         redemptions = redemptions.filter(member_id=member_id)
     if status is not None:

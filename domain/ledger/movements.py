@@ -176,6 +176,7 @@ async def record_purchase(
         try:
             record = await Purchase.create(
                 brand_id=brand.id,
+                partner_id=principal.partner_id,
                 member_id=member_id,
                 store_id=earned.store_id,
                 order_ref=order_ref,
@@ -325,7 +326,10 @@ async def reverse_purchase(
             await Purchase.select_for_update()
             .using_db(connection)
             .get_or_none(
-                brand_id=principal.brand_id, member_id=member_id, order_ref=order_ref.strip()
+                brand_id=principal.brand_id,
+                partner_id=principal.partner_id,
+                member_id=member_id,
+                order_ref=order_ref.strip(),
             )
         )
         if record is None:

@@ -23,6 +23,17 @@ from resolvers.ids import encode_id, parse_id
 from server.auth import Authenticator
 from tests.conftest import unique_code
 from tests.factories import Staff
+from tests.partners.support import (
+    API_KEY_FIELDS,
+    CREATE_PARTNER,
+    ISSUE_KEY,
+    USER_ERRORS,
+    as_partner,
+    create_partner,
+    issue,
+    partner_code,
+    partner_gql,
+)
 
 KEY_FORMAT = re.compile(r"^pm_([a-z2-7]{12})_([A-Za-z0-9_-]{43})$")
 ALL_SCOPES = [
@@ -33,24 +44,6 @@ ALL_SCOPES = [
     "webhooks:manage",
 ]
 A_MEMBER_SUBJECT = "TWVtYmVyOjE="  # base64 of "Member:1": a member token's subject
-
-USER_ERRORS = "userErrors { field message code }"
-API_KEY_FIELDS = "id prefix scopes createdAt revokedAt"
-
-CREATE_PARTNER = f"""
-mutation ($input: CreatePartnerInput!) {{
-  createPartner(input: $input) {{
-    partner {{ id code name pointValue apiKeys {{ id }} }}
-    {USER_ERRORS}
-  }}
-}}
-"""
-
-ISSUE_KEY = f"""
-mutation ($input: IssueApiKeyInput!) {{
-  issueApiKey(input: $input) {{ apiKey {{ {API_KEY_FIELDS} }} secret {USER_ERRORS} }}
-}}
-"""
 
 ROTATE_KEY = f"""
 mutation ($input: ApiKeyInput!) {{
@@ -84,10 +77,6 @@ def new_key() -> str:
     return uuid.uuid4().hex
 
 
-def partner_code() -> str:
-    return f"p-{uuid.uuid4().hex[:10]}"
-
-
 def user_errors(payload: dict) -> list[tuple[str, list[str] | None]]:
     return [(error["code"], error["field"]) for error in payload["userErrors"]]
 
@@ -105,43 +94,6 @@ def assert_unauthenticated(response: httpx.Response) -> str:
     (error,) = body["errors"]
     assert error["extensions"]["code"] == "UNAUTHENTICATED", body
     return error["message"]
-
-
-async def as_partner(
-    client: httpx.AsyncClient,
-    secret: str,
-    query: str,
-    variables: dict | None = None,
-    **headers: str,
-) -> httpx.Response:
-    """POST a GraphQL document with the key in X-Api-Key (the `gql` fixture cannot send it)."""
-    return await client.post(
-        "/graphql",
-        json={"query": query, "variables": variables or {}},
-        headers={"X-Api-Key": secret, **headers},
-    )
-
-
-async def partner_gql(client, secret: str, query: str, variables: dict | None = None) -> dict:
-    response = await as_partner(client, secret, query, variables)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-async def create_partner(staff: Staff, **fields) -> dict:
-    payload = await staff.call(
-        CREATE_PARTNER,
-        {"code": fields.pop("code", partner_code()), "name": fields.pop("name", "Acme"), **fields},
-    )
-    assert payload["userErrors"] == [], payload
-    return payload["partner"]
-
-
-async def issue(staff: Staff, partner_id: str, scopes: list[str]) -> dict:
-    """A new key's payload: {apiKey, secret, userErrors} (asserting it was issued)."""
-    payload = await staff.call(ISSUE_KEY, {"partnerId": partner_id, "scopes": scopes})
-    assert payload["userErrors"] == [], payload
-    return payload
 
 
 async def rotate(staff: Staff, key_id: str) -> dict:

@@ -1,0 +1,201 @@
+"""What a partner does under its key: publishes offers that an admin approves or rejects,
+records purchases in its own order-number space, and checks only its own offers' coupons."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.catalog.support import create_catalog_item
+from tests.factories import key
+from tests.partners.support import as_partner, create_partner, issue, partner_gql
+
+CREATE_ITEM = """
+mutation ($input: CreateCatalogItemInput!) {
+  createCatalogItem(input: $input) {
+    item { id status kind rejectionReason }
+    userErrors { field message code }
+  }
+}
+"""
+REVIEW = """
+mutation ($approve: ApproveCatalogItemInput!, $reject: RejectCatalogItemInput!,
+          $approving: Boolean!) {
+  approve: approveCatalogItem(input: $approve) @include(if: $approving) {
+    item { id status } userErrors { code field }
+  }
+  reject: rejectCatalogItem(input: $reject) @skip(if: $approving) {
+    item { id status rejectionReason } userErrors { code field }
+  }
+}
+"""
+CATALOG = "{ catalog(first: 50) { edges { node { id } } } }"
+RECORD = """
+mutation ($input: RecordPurchaseInput!) {
+  recordPurchase(input: $input) {
+    entry { points } userErrors { code field }
+  }
+}
+"""
+REDEEM = """
+mutation ($input: RedeemInput!) {
+  redeem(input: $input) { redemption { id coupon { code } } userErrors { code } }
+}
+"""
+VERIFY = "query ($code: String!) { verifyCoupon(code: $code) { state userErrors { code } } }"
+CONSUME = """
+mutation ($input: ConsumeCouponInput!) {
+  consumeCoupon(input: $input) { coupon { usedAt } userErrors { code } }
+}
+"""
+REDEMPTIONS = "{ redemptions(first: 50) { totalCount edges { node { id } } } }"
+
+OFFER = {"sku": "ACME-1", "name": "Acme 10% off", "kind": "PARTNER_OFFER", "category": "coffee",
+         "pointsPrice": 50}  # fmt: skip
+
+
+async def partner_key(staff, *scopes: str) -> str:
+    partner = await create_partner(staff)
+    return (await issue(staff, partner["id"], list(scopes)))["secret"]
+
+
+async def publish(client, secret: str, **fields) -> dict:
+    body = await partner_gql(client, secret, CREATE_ITEM, {"input": {**OFFER, **fields}})
+    assert "errors" not in body, body
+    return body["data"]["createCatalogItem"]
+
+
+async def review(staff, item_id: str, *, approve: bool, reason: str = "Not our style") -> dict:
+    body = await staff.gql(
+        REVIEW,
+        {"approve": {"id": item_id}, "reject": {"id": item_id, "reason": reason},
+         "approving": approve},
+        token=staff.token,
+    )  # fmt: skip
+    assert "errors" not in body, body
+    return body["data"]["approve" if approve else "reject"]
+
+
+async def catalog_ids(staff) -> set[str]:
+    body = await staff.gql(CATALOG, token=staff.token)
+    return {edge["node"]["id"] for edge in body["data"]["catalog"]["edges"]}
+
+
+async def test_a_partners_offer_waits_for_approval_before_members_see_it(client, staff):
+    secret = await partner_key(staff, "offers:write")
+    published = await publish(client, secret, sku="WAIT-1")
+    assert published["userErrors"] == []
+    offer = published["item"]
+    assert (offer["status"], offer["kind"]) == ("PENDING_APPROVAL", "PARTNER_OFFER")
+    assert offer["id"] not in await catalog_ids(staff)
+
+    approved = await review(staff, offer["id"], approve=True)
+    assert approved["item"]["status"] == "ACTIVE"
+    assert offer["id"] in await catalog_ids(staff)
+    again = await review(staff, offer["id"], approve=True)
+    assert again["userErrors"] == [{"code": "CONFLICT", "field": ["input", "id"]}]
+
+
+async def test_a_rejected_offer_says_why_and_never_shows(client, staff):
+    secret = await partner_key(staff, "offers:write")
+    offer = (await publish(client, secret, sku="NOPE-1"))["item"]
+    rejected = await review(staff, offer["id"], approve=False, reason="  Too generous  ")
+    assert rejected["item"] == {"id": offer["id"], "status": "REJECTED",
+                                "rejectionReason": "Too generous"}  # fmt: skip
+    assert offer["id"] not in await catalog_ids(staff)
+    blank = await review(staff, offer["id"], approve=False, reason=" ")
+    assert blank["userErrors"] == [{"code": "INVALID_INPUT", "field": ["input", "reason"]}]
+
+
+async def test_a_partner_publishes_partner_offers_only_and_needs_the_scope(client, staff):
+    secret = await partner_key(staff, "offers:write")
+    coupon = await publish(client, secret, sku="COUPON-1", kind="COUPON")
+    assert [(e["code"], e["field"]) for e in coupon["userErrors"]] == [
+        ("INVALID_INPUT", ["input", "kind"])
+    ]
+    without = await partner_key(staff, "points:earn")
+    body = await partner_gql(client, without, CREATE_ITEM, {"input": OFFER})
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+    assert "offers:write" in body["errors"][0]["message"]
+
+
+async def test_a_partners_order_numbers_are_its_own(client, staff):
+    member = await staff.register()
+    secret = await partner_key(staff, "points:earn")
+    other = await partner_key(staff, "points:earn")
+    order = {"memberId": member["id"], "orderRef": "ORD-1", "total": "20.00"}
+
+    async def record(secret: str | None) -> dict:
+        variables = {"input": {**order, "idempotencyKey": key()}}
+        if secret is None:
+            return await staff.call(RECORD, variables["input"])
+        body = await partner_gql(client, secret, RECORD, variables)
+        assert "errors" not in body, body
+        return body["data"]["recordPurchase"]
+
+    first, by_other, by_brand = await asyncio.gather(record(secret), record(other), record(None))
+    assert [p["userErrors"] for p in (first, by_other, by_brand)] == [[], [], []]
+    assert [p["entry"]["points"] for p in (first, by_other, by_brand)] == [20, 20, 20]
+    twice = await record(secret)
+    assert twice["userErrors"] == [{"code": "DUPLICATE", "field": ["orderRef"]}]
+
+
+async def test_a_partner_checks_and_uses_only_its_own_offers_codes(
+    client, staff, brand, gql, make_token
+):
+    secret = await partner_key(staff, "offers:write", "coupons:verify")
+    other = await partner_key(staff, "coupons:verify", "offers:write")
+    offer = (await publish(client, secret, sku="CODE-1", kind="PARTNER_OFFER"))["item"]
+    await review(staff, offer["id"], approve=True)
+    brands_own = await create_catalog_item(staff, kind="COUPON", couponValue="5.00")
+    member = await staff.register()
+    await staff.purchase(member["id"], "500.00")
+    member_token = make_token(brand, "MEMBER", member["id"])
+
+    async def redeem(item_id: str) -> dict:
+        body = await gql(REDEEM, {"input": {"itemId": item_id, "idempotencyKey": key()}},
+                         token=member_token)  # fmt: skip
+        assert body["data"]["redeem"]["userErrors"] == [], body
+        return body["data"]["redeem"]["redemption"]
+
+    brand_code = (await redeem(brands_own["id"]))["coupon"]["code"]
+    await redeem(offer["id"])  # a partner offer issues no code of ours: nothing to check
+    for code in (brand_code, "NOSUCHCODE12"):
+        body = await partner_gql(client, secret, VERIFY, {"code": code})
+        assert body["data"]["verifyCoupon"]["userErrors"] == [{"code": "NOT_FOUND"}]
+        used = await partner_gql(
+            client, other, CONSUME,
+            {"input": {"code": code, "reference": "till-1", "idempotencyKey": key()}},
+        )  # fmt: skip
+        assert used["data"]["consumeCoupon"]["userErrors"] == [{"code": "NOT_FOUND"}]
+    staff_view = await gql(VERIFY, {"code": brand_code}, token=staff.token)
+    assert staff_view["data"]["verifyCoupon"]["state"] == "USABLE"
+
+
+async def test_a_partner_sees_only_its_offers_redemptions(client, staff, brand, gql, make_token):
+    secret = await partner_key(staff, "offers:write")
+    offer = (await publish(client, secret, sku="SEEN-1"))["item"]
+    await review(staff, offer["id"], approve=True)
+    brands_own = await create_catalog_item(staff, kind="PARTNER_OFFER")
+    member = await staff.register()
+    await staff.purchase(member["id"], "500.00")
+    token = make_token(brand, "MEMBER", member["id"])
+    for item_id in (offer["id"], brands_own["id"]):
+        body = await gql(REDEEM, {"input": {"itemId": item_id, "idempotencyKey": key()}},
+                         token=token)  # fmt: skip
+        assert body["data"]["redeem"]["userErrors"] == [], body
+    seen = await partner_gql(client, secret, REDEMPTIONS)
+    assert seen["data"]["redemptions"]["totalCount"] == 1
+    without = await partner_key(staff, "points:earn")
+    refused = await as_partner(client, without, REDEMPTIONS)
+    assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+@pytest.mark.parametrize("scope", ["offers:write", "points:earn", "coupons:verify"])
+async def test_a_partner_manages_nothing_of_the_brands(client, staff, scope):
+    secret = await partner_key(staff, scope)
+    body = await partner_gql(
+        client, secret, 'mutation { approveCatalogItem(input: {id: "x"}) { item { id } } }'
+    )
+    assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
