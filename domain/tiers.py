@@ -64,9 +64,11 @@ async def requalify(
 ) -> TierChange | None:
     """Move the member up to the highest tier their qualifying points reach, or (when
     `may_go_down`) one tier down if they no longer reach their own; the change is kept."""
-    points = await qualifying_points(member.id, brand, now, connection)
     tiers = await Tier.filter(brand_id=brand.id).using_db(connection).order_by("rank")
     current = next(tier for tier in tiers if tier.id == member.tier_id)
+    if not may_go_down and current.rank == tiers[-1].rank:
+        return None  # at the top already: no window to sum
+    points = await qualifying_points(member.id, brand, now, connection)
     reached = [tier for tier in tiers if tier.qualifying_points <= points][-1]
     if reached.rank > current.rank:
         target = reached
