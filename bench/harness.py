@@ -26,6 +26,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 from multiprocessing import get_context
 from pathlib import Path
 from typing import IO, Any
@@ -36,7 +37,11 @@ import httpx
 from redis.asyncio import Redis
 
 from db.database import apply_migrations, close_database, open_database
+from domain.idempotency import request_hash
 from domain.ledger.audit import audit
+from resolvers.ids import encode_id
+from server.auth import brand_signing_secret, mint_token
+from server.settings import Settings
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -463,12 +468,107 @@ CONTENT_LENGTH = re.compile(rb"^content-length:\s*(\d+)", re.IGNORECASE | re.MUL
 
 async def _read_status(reader: asyncio.StreamReader) -> int:
     """Read one response (sized by Content-Length, as uvicorn sends them); its status."""
+    return (await _read_response(reader))[0]
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """Read one response (sized by Content-Length, as uvicorn sends them); status and body."""
     head = await reader.readuntil(b"\r\n\r\n")
     length = CONTENT_LENGTH.search(head)
     if length is None:
         raise RuntimeError(f"a response without Content-Length: {head!r}")
-    await reader.readexactly(int(length[1]))
-    return int(head.split(b" ", 2)[1])
+    body = await reader.readexactly(int(length[1]))
+    return int(head.split(b" ", 2)[1]), body
+
+
+def http_request(url: str, body: bytes, headers: dict[str, str]) -> bytes:
+    """A POST to `url` as the bytes of an HTTP/1.1 keep-alive request."""
+    parts = urlsplit(url)
+    head = [
+        f"POST {parts.path or '/'} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        f"Content-Length: {len(body)}",
+        *(f"{name}: {value}" for name, value in headers.items()),
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+# --- Volleys: a fixed number of requests, each its own, every answer kept --------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    sent: float  # seconds after the volley began
+    done: float  # when the whole answer was in
+    status: int  # HTTP status; 0 when the connection failed
+    body: bytes
+
+    @property
+    def ms(self) -> float:
+        return (self.done - self.sent) * 1000
+
+
+@dataclass(frozen=True)
+class Volley:
+    answers: list[Answer]  # in the order of the requests
+    seconds: float  # from the first request sent to the last answer in
+    client_cpu: float  # CPU seconds of the process that sent them
+
+
+async def volley(
+    url: str, requests: list[bytes], connections: int, *, start_at: float | None = None
+) -> Volley:
+    """Send each request (raw HTTP, see http_request) once, over `connections` keep-alive
+    connections, each sending its next request as soon as its answer is in; from a process of
+    its own, whose connections are open before the first request. `start_at` (time.time())
+    holds the first request back until then.
+
+    For what wrk cannot do: stop after exactly N requests and time each answer. Asyncio
+    streams, not httpx (see _python_clients); the process's CPU is measured, to be shown.
+    """
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+        return await asyncio.get_running_loop().run_in_executor(
+            pool, _volley_process, url, requests, connections, start_at
+        )
+
+
+def _volley_process(
+    url: str, requests: list[bytes], connections: int, start_at: float | None
+) -> Volley:
+    return asyncio.run(_volley(url, requests, connections, start_at))
+
+
+async def _volley(
+    url: str, requests: list[bytes], connections: int, start_at: float | None
+) -> Volley:
+    parts = urlsplit(url)
+
+    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        return await asyncio.open_connection(parts.hostname, parts.port)
+
+    streams = [await connect() for _ in range(min(connections, len(requests)))]
+    answers: list[Answer] = [Answer(0.0, 0.0, 0, b"")] * len(requests)
+    pending = iter(range(len(requests)))  # shared: each connection takes the next request
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for index in pending:
+            sent = time.perf_counter() - began
+            try:
+                writer.write(requests[index])
+                status, body = await _read_response(reader)
+            except (OSError, asyncio.IncompleteReadError):
+                status, body = 0, b""
+                writer.close()
+                reader, writer = await connect()
+            answers[index] = Answer(sent, time.perf_counter() - began, status, body)
+        writer.close()
+
+    if start_at is not None:
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+    cpu, began = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(connection(*stream) for stream in streams))
+    seconds = max(answer.done for answer in answers)
+    return Volley(answers, seconds, time.process_time() - cpu)
 
 
 # --- Reports ---------------------------------------------------------------------------------
@@ -534,6 +634,35 @@ async def seed_members(db: asyncpg.Connection, brand_id: int, count: int) -> lis
     return ids
 
 
+# One EARN entry (version 1) and its lot per member, expiring in two years; then the balance.
+SEED_LOTS = """
+WITH entries AS (
+    INSERT INTO ledger_entry (brand_id, member_id, kind, points, balance_after, version,
+                              description, created_at, expires_at, breakdown, actor, shortfall)
+    SELECT $1, id, 'EARN', $3, $3, 1, 'Seeded points', now(), now() + interval '2 years',
+           '[]', 'bench:seed', 0
+    FROM unnest($2::int[]) id
+    RETURNING id, member_id, points, created_at, expires_at
+)
+INSERT INTO lot (member_id, entry_id, points, remaining, earned_at, expires_at)
+SELECT member_id, id, points, points, created_at, expires_at FROM entries
+"""
+SEED_POINTS = """
+UPDATE balance SET available = $2::int, lifetime_earned = $2::int, version = 1
+WHERE member_id = ANY($1::int[])
+"""
+
+
+async def seed_points(
+    db: asyncpg.Connection, brand_id: int, member_ids: list[int], points: int
+) -> None:
+    """Give each member, whose ledger is empty, `points` in one lot."""
+    async with db.transaction():
+        await db.execute(SEED_LOTS, brand_id, member_ids, points)
+        await db.execute(SEED_POINTS, member_ids, points)
+    await db.execute("ANALYZE ledger_entry; ANALYZE lot; ANALYZE balance")
+
+
 async def settled_count(db: asyncpg.Connection, query: str, *args: Any) -> int:
     """A `SELECT count(*)` once writes have stopped (requests still in flight when wrk ended)."""
     count = await db.fetchval(query, *args)
@@ -567,6 +696,29 @@ async def backend_pids(db: asyncpg.Connection) -> list[int]:
 def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
     """CPU seconds between two cpu_seconds snapshots (a process new since: all of it)."""
     return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+# --- Tokens, as the brand's identity service signs them -------------------------------------
+
+TOKEN_TTL_SECONDS = 6 * 3600
+
+
+def brand_token(secret: str, brand_code: str, role: str, subject: str) -> str:
+    """A token of the brand's: its key is derived from the deployment's secret (the brand has
+    no key of its own), as the service checks it."""
+    return mint_token(
+        brand_signing_secret(secret, brand_code),
+        role=role,
+        brand=brand_code,
+        subject=subject,
+        issuer=Settings().jwt_issuer,
+        ttl_seconds=TOKEN_TTL_SECONDS,
+    )
+
+
+def member_token(secret: str, brand_code: str, member_id: int) -> str:
+    """A MEMBER token: its subject is the member's global id."""
+    return brand_token(secret, brand_code, "MEMBER", encode_id("Member", member_id))
 
 
 # --- Baselines: a transaction on bare asyncpg, as many at once as the service runs -----------
@@ -617,32 +769,56 @@ def _baseline_process(plan: BaselinePlan) -> BaselineRun:
     return asyncio.run(_baseline_clients(plan))
 
 
+@dataclass
+class Tally:
+    """Calls made by timed_calls, across its runs (a warm-up, then the measure)."""
+
+    done: int = 0
+    errors: int = 0
+    first_error: str | None = None  # what the first failed call raised
+
+
+async def timed_calls(
+    call: Callable[[], Awaitable[object]],
+    tasks: int,
+    seconds: float,
+    tally: Tally,
+    failures: tuple[type[BaseException], ...],
+) -> list[float]:
+    """`tasks` loops of `call()`, one after another each, for `seconds`; the latencies (ms) of
+    the calls that succeeded. A call raising one of `failures` is counted as an error."""
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+
+    async def loop() -> None:
+        while (started := time.perf_counter()) < deadline:
+            try:
+                await call()
+            except failures as error:
+                tally.errors += 1
+                tally.first_error = tally.first_error or f"{type(error).__name__}: {error}"
+                continue
+            tally.done += 1
+            latencies.append((time.perf_counter() - started) * 1000)
+
+    await asyncio.gather(*(loop() for _ in range(tasks)))
+    return latencies
+
+
 async def _baseline_clients(plan: BaselinePlan) -> BaselineRun:
     """`plan.tasks` loops of transactions for random members, for the warm-up, then measured."""
-    committed = errors = 0
-    first_error: str | None = None
     numbers = itertools.count()
+    tally = Tally()
+
+    async def transaction() -> None:
+        ref = f"base-{os.getpid()}-{next(numbers)}"
+        async with pool.acquire() as db:
+            await plan.transaction(db, random.choice(plan.member_ids), ref)
 
     async def clients(seconds: float) -> list[float]:
-        latencies: list[float] = []
-        deadline = time.perf_counter() + seconds
-
-        async def client() -> None:
-            nonlocal committed, errors, first_error
-            while (started := time.perf_counter()) < deadline:
-                ref = f"base-{os.getpid()}-{next(numbers)}"
-                try:
-                    async with pool.acquire() as db:
-                        await plan.transaction(db, random.choice(plan.member_ids), ref)
-                except (asyncpg.PostgresError, Refused) as error:
-                    errors += 1
-                    first_error = first_error or f"{type(error).__name__}: {error}"
-                    continue
-                committed += 1
-                latencies.append((time.perf_counter() - started) * 1000)
-
-        await asyncio.gather(*(client() for _ in range(plan.tasks)))
-        return latencies
+        return await timed_calls(
+            transaction, plan.tasks, seconds, tally, (asyncpg.PostgresError, Refused)
+        )
 
     size = plan.pool_size
     async with asyncpg.create_pool(plan.database_url, min_size=size, max_size=size) as pool:
@@ -659,7 +835,9 @@ async def _baseline_clients(plan: BaselinePlan) -> BaselineRun:
             time.process_time() - cpu,
             cpu_used(database_cpu, cpu_seconds(pids)),
         )
-    return BaselineRun(committed, errors, elapsed, latencies, cpu, database_cpu, first_error)
+    return BaselineRun(
+        tally.done, tally.errors, elapsed, latencies, cpu, database_cpu, tally.first_error
+    )
 
 
 async def baseline_load(plan: BaselinePlan, processes: int) -> BaselineLoad:
@@ -685,6 +863,132 @@ async def baseline_load(plan: BaselinePlan, processes: int) -> BaselineLoad:
         sum(run.database_cpu for run in runs),
         next((run.first_error for run in runs if run.first_error), None),
     )
+
+
+# --- The domain's statements, for the baselines ---------------------------------------------
+
+# As the service sends them: the ORM's reads select every column (`*` here) and its get() adds
+# LIMIT 2; its writes name every column. The benches' baselines build their transactions of
+# these, in the domain's order.
+INSERT_IDEMPOTENCY = """
+INSERT INTO idempotency_record (brand_id, principal, operation, key, request_hash, created_at)
+VALUES ($1, $2, $3, $4, $5, now())
+ON CONFLICT (brand_id, principal, operation, key) DO NOTHING RETURNING id
+"""
+LOCK_BALANCE = "SELECT * FROM balance WHERE member_id = $1 LIMIT 2 FOR UPDATE"
+MEMBER = "SELECT * FROM member WHERE id = $1 LIMIT 2"
+DUE_LOTS = """
+SELECT * FROM lot
+WHERE member_id = $1 AND expired_at IS NULL AND remaining > $2 AND expires_at <= $3
+"""
+TIER = "SELECT * FROM tier WHERE id = $1 LIMIT 2"
+SPENDABLE_LOTS = """
+SELECT * FROM lot
+WHERE member_id = $1 AND expired_at IS NULL AND remaining > $2 AND expires_at > $3
+ORDER BY expires_at, id
+"""
+UPDATE_BALANCE = """
+UPDATE balance SET available = $1, lifetime_earned = $2, lifetime_redeemed = $3, version = $4,
+                   shortfall = $5
+WHERE member_id = $6
+"""
+INSERT_ENTRY = """
+INSERT INTO ledger_entry (kind, points, balance_after, version, description, created_at,
+                          expires_at, breakdown, actor, reason, order_ref, shortfall, brand_id,
+                          member_id, store_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id
+"""
+UPDATE_LOT = "UPDATE lot SET remaining = $1 WHERE id = $2"
+INSERT_CONSUMPTION = """
+INSERT INTO lot_consumption (points, returned, entry_id, lot_id) VALUES ($1, $2, $3, $4)
+RETURNING id
+"""
+INSERT_REDEMPTION = """
+INSERT INTO redemption (reservation_id, quantity, points_spent, cash_amount, status,
+                        payment_due_at, payment_reference, shipping_address, tracking_reference,
+                        confirmed_at, fulfilled_at, cancelled_at, cancel_reason, cancelled_by,
+                        created_at, brand_id, flash_sale_id, item_id, member_id, redeem_entry_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+        $20)
+RETURNING id
+"""
+SET_OUTCOME = "UPDATE idempotency_record SET outcome = $1 WHERE id = $2"
+
+
+def compact_json(value: Any) -> str:
+    """JSON as the ORM writes it to a JSON column."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+@dataclass
+class Book:
+    """A member's locked balance row inside the transaction, as MemberBook holds it."""
+
+    db: asyncpg.Connection
+    member: asyncpg.Record
+    balance: dict
+    now: datetime
+    actor: str
+
+    def written(self, entry_id: int) -> list[Any]:
+        """What the outcome keeps of the member's one new entry, to publish after commit."""
+        balance = self.balance
+        return [self.member["id"], [[entry_id, balance["version"], balance["available"]]], []]
+
+
+async def claim_key(
+    db: asyncpg.Connection, brand_id: int, actor: str, operation: str, key: str, payload: dict
+) -> int:
+    """run_once: the idempotency record, inserted first; its id."""
+    record_id = await db.fetchval(
+        INSERT_IDEMPOTENCY, brand_id, actor, operation, key, request_hash(payload)
+    )
+    if record_id is None:
+        raise Refused(f"the key {key} was used already")
+    return record_id
+
+
+async def open_book(db: asyncpg.Connection, member_id: int, now: datetime, actor: str) -> Book:
+    """MemberBook.open: lock the balance, read the member, find no due lots; then active?"""
+    balance = dict(await db.fetchrow(LOCK_BALANCE, member_id))
+    member = await db.fetchrow(MEMBER, member_id)
+    if await db.fetch(DUE_LOTS, member_id, 0, now):
+        raise RuntimeError("the bench's lots never fall due")
+    if member["status"] != "ACTIVE":
+        raise RuntimeError(f"member {member_id} is not active")
+    return Book(db, member, balance, now, actor)
+
+
+async def debit(book: Book, points: int, description: str) -> int:
+    """MemberBook.debit: lots first to expire first, the balance, the entry, each lot's part;
+    the entry's id."""
+    db, member_id = book.db, book.member["id"]
+    lots = await db.fetch(SPENDABLE_LOTS, member_id, 0, book.now)
+    if sum(lot["remaining"] for lot in lots) < points:
+        raise Refused("INSUFFICIENT_POINTS")
+    balance = book.balance
+    balance["available"] -= points
+    balance["version"] += 1
+    balance["lifetime_redeemed"] += points
+    await db.execute(
+        UPDATE_BALANCE,
+        *(balance["available"], balance["lifetime_earned"], balance["lifetime_redeemed"]),
+        *(balance["version"], balance["shortfall"], member_id),
+    )
+    entry_id = await db.fetchval(
+        INSERT_ENTRY,
+        *("REDEEM", -points, balance["available"], balance["version"], description, book.now),
+        *(None, "[]", book.actor, None, None, 0, book.member["brand_id"], member_id, None),
+    )
+    still_to_take = points
+    for lot in lots:
+        if not still_to_take:
+            break
+        part = min(lot["remaining"], still_to_take)
+        still_to_take -= part
+        await db.execute(UPDATE_LOT, lot["remaining"] - part, lot["id"])
+        await db.fetchval(INSERT_CONSUMPTION, part, 0, entry_id, lot["id"])
+    return entry_id
 
 
 # --- Load on the service, with the CPU it took ----------------------------------------------
@@ -724,11 +1028,48 @@ async def measured_load(
     )
 
 
+async def redis_pid(redis: Redis) -> int | None:
+    """The Redis server's pid, when it runs on this machine (so its CPU can be measured)."""
+    pid = int((await redis.info("server"))["process_id"])
+    return pid if _runs_here(pid, "redis") else None
+
+
+def _runs_here(pid: int, command: str) -> bool:
+    """Whether process `pid` of this machine runs `command` (not another pid namespace's)."""
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/comm").read_text().startswith(command)
+    return False
+
+
+@dataclass(frozen=True)
+class CpuMeter:
+    """CPU seconds of the server's processes, of the run database's PostgreSQL backends and of
+    Redis (when it runs here), between a snapshot() and since()."""
+
+    server_url: str
+    db: asyncpg.Connection
+    redis_pid: int | None
+
+    async def snapshot(self) -> tuple[dict[int, float], ...]:
+        return (
+            cpu_seconds(server_pids(self.server_url)),
+            cpu_seconds(await backend_pids(self.db)),
+            cpu_seconds([self.redis_pid] if self.redis_pid else []),
+        )
+
+    async def since(self, before: tuple[dict[int, float], ...]) -> tuple[float, ...]:
+        """(app, PostgreSQL, Redis) CPU seconds used since the `before` snapshot."""
+        after = await self.snapshot()
+        return tuple(cpu_used(then, now) for then, now in zip(before, after, strict=True))
+
+
 def graphql_body(query: str, variables: dict | None = None) -> bytes:
     return json.dumps({"query": query, "variables": variables or {}}).encode()
 
 
 # --- Rows of figures: rate, latency, ratio and CPU per request -------------------------------
+
+CPU_PARTS = ("app", "PostgreSQL")  # whose CPU a row's cpu_ms holds, unless a table says more
 
 
 @dataclass(frozen=True)
@@ -739,7 +1080,8 @@ class Row:
     p99_ms: float
     errors: int = 0
     ratio: float | None = None  # rate as a share of the baseline's
-    cpu_ms: tuple[float, float] | None = None  # CPU ms per request: application, PostgreSQL
+    cpu_ms: tuple[float, ...] | None = None  # CPU ms per request: application, PostgreSQL, ...
+    of: str | None = None  # which baseline the ratio is to, where a table has several
 
 
 def load_row(name: str, result: LoadResult, **notes: Any) -> Row:
@@ -750,31 +1092,43 @@ def sequential_row(name: str, latencies: list[float]) -> Row:
     return Row(name, None, percentile(latencies, 50), percentile(latencies, 99))
 
 
-def cpu_ms(app_seconds: float, database_seconds: float, requests: int) -> tuple[float, float]:
-    return app_seconds * 1000 / max(requests, 1), database_seconds * 1000 / max(requests, 1)
+def cpu_ms(*seconds: float, requests: int) -> tuple[float, ...]:
+    """CPU seconds (application, PostgreSQL, ...) as ms per request."""
+    return tuple(part * 1000 / max(requests, 1) for part in seconds)
 
 
-def describe_row(row: Row) -> str:
+def _ratio(row: Row) -> str:
+    if row.ratio is None:
+        return "-"
+    return f"{row.ratio:.3f}" + (f" of {row.of}" if row.of else "")
+
+
+def describe_row(row: Row, cpu_parts: Sequence[str] = CPU_PARTS) -> str:
     rate = f"{row.rate:>9,.0f}/s" if row.rate is not None else " " * 11
     notes = [f"p50 {row.p50_ms:8.2f} ms", f"p99 {row.p99_ms:8.2f} ms"]
     if row.ratio is not None:
-        notes.append(f"x{row.ratio:.3f} of baseline")
+        notes.append(f"x{_ratio(row)}" if row.of else f"x{row.ratio:.3f} of baseline")
     if row.cpu_ms is not None:
-        notes.append(f"CPU/req {row.cpu_ms[0]:.2f} ms app + {row.cpu_ms[1]:.2f} ms PostgreSQL")
+        named = zip(row.cpu_ms, cpu_parts, strict=True)
+        parts = " + ".join(f"{ms:.2f} ms {part}" for ms, part in named)
+        notes.append(f"CPU/req {parts}")
     if row.errors:
         notes.append(f"{row.errors:,} ERRORS")
     return f"{row.name:<58} {rate}  " + "  ".join(notes)
 
 
-def rows_table(rows: list[Row]) -> str:
+def rows_table(rows: list[Row], cpu_parts: Sequence[str] = CPU_PARTS) -> str:
     lines = [
-        "| scenario | per s | p50 ms | p99 ms | ratio to baseline | CPU ms/req: app + PostgreSQL |",
+        "| scenario | per s | p50 ms | p99 ms | ratio to baseline | CPU ms/req: "
+        + " + ".join(cpu_parts)
+        + " |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for row in rows:
         name = f"{row.name} ({row.errors:,} errors)" if row.errors else row.name
         rate = f"{row.rate:,.0f}" if row.rate is not None else "-"
-        ratio = f"{row.ratio:.3f}" if row.ratio is not None else "-"
-        cpu = f"{row.cpu_ms[0]:.2f} + {row.cpu_ms[1]:.2f}" if row.cpu_ms else "-"
-        lines.append(f"| {name} | {rate} | {row.p50_ms:.1f} | {row.p99_ms:.1f} | {ratio} | {cpu} |")
+        cpu = " + ".join(f"{ms:.2f}" for ms in row.cpu_ms) if row.cpu_ms else "-"
+        lines.append(
+            f"| {name} | {rate} | {row.p50_ms:.1f} | {row.p99_ms:.1f} | {_ratio(row)} | {cpu} |"
+        )
     return "\n".join(lines)

@@ -33,15 +33,16 @@ import httpx
 
 from bench import harness
 from domain.brands import create_brand
-from domain.idempotency import request_hash
+from domain.rules.earning import EARNED_THAT_DAY_SQL
+from domain.rules.engine import rate_text
+from domain.tiers import QUALIFYING_SQL
 from resolvers.ids import encode_id
-from server.auth import mint_token
 from server.settings import Settings
 from tests.factories import RECORD_PURCHASE
 
 ADMIN = "bench-admin"  # the token's subject; idempotency records are scoped to "ADMIN:<it>"
 TOTAL = Decimal("25.00")
-POINTS = 25  # TOTAL at the brand's default earn rate of 1 point per 1.00
+EXPIRY = timedelta(days=731)  # about the brand's default: two years
 SHORT_LEDGER_ROWS = 10
 ONE_AT_A_TIME = 20  # requests per "one at a time" scenario
 JSON = {"Content-Type": "application/json"}
@@ -80,7 +81,7 @@ UPDATE balance SET available = $2, version = $3, lifetime_earned = $4 WHERE memb
 """
 ENTRIES = "SELECT count(*) FROM ledger_entry"
 RESET_LEDGER = """
-TRUNCATE lot_consumption, lot, purchase, ledger_entry, idempotency_record;
+TRUNCATE lot_consumption, lot, purchase, award, ledger_entry, idempotency_record CASCADE;
 UPDATE balance SET available = 0, lifetime_earned = 0, lifetime_redeemed = 0, version = 0,
                    shortfall = 0;
 """
@@ -108,44 +109,69 @@ async def seed_ledger(
 
 # --- Baseline: the same transaction on bare asyncpg ------------------------------------------
 
-INSERT_IDEMPOTENCY = """
-INSERT INTO idempotency_record (brand_id, principal, operation, key, request_hash, created_at)
-VALUES ($1, $2, 'recordPurchase', $3, $4, now())
-ON CONFLICT (brand_id, principal, operation, key) DO NOTHING RETURNING id
-"""
-LOCK_BALANCE = """
-SELECT available, lifetime_earned, lifetime_redeemed, version, shortfall
-FROM balance WHERE member_id = $1 FOR UPDATE
-"""
-MEMBER_STATUS = "SELECT status FROM member WHERE id = $1"
-DUE_LOTS = """
-SELECT id, remaining FROM lot
-WHERE member_id = $1 AND expired_at IS NULL AND remaining > 0 AND expires_at <= $2
-"""
-UPDATE_BALANCE = """
-UPDATE balance SET available = $2, lifetime_earned = $3, lifetime_redeemed = $4, version = $5,
-                   shortfall = $6
-WHERE member_id = $1
-"""
-INSERT_ENTRY = """
-INSERT INTO ledger_entry (brand_id, member_id, kind, points, balance_after, version, description,
-                          created_at, expires_at, breakdown, actor, order_ref, shortfall)
-VALUES ($1, $2, 'EARN', $3, $4, $5, $6, $7, $8, $9, $10, $11, 0) RETURNING id
-"""
+# The statements recordPurchase sends beside the book's (harness.py), in its order; those
+# spelled out here are the ORM's, the rest the domain's own SQL. The brand has its base tier and
+# base rate rule only, and its members were referred by nobody (no referee award is looked up).
+FIRST_PURCHASE = "SELECT 1 FROM purchase WHERE member_id = $1 LIMIT 1"
+RULES = "SELECT * FROM earning_rule WHERE brand_id = $1 AND archived_at IS NULL"
 INSERT_LOT = """
-INSERT INTO lot (member_id, entry_id, points, remaining, earned_at, expires_at)
-VALUES ($1, $2, $3, $3, $4, $5) RETURNING id
+INSERT INTO lot (points, remaining, earned_at, expires_at, expired_at, entry_id, member_id,
+                 purchase_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
 """
 INSERT_PURCHASE = """
-INSERT INTO purchase (brand_id, member_id, order_ref, total, occurred_at, points_earned,
-                      refunded_amount, points_reversed, earn_entry_id)
-VALUES ($1, $2, $3, $4, $5, $6, 0, 0, $7) RETURNING id
+INSERT INTO purchase (order_ref, total, occurred_at, earn_day, categories, points_earned,
+                      refunded_amount, points_reversed, brand_id, earn_entry_id, member_id,
+                      store_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id
 """
-LINK_LOT = "UPDATE lot SET purchase_id = $1 WHERE entry_id = $2"  # as the domain does it
-SET_OUTCOME = "UPDATE idempotency_record SET outcome = $2 WHERE id = $1"
-BREAKDOWN = json.dumps(
-    [{"rule": "base", "description": f"1 point per 1.00 spent on {TOTAL}", "points": POINTS}]
-)
+LINK_LOT = "UPDATE lot SET purchase_id = $1 WHERE entry_id = $2"
+TIERS = "SELECT * FROM tier WHERE brand_id = $1 ORDER BY rank"
+
+
+async def assess(book: harness.Book, brand_id: int) -> tuple[int, list[dict]]:
+    """assess_purchase: first purchase?, the tier, the day's earn for the cap, the rules; the
+    points earned and the breakdown, by the base rate rule."""
+    db, member_id = book.db, book.member["id"]
+    await db.fetchval(FIRST_PURCHASE, member_id)
+    await db.fetchrow(harness.TIER, book.member["tier_id"])
+    await db.fetchval(EARNED_THAT_DAY_SQL, member_id, book.now.date())  # the brand is on UTC
+    base = next(rule for rule in await db.fetch(RULES, brand_id) if rule["kind"] == "BASE_RATE")
+    points = int(TOTAL * base["rate"])
+    description = f"{rate_text(base['rate'])} on {TOTAL}"
+    return points, [{"rule": base["code"], "description": description, "points": points}]
+
+
+async def credit(book: harness.Book, points: int, breakdown: list[dict], ref: str) -> int:
+    """MemberBook.credit of one lot: the balance, the EARN entry, its lot; the entry's id."""
+    db, member, balance = book.db, book.member, book.balance
+    balance["available"] += points
+    balance["version"] += 1
+    balance["lifetime_earned"] += points
+    await db.execute(
+        harness.UPDATE_BALANCE,
+        *(balance["available"], balance["lifetime_earned"], balance["lifetime_redeemed"]),
+        *(balance["version"], balance["shortfall"], member["id"]),
+    )
+    expires_at = book.now + EXPIRY
+    entry_id = await db.fetchval(
+        harness.INSERT_ENTRY,
+        *("EARN", points, balance["available"], balance["version"], f"Purchase {ref}"),
+        *(book.now, expires_at, harness.compact_json(breakdown), book.actor, None, ref, 0),
+        *(member["brand_id"], member["id"], None),
+    )
+    await db.fetchval(
+        INSERT_LOT, points, points, book.now, expires_at, None, entry_id, member["id"], None
+    )
+    return entry_id
+
+
+async def requalify(book: harness.Book, brand_id: int) -> None:
+    """requalify: the qualifying points, the brand's tiers; the brand has one tier only."""
+    window_start = book.now - timedelta(days=365)
+    await book.db.fetchval(QUALIFYING_SQL, book.member["id"], window_start)
+    if len(await book.db.fetch(TIERS, brand_id)) != 1:
+        raise RuntimeError("the bench's brand has one tier: nobody changes tier")
 
 
 async def baseline_purchase(
@@ -153,40 +179,23 @@ async def baseline_purchase(
 ) -> None:
     """recordPurchase's statements, in the domain's order, in one transaction."""
     now = datetime.now(UTC)
+    actor = f"ADMIN:{ADMIN}"
     payload = {"member": member_id, "order": ref, "total": str(TOTAL), "store": None}
     payload |= {"lines": [], "at": None}
     async with db.transaction():
-        record_id = await db.fetchval(
-            INSERT_IDEMPOTENCY, brand_id, f"ADMIN:{ADMIN}", ref, request_hash(payload)
-        )
-        balance = await db.fetchrow(LOCK_BALANCE, member_id)
-        if await db.fetchval(MEMBER_STATUS, member_id) != "ACTIVE":
-            raise RuntimeError(f"member {member_id} is not active")
-        if await db.fetch(DUE_LOTS, member_id, now):
-            raise RuntimeError("the bench's lots never fall due")
-        available, version = balance["available"] + POINTS, balance["version"] + 1
-        await db.execute(
-            UPDATE_BALANCE,
-            member_id,
-            available,
-            balance["lifetime_earned"] + POINTS,
-            balance["lifetime_redeemed"],
-            version,
-            balance["shortfall"],
-        )
-        expires_at = now + timedelta(days=731)
-        entry_id = await db.fetchval(
-            INSERT_ENTRY,
-            *(brand_id, member_id, POINTS, available, version, f"Purchase {ref}"),
-            *(now, expires_at, BREAKDOWN, f"ADMIN:{ADMIN}", ref),
-        )
-        await db.fetchval(INSERT_LOT, member_id, entry_id, POINTS, now, expires_at)
+        record_id = await harness.claim_key(db, brand_id, actor, "recordPurchase", ref, payload)
+        book = await harness.open_book(db, member_id, now, actor)
+        points, breakdown = await assess(book, brand_id)
+        entry_id = await credit(book, points, breakdown, ref)
         purchase_id = await db.fetchval(
-            INSERT_PURCHASE, brand_id, member_id, ref, TOTAL, now, POINTS, entry_id
+            INSERT_PURCHASE,
+            *(ref, TOTAL, now, now.date(), "{}", points, Decimal(0), 0),
+            *(brand_id, entry_id, member_id, None),
         )
         await db.execute(LINK_LOT, purchase_id, entry_id)
-        outcome = {"entry_id": entry_id, "published": [[entry_id, version, available]]}
-        await db.execute(SET_OUTCOME, record_id, json.dumps(outcome))
+        await requalify(book, brand_id)
+        outcome = {"entry_id": entry_id, "books": [book.written(entry_id)]}
+        await db.execute(harness.SET_OUTCOME, harness.compact_json(outcome), record_id)
 
 
 # --- GraphQL ----------------------------------------------------------------------------------
@@ -311,7 +320,7 @@ class LedgerBench:
         runs = await harness.baseline_load(plan, options.workers)
         result = runs.result
         name = f"baseline: the transaction on asyncpg, {options.workers} x {pool_size} conns"
-        cpu = harness.cpu_ms(runs.client_cpu, runs.database_cpu, result.requests)
+        cpu = harness.cpu_ms(runs.client_cpu, runs.database_cpu, requests=result.requests)
         self.record(harness.load_row(name, result, ratio=1.0, cpu_ms=cpu))
         committed, written = runs.committed, await harness.settled_count(self.db, ENTRIES)
         print(f"  {written:,} entries for {committed:,} commits (warm-up included); ", end="")
@@ -333,7 +342,7 @@ class LedgerBench:
         )
         result = measured.result
         written = await harness.settled_count(self.db, ENTRIES) - before
-        cpu = harness.cpu_ms(measured.app_cpu, measured.database_cpu, written)
+        cpu = harness.cpu_ms(measured.app_cpu, measured.database_cpu, requests=written)
         ratio = result.rate / (base.rate or 1)
         row = harness.load_row("GraphQL recordPurchase (wrk)", result, ratio=ratio, cpu_ms=cpu)
         self.record(row)
@@ -411,14 +420,7 @@ async def main(options: Options) -> None:
 
             # The expiry job would scan the lots in the middle of a measure: off.
             env = {**backends.service_env(), "POINTSMALL_SCHEDULER": "false"}
-            token = mint_token(
-                env["POINTSMALL_JWT_SECRET"],
-                role="ADMIN",
-                brand=brand_code,
-                subject=ADMIN,
-                issuer=Settings().jwt_issuer,
-                ttl_seconds=6 * 3600,
-            )
+            token = harness.brand_token(env["POINTSMALL_JWT_SECRET"], brand_code, "ADMIN", ADMIN)
             headers = {**JSON, "Authorization": f"Bearer {token}"}
             serving = harness.serve(harness.SERVICE_FACTORY, workers=options.workers, env=env)
             async with serving as url:

@@ -35,10 +35,8 @@ from bench import harness
 from domain.brands import create_brand
 from domain.catalog.items import ItemKind, ItemSpec, create_item, member_price
 from domain.catalog.redemptions import REDEEMED_BEFORE_SQL, TAKE_STOCK_SQL
-from domain.idempotency import request_hash
 from domain.principal import Principal, Role
 from resolvers.ids import encode_id
-from server.auth import brand_signing_secret, mint_token
 from server.settings import Settings
 
 PRICE = 10  # points per unit; the base tier has no discount
@@ -46,7 +44,6 @@ QUANTITY = 1
 SEED_POINTS = 100_000_000  # each member's one lot: ten million redemptions' worth
 LIMITED_STOCK = 10_000_000  # the most an item may hold
 PER_MEMBER_LIMIT = 1_000  # the highest limit an item may set
-TOKEN_TTL_SECONDS = 6 * 3600
 JSON = {"Content-Type": "application/json"}
 REDEEM = """
 mutation ($input: RedeemInput!) {
@@ -59,25 +56,8 @@ mutation ($input: RedeemInput!) {
 """
 
 
-# --- Seeding, with SQL ----------------------------------------------------------------------
+# --- Checks, with SQL ------------------------------------------------------------------------
 
-# One EARN entry (version 1) and its lot per member, expiring in two years; then the balance.
-SEED_LOTS = """
-WITH entries AS (
-    INSERT INTO ledger_entry (brand_id, member_id, kind, points, balance_after, version,
-                              description, created_at, expires_at, breakdown, actor, shortfall)
-    SELECT $1, id, 'EARN', $3, $3, 1, 'Seeded points', now(), now() + interval '2 years',
-           '[]', 'bench:seed', 0
-    FROM unnest($2::int[]) id
-    RETURNING id, member_id, points, created_at, expires_at
-)
-INSERT INTO lot (member_id, entry_id, points, remaining, earned_at, expires_at)
-SELECT member_id, id, points, points, created_at, expires_at FROM entries
-"""
-SEED_BALANCES = """
-UPDATE balance SET available = $2::int, lifetime_earned = $2::int, version = 1
-WHERE member_id = ANY($1::int[])
-"""
 REDEMPTIONS = "SELECT count(*) FROM redemption WHERE item_id = $1"
 ITEM_COUNTS = """
 SELECT i.stock, i.redeemed_count,
@@ -85,14 +65,6 @@ SELECT i.stock, i.redeemed_count,
         WHERE r.item_id = i.id AND r.status <> 'CANCELLED') AS units
 FROM catalog_item i WHERE i.id = $1
 """
-
-
-async def seed_points(db: asyncpg.Connection, brand_id: int, member_ids: list[int]) -> None:
-    """Give each member, whose ledger is empty, SEED_POINTS in one lot."""
-    async with db.transaction():
-        await db.execute(SEED_LOTS, brand_id, member_ids, SEED_POINTS)
-        await db.execute(SEED_BALANCES, member_ids, SEED_POINTS)
-    await db.execute("ANALYZE ledger_entry; ANALYZE lot; ANALYZE balance")
 
 
 @dataclass(frozen=True)
@@ -136,122 +108,26 @@ async def stock_check(db: asyncpg.Connection, item: Item) -> str:
 
 # --- Baseline: the same transaction on bare asyncpg ------------------------------------------
 
-# The statements redeem sends, in its order; the ORM's reads select every column (`*`) and its
-# get() adds LIMIT 2. REDEEMED_BEFORE_SQL and TAKE_STOCK_SQL are the domain's own.
-INSERT_IDEMPOTENCY = """
-INSERT INTO idempotency_record (brand_id, principal, operation, key, request_hash, created_at)
-VALUES ($1, $2, 'redeem', $3, $4, now())
-ON CONFLICT (brand_id, principal, operation, key) DO NOTHING RETURNING id
-"""
-LOCK_BALANCE = "SELECT * FROM balance WHERE member_id = $1 LIMIT 2 FOR UPDATE"
-MEMBER = "SELECT * FROM member WHERE id = $1 LIMIT 2"
-DUE_LOTS = """
-SELECT * FROM lot
-WHERE member_id = $1 AND expired_at IS NULL AND remaining > $2 AND expires_at <= $3
-"""
+# The statements redeem sends, in its order (harness.py has those of every movement; see there
+# how they are spelled). REDEEMED_BEFORE_SQL and TAKE_STOCK_SQL are the domain's own.
 ITEM = "SELECT * FROM catalog_item WHERE id = $1 AND brand_id = $2 LIMIT 2"
-TIER = "SELECT * FROM tier WHERE id = $1 LIMIT 2"
-SPENDABLE_LOTS = """
-SELECT * FROM lot
-WHERE member_id = $1 AND expired_at IS NULL AND remaining > $2 AND expires_at > $3
-ORDER BY expires_at, id
-"""
-UPDATE_BALANCE = """
-UPDATE balance SET available = $1, lifetime_earned = $2, lifetime_redeemed = $3, version = $4,
-                   shortfall = $5
-WHERE member_id = $6
-"""
-INSERT_ENTRY = """
-INSERT INTO ledger_entry (kind, points, balance_after, version, description, created_at,
-                          expires_at, breakdown, actor, reason, order_ref, shortfall, brand_id,
-                          member_id, store_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id
-"""
-UPDATE_LOT = "UPDATE lot SET remaining = $1 WHERE id = $2"
-INSERT_CONSUMPTION = """
-INSERT INTO lot_consumption (points, returned, entry_id, lot_id) VALUES ($1, $2, $3, $4)
-RETURNING id
-"""
-INSERT_REDEMPTION = """
-INSERT INTO redemption (reservation_id, quantity, points_spent, cash_amount, status,
-                        payment_due_at, payment_reference, shipping_address, tracking_reference,
-                        confirmed_at, fulfilled_at, cancelled_at, cancel_reason, cancelled_by,
-                        created_at, brand_id, flash_sale_id, item_id, member_id, redeem_entry_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20)
-RETURNING id
-"""
-SET_OUTCOME = "UPDATE idempotency_record SET outcome = $1 WHERE id = $2"
-
-
-@dataclass
-class Book:
-    """A member's locked balance row inside the transaction, as MemberBook holds it."""
-
-    db: asyncpg.Connection
-    member: asyncpg.Record
-    balance: dict
-    now: datetime
-    actor: str
-
-
-async def open_book(db: asyncpg.Connection, member_id: int, now: datetime, actor: str) -> Book:
-    """MemberBook.open: lock the balance, read the member, find no due lots; then active?"""
-    balance = dict(await db.fetchrow(LOCK_BALANCE, member_id))
-    member = await db.fetchrow(MEMBER, member_id)
-    if await db.fetch(DUE_LOTS, member_id, 0, now):
-        raise RuntimeError("the bench's lots never fall due")
-    if member["status"] != "ACTIVE":
-        raise RuntimeError(f"member {member_id} is not active")
-    return Book(db, member, balance, now, actor)
-
-
-async def debit(book: Book, points: int, description: str) -> tuple[int, int, int]:
-    """MemberBook.debit: lots first to expire first, the balance, the entry, each lot's part;
-    (entry id, version, balance after)."""
-    db, member_id = book.db, book.member["id"]
-    lots = await db.fetch(SPENDABLE_LOTS, member_id, 0, book.now)
-    if sum(lot["remaining"] for lot in lots) < points:
-        raise harness.Refused("INSUFFICIENT_POINTS")
-    balance = book.balance
-    balance["available"] -= points
-    balance["version"] += 1
-    balance["lifetime_redeemed"] += points
-    await db.execute(
-        UPDATE_BALANCE,
-        *(balance["available"], balance["lifetime_earned"], balance["lifetime_redeemed"]),
-        *(balance["version"], balance["shortfall"], member_id),
-    )
-    entry_id = await db.fetchval(
-        INSERT_ENTRY,
-        *("REDEEM", -points, balance["available"], balance["version"], description, book.now),
-        *(None, "[]", book.actor, None, None, 0, book.member["brand_id"], member_id, None),
-    )
-    still_to_take = points
-    for lot in lots:
-        if not still_to_take:
-            break
-        part = min(lot["remaining"], still_to_take)
-        still_to_take -= part
-        await db.execute(UPDATE_LOT, lot["remaining"] - part, lot["id"])
-        await db.fetchval(INSERT_CONSUMPTION, part, 0, entry_id, lot["id"])
-    return entry_id, balance["version"], balance["available"]
 
 
 async def baseline_redeem(
     db: asyncpg.Connection, member_id: int, key: str, *, brand_id: int, item_id: int
 ) -> None:
-    """redeem's statements, in the domain's order, in one transaction."""
+    """redeem's statements, in the domain's order, in one transaction: the item's stock is
+    taken last, after the debit and the redemption (a points-only offer issues no coupons)."""
     now = datetime.now(UTC)
     actor = f"MEMBER:{encode_id('Member', member_id)}"
-    fingerprint = request_hash({"item": item_id, "quantity": QUANTITY, "address": None})
+    payload = {"item": item_id, "quantity": QUANTITY, "address": None}
     async with db.transaction():
-        record_id = await db.fetchval(INSERT_IDEMPOTENCY, brand_id, actor, key, fingerprint)
-        book = await open_book(db, member_id, now, actor)
+        record_id = await harness.claim_key(db, brand_id, actor, "redeem", key, payload)
+        book = await harness.open_book(db, member_id, now, actor)
         item = await db.fetchrow(ITEM, item_id, brand_id)
-        tier = await db.fetchrow(TIER, book.member["tier_id"])
+        tier = await db.fetchrow(harness.TIER, book.member["tier_id"])
         if item["min_tier_id"] is not None:
-            await db.fetchrow(TIER, item["min_tier_id"])
+            await db.fetchrow(harness.TIER, item["min_tier_id"])
         if item["per_member_limit"] is not None:
             before = await db.fetchval(REDEEMED_BEFORE_SQL, member_id, item_id)
             if before + QUANTITY > item["per_member_limit"]:
@@ -259,22 +135,20 @@ async def baseline_redeem(
         points = member_price(item["points_price"], tier["discount_percent"]) * QUANTITY
         if book.balance["available"] < points:
             raise harness.Refused("INSUFFICIENT_POINTS")
-        if await db.fetchrow(TAKE_STOCK_SQL, item_id, QUANTITY) is None:
-            raise harness.Refused("OUT_OF_STOCK")
-        entry_id, version, available = await debit(
-            book, points, f"Redeemed {QUANTITY} x {item['name']}"
-        )
+        entry_id = await harness.debit(book, points, f"Redeemed {QUANTITY} x {item['name']}")
         redemption_id = await db.fetchval(
-            INSERT_REDEMPTION,
+            harness.INSERT_REDEMPTION,
             *(None, QUANTITY, points, Decimal("0.00"), "CONFIRMED", None, None, None, None),
             *(now, None, None, None, None, now, brand_id, None, item_id, member_id, entry_id),
         )
+        if await db.fetchrow(TAKE_STOCK_SQL, item_id, QUANTITY) is None:
+            raise harness.Refused("OUT_OF_STOCK")
         outcome = {
             "redemption_id": redemption_id,
             "entry_id": entry_id,
-            "books": [[member_id, [[entry_id, version, available]], []]],
+            "books": [book.written(entry_id)],
         }
-        await db.execute(SET_OUTCOME, json.dumps(outcome, separators=(",", ":")), record_id)
+        await db.execute(harness.SET_OUTCOME, harness.compact_json(outcome), record_id)
 
 
 # --- GraphQL ----------------------------------------------------------------------------------
@@ -331,19 +205,6 @@ function report()
   if note ~= "" then io.write("BENCH_NOTE " .. (note:gsub("\\n", " ")) .. "\\n") end
 end
 """
-
-
-def member_token(secret: str, brand_code: str, member_id: int) -> str:
-    """A MEMBER token as the brand's identity service would sign it: its subject is the
-    member's global id, its key the brand's, derived from the deployment's secret."""
-    return mint_token(
-        brand_signing_secret(secret, brand_code),
-        role="MEMBER",
-        brand=brand_code,
-        subject=encode_id("Member", member_id),
-        issuer=Settings().jwt_issuer,
-        ttl_seconds=TOKEN_TTL_SECONDS,
-    )
 
 
 def redeem_target(url: str, item: Item, tokens: list[str]) -> harness.Target:
@@ -416,7 +277,7 @@ class RedeemBench:
         runs = await harness.baseline_load(plan, options.workers)
         result = runs.result
         name = f"baseline: asyncpg, {options.workers} x {pool_size} conns, {item.label}"
-        cpu = harness.cpu_ms(runs.client_cpu, runs.database_cpu, result.requests)
+        cpu = harness.cpu_ms(runs.client_cpu, runs.database_cpu, requests=result.requests)
         row = self.record(harness.load_row(name, result, ratio=1.0, cpu_ms=cpu))
         written = await harness.settled_count(self.db, REDEMPTIONS, item.id) - before
         verdict = "" if written == runs.committed else " MISMATCH"
@@ -446,7 +307,7 @@ class RedeemBench:
         )
         result = measured.result
         written = await harness.settled_count(self.db, REDEMPTIONS, item.id) - before
-        cpu = harness.cpu_ms(measured.app_cpu, measured.database_cpu, written)
+        cpu = harness.cpu_ms(measured.app_cpu, measured.database_cpu, requests=written)
         name = f"GraphQL redeem (wrk), {item.label}"
         ratio = result.rate / (base.rate or 1)
         self.record(harness.load_row(name, result, ratio=ratio, cpu_ms=cpu))
@@ -478,13 +339,13 @@ async def main(options: Options) -> None:
         db = await asyncpg.connect(backends.database_url)
         try:
             member_ids = await harness.seed_members(db, brand_id, options.members)
-            await seed_points(db, brand_id, member_ids)
+            await harness.seed_points(db, brand_id, member_ids, SEED_POINTS)
             bench = RedeemBench(options, backends, db, brand_id, member_ids, [])
 
             # The expiry job would scan the lots in the middle of a measure: off.
             env = {**backends.service_env(), "POINTSMALL_SCHEDULER": "false"}
             secret = env["POINTSMALL_JWT_SECRET"]
-            tokens = [member_token(secret, brand_code, pk) for pk in member_ids]
+            tokens = [harness.member_token(secret, brand_code, pk) for pk in member_ids]
             serving = harness.serve(harness.SERVICE_FACTORY, workers=options.workers, env=env)
             async with serving as url:
                 for item in items:
