@@ -309,6 +309,12 @@ class LedgerEntry(Model):
     reason = fields.TextField(null=True)
     order_ref = fields.CharField(max_length=64, null=True)
     shortfall = fields.IntField(default=0)
+    # The partner the movement settles with: its purchases' earns and reversals, and the
+    # redemptions (and their refunds) of its offers.
+    partner: fields.ForeignKeyNullableRelation[Partner] = fields.ForeignKeyField(
+        "models.Partner", related_name="ledger_entries", null=True, on_delete=fields.RESTRICT
+    )
+    partner_id: int | None
 
     class Meta:
         table = "ledger_entry"

@@ -8,15 +8,18 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from tortoise.connection import get_connection
 from tortoise.exceptions import IntegrityError
 
-from db.models import ApiKey, Partner
+from db.models import ApiKey, Brand, Partner
 from db.rate_limits import TOKEN_BUCKET_LUA
 from domain.errors import DomainError, ErrorCode
-from domain.principal import Principal
+from domain.ledger.policy import add_months, start_of_day
+from domain.principal import Principal, Role
 from domain.runtime import Backends
 
 SCOPES = frozenset(
@@ -162,3 +165,91 @@ async def take_token(rt: Backends, prefix: str, per_second: float, burst: int) -
     allowed, wait_ms = await script(keys=[rt.keys.key("apikey", prefix, "bucket")],
                                     args=[burst, per_second])  # fmt: skip
     return None if allowed else int(wait_ms) / 1000
+
+
+SETTLEMENT_SQL = """
+SELECT
+  COALESCE(SUM(points) FILTER (WHERE kind IN ('EARN', 'REVERSAL')), 0) AS issued,
+  -COALESCE(SUM(points) FILTER (WHERE kind IN ('REDEEM', 'REFUND')), 0) AS redeemed,
+  COUNT(*) AS movements
+FROM ledger_entry
+WHERE partner_id = $1 AND created_at >= $2 AND created_at < $3
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A partner's month: the points issued through it (its purchases' earns less their
+    reversals) and redeemed on its offers (less refunds of cancels), valued at the agreed
+    point value; `net` is what the partner owes the brand (negative: the brand owes)."""
+
+    partner: Partner
+    month: date
+    points_issued: int
+    points_redeemed: int
+    movements: int
+
+    @property
+    def amount_issued(self) -> Decimal:
+        return (self.points_issued * self.partner.point_value).quantize(Decimal("0.01"))
+
+    @property
+    def amount_redeemed(self) -> Decimal:
+        return (self.points_redeemed * self.partner.point_value).quantize(Decimal("0.01"))
+
+    @property
+    def net(self) -> Decimal:
+        return self.amount_issued - self.amount_redeemed
+
+    def csv_row(self) -> list[str]:
+        return [
+            self.partner.code, f"{self.month:%Y-%m}", str(self.points_issued),
+            str(self.points_redeemed), f"{self.partner.point_value.normalize():f}",
+            f"{self.amount_issued:.2f}", f"{self.amount_redeemed:.2f}", f"{self.net:.2f}",
+        ]  # fmt: skip
+
+
+CSV_HEADER = [
+    "partner", "month", "points_issued", "points_redeemed", "point_value", "amount_issued",
+    "amount_redeemed", "net_owed_by_partner",
+]  # fmt: skip
+
+
+def month_of(text: str) -> date:
+    """'2026-11' as the month's first day."""
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m").date()
+    except ValueError:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Month: YYYY-MM.", ["month"]) from None
+
+
+async def settlement(principal: Principal, partner_id: int, month: date) -> Settlement:
+    """One partner's settlement for a month of the brand's calendar (its timezone). A partner
+    may read only its own; admins any of their brand's."""
+    if principal.role is Role.PARTNER and principal.partner_id != partner_id:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such partner.", ["partnerId"])
+    partner = await Partner.get_or_none(id=partner_id, brand_id=principal.brand_id)
+    if partner is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such partner.", ["partnerId"])
+    brand = await Brand.get(id=partner.brand_id)
+    zone = ZoneInfo(brand.timezone)
+    start = start_of_day(month.replace(day=1), zone)
+    end = start_of_day(add_months(month.replace(day=1), 1), zone)
+    rows = await get_connection("default").execute_query_dict(
+        SETTLEMENT_SQL, [partner.id, start, end]
+    )
+    row = rows[0]
+    return Settlement(
+        partner, month.replace(day=1), int(row["issued"]), int(row["redeemed"]),
+        int(row["movements"]),
+    )  # fmt: skip
+
+
+async def settlement_by_code(brand_code: str, partner_code: str, month: date) -> Settlement:
+    """For `pointsmall settlement`: the partner named by its brand's and its own code."""
+    partner = await Partner.get_or_none(code=partner_code, brand__code=brand_code)
+    if partner is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such partner of that brand.", ["partner"])
+    brand = await Brand.get(id=partner.brand_id)
+    admin = Principal(Role.ADMIN, brand.id, brand.code, "cli:settlement")
+    return await settlement(admin, partner.id, month)

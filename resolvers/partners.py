@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from domain import partners as domain
@@ -48,3 +50,37 @@ async def rotate_api_key(info: Any, input: Any) -> Payload:
 async def revoke_api_key(info: Any, input: Any) -> Payload:
     key_id = decode_id(input.id, "ApiKey", "id")
     return Payload(api_key=await domain.revoke_key(principal_of(info), key_id, _now(info)))
+
+
+@dataclass(frozen=True, slots=True)
+class SettlementView:
+    partner: Any
+    month: str
+    points_issued: int
+    points_redeemed: int
+    movements: int
+    point_value: Decimal
+    amount_issued: Decimal
+    amount_redeemed: Decimal
+    net: Decimal
+
+
+@reports_user_errors
+async def settlement(info: Any, partner_id: str, month: str) -> Payload:
+    figures = await domain.settlement(
+        principal_of(info),
+        decode_id(partner_id, "Partner", "partnerId"),
+        domain.month_of(month),
+    )
+    view = SettlementView(
+        partner=figures.partner,
+        month=f"{figures.month:%Y-%m}",
+        points_issued=figures.points_issued,
+        points_redeemed=figures.points_redeemed,
+        movements=figures.movements,
+        point_value=figures.partner.point_value,
+        amount_issued=figures.amount_issued,
+        amount_redeemed=figures.amount_redeemed,
+        net=figures.net,
+    )
+    return Payload(settlement=view)

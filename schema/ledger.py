@@ -18,7 +18,6 @@ from schema.errors import UserError
 from schema.permissions import (
     HasBrand,
     IsBrandAdmin,
-    IsBrandStaff,
     ReadsMembers,
     staff_or_partner_with,
 )
@@ -186,7 +185,10 @@ class LedgerMutations:
     ) -> RecordPurchasePayload:
         return await resolve.record_purchase(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandStaff])
+    @strawberry.mutation(
+        permission_classes=[staff_or_partner_with("points:earn")],
+        description="Staff reverse the brand's purchases; a partner (points:earn) its own.",
+    )
     async def reverse_purchase(
         self, info: Info, input: ReversePurchaseInput
     ) -> ReversePurchasePayload:

@@ -10,7 +10,7 @@ from strawberry.types import Info
 
 from resolvers import partners as resolve
 from schema.errors import UserError
-from schema.permissions import IsBrandAdmin
+from schema.permissions import IsBrandAdmin, or_partner_with
 from schema.relay import Node
 
 
@@ -71,11 +71,44 @@ class ApiKeyPayload:
     user_errors: list[UserError]
 
 
+@strawberry.type(
+    description="A partner's month: points issued through it (its purchases' earns less their "
+    "reversals) and redeemed on its offers (less refunds), valued at the agreed point value."
+)
+class Settlement:
+    partner: Partner
+    month: str = strawberry.field(description="YYYY-MM, in the brand's timezone.")
+    points_issued: int
+    points_redeemed: int
+    movements: int = strawberry.field(description="Ledger entries summed.")
+    point_value: Decimal
+    amount_issued: Decimal
+    amount_redeemed: Decimal
+    net: Decimal = strawberry.field(
+        description="What the partner owes the brand; negative: what the brand owes."
+    )
+
+
+@strawberry.type
+class SettlementPayload:
+    settlement: Settlement | None
+    user_errors: list[UserError]
+
+
 @strawberry.type
 class PartnerQueries:
     @strawberry.field(permission_classes=[IsBrandAdmin], description="The brand's partners.")
     async def partners(self, info: Info) -> list[Partner]:
         return await resolve.partners(info)
+
+    @strawberry.field(
+        permission_classes=[or_partner_with(IsBrandAdmin, "offers:write")],
+        description="A partner's settlement for a month; a partner reads its own.",
+    )
+    async def settlement(
+        self, info: Info, partner_id: strawberry.ID, month: str
+    ) -> SettlementPayload:
+        return await resolve.settlement(info, partner_id, month)
 
 
 @strawberry.type

@@ -323,6 +323,31 @@ def birthdays(brand_code: str | None) -> None:
 
 
 @main.command()
+@click.option("--brand", "brand_code", required=True, help="The brand's code.")
+@click.option("--partner", "partner_code", required=True, help="The partner's code.")
+@click.option("--month", required=True, help="YYYY-MM, in the brand's timezone.")
+def settlement(brand_code: str, partner_code: str, month: str) -> None:
+    """Print a partner's settlement for a month as CSV (points issued and redeemed, valued)."""
+    import csv
+    import sys
+
+    from domain.errors import DomainError
+    from domain.partners import CSV_HEADER, month_of, settlement_by_code
+
+    settings = _settings()
+    _require_database(settings)
+    try:
+        figures = _run_with_database(
+            settings, lambda: settlement_by_code(brand_code, partner_code, month_of(month))
+        )
+    except DomainError as error:
+        raise click.UsageError(error.message) from None
+    writer = csv.writer(sys.stdout)
+    writer.writerow(CSV_HEADER)
+    writer.writerow(figures.csv_row())
+
+
+@main.command()
 def reconcile() -> None:
     """Resolve flash-sale holds left past their deadline and rebuild sales Redis lost."""
     from domain.flash_sales.reconcile import reconcile as run_reconcile

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.flash_sales.entry import MIN_HOLD_SECONDS
+
 MIN_SECRET_LENGTH = 32
 
 
@@ -47,7 +49,8 @@ class Settings(BaseSettings):
     scheduler: bool = True  # run the periodic jobs (expiry, clean-up) inside serve
     expiry_interval_seconds: float = 3600
     idempotency_retention_days: int = 30
-    flash_sale_hold_seconds: float = 10.0  # a hold waits this long for its transaction
+    # A hold waits this long for its transaction; the transaction must commit well inside it.
+    flash_sale_hold_seconds: float = Field(10.0, ge=MIN_HOLD_SECONDS)
     flash_sale_attempts_per_minute: int = 60  # per member and sale; more is RATE_LIMITED
     reconcile_interval_seconds: float = 5.0  # flash-sale holds and lost Redis state
     partner_requests_per_second: float = 20.0  # per API key, refilled continuously

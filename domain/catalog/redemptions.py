@@ -175,7 +175,10 @@ async def redeem(
         entry = None
         if points:
             entry = await book.debit(
-                LedgerKind.REDEEM, points, f"Redeemed {quantity} x {item.name}"
+                LedgerKind.REDEEM,
+                points,
+                f"Redeemed {quantity} x {item.name}",
+                partner_id=item.partner_id,
             )
         awaiting = item.cash_price > 0
         redemption = await Redemption.create(
@@ -234,6 +237,7 @@ async def _give_back(
             f"Cancelled: {redemption.quantity} x {item.name}",
             grace_expiry=grace_expiry(brand, book.now),
             reason=reason,
+            partner_id=item.partner_id,
         )
     if redemption.flash_sale_id is None:
         await connection.execute_query(RETURN_STOCK_SQL, [redemption.item_id, redemption.quantity])

@@ -48,6 +48,8 @@ STATEMENT_TIMEOUT_MS = 2000
 # The transaction commits only this long before the hold's deadline or earlier, and the
 # reconciler releases a hold only this long after it: a commit never meets a release.
 DEADLINE_MARGIN_MS = 3000
+# A shorter hold would leave its transaction no time to commit: nothing would ever sell.
+MIN_HOLD_SECONDS = (DEADLINE_MARGIN_MS + STATEMENT_TIMEOUT_MS) / 1000 + 1
 
 REFUSALS = {
     "RATE_LIMITED": "Too many attempts; wait a moment.",
@@ -171,7 +173,10 @@ async def _buy(
         entry = None
         if points:
             entry = await book.debit(
-                LedgerKind.REDEEM, points, f"Flash sale: {quantity} x {item.name}"
+                LedgerKind.REDEEM,
+                points,
+                f"Flash sale: {quantity} x {item.name}",
+                partner_id=item.partner_id,
             )
         redemption = await Redemption.create(
             brand_id=principal.brand_id,

@@ -172,6 +172,7 @@ async def record_purchase(
             breakdown=earned.breakdown(),
             store_id=earned.store_id,
             order_ref=order_ref,
+            partner_id=principal.partner_id,
         )
         try:
             record = await Purchase.create(
@@ -362,6 +363,7 @@ async def reverse_purchase(
             first_lot_id=first_lot.id if first_lot else None,
             store_id=record.store_id,
             order_ref=record.order_ref,
+            partner_id=record.partner_id,
         )
 
     payload = {

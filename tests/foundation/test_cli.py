@@ -25,6 +25,7 @@ COMMANDS = {
     "audit",
     "birthdays",
     "reconcile",
+    "settlement",
     "brand-secret",
     "evaluate-tiers",
 }
