@@ -513,6 +513,8 @@ class EarningRule(Model):
     ends_at = fields.DatetimeField(null=True)
     weekdays = fields.JSONField(default=list)
     store_codes = fields.JSONField(default=list)
+    # Partners whose purchases it applies to; empty: every purchase (the brand's and partners').
+    partner_codes = fields.JSONField(default=list)
     tier_codes = fields.JSONField(default=list)
     cap_points = fields.IntField(null=True)
     expiry_days = fields.IntField(null=True)

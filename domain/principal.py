@@ -30,6 +30,7 @@ class Principal:
     expires_at: float | None = None
     # For role PARTNER: the partner, and what its API key may do.
     partner_id: int | None = None
+    partner_code: str | None = None
     scopes: frozenset[str] = frozenset()
 
     def still_valid(self) -> bool:

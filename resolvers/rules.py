@@ -42,6 +42,7 @@ def rule_spec(input: Any) -> admin.RuleSpec:
         ends_at=input.ends_at,
         weekdays=tuple(input.weekdays or ()),
         store_codes=tuple(input.store_codes or ()),
+        partner_codes=tuple(code.strip().lower() for code in input.partner_codes or ()),
         tier_codes=tuple(code.strip().upper() for code in input.tier_codes or ()),
         cap_points=input.cap_points,
         expiry_days=input.expiry_days,

@@ -58,6 +58,9 @@ class EarningRule(Node):
         description="Days of the week it applies (1 Monday … 7 Sunday, brand's time); empty: all."
     )
     store_codes: list[str] = strawberry.field(description="Stores it applies in; empty: all.")
+    partner_codes: list[str] = strawberry.field(
+        description="Partners whose purchases it applies to; empty: every purchase."
+    )
     tier_codes: list[str] = strawberry.field(description="Tiers it applies to; empty: all.")
     cap_points: int | None = strawberry.field(description="At most this many points per earn.")
     expiry_days: int | None = strawberry.field(
@@ -90,6 +93,7 @@ class EarningRuleInput:
     ends_at: datetime | None = None
     weekdays: list[int] | None = None
     store_codes: list[str] | None = None
+    partner_codes: list[str] | None = None
     tier_codes: list[str] | None = None
     cap_points: int | None = None
     expiry_days: int | None = None

@@ -88,6 +88,7 @@ class Authenticator:
             brand.code,
             f"partner:{holder.partner.id}",  # not the key: idempotency outlives a rotation
             partner_id=holder.partner.id,
+            partner_code=holder.partner.code,
             scopes=frozenset(holder.api_key.scopes),
         )
 

@@ -163,8 +163,9 @@ async def record_purchase(
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry:
         earned = await assess_purchase(
-            connection, brand, book.member, purchase, book.now, book.balance.shortfall
-        )
+            connection, brand, book.member, purchase, book.now, book.balance.shortfall,
+            principal.partner_code,
+        )  # fmt: skip
         entry = await book.credit(
             LedgerKind.EARN,
             earned.lots,

@@ -11,7 +11,7 @@ from decimal import Decimal
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from db.models import Brand, EarningRule, Rounding, RuleKind, Store, Tier
+from db.models import Brand, EarningRule, Partner, Rounding, RuleKind, Store, Tier
 from domain.errors import DomainError, ErrorCode
 from domain.principal import Principal
 
@@ -20,7 +20,7 @@ TASK_CODE = re.compile(r"^[A-Z0-9_]{1,40}$")
 MAX_POINTS = 1_000_000
 
 # Per kind: the fields it needs, and the further fields it may have.
-PURCHASE_SCOPE = {"store_codes"}
+PURCHASE_SCOPE = {"store_codes", "partner_codes"}
 NEEDS: dict[RuleKind, set[str]] = {
     RuleKind.BASE_RATE: {"rate"},
     RuleKind.CATEGORY_MULTIPLIER: {"category", "multiplier"},
@@ -49,6 +49,7 @@ ANY_KIND = {
 KIND_FIELDS = {
     "rate", "rounding", "multiplier", "category", "threshold", "points", "referrer_points",
     "referrer_monthly_cap", "task_code", "daily_limit", "lifetime_limit", "store_codes",
+    "partner_codes",
 }  # fmt: skip
 
 
@@ -75,6 +76,7 @@ class RuleSpec:
     ends_at: datetime | None = None
     weekdays: tuple[int, ...] = ()
     store_codes: tuple[str, ...] = ()
+    partner_codes: tuple[str, ...] = ()
     tier_codes: tuple[str, ...] = ()
     cap_points: int | None = None
     expiry_days: int | None = None
@@ -148,6 +150,7 @@ async def _check_references(spec: RuleSpec, brand_id: int) -> None:
     """Stores and tiers a rule names must be the brand's."""
     for model, codes, field, what in (
         (Store, spec.store_codes, "storeCodes", "store"),
+        (Partner, spec.partner_codes, "partnerCodes", "partner"),
         (Tier, spec.tier_codes, "tierCodes", "tier"),
     ):
         if not codes:
@@ -166,6 +169,7 @@ def _values(spec: RuleSpec) -> dict[str, object]:
     values["rounding"] = spec.rounding or Rounding.DOWN
     values["weekdays"] = sorted(set(spec.weekdays))
     values["store_codes"] = sorted(set(spec.store_codes))
+    values["partner_codes"] = sorted(set(spec.partner_codes))
     values["tier_codes"] = sorted(set(spec.tier_codes))
     return values
 

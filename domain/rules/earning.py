@@ -65,6 +65,7 @@ def rule_of(stored: EarningRule) -> Rule:
         ends_at=stored.ends_at,
         weekdays=frozenset(stored.weekdays),
         store_codes=frozenset(stored.store_codes),
+        partner_codes=frozenset(stored.partner_codes),
         tier_codes=frozenset(stored.tier_codes),
         cap_points=stored.cap_points,
         expiry_days=stored.expiry_days,
@@ -185,6 +186,7 @@ async def assess_purchase(
     purchase: PurchaseRecord,
     now: datetime,
     shortfall: int,
+    partner_code: str | None = None,
 ) -> PurchaseEarn:
     """Check a purchase and work out what it earns the member (who owes `shortfall` points),
     without writing anything."""
@@ -220,8 +222,9 @@ async def assess_purchase(
     )
     rules = await live_rules(brand.id, connection)
     earn = evaluate_purchase(
-        purchase.total, purchase.lines, purchase.store_code, occurred_at, facts, rules
-    )
+        purchase.total, purchase.lines, purchase.store_code, occurred_at, facts, rules,
+        partner_code,
+    )  # fmt: skip
     lots = lots_of(earn.components, default_expiry, earn_day, zone)
     return PurchaseEarn(
         earn=earn,

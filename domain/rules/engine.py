@@ -56,12 +56,21 @@ class Rule:
     ends_at: datetime | None = None
     weekdays: frozenset[int] = frozenset()  # ISO: 1 Monday … 7 Sunday, in the brand's timezone
     store_codes: frozenset[str] = frozenset()
+    partner_codes: frozenset[str] = frozenset()  # empty: purchases of the brand and partners
     tier_codes: frozenset[str] = frozenset()
     cap_points: int | None = None
     expiry_days: int | None = None
 
-    def applies(self, at: datetime, zone: ZoneInfo, store_code: str | None, tier: str) -> bool:
-        """Whether the rule is in force at `at`, in that store and for that tier."""
+    def applies(
+        self,
+        at: datetime,
+        zone: ZoneInfo,
+        store_code: str | None,
+        tier: str,
+        partner_code: str | None = None,
+    ) -> bool:
+        """Whether the rule is in force at `at`, in that store, for that tier and (for a
+        partner's purchase) that partner."""
         if self.starts_at is not None and at < self.starts_at:
             return False
         if self.ends_at is not None and at >= self.ends_at:
@@ -69,6 +78,8 @@ class Rule:
         if self.weekdays and at.astimezone(zone).isoweekday() not in self.weekdays:
             return False
         if self.store_codes and store_code not in self.store_codes:
+            return False
+        if self.partner_codes and partner_code not in self.partner_codes:
             return False
         return not self.tier_codes or tier in self.tier_codes
 
@@ -195,9 +206,15 @@ def evaluate_purchase(
     at: datetime,
     member: MemberFacts,
     rules: Iterable[Rule],
+    partner_code: str | None = None,
 ) -> Earn:
-    """What a purchase of `total` at `at` earns the member, component by component."""
-    live = [rule for rule in rules if rule.applies(at, member.zone, store_code, member.tier_code)]
+    """What a purchase of `total` at `at` (recorded by a partner, if `partner_code`) earns the
+    member, component by component."""
+    live = [
+        rule
+        for rule in rules
+        if rule.applies(at, member.zone, store_code, member.tier_code, partner_code)
+    ]
     by_kind: dict[RuleKind, list[Rule]] = {}
     for rule in live:
         by_kind.setdefault(rule.kind, []).append(rule)

@@ -199,3 +199,42 @@ async def test_a_partner_manages_nothing_of_the_brands(client, staff, scope):
         client, secret, 'mutation { approveCatalogItem(input: {id: "x"}) { item { id } } }'
     )
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
+
+
+CREATE_RULE = """
+mutation ($input: EarningRuleInput!) {
+  createEarningRule(input: $input) { rule { partnerCodes } userErrors { code field } }
+}
+"""
+
+
+async def test_a_rule_for_a_partner_applies_to_its_purchases_only(client, staff):
+    partner = await create_partner(staff)
+    secret = (await issue(staff, partner["id"], ["points:earn"]))["secret"]
+    rule = await staff.call(CREATE_RULE, {
+        "code": f"R-{key()[:8]}".upper(), "name": "Partner rate", "kind": "BASE_RATE",
+        "rate": "0.5", "priority": 10, "partnerCodes": [partner["code"].upper()]})  # fmt: skip
+    assert rule == {"rule": {"partnerCodes": [partner["code"]]}, "userErrors": []}
+    member = await staff.register()
+    order = {"memberId": member["id"], "total": "100.00"}
+    by_partner = await partner_gql(client, secret, RECORD, {"input": {
+        **order, "orderRef": "PR-1", "idempotencyKey": key()}})  # fmt: skip
+    assert by_partner["data"]["recordPurchase"]["entry"]["points"] == 50
+    by_brand = await staff.call(RECORD, {**order, "orderRef": "BR-1", "idempotencyKey": key()})
+    assert by_brand["entry"]["points"] == 100
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"kind": "BASE_RATE", "rate": "1", "partnerCodes": ["no-such-partner"]},
+         [{"code": "NOT_FOUND", "field": ["input", "partnerCodes"]}]),
+        ({"kind": "TASK", "taskCode": "SHARE", "points": 5, "partnerCodes": ["x"]},
+         [{"code": "INVALID_INPUT", "field": ["input", "partnerCodes"]}]),
+    ],
+)  # fmt: skip
+async def test_a_rule_names_known_partners_and_only_for_purchases(staff, fields, expected):
+    payload = await staff.call(
+        CREATE_RULE, {"code": f"R-{key()[:8]}".upper(), "name": "Rule", **fields}
+    )
+    assert payload["userErrors"] == expected
