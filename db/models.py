@@ -762,3 +762,72 @@ class Coupon(Model):
 
     class Meta:
         table = "coupon"
+
+
+class WebhookEndpoint(Model):
+    """Where a partner wants its events posted, signed with the endpoint's own secret."""
+
+    id = fields.IntField(primary_key=True)
+    partner: fields.ForeignKeyRelation[Partner] = fields.ForeignKeyField(
+        "models.Partner", related_name="webhook_endpoints", on_delete=fields.CASCADE
+    )
+    partner_id: int
+    url = fields.CharField(max_length=500)
+    events = fields.JSONField(default=list)
+    secret = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+    disabled_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "webhook_endpoint"
+
+
+class WebhookEvent(Model):
+    """The outbox: an event written in the same transaction as the change it tells of."""
+
+    id = fields.BigIntField(primary_key=True)
+    partner: fields.ForeignKeyRelation[Partner] = fields.ForeignKeyField(
+        "models.Partner", related_name="webhook_events", on_delete=fields.CASCADE
+    )
+    partner_id: int
+    event_id = fields.CharField(max_length=40, unique=True)  # stable, for de-duplication
+    type = fields.CharField(max_length=40)
+    payload = fields.JSONField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "webhook_event"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "PENDING"
+    DELIVERED = "DELIVERED"
+    DEAD = "DEAD"
+
+
+class WebhookDelivery(Model):
+    """One event to one endpoint: retried with growing delays until delivered or dead."""
+
+    id = fields.BigIntField(primary_key=True)
+    event: fields.ForeignKeyRelation[WebhookEvent] = fields.ForeignKeyField(
+        "models.WebhookEvent", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    event_id: int
+    endpoint: fields.ForeignKeyRelation[WebhookEndpoint] = fields.ForeignKeyField(
+        "models.WebhookEndpoint", related_name="deliveries", on_delete=fields.CASCADE
+    )
+    endpoint_id: int
+    status = fields.CharEnumField(DeliveryStatus, max_length=12, default=DeliveryStatus.PENDING)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField()
+    last_status_code = fields.IntField(null=True)
+    last_error = fields.TextField(null=True)
+    delivered_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "webhook_delivery"
+        indexes = (("status", "next_attempt_at"),)
+        constraints = (
+            UniqueConstraint(fields=("event_id", "endpoint_id"), name="delivery_event_endpoint"),
+        )

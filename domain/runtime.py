@@ -23,6 +23,15 @@ class FlashSaleLimits:
     attempts_per_minute: int = 60
 
 
+@dataclass(frozen=True)
+class WebhookPolicy:
+    """What partners' endpoint URLs may be: https only, and no private addresses, unless the
+    deployment allows them (tests and development)."""
+
+    require_https: bool = True
+    allow_private: bool = False
+
+
 @dataclass
 class Backends:
     """What a domain service may need besides the database: Redis, its key names, the bus,
@@ -33,6 +42,7 @@ class Backends:
     bus: EventBus
     clock: Clock
     flash: FlashSaleLimits = field(default_factory=FlashSaleLimits)
+    webhooks: WebhookPolicy = field(default_factory=WebhookPolicy)
     # Per-process helpers the domain starts on first use (the flash-sale stock publisher).
     helpers: dict[str, Any] = field(default_factory=dict)
 
@@ -50,6 +60,7 @@ async def open_backends(
     redis_pool_max: int = 50,
     require_migrated: bool = True,
     flash: FlashSaleLimits | None = None,
+    webhooks: WebhookPolicy | None = None,
 ) -> Backends:
     """Open the database pool, the Redis pool and the event bus of this process."""
     await open_database(database_url, pool_max=db_pool_max)
@@ -68,7 +79,12 @@ async def open_backends(
         await close_database()
         raise
     return Backends(
-        redis=redis, keys=keys, bus=bus, clock=Clock(), flash=flash or FlashSaleLimits()
+        redis=redis,
+        keys=keys,
+        bus=bus,
+        clock=Clock(),
+        flash=flash or FlashSaleLimits(),
+        webhooks=webhooks or WebhookPolicy(),
     )
 
 

@@ -7,6 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from domain import partners as domain
+from domain import webhooks
+from resolvers.connections import ConnectionView, page_request, to_connection
 from resolvers.context import principal_of
 from resolvers.ids import decode_id
 from resolvers.payloads import Payload, reports_user_errors
@@ -84,3 +86,41 @@ async def settlement(info: Any, partner_id: str, month: str) -> Payload:
         net=figures.net,
     )
     return Payload(settlement=view)
+
+
+@reports_user_errors
+async def register_webhook_endpoint(info: Any, input: Any) -> Payload:
+    partner_id = decode_id(input.partner_id, "Partner", "partnerId") if input.partner_id else None
+    endpoint, secret = await webhooks.register_endpoint(
+        info.context.backends, principal_of(info), partner_id, input.url, input.events
+    )
+    return Payload(endpoint=endpoint, secret=secret)
+
+
+@reports_user_errors
+async def redeliver_webhook(info: Any, input: Any) -> Payload:
+    delivery_id = decode_id(input.id, "WebhookDelivery", "id")
+    return Payload(delivery=await webhooks.redeliver(principal_of(info), delivery_id, _now(info)))
+
+
+async def webhook_deliveries(
+    info: Any,
+    partner_id: str | None,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+) -> ConnectionView:
+    wanted = decode_id(partner_id, "Partner", "partnerId") if partner_id else None
+    page = await webhooks.deliveries_page(
+        principal_of(info), wanted, page_request(first, after, last, before)
+    )
+    return to_connection(page)
+
+
+async def event_id_of(delivery: Any) -> str:
+    return (await webhooks.event_of(delivery)).event_id
+
+
+async def event_type_of(delivery: Any) -> str:
+    return (await webhooks.event_of(delivery)).type

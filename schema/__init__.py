@@ -16,7 +16,12 @@ from schema.ledger import LedgerMutations, LedgerSubscriptions
 from schema.members import MemberMutations, MemberQueries
 from schema.node import NodeQueries
 from schema.observability import ObserveOperations, OperationMetrics
-from schema.partners import PartnerMutations, PartnerQueries
+from schema.partners import (
+    PartnerMutations,
+    PartnerQueries,
+    WebhookMutations,
+    WebhookQueries,
+)
 from schema.relay import PageInfo
 from schema.rules import RuleMutations, RuleQueries
 from schema.safety import GuardedSchema, build_extensions
@@ -33,6 +38,7 @@ Query = merge_types(
         CatalogQueries,
         FlashSaleQueries,
         PartnerQueries,
+        WebhookQueries,
     ),
 )
 Mutation = merge_types(
@@ -45,6 +51,7 @@ Mutation = merge_types(
         CatalogMutations,
         FlashSaleMutations,
         PartnerMutations,
+        WebhookMutations,
     ),
 )
 Subscription = merge_types(

@@ -11,7 +11,7 @@ from strawberry.types import Info
 from resolvers import partners as resolve
 from schema.errors import UserError
 from schema.permissions import IsBrandAdmin, or_partner_with
-from schema.relay import Node
+from schema.relay import Connection, Node
 
 
 @strawberry.type(description="A partner's API key; its secret is shown once, when issued.")
@@ -131,3 +131,93 @@ class PartnerMutations:
     @strawberry.mutation(permission_classes=[IsBrandAdmin])
     async def revoke_api_key(self, info: Info, input: ApiKeyInput) -> ApiKeyPayload:
         return await resolve.revoke_api_key(info, input)
+
+
+@strawberry.type(description="Where a partner's events are posted, signed with its secret.")
+class WebhookEndpoint(Node):
+    url: str
+    events: list[str]
+    created_at: datetime
+
+
+@strawberry.type(description="One event to one endpoint, retried until delivered or dead.")
+class WebhookDelivery(Node):
+    status: str = strawberry.field(description="PENDING, DELIVERED or DEAD.")
+    attempts: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+    created_at: datetime
+
+    @strawberry.field(description="The event's stable id, as sent in X-Pointsmall-Event-Id.")
+    async def event_id(self, info: Info) -> str:
+        return await resolve.event_id_of(self)
+
+    @strawberry.field
+    async def event_type(self, info: Info) -> str:
+        return await resolve.event_type_of(self)
+
+
+@strawberry.input
+class RegisterWebhookEndpointInput:
+    url: str
+    events: list[str] = strawberry.field(
+        description="redemption.created, redemption.cancelled, coupon.consumed, offer.approved."
+    )
+    partner_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Admins name the partner; a partner registers its own."
+    )
+
+
+@strawberry.type
+class WebhookEndpointPayload:
+    endpoint: WebhookEndpoint | None
+    secret: str | None = strawberry.field(
+        description="The signing secret, shown this once: verify X-Pointsmall-Signature with it."
+    )
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class RedeliverWebhookInput:
+    id: strawberry.ID
+
+
+@strawberry.type
+class WebhookDeliveryPayload:
+    delivery: WebhookDelivery | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class WebhookQueries:
+    @strawberry.field(
+        permission_classes=[or_partner_with(IsBrandAdmin, "webhooks:manage")],
+        description="A partner's webhook deliveries, newest first.",
+    )
+    async def webhook_deliveries(
+        self,
+        info: Info,
+        partner_id: strawberry.ID | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[WebhookDelivery]:
+        return await resolve.webhook_deliveries(info, partner_id, first, after, last, before)
+
+
+@strawberry.type
+class WebhookMutations:
+    @strawberry.mutation(permission_classes=[or_partner_with(IsBrandAdmin, "webhooks:manage")])
+    async def register_webhook_endpoint(
+        self, info: Info, input: RegisterWebhookEndpointInput
+    ) -> WebhookEndpointPayload:
+        return await resolve.register_webhook_endpoint(info, input)
+
+    @strawberry.mutation(permission_classes=[or_partner_with(IsBrandAdmin, "webhooks:manage")])
+    async def redeliver_webhook(
+        self, info: Info, input: RedeliverWebhookInput
+    ) -> WebhookDeliveryPayload:
+        return await resolve.redeliver_webhook(info, input)

@@ -18,7 +18,13 @@ from starlette.staticfiles import StaticFiles
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from domain.brands import BrandDirectory
-from domain.runtime import FlashSaleLimits, close_backends, open_backends, readiness
+from domain.runtime import (
+    FlashSaleLimits,
+    WebhookPolicy,
+    close_backends,
+    open_backends,
+    readiness,
+)
 from schema import SchemaLimits, build_schema
 from schema.observability import OperationMetrics
 from server.auth import Authenticator
@@ -72,6 +78,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             flash=FlashSaleLimits(
                 settings.flash_sale_hold_seconds, settings.flash_sale_attempts_per_minute
             ),
+            webhooks=WebhookPolicy(settings.production, settings.webhooks_private_allowed),
         )
         authenticator = Authenticator(
             BrandDirectory(),
@@ -89,6 +96,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
                 settings.expiry_interval_seconds,
                 settings.idempotency_retention_days,
                 settings.reconcile_interval_seconds,
+                settings.webhook_interval_seconds,
             ),
         )
         if settings.scheduler:

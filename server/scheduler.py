@@ -17,6 +17,7 @@ from domain.ledger.expiry import run_expiry
 from domain.rules.birthdays import give_birthday_bonuses
 from domain.runtime import Backends
 from domain.tiers import evaluate_tiers
+from domain.webhooks import deliver_due
 
 log = logging.getLogger("pointsmall.scheduler")
 
@@ -31,7 +32,10 @@ class Job:
 
 
 def standard_jobs(
-    expiry_interval: float, idempotency_retention_days: int, reconcile_interval: float = 5.0
+    expiry_interval: float,
+    idempotency_retention_days: int,
+    reconcile_interval: float = 5.0,
+    webhook_interval: float = 2.0,
 ) -> list[Job]:
     """Expire due points; re-qualify tiers daily; give birthday bonuses hourly; cancel unpaid
     redemptions every minute; reconcile flash sales every few seconds; forget idempotency
@@ -46,6 +50,7 @@ def standard_jobs(
         Job("birthdays", 3600, give_birthday_bonuses),  # hourly: brands' days start at all hours
         Job("cancel-unpaid", 60, cancel_unpaid),  # points + cash redemptions past their window
         Job("reconcile-flash-sales", reconcile_interval, reconcile),
+        Job("deliver-webhooks", webhook_interval, deliver_due),
         Job("purge-idempotency", 24 * 3600, purge),
     ]
 

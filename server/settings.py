@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     reconcile_interval_seconds: float = 5.0  # flash-sale holds and lost Redis state
     partner_requests_per_second: float = 20.0  # per API key, refilled continuously
     partner_burst: int = 40  # requests an idle API key may send at once
+    # Webhook endpoints on private, loopback or link-local addresses: only where allowed
+    # (default: in development, never in production); production also requires https.
+    webhooks_allow_private: bool | None = None
+    webhook_interval_seconds: float = 2.0  # how often serve posts due webhook deliveries
 
     @property
     def production(self) -> bool:
@@ -63,6 +67,12 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return (not self.production) if self.graphiql is None else self.graphiql
+
+    @property
+    def webhooks_private_allowed(self) -> bool:
+        if self.webhooks_allow_private is None:
+            return not self.production
+        return self.webhooks_allow_private
 
     def check_production(self) -> None:
         """Production runs only on named backends with a real signing secret."""

@@ -18,6 +18,7 @@ from db.models import CatalogItem, Coupon, ItemKind, Redemption, RedemptionStatu
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import run_once
 from domain.principal import Principal
+from domain.webhooks import emit
 
 # No 0/O, 1/I/L: codes are read aloud and typed in. 31 symbols ^ 12 ≈ 2^59 codes.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -134,6 +135,11 @@ async def consume(
             await coupon.refresh_from_db(using_db=connection)
             error_code, message = REFUSALS.get(state_of(coupon, now), REFUSALS[CouponState.USED])
             raise DomainError(error_code, message, ["code"])
+        redemption = await Redemption.get(id=coupon.redemption_id).using_db(connection)
+        item = await CatalogItem.get(id=redemption.item_id).using_db(connection)
+        event = {"code": coupon.code, "redemptionId": redemption.id, "sku": item.sku,
+                 "reference": reference}  # fmt: skip
+        await emit(connection, item.partner_id, "coupon.consumed", event, now)
         still_unused = (
             await Coupon.filter(redemption_id=coupon.redemption_id, used_at=None)
             .using_db(connection)

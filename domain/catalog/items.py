@@ -14,12 +14,14 @@ from decimal import Decimal
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
+from tortoise.transactions import in_transaction
 
 from db.models import CatalogItem, ItemKind, ItemStatus, Member, Tier
 from domain.errors import DomainError, ErrorCode
 from domain.ledger.reads import balances
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
+from domain.webhooks import emit
 
 SKU = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_PRICE = 100_000_000
@@ -154,13 +156,24 @@ async def review_item(
     if rejection is not None and not 1 <= len(rejection.strip()) <= 500:
         raise _refuse("reason", "Say why, in up to 500 characters.")
     status = ItemStatus.ACTIVE if rejection is None else ItemStatus.REJECTED
-    reviewed = await CatalogItem.filter(id=item.id, status=ItemStatus.PENDING_APPROVAL).update(
-        status=status, rejection_reason=rejection.strip() if rejection else None, updated_at=now
-    )
-    if not reviewed:
-        raise DomainError(
-            ErrorCode.CONFLICT, f"This item is {item.status.value}, not pending.", ["input", "id"]
+    async with in_transaction() as connection:
+        reviewed = (
+            await CatalogItem.filter(id=item.id, status=ItemStatus.PENDING_APPROVAL)
+            .using_db(connection)
+            .update(
+                status=status,
+                rejection_reason=rejection.strip() if rejection else None,
+                updated_at=now,
+            )
         )
+        if not reviewed:
+            raise DomainError(
+                ErrorCode.CONFLICT, f"This item is {item.status.value}, not pending.",
+                ["input", "id"],
+            )  # fmt: skip
+        if status is ItemStatus.ACTIVE:
+            event = {"itemId": item.id, "sku": item.sku, "name": item.name}
+            await emit(connection, item.partner_id, "offer.approved", event, now)
     return await CatalogItem.get(id=item.id)
 
 

@@ -45,6 +45,7 @@ from domain.ledger.policy import grace_expiry
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
 from domain.runtime import Backends
+from domain.webhooks import emit, redemption_event
 
 MAX_QUANTITY = 10
 ADDRESS_FIELDS = ("recipient", "phone", "line1", "line2", "city", "region", "postalCode", "country")
@@ -200,6 +201,8 @@ async def redeem(
         )
         if not awaiting:
             await issue_coupons(connection, item, redemption, now)
+        event = redemption_event(redemption, item, book.member.member_code)
+        await emit(connection, item.partner_id, "redemption.created", event, now)
         # Last: every redemption of the item waits for its row, so it is locked only for the
         # commit (refused here, everything above rolls back).
         if not await connection.execute_query_dict(TAKE_STOCK_SQL, [item.id, quantity]):
@@ -230,8 +233,8 @@ async def _give_back(
     stock back to the item, its coupons void."""
     connection = book.connection
     entry = None
+    item = await CatalogItem.get(id=redemption.item_id).using_db(connection)
     if redemption.redeem_entry_id is not None:
-        item = await CatalogItem.get(id=redemption.item_id).using_db(connection)
         entry = await book.give_back(
             redemption.redeem_entry_id,
             f"Cancelled: {redemption.quantity} x {item.name}",
@@ -261,6 +264,8 @@ async def _give_back(
         using_db=connection,
         update_fields=["status", "cancelled_at", "cancel_reason", "cancelled_by"],
     )
+    event = redemption_event(redemption, item, book.member.member_code)
+    await emit(connection, item.partner_id, "redemption.cancelled", event, book.now)
     return entry
 
 

@@ -43,6 +43,7 @@ from domain.ledger.movements import move
 from domain.member_facts import facts_of
 from domain.principal import Principal
 from domain.runtime import Backends
+from domain.webhooks import emit, redemption_event
 
 STATEMENT_TIMEOUT_MS = 2000
 # The transaction commits only this long before the hold's deadline or earlier, and the
@@ -193,6 +194,8 @@ async def _buy(
             using_db=connection,
         )
         await issue_coupons(connection, item, redemption, book.now)
+        event = redemption_event(redemption, item, book.member.member_code)
+        await emit(connection, item.partner_id, "redemption.created", event, book.now)
         # Last: every entry of the sale waits for its row, so it is locked only for the commit.
         if not await connection.execute_query_dict(TAKE_SOLD_SQL, [sale_id, quantity]):
             raise _SoldOutInRecord(ErrorCode.SOLD_OUT, REFUSALS["SOLD_OUT"], ["flashSaleId"])

@@ -1,0 +1,272 @@
+"""Signed webhooks to partners, at least once, from an outbox.
+
+An event is written to the outbox (with a delivery row per subscribed endpoint) in the same
+transaction as the change it tells of: a rolled-back change sends nothing, a committed one is
+sent even if the process dies right after. The delivery job posts each due delivery with
+`X-Pointsmall-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>" under the endpoint's
+secret>`, `X-Pointsmall-Timestamp` and a stable `X-Pointsmall-Event-Id`; a failure is retried
+with growing, jittered delays for about a day, then the delivery is DEAD (and may be redelivered
+by hand).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import ipaddress
+import json
+import random
+import secrets
+import socket
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.connection import get_connection
+
+from db.models import DeliveryStatus, Partner, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from domain.errors import DomainError, ErrorCode
+from domain.pagination import Page, PageRequest, paginate
+from domain.principal import Principal, Role
+from domain.runtime import Backends, WebhookPolicy
+
+EVENTS = frozenset(
+    {"redemption.created", "redemption.cancelled", "coupon.consumed", "offer.approved"}
+)
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_WAIT = timedelta(hours=2)
+GIVE_UP_AFTER = timedelta(hours=24)
+POST_TIMEOUT = 5.0
+CLAIM_FOR = timedelta(minutes=1)  # a claimed delivery is left alone this long by other runs
+BATCH = 50
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature a receiver recomputes to trust a delivery."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+async def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        return [ipaddress.ip_address(info[4][0]) for info in infos]
+
+
+async def check_url(url: str, policy: WebhookPolicy) -> str:
+    """An endpoint URL we may post to: https (where required), and not a private, loopback or
+    link-local address unless the policy allows it (names are resolved to check)."""
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname or len(url) > 500:
+        raise DomainError(ErrorCode.INVALID_INPUT, "An http(s) URL, up to 500.", ["input", "url"])
+    if policy.require_https and parts.scheme != "https":
+        raise DomainError(ErrorCode.INVALID_INPUT, "Endpoints must use https.", ["input", "url"])
+    if not policy.allow_private:
+        try:
+            addresses = await _addresses(parts.hostname)
+        except OSError:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "The URL's host does not resolve.", ["input", "url"]
+            ) from None
+        if any(a.is_private or a.is_loopback or a.is_link_local or a.is_reserved
+               or a.is_multicast or a.is_unspecified for a in addresses):  # fmt: skip
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                "Endpoints may not be private, loopback or link-local addresses.",
+                ["input", "url"],
+            )
+    return url
+
+
+def _partner_of(principal: Principal, partner_id: int | None) -> int:
+    """A partner acts for itself; an admin names the partner."""
+    if principal.role is Role.PARTNER:
+        return principal.partner_id
+    if partner_id is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Name the partner.", ["input", "partnerId"])
+    return partner_id
+
+
+async def register_endpoint(
+    rt: Backends, principal: Principal, partner_id: int | None, url: str, events: list[str]
+) -> tuple[WebhookEndpoint, str]:
+    """A new endpoint and its signing secret (shown once, here)."""
+    partner_id = _partner_of(principal, partner_id)
+    if not await Partner.exists(id=partner_id, brand_id=principal.brand_id):
+        raise DomainError(ErrorCode.NOT_FOUND, "No such partner.", ["input", "partnerId"])
+    unknown = sorted(set(events) - EVENTS)
+    if unknown or not events:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"Events: one or more of {', '.join(sorted(EVENTS))}.",
+            ["input", "events"],
+        )
+    url = await check_url(url, rt.webhooks)
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    endpoint = await WebhookEndpoint.create(
+        partner_id=partner_id, url=url, events=sorted(set(events)), secret=secret,
+        created_at=rt.clock.now(),
+    )  # fmt: skip
+    return endpoint, secret
+
+
+async def emit(
+    connection: BaseDBAsyncClient,
+    partner_id: int | None,
+    type: str,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    """Put an event in the outbox, in the caller's transaction, with a delivery per endpoint
+    of the partner subscribed to it. Nothing for a change that concerns no partner."""
+    if partner_id is None:
+        return
+    endpoints = await WebhookEndpoint.filter(partner_id=partner_id, disabled_at=None).using_db(
+        connection
+    )
+    subscribed = [endpoint for endpoint in endpoints if type in endpoint.events]
+    if not subscribed:
+        return
+    event = await WebhookEvent.create(
+        partner_id=partner_id, event_id=f"evt_{uuid.uuid4().hex}", type=type, payload=payload,
+        created_at=now, using_db=connection,
+    )  # fmt: skip
+    for endpoint in subscribed:
+        await WebhookDelivery.create(
+            event_id=event.id, endpoint_id=endpoint.id, next_attempt_at=now, created_at=now,
+            using_db=connection,
+        )  # fmt: skip
+
+
+CLAIM_SQL = """
+UPDATE webhook_delivery SET next_attempt_at = $2
+WHERE id IN (
+    SELECT id FROM webhook_delivery
+    WHERE status = 'PENDING' AND next_attempt_at <= $1
+    ORDER BY next_attempt_at, id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id
+"""
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, … up to 2 h, each jittered by ±50%: about a day holds ~16 tries."""
+    base = min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_WAIT)
+    return base * random.uniform(0.5, 1.5)
+
+
+async def deliver_due(rt: Backends, client: httpx.AsyncClient | None = None) -> int:
+    """Post every due delivery once (claimed first, so two runs never post the same one);
+    returns how many were delivered."""
+    now = rt.clock.now()
+    rows = await get_connection("default").execute_query_dict(
+        CLAIM_SQL, [now, now + CLAIM_FOR, BATCH]
+    )
+    if not rows:
+        return 0
+    deliveries = await WebhookDelivery.filter(id__in=[row["id"] for row in rows]).prefetch_related(
+        "event", "endpoint"
+    )
+    owned = client is None
+    client = client or httpx.AsyncClient(timeout=POST_TIMEOUT, follow_redirects=False)
+    try:
+        results = await asyncio.gather(*(_post(rt, client, d) for d in deliveries))
+    finally:
+        if owned:
+            await client.aclose()
+    return sum(results)
+
+
+async def _post(rt: Backends, client: httpx.AsyncClient, delivery: WebhookDelivery) -> bool:
+    event, endpoint = delivery.event, delivery.endpoint
+    body = json.dumps(
+        {"id": event.event_id, "type": event.type, "createdAt": event.created_at.isoformat(),
+         "data": event.payload}, separators=(",", ":"),
+    ).encode()  # fmt: skip
+    timestamp = str(int(rt.clock.now().timestamp()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Pointsmall-Event": event.type,
+        "X-Pointsmall-Event-Id": event.event_id,
+        "X-Pointsmall-Timestamp": timestamp,
+        "X-Pointsmall-Signature": sign(endpoint.secret, timestamp, body),
+    }
+    status_code, error = None, None
+    try:
+        await check_url(endpoint.url, rt.webhooks)  # names may resolve elsewhere by now
+        response = await client.post(endpoint.url, content=body, headers=headers)
+        status_code = response.status_code
+        if 200 <= status_code < 300:
+            delivery.status = DeliveryStatus.DELIVERED
+            delivery.delivered_at = rt.clock.now()
+        else:
+            error = f"HTTP {status_code}"
+    except DomainError as refused:
+        error = refused.message
+    except httpx.HTTPError as failure:
+        error = f"{type(failure).__name__}: {failure}"
+    delivery.attempts += 1
+    delivery.last_status_code = status_code
+    delivery.last_error = error
+    if delivery.status is not DeliveryStatus.DELIVERED:
+        now = rt.clock.now()
+        if now - delivery.created_at >= GIVE_UP_AFTER:
+            delivery.status = DeliveryStatus.DEAD
+        else:
+            delivery.next_attempt_at = now + retry_delay(delivery.attempts)
+    await delivery.save(
+        update_fields=["status", "attempts", "last_status_code", "last_error", "delivered_at",
+                       "next_attempt_at"],
+    )  # fmt: skip
+    return delivery.status is DeliveryStatus.DELIVERED
+
+
+async def deliveries_page(
+    principal: Principal, partner_id: int | None, request: PageRequest
+) -> Page[WebhookDelivery]:
+    """A partner's deliveries, newest first (a partner its own; admins name one)."""
+    partner_id = _partner_of(principal, partner_id)
+    deliveries = WebhookDelivery.filter(
+        endpoint__partner_id=partner_id, endpoint__partner__brand_id=principal.brand_id
+    )
+    return await paginate(deliveries, request, ("id",), descending=True)
+
+
+async def redeliver(principal: Principal, delivery_id: int, now: datetime) -> WebhookDelivery:
+    """Send a delivery again soon, whatever became of it (a DEAD one gets a new day)."""
+    query = WebhookDelivery.filter(id=delivery_id, endpoint__partner__brand_id=principal.brand_id)
+    if principal.role is Role.PARTNER:
+        query = query.filter(endpoint__partner_id=principal.partner_id)
+    delivery = await query.first()
+    if delivery is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such delivery.", ["input", "id"])
+    delivery.status = DeliveryStatus.PENDING
+    delivery.next_attempt_at = now
+    delivery.created_at = now
+    await delivery.save(update_fields=["status", "next_attempt_at", "created_at"])
+    return delivery
+
+
+def redemption_event(redemption: Any, item: Any, member_code: str) -> dict[str, Any]:
+    """What a partner learns of a redemption of its offer (never the member's personal data)."""
+    return {
+        "redemptionId": redemption.id,
+        "sku": item.sku,
+        "quantity": redemption.quantity,
+        "pointsSpent": redemption.points_spent,
+        "status": redemption.status.value,
+        "memberCode": member_code,
+    }
+
+
+async def event_of(delivery: WebhookDelivery) -> WebhookEvent:
+    return await WebhookEvent.get(id=delivery.event_id)
