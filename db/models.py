@@ -626,6 +626,8 @@ class CatalogItem(Model):
     )
     partner_id: int | None
     rejection_reason = fields.TextField(null=True)
+    # Codes come from a pool the partner uploaded (else we generate them).
+    code_pool = fields.BooleanField(default=False)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 
@@ -740,18 +742,26 @@ class Redemption(Model):
 
 
 class Coupon(Model):
-    """One unit of a coupon or cash-voucher redemption: a unique code, consumed at most once."""
+    """One unit of a coupon, voucher or partner-offer redemption: a code unique in its brand,
+    consumed at most once. A partner's uploaded codes wait in the offer's pool (no redemption
+    yet) until a redemption takes them."""
 
     id = fields.BigIntField(primary_key=True)
-    redemption: fields.ForeignKeyRelation[Redemption] = fields.ForeignKeyField(
-        "models.Redemption", related_name="coupons", on_delete=fields.CASCADE, db_index=True
-    )
-    redemption_id: int
+    redemption: fields.ForeignKeyNullableRelation[Redemption] = fields.ForeignKeyField(
+        "models.Redemption", related_name="coupons", null=True, on_delete=fields.CASCADE,
+        db_index=True,
+    )  # fmt: skip
+    redemption_id: int | None
+    item: fields.ForeignKeyNullableRelation[CatalogItem] = fields.ForeignKeyField(
+        "models.CatalogItem", related_name="coupons", null=True, on_delete=fields.CASCADE,
+        db_index=True,
+    )  # fmt: skip
+    item_id: int | None
     brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
         "models.Brand", related_name="coupons", on_delete=fields.CASCADE
     )
     brand_id: int
-    code = fields.CharField(max_length=32, unique=True)
+    code = fields.CharField(max_length=32)
     value = fields.DecimalField(max_digits=12, decimal_places=2)
     expires_at = fields.DatetimeField(null=True)
     used_at = fields.DatetimeField(null=True)
@@ -762,6 +772,7 @@ class Coupon(Model):
 
     class Meta:
         table = "coupon"
+        constraints = (UniqueConstraint(fields=("brand_id", "code"), name="coupon_brand_code"),)
 
 
 class WebhookEndpoint(Model):

@@ -178,6 +178,15 @@ async def update_catalog_item(info: Any, input: Any) -> Payload:
 
 
 @reports_user_errors
+async def upload_offer_codes(info: Any, input: Any) -> Payload:
+    item_id = decode_id(input.item_id, "CatalogItem", "itemId")
+    item, uploaded = await coupons.upload_codes(
+        principal_of(info), item_id, input.codes, _now(info)
+    )
+    return Payload(item=item, uploaded=uploaded)
+
+
+@reports_user_errors
 async def approve_catalog_item(info: Any, input: Any) -> Payload:
     item_id = decode_id(input.id, "CatalogItem", "id")
     return Payload(item=await items.review_item(principal_of(info), item_id, None, _now(info)))

@@ -209,6 +209,19 @@ class ArchiveCatalogItemInput:
 
 
 @strawberry.input
+class UploadOfferCodesInput:
+    item_id: strawberry.ID
+    codes: list[str] = strawberry.field(description="Up to 10,000 codes, unique in the brand.")
+
+
+@strawberry.type
+class UploadOfferCodesPayload:
+    item: CatalogItem | None
+    uploaded: int | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
 class ApproveCatalogItemInput:
     id: strawberry.ID
 
@@ -370,6 +383,15 @@ class CatalogMutations:
         self, info: Info, input: UpdateCatalogItemInput
     ) -> CatalogItemPayload:
         return await resolve.update_catalog_item(info, input)
+
+    @strawberry.mutation(
+        permission_classes=[or_partner_with(IsBrandAdmin, "offers:write")],
+        description="A partner's own codes for its offer: each redemption then takes one.",
+    )
+    async def upload_offer_codes(
+        self, info: Info, input: UploadOfferCodesInput
+    ) -> UploadOfferCodesPayload:
+        return await resolve.upload_offer_codes(info, input)
 
     @strawberry.mutation(permission_classes=[IsBrandAdmin])
     async def approve_catalog_item(

@@ -6,6 +6,7 @@ conditional update, so two tills trying the same code at once cannot both succee
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,6 +14,8 @@ from enum import StrEnum
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
 from db.models import CatalogItem, Coupon, ItemKind, Redemption, RedemptionStatus
 from domain.errors import DomainError, ErrorCode
@@ -23,7 +26,9 @@ from domain.webhooks import emit
 # No 0/O, 1/I/L: codes are read aloud and typed in. 31 symbols ^ 12 ≈ 2^59 codes.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 CODE_LENGTH = 12
-COUPON_KINDS = (ItemKind.COUPON, ItemKind.CASH_VOUCHER)
+COUPON_KINDS = (ItemKind.COUPON, ItemKind.CASH_VOUCHER, ItemKind.PARTNER_OFFER)
+POOL_CODE = re.compile(r"^[A-Za-z0-9_-]{4,32}$")
+MAX_UPLOAD = 10_000
 
 
 def new_code() -> str:
@@ -37,14 +42,19 @@ def normalised(code: str) -> str:
 async def issue_coupons(
     connection: BaseDBAsyncClient, item: CatalogItem, redemption: Redemption, now: datetime
 ) -> list[Coupon]:
-    """One code per unit of a confirmed coupon or voucher redemption (none for other kinds)."""
+    """One code per unit of a confirmed coupon, voucher or partner-offer redemption (none for
+    physical items): taken from the offer's uploaded pool when it has one (OUT_OF_STOCK when
+    the pool is empty), generated otherwise."""
     if item.kind not in COUPON_KINDS:
         return []
+    if item.code_pool:
+        return await _take_from_pool(connection, item, redemption)
     expires_at = now + timedelta(days=item.coupon_valid_days) if item.coupon_valid_days else None
     # A clash among 2^59 codes is practically impossible; the unique index would refuse it.
     return [
         await Coupon.create(
             redemption_id=redemption.id,
+            item_id=item.id,
             brand_id=redemption.brand_id,
             code=new_code(),
             value=item.coupon_value,
@@ -54,6 +64,79 @@ async def issue_coupons(
         )
         for _ in range(redemption.quantity)
     ]
+
+
+TAKE_FROM_POOL_SQL = """
+UPDATE coupon SET redemption_id = $2
+WHERE id IN (
+    SELECT id FROM coupon
+    WHERE item_id = $1 AND redemption_id IS NULL AND voided_at IS NULL
+    ORDER BY id
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id
+"""
+
+
+async def _take_from_pool(
+    connection: BaseDBAsyncClient, item: CatalogItem, redemption: Redemption
+) -> list[Coupon]:
+    taken = await connection.execute_query_dict(
+        TAKE_FROM_POOL_SQL, [item.id, redemption.id, redemption.quantity]
+    )
+    if len(taken) < redemption.quantity:
+        raise DomainError(ErrorCode.OUT_OF_STOCK, "This offer's codes have run out.", ["itemId"])
+    return await Coupon.filter(id__in=[row["id"] for row in taken]).using_db(connection)
+
+
+async def upload_codes(
+    principal: Principal, item_id: int, codes: list[str], now: datetime
+) -> tuple[CatalogItem, int]:
+    """A partner's own codes for its offer (or an admin's for any partner offer): from now on
+    each redemption takes one from this pool. Codes are unique within the brand."""
+    item = await CatalogItem.get_or_none(id=item_id, brand_id=principal.brand_id)
+    if item is None or (
+        principal.partner_id is not None and item.partner_id != principal.partner_id
+    ):
+        raise DomainError(ErrorCode.NOT_FOUND, "No such offer.", ["input", "itemId"])
+    if item.kind is not ItemKind.PARTNER_OFFER:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "Codes are uploaded for partner offers.", ["input", "itemId"]
+        )
+    cleaned = [code.strip() for code in codes]
+    if not 1 <= len(cleaned) <= MAX_UPLOAD or not all(POOL_CODE.match(c) for c in cleaned):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"1 to {MAX_UPLOAD} codes of 4 to 32 letters, digits, _ and -.",
+            ["input", "codes"],
+        )
+    if len(set(cleaned)) != len(cleaned):
+        raise DomainError(ErrorCode.DUPLICATE, "A code is listed twice.", ["input", "codes"])
+    async with in_transaction() as connection:
+        taken = (
+            await Coupon.filter(brand_id=item.brand_id, code__in=cleaned)
+            .using_db(connection)
+            .values_list("code", flat=True)
+        )
+        if taken:
+            raise DomainError(
+                ErrorCode.DUPLICATE,
+                f"Codes in use already: {', '.join(sorted(taken)[:10])}.",
+                ["input", "codes"],
+            )
+        await Coupon.bulk_create(
+            [Coupon(item_id=item.id, brand_id=item.brand_id, code=code, value=item.coupon_value,
+                    created_at=now) for code in cleaned],
+            using_db=connection,
+        )  # fmt: skip
+        await CatalogItem.filter(id=item.id).using_db(connection).update(code_pool=True)
+    return await CatalogItem.get(id=item.id), len(cleaned)
+
+
+async def pool_left(item_id: int) -> int:
+    """Codes of an offer's pool no redemption has taken yet."""
+    return await Coupon.filter(item_id=item_id, redemption_id=None, voided_at=None).count()
 
 
 class CouponState(StrEnum):
@@ -83,18 +166,23 @@ def state_of(coupon: Coupon, now: datetime) -> CouponState:
 
 async def verify(principal: Principal, code: str, now: datetime) -> CouponCheck:
     """Look a code up for the brand's checkout; NOT_FOUND for codes of other brands."""
-    coupon = await Coupon.get_or_none(**_visible(principal, normalised(code)))
+    coupon = await _visible(principal, code).first()
     if coupon is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", ["code"])
     return CouponCheck(coupon, state_of(coupon, now))
 
 
-def _visible(principal: Principal, code: str) -> dict[str, object]:
-    """A code of the caller's brand; for a partner, only of its own offers."""
-    lookup: dict[str, object] = {"code": code, "brand_id": principal.brand_id}
+def _visible(principal: Principal, code: str) -> QuerySet[Coupon]:
+    """A code given to a member in the caller's brand (as typed, or as we print ours: upper
+    case, no dashes); for a partner, only of its own offers. Pool codes not yet given out
+    are nobody's to use."""
+    spellings = {code.strip(), normalised(code)}
+    found = Coupon.filter(
+        brand_id=principal.brand_id, code__in=spellings, redemption_id__isnull=False
+    )
     if principal.partner_id is not None:
-        lookup["redemption__item__partner_id"] = principal.partner_id
-    return lookup
+        found = found.filter(redemption__item__partner_id=principal.partner_id)
+    return found
 
 
 REFUSALS = {
@@ -109,13 +197,12 @@ async def consume(
 ) -> Coupon:
     """Use a coupon at the checkout, exactly once, even when tills race for it; its
     redemption is FULFILLED once all its coupons are used."""
-    code = normalised(code)
     reference = reference.strip()
     if not 1 <= len(reference) <= 100:
         raise DomainError(ErrorCode.INVALID_INPUT, "reference: 1 to 100 characters.", ["reference"])
 
     async def use(connection: BaseDBAsyncClient) -> dict:
-        coupon = await Coupon.get_or_none(**_visible(principal, code)).using_db(connection)
+        coupon = await _visible(principal, code).using_db(connection).first()
         if coupon is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", ["code"])
         # The redemption first, as a cancel locks it before its coupons: no deadlock, and a
@@ -153,7 +240,7 @@ async def consume(
             )
         return {"coupon_id": coupon.id}
 
-    payload = {"code": code, "reference": reference}
+    payload = {"code": normalised(code), "reference": reference}
     outcome, _ = await run_once(principal, "consumeCoupon", key, payload, use)
     return await Coupon.get(id=outcome["coupon_id"])
 

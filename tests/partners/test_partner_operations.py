@@ -238,3 +238,62 @@ async def test_a_rule_names_known_partners_and_only_for_purchases(staff, fields,
         CREATE_RULE, {"code": f"R-{key()[:8]}".upper(), "name": "Rule", **fields}
     )
     assert payload["userErrors"] == expected
+
+
+UPLOAD = """
+mutation ($input: UploadOfferCodesInput!) {
+  uploadOfferCodes(input: $input) { uploaded userErrors { code field } }
+}
+"""
+REDEEM_WITH_CODES = """
+mutation ($input: RedeemInput!) {
+  redeem(input: $input) { redemption { coupons { code } } userErrors { code } }
+}
+"""
+
+
+async def test_a_partners_uploaded_codes_are_given_out_and_used_once(
+    client, staff, brand, gql, make_token
+):
+    secret = await partner_key(staff, "offers:write", "coupons:verify")
+    other = await partner_key(staff, "offers:write", "coupons:verify")
+    offer = (await publish(client, secret, sku=f"POOL-{key()[:6]}"))["item"]
+    codes = [f"acme-{key()[:10]}" for _ in range(2)]
+    by_other = await partner_gql(client, other, UPLOAD, {"input": {"itemId": offer["id"],
+                                                                   "codes": codes}})  # fmt: skip
+    assert by_other["data"]["uploadOfferCodes"]["userErrors"] == [
+        {"code": "NOT_FOUND", "field": ["input", "itemId"]}
+    ]
+    twice = await partner_gql(client, secret, UPLOAD, {"input": {"itemId": offer["id"],
+                                                                 "codes": codes * 2}})  # fmt: skip
+    assert twice["data"]["uploadOfferCodes"]["userErrors"] == [
+        {"code": "DUPLICATE", "field": ["input", "codes"]}
+    ]
+    body = await partner_gql(client, secret, UPLOAD, {"input": {"itemId": offer["id"],
+                                                                "codes": codes}})  # fmt: skip
+    assert body["data"]["uploadOfferCodes"] == {"uploaded": 2, "userErrors": []}
+    await review(staff, offer["id"], approve=True)
+    member = await staff.register()
+    await staff.purchase(member["id"], "500.00")
+    token = make_token(brand, "MEMBER", member["id"])
+
+    async def redeem() -> dict:
+        variables = {"input": {"itemId": offer["id"], "idempotencyKey": key()}}
+        return (await gql(REDEEM_WITH_CODES, variables, token=token))["data"]["redeem"]
+
+    given = [(await redeem())["redemption"]["coupons"][0]["code"] for _ in range(2)]
+    assert sorted(given) == sorted(codes)
+    assert (await redeem())["userErrors"] == [{"code": "OUT_OF_STOCK"}]  # the pool is empty
+
+    unknown = await partner_gql(client, other, VERIFY, {"code": given[0]})
+    assert unknown["data"]["verifyCoupon"]["userErrors"] == [{"code": "NOT_FOUND"}]
+    tries = await asyncio.gather(*(
+        partner_gql(client, secret, CONSUME, {"input": {
+            "code": given[0], "reference": f"till-{n}", "idempotencyKey": key()}})
+        for n in range(10)
+    ))  # fmt: skip
+    outcomes = sorted(
+        "used" if t["data"]["consumeCoupon"]["coupon"] else
+        t["data"]["consumeCoupon"]["userErrors"][0]["code"] for t in tries
+    )  # fmt: skip
+    assert outcomes == ["CONFLICT"] * 9 + ["used"]
