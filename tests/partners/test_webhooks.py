@@ -7,11 +7,13 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 
 from db.models import DeliveryStatus, WebhookDelivery, WebhookEvent
@@ -49,6 +51,7 @@ class Receiver:
     url: str
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     status: int = 200
+    delay: float = 0.0  # seconds before answering
 
 
 @pytest.fixture
@@ -60,6 +63,7 @@ def receiver() -> Iterator[Receiver]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             state.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            time.sleep(state.delay)
             self.send_response(state.status)
             self.end_headers()
 
@@ -162,6 +166,18 @@ async def test_a_receiver_that_is_down_is_retried(client, staff, runtime):
     delivery = await latest_delivery(offer)
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 1)
     assert "ConnectError" in delivery.last_error
+
+
+async def test_a_receiver_that_times_out_is_retried(client, staff, runtime, receiver):
+    receiver.delay = 1.0
+    key_secret, _ = await partner_with_endpoint(client, staff, receiver.url, ["offer.approved"])
+    offer = (await publish(client, key_secret, sku=f"T-{key()[:8]}"))["item"]
+    await review(staff, offer["id"], approve=True)
+    async with httpx.AsyncClient(timeout=0.2) as impatient:  # the job's own waits 5 s
+        await deliver_due(runtime, impatient)
+    delivery = await latest_delivery(offer)
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.PENDING, 1)
+    assert "Timeout" in delivery.last_error
 
 
 async def test_a_crash_after_commit_still_delivers(client, staff, runtime, receiver, clock):
