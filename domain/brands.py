@@ -146,14 +146,14 @@ class BrandDirectory:
     """
 
     def __init__(self, ttl: float = 10.0, max_entries: int = 10_000) -> None:
-        self._ttl = ttl
+        self.ttl = ttl
         self._max_entries = max_entries
         self._entries: dict[str, tuple[float, BrandKeys | None]] = {}
 
     async def find(self, code: str) -> BrandKeys | None:
         now = time.monotonic()
         cached = self._entries.get(code)
-        if cached is not None and now - cached[0] < self._ttl:
+        if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
         brand = await Brand.get_or_none(code=code)
         keys = (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Hashable
+from functools import cached_property
 from typing import Any
 
 from strawberry.dataloader import DataLoader
@@ -33,27 +34,57 @@ async def remaining_in_order(backends: Backends, sales_: list[Any]) -> list[int]
 
 
 class Loaders:
+    """Each loader is made on first use: most requests need none or one of them."""
+
     def __init__(self, backends: Backends) -> None:
-        clock = backends.clock
-        self.brand_by_id = DataLoader(load_fn=by_key(brands.brands_by_ids))
-        self.tier_by_id = DataLoader(load_fn=by_key(brands.tiers_by_ids))
-        self.store_by_id = DataLoader(load_fn=by_key(brands.stores_by_ids))
-        self.balance_by_member_id = DataLoader(
-            load_fn=by_key(lambda ids: reads.balances(ids, clock.now()))
-        )
-        self.member_by_id = DataLoader(load_fn=by_key(members.members_by_ids))
-        self.item_by_id = DataLoader(load_fn=by_key(items.items_by_ids))
-        self.coupons_by_redemption_id = DataLoader(
-            load_fn=by_key(coupons.coupons_by_redemption_ids)
-        )
-        self.sale_by_id = DataLoader(load_fn=by_key(sales.sales_by_ids))
-        self.remaining_by_sale = DataLoader(
+        self._backends = backends
+        self._clock = backends.clock
+        self._shopper: asyncio.Future[items.Shopper | None] | None = None
+
+    @cached_property
+    def brand_by_id(self) -> DataLoader:
+        return DataLoader(load_fn=by_key(brands.brands_by_ids))
+
+    @cached_property
+    def tier_by_id(self) -> DataLoader:
+        return DataLoader(load_fn=by_key(brands.tiers_by_ids))
+
+    @cached_property
+    def store_by_id(self) -> DataLoader:
+        return DataLoader(load_fn=by_key(brands.stores_by_ids))
+
+    @cached_property
+    def balance_by_member_id(self) -> DataLoader:
+        clock = self._clock
+        return DataLoader(load_fn=by_key(lambda ids: reads.balances(ids, clock.now())))
+
+    @cached_property
+    def member_by_id(self) -> DataLoader:
+        return DataLoader(load_fn=by_key(members.members_by_ids))
+
+    @cached_property
+    def item_by_id(self) -> DataLoader:
+        return DataLoader(load_fn=by_key(items.items_by_ids))
+
+    @cached_property
+    def coupons_by_redemption_id(self) -> DataLoader:
+        return DataLoader(load_fn=by_key(coupons.coupons_by_redemption_ids))
+
+    @cached_property
+    def sale_by_id(self) -> DataLoader:
+        return DataLoader(load_fn=by_key(sales.sales_by_ids))
+
+    @cached_property
+    def remaining_by_sale(self) -> DataLoader:
+        backends = self._backends
+        return DataLoader(
             load_fn=lambda sales_: remaining_in_order(backends, sales_),
             cache_key_fn=lambda sale: sale.id,
         )
-        self.early_access_by_brand_id = DataLoader(load_fn=by_key(sales.early_access_by_brand))
-        self._clock = clock
-        self._shopper: asyncio.Future[items.Shopper | None] | None = None
+
+    @cached_property
+    def early_access_by_brand_id(self) -> DataLoader:
+        return DataLoader(load_fn=by_key(sales.early_access_by_brand))
 
     async def shopper(self, principal: Principal) -> items.Shopper | None:
         """The calling member's tier, discount and points, read once per request: fields

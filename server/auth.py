@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jwt
 
@@ -27,6 +27,9 @@ def brand_signing_secret(deployment_secret: str, brand_code: str) -> str:
     """
     message = f"pointsmall/brand/{brand_code}".encode()
     return hmac.new(deployment_secret.encode(), message, hashlib.sha256).hexdigest()
+
+
+VERIFIED_TOKENS_KEPT = 50_000
 
 
 class AuthenticationFailed(Exception):
@@ -51,6 +54,12 @@ class Authenticator:
     backends: Backends | None = None  # for partners' rate limits
     partner_rate_per_second: float = 20.0
     partner_burst: int = 40
+    # Tokens verified lately: a client sends the same token with every request, and checking
+    # its signature each time is most of a small request's cost. An entry lasts as long as a
+    # brand's cached key (a changed key takes effect as soon) and never past the token's exp.
+    _verified: dict[tuple[str, str | None], tuple[float, Principal]] = field(
+        default_factory=dict, repr=False
+    )
 
     async def authenticate(
         self, authorization: str | None, brand_code: str | None, api_key: str | None = None
@@ -93,6 +102,17 @@ class Authenticator:
         )
 
     async def _from_token(self, authorization: str, brand_code: str | None) -> Principal:
+        now = time.monotonic()
+        cached = self._verified.get((authorization, brand_code))
+        if cached is not None and now < cached[0] and cached[1].still_valid():
+            return cached[1]
+        principal = await self._verify_token(authorization, brand_code)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            self._verified.clear()
+        self._verified[(authorization, brand_code)] = (now + self.brands.ttl, principal)
+        return principal
+
+    async def _verify_token(self, authorization: str, brand_code: str | None) -> Principal:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("Authorization must be 'Bearer <token>'.")
