@@ -134,11 +134,6 @@ async def upload_codes(
     return await CatalogItem.get(id=item.id), len(cleaned)
 
 
-async def pool_left(item_id: int) -> int:
-    """Codes of an offer's pool no redemption has taken yet."""
-    return await Coupon.filter(item_id=item_id, redemption_id=None, voided_at=None).count()
-
-
 class CouponState(StrEnum):
     USABLE = "USABLE"
     USED = "USED"
