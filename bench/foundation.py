@@ -67,9 +67,7 @@ async def main(seconds: float, workers: int, connections: int) -> None:
 
 def cli() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.foundation", description=__doc__)
-    parser.add_argument("--seconds", type=float, default=10.0, help="load per scenario")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--connections", type=int, default=64, help="concurrent connections")
+    harness.add_load_arguments(parser)
     arguments = parser.parse_args()
     harness.run(main(arguments.seconds, arguments.workers, arguments.connections))
 

@@ -7,6 +7,7 @@ database and under a Redis prefix of its own, both removed at the end.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import itertools
@@ -1132,3 +1133,10 @@ def rows_table(rows: list[Row], cpu_parts: Sequence[str] = CPU_PARTS) -> str:
             f"| {name} | {rate} | {row.p50_ms:.1f} | {row.p99_ms:.1f} | {_ratio(row)} | {cpu} |"
         )
     return "\n".join(lines)
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, seconds: float = 10.0) -> None:
+    """The options every benchmark takes: how long, how many workers and connections."""
+    parser.add_argument("--seconds", type=float, default=seconds, help="load per scenario")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--connections", type=int, default=64, help="concurrent connections")

@@ -448,9 +448,7 @@ def cli() -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--seconds", type=float, default=10.0, help="load per scenario")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--connections", type=int, default=64, help="concurrent connections")
+    harness.add_load_arguments(parser)
     parser.add_argument("--members", type=int, default=1000, help="members purchases go to")
     parser.add_argument(
         "--ledger-rows", type=int, default=1_000_000, help="ledger rows of the long member"
