@@ -474,7 +474,7 @@ async def baseline_win(
             "entry_id": entry_id,
             "books": [book.written(entry_id)],
         }
-        await db.execute(harness.SET_OUTCOME, harness.compact_json(outcome), record_id)
+        await harness.set_outcome(db, record_id, outcome)
 
 
 # --- The run ----------------------------------------------------------------------------------

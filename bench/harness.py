@@ -38,8 +38,18 @@ import httpx
 from redis.asyncio import Redis
 
 from db.database import apply_migrations, close_database, open_database
-from domain.idempotency import request_hash
+from domain.idempotency import CLAIM_KEY_SQL, SET_OUTCOME_SQL, request_hash
 from domain.ledger.audit import audit
+from domain.ledger.book import (
+    DUE_LOTS_SQL,
+    ENTRY_FIELDS,
+    INSERT_CONSUMPTION_SQL,
+    INSERT_ENTRY_SQL,
+    OPEN_BOOK_SQL,
+    SPENDABLE_LOTS_SQL,
+    TAKE_FROM_LOT_SQL,
+    UPDATE_BALANCE_SQL,
+)
 from resolvers.ids import encode_id
 from server.auth import brand_signing_secret, mint_token
 from server.settings import Settings
@@ -868,42 +878,11 @@ async def baseline_load(plan: BaselinePlan, processes: int) -> BaselineLoad:
 
 # --- The domain's statements, for the baselines ---------------------------------------------
 
-# As the service sends them: the ORM's reads select every column (`*` here) and its get() adds
-# LIMIT 2; its writes name every column. The benches' baselines build their transactions of
-# these, in the domain's order.
-INSERT_IDEMPOTENCY = """
-INSERT INTO idempotency_record (brand_id, principal, operation, key, request_hash, created_at)
-VALUES ($1, $2, $3, $4, $5, now())
-ON CONFLICT (brand_id, principal, operation, key) DO NOTHING RETURNING id
-"""
-LOCK_BALANCE = "SELECT * FROM balance WHERE member_id = $1 LIMIT 2 FOR UPDATE"
-MEMBER = "SELECT * FROM member WHERE id = $1 LIMIT 2"
-DUE_LOTS = """
-SELECT * FROM lot
-WHERE member_id = $1 AND expired_at IS NULL AND remaining > $2 AND expires_at <= $3
-"""
+# The ledger's own SQL is imported from the domain (CLAIM_KEY_SQL, OPEN_BOOK_SQL, ...). What the
+# ORM still sends is spelled here as it sends it: its reads select every column (`*` here) and
+# its get() adds LIMIT 2; its writes name every column. The benches' baselines build their
+# transactions of these, in the domain's order.
 TIER = "SELECT * FROM tier WHERE id = $1 LIMIT 2"
-SPENDABLE_LOTS = """
-SELECT * FROM lot
-WHERE member_id = $1 AND expired_at IS NULL AND remaining > $2 AND expires_at > $3
-ORDER BY expires_at, id
-"""
-UPDATE_BALANCE = """
-UPDATE balance SET available = $1, lifetime_earned = $2, lifetime_redeemed = $3, version = $4,
-                   shortfall = $5
-WHERE member_id = $6
-"""
-INSERT_ENTRY = """
-INSERT INTO ledger_entry (kind, points, balance_after, version, description, created_at,
-                          expires_at, breakdown, actor, reason, order_ref, shortfall, brand_id,
-                          member_id, store_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id
-"""
-UPDATE_LOT = "UPDATE lot SET remaining = $1 WHERE id = $2"
-INSERT_CONSUMPTION = """
-INSERT INTO lot_consumption (points, returned, entry_id, lot_id) VALUES ($1, $2, $3, $4)
-RETURNING id
-"""
 INSERT_REDEMPTION = """
 INSERT INTO redemption (reservation_id, quantity, points_spent, cash_amount, status,
                         payment_due_at, payment_reference, shipping_address, tracking_reference,
@@ -913,7 +892,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
         $20)
 RETURNING id
 """
-SET_OUTCOME = "UPDATE idempotency_record SET outcome = $1 WHERE id = $2"
 
 
 def compact_json(value: Any) -> str:
@@ -942,53 +920,68 @@ async def claim_key(
 ) -> int:
     """run_once: the idempotency record, inserted first; its id."""
     record_id = await db.fetchval(
-        INSERT_IDEMPOTENCY, brand_id, actor, operation, key, request_hash(payload)
+        CLAIM_KEY_SQL, brand_id, actor, operation, key, request_hash(payload)
     )
     if record_id is None:
         raise Refused(f"the key {key} was used already")
     return record_id
 
 
+async def set_outcome(db: asyncpg.Connection, record_id: int, outcome: dict) -> None:
+    """run_once: the movement's outcome, kept on its idempotency record."""
+    await db.execute(SET_OUTCOME_SQL, record_id, compact_json(outcome))
+
+
 async def open_book(db: asyncpg.Connection, member_id: int, now: datetime, actor: str) -> Book:
-    """MemberBook.open: lock the balance, read the member, find no due lots; then active?"""
-    balance = dict(await db.fetchrow(LOCK_BALANCE, member_id))
-    member = await db.fetchrow(MEMBER, member_id)
-    if await db.fetch(DUE_LOTS, member_id, 0, now):
+    """MemberBook.open: lock the balance, read the member and brand, find no due lots; then
+    active?"""
+    row = await db.fetchrow(OPEN_BOOK_SQL, member_id)
+    if await db.fetch(DUE_LOTS_SQL, member_id, now):
         raise RuntimeError("the bench's lots never fall due")
-    if member["status"] != "ACTIVE":
+    if row["member"]["status"] != "ACTIVE":
         raise RuntimeError(f"member {member_id} is not active")
-    return Book(db, member, balance, now, actor)
+    return Book(db, row["member"], dict(row["balance"]), now, actor)
+
+
+async def append_entry(book: Book, kind: str, points: int, description: str, **fields: Any) -> int:
+    """MemberBook._append: the balance row, then the entry; the entry's id."""
+    balance, member_id = book.balance, book.member["id"]
+    await book.db.execute(
+        UPDATE_BALANCE_SQL,
+        *(member_id, balance["available"], balance["lifetime_earned"]),
+        *(balance["lifetime_redeemed"], balance["version"], balance["shortfall"]),
+    )
+    given = ENTRY_FIELDS | fields
+    entry = await book.db.fetchrow(
+        INSERT_ENTRY_SQL,
+        *(book.member["brand_id"], member_id, kind, points, balance["available"]),
+        *(balance["version"], description, book.now, book.actor, given["store_id"]),
+        *(given["expires_at"], compact_json(given["breakdown"]), given["reason"]),
+        *(given["order_ref"], given["shortfall"], given["partner_id"]),
+    )
+    return entry["id"]
 
 
 async def debit(book: Book, points: int, description: str) -> int:
     """MemberBook.debit: lots first to expire first, the balance, the entry, each lot's part;
     the entry's id."""
     db, member_id = book.db, book.member["id"]
-    lots = await db.fetch(SPENDABLE_LOTS, member_id, 0, book.now)
+    lots = await db.fetch(SPENDABLE_LOTS_SQL, member_id, book.now)
     if sum(lot["remaining"] for lot in lots) < points:
         raise Refused("INSUFFICIENT_POINTS")
     balance = book.balance
     balance["available"] -= points
     balance["version"] += 1
     balance["lifetime_redeemed"] += points
-    await db.execute(
-        UPDATE_BALANCE,
-        *(balance["available"], balance["lifetime_earned"], balance["lifetime_redeemed"]),
-        *(balance["version"], balance["shortfall"], member_id),
-    )
-    entry_id = await db.fetchval(
-        INSERT_ENTRY,
-        *("REDEEM", -points, balance["available"], balance["version"], description, book.now),
-        *(None, "[]", book.actor, None, None, 0, book.member["brand_id"], member_id, None),
-    )
+    entry_id = await append_entry(book, "REDEEM", -points, description)
     still_to_take = points
     for lot in lots:
         if not still_to_take:
             break
         part = min(lot["remaining"], still_to_take)
         still_to_take -= part
-        await db.execute(UPDATE_LOT, lot["remaining"] - part, lot["id"])
-        await db.fetchval(INSERT_CONSUMPTION, part, 0, entry_id, lot["id"])
+        await db.execute(TAKE_FROM_LOT_SQL, lot["id"], lot["remaining"] - part)
+        await db.execute(INSERT_CONSUMPTION_SQL, lot["id"], entry_id, part)
     return entry_id
 
 

@@ -33,9 +33,11 @@ import httpx
 
 from bench import harness
 from domain.brands import create_brand
-from domain.rules.earning import EARNED_THAT_DAY_SQL
+from domain.ledger.book import INSERT_LOT_SQL
+from domain.ledger.movements import INSERT_PURCHASE_SQL, LINK_LOTS_SQL
+from domain.rules.config import LIVE_RULES_SQL, TIERS_SQL
+from domain.rules.earning import FACTS_SQL
 from domain.rules.engine import rate_text
-from domain.tiers import QUALIFYING_SQL
 from resolvers.ids import encode_id
 from server.settings import Settings
 from tests.factories import RECORD_PURCHASE
@@ -109,73 +111,47 @@ async def seed_ledger(
 
 # --- Baseline: the same transaction on bare asyncpg ------------------------------------------
 
-# The statements recordPurchase sends beside the book's (harness.py), in its order; those
-# spelled out here are the ORM's, the rest the domain's own SQL. The brand has its base tier and
-# base rate rule only, and its members were referred by nobody (no referee award is looked up).
-FIRST_PURCHASE = "SELECT 1 FROM purchase WHERE member_id = $1 LIMIT 1"
-RULES = "SELECT * FROM earning_rule WHERE brand_id = $1 AND archived_at IS NULL"
-INSERT_LOT = """
-INSERT INTO lot (points, remaining, earned_at, expires_at, expired_at, entry_id, member_id,
-                 purchase_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
-"""
-INSERT_PURCHASE = """
-INSERT INTO purchase (order_ref, total, occurred_at, earn_day, categories, points_earned,
-                      refunded_amount, points_reversed, brand_id, earn_entry_id, member_id,
-                      store_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id
-"""
-LINK_LOT = "UPDATE lot SET purchase_id = $1 WHERE entry_id = $2"
-TIERS = "SELECT * FROM tier WHERE brand_id = $1 ORDER BY rank"
+# recordPurchase's statements are the domain's own, imported (harness.py has the book's). The
+# brand has its base tier and base rate rule only, and its members were referred by nobody (no
+# referee award is looked up). The service keeps the brand's rules and tiers in-process until
+# they change: the baseline reads the base rate once, before it starts, and no tiers, as every
+# member is at the top one.
 
 
-async def assess(book: harness.Book, brand_id: int) -> tuple[int, list[dict]]:
-    """assess_purchase: first purchase?, the tier, the day's earn for the cap, the rules; the
+@dataclass(frozen=True)
+class BaseRate:
+    code: str
+    rate: Decimal
+
+
+async def assess(book: harness.Book, base: BaseRate) -> tuple[int, list[dict]]:
+    """assess_purchase: the member's facts (first purchase?, the day's earn for the cap); the
     points earned and the breakdown, by the base rate rule."""
-    db, member_id = book.db, book.member["id"]
-    await db.fetchval(FIRST_PURCHASE, member_id)
-    await db.fetchrow(harness.TIER, book.member["tier_id"])
-    await db.fetchval(EARNED_THAT_DAY_SQL, member_id, book.now.date())  # the brand is on UTC
-    base = next(rule for rule in await db.fetch(RULES, brand_id) if rule["kind"] == "BASE_RATE")
-    points = int(TOTAL * base["rate"])
-    description = f"{rate_text(base['rate'])} on {TOTAL}"
-    return points, [{"rule": base["code"], "description": description, "points": points}]
+    await book.db.fetchrow(FACTS_SQL, book.member["id"], book.now.date())  # the brand is on UTC
+    points = int(TOTAL * base.rate)
+    description = f"{rate_text(base.rate)} on {TOTAL}"
+    return points, [{"rule": base.code, "description": description, "points": points}]
 
 
 async def credit(book: harness.Book, points: int, breakdown: list[dict], ref: str) -> int:
     """MemberBook.credit of one lot: the balance, the EARN entry, its lot; the entry's id."""
-    db, member, balance = book.db, book.member, book.balance
+    balance = book.balance
     balance["available"] += points
     balance["version"] += 1
     balance["lifetime_earned"] += points
-    await db.execute(
-        harness.UPDATE_BALANCE,
-        *(balance["available"], balance["lifetime_earned"], balance["lifetime_redeemed"]),
-        *(balance["version"], balance["shortfall"], member["id"]),
-    )
     expires_at = book.now + EXPIRY
-    entry_id = await db.fetchval(
-        harness.INSERT_ENTRY,
-        *("EARN", points, balance["available"], balance["version"], f"Purchase {ref}"),
-        *(book.now, expires_at, harness.compact_json(breakdown), book.actor, None, ref, 0),
-        *(member["brand_id"], member["id"], None),
-    )
-    await db.fetchval(
-        INSERT_LOT, points, points, book.now, expires_at, None, entry_id, member["id"], None
+    entry_id = await harness.append_entry(
+        book, "EARN", points, f"Purchase {ref}", expires_at=expires_at, breakdown=breakdown,
+        order_ref=ref,
+    )  # fmt: skip
+    await book.db.execute(
+        INSERT_LOT_SQL, book.member["id"], entry_id, None, points, book.now, expires_at
     )
     return entry_id
 
 
-async def requalify(book: harness.Book, brand_id: int) -> None:
-    """requalify: the qualifying points, the brand's tiers; the brand has one tier only."""
-    window_start = book.now - timedelta(days=365)
-    await book.db.fetchval(QUALIFYING_SQL, book.member["id"], window_start)
-    if len(await book.db.fetch(TIERS, brand_id)) != 1:
-        raise RuntimeError("the bench's brand has one tier: nobody changes tier")
-
-
 async def baseline_purchase(
-    db: asyncpg.Connection, member_id: int, ref: str, *, brand_id: int
+    db: asyncpg.Connection, member_id: int, ref: str, *, brand_id: int, base: BaseRate
 ) -> None:
     """recordPurchase's statements, in the domain's order, in one transaction."""
     now = datetime.now(UTC)
@@ -185,17 +161,16 @@ async def baseline_purchase(
     async with db.transaction():
         record_id = await harness.claim_key(db, brand_id, actor, "recordPurchase", ref, payload)
         book = await harness.open_book(db, member_id, now, actor)
-        points, breakdown = await assess(book, brand_id)
+        points, breakdown = await assess(book, base)
         entry_id = await credit(book, points, breakdown, ref)
         purchase_id = await db.fetchval(
-            INSERT_PURCHASE,
-            *(ref, TOTAL, now, now.date(), "{}", points, Decimal(0), 0),
-            *(brand_id, entry_id, member_id, None),
+            INSERT_PURCHASE_SQL,
+            *(brand_id, None, member_id, None, ref, TOTAL, now, now.date(), "{}", points),
+            entry_id,
         )
-        await db.execute(LINK_LOT, purchase_id, entry_id)
-        await requalify(book, brand_id)
+        await db.execute(LINK_LOTS_SQL, entry_id, purchase_id)
         outcome = {"entry_id": entry_id, "books": [book.written(entry_id)]}
-        await db.execute(harness.SET_OUTCOME, harness.compact_json(outcome), record_id)
+        await harness.set_outcome(db, record_id, outcome)
 
 
 # --- GraphQL ----------------------------------------------------------------------------------
@@ -308,9 +283,13 @@ class LedgerBench:
     async def baseline(self) -> harness.Row:
         """(b) The transaction on asyncpg; then every ledger is emptied again."""
         options, pool_size = self.options, Settings().db_pool_max
+        (rule,) = await self.db.fetch(LIVE_RULES_SQL, self.brand_id)
+        if rule["kind"] != "BASE_RATE" or len(await self.db.fetch(TIERS_SQL, self.brand_id)) != 1:
+            raise RuntimeError("the bench's brand has its base rate rule and base tier only")
+        base = BaseRate(rule["code"], rule["rate"])
         plan = harness.BaselinePlan(
             self.backends.database_url,
-            functools.partial(baseline_purchase, brand_id=self.brand_id),
+            functools.partial(baseline_purchase, brand_id=self.brand_id, base=base),
             self.member_ids,
             tasks=max(1, options.connections // options.workers),
             pool_size=pool_size,

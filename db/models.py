@@ -47,6 +47,9 @@ class Brand(Model):
     # The brand's own token verification key; brands without one use the deployment's secret.
     jwt_algorithm = fields.CharEnumField(JwtAlgorithm, max_length=8, null=True)
     jwt_key = fields.TextField(null=True)
+    # Raised in the same transaction as any change to the brand's earning rules or tiers: what
+    # every earn reads of them is kept in-process per version (domain/rules/earning.py).
+    earning_version = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -14,6 +14,7 @@ from tortoise.transactions import in_transaction
 from db.models import Brand, EarningRule, ExpiryPolicy, JwtAlgorithm, RuleKind, Store, Tier
 from domain.errors import DomainError, ErrorCode
 from domain.principal import Principal
+from domain.rules.config import earning_changed
 
 BASE_TIER_CODE = "BASE"
 BASE_RULE_CODE = "BASE"
@@ -89,9 +90,13 @@ async def ensure_tier(brand: Brand, spec: TierSpec) -> Tier:
         "birthday_bonus_points": spec.birthday_bonus_points,
         "flash_sale_early_access_minutes": spec.flash_sale_early_access_minutes,
     }
-    tier, created = await Tier.get_or_create(brand=brand, rank=spec.rank, defaults=values)
-    if not created:
-        await tier.update_from_dict(values).save()
+    async with in_transaction() as connection:
+        await earning_changed(connection, brand.id)
+        tier, created = await Tier.get_or_create(
+            brand=brand, rank=spec.rank, defaults=values, using_db=connection
+        )
+        if not created:
+            await tier.update_from_dict(values).save(using_db=connection)
     return tier
 
 
@@ -253,6 +258,7 @@ async def save_tier(principal: Principal, spec: TierSpec) -> Tier:
             "birthday_bonus_points": spec.birthday_bonus_points,
             "flash_sale_early_access_minutes": spec.flash_sale_early_access_minutes,
         }
+        await earning_changed(connection, principal.brand_id)
         if existing is None:
             return await Tier.create(
                 brand_id=principal.brand_id, code=spec.code, using_db=connection, **values

@@ -23,6 +23,13 @@ from domain.principal import Principal
 
 MAX_KEY_LENGTH = 200
 
+CLAIM_KEY_SQL = """
+INSERT INTO idempotency_record (brand_id, principal, operation, key, request_hash, created_at)
+VALUES ($1, $2, $3, $4, $5, now())
+ON CONFLICT (brand_id, principal, operation, key) DO NOTHING RETURNING id
+"""
+SET_OUTCOME_SQL = "UPDATE idempotency_record SET outcome = $2 WHERE id = $1"
+
 
 def request_hash(payload: dict[str, Any]) -> str:
     """A stable fingerprint of a call's arguments, to tell a repeat from a different call."""
@@ -58,18 +65,12 @@ async def run_once(
     }
     async with in_transaction() as connection:
         inserted = await connection.execute_query_dict(
-            "INSERT INTO idempotency_record "
-            "(brand_id, principal, operation, key, request_hash, created_at) "
-            "VALUES ($1, $2, $3, $4, $5, now()) "
-            "ON CONFLICT (brand_id, principal, operation, key) DO NOTHING RETURNING id",
-            [scope["brand_id"], scope["principal"], operation, key, fingerprint],
+            CLAIM_KEY_SQL, [scope["brand_id"], scope["principal"], operation, key, fingerprint]
         )
         if inserted:
             outcome = await movement(connection)
-            await (
-                IdempotencyRecord.filter(id=inserted[0]["id"])
-                .using_db(connection)
-                .update(outcome=outcome)
+            await connection.execute_query(
+                SET_OUTCOME_SQL, [inserted[0]["id"], json.dumps(outcome, separators=(",", ":"))]
             )
             return outcome, False
     record = await IdempotencyRecord.get(**scope)

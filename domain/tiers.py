@@ -21,6 +21,7 @@ from tortoise.transactions import in_transaction
 from db.models import Balance, Brand, Member, Tier, TierChange
 from domain.ledger.policy import add_months
 from domain.member_facts import forget_facts
+from domain.rules.config import earning_config
 from domain.runtime import Backends
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ async def requalify(
 ) -> TierChange | None:
     """Move the member up to the highest tier their qualifying points reach, or (when
     `may_go_down`) one tier down if they no longer reach their own; the change is kept."""
-    tiers = await Tier.filter(brand_id=brand.id).using_db(connection).order_by("rank")
+    tiers = (await earning_config(connection, brand)).tiers
     current = next(tier for tier in tiers if tier.id == member.tier_id)
     if not may_go_down and current.rank == tiers[-1].rank:
         return None  # at the top already: no window to sum

@@ -30,7 +30,10 @@ class BalanceChangeView:
     version: int
 
 
-def moved(movement: movements.Movement) -> Payload:
+def moved(info: Any, movement: movements.Movement) -> Payload:
+    """The movement's payload; the member's balance it left is known, so not read again."""
+    if movement.balance is not None:
+        info.context.loaders.balance_by_member_id.prime(movement.member.id, movement.balance)
     return Payload(entry=movement.entry, member=movement.member)
 
 
@@ -53,9 +56,10 @@ async def record_purchase(info: Any, input: Any) -> Payload:
     member_id = decode_id(input.member_id, "Member", "memberId")
     purchase = purchase_of(input)
     return moved(
+        info,
         await movements.record_purchase(
             info.context.backends, principal_of(info), member_id, purchase, input.idempotency_key
-        )
+        ),
     )
 
 
@@ -63,6 +67,7 @@ async def record_purchase(info: Any, input: Any) -> Payload:
 async def reverse_purchase(info: Any, input: Any) -> Payload:
     member_id = decode_id(input.member_id, "Member", "memberId")
     return moved(
+        info,
         await movements.reverse_purchase(
             info.context.backends,
             principal_of(info),
@@ -70,7 +75,7 @@ async def reverse_purchase(info: Any, input: Any) -> Payload:
             input.order_ref,
             input.amount,
             input.idempotency_key,
-        )
+        ),
     )
 
 
@@ -78,6 +83,7 @@ async def reverse_purchase(info: Any, input: Any) -> Payload:
 async def adjust_points(info: Any, input: Any) -> Payload:
     member_id = decode_id(input.member_id, "Member", "memberId")
     return moved(
+        info,
         await movements.adjust(
             info.context.backends,
             principal_of(info),
@@ -85,7 +91,7 @@ async def adjust_points(info: Any, input: Any) -> Payload:
             input.points,
             input.reason,
             input.idempotency_key,
-        )
+        ),
     )
 
 

@@ -111,11 +111,12 @@ async def preview_earn(info: Any, input: Any) -> Payload:
 async def complete_task(info: Any, input: Any) -> Payload:
     member_id = await _acting_for(info, input.member_id)
     return moved(
+        info,
         await movements.complete_task(
             info.context.backends,
             principal_of(info),
             member_id,
             input.task_code,
             input.idempotency_key,
-        )
+        ),
     )

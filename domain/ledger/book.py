@@ -8,17 +8,71 @@ change together; the entries written are kept, to be published after commit.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from db.models import Balance, LedgerEntry, LedgerKind, Lot, LotConsumption, Member
+from db.models import Balance, Brand, LedgerEntry, LedgerKind, Lot, LotConsumption, Member
+from db.rows import model_of
 from domain.errors import DomainError, ErrorCode
 
 EARNING_KINDS = {LedgerKind.EARN, LedgerKind.ADJUST}
 # Points are GraphQL Ints (32-bit): no balance may grow past what the API can show.
 MAX_BALANCE = 2**31 - 1
+
+
+# The hot statements are hand-written (db/rows.py says why); the rarer paths use the ORM.
+
+
+# The balance row locked, with the member and the brand: each as a row value, decoded by name.
+OPEN_BOOK_SQL = """
+SELECT b AS balance, m AS member, br AS brand
+FROM balance b JOIN member m ON m.id = b.member_id JOIN brand br ON br.id = m.brand_id
+WHERE b.member_id = $1
+FOR UPDATE OF b
+"""
+DUE_LOTS_SQL = """
+SELECT id, remaining FROM lot
+WHERE member_id = $1 AND expired_at IS NULL AND remaining > 0 AND expires_at <= $2
+"""
+EXPIRE_LOTS_SQL = "UPDATE lot SET remaining = 0, expired_at = $2 WHERE id = ANY($1::bigint[])"
+SPENDABLE_LOTS_SQL = """
+SELECT * FROM lot
+WHERE member_id = $1 AND expired_at IS NULL AND remaining > 0 AND expires_at > $2
+ORDER BY expires_at, id
+"""
+INSERT_LOT_SQL = """
+INSERT INTO lot (member_id, entry_id, purchase_id, points, remaining, earned_at, expires_at)
+VALUES ($1, $2, $3, $4, $4, $5, $6)
+"""
+TAKE_FROM_LOT_SQL = "UPDATE lot SET remaining = $2 WHERE id = $1"
+INSERT_CONSUMPTION_SQL = """
+INSERT INTO lot_consumption (lot_id, entry_id, points, returned) VALUES ($1, $2, $3, 0)
+"""
+UPDATE_BALANCE_SQL = """
+UPDATE balance SET available = $2, lifetime_earned = $3, lifetime_redeemed = $4, version = $5,
+                   shortfall = $6
+WHERE member_id = $1
+"""
+INSERT_ENTRY_SQL = """
+INSERT INTO ledger_entry (brand_id, member_id, kind, points, balance_after, version, description,
+                          created_at, actor, store_id, expires_at, breakdown, reason, order_ref,
+                          shortfall, partner_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+RETURNING *
+"""
+# The entry's optional fields, as _append takes them, with their defaults.
+ENTRY_FIELDS = {
+    "store_id": None,
+    "expires_at": None,
+    "breakdown": [],
+    "reason": None,
+    "order_ref": None,
+    "shortfall": 0,
+    "partner_id": None,
+}
 
 
 def shortfall_component(paid: int) -> dict[str, Any]:
@@ -47,12 +101,14 @@ class MemberBook:
         connection: BaseDBAsyncClient,
         member: Member,
         balance: Balance,
+        brand: Brand,
         now: datetime,
         actor: str,
     ) -> None:
         self.connection = connection
         self.member = member
         self.balance = balance
+        self.brand = brand
         self.now = now
         self.actor = actor
         self.entries: list[LedgerEntry] = []
@@ -72,33 +128,27 @@ class MemberBook:
         *,
         brand_id: int | None = None,
     ) -> MemberBook:
-        """Lock the member's balance, read the member as of now, and expire their due lots.
+        """Lock the member's balance, read the member and their brand as of now, and expire
+        their due lots.
 
         With `brand_id`, a member of another brand (or none) is NOT_FOUND.
         """
-        balance = (
-            await Balance.select_for_update().using_db(connection).get_or_none(member_id=member_id)
-        )
-        member = await Member.get_or_none(id=member_id).using_db(connection)
-        if balance is None or member is None or brand_id not in (None, member.brand_id):
+        rows = await connection.execute_query_dict(OPEN_BOOK_SQL, [member_id])
+        if not rows or brand_id not in (None, rows[0]["member"]["brand_id"]):
             raise DomainError(ErrorCode.NOT_FOUND, "No such member.", ["memberId"])
-        book = cls(connection, member, balance, now, actor)
+        (row,) = rows
+        member, balance = model_of(Member, row["member"]), model_of(Balance, row["balance"])
+        book = cls(connection, member, balance, model_of(Brand, row["brand"]), now, actor)
         await book.expire_due()
         return book
 
     async def expire_due(self) -> LedgerEntry | None:
         """Take what remains of every lot past its expiry, in one EXPIRE entry."""
-        due = await Lot.filter(
-            member_id=self.member.id, expired_at=None, remaining__gt=0, expires_at__lte=self.now
-        ).using_db(self.connection)
+        due = await self.connection.execute_query_dict(DUE_LOTS_SQL, [self.member.id, self.now])
         if not due:
             return None
-        total = sum(lot.remaining for lot in due)
-        await (
-            Lot.filter(id__in=[lot.id for lot in due])
-            .using_db(self.connection)
-            .update(remaining=0, expired_at=self.now)
-        )
+        total = sum(lot["remaining"] for lot in due)
+        await self.connection.execute_query(EXPIRE_LOTS_SQL, [[lot["id"] for lot in due], self.now])
         return await self._append(LedgerKind.EXPIRE, -total, f"{total} points expired")
 
     async def credit(
@@ -128,15 +178,9 @@ class MemberBook:
             **entry_fields,
         )
         for lot_points, expires_at in kept:
-            await Lot.create(
-                member_id=self.member.id,
-                entry_id=entry.id,
-                purchase_id=purchase_id,
-                points=lot_points,
-                remaining=lot_points,
-                earned_at=self.now,
-                expires_at=expires_at,
-                using_db=self.connection,
+            await self.connection.execute_query(
+                INSERT_LOT_SQL,
+                [self.member.id, entry.id, purchase_id, lot_points, self.now, expires_at],
             )
         return entry
 
@@ -174,10 +218,8 @@ class MemberBook:
             part = min(lot.remaining, still_to_take)
             lot.remaining -= part
             still_to_take -= part
-            await lot.save(using_db=self.connection, update_fields=["remaining"])
-            await LotConsumption.create(
-                lot_id=lot.id, entry_id=entry.id, points=part, using_db=self.connection
-            )
+            await self.connection.execute_query(TAKE_FROM_LOT_SQL, [lot.id, lot.remaining])
+            await self.connection.execute_query(INSERT_CONSUMPTION_SQL, [lot.id, entry.id, part])
         return entry
 
     async def give_back(
@@ -248,13 +290,10 @@ class MemberBook:
         return entry
 
     async def _spendable_lots(self, first_lot_id: int | None) -> list[Lot]:
-        lots = (
-            await Lot.filter(
-                member_id=self.member.id, expired_at=None, remaining__gt=0, expires_at__gt=self.now
-            )
-            .using_db(self.connection)
-            .order_by("expires_at", "id")
+        rows = await self.connection.execute_query_dict(
+            SPENDABLE_LOTS_SQL, [self.member.id, self.now]
         )
+        lots = [model_of(Lot, row) for row in rows]
         return sorted(lots, key=lambda lot: lot.id != first_lot_id)  # stable: FIFO otherwise
 
     async def _append(
@@ -275,19 +314,26 @@ class MemberBook:
             balance.lifetime_earned += points  # a reversal takes back what was earned
         elif kind in (LedgerKind.REDEEM, LedgerKind.REFUND):
             balance.lifetime_redeemed -= points  # a refund gives back what was redeemed
-        await balance.save(using_db=self.connection)
-        entry = await LedgerEntry.create(
-            brand_id=self.member.brand_id,
-            member_id=self.member.id,
-            kind=kind,
-            points=points,
-            balance_after=balance.available,
-            version=balance.version,
-            description=description,
-            created_at=self.now,
-            actor=self.actor,
-            using_db=self.connection,
-            **fields,
+        await self.connection.execute_query(
+            UPDATE_BALANCE_SQL,
+            [
+                *(self.member.id, balance.available, balance.lifetime_earned),
+                *(balance.lifetime_redeemed, balance.version, balance.shortfall),
+            ],
         )
+        unknown = fields.keys() - ENTRY_FIELDS.keys()
+        if unknown:
+            raise TypeError(f"unknown ledger entry fields: {sorted(unknown)}")
+        given = ENTRY_FIELDS | fields
+        (row,) = await self.connection.execute_query_dict(
+            INSERT_ENTRY_SQL,
+            [
+                *(self.member.brand_id, self.member.id, kind.value, points, balance.available),
+                *(balance.version, description, self.now, self.actor, given["store_id"]),
+                *(given["expires_at"], json.dumps(given["breakdown"], separators=(",", ":"))),
+                *(given["reason"], given["order_ref"], given["shortfall"], given["partner_id"]),
+            ],
+        )
+        entry = model_of(LedgerEntry, row)
         self.entries.append(entry)
         return entry

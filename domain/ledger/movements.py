@@ -6,6 +6,7 @@ publishes its entries after commit.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from domain.idempotency import run_once
 from domain.ledger.book import MemberBook
 from domain.ledger.events import publish_balance_changes, published_entries
 from domain.ledger.policy import expiry_of
+from domain.ledger.reads import BalanceView, balance_view
 from domain.member_facts import forget_facts
 from domain.principal import Principal
 from domain.rules.bonuses import bonus_lots, pay_referrer, record_award
@@ -56,12 +58,14 @@ MAX_ADJUSTMENT = 1_000_000_000
 @dataclass(frozen=True, slots=True)
 class Movement:
     """What a movement left: its entry (None when nothing moved), the member after it, and
-    what else the write kept in `book.outcome` (ids of records it made)."""
+    what else the write kept in `book.outcome` (ids of records it made); and the member's
+    balance as it left it (None for a replay, which reads it afresh)."""
 
     entry: LedgerEntry | None
     member: Member
     outcome: dict[str, Any]
     replayed: bool = False
+    balance: BalanceView | None = None
 
 
 Write = Callable[[MemberBook, BaseDBAsyncClient], Awaitable[LedgerEntry | None]]
@@ -118,7 +122,15 @@ async def move(
         )
         check_active(book.member, frozen_may=frozen_may)
         entry = await write(book, connection)
-        made.update(entry=entry, member=book.member)
+        balance = book.balance
+        made.update(
+            entry=entry,
+            member=book.member,
+            balance=balance_view(
+                *(book.member.id, balance.available, balance.version),
+                *(balance.lifetime_earned, balance.lifetime_redeemed),
+            ),
+        )
         return {
             **book.outcome,
             "entry_id": entry.id if entry else None,
@@ -128,7 +140,7 @@ async def move(
     outcome, replayed = await run_once(principal, operation, key, payload, movement)
     if not replayed:
         await publish_books(rt, outcome["books"])
-        return Movement(entry=made["entry"], member=made["member"], outcome=outcome)
+        return Movement(outcome=outcome, **made)
     entry = await LedgerEntry.get(id=outcome["entry_id"]) if outcome["entry_id"] else None
     member = await Member.get(id=member_id)
     return Movement(entry=entry, member=member, outcome=outcome, replayed=True)
@@ -141,6 +153,16 @@ SELECT COALESCE(SUM(lot.points - lot.remaining - COALESCE(
 FROM lot
 WHERE lot.purchase_id = $1 AND lot.expired_at IS NOT NULL
 """
+
+
+INSERT_PURCHASE_SQL = """
+INSERT INTO purchase (brand_id, partner_id, member_id, store_id, order_ref, total, occurred_at,
+                      earn_day, categories, points_earned, earn_entry_id, refunded_amount,
+                      points_reversed)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 0, 0)
+RETURNING id
+"""
+LINK_LOTS_SQL = "UPDATE lot SET purchase_id = $2 WHERE entry_id = $1"
 
 
 async def expired_points_of(connection: BaseDBAsyncClient, purchase_id: int) -> int:
@@ -158,10 +180,10 @@ async def record_purchase(
     Checked inside the movement, after its idempotency key: a retry of a purchase that was
     recorded gets the first answer, even once its occurredAt has grown too old to record.
     """
-    brand = await Brand.get(id=principal.brand_id)
     order_ref = purchase.order_ref.strip()
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry:
+        brand = book.brand
         earned = await assess_purchase(
             connection, brand, book.member, purchase, book.now, book.balance.shortfall,
             principal.partner_code,
@@ -175,29 +197,24 @@ async def record_purchase(
             order_ref=order_ref,
             partner_id=principal.partner_id,
         )
+        categories = {
+            category: f"{spent:.2f}"
+            for category, spent in spend_by_category(purchase.lines).items()
+        }
         try:
-            record = await Purchase.create(
-                brand_id=brand.id,
-                partner_id=principal.partner_id,
-                member_id=member_id,
-                store_id=earned.store_id,
-                order_ref=order_ref,
-                total=purchase.total,
-                occurred_at=earned.occurred_at,
-                earn_day=earned.earn_day,
-                categories={
-                    category: f"{spent:.2f}"
-                    for category, spent in spend_by_category(purchase.lines).items()
-                },
-                points_earned=earned.earn.points,
-                earn_entry_id=entry.id,
-                using_db=connection,
+            (record,) = await connection.execute_query_dict(
+                INSERT_PURCHASE_SQL,
+                [
+                    *(brand.id, principal.partner_id, member_id, earned.store_id, order_ref),
+                    *(purchase.total, earned.occurred_at, earned.earn_day),
+                    *(json.dumps(categories), earned.earn.points, entry.id),
+                ],
             )
         except IntegrityError:
             raise DomainError(
                 ErrorCode.DUPLICATE, "This order was recorded already.", ["orderRef"]
             ) from None
-        await Lot.filter(entry_id=entry.id).using_db(connection).update(purchase_id=record.id)
+        await connection.execute_query(LINK_LOTS_SQL, [entry.id, record["id"]])
         if any(expires_at <= book.now for _, expires_at in earned.lots):
             await book.expire_due()  # a rule's short-lived points, past due for an old purchase
         if earned.earn.referral is not None:
@@ -254,7 +271,7 @@ async def complete_task(
         facts = await member_facts(connection, brand, book.member, day)
         rules = [
             rule
-            for rule in await live_rules(brand.id, connection)
+            for rule in await live_rules(brand, connection)
             if rule.kind is RuleKind.TASK
             and rule.task_code == task_code
             and rule.applies(book.now, zone, None, facts.tier_code)

@@ -55,16 +55,29 @@ class ExpiringPoints:
     expires_at: datetime
 
 
+def balance_view(
+    member_id: int, available: int, version: int, lifetime_earned: int, lifetime_redeemed: int
+) -> BalanceView:
+    """A balance as the API shows it (lifetime totals capped at what its Int holds)."""
+    return BalanceView(
+        member_id,
+        available,
+        version,
+        min(lifetime_earned, GRAPHQL_INT_MAX),
+        min(lifetime_redeemed, GRAPHQL_INT_MAX),
+    )
+
+
 async def balances(member_ids: list[int], now: datetime) -> dict[int, BalanceView]:
     """The balances of many members in one query, due lots left out."""
     rows = await get_connection("default").execute_query_dict(BALANCES_SQL, [member_ids, now])
     return {
-        row["member_id"]: BalanceView(
+        row["member_id"]: balance_view(
             row["member_id"],
             int(row["available"]),
             row["version"],
-            min(row["lifetime_earned"], GRAPHQL_INT_MAX),
-            min(row["lifetime_redeemed"], GRAPHQL_INT_MAX),
+            row["lifetime_earned"],
+            row["lifetime_redeemed"],
         )
         for row in rows
     }

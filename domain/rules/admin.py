@@ -14,6 +14,7 @@ from tortoise.transactions import in_transaction
 from db.models import Brand, EarningRule, Partner, Rounding, RuleKind, Store, Tier
 from domain.errors import DomainError, ErrorCode
 from domain.principal import Principal
+from domain.rules.config import earning_changed
 
 RULE_CODE = re.compile(r"^[A-Z0-9_-]{1,40}$")
 TASK_CODE = re.compile(r"^[A-Z0-9_]{1,40}$")
@@ -178,9 +179,15 @@ async def create_rule(principal: Principal, spec: RuleSpec, now: datetime) -> Ea
     check_rule(spec)
     await _check_references(spec, principal.brand_id)
     try:
-        return await EarningRule.create(
-            brand_id=principal.brand_id, created_at=now, updated_at=now, **_values(spec)
-        )
+        async with in_transaction() as connection:
+            await earning_changed(connection, principal.brand_id)
+            return await EarningRule.create(
+                brand_id=principal.brand_id,
+                created_at=now,
+                updated_at=now,
+                using_db=connection,
+                **_values(spec),
+            )
     except IntegrityError:
         raise DomainError(
             ErrorCode.DUPLICATE, "Another rule has this code.", ["input", "code"]
@@ -192,10 +199,16 @@ async def ensure_rule(brand_id: int, spec: RuleSpec, now: datetime) -> EarningRu
     check_rule(spec)
     await _check_references(spec, brand_id)
     values = _values(spec)
-    rule = await EarningRule.get_or_none(brand_id=brand_id, code=spec.code)
-    if rule is None:
-        return await EarningRule.create(brand_id=brand_id, created_at=now, updated_at=now, **values)
-    await rule.update_from_dict({**values, "archived_at": None, "updated_at": now}).save()
+    async with in_transaction() as connection:
+        await earning_changed(connection, brand_id)
+        rule = await EarningRule.get_or_none(brand_id=brand_id, code=spec.code).using_db(connection)
+        if rule is None:
+            return await EarningRule.create(
+                brand_id=brand_id, created_at=now, updated_at=now, using_db=connection, **values
+            )
+        await rule.update_from_dict({**values, "archived_at": None, "updated_at": now}).save(
+            using_db=connection
+        )
     return rule
 
 
@@ -226,6 +239,7 @@ async def update_rule(
             await rule.update_from_dict({**_values(spec), "updated_at": now}).save(
                 using_db=connection
             )
+            await earning_changed(connection, principal.brand_id)
         except IntegrityError:
             raise DomainError(
                 ErrorCode.DUPLICATE, "Another rule has this code.", ["input", "code"]
@@ -235,11 +249,13 @@ async def update_rule(
 
 async def archive_rule(principal: Principal, rule_id: int, now: datetime) -> EarningRule:
     """Stop a rule for good; it stays listed (with includeArchived) for the record."""
-    rule = await _rule_of_brand(principal, rule_id)
-    if rule.archived_at is None:
-        rule.archived_at = now
-        rule.updated_at = now
-        await rule.save(update_fields=["archived_at", "updated_at"])
+    async with in_transaction() as connection:
+        rule = await _rule_of_brand(principal, rule_id, connection)
+        if rule.archived_at is None:
+            rule.archived_at = now
+            rule.updated_at = now
+            await rule.save(using_db=connection, update_fields=["archived_at", "updated_at"])
+            await earning_changed(connection, principal.brand_id)
     return rule
 
 

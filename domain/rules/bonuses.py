@@ -115,7 +115,7 @@ async def pay_one_off(
     zone = ZoneInfo(brand.timezone)
     day = book.now.astimezone(zone).date()
     facts = await member_facts(book.connection, brand, book.member, day)
-    rules = await live_rules(brand.id, book.connection)
+    rules = await live_rules(brand, book.connection)
     rule, earn = evaluate_bonus(rules, kind, book.now, facts)
     components = (*extra, *earn.components)
     if sum(component.points for component in components) <= 0:

@@ -15,19 +15,11 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from db.models import (
-    Award,
-    AwardKind,
-    Brand,
-    EarningRule,
-    Member,
-    Purchase,
-    Store,
-    Tier,
-)
+from db.models import Award, AwardKind, Brand, Member
 from domain.errors import DomainError, ErrorCode
 from domain.ledger.book import lots_after_paying, shortfall_component
 from domain.ledger.policy import expiry_of
+from domain.rules.config import earning_config
 from domain.rules.engine import (
     Earn,
     MemberFacts,
@@ -42,54 +34,20 @@ CLOCK_SKEW = timedelta(minutes=5)
 MAX_LINES = 500
 
 
-def rule_of(stored: EarningRule) -> Rule:
-    """The engine's copy of a stored rule."""
-    return Rule(
-        id=stored.id,
-        code=stored.code,
-        name=stored.name,
-        kind=stored.kind,
-        priority=stored.priority,
-        rate=stored.rate,
-        rounding=stored.rounding,
-        multiplier=stored.multiplier,
-        category=stored.category,
-        threshold=stored.threshold,
-        points=stored.points,
-        referrer_points=stored.referrer_points,
-        referrer_monthly_cap=stored.referrer_monthly_cap,
-        task_code=stored.task_code,
-        daily_limit=stored.daily_limit,
-        lifetime_limit=stored.lifetime_limit,
-        starts_at=stored.starts_at,
-        ends_at=stored.ends_at,
-        weekdays=frozenset(stored.weekdays),
-        store_codes=frozenset(stored.store_codes),
-        partner_codes=frozenset(stored.partner_codes),
-        tier_codes=frozenset(stored.tier_codes),
-        cap_points=stored.cap_points,
-        expiry_days=stored.expiry_days,
-    )
-
-
-async def live_rules(brand_id: int, connection: BaseDBAsyncClient) -> list[Rule]:
+async def live_rules(brand: Brand, connection: BaseDBAsyncClient) -> tuple[Rule, ...]:
     """The brand's rules that are not archived (the engine checks windows, stores and tiers)."""
-    stored = await EarningRule.filter(brand_id=brand_id, archived_at=None).using_db(connection)
-    return [rule_of(rule) for rule in stored]
+    return (await earning_config(connection, brand)).rules
 
 
-EARNED_THAT_DAY_SQL = """
-SELECT COALESCE((SELECT SUM(points_earned) FROM purchase
+# Whether the member bought before, and what purchases and tasks earned them on the (brand's)
+# day: the daily cap counts it. One statement, as every earn reads it.
+FACTS_SQL = """
+SELECT EXISTS (SELECT 1 FROM purchase WHERE member_id = $1) AS purchased_before,
+       COALESCE((SELECT SUM(points_earned) FROM purchase
                  WHERE member_id = $1 AND earn_day = $2), 0)
      + COALESCE((SELECT SUM(points) FROM award
-                 WHERE member_id = $1 AND kind = 'TASK' AND local_day = $2), 0) AS points
+                 WHERE member_id = $1 AND kind = 'TASK' AND local_day = $2), 0) AS earned_that_day
 """
-
-
-async def earned_that_day(connection: BaseDBAsyncClient, member_id: int, day: date) -> int:
-    """What purchases and tasks earned the member on that (brand's) day: the daily cap counts it."""
-    rows = await connection.execute_query_dict(EARNED_THAT_DAY_SQL, [member_id, day])
-    return int(rows[0]["points"])
 
 
 async def member_facts(
@@ -98,10 +56,20 @@ async def member_facts(
     member: Member,
     day: date,
     *,
-    first_purchase: bool = False,
-    referred: bool = False,
+    purchase: bool = False,
 ) -> MemberFacts:
-    tier = await Tier.get(id=member.tier_id).using_db(connection)
+    """What the engine knows of the member on `day`; for a `purchase`, whether it is their
+    first, and whether it is the first of a referred member whose referral was not yet paid."""
+    tier = (await earning_config(connection, brand)).tier(member.tier_id)
+    (row,) = await connection.execute_query_dict(FACTS_SQL, [member.id, day])
+    first_purchase = purchase and not row["purchased_before"]
+    referred = (
+        first_purchase
+        and member.referred_by_id is not None
+        and not await Award.filter(member_id=member.id, kind=AwardKind.REFERRAL_REFEREE)
+        .using_db(connection)
+        .exists()
+    )
     return MemberFacts(
         zone=ZoneInfo(brand.timezone),
         tier_code=tier.code,
@@ -109,7 +77,7 @@ async def member_facts(
         tier_multiplier=tier.earn_multiplier,
         first_purchase=first_purchase,
         referred=referred,
-        earned_that_day=await earned_that_day(connection, member.id, day),
+        earned_that_day=int(row["earned_that_day"]),
         cap_per_purchase=brand.earn_cap_per_purchase,
         cap_per_day=brand.earn_cap_per_day,
     )
@@ -146,6 +114,9 @@ def check_purchase(purchase: PurchaseRecord, now: datetime, max_age_days: int) -
                 "A line's sku and category: 1 to 64 characters each.",
                 ["lines", str(index)],
             )
+
+
+STORE_SQL = "SELECT id FROM store WHERE brand_id = $1 AND code = $2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,12 +164,10 @@ async def assess_purchase(
     check_purchase(purchase, now, brand.purchase_max_age_days)
     store_id = None
     if purchase.store_code:
-        store = await Store.get_or_none(brand_id=brand.id, code=purchase.store_code).using_db(
-            connection
-        )
-        if store is None:
+        stores = await connection.execute_query_dict(STORE_SQL, [brand.id, purchase.store_code])
+        if not stores:
             raise DomainError(ErrorCode.NOT_FOUND, "No such store.", ["storeCode"])
-        store_id = store.id
+        store_id = stores[0]["id"]
     occurred_at = purchase.occurred_at or now
     zone = ZoneInfo(brand.timezone)
     earn_day = occurred_at.astimezone(zone).date()
@@ -209,18 +178,8 @@ async def assess_purchase(
             "The points of a purchase this old would have expired already.",
             ["occurredAt"],
         )
-    first_purchase = not await Purchase.filter(member_id=member.id).using_db(connection).exists()
-    referred = (
-        first_purchase
-        and member.referred_by_id is not None
-        and not await Award.filter(member_id=member.id, kind=AwardKind.REFERRAL_REFEREE)
-        .using_db(connection)
-        .exists()
-    )
-    facts = await member_facts(
-        connection, brand, member, earn_day, first_purchase=first_purchase, referred=referred
-    )
-    rules = await live_rules(brand.id, connection)
+    facts = await member_facts(connection, brand, member, earn_day, purchase=True)
+    rules = await live_rules(brand, connection)
     earn = evaluate_purchase(
         purchase.total, purchase.lines, purchase.store_code, occurred_at, facts, rules,
         partner_code,

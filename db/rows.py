@@ -1,0 +1,21 @@
+"""Models from rows of hand-written SQL.
+
+The hot paths (a movement's book, the earn's facts) send their own SQL on the transaction's
+connection instead of building each query through the ORM, which costs several times the query
+itself in Python; they still hand the rest of the code the same model objects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from tortoise.models import Model
+
+M = TypeVar("M", bound=Model)
+
+
+def model_of(model: type[M], row: Mapping[str, Any]) -> M:
+    """The model instance a row of its table holds (every column, by name), as the ORM would
+    load it. A table's row selected as one value (`SELECT m AS member …`) is such a row too."""
+    return model._init_from_db(**row)
