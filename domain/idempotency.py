@@ -18,6 +18,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from db.models import IdempotencyRecord
+from db.sql import Sql
 from domain.errors import DomainError, ErrorCode
 from domain.principal import Principal
 
@@ -64,13 +65,14 @@ async def run_once(
         "key": key,
     }
     async with in_transaction() as connection:
-        inserted = await connection.execute_query_dict(
-            CLAIM_KEY_SQL, [scope["brand_id"], scope["principal"], operation, key, fingerprint]
+        sql = Sql(connection)
+        record_id = await sql.fetchrow(
+            CLAIM_KEY_SQL, scope["brand_id"], scope["principal"], operation, key, fingerprint
         )
-        if inserted:
+        if record_id is not None:
             outcome = await movement(connection)
-            await connection.execute_query(
-                SET_OUTCOME_SQL, [inserted[0]["id"], json.dumps(outcome, separators=(",", ":"))]
+            await sql.execute(
+                SET_OUTCOME_SQL, record_id["id"], json.dumps(outcome, separators=(",", ":"))
             )
             return outcome, False
     record = await IdempotencyRecord.get(**scope)

@@ -16,6 +16,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from db.models import Balance, Brand, LedgerEntry, LedgerKind, Lot, LotConsumption, Member
 from db.rows import model_of
+from db.sql import Sql
 from domain.errors import DomainError, ErrorCode
 
 EARNING_KINDS = {LedgerKind.EARN, LedgerKind.ADJUST}
@@ -106,6 +107,7 @@ class MemberBook:
         actor: str,
     ) -> None:
         self.connection = connection
+        self.sql = Sql(connection)
         self.member = member
         self.balance = balance
         self.brand = brand
@@ -133,10 +135,9 @@ class MemberBook:
 
         With `brand_id`, a member of another brand (or none) is NOT_FOUND.
         """
-        rows = await connection.execute_query_dict(OPEN_BOOK_SQL, [member_id])
-        if not rows or brand_id not in (None, rows[0]["member"]["brand_id"]):
+        row = await Sql(connection).fetchrow(OPEN_BOOK_SQL, member_id)
+        if row is None or brand_id not in (None, row["member"]["brand_id"]):
             raise DomainError(ErrorCode.NOT_FOUND, "No such member.", ["memberId"])
-        (row,) = rows
         member, balance = model_of(Member, row["member"]), model_of(Balance, row["balance"])
         book = cls(connection, member, balance, model_of(Brand, row["brand"]), now, actor)
         await book.expire_due()
@@ -144,11 +145,11 @@ class MemberBook:
 
     async def expire_due(self) -> LedgerEntry | None:
         """Take what remains of every lot past its expiry, in one EXPIRE entry."""
-        due = await self.connection.execute_query_dict(DUE_LOTS_SQL, [self.member.id, self.now])
+        due = await self.sql.fetch(DUE_LOTS_SQL, self.member.id, self.now)
         if not due:
             return None
         total = sum(lot["remaining"] for lot in due)
-        await self.connection.execute_query(EXPIRE_LOTS_SQL, [[lot["id"] for lot in due], self.now])
+        await self.sql.execute(EXPIRE_LOTS_SQL, [lot["id"] for lot in due], self.now)
         return await self._append(LedgerKind.EXPIRE, -total, f"{total} points expired")
 
     async def credit(
@@ -178,9 +179,14 @@ class MemberBook:
             **entry_fields,
         )
         for lot_points, expires_at in kept:
-            await self.connection.execute_query(
+            await self.sql.execute(
                 INSERT_LOT_SQL,
-                [self.member.id, entry.id, purchase_id, lot_points, self.now, expires_at],
+                self.member.id,
+                entry.id,
+                purchase_id,
+                lot_points,
+                self.now,
+                expires_at,
             )
         return entry
 
@@ -218,8 +224,8 @@ class MemberBook:
             part = min(lot.remaining, still_to_take)
             lot.remaining -= part
             still_to_take -= part
-            await self.connection.execute_query(TAKE_FROM_LOT_SQL, [lot.id, lot.remaining])
-            await self.connection.execute_query(INSERT_CONSUMPTION_SQL, [lot.id, entry.id, part])
+            await self.sql.execute(TAKE_FROM_LOT_SQL, lot.id, lot.remaining)
+            await self.sql.execute(INSERT_CONSUMPTION_SQL, lot.id, entry.id, part)
         return entry
 
     async def give_back(
@@ -290,9 +296,7 @@ class MemberBook:
         return entry
 
     async def _spendable_lots(self, first_lot_id: int | None) -> list[Lot]:
-        rows = await self.connection.execute_query_dict(
-            SPENDABLE_LOTS_SQL, [self.member.id, self.now]
-        )
+        rows = await self.sql.fetch(SPENDABLE_LOTS_SQL, self.member.id, self.now)
         lots = [model_of(Lot, row) for row in rows]
         return sorted(lots, key=lambda lot: lot.id != first_lot_id)  # stable: FIFO otherwise
 
@@ -314,25 +318,21 @@ class MemberBook:
             balance.lifetime_earned += points  # a reversal takes back what was earned
         elif kind in (LedgerKind.REDEEM, LedgerKind.REFUND):
             balance.lifetime_redeemed -= points  # a refund gives back what was redeemed
-        await self.connection.execute_query(
+        await self.sql.execute(
             UPDATE_BALANCE_SQL,
-            [
-                *(self.member.id, balance.available, balance.lifetime_earned),
-                *(balance.lifetime_redeemed, balance.version, balance.shortfall),
-            ],
+            *(self.member.id, balance.available, balance.lifetime_earned),
+            *(balance.lifetime_redeemed, balance.version, balance.shortfall),
         )
         unknown = fields.keys() - ENTRY_FIELDS.keys()
         if unknown:
             raise TypeError(f"unknown ledger entry fields: {sorted(unknown)}")
         given = ENTRY_FIELDS | fields
-        (row,) = await self.connection.execute_query_dict(
+        row = await self.sql.fetchrow(
             INSERT_ENTRY_SQL,
-            [
-                *(self.member.brand_id, self.member.id, kind.value, points, balance.available),
-                *(balance.version, description, self.now, self.actor, given["store_id"]),
-                *(given["expires_at"], json.dumps(given["breakdown"], separators=(",", ":"))),
-                *(given["reason"], given["order_ref"], given["shortfall"], given["partner_id"]),
-            ],
+            *(self.member.brand_id, self.member.id, kind.value, points, balance.available),
+            *(balance.version, description, self.now, self.actor, given["store_id"]),
+            *(given["expires_at"], json.dumps(given["breakdown"], separators=(",", ":"))),
+            *(given["reason"], given["order_ref"], given["shortfall"], given["partner_id"]),
         )
         entry = model_of(LedgerEntry, row)
         self.entries.append(entry)

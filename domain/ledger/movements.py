@@ -202,19 +202,17 @@ async def record_purchase(
             for category, spent in spend_by_category(purchase.lines).items()
         }
         try:
-            (record,) = await connection.execute_query_dict(
+            record = await book.sql.fetchrow(
                 INSERT_PURCHASE_SQL,
-                [
-                    *(brand.id, principal.partner_id, member_id, earned.store_id, order_ref),
-                    *(purchase.total, earned.occurred_at, earned.earn_day),
-                    *(json.dumps(categories), earned.earn.points, entry.id),
-                ],
+                *(brand.id, principal.partner_id, member_id, earned.store_id, order_ref),
+                *(purchase.total, earned.occurred_at, earned.earn_day),
+                *(json.dumps(categories), earned.earn.points, entry.id),
             )
         except IntegrityError:
             raise DomainError(
                 ErrorCode.DUPLICATE, "This order was recorded already.", ["orderRef"]
             ) from None
-        await connection.execute_query(LINK_LOTS_SQL, [entry.id, record["id"]])
+        await book.sql.execute(LINK_LOTS_SQL, entry.id, record["id"])
         if any(expires_at <= book.now for _, expires_at in earned.lots):
             await book.expire_due()  # a rule's short-lived points, past due for an old purchase
         if earned.earn.referral is not None:

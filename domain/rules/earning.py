@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from db.models import Award, AwardKind, Brand, Member
+from db.sql import Sql
 from domain.errors import DomainError, ErrorCode
 from domain.ledger.book import lots_after_paying, shortfall_component
 from domain.ledger.policy import expiry_of
@@ -61,7 +62,7 @@ async def member_facts(
     """What the engine knows of the member on `day`; for a `purchase`, whether it is their
     first, and whether it is the first of a referred member whose referral was not yet paid."""
     tier = (await earning_config(connection, brand)).tier(member.tier_id)
-    (row,) = await connection.execute_query_dict(FACTS_SQL, [member.id, day])
+    row = await Sql(connection).fetchrow(FACTS_SQL, member.id, day)
     first_purchase = purchase and not row["purchased_before"]
     referred = (
         first_purchase
@@ -164,10 +165,10 @@ async def assess_purchase(
     check_purchase(purchase, now, brand.purchase_max_age_days)
     store_id = None
     if purchase.store_code:
-        stores = await connection.execute_query_dict(STORE_SQL, [brand.id, purchase.store_code])
-        if not stores:
+        store = await Sql(connection).fetchrow(STORE_SQL, brand.id, purchase.store_code)
+        if store is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such store.", ["storeCode"])
-        store_id = stores[0]["id"]
+        store_id = store["id"]
     occurred_at = purchase.occurred_at or now
     zone = ZoneInfo(brand.timezone)
     earn_day = occurred_at.astimezone(zone).date()
