@@ -4,6 +4,7 @@ change them atomically. redis-py's Script sends each by SHA (EVALSHA), loading i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -30,15 +31,20 @@ class SaleKeys:
 
     @classmethod
     def of(cls, keys: RedisKeys, sale_id: int) -> SaleKeys:
-        tag = f"{{fs:{sale_id}}}"
-        return cls(
-            *(keys.key(tag, name) for name in
-              ("meta", "stock", "buyers", "holds", "holddata", "outcomes", "pubgate")),
-            prefix=keys.key(tag),
-        )  # fmt: skip
+        return _sale_keys(keys.prefix, sale_id)
 
     def attempts(self, member_id: int) -> str:
         return f"{self.prefix}:attempts:{member_id}"
+
+
+@lru_cache(maxsize=1024)  # every attempt of a stampede names the same few sales
+def _sale_keys(prefix: str, sale_id: int) -> SaleKeys:
+    keys, tag = RedisKeys(prefix), f"{{fs:{sale_id}}}"
+    return SaleKeys(
+        *(keys.key(tag, name) for name in
+          ("meta", "stock", "buyers", "holds", "holddata", "outcomes", "pubgate")),
+        prefix=keys.key(tag),
+    )  # fmt: skip
 
 
 class FlashScripts:

@@ -95,7 +95,12 @@ async def cancel_flash_sale(info: Any, input: Any) -> Payload:
 async def enter_flash_sale(info: Any, input: Any) -> Payload:
     sale_id = decode_id(input.flash_sale_id, "FlashSale", "flashSaleId")
     redeemed = await entry.enter(
-        info.context.backends, principal_of(info), sale_id, input.quantity, input.idempotency_key
+        info.context.backends,
+        principal_of(info),
+        sale_id,
+        input.quantity,
+        input.idempotency_key,
+        decided=info.context.flash_verdict,
     )
     return Payload(redemption=redeemed.redemption, member=redeemed.member)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from domain.flash_sales.entry import Verdict
 from domain.principal import Principal
 from domain.runtime import Backends
 from resolvers.loaders import Loaders
@@ -19,3 +20,6 @@ class Context:
     request_id: str
     principal: Principal | None = None
     connection_params: dict[str, Any] | None = None
+    # The entry script's verdict on this request's enterFlashSale, when the endpoint's short
+    # way (server/hot_path.py) asked it already and found no refusal to give.
+    flash_verdict: Verdict | None = None

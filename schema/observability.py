@@ -35,6 +35,11 @@ class OperationMetrics:
             ["code"],
             registry=registry,
         )
+        self.short_way = Counter(
+            "pointsmall_flash_sale_refusals_short_way",
+            "enterFlashSale refusals answered before GraphQL execution (server/hot_path.py).",
+            registry=registry,
+        )
         self._names: set[str] = set()
 
     def count_error(self, code: str) -> None:

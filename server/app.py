@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
         configure_logging(json_lines=settings.production)
     jwt_secret, _ = settings.resolved_jwt_secret()
     registry = CollectorRegistry()
+    metrics = OperationMetrics(registry)
     schema = build_schema(
         SchemaLimits(
             max_depth=settings.max_query_depth,
@@ -58,10 +59,11 @@ def create_app(settings: Settings | None = None, *, configure_logs: bool = True)
             max_batch_operations=settings.max_batch_operations,
             mask_internal_errors=settings.production,
         ),
-        OperationMetrics(registry),
+        metrics,
     )
     graphql = GraphQLEndpoint(
         schema,
+        metrics=metrics,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         allowed_origins=settings.allowed_origins,

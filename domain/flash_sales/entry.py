@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -96,10 +97,29 @@ class _SoldOutInRecord(DomainError):
     """PostgreSQL's record has no unit left for this hold: the hold's units do not exist."""
 
 
-async def enter(
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The entry script's answer to one attempt that it did not refuse: a hold taken, a replay
+    of an entry that went further, or a sale it does not hold. `enter` goes on from it."""
+
+    scope: str  # the caller's idempotency scope: a verdict is only good for its own call
+    sale_id: int
+    quantity: int
+    key: str
+    answer: tuple[str, ...]
+
+    def is_for(self, principal: Principal, sale_id: int, quantity: int, key: str) -> bool:
+        return (self.scope, self.sale_id, self.quantity, self.key) == (
+            principal.idempotency_scope, sale_id, quantity, key,
+        )  # fmt: skip
+
+
+async def decide(
     rt: Backends, principal: Principal, sale_id: int, quantity: int, key: str
-) -> Redeemed:
-    """Buy `quantity` units of a flash sale for the calling member, at most once per key."""
+) -> Verdict:
+    """Ask the entry script about an attempt. What it refuses (sold out, not started, the
+    limit, the rate, a replayed refusal, a key used for another request) is raised here, with
+    no database work; anything else is the verdict `enter` goes on from."""
     if not key or len(key) > 200:
         raise DomainError(
             ErrorCode.INVALID_INPUT, "idempotencyKey must be 1 to 200 characters.",
@@ -116,6 +136,34 @@ async def enter(
               facts.status, int(rt.flash.hold_seconds * 1000), rt.flash.attempts_per_minute,
               60_000, fingerprint, principal.brand_id, rt.clock.offset_ms()],
     )  # fmt: skip
+    if answer[0] == "REFUSED":
+        raise refusal(answer[1])
+    if answer[0] == "REPLAY":
+        state, recorded_fingerprint, detail = answer[1].split("|")
+        if recorded_fingerprint != fingerprint:
+            raise DomainError(
+                ErrorCode.CONFLICT,
+                "This idempotencyKey was used for a different request.",
+                ["idempotencyKey"],
+            )
+        if state == "E":
+            raise refusal(detail)
+    return Verdict(principal.idempotency_scope, sale_id, quantity, key, tuple(answer))
+
+
+async def enter(
+    rt: Backends,
+    principal: Principal,
+    sale_id: int,
+    quantity: int,
+    key: str,
+    decided: Verdict | None = None,
+) -> Redeemed:
+    """Buy `quantity` units of a flash sale for the calling member, at most once per key;
+    from the script's verdict on this very call when it was asked already (`decided`)."""
+    if decided is None or not decided.is_for(principal, sale_id, quantity, key):
+        decided = await decide(rt, principal, sale_id, quantity, key)
+    answer = decided.answer
     verdict = answer[0]
     if verdict in ("MISSING", "FOREIGN"):
         sale = None
@@ -130,24 +178,17 @@ async def enter(
             "This flash sale is being restored; try again in a moment.",
             ["flashSaleId"],
         )
-    if verdict == "REFUSED":
-        raise refusal(answer[1])
     if verdict == "REPLAY":
-        state, recorded_fingerprint, detail = answer[1].split("|")
-        if recorded_fingerprint != fingerprint:
-            raise DomainError(
-                ErrorCode.CONFLICT,
-                "This idempotencyKey was used for a different request.",
-                ["idempotencyKey"],
-            )
-        if state == "E":
-            raise refusal(detail)
+        state, _, detail = answer[1].split("|")
         if state == "R":
             redemption = await Redemption.get(id=int(detail))
             return Redeemed(redemption, await Member.get(id=redemption.member_id))
         # "H": the first call's hold is still open; its transaction decides (run_once waits).
     else:
         publisher_of(rt).changed(sale_id)
+    keys = SaleKeys.of(rt.keys, sale_id)
+    reservation = reservation_of(principal, key)
+    fingerprint = entry_fingerprint(sale_id, quantity)
     return await _buy(rt, principal, sale_id, quantity, key, keys, reservation, fingerprint)
 
 

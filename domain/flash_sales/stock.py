@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
+from functools import lru_cache
 
 from tortoise.connection import get_connection
 
@@ -84,6 +85,7 @@ async def load_sale(rt: Backends, sale: FlashSale) -> None:
     publisher_of(rt).changed(sale.id)
 
 
+@lru_cache(maxsize=4096)
 def entry_fingerprint(sale_id: int, quantity: int) -> str:
     """What an entry's key records of its request, to tell a replay from a different call."""
     return request_hash({"sale": sale_id, "quantity": quantity})[:16]

@@ -171,19 +171,6 @@ async def live_sale(staff: Staff, clock, *, lasts=timedelta(hours=1), **fields) 
     return sale
 
 
-@pytest.fixture
-def member_with(staff, make_token, brand):
-    """A registered member with `points` points (a purchase at the base rate) and their token."""
-
-    async def make(points: int = 1000, name: str = "Ada") -> tuple[dict, str]:
-        member = await staff.register(name)
-        if points:
-            await staff.purchase(member["id"], f"{points}.00")
-        return member, make_token(brand, "MEMBER", member["id"])
-
-    return make
-
-
 async def enter(gql, token: str, sale_id: str, quantity: int = 1, idem: str | None = None):
     body = await gql(
         ENTER,
