@@ -4,15 +4,17 @@ that is not exactly a member's enterFlashSale."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
 
 from db.flash_sales import SaleKeys
-from tests.conftest import unique_code
+from tests.conftest import start_live_server, stop_live_server, unique_code
 from tests.factories import key
-from tests.flash_sales.test_flash_sales import live_sale, scheduled_sale
+from tests.flash_sales.test_flash_sales import SET_STATUS, live_sale, scheduled_sale
 from tests.ledger.records import pk
+from tests.live import admin_of
 
 SHORT_WAY = "pointsmall_flash_sale_refusals_short_way_total"
 
@@ -235,3 +237,25 @@ async def test_documents_it_does_not_take(client, staff, clock, member_with):
         [{"code": "SOLD_OUT"}]
     ] * 2
     assert await short_way_count(client) == before
+
+
+async def test_a_member_frozen_on_another_process_is_refused_here_at_once(
+    client, staff, clock, member_with, settings, brand
+):
+    """This process keeps members' facts for the script; a change made through another
+    process reaches it over the event bus before the next attempt."""
+    sale = await sold_out_sale(client, staff, clock, member_with)
+    member, token = await member_with(0)
+    first = await post(client, DOCUMENTS[0], entry(sale["id"]), token)
+    assert [e["code"] for e in first["data"]["enterFlashSale"]["userErrors"]] == ["SOLD_OUT"]
+    server = await asyncio.to_thread(start_live_server, settings)
+    try:
+        async with admin_of(server, brand, lambda *_: staff.token) as remote:
+            frozen = await remote.call(
+                SET_STATUS, {"memberId": member["id"], "status": "FROZEN", "reason": "fraud"}
+            )
+            assert frozen == {"member": {"status": "FROZEN"}, "userErrors": []}
+    finally:
+        await asyncio.to_thread(stop_live_server, server)
+    then = await post(client, DOCUMENTS[0], entry(sale["id"]), token)
+    assert [e["code"] for e in then["data"]["enterFlashSale"]["userErrors"]] == ["MEMBER_FROZEN"]
