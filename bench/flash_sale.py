@@ -58,6 +58,7 @@ from domain.brands import create_brand
 from domain.catalog.items import ItemKind, ItemSpec, create_item
 from domain.flash_sales.entry import (
     REDEEMED_IN_SALE_SQL,
+    SALE_AND_ITEM_SQL,
     STATEMENT_TIMEOUT_MS,
     TAKE_SOLD_SQL,
     reservation_of,
@@ -432,10 +433,8 @@ async def script_load(plan: ScriptPlan, processes: int) -> tuple[harness.Row, Co
 # --- Baseline (c): the winners' transaction on bare asyncpg ---------------------------------
 
 # The statements the hold's transaction sends beside the book's (harness.py), in its order:
-# the ORM's reads spelled out here, the rest the domain's own SQL. The Redis round trip it makes
-# before its last statement (the hold's deadline) is left out: this is its SQL.
-SALE_ROW = "SELECT * FROM flash_sale WHERE id = $1 LIMIT 2"
-ITEM_ROW = "SELECT * FROM catalog_item WHERE id = $1 LIMIT 2"
+# the domain's own SQL, and the redemption's insert as the ORM sends it. The Redis round trip it
+# makes before its last statement (the hold's deadline) is left out: this is its SQL.
 
 
 async def baseline_win(
@@ -451,14 +450,14 @@ async def baseline_win(
         record_id = await harness.claim_key(db, brand_id, actor, "enterFlashSale", key, payload)
         book = await harness.open_book(db, member_id, now, actor)
         await db.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
-        sale = await db.fetchrow(SALE_ROW, sale_id)
+        row = await db.fetchrow(SALE_AND_ITEM_SQL, sale_id)
+        sale, item = row["sale"], row["item"]
         units = await db.fetchval(REDEEMED_IN_SALE_SQL, member_id, sale_id)
         if units + QUANTITY > sale["per_member_limit"]:
             raise harness.Refused("LIMIT_REACHED")
         points = sale["points_price"] * QUANTITY
         if book.balance["available"] < points:
             raise harness.Refused("INSUFFICIENT_POINTS")
-        item = await db.fetchrow(ITEM_ROW, sale["item_id"])
         entry_id = await harness.debit(book, points, f"Flash sale: {QUANTITY} x {item['name']}")
         redemption_id = await db.fetchval(
             harness.INSERT_REDEMPTION,

@@ -882,7 +882,6 @@ async def baseline_load(plan: BaselinePlan, processes: int) -> BaselineLoad:
 # ORM still sends is spelled here as it sends it: its reads select every column (`*` here) and
 # its get() adds LIMIT 2; its writes name every column. The benches' baselines build their
 # transactions of these, in the domain's order.
-TIER = "SELECT * FROM tier WHERE id = $1 LIMIT 2"
 INSERT_REDEMPTION = """
 INSERT INTO redemption (reservation_id, quantity, points_spent, cash_amount, status,
                         payment_due_at, payment_reference, shipping_address, tracking_reference,

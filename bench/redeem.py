@@ -36,6 +36,7 @@ from domain.brands import create_brand
 from domain.catalog.items import ItemKind, ItemSpec, create_item, member_price
 from domain.catalog.redemptions import REDEEMED_BEFORE_SQL, TAKE_STOCK_SQL
 from domain.principal import Principal, Role
+from domain.rules.config import TIERS_SQL
 from resolvers.ids import encode_id
 from server.settings import Settings
 
@@ -109,12 +110,19 @@ async def stock_check(db: asyncpg.Connection, item: Item) -> str:
 # --- Baseline: the same transaction on bare asyncpg ------------------------------------------
 
 # The statements redeem sends, in its order (harness.py has those of every movement; see there
-# how they are spelled). REDEEMED_BEFORE_SQL and TAKE_STOCK_SQL are the domain's own.
+# how they are spelled). REDEEMED_BEFORE_SQL and TAKE_STOCK_SQL are the domain's own; the
+# member's tier comes from the brand's tiers, which the service keeps in-process.
 ITEM = "SELECT * FROM catalog_item WHERE id = $1 AND brand_id = $2 LIMIT 2"
 
 
 async def baseline_redeem(
-    db: asyncpg.Connection, member_id: int, key: str, *, brand_id: int, item_id: int
+    db: asyncpg.Connection,
+    member_id: int,
+    key: str,
+    *,
+    brand_id: int,
+    item_id: int,
+    discount_percent: int,
 ) -> None:
     """redeem's statements, in the domain's order, in one transaction: the item's stock is
     taken last, after the debit and the redemption (a points-only offer issues no coupons)."""
@@ -125,14 +133,11 @@ async def baseline_redeem(
         record_id = await harness.claim_key(db, brand_id, actor, "redeem", key, payload)
         book = await harness.open_book(db, member_id, now, actor)
         item = await db.fetchrow(ITEM, item_id, brand_id)
-        tier = await db.fetchrow(harness.TIER, book.member["tier_id"])
-        if item["min_tier_id"] is not None:
-            await db.fetchrow(harness.TIER, item["min_tier_id"])
         if item["per_member_limit"] is not None:
             before = await db.fetchval(REDEEMED_BEFORE_SQL, member_id, item_id)
             if before + QUANTITY > item["per_member_limit"]:
                 raise harness.Refused("LIMIT_REACHED")
-        points = member_price(item["points_price"], tier["discount_percent"]) * QUANTITY
+        points = member_price(item["points_price"], discount_percent) * QUANTITY
         if book.balance["available"] < points:
             raise harness.Refused("INSUFFICIENT_POINTS")
         entry_id = await harness.debit(book, points, f"Redeemed {QUANTITY} x {item['name']}")
@@ -264,9 +269,17 @@ class RedeemBench:
     async def baseline(self, item: Item) -> harness.Row:
         """redeem's transaction on asyncpg pools, for random members."""
         options, pool_size = self.options, Settings().db_pool_max
+        # The service keeps the brand's tiers in-process: the baseline reads them once too.
+        (tier,) = await self.db.fetch(TIERS_SQL, self.brand_id)
+        redeem = functools.partial(
+            baseline_redeem,
+            brand_id=self.brand_id,
+            item_id=item.id,
+            discount_percent=tier["discount_percent"],
+        )
         plan = harness.BaselinePlan(
             self.backends.database_url,
-            functools.partial(baseline_redeem, brand_id=self.brand_id, item_id=item.id),
+            redeem,
             self.member_ids,
             tasks=max(1, options.connections // options.workers),
             pool_size=pool_size,

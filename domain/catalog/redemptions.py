@@ -30,7 +30,6 @@ from db.models import (
     Member,
     Redemption,
     RedemptionStatus,
-    Tier,
 )
 
 __all__ = ["RedemptionStatus"]  # re-exported for the schema
@@ -44,6 +43,7 @@ from domain.ledger.movements import books_written, move, publish_books
 from domain.ledger.policy import grace_expiry
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
+from domain.rules.config import earning_config
 from domain.runtime import Backends
 from domain.webhooks import emit, redemption_event
 
@@ -127,18 +127,16 @@ async def redeem(
     points taken first-to-expire first, the stock taken by a conditional update (never below
     zero), and coupons issued; at most once per idempotency key."""
     address = check_address(shipping_address)
-    brand = await Brand.get(id=principal.brand_id)
     member_id = principal.member_id
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry | None:
-        now = book.now
+        now, brand = book.now, book.brand
         item = await CatalogItem.get_or_none(id=item_id, brand_id=brand.id).using_db(connection)
         if item is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such item.", ["itemId"])
-        tier = await Tier.get(id=book.member.tier_id).using_db(connection)
-        min_tier = (
-            await Tier.get(id=item.min_tier_id).using_db(connection) if item.min_tier_id else None
-        )
+        config = await earning_config(connection, brand)
+        tier = config.tier(book.member.tier_id)
+        min_tier = config.tier(item.min_tier_id) if item.min_tier_id else None
         shopper = Shopper(book.member.id, tier.rank, tier.discount_percent, book.balance.available)
         refused = refusal(item, now, min_tier.rank if min_tier else None, shopper)
         if refused is not None:

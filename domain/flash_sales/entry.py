@@ -30,6 +30,7 @@ from db.models import (
     Redemption,
     RedemptionStatus,
 )
+from db.rows import model_of
 from domain.catalog.coupons import issue_coupons
 from domain.catalog.redemptions import Redeemed
 from domain.errors import DomainError, ErrorCode
@@ -70,6 +71,10 @@ QUANTITY_CODES = ("INVALID_INPUT", "LIMIT_REACHED", "OUT_OF_STOCK")
 REDEEMED_IN_SALE_SQL = """
 SELECT COALESCE(SUM(quantity), 0) AS units FROM redemption
 WHERE member_id = $1 AND flash_sale_id = $2 AND status <> 'CANCELLED'
+"""
+SALE_AND_ITEM_SQL = """
+SELECT s AS sale, i AS item FROM flash_sale s JOIN catalog_item i ON i.id = s.item_id
+WHERE s.id = $1
 """
 TAKE_SOLD_SQL = """
 UPDATE flash_sale SET sold = sold + $2
@@ -199,10 +204,11 @@ async def _buy(
     """The hold's transaction, then the hold resolved once by its outcome."""
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry | None:
-        await connection.execute_query(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
-        sale = await FlashSale.get(id=sale_id).using_db(connection)
-        rows = await connection.execute_query_dict(REDEEMED_IN_SALE_SQL, [book.member.id, sale_id])
-        if int(rows[0]["units"]) + quantity > sale.per_member_limit:
+        await book.sql.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+        row = await book.sql.fetchrow(SALE_AND_ITEM_SQL, sale_id)
+        sale, item = model_of(FlashSale, row["sale"]), model_of(CatalogItem, row["item"])
+        units = await book.sql.fetchrow(REDEEMED_IN_SALE_SQL, book.member.id, sale_id)
+        if int(units["units"]) + quantity > sale.per_member_limit:
             raise refusal("LIMIT_REACHED")
         points = sale.points_price * quantity
         if book.balance.available < points:
@@ -211,7 +217,6 @@ async def _buy(
                 f"Only {book.balance.available} points are available; {points} are needed.",
                 ["flashSaleId"],
             )
-        item = await CatalogItem.get(id=sale.item_id).using_db(connection)
         entry = None
         if points:
             entry = await book.debit(
@@ -238,7 +243,7 @@ async def _buy(
         event = redemption_event(redemption, item, book.member.member_code)
         await emit(connection, item.partner_id, "redemption.created", event, book.now)
         # Last: every entry of the sale waits for its row, so it is locked only for the commit.
-        if not await connection.execute_query_dict(TAKE_SOLD_SQL, [sale_id, quantity]):
+        if await book.sql.fetchrow(TAKE_SOLD_SQL, sale_id, quantity) is None:
             raise _SoldOutInRecord(ErrorCode.SOLD_OUT, REFUSALS["SOLD_OUT"], ["flashSaleId"])
         deadline = await rt.redis.zscore(keys.holds, reservation)
         if deadline is None or now_ms(rt) > deadline - DEADLINE_MARGIN_MS:
