@@ -88,8 +88,11 @@ class EntryDocument:
         return {"data": {self.root_key: payload}}
 
 
-def _plain_fields(selection_set: SelectionSetNode | None, allowed: set[str]):
-    """(response key, field name) of a selection of plain fields only, or None."""
+def _plain_fields(
+    selection_set: SelectionSetNode | None, allowed: set[str]
+) -> list[tuple[str, FieldNode]] | None:
+    """(response key, node) of each field of a selection of plain fields among `allowed` (no
+    fragments, directives or arguments, no response key twice); None for any other selection."""
     if selection_set is None:
         return None
     fields = []
@@ -98,10 +101,10 @@ def _plain_fields(selection_set: SelectionSetNode | None, allowed: set[str]):
             return None
         if selection.name.value not in allowed:
             return None
-        fields.append(((selection.alias or selection.name).value, selection.name.value))
+        fields.append(((selection.alias or selection.name).value, selection))
     if len({key for key, _ in fields}) != len(fields):
         return None
-    return tuple(fields)
+    return fields
 
 
 def entry_document(query: str) -> EntryDocument | None:
@@ -140,39 +143,23 @@ def entry_document(query: str) -> EntryDocument | None:
         isinstance(argument.value, VariableNode) and argument.value.name.value == variable
     ):
         return None
-    payload = _plain_fields_with_subselections(root.selection_set)
+    # `redemption` and `member` may select anything: a refusal shows them null.
+    payload = _plain_fields(root.selection_set, PAYLOAD_FIELDS)
     if payload is None:
         return None
-    fields, user_errors = payload
+    user_errors: list[tuple[str, FieldNode]] = []
+    for _, node in payload:
+        if node.name.value == "userErrors":
+            user_errors = _plain_fields(node.selection_set, USER_ERROR_FIELDS)
+            if user_errors is None:
+                return None
     return EntryDocument(
         operation.name.value if operation.name else None,
         variable,
         (root.alias or root.name).value,
-        fields,
-        user_errors,
+        tuple((key, node.name.value) for key, node in payload),
+        tuple((key, node.name.value) for key, node in user_errors),
     )
-
-
-def _plain_fields_with_subselections(selection_set: SelectionSetNode | None):
-    """The payload's (key, field) pairs and its userErrors' pairs, or None: `redemption` and
-    `member` may select anything (a refusal shows them null), userErrors plain fields only."""
-    if selection_set is None:
-        return None
-    fields, user_errors = [], ()
-    for selection in selection_set.selections:
-        if not isinstance(selection, FieldNode) or selection.directives or selection.arguments:
-            return None
-        name = selection.name.value
-        if name not in PAYLOAD_FIELDS:
-            return None
-        if name == "userErrors":
-            user_errors = _plain_fields(selection.selection_set, USER_ERROR_FIELDS)
-            if user_errors is None:
-                return None
-        fields.append(((selection.alias or selection.name).value, name))
-    if len({key for key, _ in fields}) != len(fields):
-        return None
-    return tuple(fields), user_errors
 
 
 def entry_input(variables: Any, document: EntryDocument) -> tuple[str, int, str] | None:
