@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import jwt
 
 from domain import partners
-from domain.brands import BrandDirectory
+from domain.brands import BrandDirectory, BrandKeys
 from domain.principal import Principal, Role
 from domain.runtime import Backends
 from resolvers.ids import parse_id
@@ -55,9 +55,10 @@ class Authenticator:
     partner_rate_per_second: float = 20.0
     partner_burst: int = 40
     # Tokens verified lately: a client sends the same token with every request, and checking
-    # its signature each time is most of a small request's cost. An entry lasts as long as a
-    # brand's cached key (a changed key takes effect as soon) and never past the token's exp.
-    _verified: dict[tuple[str, str | None], tuple[float, Principal]] = field(
+    # its signature each time is most of a small request's cost. An entry holds while its
+    # brand's key is the one it was verified with (the directory rereads keys every few
+    # seconds, so a changed key takes effect as soon) and never past the token's exp.
+    _verified: dict[tuple[str, str | None], tuple[BrandKeys, Principal]] = field(
         default_factory=dict, repr=False
     )
 
@@ -102,14 +103,17 @@ class Authenticator:
         )
 
     async def _from_token(self, authorization: str, brand_code: str | None) -> Principal:
-        now = time.monotonic()
         cached = self._verified.get((authorization, brand_code))
-        if cached is not None and now < cached[0] and cached[1].still_valid():
-            return cached[1]
+        if cached is not None and cached[1].still_valid():
+            keys, principal = cached
+            if await self.brands.find(principal.brand_code) == keys:
+                return principal  # verified with the key the brand still has
         principal = await self._verify_token(authorization, brand_code)
-        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
-            self._verified.clear()
-        self._verified[(authorization, brand_code)] = (now + self.brands.ttl, principal)
+        keys = await self.brands.find(principal.brand_code)
+        if keys is not None:
+            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+                self._verified.clear()
+            self._verified[(authorization, brand_code)] = (keys, principal)
         return principal
 
     async def _verify_token(self, authorization: str, brand_code: str | None) -> Principal:

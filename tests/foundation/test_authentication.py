@@ -7,13 +7,16 @@ field that needs them gets HTTP 200 with an UNAUTHENTICATED error on that field.
 
 from __future__ import annotations
 
+import asyncio
+
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from db.models import JwtAlgorithm
-from domain.brands import create_brand
+from db.models import Brand, JwtAlgorithm
+from domain.brands import BrandDirectory, create_brand
+from server.auth import AuthenticationFailed, Authenticator
 from tests.conftest import ISSUER, JWT_SECRET, unique_code
 
 BRAND_QUERY = "{ brand { code } }"
@@ -133,3 +136,22 @@ async def test_brands_without_keys_cannot_sign_for_each_other(client, brand, mak
     assert_unauthenticated(await post(client, forged))
     plain = make_token(brand, secret=JWT_SECRET)  # the deployment secret itself signs nothing
     assert_unauthenticated(await post(client, plain))
+
+
+async def test_a_token_verified_before_stops_working_once_its_brand_changed_key(app, make_token):
+    """Verified tokens are kept, each with the key that verified it: a brand's new key (read
+    again by the directory after its ttl) refuses the tokens of the old one."""
+    old, new = "brand-old-secret-brand-old-secret-01234", "brand-new-secret-brand-new-secret-01234"
+    brand = await create_brand(
+        unique_code(), "Rotating", jwt_algorithm=JwtAlgorithm.HS256, jwt_key=old
+    )
+    authenticator = Authenticator(BrandDirectory(ttl=0.05), JWT_SECRET, ISSUER)
+    token = f"Bearer {make_token(brand, 'STAFF', 's-1', secret=old)}"
+    assert (await authenticator.authenticate(token, None)).subject == "s-1"
+    assert (await authenticator.authenticate(token, None)).subject == "s-1"  # kept
+    await Brand.filter(id=brand.id).update(jwt_key=new)
+    await asyncio.sleep(0.1)
+    with pytest.raises(AuthenticationFailed):
+        await authenticator.authenticate(token, None)
+    fresh = f"Bearer {make_token(brand, 'STAFF', 's-2', secret=new)}"
+    assert (await authenticator.authenticate(fresh, None)).subject == "s-2"
