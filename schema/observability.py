@@ -41,9 +41,22 @@ class OperationMetrics:
             registry=registry,
         )
         self._names: set[str] = set()
+        self._children: dict[str, tuple[Counter, Histogram]] = {}  # per label, made once
 
     def count_error(self, code: str) -> None:
         self.errors.labels(code).inc()
+
+    def observe(self, name: str | None, seconds: float) -> None:
+        """One operation executed, named `name` by its client, that took `seconds`."""
+        label = self.operation_label(name)
+        children = self._children.get(label)
+        if children is None:
+            children = self._children[label] = (
+                self.requests.labels(label),
+                self.latency.labels(label),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def operation_label(self, name: str | None) -> str:
         label = name or "anonymous"
@@ -64,6 +77,5 @@ class ObserveOperations(SchemaExtension):
         try:
             yield
         finally:
-            label = self.metrics.operation_label(self.execution_context.operation_name)
-            self.metrics.requests.labels(label).inc()
-            self.metrics.latency.labels(label).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(self.execution_context.operation_name, elapsed)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
-import uuid
+import secrets
 from math import ceil
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,16 @@ from server.logs import request_id_var
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
 HTTP_ERROR_CODES = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 429: "RATE_LIMITED"}
+
+
+# Request ids: this process's random tag, then a count (32 hex digits, as a uuid's). Cheaper
+# than a uuid4, which reads the system's random source for every request.
+_PROCESS_TAG = secrets.token_hex(8)
+_request_numbers = itertools.count()
+
+
+def new_request_id() -> str:
+    return f"{_PROCESS_TAG}{next(_request_numbers):016x}"
 
 
 def error_response(
@@ -79,7 +90,7 @@ class GraphQLEndpoint(GraphQL):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = request.headers.get("x-request-id") or new_request_id()
         token = request_id_var.set(request_id)
         try:
             try:
@@ -107,7 +118,7 @@ class GraphQLEndpoint(GraphQL):
             response=response,
             backends=backends,
             loaders=Loaders(backends),
-            request_id=request_id_var.get() if isinstance(request, Request) else uuid.uuid4().hex,
+            request_id=request_id_var.get() if isinstance(request, Request) else new_request_id(),
             flash_verdict=getattr(request.state, "flash_verdict", None),
         )
         if isinstance(request, Request):

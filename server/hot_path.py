@@ -258,10 +258,8 @@ class HotPath:
 
     def _observe(self, document: EntryDocument, started: float) -> None:
         if self._metrics is not None:
-            label = self._metrics.operation_label(document.operation_name)
             self._metrics.short_way.inc()
-            self._metrics.requests.labels(label).inc()
-            self._metrics.latency.labels(label).observe(time.perf_counter() - started)
+            self._metrics.observe(document.operation_name, time.perf_counter() - started)
 
 
 def _query_of(body: bytes) -> str | None:
