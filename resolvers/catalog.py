@@ -10,6 +10,7 @@ from domain.catalog import redemptions as orders
 from resolvers.connections import ConnectionView, page_request, to_connection
 from resolvers.context import principal_of
 from resolvers.ids import decode_id
+from resolvers.ledger import prime_balance
 from resolvers.payloads import Payload, reports_user_errors
 
 
@@ -239,6 +240,7 @@ async def redeem(info: Any, input: Any) -> Payload:
         input.idempotency_key,
         _address(input),
     )
+    prime_balance(info, redeemed.member.id, redeemed.balance)
     return Payload(redemption=redeemed.redemption, member=redeemed.member)
 
 
@@ -252,6 +254,7 @@ async def cancel_redemption(info: Any, input: Any) -> Payload:
         input.reason,
         input.idempotency_key,
     )
+    prime_balance(info, cancelled.member.id, cancelled.balance)
     return Payload(redemption=cancelled.redemption, member=cancelled.member)
 
 

@@ -12,6 +12,7 @@ from domain.flash_sales.sales import SaleSpec
 from resolvers.connections import ConnectionView, page_request, to_connection
 from resolvers.context import principal_of
 from resolvers.ids import decode_id
+from resolvers.ledger import prime_balance
 from resolvers.loaders import Loaders
 from resolvers.payloads import Payload, reports_user_errors
 
@@ -102,6 +103,7 @@ async def enter_flash_sale(info: Any, input: Any) -> Payload:
         input.idempotency_key,
         decided=info.context.flash_verdict,
     )
+    prime_balance(info, redeemed.member.id, redeemed.balance)
     return Payload(redemption=redeemed.redemption, member=redeemed.member)
 
 

@@ -30,10 +30,14 @@ class BalanceChangeView:
     version: int
 
 
+def prime_balance(info: Any, member_id: int, balance: reads.BalanceView | None) -> None:
+    """The balance a movement left is known: the payload's `points` need not read it again."""
+    if balance is not None:
+        info.context.loaders.balance_by_member_id.prime(member_id, balance)
+
+
 def moved(info: Any, movement: movements.Movement) -> Payload:
-    """The movement's payload; the member's balance it left is known, so not read again."""
-    if movement.balance is not None:
-        info.context.loaders.balance_by_member_id.prime(movement.member.id, movement.balance)
+    prime_balance(info, movement.member.id, movement.balance)
     return Payload(entry=movement.entry, member=movement.member)
 
 

@@ -41,6 +41,7 @@ from domain.idempotency import run_once
 from domain.ledger.book import MemberBook
 from domain.ledger.movements import books_written, move, publish_books
 from domain.ledger.policy import grace_expiry
+from domain.ledger.reads import BalanceView
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
 from domain.rules.config import earning_config
@@ -58,6 +59,7 @@ PAYMENT_ACTOR = "system:payments"
 class Redeemed:
     redemption: Redemption
     member: Member
+    balance: BalanceView | None = None  # the member's, as the movement left it (not replays)
 
 
 def check_address(address: dict[str, str] | None) -> dict[str, str] | None:
@@ -128,6 +130,7 @@ async def redeem(
     zero), and coupons issued; at most once per idempotency key."""
     address = check_address(shipping_address)
     member_id = principal.member_id
+    made: list[Redemption] = []  # by this call's transaction (a replay makes none)
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry | None:
         now, brand = book.now, book.brand
@@ -206,12 +209,16 @@ async def redeem(
         if not await connection.execute_query_dict(TAKE_STOCK_SQL, [item.id, quantity]):
             raise DomainError(ErrorCode.OUT_OF_STOCK, "Not enough of this item left.", ["itemId"])
         book.outcome["redemption_id"] = redemption.id
+        made.append(redemption)
         return entry
 
     payload = {"item": item_id, "quantity": quantity, "address": address}
     movement = await move(rt, principal, "redeem", key, member_id, payload, write)
-    redemption = await Redemption.get(id=movement.outcome["redemption_id"])
-    return Redeemed(redemption, movement.member)
+    if movement.replayed:
+        redemption = await Redemption.get(id=movement.outcome["redemption_id"])
+    else:
+        (redemption,) = made
+    return Redeemed(redemption, movement.member, movement.balance)
 
 
 async def _redemption_of(principal: Principal, redemption_id: int) -> Redemption:
@@ -319,7 +326,7 @@ async def cancel(
     )
     if not movement.replayed and movement.outcome.get("units_back_to_sale"):
         await return_units(rt, found.flash_sale_id, found.member_id, found.quantity)
-    return Redeemed(await Redemption.get(id=found.id), movement.member)
+    return Redeemed(await Redemption.get(id=found.id), movement.member, movement.balance)
 
 
 async def confirm_payment(

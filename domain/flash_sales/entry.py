@@ -202,6 +202,7 @@ async def _buy(
     keys: SaleKeys, reservation: str, fingerprint: str,
 ) -> Redeemed:  # fmt: skip
     """The hold's transaction, then the hold resolved once by its outcome."""
+    made: list[Redemption] = []  # by this call's transaction (a replay makes none)
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry | None:
         await book.sql.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
@@ -250,6 +251,7 @@ async def _buy(
             raise refusal("CONFLICT")  # the hold is gone or about to be: commit nothing
         book.outcome["redemption_id"] = redemption.id
         book.outcome["hold_deadline"] = deadline  # names the hold this redemption used
+        made.append(redemption)
         return entry
 
     payload = {"sale": sale_id, "quantity": quantity}
@@ -272,4 +274,7 @@ async def _buy(
         if current != movement.outcome.get("hold_deadline"):
             how = "release"
     await resolve_hold(rt, sale_id, reservation, f"R|{fingerprint}|{redemption_id}", how)
-    return Redeemed(await Redemption.get(id=redemption_id), movement.member)
+    if movement.replayed:
+        return Redeemed(await Redemption.get(id=redemption_id), movement.member)
+    (redemption,) = made
+    return Redeemed(redemption, movement.member, movement.balance)
