@@ -83,7 +83,7 @@ class GraphQLEndpoint(GraphQL):
 
     def __init__(self, *args: Any, metrics: OperationMetrics | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.hot_path = HotPath(metrics, self.encode_json)
+        self.hot_path = HotPath(metrics, self.encode_json, response_media_type)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -94,9 +94,7 @@ class GraphQLEndpoint(GraphQL):
         token = request_id_var.set(request_id)
         try:
             try:
-                response = await self.hot_path.answer(
-                    request, response_media_type(request.headers.get("accept", ""))
-                ) or await self.run(request)
+                response = await self.hot_path.answer(request) or await self.run(request)
             except AuthenticationFailed as failure:
                 response = error_response(401, str(failure), **{"WWW-Authenticate": "Bearer"})
             except RateLimited as limited:

@@ -183,10 +183,14 @@ class HotPath:
     """The endpoint's short way for enterFlashSale refusals (see the module's docstring)."""
 
     def __init__(
-        self, metrics: OperationMetrics | None, encode_json: Callable[[object], str]
+        self,
+        metrics: OperationMetrics | None,
+        encode_json: Callable[[object], str],
+        media_type_of: Callable[[str], str],
     ) -> None:
         self._metrics = metrics
         self._encode_json = encode_json
+        self._media_type_of = media_type_of  # of a response, by the request's Accept header
         self._documents: dict[str, EntryDocument | None] = {}
         self._executed: set[str] = set()  # documents the schema ran without a request error
 
@@ -202,7 +206,7 @@ class HotPath:
                 self._executed.clear()
             self._executed.add(query)
 
-    async def answer(self, request: Request, media_type: str) -> Response | None:
+    async def answer(self, request: Request) -> Response | None:
         """The response to a refused entry, or None: the request goes through strawberry (with
         the script's verdict in `request.state.flash_verdict` when it was asked)."""
         if request.method != "POST" or not request.headers.get("content-type", "").startswith(
@@ -243,6 +247,7 @@ class HotPath:
             )
         except DomainError as error:
             self._observe(document, started)
+            media_type = self._media_type_of(request.headers.get("accept", ""))
             return Response(self._encode_json(document.refusal(error)), media_type=media_type)
         except Exception:
             # Redis failing, say: strawberry asks again and reports it as for any request.

@@ -259,3 +259,25 @@ async def test_a_member_frozen_on_another_process_is_refused_here_at_once(
         await asyncio.to_thread(stop_live_server, server)
     then = await post(client, DOCUMENTS[0], entry(sale["id"]), token)
     assert [e["code"] for e in then["data"]["enterFlashSale"]["userErrors"]] == ["MEMBER_FROZEN"]
+
+
+async def test_the_short_way_answers_in_the_media_type_asked_for(client, staff, clock, member_with):
+    sale = await sold_out_sale(client, staff, clock, member_with)
+    _, token = await member_with(0)
+    document = DOCUMENTS[2] + f"\n# {unique_code()}"
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/graphql-response+json"}
+    before = await short_way_count(client)
+    answers = [
+        await client.post(
+            "/graphql",
+            json={"query": document, "variables": entry(sale["id"], name="i")},
+            headers=headers,
+        )
+        for _ in range(2)
+    ]
+    assert await short_way_count(client) == before + 1  # the second one
+    executed, short = answers
+    assert short.status_code == executed.status_code == 200
+    assert short.headers["content-type"] == executed.headers["content-type"]
+    assert executed.headers["content-type"].startswith("application/graphql-response+json")
+    assert short.json() == executed.json()
