@@ -66,13 +66,13 @@ async def run_once(
     }
     async with in_transaction() as connection:
         sql = Sql(connection)
-        record_id = await sql.fetchrow(
+        claimed = await sql.fetchrow(
             CLAIM_KEY_SQL, scope["brand_id"], scope["principal"], operation, key, fingerprint
         )
-        if record_id is not None:
+        if claimed is not None:
             outcome = await movement(connection)
             await sql.execute(
-                SET_OUTCOME_SQL, record_id["id"], json.dumps(outcome, separators=(",", ":"))
+                SET_OUTCOME_SQL, claimed["id"], json.dumps(outcome, separators=(",", ":"))
             )
             return outcome, False
     record = await IdempotencyRecord.get(**scope)

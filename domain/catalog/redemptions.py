@@ -21,7 +21,6 @@ from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
 from db.models import (
-    Brand,
     CatalogItem,
     Coupon,
     ItemKind,
@@ -232,7 +231,7 @@ async def _redemption_of(principal: Principal, redemption_id: int) -> Redemption
 
 
 async def _give_back(
-    book: MemberBook, brand: Brand, redemption: Redemption, reason: str, actor: str
+    book: MemberBook, redemption: Redemption, reason: str, actor: str
 ) -> LedgerEntry | None:
     """Cancel a redemption inside `book`'s transaction: its points back to their lots, its
     stock back to the item, its coupons void."""
@@ -243,7 +242,7 @@ async def _give_back(
         entry = await book.give_back(
             redemption.redeem_entry_id,
             f"Cancelled: {redemption.quantity} x {item.name}",
-            grace_expiry=grace_expiry(brand, book.now),
+            grace_expiry=grace_expiry(book.brand, book.now),
             reason=reason,
             partner_id=item.partner_id,
         )
@@ -305,9 +304,9 @@ async def cancel(
         message = "Give a reason (up to 500 characters)."
         raise DomainError(ErrorCode.INVALID_INPUT, message, ["reason"])
     found = await _redemption_of(principal, redemption_id)
-    brand = await Brand.get(id=principal.brand_id)
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry | None:
+        brand = book.brand
         redemption = await _locked_for_cancel(connection, found.id)
         window = timedelta(hours=brand.cancel_window_hours)
         if principal.role is Role.MEMBER and book.now > redemption.created_at + window:
@@ -318,7 +317,7 @@ async def cancel(
                 ["redemptionId"],
             )
         book.outcome["redemption_id"] = redemption.id
-        return await _give_back(book, brand, redemption, reason, principal.idempotency_scope)
+        return await _give_back(book, redemption, reason, principal.idempotency_scope)
 
     payload = {"redemption": found.id, "reason": reason}
     movement = await move(
@@ -422,13 +421,12 @@ async def cancel_unpaid(rt: Backends) -> int:
 async def _cancel_unpaid_one(rt: Backends, redemption_id: int) -> bool:
     now = rt.clock.now()
     redemption = await Redemption.get(id=redemption_id)
-    brand = await Brand.get(id=redemption.brand_id)
     async with in_transaction() as connection:
         book = await MemberBook.open(connection, redemption.member_id, now, PAYMENT_ACTOR)
         locked = await Redemption.select_for_update().using_db(connection).get(id=redemption_id)
         if locked.status is not RedemptionStatus.AWAITING_PAYMENT or locked.payment_due_at > now:
             return False
-        await _give_back(book, brand, locked, "Payment not received in time", PAYMENT_ACTOR)
+        await _give_back(book, locked, "Payment not received in time", PAYMENT_ACTOR)
         books = books_written(book)
     await publish_books(rt, books)
     return True

@@ -25,9 +25,7 @@ MAX_BALANCE = 2**31 - 1
 
 
 # The hot statements are hand-written (db/rows.py says why); the rarer paths use the ORM.
-
-
-# The balance row locked, with the member and the brand: each as a row value, decoded by name.
+# The book's first: the balance row locked, with the member and the brand, each as a row value.
 OPEN_BOOK_SQL = """
 SELECT b AS balance, m AS member, br AS brand
 FROM balance b JOIN member m ON m.id = b.member_id JOIN brand br ON br.id = m.brand_id

@@ -260,10 +260,10 @@ async def complete_task(
 ) -> Movement:
     """Reward a task the member did (check-in, share, review, …) as its rule says, within the
     rule's daily and lifetime limits and the brand's daily cap."""
-    brand = await Brand.get(id=principal.brand_id)
     task_code = task_code.strip().upper()
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry:
+        brand = book.brand
         zone = ZoneInfo(brand.timezone)
         day = book.now.astimezone(zone).date()
         facts = await member_facts(connection, brand, book.member, day)
@@ -407,14 +407,13 @@ async def adjust(
         raise DomainError(
             ErrorCode.INVALID_INPUT, "Give a reason (up to 500 characters).", ["reason"]
         )
-    brand = await Brand.get(id=principal.brand_id)
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry:
         description = f"Adjustment: {reason}"
         if points > 0:
             return await book.credit(
                 LedgerKind.ADJUST,
-                [(points, expiry_of(brand, book.now))],
+                [(points, expiry_of(book.brand, book.now))],
                 description,
                 breakdown=[{"rule": "adjustment", "description": reason, "points": points}],
                 reason=reason,
