@@ -42,7 +42,7 @@ class LocalFacts:
         self._rt = rt
         self._kept: dict[int, tuple[float, MemberFacts]] = {}
         self._changes = 0  # events heard so far
-        self._listening = asyncio.Event()
+        self._listening = False  # only what an event can drop is kept
         self._listener = asyncio.create_task(self._listen(), name="member-facts")
 
     async def get(self, member_id: int) -> MemberFacts:
@@ -52,7 +52,7 @@ class LocalFacts:
             return kept[1]
         changes = self._changes
         facts = await _shared_facts(self._rt, member_id)
-        if self._listening.is_set() and changes == self._changes:
+        if self._listening and changes == self._changes:
             if len(self._kept) >= LOCAL_MAX_ENTRIES:
                 self._kept.clear()
             self._kept[member_id] = (now + LOCAL_TTL_SECONDS, facts)
@@ -71,7 +71,7 @@ class LocalFacts:
         subscription = self._rt.bus.subscribe(CHANGED_CHANNEL, hear_resubscriptions=True)
         try:
             async with subscription as events:
-                self._listening.set()
+                self._listening = True
                 async for event in events:
                     self._changes += 1
                     if event is RESUBSCRIBED:
@@ -79,7 +79,7 @@ class LocalFacts:
                     else:
                         self._kept.pop(event["memberId"], None)
         finally:  # the bus stopped: keep nothing more that no event could drop
-            self._listening.clear()
+            self._listening = False
             self._kept.clear()
 
 

@@ -108,15 +108,16 @@ class Authenticator:
             keys, principal = cached
             if await self.brands.find(principal.brand_code) == keys:
                 return principal  # verified with the key the brand still has
-        principal = await self._verify_token(authorization, brand_code)
-        keys = await self.brands.find(principal.brand_code)
-        if keys is not None:
-            if len(self._verified) >= VERIFIED_TOKENS_KEPT:
-                self._verified.clear()
-            self._verified[(authorization, brand_code)] = (keys, principal)
+        keys, principal = await self._verify_token(authorization, brand_code)
+        if len(self._verified) >= VERIFIED_TOKENS_KEPT:
+            self._verified.clear()
+        self._verified[(authorization, brand_code)] = (keys, principal)
         return principal
 
-    async def _verify_token(self, authorization: str, brand_code: str | None) -> Principal:
+    async def _verify_token(
+        self, authorization: str, brand_code: str | None
+    ) -> tuple[BrandKeys, Principal]:
+        """The caller a token names, and the brand keys that verified it."""
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("Authorization must be 'Bearer <token>'.")
@@ -159,7 +160,8 @@ class Authenticator:
             if parsed is None or parsed[0] != "Member":
                 raise AuthenticationFailed("A member's token must name the member's global id.")
             member_id = parsed[1]
-        return Principal(role, brand.id, brand.code, subject, member_id, float(claims["exp"]))
+        principal = Principal(role, brand.id, brand.code, subject, member_id, float(claims["exp"]))
+        return brand, principal
 
 
 def mint_token(

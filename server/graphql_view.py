@@ -27,6 +27,7 @@ from server.hot_path import HotPath
 from server.logs import request_id_var
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
+GRAPHQL_RESPONSE_CONTENT_TYPE = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
 HTTP_ERROR_CODES = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 429: "RATE_LIMITED"}
 
@@ -63,7 +64,7 @@ def wants_graphql_response_json(accept: str) -> bool:
 def response_media_type(accept: str) -> str:
     """The content type of a response to a request with this Accept header."""
     if wants_graphql_response_json(accept):
-        return GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
+        return GRAPHQL_RESPONSE_CONTENT_TYPE
     return "application/json"
 
 
@@ -165,7 +166,7 @@ class GraphQLEndpoint(GraphQL):
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
         response = super().create_response(response_data, sub_response)
         if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
-            response.headers["content-type"] = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
+            response.headers["content-type"] = GRAPHQL_RESPONSE_CONTENT_TYPE
         return response
 
     async def render_graphql_ide(self, request: Request) -> Response:

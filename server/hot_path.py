@@ -197,11 +197,9 @@ class HotPath:
     async def executed(self, request: Request) -> None:
         """After strawberry ran a request without a request error: its document, if it is one
         of ours, may take the short way from now on."""
-        body = await request.body()
-        if MARKER not in body:
-            return
-        query = _query_of(body)
-        if query is not None and self._document(query) is not None:
+        data = _single_request(await request.body())
+        query = data.get("query") if data is not None else None
+        if isinstance(query, str) and self._document(query) is not None:
             if len(self._executed) >= DOCUMENTS_KEPT:
                 self._executed.clear()
             self._executed.add(query)
@@ -213,14 +211,8 @@ class HotPath:
             "application/json"
         ):
             return None
-        body = await request.body()
-        if MARKER not in body:
-            return None
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return None
-        if not isinstance(data, dict) or not set(data) <= {"query", "variables", "operationName"}:
+        data = _single_request(await request.body())
+        if data is None or not set(data) <= {"query", "variables", "operationName"}:
             return None
         query = data.get("query")
         if not isinstance(query, str) or query not in self._executed:
@@ -267,10 +259,12 @@ class HotPath:
             self._metrics.observe(document.operation_name, time.perf_counter() - started)
 
 
-def _query_of(body: bytes) -> str | None:
+def _single_request(body: bytes) -> dict[str, Any] | None:
+    """The JSON object of a body that may hold an enterFlashSale (not a batch), else None."""
+    if MARKER not in body:
+        return None  # the common case, answered without decoding
     try:
         data = json.loads(body)
     except ValueError:
         return None
-    query = data.get("query") if isinstance(data, dict) else None
-    return query if isinstance(query, str) else None
+    return data if isinstance(data, dict) else None
