@@ -128,7 +128,7 @@ async def test_every_refusal_the_script_gives_reads_alike(client, staff, clock, 
         ["CONFLICT"],
     ]
     # The same situations through execution (a document of its own, first seen each time).
-    for variables, answer in zip(cases[:5], answers, strict=False):
+    for variables, answer in zip(cases[:5], answers[:5], strict=True):
         fresh = DOCUMENTS[1] + f"\n# {unique_code()}"
         assert await post(client, fresh, variables, token) == answer
 
@@ -240,7 +240,7 @@ async def test_documents_it_does_not_take(client, staff, clock, member_with):
 
 
 async def test_a_member_frozen_on_another_process_is_refused_here_at_once(
-    client, staff, clock, member_with, settings, brand
+    client, staff, clock, member_with, settings, brand, make_token
 ):
     """This process keeps members' facts for the script; a change made through another
     process reaches it over the event bus before the next attempt."""
@@ -250,7 +250,7 @@ async def test_a_member_frozen_on_another_process_is_refused_here_at_once(
     assert [e["code"] for e in first["data"]["enterFlashSale"]["userErrors"]] == ["SOLD_OUT"]
     server = await asyncio.to_thread(start_live_server, settings)
     try:
-        async with admin_of(server, brand, lambda *_: staff.token) as remote:
+        async with admin_of(server, brand, make_token) as remote:
             frozen = await remote.call(
                 SET_STATUS, {"memberId": member["id"], "status": "FROZEN", "reason": "fraud"}
             )

@@ -35,11 +35,11 @@ async def base_rule_id(staff: Staff) -> str:
 
 
 async def test_rule_and_tier_changes_on_one_process_apply_at_once_on_another(
-    settings, brand, staff
+    settings, brand, staff, make_token
 ):
     server = await asyncio.to_thread(start_live_server, settings)
     try:
-        async with admin_of(server, brand, lambda *_: staff.token) as remote:
+        async with admin_of(server, brand, make_token) as remote:
             member = await staff.register()
             assert parts((await earned(staff, member["id"], "100.00"))["breakdown"]) == [
                 ("BASE", 100)
