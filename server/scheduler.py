@@ -62,11 +62,15 @@ class Scheduler:
         self.backends = backends
         self.jobs = jobs
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(job), name=job.name) for job in self.jobs]
 
     async def stop(self) -> None:
+        # Cancelled, a loop ends; and should a job swallow the cancellation (a library's
+        # timeout may, on Python 3.11), the loop still ends when that run does.
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -94,4 +98,6 @@ class Scheduler:
                 await self.run_once(job)
             except Exception:
                 log.exception("job %s failed; it runs again at the next interval", job.name)
+            if self._stopping:
+                return
             await asyncio.sleep(job.interval)
