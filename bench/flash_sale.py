@@ -434,14 +434,14 @@ async def script_load(plan: ScriptPlan, processes: int) -> tuple[harness.Row, Co
 
 # The statements the hold's transaction sends beside the book's (harness.py), in its order:
 # the domain's own SQL, and the redemption's insert as the ORM sends it. The Redis round trip it
-# makes before its last statement (the hold's deadline) is left out: this is its SQL.
+# makes before it stores its outcome (the hold's deadline) is left out: this is its SQL.
 
 
 async def baseline_win(
     db: asyncpg.Connection, member_id: int, key: str, *, brand_id: int, sale_id: int
 ) -> None:
     """enterFlashSale's transaction for a hold, in the domain's order: the debit, the
-    redemption, then `sold` taken last."""
+    redemption, the outcome, then `sold` taken last."""
     now = datetime.now(UTC)
     actor = f"MEMBER:{encode_id('Member', member_id)}"
     reservation = hashlib.sha256(f"{actor}|{key}".encode()).hexdigest()[:40]
@@ -465,8 +465,6 @@ async def baseline_win(
             *(None, now, None, None, None, None, now, brand_id, sale_id, item["id"], member_id),
             entry_id,
         )
-        if await db.fetchrow(TAKE_SOLD_SQL, sale_id, QUANTITY) is None:
-            raise harness.Refused("SOLD_OUT")
         outcome = {
             "redemption_id": redemption_id,
             "hold_deadline": time.time() * 1000 + 10_000,
@@ -474,6 +472,8 @@ async def baseline_win(
             "books": [book.written(entry_id)],
         }
         await harness.set_outcome(db, record_id, outcome)
+        if await db.fetchrow(TAKE_SOLD_SQL, sale_id, QUANTITY) is None:
+            raise harness.Refused("SOLD_OUT")
 
 
 # --- The run ----------------------------------------------------------------------------------

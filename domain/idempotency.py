@@ -44,12 +44,15 @@ async def run_once(
     key: str,
     payload: dict[str, Any],
     movement: Callable[[BaseDBAsyncClient], Awaitable[dict[str, Any]]],
+    *,
+    last: Callable[[], Awaitable[None]] | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Run `movement` in a transaction at most once per key: (its outcome, whether replayed).
 
     `movement` gets the transaction's connection and returns a JSON-serialisable outcome (ids,
     not objects). A DomainError it raises rolls everything back and is not stored, so the call
     can be repeated once the cause is fixed. The same key with another payload is a CONFLICT.
+    `last`, if given, runs after the outcome is stored, just before COMMIT.
     """
     if not key or len(key) > MAX_KEY_LENGTH:
         raise DomainError(
@@ -74,6 +77,8 @@ async def run_once(
             await sql.execute(
                 SET_OUTCOME_SQL, claimed["id"], json.dumps(outcome, separators=(",", ":"))
             )
+            if last is not None:
+                await last()
             return outcome, False
     record = await IdempotencyRecord.get(**scope)
     if record.request_hash != fingerprint:

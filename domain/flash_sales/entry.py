@@ -243,16 +243,23 @@ async def _buy(
         await issue_coupons(connection, item, redemption, book.now)
         event = redemption_event(redemption, item, book.member.member_code)
         await emit(connection, item.partner_id, "redemption.created", event, book.now)
-        # Last: every entry of the sale waits for its row, so it is locked only for the commit.
-        if await book.sql.fetchrow(TAKE_SOLD_SQL, sale_id, quantity) is None:
-            raise _SoldOutInRecord(ErrorCode.SOLD_OUT, REFUSALS["SOLD_OUT"], ["flashSaleId"])
         deadline = await rt.redis.zscore(keys.holds, reservation)
-        if deadline is None or now_ms(rt) > deadline - DEADLINE_MARGIN_MS:
-            raise refusal("CONFLICT")  # the hold is gone or about to be: commit nothing
+        if deadline is None:
+            raise refusal("CONFLICT")  # the hold is gone: commit nothing
         book.outcome["redemption_id"] = redemption.id
         book.outcome["hold_deadline"] = deadline  # names the hold this redemption used
+        book.last_statements.append(lambda: take_sold(book, deadline))
         made.append(redemption)
         return entry
+
+    async def take_sold(book: MemberBook, deadline: float) -> None:
+        # Every winner of the sale waits for its row: taken last, it is locked for the commit
+        # alone. The deadline is checked right before, so the commit follows within two
+        # statement timeouts, well inside the margin the reconciler leaves.
+        if now_ms(rt) > deadline - DEADLINE_MARGIN_MS:
+            raise refusal("CONFLICT")  # the hold is about to go: commit nothing
+        if await book.sql.fetchrow(TAKE_SOLD_SQL, sale_id, quantity) is None:
+            raise _SoldOutInRecord(ErrorCode.SOLD_OUT, REFUSALS["SOLD_OUT"], ["flashSaleId"])
 
     payload = {"sale": sale_id, "quantity": quantity}
     try:

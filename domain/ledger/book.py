@@ -9,6 +9,7 @@ change together; the entries written are kept, to be published after commit.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
@@ -117,6 +118,10 @@ class MemberBook:
         self.companions: list[MemberBook] = []
         # Ids of what the movement made beside its entry (a redemption), kept for its replays.
         self.outcome: dict[str, Any] = {}
+        # Statements on a row that every movement of a kind waits for (a flash sale's `sold`):
+        # sent after the outcome is stored, right before COMMIT, so that row is locked for the
+        # commit alone.
+        self.last_statements: list[Callable[[], Awaitable[None]]] = []
 
     @classmethod
     async def open(

@@ -111,6 +111,7 @@ async def move(
     """Lock the member's book, check their status, write, and publish after commit; at most
     once per idempotency key (a replay returns the first movement's entry and outcome)."""
     made: dict[str, Any] = {}
+    opened: list[MemberBook] = []
 
     async def movement(connection: BaseDBAsyncClient) -> dict[str, Any]:
         book = await MemberBook.open(
@@ -120,6 +121,7 @@ async def move(
             principal.idempotency_scope,
             brand_id=principal.brand_id,
         )
+        opened.append(book)
         check_active(book.member, frozen_may=frozen_may)
         entry = await write(book, connection)
         balance = book.balance
@@ -137,7 +139,11 @@ async def move(
             "books": books_written(book),
         }
 
-    outcome, replayed = await run_once(principal, operation, key, payload, movement)
+    async def last() -> None:
+        for statement in opened[0].last_statements:
+            await statement()
+
+    outcome, replayed = await run_once(principal, operation, key, payload, movement, last=last)
     if not replayed:
         await publish_books(rt, outcome["books"])
         return Movement(outcome=outcome, **made)

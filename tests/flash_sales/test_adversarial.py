@@ -980,6 +980,35 @@ async def test_a_transaction_stalled_past_its_hold_commits_nothing_once_the_hold
     assert_redis_agrees(await in_redis(rt.redis, keys), record, sale)
 
 
+async def test_a_transaction_stalled_after_reading_its_hold_commits_nothing_past_the_deadline(
+    rt, db, brand, settings, monkeypatch
+):
+    """The transaction reads its hold's deadline, then stalls until the deadline is within the
+    margin: the hold is still there (the reconciler has not come yet), but the transaction must
+    not commit, since a release may now meet its commit. The units go back."""
+    (member,) = await seed_members(db, brand, 1)
+    sale = await open_sale(rt, brand, total=3, price=100, limit=1)
+    keys = sale.keys(settings.redis_prefix)
+    await until_open(sale)
+    zscore = rt.redis.zscore
+
+    async def then_a_stall(key, reservation):
+        deadline = await zscore(key, reservation)
+        if key == keys.holds and deadline is not None:
+            rt.clock.advance(timedelta(milliseconds=deadline - time.time() * 1000))
+        return deadline
+
+    monkeypatch.setattr(rt.redis, "zscore", then_a_stall)
+    with pytest.raises(DomainError) as late:
+        await enter(rt, member_principal(brand, member), sale.id, 1, "k")
+    assert late.value.code is ErrorCode.CONFLICT
+    record = await assert_books_right(db, sale, [member])
+    assert record.sold == 0 and record.redemptions == []
+    state = await in_redis(rt.redis, keys)
+    assert_redis_agrees(state, record, sale)
+    assert state.stock == 3
+
+
 async def test_a_server_with_a_short_hold_either_refuses_to_start_or_sells(
     db, brand, make_token, settings, rt
 ):
