@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     allowed_origins: list[str] = []
     db_pool_max: int = 10
     redis_pool_max: int = 50
+    # Allocations between two collections of the youngest generation in a served process
+    # (CPython's default: 700); see server.app.tune_garbage_collector.
+    gc_threshold: int = Field(20_000, ge=700)
     max_query_depth: int = 12
     max_query_tokens: int = 2000
     max_aliases: int = 30
