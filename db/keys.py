@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
-GLOB_SPECIALS = re.compile(r"([\\*?\[\]])")
-
 
 class RedisKeys:
     """Names in Redis for one deployment (or one test run): nothing escapes the prefix."""
@@ -19,10 +15,6 @@ class RedisKeys:
     def channel(self, *parts: str | int) -> str:
         # Pub/sub ignores database numbers, so channels need the prefix as much as keys do.
         return self.key("ch", *parts)
-
-    def channel_pattern(self) -> str:
-        """A PSUBSCRIBE pattern that matches every channel of this deployment and nothing else."""
-        return GLOB_SPECIALS.sub(r"\\\1", self.key("ch", "")) + "*"
 
     def strip_channel(self, channel: str) -> str:
         """The channel's own name, without the deployment prefix."""

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from typing import Any
+
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
 POOL_WAIT_SECONDS = 10
+CANCEL_AGAIN_SECONDS = 0.1
 
 
 class WaitingPool(BlockingConnectionPool):
@@ -53,3 +58,17 @@ def open_redis(redis_url: str, *, max_connections: int = 50) -> Redis:
 async def ping_redis(redis: Redis) -> None:
     """Raise unless Redis answers."""
     await redis.ping()
+
+
+async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
+    """Cancel a task that talks to Redis, and wait until it has ended.
+
+    redis-py sends commands under asyncio.wait_for, which on Python 3.11 drops a cancellation
+    that arrives as the command completes: the task goes on, into its next wait. So it is
+    cancelled again until it ends.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait([task], timeout=CANCEL_AGAIN_SECONDS)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

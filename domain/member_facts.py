@@ -8,12 +8,12 @@ frozen member buy: the entry's transaction checks the member's status again."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
 
 from db.models import Member, Tier
+from db.redis import cancel_and_wait
 from domain.runtime import Backends
 from subscriptions.bus import RESUBSCRIBED
 
@@ -63,9 +63,7 @@ class LocalFacts:
         self._kept.pop(member_id, None)
 
     async def stop(self) -> None:
-        self._listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._listener
+        await cancel_and_wait(self._listener)
 
     async def _listen(self) -> None:
         subscription = self._rt.bus.subscribe(CHANGED_CHANNEL, hear_resubscriptions=True)

@@ -1,8 +1,9 @@
 """The event bus: one Redis pub/sub connection per process, fanned out to many subscribers.
 
-Publishers send JSON to a prefixed channel. Each process holds a single pattern subscription
-on its prefix and hands every message to the in-process queues that asked for that channel, so
-5,000 WebSocket subscribers cost one Redis connection, not 5,000.
+Publishers send JSON to a prefixed channel. Each process subscribes its one connection to the
+channels its own subscribers asked for, and hands each message to their in-process queues: 5,000
+WebSocket subscribers cost one Redis connection, not 5,000, and a process hears (and decodes)
+only the events someone in it is waiting for, however many processes publish.
 
 Pub/sub keeps nothing: what is published while the connection is down is lost. Subscribers
 that can read what they missed from a record ask to hear of it: after every resubscription
@@ -13,15 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import logging
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
 
 from db.keys import RedisKeys
+from db.redis import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,15 @@ RESUBSCRIBED: dict[str, Any] = {"resubscribed": True}
 # failed to send (it commits first, publishes after). Compared by identity.
 QUIET: dict[str, Any] = {"quiet": True}
 START_TIMEOUT = 10.0
+RETRY_SECONDS = 0.5
+# The bus's own channel, which nobody publishes to: subscribed first on every connection, it
+# keeps the connection listening while no one else subscribes, and its confirmation tells
+# that the connection has (re)subscribed.
+OWN_CHANNEL = "bus"
+
+
+class _Reconnected(Exception):
+    """The connection changed before Redis answered: ask again on the new one."""
 
 
 class EventBus:
@@ -40,29 +53,38 @@ class EventBus:
     def __init__(self, redis: Redis, keys: RedisKeys, *, queue_size: int = 1000) -> None:
         self._redis = redis
         self._keys = keys
+        self._own_channel = keys.channel(OWN_CHANNEL)
         self._queue_size = queue_size
-        self._queues: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = defaultdict(set)
+        self._queues: dict[str, set[asyncio.Queue[dict[str, Any] | None]]] = {}
         self._told_of_resubscription: set[asyncio.Queue[dict[str, Any] | None]] = set()
         self._subscribed_before = False
         self._listener: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
+        self._pubsub: PubSub | None = None  # while connected and subscribed
+        self._connected = asyncio.Event()
+        # Channels subscribed to as barriers (see _confirmed), with who waits for them.
+        self._barriers: dict[str, asyncio.Future[None]] = {}
+        self._tokens = itertools.count()
+        # SUBSCRIBE and UNSUBSCRIBE go out in the order the queues changed, one at a time.
+        self._changing = asyncio.Lock()
+        self._leaving: asyncio.Task[None] | None = None  # unsubscribing channels left meanwhile
+        self._stopped = False
 
     async def start(self) -> None:
         """Open the one pub/sub connection of this process and start fanning out."""
         if self._listener is None:
             self._listener = asyncio.create_task(self._listen(), name="event-bus")
         try:
-            await asyncio.wait_for(self._ready.wait(), START_TIMEOUT)
+            await asyncio.wait_for(self._connected.wait(), START_TIMEOUT)
         except TimeoutError:
             await self.stop()
             raise RuntimeError(f"Redis did not answer within {START_TIMEOUT:.0f} s.") from None
 
     async def stop(self) -> None:
+        self._stopped = True
         if self._listener is not None:
-            self._listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+            await cancel_and_wait(self._listener)
             self._listener = None
+        self._connected.set()  # wakes subscribers still waiting to subscribe: they end now
         for queues in self._queues.values():
             for queue in queues:
                 _put(queue, None)
@@ -70,7 +92,7 @@ class EventBus:
 
     async def publish(self, channel: str, event: dict[str, Any]) -> None:
         """Send an event to every subscriber of `channel` in every process."""
-        await self._redis.publish(self._keys.channel(channel), json.dumps(event))
+        await self._redis.publish(self.redis_channel(channel), json.dumps(event))
 
     @contextlib.asynccontextmanager
     async def subscribe(
@@ -80,55 +102,147 @@ class EventBus:
         hear_resubscriptions: bool = False,
         quiet_after: float | None = None,
     ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
-        """Receive the events of `channel` published from now on, while the context is open.
+        """Receive the events of `channel` published from now on, while the context is open:
+        it opens once Redis has subscribed this process to the channel.
 
         With `hear_resubscriptions`, RESUBSCRIBED also comes whenever events may have been lost;
         with `quiet_after`, QUIET comes after that many seconds without an event.
         """
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue(self._queue_size)
-        self._queues[channel].add(queue)
+        subscribers = self._queues.setdefault(channel, set())
+        subscribers.add(queue)
         if hear_resubscriptions:
             self._told_of_resubscription.add(queue)
         try:
+            await self._subscribed(channel, first=len(subscribers) == 1)
             yield _drain(queue, quiet_after)
         finally:
             self._told_of_resubscription.discard(queue)
-            subscribers = self._queues.get(channel)
-            if subscribers is not None:
-                subscribers.discard(queue)
-                if not subscribers:
-                    del self._queues[channel]
+            subscribers.discard(queue)
+            if not subscribers and self._queues.get(channel) is subscribers:
+                del self._queues[channel]
+                await self._unsubscribe(channel)
 
     def subscriber_count(self, channel: str) -> int:
         return len(self._queues.get(channel, ()))
+
+    def redis_channel(self, channel: str) -> str:
+        """The channel's name in Redis: under the deployment's prefix."""
+        return self._keys.channel(channel)
+
+    async def _subscribed(self, channel: str, *, first: bool) -> None:
+        """Return once Redis has the connection subscribed to `channel` (or the bus stopped).
+        After a failure or a new connection, it subscribes again: twice is once in Redis."""
+        while True:
+            await self._connected.wait()
+            pubsub = self._pubsub
+            if self._stopped or pubsub is None:
+                return
+            try:
+                if first:
+                    async with self._changing:
+                        await pubsub.subscribe(self.redis_channel(channel))
+                await self._confirmed(pubsub)
+                return
+            except _Reconnected:
+                first = True
+            except (RedisError, OSError):
+                first = True
+                await asyncio.sleep(RETRY_SECONDS)  # the listener reconnects meanwhile
+
+    async def _confirmed(self, pubsub: PubSub) -> None:
+        """Return once Redis has done every command sent before on this connection: Redis
+        answers in order, so it confirms a channel subscribed now after them. (A PING would
+        do, but redis-py cannot read its answer on a decoding pub/sub connection.)"""
+        barrier = f"{self._own_channel}:{next(self._tokens)}"
+        confirmed = asyncio.get_running_loop().create_future()
+        self._barriers[barrier] = confirmed
+        try:
+            await pubsub.subscribe(barrier)
+            await confirmed
+        finally:
+            self._barriers.pop(barrier, None)
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.unsubscribe(barrier)
+
+    async def _unsubscribe(self, channel: str) -> None:
+        pubsub = self._pubsub
+        if pubsub is None:
+            return  # the next connection subscribes only to channels with a queue
+        try:
+            async with self._changing:
+                await pubsub.unsubscribe(self.redis_channel(channel))
+        except (RedisError, OSError):  # the connection is going; the next leaves the channel out
+            log.debug("event bus could not unsubscribe from %s", channel, exc_info=True)
 
     async def _listen(self) -> None:
         while True:
             try:
                 async with self._redis.pubsub() as pubsub:
-                    await pubsub.psubscribe(self._keys.channel_pattern())
-                    self._ready.set()
+                    channels = [self.redis_channel(channel) for channel in self._queues]
+                    await pubsub.subscribe(self._own_channel, *channels)
                     async for message in pubsub.listen():
-                        if message["type"] == "pmessage":
+                        kind = message["type"]
+                        if kind == "message":
                             self._fan_out(message["channel"], message["data"])
-                        elif message["type"] == "psubscribe":
-                            # Confirmed by Redis, also when redis-py reconnected on its own.
-                            self._resubscribed()
+                        elif kind == "subscribe":
+                            self._subscription_confirmed(pubsub, message["channel"])
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("event bus lost its Redis connection; reconnecting")
-                await asyncio.sleep(0.5)
+                self._disconnected()
+                await asyncio.sleep(RETRY_SECONDS)
+            finally:
+                self._disconnected()
 
-    def _resubscribed(self) -> None:
+    def _subscription_confirmed(self, pubsub: PubSub, name: str) -> None:
+        barrier = self._barriers.get(name)
+        if barrier is not None and not barrier.done():
+            barrier.set_result(None)
+        elif name == self._own_channel:
+            # Confirmed by Redis, also when redis-py reconnected on its own.
+            self._resubscribed(pubsub)
+
+    def _resubscribed(self, pubsub: PubSub) -> None:
+        # Barriers sent before may have gone down with the connection before: ask again.
+        self._disconnected()
+        self._pubsub = pubsub
+        self._connected.set()
         if self._subscribed_before:
             log.info("event bus subscribed again; telling subscribers events may be missing")
             for queue in self._told_of_resubscription:
                 _put(queue, RESUBSCRIBED)
+            # redis-py resubscribes to what it knew, left channels included.
+            left = [
+                name
+                for name in pubsub.channels
+                if name != self._own_channel and self._channel_of(name) not in self._queues
+            ]
+            if left:
+                self._leaving = asyncio.create_task(self._unsubscribe_left(pubsub, left))
         self._subscribed_before = True
 
+    async def _unsubscribe_left(self, pubsub: PubSub, left: list[str]) -> None:
+        """Unsubscribe from the channels redis-py subscribed to again that no one here wants."""
+        async with self._changing:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.unsubscribe(
+                    *(name for name in left if self._channel_of(name) not in self._queues)
+                )
+
+    def _disconnected(self) -> None:
+        self._pubsub = None
+        self._connected.clear()
+        for barrier in self._barriers.values():
+            if not barrier.done():
+                barrier.set_exception(_Reconnected())
+
+    def _channel_of(self, name: str | bytes) -> str:
+        return self._keys.strip_channel(name if isinstance(name, str) else name.decode())
+
     def _fan_out(self, channel: str, data: str) -> None:
-        queues = self._queues.get(self._keys.strip_channel(channel))
+        queues = self._queues.get(self._channel_of(channel))
         if not queues:
             return
         event = json.loads(data)

@@ -8,7 +8,6 @@ sale is loaded when it is created or edited, and rebuilt by the reconciler when 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -18,6 +17,7 @@ from tortoise.connection import get_connection
 
 from db.flash_sales import FlashScripts, SaleKeys
 from db.models import FlashSale
+from db.redis import cancel_and_wait
 from domain.idempotency import request_hash
 from domain.runtime import Backends
 from subscriptions.bus import QUIET, RESUBSCRIBED
@@ -147,9 +147,7 @@ class StockPublisher:
 
     async def stop(self) -> None:
         for task in list(self._tasks.values()):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
 
 def publisher_of(rt: Backends) -> StockPublisher:

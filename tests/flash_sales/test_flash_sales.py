@@ -6,13 +6,13 @@ Redis lost; a cancelled flash redemption gives its unit back only while the sale
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from db.flash_sales import SaleKeys
-from db.keys import GLOB_SPECIALS
 from db.models import FlashSale, LedgerEntry, Redemption
 from domain.brands import create_brand
 from domain.flash_sales.entry import reservation_of
@@ -244,6 +244,9 @@ def reservation(brand, member: dict, idem: str) -> str:
 
 def fingerprint(sale_id: str, quantity: int) -> str:
     return request_hash({"sale": pk(sale_id), "quantity": quantity})[:16]
+
+
+GLOB_SPECIALS = re.compile(r"([\\*?\[\]])")  # literal in a SCAN pattern once escaped
 
 
 async def forget_sale_in_redis(runtime, sale_id: str) -> None:

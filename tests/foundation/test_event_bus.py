@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -148,13 +150,82 @@ async def test_stop_ends_a_pending_iteration(make_bus):
     assert listener.subscriber_count("a") == 0
 
 
-async def pattern_subscribed_again(redis: Redis) -> None:
-    """Poll the server: the listener resubscribes on a connection we have no handle on."""
+async def subscribers_in_redis(redis: Redis, channel: str) -> int:
+    """How many connections Redis has subscribed to the channel (a bus's full channel name)."""
+    ((_, count),) = await redis.pubsub_numsub(channel)
+    return count
+
+
+async def until_subscribers_in_redis(redis: Redis, channel: str, count: int) -> None:
+    """Poll the server: the bus (un)subscribes on a connection we have no handle on."""
     for _ in range(int(TIMEOUT / 0.05)):
-        if await redis.pubsub_numpat() >= 1:
+        if await subscribers_in_redis(redis, channel) == count:
             return
         await asyncio.sleep(0.05)
-    pytest.fail(f"the bus did not resubscribe within {TIMEOUT}s")
+    pytest.fail(f"{channel} did not reach {count} subscribed connections within {TIMEOUT}s")
+
+
+async def test_a_process_subscribes_only_to_the_channels_its_subscribers_asked_for(make_bus, redis):
+    """One connection per process, subscribed to a channel while someone in the process
+    listens to it: events of other channels never reach the process."""
+    bus = await make_bus()
+    channel = bus.redis_channel("wanted")
+    assert await subscribers_in_redis(redis, channel) == 0
+    async with bus.subscribe("wanted"), bus.subscribe("wanted"):
+        assert await subscribers_in_redis(redis, channel) == 1
+        assert await subscribers_in_redis(redis, bus.redis_channel("other")) == 0
+    await until_subscribers_in_redis(redis, channel, 0)
+
+
+async def test_subscribers_coming_and_going_at_once_leave_the_last_one_hearing(make_bus):
+    """Tasks join and leave one channel at once, so SUBSCRIBE and UNSUBSCRIBE interleave; the
+    subscriber that stays hears every event published once it is in."""
+    publisher, listener = await make_bus(), await make_bus()
+
+    async def come_and_go(delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with listener.subscribe("busy"):
+            await asyncio.sleep(delay)
+
+    churn = [asyncio.create_task(come_and_go(n % 7 / 1000)) for n in range(60)]
+    await asyncio.sleep(0.003)
+    async with listener.subscribe("busy") as events:
+        await asyncio.gather(*churn)
+        for n in range(20):
+            await publisher.publish("busy", {"n": n})
+        assert await take(events, 20) == [{"n": n} for n in range(20)]
+
+
+# Keeps Redis busy (it runs nothing else meanwhile) for ARGV[1] ms.
+BUSY_SCRIPT = """
+local started = redis.call('TIME')
+local deadline = started[1] * 1000000 + started[2] + ARGV[1] * 1000
+repeat local now = redis.call('TIME') until now[1] * 1000000 + now[2] >= deadline
+return 1
+"""
+
+
+async def test_a_subscription_opens_once_redis_has_subscribed(private_redis):
+    """Entering subscribe() waits for Redis to confirm the subscription, so an event published
+    as soon as it is entered is heard, even while Redis is too busy to read the SUBSCRIBE."""
+    url = f"unix://{private_redis.socket}"
+    listener_redis, busy_redis = open_redis(url), open_redis(url)
+    listener = EventBus(listener_redis, RedisKeys("confirmed"))
+    try:
+        await asyncio.wait_for(listener.start(), TIMEOUT)
+        busy = asyncio.create_task(busy_redis.eval(BUSY_SCRIPT, 0, 400))
+        await asyncio.sleep(0.05)  # the script runs
+        entering = time.monotonic()
+        async with listener.subscribe("a") as events:
+            waited = time.monotonic() - entering
+            await busy_redis.publish(listener.redis_channel("a"), json.dumps({"n": 1}))
+            assert await take(events, 1) == [{"n": 1}]
+        await busy
+        assert waited >= 0.25, waited
+    finally:
+        await listener.stop()
+        await listener_redis.aclose()
+        await busy_redis.aclose()
 
 
 async def test_the_bus_resubscribes_after_redis_restarts(private_redis):
@@ -170,7 +241,7 @@ async def test_the_bus_resubscribes_after_redis_restarts(private_redis):
             assert await take(events, 1) == [{"n": 1}]
             private_redis.stop()
             private_redis.start()
-            await pattern_subscribed_again(publisher_redis)
+            await until_subscribers_in_redis(publisher_redis, keys.channel("a"), 1)
             await publisher.publish("a", {"n": 2})
             assert await take(events, 1) == [{"n": 2}]
     finally:

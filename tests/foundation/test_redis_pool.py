@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from db.redis import open_redis
+from db.redis import cancel_and_wait, open_redis
 
 
 async def test_a_burst_beyond_the_pool_waits_and_never_opens_more_connections(
@@ -26,3 +26,22 @@ async def test_a_burst_beyond_the_pool_waits_and_never_opens_more_connections(
         assert len(pool._available_connections) + len(pool._in_use_connections) <= 3
     finally:
         await redis.aclose()
+
+
+async def test_a_task_that_swallowed_its_cancellation_is_cancelled_until_it_ends():
+    """As a redis-py command under asyncio.wait_for may on Python 3.11: the first cancellation
+    is lost, and the task goes on to wait for something that never comes."""
+    never = asyncio.Event()
+
+    async def swallows_one_cancellation() -> None:
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError:
+            pass
+        await never.wait()
+
+    task = asyncio.create_task(swallows_one_cancellation())
+    await asyncio.sleep(0)
+    stopping = asyncio.create_task(cancel_and_wait(task))
+    done, _ = await asyncio.wait([stopping], timeout=5)
+    assert stopping in done and task.cancelled()
