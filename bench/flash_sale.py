@@ -15,6 +15,8 @@ above what the run sends):
                ADMIN token); at its start, --attempts enterFlashSale, each by a random member
                with its own idempotencyKey. Figures of all attempts, of the sold-out path (the
                attempts sent once the first SOLD_OUT answer was in) and of the winners;
+  alone        a sale of a unit per member, each entering once: every attempt wins, with no
+               refusal beside the winners (not a target's measure: for comparison);
   (b) script   the entry Lua script alone on the sold-out sale, through redis-py with the keys
                and arguments entry.py passes, in as many loops as --connections, for --seconds;
   (c) SQL      the winners' transaction (the statements entry.py's write sends, in its order)
@@ -611,6 +613,21 @@ class FlashBench:
         print(f"  books {await harness.check_books(self.backends.database_url)}")
         return SaleFigures(sale, attempts, sold_out, winners, check)
 
+    async def winners_alone(self) -> harness.Row:
+        """A sale with a unit for each member, each entering once: every attempt wins, and no
+        refusal shares the workers with the winners' transactions."""
+        who = random.sample(range(len(self.member_ids)), len(self.member_ids))
+        sale, entries, cpu = await self.run_sale(len(who), who, "alone")
+        won = entries.answers(WON)
+        name = f"enterFlashSale: a sale every attempt wins ({len(won):,} winners)"
+        cpu_ms = harness.cpu_ms(*cpu, requests=len(entries.volley.answers))
+        row = record(answers_row(name, won, 0.0, len(entries.answers(FAILED)), cpu_ms=cpu_ms))
+        check = await check_sale(
+            self.db, self.redis, self.backends.redis_prefix, sale, len(won), self.member_ids
+        )
+        print(f"  answers: {entries.describe_counts()}; {check.describe()}")
+        return row
+
     async def script_baseline(self, sale: Sale) -> harness.Row | None:
         """(b) The entry script alone, on the sale once it is sold out."""
         keys = SaleKeys.of(RedisKeys(self.backends.redis_prefix), sale.id)
@@ -712,12 +729,13 @@ async def main(options: Options) -> None:
                 noop = await bench.noop()
                 await bench.warm_up()
                 figures = await bench.sale()
+                alone = await bench.winners_alone()
                 script = await bench.script_baseline(figures.sale)
                 sql = await bench.sql_baseline()
         finally:
             await redis.aclose()
             await db.close()
-    report(options, noop, figures, script, sql, meter.redis_pid is not None)
+    report(options, noop, figures, alone, script, sql, meter.redis_pid is not None)
 
 
 def target(name: str, row: harness.Row | None, goal: float) -> str:
@@ -731,18 +749,21 @@ def report(
     options: Options,
     noop: harness.Row,
     figures: SaleFigures,
+    alone: harness.Row,
     script: harness.Row | None,
     sql: harness.Row,
     redis_measured: bool,
 ) -> None:
     sold_out = figures.sold_out and compared(figures.sold_out, noop, "(a)")
     winners = figures.winners and compared(figures.winners, sql, "(c)")
+    alone = compared(alone, sql, "(c)")
     rows = [
         replace(noop, of="(a)"),
         compared(figures.attempts, noop, "(a)"),
         *([sold_out] if sold_out else []),
         *([script] if script else []),
         *([winners] if winners else []),
+        alone,
         replace(sql, of="(c)"),
     ]
     print(f"\nAt the end, {harness.load_average()}.")
@@ -769,6 +790,10 @@ def report(
     print()
     print(target("sold-out path vs the no-op mutation", sold_out, SOLD_OUT_TARGET))
     print(target("winners vs their transaction on asyncpg", winners, WINNERS_TARGET))
+    print(
+        f"(not a target: winners with no refusal beside them, {alone.ratio:.3f} of their "
+        "transaction on asyncpg)"
+    )
     print(f"oversold: {figures.check.oversold}; {figures.check.describe()}")
 
 
