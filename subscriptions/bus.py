@@ -81,9 +81,10 @@ class EventBus:
 
     async def stop(self) -> None:
         self._stopped = True
-        if self._listener is not None:
-            await cancel_and_wait(self._listener)
-            self._listener = None
+        for task in (self._listener, self._leaving):
+            if task is not None:
+                await cancel_and_wait(task)
+        self._listener = self._leaving = None
         self._connected.set()  # wakes subscribers still waiting to subscribe: they end now
         for queues in self._queues.values():
             for queue in queues:
