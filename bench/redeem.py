@@ -146,14 +146,14 @@ async def baseline_redeem(
             *(None, QUANTITY, points, Decimal("0.00"), "CONFIRMED", None, None, None, None),
             *(now, None, None, None, None, now, brand_id, None, item_id, member_id, entry_id),
         )
-        if await db.fetchrow(TAKE_STOCK_SQL, item_id, QUANTITY) is None:
-            raise harness.Refused("OUT_OF_STOCK")
         outcome = {
             "redemption_id": redemption_id,
             "entry_id": entry_id,
             "books": [book.written(entry_id)],
         }
         await harness.set_outcome(db, record_id, outcome)
+        if await db.fetchrow(TAKE_STOCK_SQL, item_id, QUANTITY) is None:
+            raise harness.Refused("OUT_OF_STOCK")
 
 
 # --- GraphQL ----------------------------------------------------------------------------------

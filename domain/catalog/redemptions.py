@@ -203,11 +203,8 @@ async def redeem(
             await issue_coupons(connection, item, redemption, now)
         event = redemption_event(redemption, item, book.member.member_code)
         await emit(connection, item.partner_id, "redemption.created", event, now)
-        # Last: every redemption of the item waits for its row, so it is locked only for the
-        # commit (refused here, everything above rolls back).
-        if not await connection.execute_query_dict(TAKE_STOCK_SQL, [item.id, quantity]):
-            raise DomainError(ErrorCode.OUT_OF_STOCK, "Not enough of this item left.", ["itemId"])
         book.outcome["redemption_id"] = redemption.id
+        book.last_statements.append(lambda: _take_stock(connection, item.id, quantity))
         made.append(redemption)
         return entry
 
@@ -218,6 +215,13 @@ async def redeem(
     else:
         (redemption,) = made
     return Redeemed(redemption, movement.member, movement.balance)
+
+
+async def _take_stock(connection: BaseDBAsyncClient, item_id: int, quantity: int) -> None:
+    """Last in the transaction, after its outcome is stored: every redemption of the item waits
+    for its row, so it is locked for the commit alone (refused here, everything rolls back)."""
+    if not await connection.execute_query_dict(TAKE_STOCK_SQL, [item_id, quantity]):
+        raise DomainError(ErrorCode.OUT_OF_STOCK, "Not enough of this item left.", ["itemId"])
 
 
 async def _redemption_of(principal: Principal, redemption_id: int) -> Redemption:
