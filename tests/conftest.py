@@ -308,6 +308,20 @@ def staff(gql, brand, make_token):
 
 
 @pytest.fixture
+def member_with_points(staff, make_token, brand):
+    """A registered member with `points` points (a purchase at the base rate) and their MEMBER
+    token."""
+
+    async def make(points: int = 1000, name: str = "Ada") -> tuple[dict, str]:
+        member = await staff.register(name)
+        if points:
+            await staff.purchase(member["id"], f"{points}.00")
+        return member, make_token(brand, "MEMBER", member["id"])
+
+    return make
+
+
+@pytest.fixture
 def clock(runtime):
     """The app's clock, which tests move forward (only forward: the session shares it)."""
     return runtime.clock

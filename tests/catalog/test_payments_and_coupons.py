@@ -133,19 +133,6 @@ def cashier(gql, brand, make_token) -> Staff:
     return Staff(gql, make_token(brand, "STAFF", "cashier-1"))
 
 
-@pytest.fixture
-def shopper(staff, make_token, brand):
-    """A registered member with `points` points (from a purchase) and their MEMBER token."""
-
-    async def make(points: int = 500, name: str = "Ada") -> tuple[dict, str]:
-        member = await staff.register(name)
-        if points:
-            await staff.purchase(member["id"], f"{points}.00")
-        return member, make_token(brand, "MEMBER", member["id"])
-
-    return make
-
-
 async def confirm(
     caller: Staff, redemption_id: str, reference: str = "PAY-1", idem: str | None = None
 ) -> dict:
@@ -217,22 +204,22 @@ async def cash_item(staff: Staff, **fields) -> dict:
     )
 
 
-async def awaiting(staff, gql, shopper, quantity: int = 2, **item_fields):
+async def awaiting(staff, gql, member_with_points, quantity: int = 2, **item_fields):
     """A member (500 points) with a points + cash redemption awaiting payment."""
     item = await cash_item(staff, **item_fields)
-    member, token = await shopper(500)
+    member, token = await member_with_points(500)
     redeemed = await redeem_item(gql, token, item["id"], quantity)
     assert redeemed["userErrors"] == [], redeemed
     return item, member, token, redeemed["redemption"]
 
 
-async def coupon_redemption(staff, gql, shopper, quantity: int = 1, **item_fields):
+async def coupon_redemption(staff, gql, member_with_points, quantity: int = 1, **item_fields):
     """A member's points-only coupon redemption, CONFIRMED with its coupons at once."""
     item = await create_catalog_item(
         staff,
         **{"kind": "CASH_VOUCHER", "pointsPrice": 100, "couponValue": "20.00", **item_fields},
     )
-    member, token = await shopper(500)
+    member, token = await member_with_points(500)
     redeemed = await redeem_item(gql, token, item["id"], quantity)
     assert redeemed["userErrors"] == [], redeemed
     assert redeemed["redemption"]["status"] == "CONFIRMED"
@@ -244,10 +231,10 @@ async def coupon_redemption(staff, gql, shopper, quantity: int = 1, **item_field
 
 
 async def test_a_points_and_cash_redemption_awaits_payment_with_the_points_taken(
-    staff, gql, shopper, clock
+    staff, gql, member_with_points, clock
 ):
     item = await cash_item(staff)
-    member, token = await shopper(500)
+    member, token = await member_with_points(500)
     before = clock.now()
     redeemed = await redeem_item(gql, token, item["id"], 2)
     after = clock.now()
@@ -277,9 +264,9 @@ async def test_a_points_and_cash_redemption_awaits_payment_with_the_points_taken
 
 
 async def test_confirming_the_payment_issues_one_coupon_per_unit(
-    staff, cashier, gql, shopper, clock
+    staff, cashier, gql, member_with_points, clock
 ):
-    _, _, token, redemption = await awaiting(staff, gql, shopper, quantity=2)
+    _, _, token, redemption = await awaiting(staff, gql, member_with_points, quantity=2)
     before = clock.now()
     confirmed = await confirm(cashier, redemption["id"], " PAY-778 ")
     after = clock.now()
@@ -306,8 +293,10 @@ async def test_confirming_the_payment_issues_one_coupon_per_unit(
     assert (await as_staff(staff, redemption["id"]))["paymentReference"] == "PAY-778"
 
 
-async def test_confirming_twice_conflicts_and_the_same_key_replays(staff, cashier, gql, shopper):
-    _, _, _, redemption = await awaiting(staff, gql, shopper, quantity=2)
+async def test_confirming_twice_conflicts_and_the_same_key_replays(
+    staff, cashier, gql, member_with_points
+):
+    _, _, _, redemption = await awaiting(staff, gql, member_with_points, quantity=2)
     first_key = key()
     first = await confirm(cashier, redemption["id"], "PAY-1", first_key)
     assert first["userErrors"] == []
@@ -325,15 +314,17 @@ async def test_confirming_twice_conflicts_and_the_same_key_replays(staff, cashie
 
 
 @pytest.mark.parametrize("reference", ["", "   ", "x" * 101])
-async def test_a_payment_reference_must_be_given(staff, cashier, gql, shopper, reference):
-    _, _, _, redemption = await awaiting(staff, gql, shopper, quantity=1)
+async def test_a_payment_reference_must_be_given(
+    staff, cashier, gql, member_with_points, reference
+):
+    _, _, _, redemption = await awaiting(staff, gql, member_with_points, quantity=1)
     refused = await confirm(cashier, redemption["id"], reference)
     assert error_codes(refused) == [("INVALID_INPUT", ["paymentReference"])]
     assert (await as_staff(staff, redemption["id"]))["status"] == "AWAITING_PAYMENT"
 
 
-async def test_a_member_cannot_confirm_a_payment(staff, gql, shopper):
-    _, _, token, redemption = await awaiting(staff, gql, shopper, quantity=1)
+async def test_a_member_cannot_confirm_a_payment(staff, gql, member_with_points):
+    _, _, token, redemption = await awaiting(staff, gql, member_with_points, quantity=1)
     body = await gql(
         CONFIRM,
         {
@@ -356,12 +347,12 @@ async def test_a_member_cannot_confirm_a_payment(staff, gql, shopper):
 
 
 async def test_a_points_only_coupon_is_confirmed_at_once_with_its_coupon(
-    staff, gql, shopper, clock
+    staff, gql, member_with_points, clock
 ):
     item = await create_catalog_item(
         staff, kind="COUPON", pointsPrice=150, couponValue="15.00", couponValidDays=30
     )
-    _, token = await shopper(500)
+    _, token = await member_with_points(500)
     redeemed = await redeem_item(gql, token, item["id"])
     redemption = redeemed["redemption"]
     assert (redemption["status"], redemption["cashAmount"], redemption["paymentDueAt"]) == (
@@ -381,9 +372,9 @@ async def test_a_points_only_coupon_is_confirmed_at_once_with_its_coupon(
 
 
 async def test_too_late_a_confirmation_is_ended_and_the_timeout_gives_everything_back(
-    staff, cashier, gql, shopper, clock, runtime
+    staff, cashier, gql, member_with_points, clock, runtime
 ):
-    item, member, _, redemption = await awaiting(staff, gql, shopper, quantity=2)
+    item, member, _, redemption = await awaiting(staff, gql, member_with_points, quantity=2)
     clock.advance(timedelta(minutes=31))
     late = await confirm(cashier, redemption["id"])
     assert error_codes(late) == [("ENDED", ["redemptionId"])]
@@ -413,10 +404,10 @@ async def test_too_late_a_confirmation_is_ended_and_the_timeout_gives_everything
 
 
 async def test_the_timeout_leaves_confirmed_and_still_open_redemptions_alone(
-    staff, cashier, gql, shopper, clock, runtime
+    staff, cashier, gql, member_with_points, clock, runtime
 ):
     item = await cash_item(staff, stock=10)
-    member, token = await shopper(1000)
+    member, token = await member_with_points(1000)
     paid = (await redeem_item(gql, token, item["id"], 1))["redemption"]
     assert (await confirm(cashier, paid["id"]))["userErrors"] == []
     unpaid = (await redeem_item(gql, token, item["id"], 1))["redemption"]
@@ -451,9 +442,11 @@ def test_cancelling_unpaid_redemptions_is_a_standard_job():
 # fulfilment
 
 
-async def test_staff_fulfil_a_confirmed_redemption_once(staff, cashier, gql, shopper, clock):
+async def test_staff_fulfil_a_confirmed_redemption_once(
+    staff, cashier, gql, member_with_points, clock
+):
     item = await create_catalog_item(staff, kind="PHYSICAL", pointsPrice=120, stock=3)
-    _, token = await shopper(500)
+    _, token = await member_with_points(500)
     redeemed = await redeem_item(gql, token, item["id"], shippingAddress=ADDRESS)
     assert redeemed["userErrors"] == []
     redemption = redeemed["redemption"]
@@ -472,13 +465,15 @@ async def test_staff_fulfil_a_confirmed_redemption_once(staff, cashier, gql, sho
     assert twice["redemption"]["fulfilledAt"] == done["fulfilledAt"]
 
 
-async def test_only_a_confirmed_redemption_can_be_fulfilled(staff, cashier, gql, shopper):
-    _, _, _, unpaid = await awaiting(staff, gql, shopper, quantity=1)
+async def test_only_a_confirmed_redemption_can_be_fulfilled(
+    staff, cashier, gql, member_with_points
+):
+    _, _, _, unpaid = await awaiting(staff, gql, member_with_points, quantity=1)
     refused = await fulfil(cashier, unpaid["id"])
     assert error_codes(refused) == [("CONFLICT", ["redemptionId"])]
     assert (await as_staff(staff, unpaid["id"]))["status"] == "AWAITING_PAYMENT"
 
-    _, _, _, cancelled = await coupon_redemption(staff, gql, shopper)
+    _, _, _, cancelled = await coupon_redemption(staff, gql, member_with_points)
     assert (await staff_cancel(staff, cancelled["id"]))["userErrors"] == []
     refused = await fulfil(cashier, cancelled["id"])
     assert error_codes(refused) == [("CONFLICT", ["redemptionId"])]
@@ -490,9 +485,9 @@ async def test_only_a_confirmed_redemption_can_be_fulfilled(staff, cashier, gql,
     )
 
 
-async def test_a_fulfilled_redemption_cannot_be_cancelled(staff, cashier, gql, shopper):
+async def test_a_fulfilled_redemption_cannot_be_cancelled(staff, cashier, gql, member_with_points):
     item = await create_catalog_item(staff, kind="PHYSICAL", pointsPrice=120, stock=3)
-    member, token = await shopper(500)
+    member, token = await member_with_points(500)
     redemption = (await redeem_item(gql, token, item["id"], shippingAddress=ADDRESS))["redemption"]
     assert (await fulfil(cashier, redemption["id"]))["userErrors"] == []
     refused = await staff_cancel(staff, redemption["id"])
@@ -502,9 +497,9 @@ async def test_a_fulfilled_redemption_cannot_be_cancelled(staff, cashier, gql, s
     assert await stock_of(staff, item["id"]) == 2
 
 
-async def test_a_member_cannot_fulfil(staff, gql, shopper):
+async def test_a_member_cannot_fulfil(staff, gql, member_with_points):
     item = await create_catalog_item(staff, kind="PHYSICAL", pointsPrice=120)
-    _, token = await shopper(500)
+    _, token = await member_with_points(500)
     redemption = (await redeem_item(gql, token, item["id"], shippingAddress=ADDRESS))["redemption"]
     body = await gql(
         FULFIL,
@@ -519,8 +514,8 @@ async def test_a_member_cannot_fulfil(staff, gql, shopper):
 # coupons at the checkout
 
 
-async def test_a_coupon_is_verified_then_used_once(staff, cashier, gql, shopper, clock):
-    _, _, _, redemption = await coupon_redemption(staff, gql, shopper)
+async def test_a_coupon_is_verified_then_used_once(staff, cashier, gql, member_with_points, clock):
+    _, _, _, redemption = await coupon_redemption(staff, gql, member_with_points)
     (coupon,) = redemption["coupons"]
     assert CODE.match(coupon["code"])
     checked = await verify(cashier, coupon["code"])
@@ -549,9 +544,9 @@ async def test_a_coupon_is_verified_then_used_once(staff, cashier, gql, shopper,
 
 
 async def test_codes_are_matched_whatever_their_case_dashes_and_spaces(
-    staff, cashier, gql, shopper
+    staff, cashier, gql, member_with_points
 ):
-    _, _, _, redemption = await coupon_redemption(staff, gql, shopper)
+    _, _, _, redemption = await coupon_redemption(staff, gql, member_with_points)
     code = redemption["coupons"][0]["code"]
     typed = f" {code[:4].lower()}-{code[4:8]} {code[8:].lower()} "
     checked = await verify(cashier, typed)
@@ -567,9 +562,11 @@ async def test_codes_are_matched_whatever_their_case_dashes_and_spaces(
 
 
 async def test_codes_are_twelve_unambiguous_characters_and_all_different(
-    staff, gql, shopper, runtime
+    staff, gql, member_with_points, runtime
 ):
-    _, _, _, redemption = await coupon_redemption(staff, gql, shopper, quantity=5, pointsPrice=10)
+    _, _, _, redemption = await coupon_redemption(
+        staff, gql, member_with_points, quantity=5, pointsPrice=10
+    )
     codes = [coupon["code"] for coupon in redemption["coupons"]]
     assert len(codes) == 5
     assert len(set(codes)) == 5
@@ -578,8 +575,8 @@ async def test_codes_are_twelve_unambiguous_characters_and_all_different(
         assert not set(code) & set("01OIL"), code
 
 
-async def test_an_expired_coupon_is_ended(staff, cashier, gql, shopper, clock):
-    _, _, _, redemption = await coupon_redemption(staff, gql, shopper, couponValidDays=1)
+async def test_an_expired_coupon_is_ended(staff, cashier, gql, member_with_points, clock):
+    _, _, _, redemption = await coupon_redemption(staff, gql, member_with_points, couponValidDays=1)
     (coupon,) = redemption["coupons"]
     clock.advance(timedelta(days=1, minutes=1))
     checked = await verify(cashier, coupon["code"])
@@ -591,8 +588,10 @@ async def test_an_expired_coupon_is_ended(staff, cashier, gql, shopper, clock):
     assert (await as_staff(staff, redemption["id"]))["status"] == "CONFIRMED"
 
 
-async def test_a_cancelled_redemptions_coupons_are_void(staff, cashier, gql, shopper, clock):
-    _, member, _, redemption = await coupon_redemption(staff, gql, shopper, quantity=2)
+async def test_a_cancelled_redemptions_coupons_are_void(
+    staff, cashier, gql, member_with_points, clock
+):
+    _, member, _, redemption = await coupon_redemption(staff, gql, member_with_points, quantity=2)
     before = clock.now()
     assert (await staff_cancel(staff, redemption["id"]))["userErrors"] == []
     after = clock.now()
@@ -607,7 +606,7 @@ async def test_a_cancelled_redemptions_coupons_are_void(staff, cashier, gql, sho
 
 
 async def test_unknown_codes_and_other_brands_codes_are_not_found(
-    staff, cashier, gql, shopper, make_token
+    staff, cashier, gql, member_with_points, make_token
 ):
     other = await create_brand(unique_code(), "Other Brand")
     other_admin = Staff(gql, make_token(other, "ADMIN", "admin-2"))
@@ -631,16 +630,18 @@ async def test_unknown_codes_and_other_brands_codes_are_not_found(
     assert (await verify(other_admin, their_code))["state"] == "USABLE"
 
 
-async def test_a_consume_needs_a_reference(staff, cashier, gql, shopper):
-    _, _, _, redemption = await coupon_redemption(staff, gql, shopper)
+async def test_a_consume_needs_a_reference(staff, cashier, gql, member_with_points):
+    _, _, _, redemption = await coupon_redemption(staff, gql, member_with_points)
     code = redemption["coupons"][0]["code"]
     refused = await consume(cashier, code, "  ")
     assert error_codes(refused) == [("INVALID_INPUT", ["reference"])]
     assert (await verify(cashier, code))["state"] == "USABLE"
 
 
-async def test_twenty_tills_racing_for_one_code_use_it_once(staff, cashier, gql, shopper):
-    _, _, _, redemption = await coupon_redemption(staff, gql, shopper)
+async def test_twenty_tills_racing_for_one_code_use_it_once(
+    staff, cashier, gql, member_with_points
+):
+    _, _, _, redemption = await coupon_redemption(staff, gql, member_with_points)
     code = redemption["coupons"][0]["code"]
     results = await asyncio.gather(*(consume(cashier, code, f"TILL-{till}") for till in range(20)))
     succeeded = [result for result in results if result["userErrors"] == []]
@@ -657,9 +658,9 @@ async def test_twenty_tills_racing_for_one_code_use_it_once(staff, cashier, gql,
 
 
 async def test_a_redemption_is_fulfilled_once_all_its_coupons_are_used(
-    staff, cashier, gql, shopper
+    staff, cashier, gql, member_with_points
 ):
-    _, _, _, redemption = await coupon_redemption(staff, gql, shopper, quantity=2)
+    _, _, _, redemption = await coupon_redemption(staff, gql, member_with_points, quantity=2)
     first, second = (coupon["code"] for coupon in redemption["coupons"])
     assert (await consume(cashier, first))["userErrors"] == []
     halfway = await as_staff(staff, redemption["id"])
@@ -673,8 +674,10 @@ async def test_a_redemption_is_fulfilled_once_all_its_coupons_are_used(
     assert error_codes(refused) == [("CONFLICT", ["redemptionId"])]
 
 
-async def test_a_partly_used_redemption_cannot_be_cancelled(staff, cashier, gql, shopper):
-    _, member, _, redemption = await coupon_redemption(staff, gql, shopper, quantity=2)
+async def test_a_partly_used_redemption_cannot_be_cancelled(
+    staff, cashier, gql, member_with_points
+):
+    _, member, _, redemption = await coupon_redemption(staff, gql, member_with_points, quantity=2)
     assert (await consume(cashier, redemption["coupons"][0]["code"]))["userErrors"] == []
     refused = await staff_cancel(staff, redemption["id"])
     assert error_codes(refused) == [("CONFLICT", ["redemptionId"])]
@@ -683,8 +686,8 @@ async def test_a_partly_used_redemption_cannot_be_cancelled(staff, cashier, gql,
     assert (await verify(cashier, redemption["coupons"][1]["code"]))["state"] == "USABLE"
 
 
-async def test_members_cannot_verify_or_consume_coupons(staff, gql, shopper):
-    _, _, token, redemption = await coupon_redemption(staff, gql, shopper)
+async def test_members_cannot_verify_or_consume_coupons(staff, gql, member_with_points):
+    _, _, token, redemption = await coupon_redemption(staff, gql, member_with_points)
     code = redemption["coupons"][0]["code"]
     body = await gql(VERIFY, {"code": code}, token=token)
     assert top_level_codes(body) == ["FORBIDDEN"]
@@ -701,13 +704,13 @@ async def test_members_cannot_verify_or_consume_coupons(staff, gql, shopper):
 # lists of redemptions
 
 
-async def test_a_member_pages_their_own_redemptions_newest_first(staff, gql, shopper):
+async def test_a_member_pages_their_own_redemptions_newest_first(staff, gql, member_with_points):
     items = [
         await create_catalog_item(staff, sku=f"LIST-{n}", kind="COUPON", pointsPrice=10)
         for n in range(3)
     ]
-    _, token = await shopper(500, "Ada")
-    _, other_token = await shopper(500, "Bea")
+    _, token = await member_with_points(500, "Ada")
+    _, other_token = await member_with_points(500, "Bea")
     made = []
     for item in items:
         made.append((await redeem_item(gql, token, item["id"]))["redemption"]["id"])
@@ -729,11 +732,11 @@ async def test_a_member_pages_their_own_redemptions_newest_first(staff, gql, sho
 
 
 async def test_staff_list_redemptions_by_member_and_status(
-    staff, cashier, gql, shopper, make_token, brand
+    staff, cashier, gql, member_with_points, make_token, brand
 ):
     item = await cash_item(staff, pointsPrice=10, stock=None)
-    ada, ada_token = await shopper(500, "Ada")
-    bea, bea_token = await shopper(500, "Bea")
+    ada, ada_token = await member_with_points(500, "Ada")
+    bea, bea_token = await member_with_points(500, "Bea")
     ada_paid = (await redeem_item(gql, ada_token, item["id"]))["redemption"]
     assert (await confirm(cashier, ada_paid["id"]))["userErrors"] == []
     ada_unpaid = (await redeem_item(gql, ada_token, item["id"]))["redemption"]
@@ -767,9 +770,11 @@ async def test_staff_list_redemptions_by_member_and_status(
     assert top_level_codes(body) == ["FORBIDDEN"]
 
 
-async def test_another_brands_staff_see_none_of_these_redemptions(staff, gql, shopper, make_token):
+async def test_another_brands_staff_see_none_of_these_redemptions(
+    staff, gql, member_with_points, make_token
+):
     item = await create_catalog_item(staff, kind="COUPON", pointsPrice=10)
-    _, token = await shopper(500)
+    _, token = await member_with_points(500)
     redemption = (await redeem_item(gql, token, item["id"]))["redemption"]
     other = await create_brand(unique_code(), "Other Brand")
     other_admin = Staff(gql, make_token(other, "ADMIN", "admin-2"))

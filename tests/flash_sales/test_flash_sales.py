@@ -430,7 +430,7 @@ async def test_a_sale_that_opened_or_was_cancelled_cannot_change(staff, clock, g
 
 
 async def test_a_sale_that_sold_in_early_access_cannot_change_even_once_scheduled_again(
-    staff, clock, gql, member_with
+    staff, clock, gql, member_with_points
 ):
     saved = await staff.call(
         SAVE_TIER,
@@ -439,7 +439,7 @@ async def test_a_sale_that_sold_in_early_access_cannot_change_even_once_schedule
     )  # fmt: skip
     assert saved["userErrors"] == []
     sale = await scheduled_sale(staff, clock, starts_in=timedelta(minutes=5))
-    _, token = await member_with(1000)
+    _, token = await member_with_points(1000)
     assert codes_of(await enter(gql, token, sale["id"])) == []
     assert await sold(sale["id"]) == 1
     # The admin takes early access away: the sale is SCHEDULED again, but it has sold.
@@ -461,10 +461,10 @@ async def test_a_sale_that_sold_in_early_access_cannot_change_even_once_schedule
 
 
 async def test_cancelling_a_live_sale_ends_entries_and_keeps_redemptions(
-    staff, clock, gql, member_with, runtime
+    staff, clock, gql, member_with_points, runtime
 ):
     sale = await live_sale(staff, clock, totalStock=5)
-    _, buyer_token = await member_with(1000)
+    _, buyer_token = await member_with_points(1000)
     bought = await enter(gql, buyer_token, sale["id"])
     assert codes_of(bought) == []
     payload = await staff.call(CANCEL_SALE, {"id": sale["id"]})
@@ -473,7 +473,7 @@ async def test_cancelling_a_live_sale_ends_entries_and_keeps_redemptions(
         "CANCELLED", 4
     )  # fmt: skip
     assert (await FlashSale.get(id=pk(sale["id"]))).cancelled_at is not None
-    late, late_token = await member_with(1000, "Bea")
+    late, late_token = await member_with_points(1000, "Bea")
     assert refusal(await enter(gql, late_token, sale["id"])) == [("ENDED", ["flashSaleId"])]
     assert (await in_redis(runtime, sale["id"]))["holds"] == 0
     assert (await points_of(staff, late["id"]))["available"] == 1000
@@ -490,7 +490,7 @@ async def test_cancelling_a_live_sale_ends_entries_and_keeps_redemptions(
 
 
 async def test_flash_sales_filter_by_every_status(
-    staff, clock, gql, member_with, brand, make_token
+    staff, clock, gql, member_with_points, brand, make_token
 ):
     saved = await staff.call(
         SAVE_TIER,
@@ -515,7 +515,7 @@ async def test_flash_sales_filter_by_every_status(
     cancelled = await create_sale(staff, item["id"], now + one, now + timedelta(hours=1))
     assert (await staff.call(CANCEL_SALE, {"id": cancelled["id"]}))["userErrors"] == []
     clock.advance(3 * one)
-    _, visitor = await member_with(500)
+    _, visitor = await member_with_points(500)
     assert codes_of(await enter(gql, visitor, sold_out["id"])) == []
 
     expected = {
@@ -546,15 +546,17 @@ async def test_flash_sales_filter_by_every_status(
                      scheduled["id"]]  # fmt: skip
 
 
-async def test_status_and_remaining_stock_as_a_sale_goes(staff, clock, gql, member_with, runtime):
+async def test_status_and_remaining_stock_as_a_sale_goes(
+    staff, clock, gql, member_with_points, runtime
+):
     item = await create_catalog_item(staff)
     starts_at = clock.now() + timedelta(minutes=1)
     sale = await create_sale(
         staff, item["id"], starts_at, starts_at + timedelta(minutes=10), totalStock=2
     )
-    ada, ada_token = await member_with(1000)
-    bea, bea_token = await member_with(1000, "Bea")
-    cyd, cyd_token = await member_with(1000, "Cyd")
+    ada, ada_token = await member_with_points(1000)
+    bea, bea_token = await member_with_points(1000, "Bea")
+    cyd, cyd_token = await member_with_points(1000, "Cyd")
 
     assert (sale["status"], sale["remainingStock"]) == ("SCHEDULED", 2)
     assert refusal(await enter(gql, ada_token, sale["id"])) == [("NOT_STARTED", ["flashSaleId"])]
@@ -603,12 +605,12 @@ async def assert_nothing_moved(staff, runtime, sale_id: str, member_id: str, poi
 
 
 async def test_before_the_start_an_entry_is_not_started_and_after_the_end_ended(
-    staff, clock, gql, member_with, runtime
+    staff, clock, gql, member_with_points, runtime
 ):
     item = await create_catalog_item(staff)
     starts_at = clock.now() + timedelta(minutes=2)
     sale = await create_sale(staff, item["id"], starts_at, starts_at + timedelta(minutes=1))
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     assert refusal(await enter(gql, token, sale["id"])) == [("NOT_STARTED", ["flashSaleId"])]
     await assert_nothing_moved(staff, runtime, sale["id"], member["id"], 1000, 5)
     clock.advance(timedelta(minutes=3))
@@ -618,7 +620,7 @@ async def test_before_the_start_an_entry_is_not_started_and_after_the_end_ended(
 
 
 async def test_a_tier_with_early_access_enters_before_the_start_and_the_base_tier_does_not(
-    staff, clock, gql, member_with, runtime
+    staff, clock, gql, member_with_points, runtime
 ):
     saved = await staff.call(
         SAVE_TIER,
@@ -626,8 +628,8 @@ async def test_a_tier_with_early_access_enters_before_the_start_and_the_base_tie
          "flashSaleEarlyAccessMinutes": 10},
     )  # fmt: skip
     assert saved["userErrors"] == []
-    gold, gold_token = await member_with(1000)
-    base, base_token = await member_with(300, "Bea")
+    gold, gold_token = await member_with_points(1000)
+    base, base_token = await member_with_points(300, "Bea")
     assert (await staff.gql(POINTS, {"id": gold["id"]}, token=staff.token))["data"]["member"][
         "tier"
     ] == {"code": "GOLD"}
@@ -648,10 +650,12 @@ async def test_a_tier_with_early_access_enters_before_the_start_and_the_base_tie
     assert await sold(sale["id"]) == 2
 
 
-async def test_a_cancelled_sale_refuses_entries_as_ended(staff, clock, gql, member_with, runtime):
+async def test_a_cancelled_sale_refuses_entries_as_ended(
+    staff, clock, gql, member_with_points, runtime
+):
     sale = await live_sale(staff, clock)
     assert (await staff.call(CANCEL_SALE, {"id": sale["id"]}))["userErrors"] == []
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     assert refusal(await enter(gql, token, sale["id"])) == [("ENDED", ["flashSaleId"])]
     await assert_nothing_moved(staff, runtime, sale["id"], member["id"], 1000, 5)
 
@@ -662,20 +666,20 @@ async def test_a_cancelled_sale_refuses_entries_as_ended(staff, clock, gql, memb
      (2**31 - 1, "LIMIT_REACHED")],
 )  # fmt: skip
 async def test_a_quantity_outside_one_to_the_limit_is_refused(
-    staff, clock, gql, member_with, runtime, quantity, code
+    staff, clock, gql, member_with_points, runtime, quantity, code
 ):
     sale = await live_sale(staff, clock, perMemberLimit=2, totalStock=10)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     assert refusal(await enter(gql, token, sale["id"], quantity)) == [(code, ["quantity"])]
     await assert_nothing_moved(staff, runtime, sale["id"], member["id"], 1000, 10)
     assert await sold(sale["id"]) == 0
 
 
 async def test_a_quantity_beyond_a_graphql_int_is_a_clean_error(
-    staff, clock, client, member_with, brand, make_token, runtime
+    staff, clock, client, member_with_points, brand, make_token, runtime
 ):
     sale = await live_sale(staff, clock)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     response = await client.post(
         "/graphql",
         json={
@@ -695,11 +699,11 @@ async def test_a_quantity_beyond_a_graphql_int_is_a_clean_error(
 
 
 async def test_an_unknown_or_foreign_sale_is_not_found(
-    staff, clock, gql, member_with, make_token, runtime
+    staff, clock, gql, member_with_points, make_token, runtime
 ):
     other = await create_brand(unique_code(), "Other Brand", timezone="Asia/Shanghai")
     theirs = await live_sale(Staff(gql, make_token(other, "ADMIN", "admin-1")), clock)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     for sale_id in (encode_id("FlashSale", 2_000_000_000), theirs["id"]):
         assert refusal(await enter(gql, token, sale_id)) == [("NOT_FOUND", ["flashSaleId"])]
     not_a_sale = await enter(gql, token, member["id"])
@@ -711,9 +715,9 @@ async def test_an_unknown_or_foreign_sale_is_not_found(
     assert (await points_of(staff, member["id"]))["available"] == 1000
 
 
-async def test_a_frozen_member_is_refused(staff, clock, gql, member_with, runtime):
+async def test_a_frozen_member_is_refused(staff, clock, gql, member_with_points, runtime):
     sale = await live_sale(staff, clock)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     frozen = await staff.call(
         SET_STATUS, {"memberId": member["id"], "status": "FROZEN", "reason": "fraud check"}
     )
@@ -724,10 +728,10 @@ async def test_a_frozen_member_is_refused(staff, clock, gql, member_with, runtim
 
 
 async def test_too_few_points_releases_the_hold_and_debits_nothing(
-    staff, clock, gql, member_with, runtime, brand
+    staff, clock, gql, member_with_points, runtime, brand
 ):
     sale = await live_sale(staff, clock, pointsPrice=300, totalStock=4)
-    member, token = await member_with(250)
+    member, token = await member_with_points(250)
     idem = key()
     payload = await enter(gql, token, sale["id"], idem=idem)
     assert refusal(payload) == [("INSUFFICIENT_POINTS", ["flashSaleId"])]
@@ -755,10 +759,10 @@ async def test_too_few_points_releases_the_hold_and_debits_nothing(
 
 
 async def test_a_sale_with_fewer_units_than_asked_is_out_of_stock(
-    staff, clock, gql, member_with, runtime
+    staff, clock, gql, member_with_points, runtime
 ):
     sale = await live_sale(staff, clock, totalStock=1, perMemberLimit=3)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     assert refusal(await enter(gql, token, sale["id"], 2)) == [("OUT_OF_STOCK", ["quantity"])]
     await assert_nothing_moved(staff, runtime, sale["id"], member["id"], 1000, 1)
 
@@ -768,10 +772,10 @@ async def test_a_sale_with_fewer_units_than_asked_is_out_of_stock(
 
 
 async def test_a_winner_pays_once_and_gets_one_redemption_of_the_sale(
-    staff, clock, gql, member_with, runtime, brand
+    staff, clock, gql, member_with_points, runtime, brand
 ):
     sale = await live_sale(staff, clock, pointsPrice=120, totalStock=5, perMemberLimit=2)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     idem = key()
     entered = await enter(gql, token, sale["id"], 2, idem=idem)
     assert codes_of(entered) == []
@@ -808,10 +812,10 @@ async def test_a_winner_pays_once_and_gets_one_redemption_of_the_sale(
 
 
 async def test_the_same_key_replays_the_redemption_or_the_refusal(
-    staff, clock, gql, member_with, runtime
+    staff, clock, gql, member_with_points, runtime
 ):
     sale = await live_sale(staff, clock, pointsPrice=100, perMemberLimit=2)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     idem = key()
     first = await enter(gql, token, sale["id"], idem=idem)
     assert codes_of(first) == []
@@ -848,10 +852,10 @@ CONCURRENCY = [15, 50]
 
 @pytest.mark.parametrize("calls", CONCURRENCY)
 async def test_concurrent_calls_with_one_key_make_one_redemption(
-    staff, clock, gql, member_with, runtime, calls
+    staff, clock, gql, member_with_points, runtime, calls
 ):
     sale = await live_sale(staff, clock, pointsPrice=100, totalStock=5, perMemberLimit=1)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     idem = key()
     answers = await asyncio.wait_for(
         asyncio.gather(*(enter(gql, token, sale["id"], idem=idem) for _ in range(calls))), 120
@@ -870,12 +874,12 @@ async def test_concurrent_calls_with_one_key_make_one_redemption(
 
 
 async def test_a_replay_while_the_first_calls_hold_is_open_keeps_the_unit_sold(
-    staff, clock, gql, member_with, runtime, brand, monkeypatch
+    staff, clock, gql, member_with_points, runtime, brand, monkeypatch
 ):
     """The first call committed but its process never resolved the hold (outcome still "H");
     the client retries the same key: the answer is the redemption, and the unit stays sold."""
     sale = await live_sale(staff, clock, totalStock=5, perMemberLimit=1)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     idem = key()
     monkeypatch.setattr("domain.flash_sales.entry.resolve_hold", _never_resolved)
     first = await enter(gql, token, sale["id"], idem=idem)
@@ -903,10 +907,10 @@ async def _never_resolved(*args, **kwargs) -> bool:
 
 @pytest.mark.parametrize("calls", CONCURRENCY)
 async def test_concurrent_entries_of_one_member_make_one_redemption(
-    staff, clock, gql, member_with, runtime, calls
+    staff, clock, gql, member_with_points, runtime, calls
 ):
     sale = await live_sale(staff, clock, pointsPrice=10, totalStock=100, perMemberLimit=1)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     answers = await asyncio.wait_for(
         asyncio.gather(*(enter(gql, token, sale["id"]) for _ in range(calls))), 120
     )
@@ -924,11 +928,11 @@ async def test_concurrent_entries_of_one_member_make_one_redemption(
 
 
 async def test_the_fourth_attempt_within_a_minute_is_rate_limited(
-    staff, clock, gql, member_with, runtime
+    staff, clock, gql, member_with_points, runtime
 ):
     sale = await live_sale(staff, clock, totalStock=5, perMemberLimit=1)
-    member, token = await member_with(1000)
-    other, other_token = await member_with(1000, "Bea")
+    member, token = await member_with_points(1000)
+    other, other_token = await member_with_points(1000, "Bea")
     kept = runtime.flash
     runtime.flash = replace(kept, attempts_per_minute=3)
     try:
@@ -958,10 +962,10 @@ async def test_the_fourth_attempt_within_a_minute_is_rate_limited(
 
 
 async def test_a_hold_past_its_deadline_margin_commits_nothing(
-    staff, clock, gql, member_with, runtime, brand
+    staff, clock, gql, member_with_points, runtime, brand
 ):
     sale = await live_sale(staff, clock, pointsPrice=100, totalStock=3)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     idem = key()
     kept = runtime.flash
     runtime.flash = replace(kept, hold_seconds=0.001)
@@ -997,10 +1001,10 @@ async def test_a_hold_past_its_deadline_margin_commits_nothing(
 
 
 async def test_the_reconciler_releases_the_hold_of_a_process_that_died(
-    staff, clock, gql, member_with, runtime, brand
+    staff, clock, gql, member_with_points, runtime, brand
 ):
     sale = await live_sale(staff, clock, totalStock=3, perMemberLimit=1)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     idem = key()
     held = reservation(brand, member, idem)
     keys = SaleKeys.of(runtime.keys, pk(sale["id"]))
@@ -1035,10 +1039,10 @@ async def test_the_reconciler_releases_the_hold_of_a_process_that_died(
 
 
 async def test_the_reconciler_confirms_a_hold_whose_redemption_was_committed(
-    staff, clock, gql, member_with, runtime, brand, monkeypatch
+    staff, clock, gql, member_with_points, runtime, brand, monkeypatch
 ):
     sale = await live_sale(staff, clock, totalStock=3, perMemberLimit=1)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     idem = key()
     monkeypatch.setattr("domain.flash_sales.entry.resolve_hold", _never_resolved)
     entered = await enter(gql, token, sale["id"], idem=idem)
@@ -1072,11 +1076,11 @@ async def test_the_reconciler_confirms_a_hold_whose_redemption_was_committed(
 
 
 async def test_a_sale_redis_lost_is_being_restored_then_rebuilt_from_the_record(
-    staff, clock, gql, member_with, runtime
+    staff, clock, gql, member_with_points, runtime
 ):
     sale = await live_sale(staff, clock, pointsPrice=100, totalStock=5, perMemberLimit=1)
-    ada, ada_token = await member_with(1000)
-    bea, bea_token = await member_with(1000, "Bea")
+    ada, ada_token = await member_with_points(1000)
+    bea, bea_token = await member_with_points(1000, "Bea")
     assert codes_of(await enter(gql, ada_token, sale["id"])) == []
     assert await sold(sale["id"]) == 1
 
@@ -1109,10 +1113,10 @@ async def test_a_sale_redis_lost_is_being_restored_then_rebuilt_from_the_record(
 
 
 async def test_a_replay_after_redis_lost_the_sale_still_answers_the_redemption(
-    staff, clock, gql, member_with, runtime
+    staff, clock, gql, member_with_points, runtime
 ):
     sale = await live_sale(staff, clock, pointsPrice=100, totalStock=5, perMemberLimit=1)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     idem = key()
     first = await enter(gql, token, sale["id"], idem=idem)
     assert codes_of(first) == []
@@ -1130,10 +1134,10 @@ async def test_a_replay_after_redis_lost_the_sale_still_answers_the_redemption(
 
 
 async def test_a_cancel_while_the_sale_is_live_returns_the_unit(
-    staff, clock, gql, member_with, runtime
+    staff, clock, gql, member_with_points, runtime
 ):
     sale = await live_sale(staff, clock, pointsPrice=150, totalStock=2, perMemberLimit=1)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     entered = await enter(gql, token, sale["id"])
     assert codes_of(entered) == []
     assert (await sale_of(gql, token, sale["id"]))["remainingStock"] == 1
@@ -1154,12 +1158,12 @@ async def test_a_cancel_while_the_sale_is_live_returns_the_unit(
 
 
 async def test_a_cancel_after_the_sale_ended_gives_the_points_back_but_not_the_unit(
-    staff, clock, gql, member_with, runtime
+    staff, clock, gql, member_with_points, runtime
 ):
     sale = await live_sale(
         staff, clock, lasts=timedelta(minutes=1), pointsPrice=150, totalStock=2, perMemberLimit=1
     )
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     entered = await enter(gql, token, sale["id"])
     assert codes_of(entered) == []
     clock.advance(timedelta(minutes=1))
@@ -1182,12 +1186,12 @@ async def test_a_cancel_after_the_sale_ended_gives_the_points_back_but_not_the_u
 # a sale's Redis state does not outlive it
 
 
-async def test_every_key_of_a_sale_expires_with_it(staff, clock, gql, member_with, runtime):
+async def test_every_key_of_a_sale_expires_with_it(staff, clock, gql, member_with_points, runtime):
     """Meta, stock and buyers expire a day after the end; so must the outcomes of its keys
     (one per attempt: a large sale's biggest key), or Redis keeps them for ever."""
     offset_at_load = runtime.clock.offset_ms()
     sale = await live_sale(staff, clock, totalStock=3, perMemberLimit=1)
-    _, token = await member_with(1000)
+    _, token = await member_with_points(1000)
     assert codes_of(await enter(gql, token, sale["id"])) == []
     assert refusal(await enter(gql, token, sale["id"])) == [("LIMIT_REACHED", ["quantity"])]
     keys = SaleKeys.of(runtime.keys, pk(sale["id"]))
@@ -1202,17 +1206,17 @@ async def test_every_key_of_a_sale_expires_with_it(staff, clock, gql, member_wit
 
 
 async def test_a_sale_long_over_whose_keys_expired_answers_ended(
-    staff, clock, gql, member_with, runtime
+    staff, clock, gql, member_with_points, runtime
 ):
     """A day after the end Redis drops the sale and the reconciler leaves it alone: an entry
     is then ENDED, not CONFLICT "being restored; try again in a moment" for ever."""
     sale = await live_sale(staff, clock, lasts=timedelta(minutes=1), totalStock=3)
-    _, token = await member_with(1000)
+    _, token = await member_with_points(1000)
     assert codes_of(await enter(gql, token, sale["id"])) == []
     clock.advance(timedelta(days=1, minutes=2))
     await forget_sale_in_redis(runtime, sale["id"])  # what their expiry does, a day after
     await reconcile(runtime)
     assert not await runtime.redis.exists(SaleKeys.of(runtime.keys, pk(sale["id"])).meta)
-    _, late_token = await member_with(1000, "Bea")
+    _, late_token = await member_with_points(1000, "Bea")
     assert refusal(await enter(gql, late_token, sale["id"])) == [("ENDED", ["flashSaleId"])]
     assert await sold(sale["id"]) == 1

@@ -62,11 +62,11 @@ def entry(sale_id: str, quantity=1, idem: str | None = None, name: str = "input"
     return {name: {"flashSaleId": sale_id, "quantity": quantity, "idempotencyKey": idem or key()}}
 
 
-async def sold_out_sale(client, staff, clock, member_with) -> dict:
+async def sold_out_sale(client, staff, clock, member_with_points) -> dict:
     """A live sale of one unit, bought by another member (through DOCUMENTS[0], which is
     then a document the schema has executed)."""
     sale = await live_sale(staff, clock, totalStock=1)
-    _, token = await member_with(500, "Buyer")
+    _, token = await member_with_points(500, "Buyer")
     bought = await post(client, DOCUMENTS[0], entry(sale["id"]), token)
     assert bought["data"]["enterFlashSale"]["userErrors"] == [], bought
     return sale
@@ -74,10 +74,10 @@ async def sold_out_sale(client, staff, clock, member_with) -> dict:
 
 @pytest.mark.parametrize("document", DOCUMENTS)
 async def test_a_refusal_by_the_short_way_reads_as_execution_writes_it(
-    client, staff, clock, member_with, document
+    client, staff, clock, member_with_points, document
 ):
-    sale = await sold_out_sale(client, staff, clock, member_with)
-    _, token = await member_with(500)
+    sale = await sold_out_sale(client, staff, clock, member_with_points)
+    _, token = await member_with_points(500)
     variable = "input" if "$input" in document else ("entry" if "$entry" in document else "i")
     document = document + f"\n# {unique_code()}"  # a document no request has used yet
     before = await short_way_count(client)
@@ -93,11 +93,11 @@ async def test_a_refusal_by_the_short_way_reads_as_execution_writes_it(
     assert codes == ["SOLD_OUT"]
 
 
-async def test_every_refusal_the_script_gives_reads_alike(client, staff, clock, member_with):
+async def test_every_refusal_the_script_gives_reads_alike(client, staff, clock, member_with_points):
     """Not started, the limit, a bad quantity, a bad id, a replayed refusal, a key reused for
     another request: the short way's answers equal execution's for the same situation."""
     document = DOCUMENTS[1] + f"\n# {unique_code()}"
-    _, token = await member_with(1000)
+    _, token = await member_with_points(1000)
     later = await scheduled_sale(staff, clock)
     sale = await live_sale(staff, clock, totalStock=5, perMemberLimit=1)
     bought = await post(client, document, entry(sale["id"], name="entry"), token)
@@ -133,10 +133,12 @@ async def test_every_refusal_the_script_gives_reads_alike(client, staff, clock, 
         assert await post(client, fresh, variables, token) == answer
 
 
-async def test_a_winning_entry_asks_the_script_once(client, staff, clock, member_with, runtime):
-    sale = await sold_out_sale(client, staff, clock, member_with)  # DOCUMENTS[0] known
+async def test_a_winning_entry_asks_the_script_once(
+    client, staff, clock, member_with_points, runtime
+):
+    sale = await sold_out_sale(client, staff, clock, member_with_points)  # DOCUMENTS[0] known
     another = await live_sale(staff, clock, totalStock=3)
-    member, token = await member_with(1000)
+    member, token = await member_with_points(1000)
     before = await short_way_count(client)
     idem = key()
     won = await post(client, DOCUMENTS[0], entry(another["id"], idem=idem), token)
@@ -170,10 +172,10 @@ OTHER_SHAPES = [
 
 @pytest.mark.parametrize("variables", OTHER_SHAPES)
 async def test_variables_of_another_shape_go_through_execution(
-    client, staff, clock, member_with, variables
+    client, staff, clock, member_with_points, variables
 ):
-    sale = await sold_out_sale(client, staff, clock, member_with)
-    _, token = await member_with(0)
+    sale = await sold_out_sale(client, staff, clock, member_with_points)
+    _, token = await member_with_points(0)
     given = {
         name: {field: sale["id"] if value == SALE else value for field, value in value.items()}
         if isinstance(value, dict)
@@ -186,9 +188,9 @@ async def test_variables_of_another_shape_go_through_execution(
     assert answer.get("errors") or answer["data"]["enterFlashSale"]["userErrors"], answer
 
 
-async def test_an_omitted_quantity_is_the_default_one(client, staff, clock, member_with):
-    sale = await sold_out_sale(client, staff, clock, member_with)
-    _, token = await member_with(0)
+async def test_an_omitted_quantity_is_the_default_one(client, staff, clock, member_with_points):
+    sale = await sold_out_sale(client, staff, clock, member_with_points)
+    _, token = await member_with_points(0)
     before = await short_way_count(client)
     variables = {"input": {"flashSaleId": sale["id"], "idempotencyKey": key()}}
     answer = await post(client, DOCUMENTS[0], variables, token)
@@ -196,8 +198,10 @@ async def test_an_omitted_quantity_is_the_default_one(client, staff, clock, memb
     assert [e["code"] for e in answer["data"]["enterFlashSale"]["userErrors"]] == ["SOLD_OUT"]
 
 
-async def test_callers_who_are_not_members_go_through_execution(client, staff, clock, member_with):
-    sale = await sold_out_sale(client, staff, clock, member_with)
+async def test_callers_who_are_not_members_go_through_execution(
+    client, staff, clock, member_with_points
+):
+    sale = await sold_out_sale(client, staff, clock, member_with_points)
     before = await short_way_count(client)
     as_staff = await post(client, DOCUMENTS[0], entry(sale["id"]), staff.token)
     assert as_staff["errors"][0]["extensions"]["code"] == "FORBIDDEN"
@@ -206,10 +210,10 @@ async def test_callers_who_are_not_members_go_through_execution(client, staff, c
     assert await short_way_count(client) == before
 
 
-async def test_documents_it_does_not_take(client, staff, clock, member_with):
+async def test_documents_it_does_not_take(client, staff, clock, member_with_points):
     """Fragments, directives, a second root field, batches: execution answers them all."""
-    sale = await sold_out_sale(client, staff, clock, member_with)
-    _, token = await member_with(0)
+    sale = await sold_out_sale(client, staff, clock, member_with_points)
+    _, token = await member_with_points(0)
     documents = [
         """mutation ($input: EnterFlashSaleInput!) { enterFlashSale(input: $input) {
              ...Answer } }
@@ -240,12 +244,12 @@ async def test_documents_it_does_not_take(client, staff, clock, member_with):
 
 
 async def test_a_member_frozen_on_another_process_is_refused_here_at_once(
-    client, staff, clock, member_with, settings, brand, make_token
+    client, staff, clock, member_with_points, settings, brand, make_token
 ):
     """This process keeps members' facts for the script; a change made through another
     process reaches it over the event bus before the next attempt."""
-    sale = await sold_out_sale(client, staff, clock, member_with)
-    member, token = await member_with(0)
+    sale = await sold_out_sale(client, staff, clock, member_with_points)
+    member, token = await member_with_points(0)
     first = await post(client, DOCUMENTS[0], entry(sale["id"]), token)
     assert [e["code"] for e in first["data"]["enterFlashSale"]["userErrors"]] == ["SOLD_OUT"]
     server = await asyncio.to_thread(start_live_server, settings)
@@ -261,9 +265,11 @@ async def test_a_member_frozen_on_another_process_is_refused_here_at_once(
     assert [e["code"] for e in then["data"]["enterFlashSale"]["userErrors"]] == ["MEMBER_FROZEN"]
 
 
-async def test_the_short_way_answers_in_the_media_type_asked_for(client, staff, clock, member_with):
-    sale = await sold_out_sale(client, staff, clock, member_with)
-    _, token = await member_with(0)
+async def test_the_short_way_answers_in_the_media_type_asked_for(
+    client, staff, clock, member_with_points
+):
+    sale = await sold_out_sale(client, staff, clock, member_with_points)
+    _, token = await member_with_points(0)
     document = DOCUMENTS[2] + f"\n# {unique_code()}"
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/graphql-response+json"}
     before = await short_way_count(client)
