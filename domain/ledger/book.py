@@ -118,9 +118,9 @@ class MemberBook:
         self.companions: list[MemberBook] = []
         # Ids of what the movement made beside its entry (a redemption), kept for its replays.
         self.outcome: dict[str, Any] = {}
-        # Statements on a row that every movement of a kind waits for (a flash sale's `sold`):
-        # sent after the outcome is stored, right before COMMIT, so that row is locked for the
-        # commit alone.
+        # Statements on a row that every movement of a kind waits for (a sale's `sold`, an item's
+        # stock): sent after the outcome is stored, right before COMMIT, so that row is locked
+        # for the commit alone.
         self.last_statements: list[Callable[[], Awaitable[None]]] = []
 
     @classmethod
