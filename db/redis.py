@@ -61,7 +61,8 @@ async def ping_redis(redis: Redis) -> None:
 
 
 async def cancel_and_wait(task: asyncio.Task[Any]) -> None:
-    """Cancel a task that talks to Redis, and wait until it has ended.
+    """Cancel a task that talks to Redis (or awaits another library's timeouts), and wait
+    until it has ended.
 
     redis-py sends commands under asyncio.wait_for, which on Python 3.11 drops a cancellation
     that arrives as the command completes: the task goes on, into its next wait. So it is

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from db.redis import cancel_and_wait
 from domain import idempotency
 from domain.catalog.redemptions import cancel_unpaid
 from domain.flash_sales.reconcile import reconcile
@@ -62,20 +62,14 @@ class Scheduler:
         self.backends = backends
         self.jobs = jobs
         self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = False
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(job), name=job.name) for job in self.jobs]
 
     async def stop(self) -> None:
-        # Cancelled, a loop ends; and should a job swallow the cancellation (a library's
-        # timeout may, on Python 3.11), the loop still ends when that run does.
-        self._stopping = True
+        # Should a job swallow the cancellation, its loop is cancelled again where it waits next.
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def run_once(self, job: Job) -> bool:
         """Run the job now if no other worker holds its lease; whether it ran here."""
@@ -98,6 +92,4 @@ class Scheduler:
                 await self.run_once(job)
             except Exception:
                 log.exception("job %s failed; it runs again at the next interval", job.name)
-            if self._stopping:
-                return
             await asyncio.sleep(job.interval)

@@ -105,7 +105,7 @@ async def test_another_prefix_hears_nothing(make_bus):
 
 
 async def test_a_prefix_with_glob_characters_hears_only_itself(make_bus):
-    """Redis patterns treat * ? [ ] as wildcards; a prefix is a literal name."""
+    """A prefix is a literal name, glob characters (* ? [ ]) included."""
     literal = await make_bus("[1]")
     lookalike = await make_bus("1")
     async with literal.subscribe("a") as events:
