@@ -5,6 +5,9 @@ channels its own subscribers asked for, and hands each message to their in-proce
 WebSocket subscribers cost one Redis connection, not 5,000, and a process hears (and decodes)
 only the events someone in it is waiting for, however many processes publish.
 
+A process sends what it publishes in the order it was published, and what was published while
+Redis answered the last send goes out together, in one round trip (`_Publisher`).
+
 Pub/sub keeps nothing: what is published while the connection is down is lost. Subscribers
 that can read what they missed from a record ask to hear of it: after every resubscription
 they get RESUBSCRIBED in their stream.
@@ -68,6 +71,7 @@ class EventBus:
         self._changing = asyncio.Lock()
         self._leaving: asyncio.Task[None] | None = None  # unsubscribing channels left meanwhile
         self._stopped = False
+        self._publisher = _Publisher(redis)
 
     async def start(self) -> None:
         """Open the one pub/sub connection of this process and start fanning out."""
@@ -81,6 +85,7 @@ class EventBus:
 
     async def stop(self) -> None:
         self._stopped = True
+        await self._publisher.stop()
         for task in (self._listener, self._leaving):
             if task is not None:
                 await cancel_and_wait(task)
@@ -92,8 +97,9 @@ class EventBus:
         self._queues.clear()
 
     async def publish(self, channel: str, event: dict[str, Any]) -> None:
-        """Send an event to every subscriber of `channel` in every process."""
-        await self._redis.publish(self.redis_channel(channel), json.dumps(event))
+        """Send an event to every subscriber of `channel` in every process; return once
+        Redis has it."""
+        await self._publisher.publish(self.redis_channel(channel), json.dumps(event))
 
     @contextlib.asynccontextmanager
     async def subscribe(
@@ -249,6 +255,68 @@ class EventBus:
         event = json.loads(data)
         for queue in queues:
             _put(queue, event)
+
+
+class _Publisher:
+    """Sends a process's PUBLISH commands in order, those waiting meanwhile together.
+
+    redis-py spends about 100 µs of CPU on a command of its own and under 30 µs on each of
+    eight in a pipeline. One task sends: the first event at once, then whatever was published
+    while Redis answered, as one pipeline. Each publisher waits until Redis has its event.
+    """
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._waiting: list[tuple[str, str, asyncio.Future[None]]] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def publish(self, channel: str, message: str) -> None:
+        sent = asyncio.get_running_loop().create_future()
+        self._waiting.append((channel, message, sent))
+        if self._sender is None:
+            self._sender = asyncio.create_task(self._send(), name="event-bus-publisher")
+        await sent
+
+    async def stop(self) -> None:
+        if self._sender is not None:
+            await cancel_and_wait(self._sender)
+
+    async def _send(self) -> None:
+        batch: list[tuple[str, str, asyncio.Future[None]]] = []
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                failure: Exception | None = None
+                try:
+                    await self._send_batch(batch)
+                except Exception as error:  # each publisher decides what a failure means
+                    failure = error
+                _settle(batch, failure)
+                batch = []
+        finally:
+            self._sender = None
+            unsent, self._waiting = [*batch, *self._waiting], []
+            _settle(unsent, RuntimeError("the event bus stopped before the event was sent"))
+
+    async def _send_batch(self, batch: list[tuple[str, str, asyncio.Future[None]]]) -> None:
+        if len(batch) == 1:
+            channel, message, _ = batch[0]
+            await self._redis.publish(channel, message)
+            return
+        async with self._redis.pipeline(transaction=False) as pipeline:
+            for channel, message, _ in batch:
+                pipeline.publish(channel, message)
+            await pipeline.execute()
+
+
+def _settle(batch: list[tuple[str, str, asyncio.Future[None]]], failure: Exception | None) -> None:
+    for _, _, sent in batch:
+        if sent.done():
+            continue  # its publisher was cancelled
+        if failure is None:
+            sent.set_result(None)
+        else:
+            sent.set_exception(failure)
 
 
 def _put(queue: asyncio.Queue[dict[str, Any] | None], event: dict[str, Any] | None) -> None:

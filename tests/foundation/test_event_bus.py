@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from db.keys import RedisKeys
 from db.redis import open_redis
@@ -248,3 +249,77 @@ async def test_the_bus_resubscribes_after_redis_restarts(private_redis):
         await listener.stop()
         await listener_redis.aclose()
         await publisher_redis.aclose()
+
+
+async def test_events_published_at_once_reach_subscribers_in_the_order_published(make_bus):
+    publisher, listener = await make_bus(), await make_bus()
+    sent = [{"seq": n} for n in range(300)]
+    async with listener.subscribe("orders") as events:
+        await asyncio.gather(*(publisher.publish("orders", event) for event in sent))
+        assert await take(events, len(sent)) == sent
+
+
+async def test_events_published_at_once_go_out_on_one_connection(private_redis):
+    """What is published while Redis answers waits and goes out together: a burst of events
+    takes one connection from the pool, not one each."""
+    url = f"unix://{private_redis.socket}"
+    publisher_redis, stats_redis = open_redis(url), open_redis(url)
+    publisher = EventBus(publisher_redis, RedisKeys("burst"))
+    try:
+        await stats_redis.ping()
+        before = (await stats_redis.info("stats"))["total_connections_received"]
+        await asyncio.gather(*(publisher.publish("a", {"n": n}) for n in range(50)))
+        await publisher.publish("a", {"n": 50})
+        after = (await stats_redis.info("stats"))["total_connections_received"]
+        assert after - before == 1
+    finally:
+        await publisher.stop()
+        await publisher_redis.aclose()
+        await stats_redis.aclose()
+
+
+async def test_publishing_fails_while_redis_is_down_and_works_once_it_is_back(private_redis):
+    url = f"unix://{private_redis.socket}"
+    listener_redis, publisher_redis = open_redis(url), open_redis(url)
+    keys = RedisKeys("down")
+    listener, publisher = EventBus(listener_redis, keys), EventBus(publisher_redis, keys)
+    try:
+        await asyncio.wait_for(listener.start(), TIMEOUT)
+        private_redis.stop()
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(
+                *(publisher.publish("a", {"n": n}) for n in range(3)), return_exceptions=True
+            ),
+            TIMEOUT,
+        )
+        assert all(isinstance(outcome, (RedisError, OSError)) for outcome in outcomes), outcomes
+        private_redis.start()
+        async with listener.subscribe("a") as events:
+            await publisher.publish("a", {"n": 3})
+            assert await take(events, 1) == [{"n": 3}]
+    finally:
+        await listener.stop()
+        await publisher.stop()
+        await listener_redis.aclose()
+        await publisher_redis.aclose()
+
+
+async def test_stopping_the_bus_ends_the_publishes_it_had_not_sent(private_redis):
+    url = f"unix://{private_redis.socket}"
+    publisher_redis, busy_redis = open_redis(url), open_redis(url)
+    publisher = EventBus(publisher_redis, RedisKeys("stopping"))
+    try:
+        await publisher_redis.ping()  # connected before Redis is busy
+        busy = asyncio.create_task(busy_redis.eval(BUSY_SCRIPT, 0, 400))
+        await asyncio.sleep(0.05)  # the script runs
+        publishes = [asyncio.create_task(publisher.publish("a", {"n": n})) for n in range(5)]
+        await asyncio.sleep(0.05)  # the first is sent, the rest wait for its answer
+        await asyncio.wait_for(publisher.stop(), TIMEOUT)
+        outcomes = await asyncio.gather(*publishes, return_exceptions=True)
+        assert [str(outcome) for outcome in outcomes] == [
+            "the event bus stopped before the event was sent"
+        ] * 5
+        await busy
+    finally:
+        await publisher_redis.aclose()
+        await busy_redis.aclose()
