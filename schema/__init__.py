@@ -24,7 +24,7 @@ from schema.partners import (
 )
 from schema.relay import PageInfo
 from schema.rules import RuleMutations, RuleQueries
-from schema.safety import GuardedSchema, build_extensions
+from schema.safety import GuardedSchema, build_documents, build_extensions
 from schema.scalars import SCALAR_OVERRIDES
 from schema.tiers import TierSubscriptions
 
@@ -74,6 +74,12 @@ def build_schema(
 ) -> strawberry.Schema:
     """The executable schema with its limits, caches, error hygiene and metrics."""
     observers = [lambda: ObserveOperations(metrics)] if metrics is not None else []
+    documents = build_documents(
+        max_depth=limits.max_depth,
+        max_aliases=limits.max_aliases,
+        max_tokens=limits.max_tokens,
+        max_cost=limits.max_cost,
+    )
     return GuardedSchema(
         query=Query,
         mutation=Mutation,
@@ -82,13 +88,8 @@ def build_schema(
         types=[UserError, PageInfo],
         scalar_overrides=SCALAR_OVERRIDES,
         config=StrawberryConfig(batching_config={"max_operations": limits.max_batch_operations}),
-        extensions=build_extensions(
-            max_depth=limits.max_depth,
-            max_aliases=limits.max_aliases,
-            max_tokens=limits.max_tokens,
-            max_cost=limits.max_cost,
-            observers=observers,
-        ),
+        extensions=build_extensions(documents, observers),
+        documents=documents,
         mask_internal=limits.mask_internal_errors,
         count_error=metrics.count_error if metrics is not None else None,
     )

@@ -1,26 +1,26 @@
 """Query safety and error hygiene, assembled once per schema.
 
-The limiters' validation rules are built here once: strawberry's ValidationCache keys on the
-rule classes, so rules built per request would miss the cache on every call (about 7x slower).
+Each query text is parsed (under the token limit) and validated (under the depth, alias and
+cost limits) once, then kept: doing it again is most of what a request costs strawberry
+(DESIGN.md, performance notes). strawberry's own ParserCache and ValidationCache would do the
+same, but the latter keys on the parsed document, whose nodes are frozen dataclasses: every
+lookup hashed the whole document again, a few percent of each request.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, ValidationRule
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
+from graphql import DocumentNode, GraphQLError, ValidationRule, parse
+from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
 from domain.errors import AccessDenied, DomainError
@@ -28,8 +28,7 @@ from schema.cost import build_cost_rule
 
 log = logging.getLogger("pointsmall.graphql")
 
-PARSE_CACHE_SIZE = 1024
-VALIDATION_CACHE_SIZE = 1024
+DOCUMENT_CACHE_SIZE = 1024
 
 
 def build_validation_rules(
@@ -41,6 +40,72 @@ def build_validation_rules(
         aliases_rule(max_aliases),
         build_cost_rule(max_cost),
     ]
+
+
+@dataclass(slots=True)
+class _Document:
+    parsed: DocumentNode
+    valid: bool = False  # validated without errors; a document with errors is checked each time
+
+
+class DocumentCache:
+    """The documents of the last `size` query texts, parsed and, once validated, known valid.
+
+    Shared by every request to one schema; an event loop's requests use it one at a time.
+    """
+
+    def __init__(
+        self, max_tokens: int, rules: list[type[ValidationRule]], size: int = DOCUMENT_CACHE_SIZE
+    ) -> None:
+        self.max_tokens = max_tokens
+        self.rules = tuple(rules)
+        self.size = size
+        self.hits = self.misses = self.validations = 0
+        self._documents: OrderedDict[str, _Document] = OrderedDict()
+
+    def parsed(self, query: str) -> DocumentNode:
+        """The query's document; a GraphQLError if it does not parse or has too many tokens."""
+        document = self._documents.get(query)
+        if document is not None:
+            self.hits += 1
+            self._documents.move_to_end(query)
+            return document.parsed
+        self.misses += 1
+        document = self._documents[query] = _Document(parse(query, max_tokens=self.max_tokens))
+        if len(self._documents) > self.size:
+            self._documents.popitem(last=False)
+        return document.parsed
+
+    def errors(self, context: ExecutionContext) -> list[GraphQLError]:
+        """The validation errors of the context's document, under the spec's rules and ours."""
+        assert context.graphql_document is not None
+        document = self._documents.get(context.query) if context.query else None
+        if document is not None and document.parsed is context.graphql_document and document.valid:
+            return []
+        rules = (*context.validation_rules, *self.rules)
+        self.validations += 1
+        errors = validate_document(context.schema._schema, context.graphql_document, rules)
+        if document is not None and document.parsed is context.graphql_document and not errors:
+            document.valid = True
+        return errors
+
+
+class CheckedDocuments(SchemaExtension):
+    """Parses and validates through the schema's DocumentCache."""
+
+    def __init__(self, cache: DocumentCache) -> None:
+        self.cache = cache
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.graphql_document is None and context.query:
+            context.graphql_document = self.cache.parsed(context.query)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        context.pre_execution_errors = self.cache.errors(context)
+        yield
 
 
 def error_code(error: GraphQLError) -> str:
@@ -67,11 +132,13 @@ class GuardedSchema(strawberry.Schema):
         *args: Any,
         mask_internal: bool = False,
         count_error: Callable[[str], None] | None = None,
+        documents: DocumentCache | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.mask_internal = mask_internal
         self.count_error = count_error
+        self.documents = documents  # the one its CheckedDocuments extension uses
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -99,20 +166,21 @@ class GuardedSchema(strawberry.Schema):
                 self.count_error(code)
 
 
-def build_extensions(
+def build_documents(
     *,
     max_depth: int,
     max_aliases: int,
     max_tokens: int,
     max_cost: int,
-    observers: list[Callable[[], SchemaExtension]] | None = None,
-) -> list[Callable[[], SchemaExtension]]:
-    """The schema's extension factories: observers, token limit, caches, limiter rules."""
+    size: int = DOCUMENT_CACHE_SIZE,
+) -> DocumentCache:
+    """A schema's document cache, checking every limit."""
     rules = build_validation_rules(max_depth, max_aliases, max_cost)
-    return [
-        *(observers or []),
-        lambda: MaxTokensLimiter(max_token_count=max_tokens),
-        lambda: ParserCache(maxsize=PARSE_CACHE_SIZE),
-        lambda: AddValidationRules(rules),
-        lambda: ValidationCache(maxsize=VALIDATION_CACHE_SIZE),
-    ]
+    return DocumentCache(max_tokens, rules, size)
+
+
+def build_extensions(
+    documents: DocumentCache, observers: list[Callable[[], SchemaExtension]] | None = None
+) -> list[Callable[[], SchemaExtension]]:
+    """The schema's extension factories: observers, then parsing and validation."""
+    return [*(observers or []), lambda: CheckedDocuments(documents)]

@@ -6,9 +6,15 @@ import logging
 
 import pytest
 import strawberry
-from strawberry.extensions.validation_cache import _get_validate_cache
 
-from schema.safety import VALIDATION_CACHE_SIZE, GuardedSchema, build_extensions
+from schema import build_schema
+from schema.safety import (
+    DOCUMENT_CACHE_SIZE,
+    DocumentCache,
+    GuardedSchema,
+    build_documents,
+    build_extensions,
+)
 
 
 def nested_query(depth: int) -> str:
@@ -58,17 +64,38 @@ async def test_too_many_tokens_are_refused_before_validation(client, brand, sett
     assert codes == ["BAD_REQUEST"]
 
 
-async def test_the_validation_cache_hits_for_a_repeated_query(client, brand):
-    """The limiter rules are built once, so the cache key is the same on every request."""
-    cache = _get_validate_cache(VALIDATION_CACHE_SIZE)
-    query = "query CacheProbe { brand { code name } }"
-    await error_codes(client, query, brand.code)
-    before = cache.cache_info()
-    for _ in range(3):
-        assert await error_codes(client, query, brand.code) == []
-    after = cache.cache_info()
-    assert after.hits - before.hits == 3
-    assert after.misses == before.misses
+async def test_a_repeated_query_is_parsed_and_validated_once():
+    schema = build_schema()
+    for _ in range(4):
+        result = await schema.execute("query CacheProbe { __typename }")
+        assert result.errors is None and result.data == {"__typename": "Query"}
+    documents = schema.documents
+    assert (documents.misses, documents.hits, documents.validations) == (1, 3, 1)
+
+
+async def test_an_invalid_query_is_refused_every_time():
+    schema = build_schema()
+    for _ in range(2):
+        result = await schema.execute("{ __typename nope }")
+        (error,) = result.errors
+        assert error.extensions["code"] == "BAD_REQUEST" and "nope" in error.message
+    assert (schema.documents.misses, schema.documents.validations) == (1, 2)
+
+
+async def test_the_cache_keeps_the_latest_query_texts_only():
+    schema = GuardedSchema(
+        query=FaultyQuery, extensions=build_extensions(documents := small_documents(size=2))
+    )
+    for query in (
+        "{ a: __typename }",
+        "{ b: __typename }",
+        "{ a: __typename }",
+        "{ c: __typename }",
+    ):
+        await schema.execute(query)
+    assert (documents.misses, documents.hits) == (3, 1)
+    await schema.execute("{ b: __typename }")  # dropped for c, a having been used since
+    assert (documents.misses, documents.hits) == (4, 1)
 
 
 @strawberry.type
@@ -78,11 +105,13 @@ class FaultyQuery:
         raise RuntimeError("database password is hunter2")
 
 
+def small_documents(size: int = DOCUMENT_CACHE_SIZE) -> DocumentCache:
+    return build_documents(max_depth=5, max_aliases=5, max_tokens=100, max_cost=100, size=size)
+
+
 def faulty_schema(mask: bool) -> GuardedSchema:
     return GuardedSchema(
-        query=FaultyQuery,
-        extensions=build_extensions(max_depth=5, max_aliases=5, max_tokens=100, max_cost=100),
-        mask_internal=mask,
+        query=FaultyQuery, extensions=build_extensions(small_documents()), mask_internal=mask
     )
 
 
