@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
@@ -74,9 +75,7 @@ async def run_once(
         )
         if claimed is not None:
             outcome = await movement(connection)
-            await sql.execute(
-                SET_OUTCOME_SQL, claimed["id"], json.dumps(outcome, separators=(",", ":"))
-            )
+            await sql.execute(SET_OUTCOME_SQL, claimed["id"], orjson.dumps(outcome).decode())
             if last is not None:
                 await last()
             return outcome, False

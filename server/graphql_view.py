@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import itertools
-import json
 import secrets
 from math import ceil
 from pathlib import Path
 from typing import Any
 
+import orjson
 from cross_web import HTTPException  # strawberry raises its HTTP errors as this
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -172,5 +172,5 @@ class GraphQLEndpoint(GraphQL):
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(GRAPHIQL_PAGE.read_text())
 
-    def encode_json(self, data: object) -> str:
-        return json.dumps(data, separators=(",", ":"))
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)

@@ -185,7 +185,7 @@ class HotPath:
     def __init__(
         self,
         metrics: OperationMetrics | None,
-        encode_json: Callable[[object], str],
+        encode_json: Callable[[object], bytes],
         media_type_of: Callable[[str], str],
     ) -> None:
         self._metrics = metrics

@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
@@ -99,7 +99,7 @@ class EventBus:
     async def publish(self, channel: str, event: dict[str, Any]) -> None:
         """Send an event to every subscriber of `channel` in every process; return once
         Redis has it."""
-        await self._publisher.publish(self.redis_channel(channel), json.dumps(event))
+        await self._publisher.publish(self.redis_channel(channel), orjson.dumps(event))
 
     @contextlib.asynccontextmanager
     async def subscribe(
@@ -252,7 +252,7 @@ class EventBus:
         queues = self._queues.get(self._channel_of(channel))
         if not queues:
             return
-        event = json.loads(data)
+        event = orjson.loads(data)
         for queue in queues:
             _put(queue, event)
 
@@ -267,10 +267,10 @@ class _Publisher:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._waiting: list[tuple[str, str, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[str, bytes, asyncio.Future[None]]] = []
         self._sender: asyncio.Task[None] | None = None
 
-    async def publish(self, channel: str, message: str) -> None:
+    async def publish(self, channel: str, message: bytes) -> None:
         sent = asyncio.get_running_loop().create_future()
         self._waiting.append((channel, message, sent))
         if self._sender is None:
@@ -282,7 +282,7 @@ class _Publisher:
             await cancel_and_wait(self._sender)
 
     async def _send(self) -> None:
-        batch: list[tuple[str, str, asyncio.Future[None]]] = []
+        batch: list[tuple[str, bytes, asyncio.Future[None]]] = []
         try:
             while self._waiting:
                 batch, self._waiting = self._waiting, []
@@ -298,7 +298,7 @@ class _Publisher:
             unsent, self._waiting = [*batch, *self._waiting], []
             _settle(unsent, RuntimeError("the event bus stopped before the event was sent"))
 
-    async def _send_batch(self, batch: list[tuple[str, str, asyncio.Future[None]]]) -> None:
+    async def _send_batch(self, batch: list[tuple[str, bytes, asyncio.Future[None]]]) -> None:
         if len(batch) == 1:
             channel, message, _ = batch[0]
             await self._redis.publish(channel, message)
@@ -309,7 +309,9 @@ class _Publisher:
             await pipeline.execute()
 
 
-def _settle(batch: list[tuple[str, str, asyncio.Future[None]]], failure: Exception | None) -> None:
+def _settle(
+    batch: list[tuple[str, bytes, asyncio.Future[None]]], failure: Exception | None
+) -> None:
     for _, _, sent in batch:
         if sent.done():
             continue  # its publisher was cancelled

@@ -8,11 +8,11 @@ change together; the entries written are kept, to be published after commit.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from db.models import Balance, Brand, LedgerEntry, LedgerKind, Lot, LotConsumption, Member
@@ -334,7 +334,7 @@ class MemberBook:
             INSERT_ENTRY_SQL,
             *(self.member.brand_id, self.member.id, kind.value, points, balance.available),
             *(balance.version, description, self.now, self.actor, given["store_id"]),
-            *(given["expires_at"], json.dumps(given["breakdown"], separators=(",", ":"))),
+            *(given["expires_at"], orjson.dumps(given["breakdown"]).decode()),
             *(given["reason"], given["order_ref"], given["shortfall"], given["partner_id"]),
         )
         entry = model_of(LedgerEntry, row)
