@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import strawberry
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.tools import merge_types
 
 from schema.brands import BrandMutations, BrandQueries
@@ -59,6 +60,21 @@ Subscription = merge_types(
 )
 
 
+class RememberingNameConverter(NameConverter):
+    """strawberry's names, each worked out once: it converts every input field's name on
+    every request that passes the input (to_camel_case, a third of reading an input)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._converted: dict[str, str] = {}
+
+    def apply_naming_config(self, name: str) -> str:
+        converted = self._converted.get(name)
+        if converted is None:
+            converted = self._converted[name] = super().apply_naming_config(name)
+        return converted
+
+
 @dataclass(frozen=True)
 class SchemaLimits:
     max_depth: int = 12
@@ -87,7 +103,10 @@ def build_schema(
         # Conventions every area's payloads and connections use.
         types=[UserError, PageInfo],
         scalar_overrides=SCALAR_OVERRIDES,
-        config=StrawberryConfig(batching_config={"max_operations": limits.max_batch_operations}),
+        config=StrawberryConfig(
+            name_converter=RememberingNameConverter(),
+            batching_config={"max_operations": limits.max_batch_operations},
+        ),
         extensions=build_extensions(documents, observers),
         documents=documents,
         mask_internal=limits.mask_internal_errors,
