@@ -63,8 +63,8 @@ class Member(Node):
         return await resolve_tiers.progress_of(info, self)
 
     @strawberry.field
-    async def points(self, info: Info) -> PointsBalance:
-        return await resolve_ledger.balance_of(info, self)
+    def points(self, info: Info) -> PointsBalance:  # sync when known: see balance_of
+        return resolve_ledger.balance_of(info, self)
 
     @strawberry.field(description="Newest first.")
     async def ledger(
