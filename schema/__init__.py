@@ -11,7 +11,12 @@ from strawberry.tools import merge_types
 from schema.brands import BrandMutations, BrandQueries
 from schema.catalog import CatalogMutations, CatalogQueries
 from schema.errors import UserError
-from schema.execution import PlainFieldsExecutor, RememberingNameConverter, build_inputs_directly
+from schema.execution import (
+    PlainFieldsExecutor,
+    RememberingNameConverter,
+    build_inputs_directly,
+    resolve_plain_fields_directly,
+)
 from schema.flash_sales import FlashSaleMutations, FlashSaleQueries, FlashSaleSubscriptions
 from schema.ledger import LedgerMutations, LedgerSubscriptions
 from schema.members import MemberMutations, MemberQueries
@@ -99,6 +104,7 @@ def build_schema(
         execution_context_class=PlainFieldsExecutor,
     )
     build_inputs_directly(schema)
+    resolve_plain_fields_directly(schema)
     return schema
 
 

@@ -2,7 +2,8 @@
 same result as the work it skips, worked out once instead of per request.
 
 Measured on recordPurchase in one process (server side, no database): reading its input took
-about 65 µs, looking for `@stream` on its two list fields about 35 µs, of some 550 µs.
+about 65 µs, looking for `@stream` on its two list fields about 35 µs, of some 550 µs; its
+payload's plain fields, read through strawberry's wrappers, 2% of the instructions.
 """
 
 from __future__ import annotations
@@ -43,6 +44,29 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         if not field_details_list[0].node.directives:
             return None
         return super().get_stream_usage(field_details_list, path)
+
+
+def attribute_reader(name: str) -> Callable[..., Any]:
+    def read(source: Any, info: Any) -> Any:
+        return getattr(source, name)
+
+    return read
+
+
+def resolve_plain_fields_directly(schema: strawberry.Schema) -> None:
+    """A field with no resolver and no extension reads the attribute of its name: strawberry
+    gets there through three calls of its own per field and object."""
+    if schema.config.default_resolver is not getattr:
+        return
+    for concrete in schema.schema_converter.type_map.values():
+        definition, graphql_type = concrete.definition, concrete.implementation
+        if not isinstance(definition, StrawberryObjectDefinition) or definition.is_input:
+            continue
+        names = schema.config.name_converter
+        for field in definition.fields:
+            graphql_field = graphql_type.fields.get(names.from_field(field))
+            if field.is_basic_field and graphql_field is not None:
+                graphql_field.resolve = attribute_reader(field.python_name)
 
 
 # A field's value as graphql-core coerced it, to its Python value.

@@ -12,7 +12,7 @@ from strawberry.types.arguments import convert_argument
 from strawberry.types.base import StrawberryObjectDefinition
 
 from schema import build_schema
-from schema.execution import InputBuilder
+from schema.execution import InputBuilder, attribute_reader
 
 SCHEMA = build_schema()
 
@@ -135,3 +135,19 @@ async def test_list_fields_with_directives_are_completed_as_they_say(staff, memb
     assert "hidden" not in found
     assert [edge["node"]["breakdown"][0]["points"] for edge in found["shown"]["edges"]] == [100]
     assert found["points"]["expiring"] == [{"points": 100}]
+
+
+def test_only_fields_without_resolver_or_extension_read_their_attribute_directly():
+    names = SCHEMA.config.name_converter
+    direct = guarded = 0
+    for concrete in SCHEMA.schema_converter.type_map.values():
+        definition = concrete.definition
+        if not isinstance(definition, StrawberryObjectDefinition) or definition.is_input:
+            continue
+        for field in definition.fields:
+            resolve = concrete.implementation.fields[names.from_field(field)].resolve
+            reads_directly = resolve.__qualname__.startswith(attribute_reader.__qualname__)
+            assert reads_directly == field.is_basic_field, (definition.name, field.python_name)
+            direct += reads_directly
+            guarded += bool(field.extensions)
+    assert direct > 100 and guarded > 5
