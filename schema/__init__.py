@@ -21,7 +21,7 @@ from schema.flash_sales import FlashSaleMutations, FlashSaleQueries, FlashSaleSu
 from schema.ledger import LedgerMutations, LedgerSubscriptions
 from schema.members import MemberMutations, MemberQueries
 from schema.node import NodeQueries
-from schema.observability import ObserveOperations, OperationMetrics
+from schema.observability import OperationMetrics
 from schema.partners import (
     PartnerMutations,
     PartnerQueries,
@@ -79,7 +79,6 @@ def build_schema(
     limits: SchemaLimits = SchemaLimits(), metrics: OperationMetrics | None = None
 ) -> strawberry.Schema:
     """The executable schema with its limits, caches, error hygiene and metrics."""
-    observers = [lambda: ObserveOperations(metrics)] if metrics is not None else []
     documents = build_documents(
         max_depth=limits.max_depth,
         max_aliases=limits.max_aliases,
@@ -97,7 +96,7 @@ def build_schema(
             name_converter=RememberingNameConverter(),
             batching_config={"max_operations": limits.max_batch_operations},
         ),
-        extensions=build_extensions(documents, observers),
+        extensions=build_extensions(documents, metrics.observe if metrics is not None else None),
         documents=documents,
         mask_internal=limits.mask_internal_errors,
         count_error=metrics.count_error if metrics is not None else None,

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from strawberry.extensions import SchemaExtension
 
 # Operation names come from clients: past this many distinct names, the rest count as "other",
 # so a caller cannot grow the metrics without bound.
@@ -66,16 +62,3 @@ class OperationMetrics:
             return "other"
         self._names.add(label)
         return label
-
-
-class ObserveOperations(SchemaExtension):
-    def __init__(self, metrics: OperationMetrics) -> None:
-        self.metrics = metrics
-
-    def on_operation(self) -> Iterator[None]:
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            elapsed = time.perf_counter() - started
-            self.metrics.observe(self.execution_context.operation_name, elapsed)

@@ -10,6 +10,7 @@ lookup hashed the whole document again, a few percent of each request.
 from __future__ import annotations
 
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -91,10 +92,25 @@ class DocumentCache:
 
 
 class CheckedDocuments(SchemaExtension):
-    """Parses and validates through the schema's DocumentCache."""
+    """Parses and validates through the schema's DocumentCache, and times each operation for
+    `observe` (the metrics) when given. One extension for both: strawberry's bookkeeping of
+    each extension costs about 3% of a mutation's request."""
 
-    def __init__(self, cache: DocumentCache) -> None:
+    def __init__(
+        self, cache: DocumentCache, observe: Callable[[str | None, float], None] | None = None
+    ) -> None:
         self.cache = cache
+        self.observe = observe
+
+    def on_operation(self) -> Iterator[None]:
+        if self.observe is None:
+            yield
+            return
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.observe(self.execution_context.operation_name, time.perf_counter() - started)
 
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
@@ -180,7 +196,7 @@ def build_documents(
 
 
 def build_extensions(
-    documents: DocumentCache, observers: list[Callable[[], SchemaExtension]] | None = None
+    documents: DocumentCache, observe: Callable[[str | None, float], None] | None = None
 ) -> list[Callable[[], SchemaExtension]]:
-    """The schema's extension factories: observers, then parsing and validation."""
-    return [*(observers or []), lambda: CheckedDocuments(documents)]
+    """The schema's extension factories: one, parsing, validating and timing operations."""
+    return [lambda: CheckedDocuments(documents, observe)]
