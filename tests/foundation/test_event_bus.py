@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -14,6 +15,7 @@ from redis.exceptions import RedisError
 
 from db.keys import RedisKeys
 from db.redis import open_redis
+from server.embedded import EmbeddedRedis
 from subscriptions.bus import EventBus
 
 TIMEOUT = 5
@@ -206,13 +208,30 @@ return 1
 """
 
 
+@contextlib.asynccontextmanager
+async def on_private_redis(
+    server: EmbeddedRedis, prefix: str, *, buses: int, clients: int = 0
+) -> AsyncIterator[tuple[list[EventBus], list[Redis]]]:
+    """Buses on the test's own Redis, each on a client of its own (as in separate processes),
+    not started; and plain clients. All stopped and closed at the end."""
+    url = f"unix://{server.socket}"
+    bus_clients = [open_redis(url) for _ in range(buses)]
+    plain = [open_redis(url) for _ in range(clients)]
+    made = [EventBus(client, RedisKeys(prefix)) for client in bus_clients]
+    try:
+        yield made, plain
+    finally:
+        for bus in made:
+            await bus.stop()
+        for client in (*bus_clients, *plain):
+            await client.aclose()
+
+
 async def test_a_subscription_opens_once_redis_has_subscribed(private_redis):
     """Entering subscribe() waits for Redis to confirm the subscription, so an event published
     as soon as it is entered is heard, even while Redis is too busy to read the SUBSCRIBE."""
-    url = f"unix://{private_redis.socket}"
-    listener_redis, busy_redis = open_redis(url), open_redis(url)
-    listener = EventBus(listener_redis, RedisKeys("confirmed"))
-    try:
+    async with on_private_redis(private_redis, "confirmed", buses=1, clients=1) as made:
+        (listener,), (busy_redis,) = made
         await asyncio.wait_for(listener.start(), TIMEOUT)
         busy = asyncio.create_task(busy_redis.eval(BUSY_SCRIPT, 0, 400))
         await asyncio.sleep(0.05)  # the script runs
@@ -223,32 +242,21 @@ async def test_a_subscription_opens_once_redis_has_subscribed(private_redis):
             assert await take(events, 1) == [{"n": 1}]
         await busy
         assert waited >= 0.25, waited
-    finally:
-        await listener.stop()
-        await listener_redis.aclose()
-        await busy_redis.aclose()
 
 
 async def test_the_bus_resubscribes_after_redis_restarts(private_redis):
     """A Redis restart drops the pub/sub connection; the bus reconnects and hears again."""
-    url = f"unix://{private_redis.socket}"
-    listener_redis, publisher_redis = open_redis(url), open_redis(url)
-    keys = RedisKeys("restart")
-    listener, publisher = EventBus(listener_redis, keys), EventBus(publisher_redis, keys)
-    try:
+    async with on_private_redis(private_redis, "restart", buses=2, clients=1) as made:
+        (listener, publisher), (redis,) = made
         await asyncio.wait_for(listener.start(), TIMEOUT)
         async with listener.subscribe("a") as events:
             await publisher.publish("a", {"n": 1})
             assert await take(events, 1) == [{"n": 1}]
             private_redis.stop()
             private_redis.start()
-            await until_subscribers_in_redis(publisher_redis, keys.channel("a"), 1)
+            await until_subscribers_in_redis(redis, listener.redis_channel("a"), 1)
             await publisher.publish("a", {"n": 2})
             assert await take(events, 1) == [{"n": 2}]
-    finally:
-        await listener.stop()
-        await listener_redis.aclose()
-        await publisher_redis.aclose()
 
 
 async def test_events_published_at_once_reach_subscribers_in_the_order_published(make_bus):
@@ -262,28 +270,18 @@ async def test_events_published_at_once_reach_subscribers_in_the_order_published
 async def test_events_published_at_once_go_out_on_one_connection(private_redis):
     """What is published while Redis answers waits and goes out together: a burst of events
     takes one connection from the pool, not one each."""
-    url = f"unix://{private_redis.socket}"
-    publisher_redis, stats_redis = open_redis(url), open_redis(url)
-    publisher = EventBus(publisher_redis, RedisKeys("burst"))
-    try:
+    async with on_private_redis(private_redis, "burst", buses=1, clients=1) as made:
+        (publisher,), (stats_redis,) = made
         await stats_redis.ping()
         before = (await stats_redis.info("stats"))["total_connections_received"]
         await asyncio.gather(*(publisher.publish("a", {"n": n}) for n in range(50)))
         await publisher.publish("a", {"n": 50})
         after = (await stats_redis.info("stats"))["total_connections_received"]
         assert after - before == 1
-    finally:
-        await publisher.stop()
-        await publisher_redis.aclose()
-        await stats_redis.aclose()
 
 
 async def test_publishing_fails_while_redis_is_down_and_works_once_it_is_back(private_redis):
-    url = f"unix://{private_redis.socket}"
-    listener_redis, publisher_redis = open_redis(url), open_redis(url)
-    keys = RedisKeys("down")
-    listener, publisher = EventBus(listener_redis, keys), EventBus(publisher_redis, keys)
-    try:
+    async with on_private_redis(private_redis, "down", buses=2) as ((listener, publisher), _):
         await asyncio.wait_for(listener.start(), TIMEOUT)
         private_redis.stop()
         outcomes = await asyncio.wait_for(
@@ -297,19 +295,11 @@ async def test_publishing_fails_while_redis_is_down_and_works_once_it_is_back(pr
         async with listener.subscribe("a") as events:
             await publisher.publish("a", {"n": 3})
             assert await take(events, 1) == [{"n": 3}]
-    finally:
-        await listener.stop()
-        await publisher.stop()
-        await listener_redis.aclose()
-        await publisher_redis.aclose()
 
 
 async def test_stopping_the_bus_ends_the_publishes_it_had_not_sent(private_redis):
-    url = f"unix://{private_redis.socket}"
-    publisher_redis, busy_redis = open_redis(url), open_redis(url)
-    publisher = EventBus(publisher_redis, RedisKeys("stopping"))
-    try:
-        await publisher_redis.ping()  # connected before Redis is busy
+    async with on_private_redis(private_redis, "stopping", buses=1, clients=1) as made:
+        (publisher,), (busy_redis,) = made
         busy = asyncio.create_task(busy_redis.eval(BUSY_SCRIPT, 0, 400))
         await asyncio.sleep(0.05)  # the script runs
         publishes = [asyncio.create_task(publisher.publish("a", {"n": n})) for n in range(5)]
@@ -320,6 +310,3 @@ async def test_stopping_the_bus_ends_the_publishes_it_had_not_sent(private_redis
             "the event bus stopped before the event was sent"
         ] * 5
         await busy
-    finally:
-        await publisher_redis.aclose()
-        await busy_redis.aclose()
