@@ -12,7 +12,7 @@ from schema.brands import BrandMutations, BrandQueries
 from schema.catalog import CatalogMutations, CatalogQueries
 from schema.errors import UserError
 from schema.execution import (
-    PlainFieldsExecutor,
+    PlainListsExecutor,
     RememberingNameConverter,
     build_inputs_directly,
     resolve_plain_fields_directly,
@@ -100,7 +100,7 @@ def build_schema(
         documents=documents,
         mask_internal=limits.mask_internal_errors,
         count_error=metrics.count_error if metrics is not None else None,
-        execution_context_class=PlainFieldsExecutor,
+        execution_context_class=PlainListsExecutor,
     )
     build_inputs_directly(schema)
     resolve_plain_fields_directly(schema)

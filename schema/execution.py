@@ -36,7 +36,7 @@ class RememberingNameConverter(NameConverter):
         return converted
 
 
-class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
+class PlainListsExecutor(StrawberryGraphQLCoreExecutionContext):
     """graphql-core looks up `@stream` for every list field it completes, each time; a field
     with no directive at all cannot be streamed."""
 
@@ -58,11 +58,11 @@ def resolve_plain_fields_directly(schema: strawberry.Schema) -> None:
     gets there through three calls of its own per field and object."""
     if schema.config.default_resolver is not getattr:
         return
+    names = schema.config.name_converter
     for concrete in schema.schema_converter.type_map.values():
         definition, graphql_type = concrete.definition, concrete.implementation
         if not isinstance(definition, StrawberryObjectDefinition) or definition.is_input:
             continue
-        names = schema.config.name_converter
         for field in definition.fields:
             graphql_field = graphql_type.fields.get(names.from_field(field))
             if field.is_basic_field and graphql_field is not None:

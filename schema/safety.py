@@ -81,12 +81,14 @@ class DocumentCache:
         """The validation errors of the context's document, under the spec's rules and ours."""
         assert context.graphql_document is not None
         document = self._documents.get(context.query) if context.query else None
-        if document is not None and document.parsed is context.graphql_document and document.valid:
+        if document is not None and document.parsed is not context.graphql_document:
+            document = None  # the context's document did not come from this cache
+        if document is not None and document.valid:
             return []
         rules = (*context.validation_rules, *self.rules)
         self.validations += 1
         errors = validate_document(context.schema._schema, context.graphql_document, rules)
-        if document is not None and document.parsed is context.graphql_document and not errors:
+        if document is not None and not errors:
             document.valid = True
         return errors
 
@@ -94,7 +96,7 @@ class DocumentCache:
 class CheckedDocuments(SchemaExtension):
     """Parses and validates through the schema's DocumentCache, and times each operation for
     `observe` (the metrics) when given. One extension for both: strawberry's bookkeeping of
-    each extension costs about 3% of a mutation's request."""
+    a second one cost about 1% of a mutation's instructions."""
 
     def __init__(
         self, cache: DocumentCache, observe: Callable[[str | None, float], None] | None = None
