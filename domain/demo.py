@@ -1,15 +1,30 @@
-"""The demo brand: stores, tiers, earning rules and two members with some history (idempotent)."""
+"""The demo brand: stores, tiers, earning rules and tasks, members with some history, a
+catalog, a flash sale and a partner (idempotent)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from decimal import Decimal
 
-from db.models import Brand, Member, Purchase, RuleKind
+from db.models import (
+    ApiKey,
+    Brand,
+    CatalogItem,
+    FlashSale,
+    ItemKind,
+    Member,
+    Partner,
+    Purchase,
+    RuleKind,
+    Tier,
+)
 from domain.brands import TierSpec, create_brand, ensure_store, ensure_tier
+from domain.catalog.items import ItemSpec, create_item
+from domain.flash_sales.sales import SaleSpec, create_sale
 from domain.ledger.movements import record_purchase
 from domain.members import NewMember, register
+from domain.partners import IssuedKey, Scope, create_partner, issue_key, revoke_key
 from domain.principal import Principal, Role
 from domain.rules.admin import EarnSettings, RuleSpec, ensure_rule, save_earn_settings
 from domain.rules.engine import PurchaseRecord
@@ -98,21 +113,52 @@ DEMO_MEMBERS = (
 )  # fmt: skip
 
 
+# One of each kind of item a member meets; the minimum tier is set by code when seeding.
+DEMO_ITEMS = (
+    ItemSpec(sku="DEMO-LATTE", name="Free latte coupon", kind=ItemKind.COUPON,
+             category="drinks", points_price=60, coupon_value=Decimal("32.00"),
+             coupon_valid_days=30, description="One latte of any size, in any store."),
+    ItemSpec(sku="DEMO-TUMBLER", name="Steel tumbler", kind=ItemKind.PHYSICAL,
+             category="merch", points_price=300, stock=200, per_member_limit=2),
+    ItemSpec(sku="DEMO-BEANS", name="House blend beans 250 g", kind=ItemKind.PHYSICAL,
+             category="beans", points_price=40, cash_price=Decimal("29.90"), stock=500,
+             description="40 points plus 29.90 paid at the checkout."),
+    ItemSpec(sku="DEMO-GRINDER", name="Hand grinder", kind=ItemKind.PHYSICAL,
+             category="merch", points_price=1500, stock=20, per_member_limit=1,
+             description="For Gold members and above."),
+    ItemSpec(sku="DEMO-MUG", name="Limited edition mug", kind=ItemKind.PHYSICAL,
+             category="merch", points_price=800, description="In the flash sale for 99 points."),
+)  # fmt: skip
+DEMO_TIER_ONLY = {"DEMO-GRINDER": "GOLD"}
+DEMO_FLASH_SALE_SKU = "DEMO-MUG"
+# Opens two minutes after the seeding (Gold members may enter ten minutes early, so at once).
+DEMO_FLASH_SALE_OPENS_IN = timedelta(minutes=2)
+DEMO_FLASH_SALE_LASTS = timedelta(hours=1)
+DEMO_FLASH_SALE_PRICE, DEMO_FLASH_SALE_STOCK = 99, 20
+
+DEMO_PARTNER_CODE = "lanes-bakery"
+DEMO_PARTNER_SCOPES = (Scope.POINTS_EARN, Scope.COUPONS_VERIFY, Scope.OFFERS_WRITE,
+                       Scope.MEMBERS_LOOKUP)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Demo:
     brand: Brand
     members: list[Member]
+    flash_sale: FlashSale
+    partner: Partner
+    partner_key: IssuedKey
 
 
 async def seed_demo(rt: Backends) -> Demo:
-    """Create the demo brand with its stores, tiers and members, or bring them back in line."""
+    """Create the demo brand with its stores, tiers, rules, members, catalog, flash sale and
+    partner, or bring them back in line; the partner gets a new API key each time."""
     brand = await Brand.get_or_none(code=DEMO_BRAND_CODE)
     if brand is None:
         brand = await create_brand(DEMO_BRAND_CODE, "Demo Coffee", timezone="Asia/Shanghai")
     for code, name in DEMO_STORES:
         await ensure_store(brand, code, name)
-    for spec in DEMO_TIERS:
-        await ensure_tier(brand, spec)
+    tiers = {spec.code: await ensure_tier(brand, spec) for spec in DEMO_TIERS}
     for rule in DEMO_RULES:
         await ensure_rule(brand.id, rule, rt.clock.now())
     seeder = Principal(Role.ADMIN, brand.id, brand.code, "demo-seed")
@@ -128,4 +174,51 @@ async def seed_demo(rt: Backends) -> Demo:
                 purchase = PurchaseRecord(order_ref, Decimal(total), store_code=store_code)
                 await record_purchase(rt, seeder, member.id, purchase, key=f"demo-{order_ref}")
         members.append(member)
-    return Demo(brand, members)
+    items = [await _ensure_item(seeder, spec, tiers, rt) for spec in DEMO_ITEMS]
+    sale = await _upcoming_flash_sale(rt, seeder, items)
+    partner, key = await _partner_with_new_key(seeder, rt)
+    return Demo(brand, members, sale, partner, key)
+
+
+async def _ensure_item(
+    seeder: Principal, spec: ItemSpec, tiers: dict[str, Tier], rt: Backends
+) -> CatalogItem:
+    """The demo item of this SKU, created if it is not there (an admin's edits stay)."""
+    item = await CatalogItem.get_or_none(brand_id=seeder.brand_id, sku=spec.sku)
+    if item is None:
+        tier_code = DEMO_TIER_ONLY.get(spec.sku)
+        if tier_code is not None:
+            spec = replace(spec, min_tier_id=tiers[tier_code].id)
+        item = await create_item(seeder, spec, rt.clock.now())
+    return item
+
+
+async def _upcoming_flash_sale(
+    rt: Backends, seeder: Principal, items: list[CatalogItem]
+) -> FlashSale:
+    """The demo sale not open yet, or a new one opening two minutes from now."""
+    (item,) = [item for item in items if item.sku == DEMO_FLASH_SALE_SKU]
+    now = rt.clock.now()
+    upcoming = await FlashSale.filter(item_id=item.id, cancelled_at=None, starts_at__gt=now).first()
+    if upcoming is not None:
+        return upcoming
+    starts_at = now + DEMO_FLASH_SALE_OPENS_IN
+    spec = SaleSpec(item.id, DEMO_FLASH_SALE_PRICE, starts_at,
+                    starts_at + DEMO_FLASH_SALE_LASTS, DEMO_FLASH_SALE_STOCK)  # fmt: skip
+    return await create_sale(rt, seeder, spec)
+
+
+async def _partner_with_new_key(seeder: Principal, rt: Backends) -> tuple[Partner, IssuedKey]:
+    """The demo partner, with a new API key to print: a key is shown only when issued, so the
+    demo partner's earlier keys are revoked."""
+    now = rt.clock.now()
+    partner = await Partner.get_or_none(brand_id=seeder.brand_id, code=DEMO_PARTNER_CODE)
+    if partner is None:
+        partner = await create_partner(
+            seeder, DEMO_PARTNER_CODE, "Lane's Bakery", Decimal("0.10"), now
+        )
+    for key_id in await ApiKey.filter(partner_id=partner.id, revoked_at=None).values_list(
+        "id", flat=True
+    ):
+        await revoke_key(seeder, key_id, now)
+    return partner, await issue_key(seeder, partner.id, DEMO_PARTNER_SCOPES, now)

@@ -1,4 +1,10 @@
-"""The `pointsmall` command: serve, migrate, seed-demo, token, export-schema."""
+"""The `pointsmall` command: serve, migrate, seed-demo, token, the periodic jobs, export-schema.
+
+Every command that needs a database takes the same data dir as `serve`: with DATABASE_URL /
+REDIS_URL unset it reaches the embedded backends of the `serve` running there, or starts them
+itself for its run when none is. Brands and partners are named by code, members by global id;
+one that does not exist is exit code 2, like a usage error.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,9 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +32,66 @@ PREVIEW_QUERY = (
     "points } } userErrors { code message } } }"
 )
 
+BACKENDS = "DATABASE_URL, REDIS_URL"
+DATABASE = "DATABASE_URL"
+EMBEDDED = (
+    "; when unset, the embedded backends under the data dir (those of the `pointsmall serve` "
+    "running there, or started for this command)"
+)
+
+
+def reads(backends: str | None, *settings: str) -> str:
+    """A command's epilog: the environment variables it reads."""
+    names = [backends + EMBEDDED] if backends else []
+    return "Environment: " + ", ".join([*names, *settings]) + "."
+
+
+class NotFound(click.ClickException):
+    """A brand, partner or member named on the command line that does not exist."""
+
+    exit_code = 2
+
+
+def data_dir_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--data-dir",
+        type=click.Path(path_type=Path),
+        help="The data dir of the embedded backends and the development secret "
+        "[default: POINTSMALL_DATA_DIR, else ./.pointsmall].",
+    )(command)
+
 
 def _settings(data_dir: Path | None = None) -> Settings:
     settings = Settings()
     if data_dir is not None:
         settings.data_dir = data_dir
     return settings
+
+
+@contextmanager
+def _reachable(settings: Settings, command: str, *, redis: bool = True) -> Iterator[Settings]:
+    """`settings` with the backend URLs filled in: the environment's, else the embedded
+    backends under the data dir (a running serve's, or started here and migrated)."""
+    database_missing = not settings.database_url
+    redis_missing = redis and not settings.redis_url
+    if not (database_missing or redis_missing):
+        yield settings
+        return
+    from db.database import apply_migrations
+    from server.embedded import DataDirInUse, embedded_backends, ensure_database
+
+    try:
+        with embedded_backends(
+            settings.data_dir, command, database=database_missing, redis=redis_missing
+        ) as urls:
+            settings.database_url = settings.database_url or urls.database_url
+            settings.redis_url = settings.redis_url or urls.redis_url
+            if urls.started and urls.database_url:
+                asyncio.run(ensure_database(urls.database_url))
+                asyncio.run(apply_migrations(urls.database_url))
+            yield settings
+    except DataDirInUse as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _run_with_database(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
@@ -45,9 +107,53 @@ def _run_with_database(settings: Settings, work: Callable[[], Awaitable[Any]]) -
     return asyncio.run(main())
 
 
-def _require_database(settings: Settings) -> None:
-    if not settings.database_url:
-        raise click.UsageError("Set DATABASE_URL (or use `pointsmall serve`, which embeds one).")
+def _run_with_backends(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run `work(backends)` with the database, Redis and the event bus open."""
+    from domain.runtime import WebhookPolicy, close_backends, open_backends
+
+    async def main() -> Any:
+        backends = await open_backends(
+            settings.database_url,
+            settings.redis_url,
+            settings.redis_prefix,
+            db_pool_max=2,
+            redis_pool_max=4,
+            webhooks=WebhookPolicy(settings.production, settings.webhooks_private_allowed),
+        )
+        try:
+            return await work(backends)
+        finally:
+            await close_backends(backends)
+
+    return asyncio.run(main())
+
+
+async def _check_brand(brand_code: str | None) -> Any:
+    """The brand of this code (None for None); NotFound when there is none."""
+    from db.models import Brand
+
+    if brand_code is None:
+        return None
+    brand = await Brand.get_or_none(code=brand_code)
+    if brand is None:
+        raise NotFound(f"No brand {brand_code!r}.")
+    return brand
+
+
+async def _check_member(global_id: str, brand_id: int | None = None) -> int:
+    """The database id of the member with this global id (of this brand); NotFound otherwise."""
+    from db.models import Member
+    from resolvers.ids import parse_id
+
+    parsed = parse_id(global_id)
+    if parsed is None or parsed[0] != "Member":
+        raise NotFound(f"{global_id!r} is not a member's global id (see `me {{ id }}`).")
+    found = Member.filter(id=parsed[1])
+    if brand_id is not None:
+        found = found.filter(brand_id=brand_id)
+    if not await found.exists():
+        raise NotFound(f"No member {global_id!r}" + (" in this brand." if brand_id else "."))
+    return parsed[1]
 
 
 @click.group()
@@ -55,17 +161,34 @@ def main() -> None:
     """pointsmall: the loyalty points mall GraphQL API."""
 
 
-@main.command()
+@main.command(
+    epilog=reads(
+        None,
+        "DATABASE_URL, REDIS_URL (unset: started under the data dir)",
+        "POINTSMALL_ENV",
+        "POINTSMALL_JWT_SECRET",
+        "POINTSMALL_DATA_DIR",
+        "POINTSMALL_REDIS_PREFIX",
+        "and every other POINTSMALL_* setting of the README's Configuration",
+    )
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
 @click.option("--workers", default=1, show_default=True, help="Worker processes.")
 @click.option("--demo", is_flag=True, help="Seed the demo brand and print tokens to try.")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Where embedded data lives.")
+@data_dir_option
 def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None) -> None:
     """Serve the API; without DATABASE_URL / REDIS_URL, on embedded PostgreSQL and Redis."""
     import uvicorn
 
-    from server.embedded import DataDirInUse, EmbeddedPostgres, EmbeddedRedis, lock_data_dir
+    from server.embedded import (
+        DataDirInUse,
+        EmbeddedPostgres,
+        EmbeddedRedis,
+        lock_data_dir,
+        publish_backends,
+        withdraw_backends,
+    )
 
     settings = _settings(data_dir)
     try:
@@ -79,6 +202,7 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
     if notice:
         click.echo(notice)
     embedded: list[EmbeddedPostgres | EmbeddedRedis] = []
+    published: dict[str, str] = {}
     # Ctrl-C and SIGTERM end the process through SystemExit, so the embedded servers are
     # stopped below (uvicorn re-raises the signal it caught once it has shut down).
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
@@ -93,18 +217,26 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
         if embedded_database:
             postgres = EmbeddedPostgres(settings.data_dir)
             embedded.append(postgres)
-            settings.database_url = postgres.start()
+            settings.database_url = published["DATABASE_URL"] = postgres.start()
             click.echo(f"Embedded PostgreSQL under {postgres.pgdata}")
         if not settings.redis_url:
             redis = EmbeddedRedis(settings.data_dir)
             embedded.append(redis)
-            settings.redis_url = redis.start()
+            settings.redis_url = published["REDIS_URL"] = redis.start()
             click.echo(f"Embedded Redis under {redis.directory}")
         os.environ["DATABASE_URL"] = settings.database_url
         os.environ["REDIS_URL"] = settings.redis_url
         seeded = _prepare(settings, embedded_database=embedded_database, demo=demo)
+        if published:
+            publish_backends(settings.data_dir, published)
+            click.echo(
+                f"The CLI's jobs with --data-dir {settings.data_dir} (or run from here) use "
+                "them; other clients:"
+            )
+            for name, url in published.items():
+                click.echo(f"  {name}={url}")
         if seeded is not None:
-            _print_demo_tokens(settings, secret, host, port, seeded)
+            _print_demo(settings, secret, host, port, seeded)
         uvicorn.run(
             "server.app:create_app_from_environment",
             factory=True,
@@ -112,9 +244,12 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
             port=port,
             workers=workers,
             ws_per_message_deflate=False,
+            ws_max_size=settings.max_body_bytes,  # frames past it are refused as they arrive
             log_level="info",
         )
     finally:
+        if published:
+            withdraw_backends(settings.data_dir)
         for backend in reversed(embedded):
             backend.stop()
 
@@ -137,7 +272,8 @@ def _prepare(settings: Settings, *, embedded_database: bool, demo: bool) -> Any:
     return _run_with_backends(settings, seed_demo) if demo else None
 
 
-def _print_demo_tokens(settings: Settings, secret: str, host: str, port: int, demo: Any) -> None:
+def _print_demo(settings: Settings, secret: str, host: str, port: int, demo: Any) -> None:
+    """The headers to paste into GraphiQL, one per line: `  LABEL  {json}`."""
     from domain.demo import DEMO_BRAND_CODE
     from resolvers.ids import encode_id
     from server.auth import brand_signing_secret, mint_token
@@ -153,7 +289,7 @@ def _print_demo_tokens(settings: Settings, secret: str, host: str, port: int, de
         )
 
     click.echo(f"\nGraphiQL: http://{host}:{port}/graphql")
-    click.echo("Paste one of these into GraphiQL's headers (valid 7 days):")
+    click.echo("Paste one of these into GraphiQL's headers (tokens valid 7 days):")
     member, gold_member = demo.members[0], demo.members[-1]
     for role, subject, label in (
         ("ADMIN", "demo-admin", "ADMIN"),
@@ -163,36 +299,53 @@ def _print_demo_tokens(settings: Settings, secret: str, host: str, port: int, de
         ("MEMBER", encode_id("Member", gold_member.id), "GOLD"),
     ):
         click.echo(f'  {label:8} {{"Authorization": "Bearer {token(role, subject)}"}}')
+    click.echo(f'  PARTNER  {{"X-Api-Key": "{demo.partner_key.secret}"}}')
     click.echo(f'  visitor  {{"X-Brand": "{DEMO_BRAND_CODE}"}}')
+    click.echo(
+        f"MEMBER is {member.display_name}, GOLD is {gold_member.display_name}; PARTNER is "
+        f"{demo.partner.name}'s API key ({', '.join(demo.partner_key.api_key.scopes)})."
+    )
+    click.echo(
+        f"The flash sale opens at {demo.flash_sale.starts_at.isoformat(timespec='seconds')} "
+        "(Gold members may enter 10 minutes early)."
+    )
     click.echo(f"Try: {EXAMPLE_QUERY}")
     click.echo(f"As the MEMBER ({member.display_name}): {MEMBER_QUERY}")
     click.echo(
         f"As the MEMBER, then as the GOLD member ({gold_member.display_name}), compare: "
-        f"{PREVIEW_QUERY}\n"
+        f"{PREVIEW_QUERY}"
     )
+    click.echo("Then the README's 'Try it': earn, redeem, the flash sale, the live balance.\n")
 
 
-@main.command()
-def migrate() -> None:
-    """Apply the database migrations to DATABASE_URL."""
+@main.command(epilog=reads(DATABASE, "POINTSMALL_DATA_DIR"))
+@data_dir_option
+def migrate(data_dir: Path | None) -> None:
+    """Apply the database migrations to DATABASE_URL (or the embedded database)."""
     from db.database import apply_migrations
 
-    settings = _settings()
-    _require_database(settings)
-    asyncio.run(apply_migrations(settings.database_url))
+    with _reachable(_settings(data_dir), "migrate", redis=False) as settings:
+        asyncio.run(apply_migrations(settings.database_url))
     click.echo("Migrations applied.")
 
 
-@main.command("seed-demo")
-def seed_demo_command() -> None:
-    """Create (or refresh) the demo brand: stores, tiers, members; safe to repeat."""
+@main.command("seed-demo", epilog=reads(BACKENDS, "POINTSMALL_DATA_DIR", "POINTSMALL_REDIS_PREFIX"))
+@data_dir_option
+def seed_demo_command(data_dir: Path | None) -> None:
+    """Create (or refresh) the demo brand: stores, tiers, members, catalog; safe to repeat."""
     from domain.demo import seed_demo
 
-    demo = _run_with_backends(_settings(), seed_demo)
+    with _reachable(_settings(data_dir), "seed-demo") as settings:
+        demo = _run_with_backends(settings, seed_demo)
     click.echo(f"Demo brand {demo.brand.code!r} is ready, with {len(demo.members)} members.")
+    click.echo(
+        f'PARTNER {{"X-Api-Key": "{demo.partner_key.secret}"}} (earlier demo keys are revoked)'
+    )
 
 
-@main.command()
+@main.command(
+    epilog=reads(DATABASE, "POINTSMALL_JWT_SECRET", "POINTSMALL_JWT_ISSUER", "POINTSMALL_DATA_DIR")
+)
 @click.option(
     "--role",
     type=click.Choice(["MEMBER", "STAFF", "ADMIN", "ANALYST"]),
@@ -208,15 +361,20 @@ def seed_demo_command() -> None:
     help="Subject: a staff user, or for MEMBER the member's global id.",
 )
 @click.option("--ttl", default=3600, show_default=True, help="Lifetime in seconds.")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Where the dev secret lives.")
+@data_dir_option
 def token(role: str, brand: str, subject: str, ttl: int, data_dir: Path | None) -> None:
-    """Mint a development JWT the server accepts (for a brand without a key of its own)."""
+    """Mint a development JWT the server accepts (for a brand without a key of its own); says
+    on stderr which secret signed it."""
     from server.auth import mint_token
 
     settings = _settings(data_dir)
+    signing_key, source = _brand_secret(
+        settings, brand, member=subject if role == "MEMBER" else None
+    )
+    click.echo(f"Signed with {source}.", err=True)
     click.echo(
         mint_token(
-            _brand_secret(settings, brand),
+            signing_key,
             role=role,
             brand=brand,
             subject=subject,
@@ -226,158 +384,260 @@ def token(role: str, brand: str, subject: str, ttl: int, data_dir: Path | None) 
     )
 
 
-def _brand_secret(settings: Settings, brand: str) -> str:
+def _brand_secret(
+    settings: Settings, brand_code: str, member: str | None = None
+) -> tuple[str, str]:
+    """The key tokens of this brand are signed with, and where its secret came from: the
+    environment or the data dir's development secret, never a new one (a server would not know
+    it). The brand (and member) must exist, and the brand must have no key of its own."""
     from server.auth import brand_signing_secret
 
+    path = settings.data_dir / "jwt-secret"
+    if not settings.jwt_secret and not path.exists():
+        raise click.ClickException(
+            f"No development secret in {path}: start `pointsmall serve` with this data dir "
+            "first, pass --data-dir, or set POINTSMALL_JWT_SECRET."
+        )
     try:
         secret, _ = settings.resolved_jwt_secret()
     except SettingsError as error:
         raise click.ClickException(str(error)) from None
-    return brand_signing_secret(secret, brand)
+
+    async def check() -> None:
+        brand = await _check_brand(brand_code)
+        if brand.jwt_key:
+            raise click.ClickException(
+                f"Brand {brand_code!r} verifies tokens with its own key: its identity service "
+                "signs them."
+            )
+        if member is not None:
+            await _check_member(member, brand.id)
+
+    with _reachable(settings, "token", redis=False) as reached:
+        _run_with_database(reached, check)
+    source = "POINTSMALL_JWT_SECRET" if settings.jwt_secret else f"the secret in {path}"
+    return brand_signing_secret(secret, brand_code), source
 
 
-@main.command("brand-secret")
+@main.command(
+    "brand-secret",
+    epilog=reads(DATABASE, "POINTSMALL_JWT_SECRET", "POINTSMALL_DATA_DIR"),
+)
 @click.option("--brand", required=True, help="Brand code.")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Where the dev secret lives.")
+@data_dir_option
 def brand_secret(brand: str, data_dir: Path | None) -> None:
     """Print the HS256 key a brand's identity service signs its tokens with (when the brand
     has no key of its own): derived from POINTSMALL_JWT_SECRET, different for every brand."""
-    click.echo(_brand_secret(_settings(data_dir), brand))
+    signing_key, source = _brand_secret(_settings(data_dir), brand)
+    click.echo(f"Derived from {source}.", err=True)
+    click.echo(signing_key)
 
 
-def _run_with_backends(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
-    """Run `work(backends)` with the database, Redis and the event bus open."""
-    from domain.runtime import close_backends, open_backends
+def _run_job(
+    command: str,
+    data_dir: Path | None,
+    brand_code: str | None,
+    job: Callable[[Any, Settings], Awaitable[Any]],
+) -> Any:
+    """Run `job(backends, settings)` on the reachable backends, once the brand is found."""
 
-    if not (settings.database_url and settings.redis_url):
-        raise click.UsageError("Set DATABASE_URL and REDIS_URL.")
+    async def checked(rt: Any) -> Any:
+        await _check_brand(brand_code)
+        return await job(rt, settings)
 
-    async def main() -> Any:
-        backends = await open_backends(
-            settings.database_url,
-            settings.redis_url,
-            settings.redis_prefix,
-            db_pool_max=2,
-            redis_pool_max=4,
-        )
-        try:
-            return await work(backends)
-        finally:
-            await close_backends(backends)
-
-    return asyncio.run(main())
+    with _reachable(_settings(data_dir), command) as settings:
+        return _run_with_backends(settings, checked)
 
 
-def _run_job_with_progress(label: str, job: Callable[[Any, Callable], Awaitable[Any]]) -> Any:
-    """Run a member-by-member job with the backends open, showing how far it has got."""
+def _run_job_with_progress(
+    command: str,
+    data_dir: Path | None,
+    brand_code: str | None,
+    label: str,
+    job: Callable[[Any, Callable], Awaitable[Any]],
+) -> Any:
+    """Run a member-by-member job, showing how far it has got."""
     with click.progressbar(length=0, label=label, show_pos=True) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.length = total
             bar.update(done - bar.pos)
 
-        return _run_with_backends(_settings(), lambda rt: job(rt, progress))
+        return _run_job(command, data_dir, brand_code, lambda rt, _: job(rt, progress))
 
 
-@main.command()
-@click.option("--brand", "brand_code", help="Only this brand's members (code).")
-def expire(brand_code: str | None) -> None:
+JOBS = reads(BACKENDS, "POINTSMALL_DATA_DIR", "POINTSMALL_REDIS_PREFIX")
+brand_option = click.option("--brand", "brand_code", help="Only this brand's members (code).")
+
+
+@main.command(epilog=JOBS)
+@brand_option
+@data_dir_option
+def expire(brand_code: str | None, data_dir: Path | None) -> None:
     """Expire every point past its expiry; safe to repeat, resumable, safe to run twice at once."""
-    from domain.errors import DomainError
     from domain.ledger.expiry import run_expiry
 
-    try:
-        members, points = _run_job_with_progress(
-            "Expiring",
-            lambda rt, progress: run_expiry(rt, brand_code=brand_code, progress=progress),
-        )
-    except DomainError as error:
-        raise click.ClickException(error.message) from None
+    members, points = _run_job_with_progress(
+        "expire",
+        data_dir,
+        brand_code,
+        "Expiring",
+        lambda rt, progress: run_expiry(rt, brand_code=brand_code, progress=progress),
+    )
     click.echo(f"Expired {points} points of {members} members.")
 
 
-@main.command("evaluate-tiers")
-@click.option("--brand", "brand_code", help="Only this brand's members (code).")
-def evaluate_tiers_command(brand_code: str | None) -> None:
+@main.command("evaluate-tiers", epilog=JOBS)
+@brand_option
+@data_dir_option
+def evaluate_tiers_command(brand_code: str | None, data_dir: Path | None) -> None:
     """Re-qualify every member's tier: up to what they reach, down one tier at most."""
     from domain.tiers import evaluate_tiers
 
     changed = _run_job_with_progress(
+        "evaluate-tiers",
+        data_dir,
+        brand_code,
         "Evaluating",
         lambda rt, progress: evaluate_tiers(rt, brand_code=brand_code, progress=progress),
     )
     click.echo(f"{changed} members changed tier.")
 
 
-@main.command()
-@click.option("--brand", "brand_code", help="Only this brand's members (code).")
-def birthdays(brand_code: str | None) -> None:
+@main.command(epilog=JOBS)
+@brand_option
+@data_dir_option
+def birthdays(brand_code: str | None, data_dir: Path | None) -> None:
     """Give the birthday bonus to members whose birthday is due (once per member and year)."""
     from domain.rules.birthdays import give_birthday_bonuses
 
     given = _run_job_with_progress(
+        "birthdays",
+        data_dir,
+        brand_code,
         "Birthdays",
         lambda rt, progress: give_birthday_bonuses(rt, brand_code=brand_code, progress=progress),
     )
     click.echo(f"{given} members got their birthday bonus.")
 
 
-@main.command()
+@main.command("cancel-unpaid", epilog=JOBS)
+@data_dir_option
+def cancel_unpaid_command(data_dir: Path | None) -> None:
+    """Cancel points + cash redemptions whose payment window has passed (every minute in
+    `serve`), giving back their points and stock."""
+    from domain.catalog.redemptions import cancel_unpaid
+
+    cancelled = _run_job("cancel-unpaid", data_dir, None, lambda rt, _: cancel_unpaid(rt))
+    click.echo(f"Cancelled {cancelled} unpaid redemptions.")
+
+
+@main.command(
+    "deliver-webhooks",
+    epilog=reads(
+        BACKENDS,
+        "POINTSMALL_DATA_DIR",
+        "POINTSMALL_REDIS_PREFIX",
+        "POINTSMALL_ENV",
+        "POINTSMALL_WEBHOOKS_ALLOW_PRIVATE",
+    ),
+)
+@data_dir_option
+def deliver_webhooks(data_dir: Path | None) -> None:
+    """Post the partners' webhook deliveries that are due (every few seconds in `serve`)."""
+    from domain.webhooks import deliver_due
+
+    delivered = _run_job("deliver-webhooks", data_dir, None, lambda rt, _: deliver_due(rt))
+    click.echo(f"Delivered {delivered} webhooks.")
+
+
+@main.command(
+    "purge-idempotency",
+    epilog=reads(
+        BACKENDS,
+        "POINTSMALL_DATA_DIR",
+        "POINTSMALL_REDIS_PREFIX",
+        "POINTSMALL_IDEMPOTENCY_RETENTION_DAYS",
+    ),
+)
+@data_dir_option
+def purge_idempotency(data_dir: Path | None) -> None:
+    """Forget idempotency records older than the retention (daily in `serve`)."""
+    from domain.idempotency import purge_expired
+
+    async def purge(rt: Any, settings: Settings) -> int:
+        return await purge_expired(timedelta(days=settings.idempotency_retention_days))
+
+    purged = _run_job("purge-idempotency", data_dir, None, purge)
+    click.echo(f"Forgot {purged} idempotency records.")
+
+
+@main.command(epilog=reads(DATABASE, "POINTSMALL_DATA_DIR"))
 @click.option("--brand", "brand_code", required=True, help="The brand's code.")
 @click.option("--partner", "partner_code", required=True, help="The partner's code.")
 @click.option("--month", required=True, help="YYYY-MM, in the brand's timezone.")
-def settlement(brand_code: str, partner_code: str, month: str) -> None:
+@data_dir_option
+def settlement(brand_code: str, partner_code: str, month: str, data_dir: Path | None) -> None:
     """Print a partner's settlement for a month as CSV (points issued and redeemed, valued)."""
     import csv
-    import sys
 
     from domain.errors import DomainError
     from domain.partners import CSV_HEADER, month_of, settlement_by_code
 
-    settings = _settings()
-    _require_database(settings)
     try:
-        figures = _run_with_database(
-            settings, lambda: settlement_by_code(brand_code, partner_code, month_of(month))
-        )
+        period = month_of(month)
     except DomainError as error:
-        raise click.UsageError(error.message) from None
+        raise click.BadParameter(error.message, param_hint="--month") from None
+
+    async def figures_of() -> Any:
+        await _check_brand(brand_code)
+        try:
+            return await settlement_by_code(brand_code, partner_code, period)
+        except DomainError as error:
+            raise NotFound(error.message) from None
+
+    with _reachable(_settings(data_dir), "settlement", redis=False) as settings:
+        figures = _run_with_database(settings, figures_of)
     writer = csv.writer(sys.stdout)
     writer.writerow(CSV_HEADER)
     writer.writerow(figures.csv_row())
 
 
-@main.command()
-def reconcile() -> None:
+@main.command(epilog=JOBS)
+@data_dir_option
+def reconcile(data_dir: Path | None) -> None:
     """Resolve flash-sale holds left past their deadline and rebuild sales Redis lost."""
     from domain.flash_sales.reconcile import reconcile as run_reconcile
 
-    settings = _settings()
-    _require_database(settings)
-    outcome = _run_with_backends(settings, run_reconcile)
+    outcome = _run_job("reconcile", data_dir, None, lambda rt, _: run_reconcile(rt))
     click.echo(
         f"Rebuilt {outcome.rebuilt} sales; confirmed {outcome.confirmed} and released "
         f"{outcome.released} holds."
     )
 
 
-@main.command()
-@click.option("--member", "member_id", type=int, help="Only this member (database id).")
-def audit(member_id: int | None) -> None:
+@main.command(epilog=reads(DATABASE, "POINTSMALL_DATA_DIR"))
+@click.option("--member", "member_id", help="Only this member (global id, as in `me { id }`).")
+@data_dir_option
+def audit(member_id: str | None, data_dir: Path | None) -> None:
     """Check balances against ledgers and lots; exits 1 listing the members that disagree."""
     from domain.ledger.audit import audit as run_audit
+    from resolvers.ids import encode_id
 
-    settings = _settings()
-    _require_database(settings)
-    findings = _run_with_database(settings, lambda: run_audit(member_id=member_id))
+    async def findings_of() -> Any:
+        pk = None if member_id is None else await _check_member(member_id)
+        return await run_audit(member_id=pk)
+
+    with _reachable(_settings(data_dir), "audit", redis=False) as settings:
+        findings = _run_with_database(settings, findings_of)
     for finding in findings:
-        click.echo(finding.describe(), err=True)
+        click.echo(finding.describe(encode_id("Member", finding.member_id)), err=True)
     if findings:
         raise SystemExit(1)
     click.echo("The ledger is consistent.")
 
 
-@main.command("export-schema")
+@main.command("export-schema", epilog="Environment: none.")
 def export_schema() -> None:
     """Print the GraphQL schema (SDL)."""
     from schema import export_sdl

@@ -2,14 +2,21 @@
 
 Used when DATABASE_URL / REDIS_URL are unset: the same code path as production, nothing faked.
 Both are started by the parent process before any worker, and stopped on exit (Ctrl-C or
-SIGTERM), so no orphan server and no stale lock survives to block the next start.
+SIGTERM), so no orphan server and no stale lock survives to block the next start. `serve`
+publishes their URLs in the data dir for the CLI's jobs; a job on a data dir no process holds
+starts them itself, under the same lock, so one PostgreSQL at most ever runs on a data dir.
 """
 
 from __future__ import annotations
 
 import fcntl
+import json
+import os
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -18,24 +25,90 @@ import asyncpg
 DATABASE_NAME = "pointsmall"
 # A Unix socket path must fit in 108 bytes: a data dir too deep for one is refused.
 MAX_SOCKET_PATH = 100
+# Where `serve` publishes the URLs of the embedded backends it runs, for the CLI's jobs.
+PUBLISHED_BACKENDS = "backends.json"
 
 
 class DataDirInUse(RuntimeError):
-    """Another `pointsmall serve` runs on this data dir."""
+    """Another `pointsmall` process holds this data dir."""
 
 
-def lock_data_dir(data_dir: Path) -> IO[str]:
-    """Hold the data dir for this process; the lock goes with the process, however it ends."""
+def lock_data_dir(data_dir: Path, command: str = "serve") -> IO[str]:
+    """Hold the data dir for this process, naming `command` as its holder; the lock goes with
+    the process, however it ends."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    handle = (data_dir / "serve.lock").open("w")
+    handle = (data_dir / "serve.lock").open("a+")  # not "w": the holder's name must survive
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "serve"
         handle.close()
         raise DataDirInUse(
-            f"Another `pointsmall serve` is using {data_dir}; stop it or pass --data-dir."
+            f"Another `pointsmall {holder}` is using {data_dir}; "
+            + ("stop it or pass --data-dir." if holder == "serve" else "try again when it ends.")
         ) from None
+    handle.truncate(0)
+    handle.write(command)
+    handle.flush()
     return handle
+
+
+def publish_backends(data_dir: Path, urls: dict[str, str]) -> None:
+    """Tell the CLI's jobs where this serve's embedded backends listen (owner-only file)."""
+    path = data_dir / PUBLISHED_BACKENDS
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump(urls, handle)
+
+
+def withdraw_backends(data_dir: Path) -> None:
+    (data_dir / PUBLISHED_BACKENDS).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class EmbeddedUrls:
+    """The embedded backends a command reaches: `started` when it runs them itself."""
+
+    database_url: str | None
+    redis_url: str | None
+    started: bool
+
+
+@contextmanager
+def embedded_backends(
+    data_dir: Path, command: str, *, database: bool, redis: bool
+) -> Iterator[EmbeddedUrls]:
+    """The embedded backends under `data_dir` a job needs: those of the `serve` holding it, or,
+    when no process holds it, started here and stopped when the job ends."""
+    try:
+        lock = lock_data_dir(data_dir, command)
+    except DataDirInUse:
+        path = data_dir / PUBLISHED_BACKENDS
+        published = json.loads(path.read_text()) if path.exists() else {}
+        wanted = {"DATABASE_URL": database, "REDIS_URL": redis}
+        if any(needed and name not in published for name, needed in wanted.items()):
+            raise
+        yield EmbeddedUrls(
+            published.get("DATABASE_URL") if database else None,
+            published.get("REDIS_URL") if redis else None,
+            started=False,
+        )
+        return
+    running: list[EmbeddedPostgres | EmbeddedRedis] = []
+    try:
+        database_url = redis_url = None
+        if database:
+            running.append(EmbeddedPostgres(data_dir))
+            database_url = running[-1].start()
+        if redis:
+            running.append(EmbeddedRedis(data_dir))
+            redis_url = running[-1].start()
+        yield EmbeddedUrls(database_url, redis_url, started=True)
+    finally:
+        for backend in reversed(running):
+            backend.stop()
+        lock.close()
 
 
 class EmbeddedPostgres:

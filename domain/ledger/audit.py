@@ -54,9 +54,10 @@ class AuditFinding:
     max_version: int
     bad_running: int
 
-    def describe(self) -> str:
+    def describe(self, member: str | None = None) -> str:
+        """One line; `member` names the member (default: by database id)."""
         return (
-            f"member {self.member_id}: available {self.available}, ledger sum "
+            f"{member or f'member {self.member_id}'}: available {self.available}, ledger sum "
             f"{self.ledger_points}, unexpired lots {self.lot_points}, version {self.version}, "
             f"{self.entry_count} entries up to version {self.max_version}, "
             f"{self.bad_running} entries whose balanceAfter is off"

@@ -388,5 +388,5 @@ async def test_the_expire_command_from_two_processes_at_once_expires_each_lot_on
 def test_the_expire_command_refuses_an_unknown_brand(settings):
     process = expire_command(settings, "no-such-brand")
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 1
+    assert process.returncode == 2
     assert "no-such-brand" in stderr
