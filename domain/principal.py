@@ -28,10 +28,12 @@ class Principal:
     member_id: int | None = None
     # When the token stops being valid (Unix time); None for a visitor without a token.
     expires_at: float | None = None
-    # For role PARTNER: the partner, and what its API key may do.
+    # For role PARTNER: the partner, what its API key may do, and the key (whose rate limit
+    # the partner's operations are charged to).
     partner_id: int | None = None
     partner_code: str | None = None
     scopes: frozenset[str] = frozenset()
+    api_key_prefix: str | None = None
 
     def still_valid(self) -> bool:
         """Whether the credentials still hold: long-lived subscriptions ask this as they go."""

@@ -36,6 +36,11 @@ class OperationMetrics:
             "enterFlashSale refusals answered before GraphQL execution (server/hot_path.py).",
             registry=registry,
         )
+        self.short_way_failures = Counter(
+            "pointsmall_flash_sale_short_way_failures",
+            "Failures inside the short way (logged); strawberry's answer went out as usual.",
+            registry=registry,
+        )
         self._names: set[str] = set()
         self._children: dict[str, tuple[Counter, Histogram]] = {}  # per label, made once
 

@@ -35,6 +35,7 @@ from schema import SchemaLimits, build_schema
 from schema.observability import OperationMetrics
 from server.auth import Authenticator
 from server.graphql_view import GraphQLEndpoint
+from server.limits import RequestLimits
 from server.logs import configure_logging
 from server.scheduler import Scheduler, standard_jobs
 from server.settings import Settings
@@ -85,6 +86,7 @@ def create_app(
             max_cost=settings.max_query_cost,
             max_batch_operations=settings.max_batch_operations,
             mask_internal_errors=settings.production,
+            introspection=settings.introspection_enabled,
         ),
         metrics,
     )
@@ -94,6 +96,8 @@ def create_app(
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         allowed_origins=settings.allowed_origins,
+        allowed_origin_pattern=settings.allowed_origin_pattern,
+        max_message_bytes=settings.max_body_bytes,
     )
 
     @contextlib.asynccontextmanager
@@ -162,9 +166,11 @@ def create_app(
             Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
         ],
         middleware=[
+            Middleware(RequestLimits, max_body_bytes=settings.max_body_bytes),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.allowed_origins,
+                allow_origin_regex=settings.allowed_origin_pattern,
                 allow_methods=["GET", "POST"],
                 allow_headers=[
                     "Authorization",
@@ -173,7 +179,7 @@ def create_app(
                     "X-Brand",
                     "X-Request-Id",
                 ],
-            )
+            ),
         ],
         lifespan=lifespan,
     )

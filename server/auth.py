@@ -58,14 +58,17 @@ class Authenticator:
     # its signature each time is most of a small request's cost. An entry holds while its
     # brand's key is the one it was verified with (the directory rereads keys every few
     # seconds, so a changed key takes effect as soon) and never past the token's exp.
-    _verified: dict[tuple[str, str | None], tuple[BrandKeys, Principal]] = field(
+    # Keyed by the token's digest: a key never holds more than a few dozen bytes of what a
+    # caller sent.
+    _verified: dict[tuple[bytes, str | None], tuple[BrandKeys, Principal]] = field(
         default_factory=dict, repr=False
     )
 
     async def authenticate(
         self, authorization: str | None, brand_code: str | None, api_key: str | None = None
     ) -> Principal | None:
-        """The caller, an anonymous visitor of the named brand, or None when nothing was sent."""
+        """The caller, an anonymous visitor of the named brand, or None when nothing was sent.
+        (A partner's operations are paid for separately: `charge`.)"""
         if api_key:
             return await self._from_api_key(api_key, brand_code)
         if authorization:
@@ -85,13 +88,6 @@ class Authenticator:
         brand = holder.partner.brand
         if brand_code and brand_code != brand.code:
             raise AuthenticationFailed("X-Brand does not match the API key's brand.")
-        if self.backends is not None:
-            wait = await partners.take_token(
-                self.backends, holder.api_key.prefix, self.partner_rate_per_second,
-                self.partner_burst,
-            )  # fmt: skip
-            if wait is not None:
-                raise RateLimited(wait)
         return Principal(
             Role.PARTNER,
             brand.id,
@@ -100,10 +96,24 @@ class Authenticator:
             partner_id=holder.partner.id,
             partner_code=holder.partner.code,
             scopes=frozenset(holder.api_key.scopes),
+            api_key_prefix=holder.api_key.prefix,
         )
 
+    async def charge(self, principal: Principal | None, operations: int) -> None:
+        """A partner's key pays one token of its rate per operation it runs (each of a batch's,
+        each sent over a socket); RateLimited when its bucket has too few. Nothing for others."""
+        if principal is None or principal.api_key_prefix is None or self.backends is None:
+            return
+        wait = await partners.take_tokens(
+            self.backends, principal.api_key_prefix, self.partner_rate_per_second,
+            self.partner_burst, operations,
+        )  # fmt: skip
+        if wait is not None:
+            raise RateLimited(wait)
+
     async def _from_token(self, authorization: str, brand_code: str | None) -> Principal:
-        cached = self._verified.get((authorization, brand_code))
+        cache_key = (hashlib.sha256(authorization.encode()).digest(), brand_code)
+        cached = self._verified.get(cache_key)
         if cached is not None and cached[1].still_valid():
             keys, principal = cached
             if await self.brands.find(principal.brand_code) == keys:
@@ -111,7 +121,7 @@ class Authenticator:
         keys, principal = await self._verify_token(authorization, brand_code)
         if len(self._verified) >= VERIFIED_TOKENS_KEPT:
             self._verified.clear()
-        self._verified[(authorization, brand_code)] = (keys, principal)
+        self._verified[cache_key] = (keys, principal)
         return principal
 
     async def _verify_token(

@@ -3,33 +3,49 @@
 from __future__ import annotations
 
 import itertools
+import re
 import secrets
 from math import ceil
 from pathlib import Path
 from typing import Any
 
 import orjson
-from cross_web import HTTPException  # strawberry raises its HTTP errors as this
+from cross_web import AsyncHTTPRequestAdapter, HTTPException  # strawberry raises HTTP errors
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse, process_result
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
+from strawberry.http.parse_content_type import parse_content_type
 from strawberry.types import ExecutionResult
 
 from resolvers.loaders import Loaders
 from schema.context import Context
 from schema.observability import OperationMetrics
-from server.auth import AuthenticationFailed, Authenticator, RateLimited
+from server.auth import AuthenticationFailed, RateLimited
 from server.hot_path import HotPath
 from server.logs import request_id_var
+from server.sockets import (
+    AuthorizedTransportWSHandler,
+    TextFrameWebSocketAdapter,
+    authenticate_connection,
+)
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 GRAPHQL_RESPONSE_CONTENT_TYPE = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
 HTTP_ERROR_CODES = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 429: "RATE_LIMITED"}
+# A client's X-Request-Id goes into our logs and back in a header: only a plain token is kept.
+CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+# The members of a request object, when given, as GraphQL-over-HTTP types them.
+REQUEST_MEMBERS = {
+    "query": (str, "a string"),
+    "operationName": (str, "a string"),
+    "variables": (dict, "an object"),
+    "extensions": (dict, "an object"),
+}
 
 
 # Request ids: this process's random tag, then a count (32 hex digits, as a uuid's). Cheaper
@@ -40,6 +56,27 @@ _request_numbers = itertools.count()
 
 def new_request_id() -> str:
     return f"{_PROCESS_TAG}{next(_request_numbers):016x}"
+
+
+def request_id_of(request: Request) -> str:
+    """The client's X-Request-Id when it is a plain token, else a new one."""
+    given = request.headers.get("x-request-id", "")
+    return given if CLIENT_REQUEST_ID.fullmatch(given) else new_request_id()
+
+
+def check_request_body(body: object) -> None:
+    """A 400 for a JSON body that is not a request object, or a non-empty list of them (a batch),
+    with members of their types (strawberry would fail on it with a 500, or pass it on)."""
+    if body == []:
+        raise HTTPException(400, "A batch must hold at least one request.")
+    for item in body if isinstance(body, list) else [body]:
+        if not isinstance(item, dict):
+            raise HTTPException(
+                400, "The request body must be a JSON object, or a list of them for a batch."
+            )
+        for name, (kind, what) in REQUEST_MEMBERS.items():
+            if not isinstance(item.get(name), kind | None):
+                raise HTTPException(400, f"The request's `{name}` must be {what} or null.")
 
 
 def error_response(
@@ -79,11 +116,25 @@ class GraphQLEndpoint(GraphQL):
     """Authenticates every request and connection, and speaks GraphQL-over-HTTP.
 
     Backends and the authenticator come from the lifespan's state, per request. Refused flash
-    sale entries take a short way (server/hot_path.py).
+    sale entries take a short way (server/hot_path.py). Sockets: server/sockets.py.
     """
 
-    def __init__(self, *args: Any, metrics: OperationMetrics | None = None, **kwargs: Any) -> None:
+    websocket_adapter_class = TextFrameWebSocketAdapter
+    graphql_transport_ws_handler_class = AuthorizedTransportWSHandler
+
+    def __init__(
+        self,
+        *args: Any,
+        metrics: OperationMetrics | None = None,
+        allowed_origin_pattern: str | None = None,
+        max_message_bytes: int = 1024 * 1024,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.max_message_bytes = max_message_bytes  # of a WebSocket message (server/sockets.py)
+        self.allowed_origin_pattern = (
+            re.compile(allowed_origin_pattern) if allowed_origin_pattern else None
+        )
         self.hot_path = HotPath(metrics, self.encode_json, response_media_type)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,7 +142,7 @@ class GraphQLEndpoint(GraphQL):
             await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
-        request_id = request.headers.get("x-request-id") or new_request_id()
+        request_id = request_id_of(request)
         token = request_id_var.set(request_id)
         try:
             try:
@@ -131,24 +182,57 @@ class GraphQLEndpoint(GraphQL):
             request.state.sub_response = response
         return context
 
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        """The listed origins, and those of the pattern (in development, this machine's)."""
+        pattern = self.allowed_origin_pattern
+        return super().is_websocket_origin_allowed(request, origin) or bool(
+            pattern and pattern.fullmatch(origin)
+        )
+
     async def on_ws_connect(self, context: Context) -> None:
-        """A subscription connection authenticates once, in its connection_init payload."""
-        params = context.connection_params or {}
-        authorization = params.get("Authorization") or params.get("authorization")
-        brand = params.get("X-Brand") or params.get("x-brand")
-        api_key = params.get("X-Api-Key") or params.get("x-api-key")
-        authenticator: Authenticator = context.request.state.authenticator
+        """A socket authenticates in its connection_init payload (and again before each of its
+        operations: server/sockets.py)."""
         try:
-            principal = await authenticator.authenticate(
-                authorization if isinstance(authorization, str) else None,
-                brand if isinstance(brand, str) else None,
-                api_key if isinstance(api_key, str) else None,
-            )
-        except (AuthenticationFailed, RateLimited):
+            principal = await authenticate_connection(context)
+        except AuthenticationFailed:
             raise ConnectionRejectionError() from None
         if principal is None:
             raise ConnectionRejectionError()
         context.principal = principal
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Context,
+        root_value: Any,
+        sub_response: Response,
+    ) -> Any:
+        """strawberry's, once a partner's key paid for every operation of the request."""
+        operations = len(request_data) if isinstance(request_data, list) else 1
+        await request.state.authenticator.charge(context.principal, operations)
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """orjson, which bounds what the json module lets through to a 500 (nesting past 1,024
+        levels, a number past a double's range): such a body or parameter is a 400."""
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as error:
+            raise HTTPException(400, "Unable to parse request body as JSON") from error
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """strawberry's, once a JSON body's shape is checked (strawberry reads it unchecked; the
+        second decoding, by orjson, costs a microsecond)."""
+        content_type, _ = parse_content_type(request.content_type or "")
+        if request.method == "POST" and "application/json" in content_type:
+            check_request_body(self.parse_json(await request.get_body()))
+        return await super().parse_http_body(request)
 
     async def process_result(
         self, request: Request, result: ExecutionResult

@@ -14,18 +14,21 @@ The script is then asked (domain.flash_sales.entry.decide). A refusal is rendere
 document's selection as execution would render it: `redemption` and `member` null, the user
 errors. Anything else (a hold, a replay of a purchase, any doubt about the request) goes
 through strawberry as usual, with the script's verdict handed to the resolver so that it is not
-asked twice. tests/flash_sales/test_hot_path.py checks both ways answer alike.
+asked twice. tests/flash_sales/test_hot_path.py checks both ways answer alike, and
+tests/flash_sales/test_entry_documents.py that documents of any other shape pass untouched. A
+document is learnt after its operation committed, so nothing here may fail a response: its
+failures are logged and counted.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from graphql import (
     FieldNode,
     GraphQLError,
@@ -120,7 +123,8 @@ def entry_document(query: str) -> EntryDocument | None:
         return None
     if operation.operation is not OperationType.MUTATION or operation.directives:
         return None
-    if len(operation.variable_definitions) != 1:
+    # A parse without locations leaves absent lists (variables, arguments, directives) None.
+    if len(operation.variable_definitions or ()) != 1:
         return None
     (definition,) = operation.variable_definitions
     type_ = definition.type
@@ -135,7 +139,7 @@ def entry_document(query: str) -> EntryDocument | None:
     (root, *others) = operation.selection_set.selections
     if others or not isinstance(root, FieldNode) or root.directives:
         return None
-    if root.name.value != "enterFlashSale" or len(root.arguments) != 1:
+    if root.name.value != "enterFlashSale" or len(root.arguments or ()) != 1:
         return None
     (argument,) = root.arguments
     variable = definition.variable.name.value
@@ -196,13 +200,17 @@ class HotPath:
 
     async def executed(self, request: Request) -> None:
         """After strawberry ran a request without a request error: its document, if it is one
-        of ours, may take the short way from now on."""
-        data = _single_request(await request.body())
-        query = data.get("query") if data is not None else None
-        if isinstance(query, str) and self._document(query) is not None:
-            if len(self._executed) >= DOCUMENTS_KEPT:
-                self._executed.clear()
-            self._executed.add(query)
+        of ours, may take the short way from now on. Never fails: the operation has committed
+        and its response must go out, so a failure here is only logged and counted."""
+        try:
+            data = _single_request(await request.body())
+            query = data.get("query") if data is not None else None
+            if isinstance(query, str) and self._document(query) is not None:
+                if len(self._executed) >= DOCUMENTS_KEPT:
+                    self._executed.clear()
+                self._executed.add(query)
+        except Exception:
+            self._failed("the short way could not learn an executed document")
 
     async def answer(self, request: Request) -> Response | None:
         """The response to a refused entry, or None: the request goes through strawberry (with
@@ -243,7 +251,7 @@ class HotPath:
             return Response(self._encode_json(document.refusal(error)), media_type=media_type)
         except Exception:
             # Redis failing, say: strawberry asks again and reports it as for any request.
-            log.warning("the short way failed; the request goes through strawberry", exc_info=True)
+            self._failed("the short way failed; the request goes through strawberry")
         return None
 
     def _document(self, query: str) -> EntryDocument | None:
@@ -252,6 +260,11 @@ class HotPath:
                 self._documents.clear()
             self._documents[query] = entry_document(query)
         return self._documents[query]
+
+    def _failed(self, what: str) -> None:
+        log.warning(what, exc_info=True)
+        if self._metrics is not None:
+            self._metrics.short_way_failures.inc()
 
     def _observe(self, document: EntryDocument, started: float) -> None:
         if self._metrics is not None:
@@ -264,7 +277,7 @@ def _single_request(body: bytes) -> dict[str, Any] | None:
     if MARKER not in body:
         return None  # the common case, answered without decoding
     try:
-        data = json.loads(body)
-    except ValueError:
+        data = orjson.loads(body)  # as the endpoint decodes it: depth and numbers bounded
+    except orjson.JSONDecodeError:
         return None
     return data if isinstance(data, dict) else None

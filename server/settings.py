@@ -12,6 +12,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.flash_sales.entry import MIN_HOLD_SECONDS
 
 MIN_SECRET_LENGTH = 32
+# Pages served from this machine, on any port (a front-end's dev server, GraphiQL elsewhere).
+LOCAL_ORIGINS = r"https?://(localhost|127\.0\.0\.1)(:[0-9]+)?"
 
 
 class Environment(StrEnum):
@@ -48,7 +50,9 @@ class Settings(BaseSettings):
     max_aliases: int = 30
     max_query_cost: int = 5000
     max_batch_operations: int = 10
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)  # larger request bodies: 413
     graphiql: bool | None = None  # default: on in development, off in production
+    introspection: bool | None = None  # default: on in development, off in production
     scheduler: bool = True  # run the periodic jobs (expiry, clean-up) inside serve
     expiry_interval_seconds: float = 3600
     idempotency_retention_days: int = 30
@@ -70,6 +74,15 @@ class Settings(BaseSettings):
     @property
     def graphiql_enabled(self) -> bool:
         return (not self.production) if self.graphiql is None else self.graphiql
+
+    @property
+    def introspection_enabled(self) -> bool:
+        return (not self.production) if self.introspection is None else self.introspection
+
+    @property
+    def allowed_origin_pattern(self) -> str | None:
+        """Origins allowed besides `allowed_origins`: in development, this machine's pages."""
+        return None if self.production else LOCAL_ORIGINS
 
     @property
     def webhooks_private_allowed(self) -> bool:

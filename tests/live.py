@@ -56,10 +56,17 @@ async def connected(server: Any, init: dict) -> AsyncIterator[ClientConnection]:
         yield socket
 
 
+def message_in(frame: str | bytes) -> dict:
+    """A graphql-transport-ws message, from a text frame only: browsers' and Node's clients
+    (graphql-ws) close the connection on a binary one."""
+    assert isinstance(frame, str), f"a binary frame, which graphql-ws clients refuse: {frame!r}"
+    return json.loads(frame)
+
+
 async def receive(socket: ClientConnection, within: float = TIMEOUT) -> dict:
     """The next message that is not a ping (which is answered)."""
     while True:
-        message = json.loads(await asyncio.wait_for(socket.recv(), within))
+        message = message_in(await asyncio.wait_for(socket.recv(), within))
         if message["type"] == "ping":
             await socket.send(json.dumps({"type": "pong"}))
             continue

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from server.settings import Settings, SettingsError
+from server.app import create_app
+from server.settings import Environment, Settings, SettingsError
 from tests.conftest import start_live_server, stop_live_server
 
 
@@ -42,3 +43,55 @@ def test_production_serves_no_graphiql_and_keeps_user_facing_errors(settings):
         assert "nope" in validation.json()["errors"][0]["message"]
     finally:
         stop_live_server(server)
+
+
+# Origins ------------------------------------------------------------------------------------
+
+DEV_SERVER = "http://localhost:5173"
+
+
+async def preflight(app: object, origin: str) -> httpx.Response:
+    """The browser's CORS preflight for a POST of JSON with a token, from a page on `origin`."""
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=transport, base_url="http://pointsmall.test") as http:
+        return await http.options(
+            "/graphql",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
+
+
+def allows(response: httpx.Response, origin: str) -> bool:
+    return (
+        response.status_code == 200
+        and response.headers.get("access-control-allow-origin") == origin
+    )
+
+
+@pytest.mark.parametrize(
+    "origin", [DEV_SERVER, "https://localhost:8443", "http://127.0.0.1:3000", "http://localhost"]
+)
+async def test_development_lets_pages_of_this_machine_call_the_api(app, origin):
+    assert allows(await preflight(app, origin), origin)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["https://evil.example", "http://localhost.evil.example:5173", "http://10.0.0.1:5173"],
+)
+async def test_development_refuses_other_origins(app, origin):
+    response = await preflight(app, origin)
+    assert response.status_code == 400 and not allows(response, origin)
+
+
+async def test_production_allows_only_the_listed_origins(settings):
+    production = settings.model_copy(
+        update={"env": Environment.PRODUCTION, "allowed_origins": ["https://shop.example"]}
+    )
+    app = create_app(production, configure_logs=False)
+    assert allows(await preflight(app, "https://shop.example"), "https://shop.example")
+    refused = await preflight(app, DEV_SERVER)
+    assert refused.status_code == 400 and not allows(refused, DEV_SERVER)

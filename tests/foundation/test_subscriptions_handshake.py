@@ -10,6 +10,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.conftest import start_live_server, stop_live_server
+from tests.live import message_in
 
 PROTOCOL = "graphql-transport-ws"
 FORBIDDEN = 4403
@@ -33,13 +34,13 @@ async def handshake(
             init["payload"] = payload
         try:
             await socket.send(json.dumps(init))
-            message = json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT))
+            message = message_in(await asyncio.wait_for(socket.recv(), TIMEOUT))
         except ConnectionClosed as closed:
             assert closed.rcvd is not None, "closed without a close frame from the server"
             return closed.rcvd.code
         if message.get("type") == "connection_ack":
             await socket.send(json.dumps({"type": "ping"}))
-            pong = json.loads(await asyncio.wait_for(socket.recv(), TIMEOUT))
+            pong = message_in(await asyncio.wait_for(socket.recv(), TIMEOUT))
             assert pong["type"] == "pong", pong
         return message
 
@@ -98,17 +99,35 @@ async def test_only_graphql_transport_ws_is_spoken(live_server, brand):
         assert outcome == SUBPROTOCOL_NOT_ACCEPTABLE, offered
 
 
-async def test_origins_are_checked_when_configured(settings, brand, make_token):
+async def refused_status(url: str, payload: dict, origin: str) -> int:
+    """The HTTP status that refuses the handshake from a page on `origin`."""
+    with pytest.raises(InvalidStatus) as refused:
+        await handshake(url, payload, origin=origin)
+    return refused.value.response.status_code
+
+
+async def test_development_accepts_pages_of_this_machine_only(live_server, brand, make_token):
+    """A front-end's dev server (say Vite's, on localhost:5173) may subscribe in development."""
+    payload = {"Authorization": f"Bearer {make_token(brand)}"}
+    for origin in ("http://localhost:5173", "http://127.0.0.1:3000"):
+        assert_acknowledged(await handshake(live_server.ws_url, payload, origin=origin))
+    for origin in ("https://evil.example", "http://localhost.evil.example:5173"):
+        assert await refused_status(live_server.ws_url, payload, origin) == 403
+
+
+async def test_production_accepts_only_the_listed_origins(settings, brand, make_token):
     server = await asyncio.to_thread(
         start_live_server,
         settings,
-        env={"POINTSMALL_ALLOWED_ORIGINS": '["https://shop.example"]'},
+        env={
+            "POINTSMALL_ENV": "production",
+            "POINTSMALL_ALLOWED_ORIGINS": '["https://shop.example"]',
+        },
     )
     try:
         payload = {"Authorization": f"Bearer {make_token(brand)}"}
-        with pytest.raises(InvalidStatus) as refused:
-            await handshake(server.ws_url, payload, origin="https://evil.example")
-        assert refused.value.response.status_code == 403
+        assert await refused_status(server.ws_url, payload, "https://evil.example") == 403
+        assert await refused_status(server.ws_url, payload, "http://localhost:5173") == 403
         assert_acknowledged(await handshake(server.ws_url, payload, origin="https://shop.example"))
     finally:
         await asyncio.to_thread(stop_live_server, server)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from domain.brands import create_brand
 from tests.conftest import start_live_server, stop_live_server, unique_code
@@ -361,7 +362,8 @@ async def test_a_since_version_ahead_of_the_ledger_is_refused(live_server, brand
 
 
 async def test_a_watch_ends_when_its_token_expires(live_server, brand, make_token):
-    """Nothing reaches a subscriber once the token it connected with has expired."""
+    """Nothing reaches a subscriber once the token it connected with has expired: the socket
+    is closed with 4401 (Unauthorized), and the client signs in again."""
     async with admin_of(live_server, brand, make_token) as staff:
         member = await staff.register()
         token = make_token(brand, "MEMBER", subject=member["id"], ttl_seconds=3)
@@ -371,4 +373,7 @@ async def test_a_watch_ends_when_its_token_expires(live_server, brand, make_toke
             assert versions(await changes(socket, 1)) == [1]
             await asyncio.sleep(3.5)
             await staff.adjust(member["id"], 5)
-            assert await receive(socket) == {"id": "1", "type": "complete"}
+            with pytest.raises(ConnectionClosed) as closed:
+                message = await receive(socket)
+                pytest.fail(f"a message after the token expired: {message}")
+            assert closed.value.rcvd.code == 4401

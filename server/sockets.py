@@ -1,0 +1,144 @@
+"""GraphQL over WebSocket (graphql-transport-ws) as browsers and Node clients speak it: every
+message in a text frame, and every operation authorized as an HTTP request would be at that
+moment: a socket is no way around an expired token, a revoked key or a partner's rate."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Mapping
+from json import JSONDecodeError
+from typing import Any
+
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
+
+from db.redis import cancel_and_wait
+from domain.principal import Principal
+from schema.context import Context
+from server.auth import AuthenticationFailed, Authenticator, RateLimited
+
+MESSAGE_TOO_BIG = 1009
+CREDENTIALS_EXPIRED = 4401  # graphql-transport-ws's Unauthorized: the client signs in again
+RECHECK_SECONDS = 30.0  # how soon a revoked API key closes an idle socket, at the latest
+
+
+class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
+    """Sends every message in a text frame, as graphql-transport-ws requires: browsers' and
+    Node's graphql-ws clients close on a binary one. (strawberry sends the bytes that our
+    `encode_json` returns, to keep HTTP responses fast, as binary frames.) A message larger
+    than the view's `max_message_bytes` closes the socket (1009) undecoded, as a body over the
+    limit is a 413."""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
+        """strawberry's, with the size limit."""
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                text = await self.ws.receive_text()
+                if len(text) > self.view.max_message_bytes:
+                    await self.ws.close(MESSAGE_TOO_BIG, "The message is too large.")
+                    return
+                try:
+                    yield self.view.decode_json(text)
+                except JSONDecodeError as error:
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from error
+        except KeyError as error:  # a binary frame: Starlette's message has no "text"
+            raise NonTextMessageReceived from error
+        except WebSocketDisconnect:
+            pass
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        encoded = self.view.encode_json(message)
+        try:
+            await self.ws.send_text(encoded.decode() if isinstance(encoded, bytes) else encoded)
+        except WebSocketDisconnect as disconnect:
+            raise WebSocketDisconnected from disconnect
+
+
+async def authenticate_connection(context: Context) -> Principal | None:
+    """The caller that a connection_init payload's credentials name, now."""
+    params = context.connection_params if isinstance(context.connection_params, dict) else {}
+
+    def header(name: str) -> str | None:
+        value = params.get(name) or params.get(name.lower())
+        return value if isinstance(value, str) else None
+
+    authenticator: Authenticator = context.request.state.authenticator
+    return await authenticator.authenticate(
+        header("Authorization"), header("X-Brand"), header("X-Api-Key")
+    )
+
+
+class AuthorizedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, Any]):
+    """Checks the connection's credentials again before every operation it runs, charges a
+    partner's key for it, and closes the socket (4401) once they no longer hold, at the token's
+    expiry or a recheck, whether or not operations are being sent."""
+
+    watchdog: asyncio.Task[None] | None = None
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        await super().handle_connection_init(message)
+        if self.connection_acknowledged and self.watchdog is None:
+            self.watchdog = asyncio.create_task(self._close_when_expired())
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.connection_acknowledged:
+            try:
+                principal = await self._still_authenticated()
+                await self.context.request.state.authenticator.charge(principal, 1)
+            except AuthenticationFailed as failure:
+                await self.websocket.close(CREDENTIALS_EXPIRED, str(failure)[:100])
+                return
+            except RateLimited as limited:
+                await self.send_message(rate_limited_message(message["id"], limited))
+                return
+        await super().handle_subscribe(message)
+
+    async def shutdown(self) -> None:
+        if self.watchdog is not None:
+            await cancel_and_wait(self.watchdog)
+        await super().shutdown()
+
+    async def _still_authenticated(self) -> Principal:
+        """The connection's caller, authenticated again (a token past its expiry, a revoked
+        key or a brand's new key raise AuthenticationFailed)."""
+        principal = await authenticate_connection(self.context)
+        if principal is None:
+            raise AuthenticationFailed("The connection has no credentials.")
+        self.context.principal = principal
+        return principal
+
+    async def _close_when_expired(self) -> None:
+        while True:
+            expires_at = self.context.principal.expires_at if self.context.principal else None
+            wait = RECHECK_SECONDS
+            if expires_at is not None:
+                wait = min(wait, max(expires_at - time.time(), 0.0))
+            await asyncio.sleep(wait)
+            try:
+                await self._still_authenticated()
+            except AuthenticationFailed as failure:
+                await self.websocket.close(CREDENTIALS_EXPIRED, str(failure)[:100])
+                return
+
+
+def rate_limited_message(operation_id: str, limited: RateLimited) -> dict[str, Any]:
+    """graphql-transport-ws's error message for an operation refused for the key's rate."""
+    error = {
+        "message": str(limited),
+        "extensions": {"code": "RATE_LIMITED", "retryAfter": round(limited.retry_after, 3)},
+    }
+    return {"id": operation_id, "type": "error", "payload": [error]}
