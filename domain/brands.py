@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from db.columns import fits
 from db.models import Brand, EarningRule, ExpiryPolicy, JwtAlgorithm, RuleKind, Store, Tier
 from domain.errors import DomainError, ErrorCode
+from domain.idempotency import change_once
 from domain.principal import Principal
 from domain.rules.config import earning_changed
 
@@ -160,7 +163,7 @@ class BrandDirectory:
         cached = self._entries.get(code)
         if cached is not None and now - cached[0] < self.ttl:
             return cached[1]
-        brand = await Brand.get_or_none(code=code)
+        brand = await Brand.get_or_none(code=code) if fits(Brand, "code", code) else None
         keys = (
             BrandKeys(
                 brand.id,
@@ -213,9 +216,10 @@ def check_tier(spec: TierSpec) -> None:
             raise DomainError(ErrorCode.INVALID_INPUT, message, ["input", field])
 
 
-async def save_tier(principal: Principal, spec: TierSpec) -> Tier:
+async def save_tier(principal: Principal, spec: TierSpec, key: str | None = None) -> Tier:
     """Create the brand's tier of this code, or change it; ranks stay unique, the base tier
-    (rank 0) needs no points, and a higher rank always needs more qualifying points."""
+    (rank 0) needs no points, and a higher rank always needs more qualifying points; once per
+    idempotency key."""
     check_tier(spec)
     if (spec.rank == 0) != (spec.qualifying_points == 0):
         raise DomainError(
@@ -223,7 +227,8 @@ async def save_tier(principal: Principal, spec: TierSpec) -> Tier:
             "The base tier (rank 0), and only it, qualifies with 0 points.",
             ["input", "qualifyingPoints"],
         )
-    async with in_transaction() as connection:
+
+    async def save(connection: BaseDBAsyncClient) -> Tier:
         # One admin's change at a time per brand: the ordering check reads all its tiers.
         await Brand.select_for_update().using_db(connection).get(id=principal.brand_id)
         tiers = await Tier.filter(brand_id=principal.brand_id).using_db(connection)
@@ -265,3 +270,5 @@ async def save_tier(principal: Principal, spec: TierSpec) -> Tier:
             )
         await existing.update_from_dict(values).save(using_db=connection)
         return existing
+
+    return await change_once(principal, "saveTier", key, asdict(spec), Tier, save)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
+from db.columns import fits
 from db.models import (
     AwardKind,
     Balance,
@@ -25,7 +26,7 @@ from db.models import (
 )
 from db.rows import model_of
 from domain.errors import DomainError, ErrorCode
-from domain.idempotency import run_once
+from domain.idempotency import change_once, run_once
 from domain.ledger.book import MemberBook
 from domain.ledger.movements import books_written, publish_books
 from domain.member_facts import forget_facts
@@ -234,12 +235,9 @@ def search(principal: Principal, text: str | None) -> QuerySet[Member]:
     members = Member.filter(brand_id=principal.brand_id)
     if text and (text := text.strip()):
         code = text.upper()
-        matches = (
-            Q(display_name__icontains=text)
-            | Q(email__icontains=text)
-            | Q(referral_code=code)
-            | Q(member_code=code)
-        )
+        matches = Q(display_name__icontains=text) | Q(email__icontains=text)
+        if fits(Member, "member_code", code) and fits(Member, "referral_code", code):
+            matches |= Q(referral_code=code) | Q(member_code=code)
         # Separators alone leave an empty fragment, which would match every phone.
         if phone := PHONE_SEPARATORS.sub("", text):
             matches |= Q(phone__contains=phone)
@@ -249,19 +247,27 @@ def search(principal: Principal, text: str | None) -> QuerySet[Member]:
 
 async def find_by_code(principal: Principal, member_code: str) -> Member | None:
     """The member a cashier scanned: by the short code on their QR."""
-    return await Member.get_or_none(
-        brand_id=principal.brand_id, member_code=member_code.strip().upper()
-    )
+    code = member_code.strip().upper()
+    if not fits(Member, "member_code", code):
+        return None
+    return await Member.get_or_none(brand_id=principal.brand_id, member_code=code)
 
 
 async def set_status(
-    rt: Backends, principal: Principal, member_id: int, status: MemberStatus, reason: str
+    rt: Backends,
+    principal: Principal,
+    member_id: int,
+    status: MemberStatus,
+    reason: str,
+    key: str | None = None,
 ) -> Member:
-    """Freeze, close or reopen a member; the reason and the actor are kept."""
+    """Freeze, close or reopen a member; the reason and the actor are kept; once per
+    idempotency key."""
     if not reason.strip():
         raise DomainError(ErrorCode.INVALID_INPUT, "Say why the status changes.", ["reason"])
-    member = await member_of_brand(principal, member_id)
-    async with in_transaction() as connection:
+
+    async def change(connection: BaseDBAsyncClient) -> Member:
+        member = await member_of_brand(principal, member_id)
         # The balance row first, as every movement locks it: a freeze waits for a movement in
         # flight, and a movement that starts after it sees the new status.
         await Balance.select_for_update().using_db(connection).get(member_id=member.id)
@@ -280,12 +286,22 @@ async def set_status(
             )
             member.status = status
             await member.save(using_db=connection, update_fields=["status"])
-    await forget_facts(rt, member.id)
-    return member
+        return member
+
+    async def forget(member: Member) -> None:
+        await forget_facts(rt, member.id)
+
+    request = {"memberId": member_id, "status": status, "reason": reason}
+    return await change_once(
+        principal, "setMemberStatus", key, request, Member, change, after=forget
+    )
 
 
-async def update_profile(rt: Backends, principal: Principal, change: ProfileChange) -> Member:
-    """A member changes their own profile; the birthday can be set once, never changed."""
+async def update_profile(
+    rt: Backends, principal: Principal, change: ProfileChange, key: str | None = None
+) -> Member:
+    """A member changes their own profile; the birthday can be set once, never changed; once
+    per idempotency key."""
     values: dict[str, object] = {}
     if change.display_name is not None:
         values["display_name"] = clean_display_name(change.display_name)
@@ -297,12 +313,13 @@ async def update_profile(rt: Backends, principal: Principal, change: ProfileChan
         values["marketing_email"] = change.marketing_email
     if change.marketing_sms is not None:
         values["marketing_sms"] = change.marketing_sms
-    member = await me(principal)
-    if member is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "Your member record is not in this brand.")
+
     # Locked, and only the changed columns written: a status an admin sets meanwhile is not
     # undone, and of two concurrent first birthdays only one is kept.
-    async with in_transaction() as connection:
+    async def save(connection: BaseDBAsyncClient) -> Member:
+        member = await me(principal)
+        if member is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "Your member record is not in this brand.")
         member = await Member.select_for_update().using_db(connection).get(id=member.id)
         if "birthday" in values and member.birthday not in (None, values["birthday"]):
             raise DomainError(ErrorCode.INVALID_INPUT, "The birthday is set already.", ["birthday"])
@@ -312,4 +329,7 @@ async def update_profile(rt: Backends, principal: Principal, change: ProfileChan
                 await member.save(using_db=connection, update_fields=list(values))
             except IntegrityError as error:
                 raise duplicate_error(error) from None
-    return member
+        return member
+
+    request = asdict(change)
+    return await change_once(principal, "updateMyProfile", key, request, Member, save)

@@ -73,6 +73,7 @@ class SchemaLimits:
     max_cost: int = 5000
     max_batch_operations: int = 10
     mask_internal_errors: bool = False
+    introspection: bool = True
 
 
 def build_schema(
@@ -84,6 +85,7 @@ def build_schema(
         max_aliases=limits.max_aliases,
         max_tokens=limits.max_tokens,
         max_cost=limits.max_cost,
+        introspection=limits.introspection,
     )
     schema = GuardedSchema(
         query=Query,

@@ -4,6 +4,10 @@ Each field costs one; a field that takes `first` or `last` (a connection, or a l
 size) multiplies what it selects by that many — by the page maximum when the size comes from
 a variable, since validation runs before variables are known (and is cached without them).
 Depth and alias limits alone let `members(first: 100) { ledger(first: 100) { … } }` through.
+
+Introspection counts like any field (`__schema`, `__type` and all they select), and a document
+may introspect the whole schema once: one full introspection holds the event loop for tens of
+milliseconds, so thirty aliased copies of it would stall a worker for a second.
 """
 
 from __future__ import annotations
@@ -12,10 +16,14 @@ from graphql import (
     FieldNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLField,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
+    SchemaMetaFieldDef,
     SelectionSetNode,
+    TypeMetaFieldDef,
+    TypeNameMetaFieldDef,
     ValidationContext,
     ValidationRule,
 )
@@ -23,6 +31,7 @@ from graphql import (
 from domain.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
 SIZE_ARGUMENTS = ("first", "last")
+SCHEMA_FIELD = "__schema"
 
 
 def _size(field: FieldNode, takes_size: bool) -> int:
@@ -44,7 +53,16 @@ def build_cost_rule(max_cost: int) -> type[ValidationRule]:
         def enter_operation_definition(self, node: OperationDefinitionNode, *_args: object) -> None:
             context: ValidationContext = self.context
             root = context.schema.get_root_type(node.operation)
+            self._schema_fields = 0
             cost = self._cost(node.selection_set, root, set())
+            if self._schema_fields > 1:
+                self.report_error(
+                    GraphQLError(
+                        f"The operation asks for {SCHEMA_FIELD} {self._schema_fields} times: "
+                        "introspect the schema once per operation.",
+                        node,
+                    )
+                )
             if cost > max_cost:
                 self.report_error(
                     GraphQLError(
@@ -60,7 +78,7 @@ def build_cost_rule(max_cost: int) -> type[ValidationRule]:
             total = 0
             for selection in selection_set.selections:
                 if isinstance(selection, FieldNode):
-                    definition = getattr(parent, "fields", {}).get(selection.name.value)
+                    definition = self._field(parent, selection.name.value)
                     if definition is None:
                         continue  # unknown fields are reported by the standard rules
                     takes_size = any(name in definition.args for name in SIZE_ARGUMENTS)
@@ -82,6 +100,17 @@ def build_cost_rule(max_cost: int) -> type[ValidationRule]:
                     target = self.context.schema.get_type(fragment.type_condition.name.value)
                     total += self._cost(fragment.selection_set, target, seen | {name})
             return total
+
+        def _field(self, parent, name: str) -> GraphQLField | None:
+            """The field `name` of `parent`, the introspection meta fields included."""
+            if name == "__typename":
+                return TypeNameMetaFieldDef
+            if parent is self.context.schema.query_type and name == SCHEMA_FIELD:
+                self._schema_fields += 1
+                return SchemaMetaFieldDef
+            if parent is self.context.schema.query_type and name == "__type":
+                return TypeMetaFieldDef
+            return getattr(parent, "fields", {}).get(name)
 
     return QueryCostRule
 

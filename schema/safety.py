@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import strawberry
-from graphql import DocumentNode, GraphQLError, ValidationRule, parse
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    NoSchemaIntrospectionCustomRule,
+    StringValueNode,
+    ValidationRule,
+    parse,
+)
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
@@ -30,17 +37,59 @@ from schema.cost import build_cost_rule
 log = logging.getLogger("pointsmall.graphql")
 
 DOCUMENT_CACHE_SIZE = 1024
+NUL = "\x00"
+NUL_REFUSED = "Strings may not hold the NUL character (\\u0000)"
+
+
+class NoNulInStrings(ValidationRule):
+    """A string literal of the document holding a NUL: PostgreSQL stores no such text, so it
+    is refused before any field runs (variables are checked by `nul_in_variables`)."""
+
+    def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
+        if NUL in node.value:
+            self.report_error(GraphQLError(f"{NUL_REFUSED}.", node))
+
+
+def nul_path(value: Any, path: str) -> str | None:
+    """Where in `value` (decoded JSON) a string holds a NUL, as `$input.lines.0.sku`."""
+    if isinstance(value, str):
+        return path if NUL in value else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = nul_path(item, f"{path}.{key}")
+        if found is not None:
+            return found
+    return None
+
+
+def nul_in_variables(variables: dict[str, Any] | None) -> list[GraphQLError]:
+    """The request's error if a variable's string holds a NUL (see NoNulInStrings)."""
+    for name, value in (variables or {}).items():
+        found = nul_path(value, f"${name}")
+        if found is not None:
+            return [GraphQLError(f"{NUL_REFUSED}: {found}.")]
+    return []
 
 
 def build_validation_rules(
-    max_depth: int, max_aliases: int, max_cost: int
+    max_depth: int, max_aliases: int, max_cost: int, introspection: bool = True
 ) -> list[type[ValidationRule]]:
-    """The limiter rules, as classes built once."""
-    return [
+    """The limiter rules and the NUL check, as classes built once; without `introspection`,
+    `__schema` and `__type` are refused (`__typename` stays)."""
+    rules = [
         depth_rule(max_depth, should_ignore=None),
         aliases_rule(max_aliases),
         build_cost_rule(max_cost),
+        NoNulInStrings,
     ]
+    if not introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return rules
 
 
 @dataclass(slots=True)
@@ -122,7 +171,10 @@ class CheckedDocuments(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
-        context.pre_execution_errors = self.cache.errors(context)
+        context.pre_execution_errors = [
+            *self.cache.errors(context),
+            *nul_in_variables(context.variables),
+        ]
         yield
 
 
@@ -190,10 +242,11 @@ def build_documents(
     max_aliases: int,
     max_tokens: int,
     max_cost: int,
+    introspection: bool = True,
     size: int = DOCUMENT_CACHE_SIZE,
 ) -> DocumentCache:
     """A schema's document cache, checking every limit."""
-    rules = build_validation_rules(max_depth, max_aliases, max_cost)
+    rules = build_validation_rules(max_depth, max_aliases, max_cost, introspection)
     return DocumentCache(max_tokens, rules, size)
 
 

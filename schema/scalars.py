@@ -1,4 +1,5 @@
-"""The contract's scalars: strict Decimal money, DateTime with an offset, ISO Date."""
+"""The contract's scalars: strict Decimal money, DateTime with an offset, ISO Date. Each names
+its specification with @specifiedBy, which typed-client generators and tools read."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ from decimal import Decimal
 
 import strawberry
 
+from domain.ledger.policy import YEARS
+
+RFC_3339_DATES = "https://www.rfc-editor.org/rfc/rfc3339#section-5.6"
+XSD_DECIMAL = "https://www.w3.org/TR/xmlschema-2/#decimal"
 TWO_PLACES = Decimal("0.01")
 # Plain decimal notation only: no exponents, no signs but "-", no separators, ASCII digits.
 DECIMAL_TEXT = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,2})?", re.ASCII)
@@ -35,6 +40,8 @@ def parse_datetime(value: object) -> dt.datetime:
         raise ValueError(f"{value!r} is not an ISO 8601 date-time.") from None
     if moment.tzinfo is None:
         raise ValueError("DateTime must carry an offset, e.g. 2026-11-24T10:00:00+08:00.")
+    if moment.year not in YEARS:
+        raise ValueError(f"{value!r}: the year must be {YEARS[0]} to {YEARS[-1]}.")
     return moment
 
 
@@ -55,19 +62,25 @@ def parse_date(value: object) -> dt.date:
 
 DecimalScalar = strawberry.scalar(
     name="Decimal",
-    description='Money as a string with two decimal places ("12.50"); input takes at most two.',
+    description='Money as a string with two decimal places ("12.50"); input takes at most two. '
+    "XML Schema's decimal notation, restricted: no exponent, no + sign, up to 15 integer digits.",
+    specified_by_url=XSD_DECIMAL,
     serialize=serialize_decimal,
     parse_value=parse_decimal,
 )
 DateTimeScalar = strawberry.scalar(
     name="DateTime",
-    description="ISO 8601 date-time with an offset.",
+    description="RFC 3339 date-time, always with an offset (2026-11-24T10:00:00+08:00); input "
+    "also takes ISO 8601 forms such as one without seconds, but never one without an offset. "
+    "Input years: 1900 to 2999.",
+    specified_by_url=RFC_3339_DATES,
     serialize=serialize_datetime,
     parse_value=parse_datetime,
 )
 DateScalar = strawberry.scalar(
     name="Date",
-    description="ISO 8601 calendar date.",
+    description="RFC 3339 full-date: a calendar date such as 2026-11-24.",
+    specified_by_url=RFC_3339_DATES,
     serialize=dt.date.isoformat,
     parse_value=parse_date,
 )

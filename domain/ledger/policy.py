@@ -8,6 +8,10 @@ from zoneinfo import ZoneInfo
 
 from db.models import Brand, ExpiryPolicy
 
+# The years dates are taken in (date-times, settlement months): any a plan needs, with room to
+# add expiry periods and change timezones without leaving Python's calendar.
+YEARS = range(1900, 3000)
+
 
 def add_months(day: date, months: int) -> date:
     """The same day `months` later, or the month's last day when it is shorter."""
