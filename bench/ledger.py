@@ -141,7 +141,7 @@ async def credit(book: harness.Book, points: int, breakdown: list[dict], ref: st
     balance["lifetime_earned"] += points
     expires_at = book.now + EXPIRY
     entry_id = await harness.append_entry(
-        book, "EARN", points, f"Purchase {ref}", expires_at=expires_at, breakdown=breakdown,
+        book, "EARN", points, "Purchase", expires_at=expires_at, breakdown=breakdown,
         order_ref=ref,
     )  # fmt: skip
     await book.db.execute(

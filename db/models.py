@@ -745,9 +745,10 @@ class Redemption(Model):
 
 
 class Coupon(Model):
-    """One unit of a coupon, voucher or partner-offer redemption: a code unique in its brand,
-    consumed at most once. A partner's uploaded codes wait in the offer's pool (no redemption
-    yet) until a redemption takes them."""
+    """One unit of a coupon, voucher or partner-offer redemption, consumed at most once. A code
+    is unique among its owner's: the partner whose offer it is, or the brand for its own items
+    (one partner's codes say nothing of another's). A partner's uploaded codes wait in the
+    offer's pool (no redemption yet) until a redemption takes them."""
 
     id = fields.BigIntField(primary_key=True)
     redemption: fields.ForeignKeyNullableRelation[Redemption] = fields.ForeignKeyField(
@@ -764,6 +765,12 @@ class Coupon(Model):
         "models.Brand", related_name="coupons", on_delete=fields.CASCADE
     )
     brand_id: int
+    # The owner: the item's partner, None for the brand's own items (migration 0015 makes
+    # (brand, partner, code) unique, NULLS NOT DISTINCT).
+    partner: fields.ForeignKeyNullableRelation[Partner] = fields.ForeignKeyField(
+        "models.Partner", related_name="coupons", null=True, on_delete=fields.RESTRICT
+    )
+    partner_id: int | None
     code = fields.CharField(max_length=32)
     value = fields.DecimalField(max_digits=12, decimal_places=2)
     expires_at = fields.DatetimeField(null=True)
@@ -775,7 +782,6 @@ class Coupon(Model):
 
     class Meta:
         table = "coupon"
-        constraints = (UniqueConstraint(fields=("brand_id", "code"), name="coupon_brand_code"),)
 
 
 class WebhookEndpoint(Model):

@@ -7,24 +7,37 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from enum import Enum
 from zoneinfo import ZoneInfo
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
-from tortoise.exceptions import IntegrityError
 
-from db.models import ApiKey, Brand, Partner
+from db.models import ApiKey, Brand, Member, Partner
 from db.rate_limits import TOKEN_BUCKET_LUA
-from domain.errors import DomainError, ErrorCode
-from domain.ledger.policy import add_months, start_of_day
+from domain.errors import DomainError, ErrorCode, refused_as_duplicate
+from domain.idempotency import change_once
+from domain.ledger.policy import YEARS, add_months, start_of_day
+from domain.members import clean_phone, find_by_code
 from domain.principal import Principal, Role
 from domain.runtime import Backends
 
-SCOPES = frozenset(
-    {"offers:write", "points:earn", "coupons:verify", "webhooks:manage", "members:register"}
-)
+
+class Scope(Enum):
+    """What an API key may do; the value is the name stored with the key."""
+
+    OFFERS_WRITE = "offers:write"
+    POINTS_EARN = "points:earn"
+    COUPONS_VERIFY = "coupons:verify"
+    WEBHOOKS_MANAGE = "webhooks:manage"
+    MEMBERS_REGISTER = "members:register"
+    MEMBERS_LOOKUP = "members:lookup"
+
+
 PARTNER_CODE = re.compile(r"^[a-z0-9-]{2,32}$")
 KEY_SHAPE = re.compile(r"^pm_([a-z2-7]{12})_([A-Za-z0-9_-]{43})$")
 PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
@@ -32,10 +45,11 @@ PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 
 @dataclass(frozen=True, slots=True)
 class IssuedKey:
-    """A new key: `secret` is the whole key, shown this once and never stored."""
+    """A new key: `secret` is the whole key, shown this once and never stored (None when a
+    repeated idempotency key answers the first call's key)."""
 
     api_key: ApiKey
-    secret: str
+    secret: str | None
 
 
 def _hash(secret: str) -> str:
@@ -43,29 +57,33 @@ def _hash(secret: str) -> str:
 
 
 async def create_partner(
-    principal: Principal, code: str, name: str, point_value: Decimal, now: datetime
+    principal: Principal,
+    code: str,
+    name: str,
+    point_value: Decimal,
+    now: datetime,
+    key: str | None = None,
 ) -> Partner:
-    code = code.strip().lower()
+    """A partner of the brand, named by a code of its own; once per idempotency key."""
+    code, name = code.strip().lower(), name.strip()
     if not PARTNER_CODE.match(code):
         raise DomainError(
             ErrorCode.INVALID_INPUT, "Code: 2 to 32 of a-z, 0-9 and -.", ["input", "code"]
         )
-    if not 1 <= len(name.strip()) <= 120:
+    if not 1 <= len(name) <= 120:
         raise DomainError(ErrorCode.INVALID_INPUT, "Name: 1 to 120 characters.", ["input", "name"])
     if not 0 <= point_value <= Decimal("1000"):
         raise DomainError(ErrorCode.INVALID_INPUT, "From 0 to 1000.", ["input", "pointValue"])
-    try:
-        return await Partner.create(
-            brand_id=principal.brand_id,
-            code=code,
-            name=name.strip(),
-            point_value=point_value,
-            created_at=now,
-        )
-    except IntegrityError:
-        raise DomainError(
-            ErrorCode.DUPLICATE, "Another partner has this code.", ["input", "code"]
-        ) from None
+
+    async def create(connection: BaseDBAsyncClient) -> Partner:
+        with refused_as_duplicate("Another partner has this code.", ["input", "code"]):
+            return await Partner.create(
+                brand_id=principal.brand_id, code=code, name=name, point_value=point_value,
+                created_at=now, using_db=connection,
+            )  # fmt: skip
+
+    request = {"code": code, "name": name, "pointValue": point_value}
+    return await change_once(principal, "createPartner", key, request, Partner, create)
 
 
 async def partner_of_brand(principal: Principal, partner_id: int) -> Partner:
@@ -75,59 +93,99 @@ async def partner_of_brand(principal: Principal, partner_id: int) -> Partner:
     return partner
 
 
-def _checked_scopes(scopes: list[str]) -> list[str]:
-    unknown = sorted(set(scopes) - SCOPES)
-    if unknown or not scopes:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT,
-            f"Scopes: one or more of {', '.join(sorted(SCOPES))}"
-            + (f" (not {', '.join(unknown)})." if unknown else "."),
-            ["input", "scopes"],
-        )
-    return sorted(set(scopes))
+def _checked_scopes(scopes: Collection[Scope]) -> list[str]:
+    if not scopes:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Give the key a scope.", ["input", "scopes"])
+    return sorted({scope.value for scope in scopes})
 
 
-async def _new_key(partner_id: int, scopes: list[str], now: datetime) -> IssuedKey:
+async def _new_key(
+    connection: BaseDBAsyncClient, partner_id: int, scopes: list[str], now: datetime
+) -> tuple[ApiKey, str]:
     prefix = "".join(secrets.choice(PREFIX_ALPHABET) for _ in range(12))
     secret = f"pm_{prefix}_{secrets.token_urlsafe(32)}"
     api_key = await ApiKey.create(
         partner_id=partner_id, prefix=prefix, secret_hash=_hash(secret), scopes=scopes,
-        created_at=now,
+        created_at=now, using_db=connection,
     )  # fmt: skip
-    return IssuedKey(api_key, secret)
+    return api_key, secret
 
 
 async def issue_key(
-    principal: Principal, partner_id: int, scopes: list[str], now: datetime
+    principal: Principal,
+    partner_id: int,
+    scopes: Collection[Scope],
+    now: datetime,
+    key: str | None = None,
 ) -> IssuedKey:
-    partner = await partner_of_brand(principal, partner_id)
-    return await _new_key(partner.id, _checked_scopes(scopes), now)
+    """A new key for the partner; once per idempotency key, and a repeat answers the key
+    without its secret, which is never stored."""
+    checked = _checked_scopes(scopes)
+    shown: list[str] = []
+
+    async def issue(connection: BaseDBAsyncClient) -> ApiKey:
+        partner = await partner_of_brand(principal, partner_id)
+        api_key, secret = await _new_key(connection, partner.id, checked, now)
+        shown.append(secret)
+        return api_key
+
+    request = {"partnerId": partner_id, "scopes": checked}
+    api_key = await change_once(principal, "issueApiKey", key, request, ApiKey, issue)
+    return IssuedKey(api_key, shown[0] if shown else None)
 
 
-async def _key_of_brand(principal: Principal, key_id: int) -> ApiKey:
-    api_key = await ApiKey.get_or_none(id=key_id, partner__brand_id=principal.brand_id)
+async def _locked_key_of_brand(
+    connection: BaseDBAsyncClient, principal: Principal, key_id: int
+) -> ApiKey:
+    """The brand's key, locked: a rotation and a revocation of it wait for each other."""
+    api_key = (
+        await ApiKey.filter(id=key_id, partner__brand_id=principal.brand_id)
+        .select_for_update()
+        .using_db(connection)
+        .first()
+    )
     if api_key is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such API key.", ["input", "id"])
     return api_key
 
 
-async def revoke_key(principal: Principal, key_id: int, now: datetime) -> ApiKey:
-    """The key stops working with the next request; revoking twice changes nothing."""
-    api_key = await _key_of_brand(principal, key_id)
+async def _revoke(connection: BaseDBAsyncClient, api_key: ApiKey, now: datetime) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = now
-        await api_key.save(update_fields=["revoked_at"])
+        await api_key.save(using_db=connection, update_fields=["revoked_at"])
     return api_key
 
 
-async def rotate_key(principal: Principal, key_id: int, now: datetime) -> IssuedKey:
-    """A new key with the same scopes; the old one is revoked at once."""
-    old = await _key_of_brand(principal, key_id)
-    if old.revoked_at is not None:
-        raise DomainError(ErrorCode.CONFLICT, "This key was revoked.", ["input", "id"])
-    issued = await _new_key(old.partner_id, old.scopes, now)
-    await revoke_key(principal, old.id, now)
-    return issued
+async def revoke_key(
+    principal: Principal, key_id: int, now: datetime, key: str | None = None
+) -> ApiKey:
+    """The key stops working with the next request; revoking twice changes nothing."""
+
+    async def revoke(connection: BaseDBAsyncClient) -> ApiKey:
+        api_key = await _locked_key_of_brand(connection, principal, key_id)
+        return await _revoke(connection, api_key, now)
+
+    return await change_once(principal, "revokeApiKey", key, {"id": key_id}, ApiKey, revoke)
+
+
+async def rotate_key(
+    principal: Principal, key_id: int, now: datetime, key: str | None = None
+) -> IssuedKey:
+    """A new key with the same scopes; the old one is revoked at once. Once per idempotency
+    key: a repeat rotates nothing and answers the new key without its secret."""
+    shown: list[str] = []
+
+    async def rotate(connection: BaseDBAsyncClient) -> ApiKey:
+        old = await _locked_key_of_brand(connection, principal, key_id)
+        if old.revoked_at is not None:
+            raise DomainError(ErrorCode.CONFLICT, "This key was revoked.", ["input", "id"])
+        api_key, secret = await _new_key(connection, old.partner_id, old.scopes, now)
+        await _revoke(connection, old, now)
+        shown.append(secret)
+        return api_key
+
+    api_key = await change_once(principal, "rotateApiKey", key, {"id": key_id}, ApiKey, rotate)
+    return IssuedKey(api_key, shown[0] if shown else None)
 
 
 async def partners_of(principal: Principal) -> list[Partner]:
@@ -157,14 +215,45 @@ async def holder_of(secret: str) -> KeyHolder | None:
     return KeyHolder(api_key, api_key.partner)
 
 
-async def take_token(rt: Backends, prefix: str, per_second: float, burst: int) -> float | None:
-    """One request's token from the key's bucket: None when allowed, else seconds to wait."""
+async def take_tokens(
+    rt: Backends, prefix: str, per_second: float, burst: int, cost: int = 1
+) -> float | None:
+    """`cost` tokens (one per operation; at most `burst`) from the key's bucket, all or none:
+    None when allowed, else seconds to wait."""
     script = rt.helpers.get("token_bucket")
     if script is None:
         script = rt.helpers["token_bucket"] = rt.redis.register_script(TOKEN_BUCKET_LUA)
     allowed, wait_ms = await script(keys=[rt.keys.key("apikey", prefix, "bucket")],
-                                    args=[burst, per_second])  # fmt: skip
+                                    args=[burst, per_second, cost])  # fmt: skip
     return None if allowed else int(wait_ms) / 1000
+
+
+@dataclass(frozen=True, slots=True)
+class MemberMatch:
+    """All a partner learns of a member it looks up: whom to earn for, and a name to confirm."""
+
+    member_id: int
+    display_name: str
+
+
+async def look_up_member(
+    principal: Principal, member_code: str | None, phone: str | None
+) -> MemberMatch:
+    """The brand's member with this member code (the card they show) or phone; exactly one of
+    the two. NOT_FOUND when no member of the caller's brand has it."""
+    if (member_code is None) == (phone is None):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "Give either a memberCode or a phone.", ["memberCode"]
+        )
+    if member_code is not None:
+        member, field = await find_by_code(principal, member_code), "memberCode"
+    else:
+        number = clean_phone(phone)
+        member = await Member.get_or_none(brand_id=principal.brand_id, phone=number)
+        field = "phone"
+    if member is None:
+        raise DomainError(ErrorCode.NOT_FOUND, f"No member has this {field}.", [field])
+    return MemberMatch(member.id, member.display_name)
 
 
 SETTLEMENT_SQL = """
@@ -216,11 +305,17 @@ CSV_HEADER = [
 
 
 def month_of(text: str) -> date:
-    """'2026-11' as the month's first day."""
+    """'2026-11' as the month's first day; years outside YEARS are refused."""
+    refusal = DomainError(
+        ErrorCode.INVALID_INPUT, f"Month: YYYY-MM, from {YEARS[0]} to {YEARS[-1]}.", ["month"]
+    )
     try:
-        return datetime.strptime(text.strip(), "%Y-%m").date()
+        month = datetime.strptime(text.strip(), "%Y-%m").date()
     except ValueError:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Month: YYYY-MM.", ["month"]) from None
+        raise refusal from None
+    if month.year not in YEARS:
+        raise refusal
+    return month
 
 
 async def settlement(principal: Principal, partner_id: int, month: date) -> Settlement:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +26,9 @@ class FlashSaleLimits:
     attempts_per_minute: int = 60
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
 @dataclass(frozen=True)
 class WebhookPolicy:
     """What partners' endpoint URLs may be: https only, and no private addresses, unless the
@@ -30,6 +36,19 @@ class WebhookPolicy:
 
     require_https: bool = True
     allow_private: bool = False
+    # Names to addresses: the system's resolver unless a test gives its own.
+    resolve: Callable[[str], Awaitable[list[IPAddress]]] | None = None
+
+    async def addresses(self, host: str) -> list[IPAddress]:
+        """The host's addresses (an address names itself); OSError when it does not resolve."""
+        try:
+            return [ipaddress.ip_address(host)]
+        except ValueError:
+            pass
+        if self.resolve is not None:
+            return await self.resolve(host)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        return [ipaddress.ip_address(info[4][0]) for info in infos]
 
 
 @dataclass

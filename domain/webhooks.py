@@ -18,9 +18,11 @@ import ipaddress
 import json
 import random
 import secrets
-import socket
 import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,13 +32,22 @@ from tortoise.connection import get_connection
 
 from db.models import DeliveryStatus, Partner, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from domain.errors import DomainError, ErrorCode
+from domain.idempotency import change_once
+from domain.ids import encode_id
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
-from domain.runtime import Backends, WebhookPolicy
+from domain.runtime import Backends, IPAddress, WebhookPolicy
 
-EVENTS = frozenset(
-    {"redemption.created", "redemption.cancelled", "coupon.consumed", "offer.approved"}
-)
+
+class EventType(Enum):
+    """What a partner may subscribe to; the value is the event's `type` as delivered."""
+
+    REDEMPTION_CREATED = "redemption.created"
+    REDEMPTION_CANCELLED = "redemption.cancelled"
+    COUPON_CONSUMED = "coupon.consumed"
+    OFFER_APPROVED = "offer.approved"
+
+
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_WAIT = timedelta(hours=2)
 GIVE_UP_AFTER = timedelta(hours=24)
@@ -51,38 +62,65 @@ def sign(secret: str, timestamp: str, body: bytes) -> str:
     return "v1=" + mac.hexdigest()
 
 
-async def _addresses(host: str) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        return [ipaddress.ip_address(info[4][0]) for info in infos]
+# IPv6 ranges that carry an IPv4 address in their last 32 bits (NAT64, IPv4-compatible).
+IPV4_CARRYING = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::/96"))
 
 
-async def check_url(url: str, policy: WebhookPolicy) -> str:
-    """An endpoint URL we may post to: https (where required), and not a private, loopback or
-    link-local address unless the policy allows it (names are resolved to check)."""
+def is_public(address: IPAddress) -> bool:
+    """A globally reachable address, also through any IPv4 address it embeds (6to4, Teredo,
+    IPv4-mapped, NAT64): 100.64.0.0/10, metadata services and tunnels to loopback are not."""
+    if not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return True
+    embedded = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if any(address in network for network in IPV4_CARRYING):
+        embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return all(ipv4 is None or ipv4.is_global for ipv4 in embedded)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a delivery goes: the URL with the checked address in place of its name, and the
+    name for the Host header and TLS (so the post cannot resolve the name a second time)."""
+
+    url: str
+    host_header: str
+    server_name: str
+
+
+async def resolve_url(url: str, policy: WebhookPolicy) -> Target:
+    """An endpoint URL we may post to, resolved once: https (where required), and only public
+    addresses unless the policy allows private ones."""
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("https", "http") or not parts.hostname or len(url) > 500:
         raise DomainError(ErrorCode.INVALID_INPUT, "An http(s) URL, up to 500.", ["input", "url"])
     if policy.require_https and parts.scheme != "https":
         raise DomainError(ErrorCode.INVALID_INPUT, "Endpoints must use https.", ["input", "url"])
-    if not policy.allow_private:
-        try:
-            addresses = await _addresses(parts.hostname)
-        except OSError:
-            raise DomainError(
-                ErrorCode.INVALID_INPUT, "The URL's host does not resolve.", ["input", "url"]
-            ) from None
-        if any(a.is_private or a.is_loopback or a.is_link_local or a.is_reserved
-               or a.is_multicast or a.is_unspecified for a in addresses):  # fmt: skip
-            raise DomainError(
-                ErrorCode.INVALID_INPUT,
-                "Endpoints may not be private, loopback or link-local addresses.",
-                ["input", "url"],
-            )
-    return url
+    try:
+        addresses = await policy.addresses(parts.hostname)
+    except (OSError, UnicodeError):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "The URL's host does not resolve.", ["input", "url"]
+        ) from None
+    if not addresses or not (policy.allow_private or all(map(is_public, addresses))):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "Endpoints must be on public internet addresses.",
+            ["input", "url"],
+        )
+    address = addresses[0]
+    literal = f"[{address}]" if address.version == 6 else str(address)
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    host_header = parts.netloc.rpartition("@")[2]
+    return Target(parts._replace(netloc=netloc).geturl(), host_header, parts.hostname)
+
+
+async def check_url(url: str, policy: WebhookPolicy) -> str:
+    """The URL, stripped, once resolve_url found it one we may post to."""
+    await resolve_url(url, policy)
+    return url.strip()
 
 
 def _partner_of(principal: Principal, partner_id: int | None) -> int:
@@ -95,47 +133,60 @@ def _partner_of(principal: Principal, partner_id: int | None) -> int:
 
 
 async def register_endpoint(
-    rt: Backends, principal: Principal, partner_id: int | None, url: str, events: list[str]
-) -> tuple[WebhookEndpoint, str]:
-    """A new endpoint and its signing secret (shown once, here)."""
+    rt: Backends,
+    principal: Principal,
+    partner_id: int | None,
+    url: str,
+    events: Collection[EventType],
+    key: str | None = None,
+) -> tuple[WebhookEndpoint, str | None]:
+    """A new endpoint and its signing secret, shown once, here: once per idempotency key, and a
+    repeat answers the endpoint without its secret (None)."""
     partner_id = _partner_of(principal, partner_id)
-    if not await Partner.exists(id=partner_id, brand_id=principal.brand_id):
-        raise DomainError(ErrorCode.NOT_FOUND, "No such partner.", ["input", "partnerId"])
-    unknown = sorted(set(events) - EVENTS)
-    if unknown or not events:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT,
-            f"Events: one or more of {', '.join(sorted(EVENTS))}.",
-            ["input", "events"],
-        )
+    if not events:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Name an event.", ["input", "events"])
     url = await check_url(url, rt.webhooks)
-    secret = "whsec_" + secrets.token_urlsafe(32)
-    endpoint = await WebhookEndpoint.create(
-        partner_id=partner_id, url=url, events=sorted(set(events)), secret=secret,
-        created_at=rt.clock.now(),
-    )  # fmt: skip
-    return endpoint, secret
+    subscribed = sorted({event.value for event in events})
+    shown: list[str] = []
+
+    async def register(connection: BaseDBAsyncClient) -> WebhookEndpoint:
+        if not await Partner.exists(id=partner_id, brand_id=principal.brand_id):
+            raise DomainError(ErrorCode.NOT_FOUND, "No such partner.", ["input", "partnerId"])
+        secret = "whsec_" + secrets.token_urlsafe(32)
+        endpoint = await WebhookEndpoint.create(
+            partner_id=partner_id, url=url, events=subscribed, secret=secret,
+            created_at=rt.clock.now(), using_db=connection,
+        )  # fmt: skip
+        shown.append(secret)
+        return endpoint
+
+    request = {"partnerId": partner_id, "url": url, "events": subscribed}
+    endpoint = await change_once(
+        principal, "registerWebhookEndpoint", key, request, WebhookEndpoint, register
+    )
+    return endpoint, shown[0] if shown else None
 
 
 async def emit(
     connection: BaseDBAsyncClient,
     partner_id: int | None,
-    type: str,
+    type: EventType,
     payload: dict[str, Any],
     now: datetime,
 ) -> None:
     """Put an event in the outbox, in the caller's transaction, with a delivery per endpoint
-    of the partner subscribed to it. Nothing for a change that concerns no partner."""
+    of the partner subscribed to it. Nothing for a change that concerns no partner. Ids in
+    `payload` are the API's global ids (see `redemption_event`)."""
     if partner_id is None:
         return
     endpoints = await WebhookEndpoint.filter(partner_id=partner_id, disabled_at=None).using_db(
         connection
     )
-    subscribed = [endpoint for endpoint in endpoints if type in endpoint.events]
+    subscribed = [endpoint for endpoint in endpoints if type.value in endpoint.events]
     if not subscribed:
         return
     event = await WebhookEvent.create(
-        partner_id=partner_id, event_id=f"evt_{uuid.uuid4().hex}", type=type, payload=payload,
+        partner_id=partner_id, event_id=f"evt_{uuid.uuid4().hex}", type=type.value, payload=payload,
         created_at=now, using_db=connection,
     )  # fmt: skip
     for endpoint in subscribed:
@@ -202,8 +253,15 @@ async def _post(rt: Backends, client: httpx.AsyncClient, delivery: WebhookDelive
     }
     status_code, error = None, None
     try:
-        await check_url(endpoint.url, rt.webhooks)  # names may resolve elsewhere by now
-        response = await client.post(endpoint.url, content=body, headers=headers)
+        # Checked again (a name may resolve elsewhere by now), and posted to the address that
+        # was checked: a second resolution could be answered with another (DNS rebinding).
+        target = await resolve_url(endpoint.url, rt.webhooks)
+        response = await client.post(
+            target.url,
+            content=body,
+            headers={**headers, "Host": target.host_header},
+            extensions={"sni_hostname": target.server_name},
+        )
         status_code = response.status_code
         if 200 <= status_code < 300:
             delivery.status = DeliveryStatus.DELIVERED
@@ -241,31 +299,58 @@ async def deliveries_page(
     return await paginate(deliveries, request, ("id",), descending=True)
 
 
-async def redeliver(principal: Principal, delivery_id: int, now: datetime) -> WebhookDelivery:
-    """Send a delivery again soon, whatever became of it (a DEAD one gets a new day)."""
-    query = WebhookDelivery.filter(id=delivery_id, endpoint__partner__brand_id=principal.brand_id)
-    if principal.role is Role.PARTNER:
-        query = query.filter(endpoint__partner_id=principal.partner_id)
-    delivery = await query.first()
-    if delivery is None:
-        raise DomainError(ErrorCode.NOT_FOUND, "No such delivery.", ["input", "id"])
-    delivery.status = DeliveryStatus.PENDING
-    delivery.next_attempt_at = now
-    delivery.created_at = now
-    await delivery.save(update_fields=["status", "next_attempt_at", "created_at"])
-    return delivery
+async def redeliver(
+    principal: Principal, delivery_id: int, now: datetime, key: str | None = None
+) -> WebhookDelivery:
+    """Send a delivery again soon, whatever became of it (a DEAD one gets a new day); once per
+    idempotency key."""
+
+    async def again(connection: BaseDBAsyncClient) -> WebhookDelivery:
+        query = WebhookDelivery.filter(
+            id=delivery_id, endpoint__partner__brand_id=principal.brand_id
+        )
+        if principal.role is Role.PARTNER:
+            query = query.filter(endpoint__partner_id=principal.partner_id)
+        delivery = await query.using_db(connection).first()
+        if delivery is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such delivery.", ["input", "id"])
+        delivery.status = DeliveryStatus.PENDING
+        delivery.next_attempt_at = now
+        delivery.created_at = now
+        await delivery.save(
+            using_db=connection, update_fields=["status", "next_attempt_at", "created_at"]
+        )
+        return delivery
+
+    request = {"id": delivery_id}
+    return await change_once(principal, "redeliverWebhook", key, request, WebhookDelivery, again)
 
 
 def redemption_event(redemption: Any, item: Any, member_code: str) -> dict[str, Any]:
     """What a partner learns of a redemption of its offer (never the member's personal data)."""
     return {
-        "redemptionId": redemption.id,
+        "redemptionId": encode_id("Redemption", redemption.id),
         "sku": item.sku,
         "quantity": redemption.quantity,
         "pointsSpent": redemption.points_spent,
         "status": redemption.status.value,
         "memberCode": member_code,
     }
+
+
+def coupon_event(coupon: Any, item: Any, reference: str) -> dict[str, Any]:
+    """What a partner learns of one of its offer's coupons used at a till."""
+    return {
+        "code": coupon.code,
+        "redemptionId": encode_id("Redemption", coupon.redemption_id),
+        "sku": item.sku,
+        "reference": reference,
+    }
+
+
+def offer_event(item: Any) -> dict[str, Any]:
+    """What a partner learns when the brand approves its offer."""
+    return {"itemId": encode_id("CatalogItem", item.id), "sku": item.sku, "name": item.name}
 
 
 async def event_of(delivery: WebhookDelivery) -> WebhookEvent:

@@ -124,7 +124,7 @@ async def ledger_of(
     kind: Any,
 ) -> ConnectionView:
     request = page_request(first, after, last, before)
-    return to_connection(await reads.ledger_page(member.id, kind, request))
+    return to_connection(await reads.ledger_page(principal_of(info), member.id, kind, request))
 
 
 def components_of(breakdown: list[dict[str, Any]]) -> list[EarnComponentView]:

@@ -10,7 +10,7 @@ from domain import partners as domain
 from domain import webhooks
 from resolvers.connections import ConnectionView, page_request, to_connection
 from resolvers.context import principal_of
-from resolvers.ids import decode_id
+from resolvers.ids import decode_id, encode_id
 from resolvers.payloads import Payload, reports_user_errors
 
 
@@ -29,7 +29,12 @@ async def keys_of(info: Any, partner: Any) -> list[Any]:
 @reports_user_errors
 async def create_partner(info: Any, input: Any) -> Payload:
     partner = await domain.create_partner(
-        principal_of(info), input.code, input.name, input.point_value, _now(info)
+        principal_of(info),
+        input.code,
+        input.name,
+        input.point_value,
+        _now(info),
+        input.idempotency_key,
     )
     return Payload(partner=partner)
 
@@ -37,21 +42,24 @@ async def create_partner(info: Any, input: Any) -> Payload:
 @reports_user_errors
 async def issue_api_key(info: Any, input: Any) -> Payload:
     partner_id = decode_id(input.partner_id, "Partner", "partnerId")
-    issued = await domain.issue_key(principal_of(info), partner_id, input.scopes, _now(info))
+    issued = await domain.issue_key(
+        principal_of(info), partner_id, input.scopes, _now(info), input.idempotency_key
+    )
     return Payload(api_key=issued.api_key, secret=issued.secret)
 
 
 @reports_user_errors
 async def rotate_api_key(info: Any, input: Any) -> Payload:
     key_id = decode_id(input.id, "ApiKey", "id")
-    issued = await domain.rotate_key(principal_of(info), key_id, _now(info))
+    issued = await domain.rotate_key(principal_of(info), key_id, _now(info), input.idempotency_key)
     return Payload(api_key=issued.api_key, secret=issued.secret)
 
 
 @reports_user_errors
 async def revoke_api_key(info: Any, input: Any) -> Payload:
     key_id = decode_id(input.id, "ApiKey", "id")
-    return Payload(api_key=await domain.revoke_key(principal_of(info), key_id, _now(info)))
+    api_key = await domain.revoke_key(principal_of(info), key_id, _now(info), input.idempotency_key)
+    return Payload(api_key=api_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +96,28 @@ async def settlement(info: Any, partner_id: str, month: str) -> Payload:
     return Payload(settlement=view)
 
 
+@dataclass(frozen=True, slots=True)
+class MemberMatchView:
+    member_id: str
+    display_name: str
+
+
+@reports_user_errors
+async def partner_member_lookup(info: Any, member_code: str | None, phone: str | None) -> Payload:
+    found = await domain.look_up_member(principal_of(info), member_code, phone)
+    return Payload(match=MemberMatchView(encode_id("Member", found.member_id), found.display_name))
+
+
 @reports_user_errors
 async def register_webhook_endpoint(info: Any, input: Any) -> Payload:
     partner_id = decode_id(input.partner_id, "Partner", "partnerId") if input.partner_id else None
     endpoint, secret = await webhooks.register_endpoint(
-        info.context.backends, principal_of(info), partner_id, input.url, input.events
+        info.context.backends,
+        principal_of(info),
+        partner_id,
+        input.url,
+        input.events,
+        input.idempotency_key,
     )
     return Payload(endpoint=endpoint, secret=secret)
 
@@ -100,7 +125,10 @@ async def register_webhook_endpoint(info: Any, input: Any) -> Payload:
 @reports_user_errors
 async def redeliver_webhook(info: Any, input: Any) -> Payload:
     delivery_id = decode_id(input.id, "WebhookDelivery", "id")
-    return Payload(delivery=await webhooks.redeliver(principal_of(info), delivery_id, _now(info)))
+    delivery = await webhooks.redeliver(
+        principal_of(info), delivery_id, _now(info), input.idempotency_key
+    )
+    return Payload(delivery=delivery)
 
 
 async def webhook_deliveries(

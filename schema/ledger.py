@@ -12,12 +12,14 @@ from strawberry.permission import PermissionExtension
 from strawberry.types import Info
 
 from domain.ledger.reads import LedgerKind
+from domain.partners import Scope
 from resolvers import ledger as resolve
 from schema.brands import Store
 from schema.errors import UserError
 from schema.permissions import (
     HasBrand,
     IsBrandAdmin,
+    NotPartner,
     ReadsMembers,
     staff_or_partner_with,
 )
@@ -71,11 +73,16 @@ class LedgerEntry(Node):
     points: int = strawberry.field(
         description="Signed: positive adds to the balance, negative takes from it."
     )
-    balance_after: int
+    balance_after: int = strawberry.field(
+        description="The member's balance after it (not for partners).",
+        permission_classes=[NotPartner],
+    )
     version: int = strawberry.field(
         description="Per member, 1, 2, 3, … without gaps, in commit order."
     )
-    description: str
+    description: str = strawberry.field(
+        description="For the member to read; never an order number (staff read orderRef)."
+    )
     created_at: datetime
     expires_at: datetime | None
 
@@ -176,7 +183,7 @@ class BalanceChange:
 @strawberry.type
 class LedgerMutations:
     @strawberry.mutation(
-        permission_classes=[staff_or_partner_with("points:earn")],
+        permission_classes=[staff_or_partner_with(Scope.POINTS_EARN)],
         description="A partner (points:earn) records purchases made with it; its orderRefs are "
         "its own.",
     )
@@ -186,7 +193,7 @@ class LedgerMutations:
         return await resolve.record_purchase(info, input)
 
     @strawberry.mutation(
-        permission_classes=[staff_or_partner_with("points:earn")],
+        permission_classes=[staff_or_partner_with(Scope.POINTS_EARN)],
         description="Staff reverse the brand's purchases; a partner (points:earn) its own.",
     )
     async def reverse_purchase(

@@ -9,6 +9,7 @@ from strawberry.permission import PermissionExtension
 from strawberry.types import Info
 
 from domain.members import MemberStatus as MemberStatusValues
+from domain.partners import Scope
 from resolvers import catalog as resolve_catalog
 from resolvers import ledger as resolve_ledger
 from resolvers import members as resolve
@@ -37,36 +38,41 @@ def personal() -> list[PermissionExtension]:
     return [PermissionExtension(permissions=[NotPartner()], fail_silently=True)]
 
 
-@strawberry.type
+@strawberry.type(
+    description="A member of the brand. A partner sees only id, displayName and ledger (the "
+    "entries it made); the other fields are FORBIDDEN to it, phone, email and birthday null."
+)
 class Member(Node):
     display_name: str
     phone: str | None = strawberry.field(extensions=personal())
     email: str | None = strawberry.field(extensions=personal())
     birthday: date | None = strawberry.field(extensions=personal())
-    referral_code: str
-    status: MemberStatus
-    joined_at: datetime
-    member_code: str = strawberry.field(description="Short code for the cashier's scanner.")
-    marketing_email: bool
-    marketing_sms: bool
+    referral_code: str = strawberry.field(permission_classes=[NotPartner])
+    status: MemberStatus = strawberry.field(permission_classes=[NotPartner])
+    joined_at: datetime = strawberry.field(permission_classes=[NotPartner])
+    member_code: str = strawberry.field(
+        description="Short code for the cashier's scanner.", permission_classes=[NotPartner]
+    )
+    marketing_email: bool = strawberry.field(permission_classes=[NotPartner])
+    marketing_sms: bool = strawberry.field(permission_classes=[NotPartner])
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[NotPartner])
     async def brand(self, info: Info) -> Brand:
         return await resolve.brand_of(info, self)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[NotPartner])
     async def tier(self, info: Info) -> Tier:
         return await resolve.tier_of(info, self)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[NotPartner])
     async def tier_progress(self, info: Info) -> TierProgress:
         return await resolve_tiers.progress_of(info, self)
 
-    @strawberry.field
+    @strawberry.field(permission_classes=[NotPartner])
     def points(self, info: Info) -> PointsBalance:  # sync when known: see balance_of
         return resolve_ledger.balance_of(info, self)
 
-    @strawberry.field(description="Newest first.")
+    @strawberry.field(description="Newest first; a partner's, only the entries it made.")
     async def ledger(
         self,
         info: Info,
@@ -78,7 +84,7 @@ class Member(Node):
     ) -> Connection[LedgerEntry]:
         return await resolve_ledger.ledger_of(info, self, first, after, last, before, kind)
 
-    @strawberry.field(description="Newest first.")
+    @strawberry.field(description="Newest first.", permission_classes=[NotPartner])
     async def redemptions(
         self,
         info: Info,
@@ -91,7 +97,8 @@ class Member(Node):
 
     @strawberry.field(
         description="Items the member can redeem now, ranked by the categories they buy and "
-        "redeem, then popularity; each with a reason to show."
+        "redeem, then popularity; each with a reason to show.",
+        permission_classes=[NotPartner],
     )
     async def recommendations(self, info: Info, first: int = 5) -> list[Recommendation]:
         return await resolve_catalog.recommendations_of(info, self, first)
@@ -114,6 +121,7 @@ class SetMemberStatusInput:
     member_id: strawberry.ID
     status: MemberStatus
     reason: str
+    idempotency_key: str
 
 
 @strawberry.input(description="What a member changes on their own profile; omitted: unchanged.")
@@ -123,6 +131,7 @@ class UpdateMyProfileInput:
     birthday: date | None = strawberry.field(default=None, description="Can be set once.")
     marketing_email: bool | None = None
     marketing_sms: bool | None = None
+    idempotency_key: str
 
 
 @strawberry.type
@@ -181,7 +190,7 @@ class MemberQueries:
 
 @strawberry.type
 class MemberMutations:
-    @strawberry.mutation(permission_classes=[staff_or_partner_with("members:register")])
+    @strawberry.mutation(permission_classes=[staff_or_partner_with(Scope.MEMBERS_REGISTER)])
     async def register_member(
         self, info: Info, input: RegisterMemberInput
     ) -> RegisterMemberPayload:

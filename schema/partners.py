@@ -1,4 +1,4 @@
-"""Partner brands and their API keys, managed by the brand's admins."""
+"""Partner brands and their API keys, managed by the brand's admins; what partners call."""
 
 from __future__ import annotations
 
@@ -8,16 +8,35 @@ from decimal import Decimal
 import strawberry
 from strawberry.types import Info
 
+from domain.partners import Scope
+from domain.webhooks import EventType
 from resolvers import partners as resolve
 from schema.errors import UserError
-from schema.permissions import IsBrandAdmin, or_partner_with
+from schema.permissions import IsBrandAdmin, or_partner_with, staff_or_partner_with
 from schema.relay import Connection, Node
+
+ApiKeyScope = strawberry.enum(
+    Scope,
+    name="ApiKeyScope",
+    description="What a partner's API key may do. OFFERS_WRITE: publish offers, upload their "
+    "codes, see their redemptions and the partner's settlement. POINTS_EARN: record and "
+    "reverse purchases. COUPONS_VERIFY: check and use codes of the partner's offers. "
+    "WEBHOOKS_MANAGE: webhook endpoints and deliveries. MEMBERS_REGISTER: register members. "
+    "MEMBERS_LOOKUP: find a member's id and display name by member code or phone.",
+)
+WebhookEventType = strawberry.enum(
+    EventType,
+    name="WebhookEventType",
+    description="An event a webhook endpoint may subscribe to; a delivery's body names it in "
+    'its "type" as redemption.created, redemption.cancelled, coupon.consumed or '
+    "offer.approved.",
+)
 
 
 @strawberry.type(description="A partner's API key; its secret is shown once, when issued.")
 class ApiKey(Node):
     prefix: str = strawberry.field(description="Names the key in support and in logs.")
-    scopes: list[str]
+    scopes: list[ApiKeyScope]
     created_at: datetime
     revoked_at: datetime | None
 
@@ -41,6 +60,7 @@ class CreatePartnerInput:
     code: str
     name: str
     point_value: Decimal = Decimal("0")
+    idempotency_key: str
 
 
 @strawberry.type
@@ -52,21 +72,22 @@ class PartnerPayload:
 @strawberry.input
 class IssueApiKeyInput:
     partner_id: strawberry.ID
-    scopes: list[str] = strawberry.field(
-        description="offers:write, points:earn, coupons:verify, webhooks:manage, members:register."
-    )
+    scopes: list[ApiKeyScope]
+    idempotency_key: str
 
 
 @strawberry.input
 class ApiKeyInput:
     id: strawberry.ID
+    idempotency_key: str
 
 
 @strawberry.type
 class ApiKeyPayload:
     api_key: ApiKey | None
     secret: str | None = strawberry.field(
-        description="The whole key, to send as X-Api-Key: shown this once, never again."
+        description="The whole key, to send as X-Api-Key: shown this once, never again; null "
+        "when a repeated idempotencyKey answers the first call (lost it? rotate the key)."
     )
     user_errors: list[UserError]
 
@@ -95,6 +116,21 @@ class SettlementPayload:
     user_errors: list[UserError]
 
 
+@strawberry.type(
+    description="A member a partner looked up: whom to record a purchase for, and a name to "
+    "confirm with the customer. Nothing else of the member."
+)
+class PartnerMemberMatch:
+    member_id: strawberry.ID = strawberry.field(description="The member's global id.")
+    display_name: str
+
+
+@strawberry.type
+class PartnerMemberLookupPayload:
+    match: PartnerMemberMatch | None
+    user_errors: list[UserError]
+
+
 @strawberry.type
 class PartnerQueries:
     @strawberry.field(permission_classes=[IsBrandAdmin], description="The brand's partners.")
@@ -102,13 +138,23 @@ class PartnerQueries:
         return await resolve.partners(info)
 
     @strawberry.field(
-        permission_classes=[or_partner_with(IsBrandAdmin, "offers:write")],
+        permission_classes=[or_partner_with(IsBrandAdmin, Scope.OFFERS_WRITE)],
         description="A partner's settlement for a month; a partner reads its own.",
     )
     async def settlement(
         self, info: Info, partner_id: strawberry.ID, month: str
     ) -> SettlementPayload:
         return await resolve.settlement(info, partner_id, month)
+
+    @strawberry.field(
+        permission_classes=[staff_or_partner_with(Scope.MEMBERS_LOOKUP)],
+        description="The brand's member with this member code (the card they show) or this "
+        "phone: give exactly one. NOT_FOUND when the brand has no such member.",
+    )
+    async def partner_member_lookup(
+        self, info: Info, member_code: str | None = None, phone: str | None = None
+    ) -> PartnerMemberLookupPayload:
+        return await resolve.partner_member_lookup(info, member_code, phone)
 
 
 @strawberry.type
@@ -136,7 +182,7 @@ class PartnerMutations:
 @strawberry.type(description="Where a partner's events are posted, signed with its secret.")
 class WebhookEndpoint(Node):
     url: str
-    events: list[str]
+    events: list[WebhookEventType]
     created_at: datetime
 
 
@@ -155,26 +201,27 @@ class WebhookDelivery(Node):
         return await resolve.event_id_of(self)
 
     @strawberry.field
-    async def event_type(self, info: Info) -> str:
+    async def event_type(self, info: Info) -> WebhookEventType:
         return await resolve.event_type_of(self)
 
 
 @strawberry.input
 class RegisterWebhookEndpointInput:
     url: str
-    events: list[str] = strawberry.field(
-        description="redemption.created, redemption.cancelled, coupon.consumed, offer.approved."
-    )
+    events: list[WebhookEventType]
     partner_id: strawberry.ID | None = strawberry.field(
         default=None, description="Admins name the partner; a partner registers its own."
     )
+    idempotency_key: str
 
 
 @strawberry.type
 class WebhookEndpointPayload:
     endpoint: WebhookEndpoint | None
     secret: str | None = strawberry.field(
-        description="The signing secret, shown this once: verify X-Pointsmall-Signature with it."
+        description="The signing secret, shown this once: verify X-Pointsmall-Signature with "
+        "it; null when a repeated idempotencyKey answers the first call (lost it? register the "
+        "endpoint again)."
     )
     user_errors: list[UserError]
 
@@ -182,6 +229,7 @@ class WebhookEndpointPayload:
 @strawberry.input
 class RedeliverWebhookInput:
     id: strawberry.ID
+    idempotency_key: str
 
 
 @strawberry.type
@@ -190,10 +238,13 @@ class WebhookDeliveryPayload:
     user_errors: list[UserError]
 
 
+ManagesWebhooks = or_partner_with(IsBrandAdmin, Scope.WEBHOOKS_MANAGE)
+
+
 @strawberry.type
 class WebhookQueries:
     @strawberry.field(
-        permission_classes=[or_partner_with(IsBrandAdmin, "webhooks:manage")],
+        permission_classes=[ManagesWebhooks],
         description="A partner's webhook deliveries, newest first.",
     )
     async def webhook_deliveries(
@@ -210,13 +261,13 @@ class WebhookQueries:
 
 @strawberry.type
 class WebhookMutations:
-    @strawberry.mutation(permission_classes=[or_partner_with(IsBrandAdmin, "webhooks:manage")])
+    @strawberry.mutation(permission_classes=[ManagesWebhooks])
     async def register_webhook_endpoint(
         self, info: Info, input: RegisterWebhookEndpointInput
     ) -> WebhookEndpointPayload:
         return await resolve.register_webhook_endpoint(info, input)
 
-    @strawberry.mutation(permission_classes=[or_partner_with(IsBrandAdmin, "webhooks:manage")])
+    @strawberry.mutation(permission_classes=[ManagesWebhooks])
     async def redeliver_webhook(
         self, info: Info, input: RedeliverWebhookInput
     ) -> WebhookDeliveryPayload:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from graphql import GraphQLError
 from strawberry.permission import BasePermission
 from strawberry.types import Info
 
+from domain.partners import Scope
 from domain.principal import Role
 
 
@@ -26,7 +26,7 @@ class HasRole(BasePermission):
     """A signed-in caller (a token, not a visitor's X-Brand) with one of `roles`."""
 
     roles: frozenset[Role] = frozenset()
-    partner_scope: str | None = None  # partners whose API key carries it may too
+    partner_scope: Scope | None = None  # partners whose API key carries it may too
     message = "Your role may not do this."
     error_extensions = {"code": "FORBIDDEN"}
 
@@ -38,11 +38,11 @@ class HasRole(BasePermission):
                 "Sign in: this needs a bearer token.", extensions={"code": "UNAUTHENTICATED"}
             )
         if principal.role is Role.PARTNER and self.partner_scope is not None:
-            if principal.may(self.partner_scope):
+            if principal.may(self.partner_scope.value):
                 return True
             # Raised: the instance is shared by every request, so its message must not change.
             raise GraphQLError(
-                f"This API key lacks the scope {self.partner_scope}.",
+                f"This API key lacks the scope {self.partner_scope.name}.",
                 extensions={"code": "FORBIDDEN"},
             )
         return principal.role in self.roles
@@ -74,21 +74,24 @@ class MemberOrStaff(HasRole):
     roles = frozenset({Role.MEMBER, Role.STAFF, Role.ADMIN})
 
 
-def or_partner_with(base: type[HasRole], scope: str) -> type[HasRole]:
+def or_partner_with(base: type[HasRole], scope: Scope) -> type[HasRole]:
     """`base`'s roles, or a partner whose API key carries `scope`."""
-    name = base.__name__ + "OrPartnerWith" + "".join(p.title() for p in re.split(r"[:_]", scope))
+    name = base.__name__ + "OrPartnerWith" + scope.name.title().replace("_", "")
     return type(name, (base,), {"partner_scope": scope})
 
 
-def staff_or_partner_with(scope: str) -> type[HasRole]:
+def staff_or_partner_with(scope: Scope) -> type[HasRole]:
     """Staff and admins of the brand, or a partner whose API key carries `scope`."""
     return or_partner_with(IsBrandStaff, scope)
 
 
 class NotPartner(BasePermission):
-    """Everyone but partners, who never see a member's phone, email or birthday."""
+    """Everyone but partners, who see of a member only its id, its display name and the ledger
+    entries they made, without balances: other fields are FORBIDDEN to them (or, with
+    `fail_silently`, null, as phone, email and birthday are)."""
 
-    message = "Partners do not see members' personal data."
+    message = "Partners see a member's id and displayName, and the points of their own entries."
+    error_extensions = {"code": "FORBIDDEN"}
 
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         principal = info.context.principal

@@ -1,7 +1,9 @@
 """Coupons and cash vouchers: one unguessable code per unit redeemed, consumed at most once.
 
-A checkout (the brand's staff; partners' keys later) verifies a code and consumes it with one
-conditional update, so two tills trying the same code at once cannot both succeed.
+A checkout (the brand's staff, or a partner's key for its own offers) verifies a code and
+consumes it with one conditional update, so two tills trying the same code at once cannot both
+succeed. A code is unique among its owner's only (the offer's partner, or the brand for its
+own items): a partner learns nothing of other partners' codes, and their codes may coincide.
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
+from db.columns import fits
 from db.models import CatalogItem, Coupon, ItemKind, Redemption, RedemptionStatus
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import run_once
 from domain.principal import Principal
-from domain.webhooks import emit
+from domain.webhooks import EventType, coupon_event, emit
 
 # No 0/O, 1/I/L: codes are read aloud and typed in. 31 symbols ^ 12 ≈ 2^59 codes.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -56,6 +60,7 @@ async def issue_coupons(
             redemption_id=redemption.id,
             item_id=item.id,
             brand_id=redemption.brand_id,
+            partner_id=item.partner_id,
             code=new_code(),
             value=item.coupon_value,
             expires_at=expires_at,
@@ -91,19 +96,12 @@ async def _take_from_pool(
 
 
 async def upload_codes(
-    principal: Principal, item_id: int, codes: list[str], now: datetime
+    principal: Principal, item_id: int, codes: list[str], now: datetime, key: str
 ) -> tuple[CatalogItem, int]:
     """A partner's own codes for its offer (or an admin's for any partner offer): from now on
-    each redemption takes one from this pool. Codes are unique within the brand."""
-    item = await CatalogItem.get_or_none(id=item_id, brand_id=principal.brand_id)
-    if item is None or (
-        principal.partner_id is not None and item.partner_id != principal.partner_id
-    ):
-        raise DomainError(ErrorCode.NOT_FOUND, "No such offer.", ["input", "itemId"])
-    if item.kind is not ItemKind.PARTNER_OFFER:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "Codes are uploaded for partner offers.", ["input", "itemId"]
-        )
+    each redemption takes one from this pool; once per idempotency key. Codes are unique among
+    the offer's partner's, so a refusal names only codes the partner has already; another
+    partner's never matter."""
     cleaned = [code.strip() for code in codes]
     if not 1 <= len(cleaned) <= MAX_UPLOAD or not all(POOL_CODE.match(c) for c in cleaned):
         raise DomainError(
@@ -113,25 +111,55 @@ async def upload_codes(
         )
     if len(set(cleaned)) != len(cleaned):
         raise DomainError(ErrorCode.DUPLICATE, "A code is listed twice.", ["input", "codes"])
-    async with in_transaction() as connection:
-        taken = (
-            await Coupon.filter(brand_id=item.brand_id, code__in=cleaned)
-            .using_db(connection)
-            .values_list("code", flat=True)
+
+    async def upload(connection: BaseDBAsyncClient) -> dict:
+        item = await CatalogItem.get_or_none(id=item_id, brand_id=principal.brand_id).using_db(
+            connection
         )
-        if taken:
-            raise DomainError(
-                ErrorCode.DUPLICATE,
-                f"Codes in use already: {', '.join(sorted(taken)[:10])}.",
-                ["input", "codes"],
-            )
-        await Coupon.bulk_create(
-            [Coupon(item_id=item.id, brand_id=item.brand_id, code=code, value=item.coupon_value,
-                    created_at=now) for code in cleaned],
-            using_db=connection,
-        )  # fmt: skip
+        if item is None or (
+            principal.partner_id is not None and item.partner_id != principal.partner_id
+        ):
+            raise DomainError(ErrorCode.NOT_FOUND, "No such offer.", ["input", "itemId"])
+        if item.kind is not ItemKind.PARTNER_OFFER:
+            message = "Codes are uploaded for partner offers."
+            raise DomainError(ErrorCode.INVALID_INPUT, message, ["input", "itemId"])
+        await _refuse_codes_in_use(connection, item, cleaned)
+        try:
+            async with in_transaction() as savepoint:
+                await Coupon.bulk_create(
+                    [Coupon(item_id=item.id, brand_id=item.brand_id, partner_id=item.partner_id,
+                            code=code, value=item.coupon_value, created_at=now)
+                     for code in cleaned],
+                    using_db=savepoint,
+                )  # fmt: skip
+        except IntegrityError:
+            # A concurrent upload committed some of these codes since the check above; this
+            # statement sees them now (READ COMMITTED).
+            await _refuse_codes_in_use(connection, item, cleaned)
+            raise
         await CatalogItem.filter(id=item.id).using_db(connection).update(code_pool=True)
-    return await CatalogItem.get(id=item.id), len(cleaned)
+        return {"item_id": item.id, "uploaded": len(cleaned)}
+
+    request = {"itemId": item_id, "codes": sorted(cleaned)}
+    outcome, _ = await run_once(principal, "uploadOfferCodes", key, request, upload)
+    return await CatalogItem.get(id=outcome["item_id"]), outcome["uploaded"]
+
+
+async def _refuse_codes_in_use(
+    connection: BaseDBAsyncClient, item: CatalogItem, codes: list[str]
+) -> None:
+    """DUPLICATE naming those of `codes` the offer's partner (or the brand) has already."""
+    taken = (
+        await Coupon.filter(brand_id=item.brand_id, partner_id=item.partner_id, code__in=codes)
+        .using_db(connection)
+        .values_list("code", flat=True)
+    )
+    if taken:
+        raise DomainError(
+            ErrorCode.DUPLICATE,
+            f"Codes in use already: {', '.join(sorted(taken)[:10])}.",
+            ["input", "codes"],
+        )
 
 
 class CouponState(StrEnum):
@@ -161,23 +189,43 @@ def state_of(coupon: Coupon, now: datetime) -> CouponState:
 
 async def verify(principal: Principal, code: str, now: datetime) -> CouponCheck:
     """Look a code up for the brand's checkout; NOT_FOUND for codes of other brands."""
-    coupon = await _visible(principal, code).first()
+    coupon = await _meant(principal, code)
     if coupon is None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", ["code"])
     return CouponCheck(coupon, state_of(coupon, now))
 
 
 def _visible(principal: Principal, code: str) -> QuerySet[Coupon]:
-    """A code given to a member in the caller's brand (as typed, or as we print ours: upper
-    case, no dashes); for a partner, only of its own offers. Pool codes not yet given out
-    are nobody's to use."""
+    """Codes given to members in the caller's brand (as typed, or as we print ours: upper
+    case, no dashes); for a partner, only its own. Pool codes not yet given out are nobody's
+    to use."""
     spellings = {code.strip(), normalised(code)}
+    spellings = {spelling for spelling in spellings if fits(Coupon, "code", spelling)}
     found = Coupon.filter(
         brand_id=principal.brand_id, code__in=spellings, redemption_id__isnull=False
     )
     if principal.partner_id is not None:
-        found = found.filter(redemption__item__partner_id=principal.partner_id)
+        found = found.filter(partner_id=principal.partner_id)
     return found
+
+
+async def _meant(
+    principal: Principal, code: str, connection: BaseDBAsyncClient | None = None
+) -> Coupon | None:
+    """The coupon the caller means by `code`. Partners' codes are unique among their own only,
+    so staff may find several: the brand's own coupon wins, then the one partner's that has
+    the code; if several partners' have it, CONFLICT (their keys tell them apart). The
+    spelling as typed wins over the printed one."""
+    found = await _visible(principal, code).using_db(connection)
+    candidates = [coupon for coupon in found if coupon.partner_id is None] or found
+    candidates = [coupon for coupon in candidates if coupon.code == code.strip()] or candidates
+    if len(candidates) > 1:
+        raise DomainError(
+            ErrorCode.CONFLICT,
+            "Several partners' offers have this code: use it with that partner's API key.",
+            ["code"],
+        )
+    return candidates[0] if candidates else None
 
 
 REFUSALS = {
@@ -197,7 +245,7 @@ async def consume(
         raise DomainError(ErrorCode.INVALID_INPUT, "reference: 1 to 100 characters.", ["reference"])
 
     async def use(connection: BaseDBAsyncClient) -> dict:
-        coupon = await _visible(principal, code).using_db(connection).first()
+        coupon = await _meant(principal, code, connection)
         if coupon is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", ["code"])
         # The redemption first, as a cancel locks it before its coupons: no deadlock, and a
@@ -219,9 +267,8 @@ async def consume(
             raise DomainError(error_code, message, ["code"])
         redemption = await Redemption.get(id=coupon.redemption_id).using_db(connection)
         item = await CatalogItem.get(id=redemption.item_id).using_db(connection)
-        event = {"code": coupon.code, "redemptionId": redemption.id, "sku": item.sku,
-                 "reference": reference}  # fmt: skip
-        await emit(connection, item.partner_id, "coupon.consumed", event, now)
+        event = coupon_event(coupon, item, reference)
+        await emit(connection, item.partner_id, EventType.COUPON_CONSUMED, event, now)
         still_unused = (
             await Coupon.filter(redemption_id=coupon.redemption_id, used_at=None)
             .using_db(connection)

@@ -8,25 +8,26 @@ stock, and (for a member) their tier reaches its minimum tier.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 
-from tortoise.exceptions import IntegrityError
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
 from db.models import CatalogItem, ItemKind, ItemStatus, Member, Tier
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode, refused_as_duplicate
+from domain.idempotency import change_once
 from domain.ledger.reads import balances
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
-from domain.webhooks import emit
+from domain.webhooks import EventType, emit, offer_event
 
 SKU = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_PRICE = 100_000_000
 MAX_STOCK = 10_000_000
 URL = re.compile(r"^https://\S{1,500}$")
+DUPLICATE_SKU = "Another item has this SKU."
 
 # Re-exported for the schema, which does not reach into db/.
 __all__ = ["ItemKind", "ItemStatus"]
@@ -98,27 +99,31 @@ async def _check_min_tier(principal: Principal, tier_id: int | None) -> None:
         raise DomainError(ErrorCode.NOT_FOUND, "No such tier.", ["input", "minTierId"])
 
 
-async def create_item(principal: Principal, spec: ItemSpec, now: datetime) -> CatalogItem:
+async def create_item(
+    principal: Principal, spec: ItemSpec, now: datetime, key: str | None = None
+) -> CatalogItem:
     """An admin's item, ACTIVE at once; or a partner's offer (PARTNER_OFFER only), waiting
-    for an admin's approval before members see it."""
+    for an admin's approval before members see it; once per idempotency key."""
     check_item(spec)
-    await _check_min_tier(principal, spec.min_tier_id)
     by_partner = principal.role is Role.PARTNER
     if by_partner and spec.kind is not ItemKind.PARTNER_OFFER:
         raise _refuse("kind", "A partner publishes PARTNER_OFFER items.")
-    try:
-        return await CatalogItem.create(
-            brand_id=principal.brand_id,
-            partner_id=principal.partner_id if by_partner else None,
-            status=ItemStatus.PENDING_APPROVAL if by_partner else ItemStatus.ACTIVE,
-            created_at=now,
-            updated_at=now,
-            **_values(spec),
-        )
-    except IntegrityError:
-        raise DomainError(
-            ErrorCode.DUPLICATE, "Another item has this SKU.", ["input", "sku"]
-        ) from None
+
+    async def create(connection: BaseDBAsyncClient) -> CatalogItem:
+        await _check_min_tier(principal, spec.min_tier_id)
+        with refused_as_duplicate(DUPLICATE_SKU, ["input", "sku"]):
+            return await CatalogItem.create(
+                brand_id=principal.brand_id,
+                partner_id=principal.partner_id if by_partner else None,
+                status=ItemStatus.PENDING_APPROVAL if by_partner else ItemStatus.ACTIVE,
+                created_at=now,
+                updated_at=now,
+                using_db=connection,
+                **_values(spec),
+            )
+
+    request = asdict(spec)
+    return await change_once(principal, "createCatalogItem", key, request, CatalogItem, create)
 
 
 async def item_of_brand(principal: Principal, item_id: int, field: str = "itemId") -> CatalogItem:
@@ -129,34 +134,45 @@ async def item_of_brand(principal: Principal, item_id: int, field: str = "itemId
 
 
 async def update_item(
-    principal: Principal, item_id: int, spec: ItemSpec, now: datetime
+    principal: Principal, item_id: int, spec: ItemSpec, now: datetime, key: str | None = None
 ) -> CatalogItem:
-    """Replace an item's settings; its kind stays, and an archived item stays archived."""
+    """Replace an item's settings; its kind stays, and an archived item stays archived; once
+    per idempotency key."""
     check_item(spec)
-    await _check_min_tier(principal, spec.min_tier_id)
-    item = await item_of_brand(principal, item_id, "id")
-    if item.kind is not spec.kind:
-        raise _refuse("kind", "An item's kind cannot change: archive it and create another.")
-    if item.status is ItemStatus.ARCHIVED:
-        raise DomainError(ErrorCode.CONFLICT, "An archived item cannot change.", ["input", "id"])
-    try:
-        await item.update_from_dict({**_values(spec), "updated_at": now}).save()
-    except IntegrityError:
-        raise DomainError(
-            ErrorCode.DUPLICATE, "Another item has this SKU.", ["input", "sku"]
-        ) from None
-    return item
+
+    async def update(connection: BaseDBAsyncClient) -> CatalogItem:
+        await _check_min_tier(principal, spec.min_tier_id)
+        item = await item_of_brand(principal, item_id, "id")
+        if item.kind is not spec.kind:
+            raise _refuse("kind", "An item's kind cannot change: archive it and create another.")
+        if item.status is ItemStatus.ARCHIVED:
+            message = "An archived item cannot change."
+            raise DomainError(ErrorCode.CONFLICT, message, ["input", "id"])
+        with refused_as_duplicate(DUPLICATE_SKU, ["input", "sku"]):
+            await item.update_from_dict({**_values(spec), "updated_at": now}).save(
+                using_db=connection
+            )
+        return item
+
+    request = {"id": item_id, **asdict(spec)}
+    return await change_once(principal, "updateCatalogItem", key, request, CatalogItem, update)
 
 
 async def review_item(
-    principal: Principal, item_id: int, rejection: str | None, now: datetime
+    principal: Principal,
+    item_id: int,
+    rejection: str | None,
+    now: datetime,
+    key: str | None = None,
 ) -> CatalogItem:
-    """An admin approves a partner's pending offer (it goes ACTIVE) or rejects it, saying why."""
-    item = await item_of_brand(principal, item_id, "id")
+    """An admin approves a partner's pending offer (it goes ACTIVE) or rejects it, saying why;
+    once per idempotency key."""
     if rejection is not None and not 1 <= len(rejection.strip()) <= 500:
         raise _refuse("reason", "Say why, in up to 500 characters.")
     status = ItemStatus.ACTIVE if rejection is None else ItemStatus.REJECTED
-    async with in_transaction() as connection:
+
+    async def review(connection: BaseDBAsyncClient) -> CatalogItem:
+        item = await item_of_brand(principal, item_id, "id")
         reviewed = (
             await CatalogItem.filter(id=item.id, status=ItemStatus.PENDING_APPROVAL)
             .using_db(connection)
@@ -172,34 +188,57 @@ async def review_item(
                 ["input", "id"],
             )  # fmt: skip
         if status is ItemStatus.ACTIVE:
-            event = {"itemId": item.id, "sku": item.sku, "name": item.name}
-            await emit(connection, item.partner_id, "offer.approved", event, now)
-    return await CatalogItem.get(id=item.id)
+            event = offer_event(item)
+            await emit(connection, item.partner_id, EventType.OFFER_APPROVED, event, now)
+        return await CatalogItem.get(id=item.id).using_db(connection)
+
+    operation = "approveCatalogItem" if rejection is None else "rejectCatalogItem"
+    request = {"id": item_id, "reason": rejection}
+    return await change_once(principal, operation, key, request, CatalogItem, review)
 
 
-async def archive_item(principal: Principal, item_id: int, now: datetime) -> CatalogItem:
-    """Take an item out of the catalog for good; its redemptions stay as they are."""
-    item = await item_of_brand(principal, item_id, "id")
-    if item.status is not ItemStatus.ARCHIVED:
-        item.status = ItemStatus.ARCHIVED
-        item.updated_at = now
-        await item.save(update_fields=["status", "updated_at"])
-    return item
+async def archive_item(
+    principal: Principal, item_id: int, now: datetime, key: str | None = None
+) -> CatalogItem:
+    """Take an item out of the catalog for good; its redemptions stay as they are; once per
+    idempotency key."""
+
+    async def archive(connection: BaseDBAsyncClient) -> CatalogItem:
+        item = await item_of_brand(principal, item_id, "id")
+        if item.status is not ItemStatus.ARCHIVED:
+            item.status = ItemStatus.ARCHIVED
+            item.updated_at = now
+            await item.save(using_db=connection, update_fields=["status", "updated_at"])
+        return item
+
+    request = {"id": item_id}
+    return await change_once(principal, "archiveCatalogItem", key, request, CatalogItem, archive)
 
 
-async def restock(principal: Principal, item_id: int, added: int, now: datetime) -> CatalogItem:
-    """Add units to a limited item's stock, atomically beside concurrent redemptions."""
+async def restock(
+    principal: Principal, item_id: int, added: int, now: datetime, key: str | None = None
+) -> CatalogItem:
+    """Add units to a limited item's stock, atomically beside concurrent redemptions; once per
+    idempotency key, so a retried restock adds nothing more."""
     if not 1 <= added <= MAX_STOCK:
         raise _refuse("quantity", f"From 1 to {MAX_STOCK}.")
-    item = await item_of_brand(principal, item_id, "id")
-    if item.stock is None:
-        raise DomainError(ErrorCode.CONFLICT, "This item's stock is unlimited.", ["input", "id"])
-    updated = await CatalogItem.filter(id=item.id, stock__lte=MAX_STOCK - added).update(
-        stock=F("stock") + added, updated_at=now
-    )
-    if not updated:
-        raise _refuse("quantity", f"Stock cannot exceed {MAX_STOCK}.")
-    return await CatalogItem.get(id=item.id)
+
+    async def add(connection: BaseDBAsyncClient) -> CatalogItem:
+        item = await item_of_brand(principal, item_id, "id")
+        if item.stock is None:
+            message = "This item's stock is unlimited."
+            raise DomainError(ErrorCode.CONFLICT, message, ["input", "id"])
+        updated = (
+            await CatalogItem.filter(id=item.id, stock__lte=MAX_STOCK - added)
+            .using_db(connection)
+            .update(stock=F("stock") + added, updated_at=now)
+        )
+        if not updated:
+            raise _refuse("quantity", f"Stock cannot exceed {MAX_STOCK}.")
+        return await CatalogItem.get(id=item.id).using_db(connection)
+
+    request = {"id": item_id, "quantity": added}
+    return await change_once(principal, "restockCatalogItem", key, request, CatalogItem, add)
 
 
 def member_price(points_price: int, discount_percent: int) -> int:
@@ -225,10 +264,13 @@ class Shopper:
 
 
 async def shopper_of(principal: Principal, now: datetime) -> Shopper | None:
-    """The caller as a member, or None for staff and visitors."""
+    """The caller as a member, or None for staff and visitors, and for a token naming a member
+    its brand does not have (seen as a visitor: never another brand's member)."""
     if principal.role is not Role.MEMBER or principal.member_id is None:
         return None
-    member = await Member.get(id=principal.member_id)
+    member = await Member.get_or_none(id=principal.member_id, brand_id=principal.brand_id)
+    if member is None:
+        return None
     tier = await Tier.get(id=member.tier_id)
     balance = (await balances([member.id], now))[member.id]
     return Shopper(member.id, tier.rank, tier.discount_percent, balance.available)

@@ -197,7 +197,7 @@ async def record_purchase(
         entry = await book.credit(
             LedgerKind.EARN,
             earned.lots,
-            f"Purchase {order_ref}",
+            "Purchase",
             breakdown=earned.breakdown(),
             store_id=earned.store_id,
             order_ref=order_ref,
@@ -380,7 +380,7 @@ async def reverse_purchase(
         return await book.debit(
             LedgerKind.REVERSAL,
             claw,
-            f"Refund of {refund:.2f} on purchase {record.order_ref}",
+            f"Refund of {refund:.2f} on a purchase",
             owe_the_rest=True,
             first_lot_id=first_lot.id if first_lot else None,
             store_id=record.store_id,

@@ -13,7 +13,7 @@ from tortoise.connection import get_connection
 
 from db.models import LedgerEntry, LedgerKind
 from domain.pagination import Page, PageRequest, paginate
-from domain.principal import Principal
+from domain.principal import Principal, Role
 
 BALANCES_SQL = """
 SELECT b.member_id, b.available - COALESCE(due.points, 0) AS available, b.version,
@@ -96,10 +96,13 @@ async def expiring(member_id: int, now: datetime, within_days: int) -> list[Expi
 
 
 async def ledger_page(
-    member_id: int, kind: LedgerKind | None, request: PageRequest
+    principal: Principal, member_id: int, kind: LedgerKind | None, request: PageRequest
 ) -> Page[LedgerEntry]:
-    """A page of the member's ledger, newest first, of one kind or all."""
+    """A page of the member's ledger, newest first, of one kind or all; for a partner, only
+    the entries it made (another partner's purchases are none of its business)."""
     entries = LedgerEntry.filter(member_id=member_id)
+    if principal.role is Role.PARTNER:
+        entries = entries.filter(partner_id=principal.partner_id)
     if kind:
         entries = entries.filter(kind=kind)
     return await paginate(entries, request, ("version",), descending=True)

@@ -1,4 +1,5 @@
-"""The contract's scalars: Decimal only from strings with at most 2 places; DateTime with offset."""
+"""The contract's scalars: Decimal only from strings with at most 2 places; DateTime with offset;
+each names its specification (@specifiedBy) as the contract does."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
+from graphql import GraphQLScalarType, build_schema, specified_scalar_types
 
+from schema import export_sdl
 from schema.scalars import (
     parse_date,
     parse_datetime,
@@ -14,6 +17,21 @@ from schema.scalars import (
     serialize_datetime,
     serialize_decimal,
 )
+from tests.contract.test_contract import CONTRACT
+
+
+def specifications(sdl_schema) -> dict[str, str | None]:
+    return {
+        name: kind.specified_by_url
+        for name, kind in sdl_schema.type_map.items()
+        if isinstance(kind, GraphQLScalarType) and name not in specified_scalar_types
+    }
+
+
+def test_every_custom_scalar_names_the_contracts_specification():
+    exported = specifications(build_schema(export_sdl()))
+    assert exported == specifications(CONTRACT)
+    assert all(url and url.startswith("https://") for url in exported.values()), exported
 
 
 @pytest.mark.parametrize("text", ["12.5", "12.50", "0", "-3.10", "999999999999999.99"])

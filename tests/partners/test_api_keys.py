@@ -22,7 +22,7 @@ from domain.brands import create_brand
 from resolvers.ids import encode_id, parse_id
 from server.auth import Authenticator
 from tests.conftest import unique_code
-from tests.factories import Staff
+from tests.factories import Staff, with_key
 from tests.partners.support import (
     API_KEY_FIELDS,
     CREATE_PARTNER,
@@ -37,11 +37,12 @@ from tests.partners.support import (
 
 KEY_FORMAT = re.compile(r"^pm_([a-z2-7]{12})_([A-Za-z0-9_-]{43})$")
 ALL_SCOPES = [
-    "coupons:verify",
-    "members:register",
-    "offers:write",
-    "points:earn",
-    "webhooks:manage",
+    "COUPONS_VERIFY",
+    "MEMBERS_LOOKUP",
+    "MEMBERS_REGISTER",
+    "OFFERS_WRITE",
+    "POINTS_EARN",
+    "WEBHOOKS_MANAGE",
 ]
 A_MEMBER_SUBJECT = "TWVtYmVyOjE="  # base64 of "Member:1": a member token's subject
 
@@ -189,13 +190,13 @@ async def test_a_partner_code_is_unique_within_its_brand(staff, other_staff):
 
 
 async def test_a_key_is_shown_once_and_only_its_prefix_and_scopes_stay_readable(staff, partner):
-    issued = await issue(staff, partner["id"], ["points:earn", "members:register", "points:earn"])
+    issued = await issue(staff, partner["id"], ["POINTS_EARN", "MEMBERS_REGISTER", "POINTS_EARN"])
     secret = issued["secret"]
     shape = KEY_FORMAT.match(secret)
     assert shape is not None, secret
     api_key = issued["apiKey"]
     assert api_key["prefix"] == shape.group(1)
-    assert api_key["scopes"] == ["members:register", "points:earn"]
+    assert api_key["scopes"] == ["MEMBERS_REGISTER", "POINTS_EARN"]
     assert api_key["revokedAt"] is None
     assert parse_id(api_key["id"])[0] == "ApiKey"
 
@@ -205,7 +206,7 @@ async def test_a_key_is_shown_once_and_only_its_prefix_and_scopes_stay_readable(
         {
             "id": api_key["id"],
             "prefix": api_key["prefix"],
-            "scopes": ["members:register", "points:earn"],
+            "scopes": ["MEMBERS_REGISTER", "POINTS_EARN"],
             "revokedAt": None,
         }
     ]
@@ -218,22 +219,29 @@ async def test_a_key_is_shown_once_and_only_its_prefix_and_scopes_stay_readable(
     assert not any(shape.group(2) in value or secret in value for value in stored)
 
     # Two keys never share a secret or a prefix.
-    again = await issue(staff, partner["id"], ["points:earn"])
+    again = await issue(staff, partner["id"], ["POINTS_EARN"])
     assert again["secret"] != secret
     assert again["apiKey"]["prefix"] != api_key["prefix"]
 
 
-@pytest.mark.parametrize(
-    "scopes",
-    [[], ["members:read"], ["members:register", "admin"], ["MEMBERS:REGISTER"]],
-    ids=["empty", "unknown", "one-unknown", "wrong-case"],
-)
-async def test_a_key_needs_known_scopes(staff, partner, scopes):
-    payload = await staff.call(ISSUE_KEY, {"partnerId": partner["id"], "scopes": scopes})
+async def test_a_key_needs_a_scope(staff, partner):
+    payload = await staff.call(ISSUE_KEY, {"partnerId": partner["id"], "scopes": []})
     assert (payload["apiKey"], payload["secret"]) == (None, None)
     assert user_errors(payload) == [("INVALID_INPUT", ["input", "scopes"])]
-    for unknown in set(scopes) - set(ALL_SCOPES):
-        assert unknown in payload["userErrors"][0]["message"]
+    (listed,) = await listed_partners(staff)
+    assert listed["apiKeys"] == []
+
+
+@pytest.mark.parametrize(
+    "scopes",
+    [["MEMBERS_READ"], ["MEMBERS_REGISTER", "ADMIN"], ["members:register"], ["Members_Register"]],
+    ids=["unknown", "one-unknown", "domain-name", "wrong-case"],
+)
+async def test_a_key_takes_only_the_scope_enums_values(staff, partner, scopes):
+    variables = {"input": with_key(ISSUE_KEY, {"partnerId": partner["id"], "scopes": scopes})}
+    body = await staff.gql(ISSUE_KEY, variables, token=staff.token)
+    assert [error["extensions"]["code"] for error in body["errors"]] == ["BAD_REQUEST"], body
+    assert "ApiKeyScope" in body["errors"][0]["message"]
     (listed,) = await listed_partners(staff)
     assert listed["apiKeys"] == []
 
@@ -245,7 +253,7 @@ async def test_every_scope_can_be_issued(staff, partner):
 
 async def test_a_key_for_an_unknown_partner_is_refused(staff):
     payload = await staff.call(
-        ISSUE_KEY, {"partnerId": encode_id("Partner", 2**31 - 1), "scopes": ["points:earn"]}
+        ISSUE_KEY, {"partnerId": encode_id("Partner", 2**31 - 1), "scopes": ["POINTS_EARN"]}
     )
     assert payload["secret"] is None
     assert user_errors(payload) == [("NOT_FOUND", ["input", "partnerId"])]
@@ -257,13 +265,14 @@ async def test_a_key_for_an_unknown_partner_is_refused(staff):
 async def manage_partners(call, partner_id: str, key_id: str) -> list[dict]:
     """Every partner-managing operation, as one caller: their bodies."""
     calls = [
-        (PARTNERS, {}),
-        (CREATE_PARTNER, {"input": {"code": partner_code(), "name": "Sneaky"}}),
-        (ISSUE_KEY, {"input": {"partnerId": partner_id, "scopes": ["points:earn"]}}),
-        (ROTATE_KEY, {"input": {"id": key_id}}),
-        (REVOKE_KEY, {"input": {"id": key_id}}),
+        (CREATE_PARTNER, {"code": partner_code(), "name": "Sneaky"}),
+        (ISSUE_KEY, {"partnerId": partner_id, "scopes": ["POINTS_EARN"]}),
+        (ROTATE_KEY, {"id": key_id}),
+        (REVOKE_KEY, {"id": key_id}),
     ]
-    return [await call(query, variables) for query, variables in calls]
+    return [await call(PARTNERS, {})] + [
+        await call(mutation, {"input": with_key(mutation, input)}) for mutation, input in calls
+    ]
 
 
 @pytest.mark.parametrize("caller", ["STAFF", "ANALYST", "MEMBER", "PARTNER"])
@@ -295,7 +304,7 @@ async def test_only_admins_manage_partners(client, gql, brand, make_token, staff
 
 
 async def test_a_key_makes_the_caller_a_partner_of_its_brand(client, brand, staff, partner):
-    issued = await issue(staff, partner["id"], ["points:earn"])
+    issued = await issue(staff, partner["id"], ["POINTS_EARN"])
     body = await partner_gql(client, issued["secret"], BRAND)
     assert body == {"data": {"brand": {"code": brand.code}}}
     # The brand may be named too, when it is the key's.
@@ -306,7 +315,7 @@ async def test_a_key_makes_the_caller_a_partner_of_its_brand(client, brand, staf
 async def test_a_partner_with_members_register_registers_without_seeing_personal_data(
     client, staff, partner
 ):
-    issued = await issue(staff, partner["id"], ["members:register"])
+    issued = await issue(staff, partner["id"], ["MEMBERS_REGISTER"])
     personal = {"phone": "+86 138-0013-8000", "email": "ada@example.com", "birthday": "1990-12-10"}
     body = await partner_gql(client, issued["secret"], REGISTER, registration(**personal))
     assert "errors" not in body, body
@@ -327,10 +336,10 @@ async def test_a_partner_with_members_register_registers_without_seeing_personal
 
 
 async def test_a_partner_without_the_scope_may_not_register(client, staff, partner):
-    issued = await issue(staff, partner["id"], ["points:earn", "offers:write"])
+    issued = await issue(staff, partner["id"], ["POINTS_EARN", "OFFERS_WRITE"])
     body = await partner_gql(client, issued["secret"], REGISTER, registration())
     assert top_level_codes(body) == ["FORBIDDEN"]
-    assert "members:register" in body["errors"][0]["message"]
+    assert "MEMBERS_REGISTER" in body["errors"][0]["message"]
     assert body["data"] is None
 
 
@@ -338,9 +347,9 @@ async def test_a_refused_members_message_does_not_speak_of_api_keys(
     client, gql, brand, make_token, staff, partner
 ):
     """Refusing a partner must not change what other callers are told afterwards."""
-    issued = await issue(staff, partner["id"], ["points:earn"])
+    issued = await issue(staff, partner["id"], ["POINTS_EARN"])
     refused = await partner_gql(client, issued["secret"], REGISTER, registration())
-    assert "members:register" in refused["errors"][0]["message"]
+    assert "MEMBERS_REGISTER" in refused["errors"][0]["message"]
     member_token = make_token(brand, "MEMBER", A_MEMBER_SUBJECT)
     body = await gql(REGISTER, registration(), token=member_token)
     assert top_level_codes(body) == ["FORBIDDEN"]
@@ -372,6 +381,7 @@ STAFF_ONLY = {
                 "name": "Partner rule",
                 "kind": "BASE_RATE",
                 "rate": "1",
+                "idempotencyKey": "k-2",
             }
         },
     ),
@@ -392,8 +402,8 @@ async def test_a_partner_may_not_use_staff_only_fields(client, staff, partner, o
 
 
 async def test_a_revoked_key_is_refused_with_the_next_request(client, staff, partner):
-    issued = await issue(staff, partner["id"], ["members:register"])
-    other = await issue(staff, partner["id"], ["members:register"])
+    issued = await issue(staff, partner["id"], ["MEMBERS_REGISTER"])
+    other = await issue(staff, partner["id"], ["MEMBERS_REGISTER"])
     secret = issued["secret"]
     assert (await as_partner(client, secret, BRAND)).status_code == 200
 
@@ -421,7 +431,7 @@ async def test_a_revoked_key_is_refused_with_the_next_request(client, staff, par
 
 
 async def test_a_rotated_key_is_replaced_at_once_with_the_same_scopes(client, staff, partner):
-    old = await issue(staff, partner["id"], ["members:register", "points:earn"])
+    old = await issue(staff, partner["id"], ["MEMBERS_REGISTER", "POINTS_EARN"])
     assert (await as_partner(client, old["secret"], BRAND)).status_code == 200
 
     payload = await rotate(staff, old["apiKey"]["id"])
@@ -431,7 +441,7 @@ async def test_a_rotated_key_is_replaced_at_once_with_the_same_scopes(client, st
     assert shape is not None, payload["secret"]
     assert new["prefix"] == shape.group(1) != old["apiKey"]["prefix"]
     assert new["id"] != old["apiKey"]["id"]
-    assert new["scopes"] == ["members:register", "points:earn"]
+    assert new["scopes"] == ["MEMBERS_REGISTER", "POINTS_EARN"]
     assert new["revokedAt"] is None
 
     assert_unauthenticated(await as_partner(client, old["secret"], BRAND))
@@ -445,22 +455,22 @@ async def test_a_rotated_key_is_replaced_at_once_with_the_same_scopes(client, st
     assert by_id[new["id"]] == {
         "id": new["id"],
         "prefix": new["prefix"],
-        "scopes": ["members:register", "points:earn"],
+        "scopes": ["MEMBERS_REGISTER", "POINTS_EARN"],
         "revokedAt": None,
     }
 
 
 async def test_a_rotated_key_keeps_a_narrow_scope_set(client, staff, partner):
-    old = await issue(staff, partner["id"], ["points:earn"])
+    old = await issue(staff, partner["id"], ["POINTS_EARN"])
     payload = await rotate(staff, old["apiKey"]["id"])
-    assert payload["apiKey"]["scopes"] == ["points:earn"]
+    assert payload["apiKey"]["scopes"] == ["POINTS_EARN"]
     body = await partner_gql(client, payload["secret"], REGISTER, registration())
     assert top_level_codes(body) == ["FORBIDDEN"]
 
 
 @pytest.mark.parametrize("how", ["revoked", "rotated"])
 async def test_a_revoked_key_cannot_be_rotated(client, staff, partner, how):
-    issued = await issue(staff, partner["id"], ["points:earn"])
+    issued = await issue(staff, partner["id"], ["POINTS_EARN"])
     if how == "revoked":
         await revoke(staff, issued["apiKey"]["id"])
     else:
@@ -487,14 +497,14 @@ async def test_an_unknown_key_is_not_found(staff, mutation):
 async def test_another_brands_admin_cannot_touch_or_see_the_keys(
     client, brand, staff, other_staff, partner
 ):
-    issued = await issue(staff, partner["id"], ["points:earn"])
+    issued = await issue(staff, partner["id"], ["POINTS_EARN"])
     key_id = issued["apiKey"]["id"]
     for mutation in (REVOKE_KEY, ROTATE_KEY):
         payload = await other_staff.call(mutation, {"id": key_id})
         assert (payload["apiKey"], payload["secret"]) == (None, None)
         assert user_errors(payload) == [("NOT_FOUND", ["input", "id"])]
     payload = await other_staff.call(
-        ISSUE_KEY, {"partnerId": partner["id"], "scopes": ["points:earn"]}
+        ISSUE_KEY, {"partnerId": partner["id"], "scopes": ["POINTS_EARN"]}
     )
     assert (payload["apiKey"], payload["secret"]) == (None, None)
     assert user_errors(payload) == [("NOT_FOUND", ["input", "partnerId"])]
@@ -508,7 +518,7 @@ async def test_another_brands_admin_cannot_touch_or_see_the_keys(
 
 
 async def test_a_key_sent_with_another_brand_is_refused(client, staff, other_staff, partner):
-    issued = await issue(staff, partner["id"], ["points:earn"])
+    issued = await issue(staff, partner["id"], ["POINTS_EARN"])
     other_code = (await other_staff.gql(BRAND, token=other_staff.token))["data"]["brand"]["code"]
     assert_unauthenticated(
         await as_partner(client, issued["secret"], BRAND, **{"X-Brand": other_code})
@@ -561,7 +571,7 @@ async def test_a_malformed_or_wrong_key_is_refused(client, staff, partner, case)
 async def test_a_partners_registration_replays_across_a_rotation(
     client, staff, partner, other_staff
 ):
-    first = await issue(staff, partner["id"], ["members:register"])
+    first = await issue(staff, partner["id"], ["MEMBERS_REGISTER"])
     variables = registration(displayName="Grace")
     body = await partner_gql(client, first["secret"], REGISTER, variables)
     member = body["data"]["registerMember"]["member"]
@@ -572,13 +582,13 @@ async def test_a_partners_registration_replays_across_a_rotation(
     assert again["data"]["registerMember"] == {"member": member, "userErrors": []}
 
     # Another key of the same partner is the same caller too.
-    sibling = await issue(staff, partner["id"], ["members:register"])
+    sibling = await issue(staff, partner["id"], ["MEMBERS_REGISTER"])
     third = await partner_gql(client, sibling["secret"], REGISTER, variables)
     assert third["data"]["registerMember"]["member"]["id"] == member["id"]
 
     # Another partner with the same idempotency key is another caller: a member of its own.
     other_partner = await create_partner(staff)
-    stranger = await issue(staff, other_partner["id"], ["members:register"])
+    stranger = await issue(staff, other_partner["id"], ["MEMBERS_REGISTER"])
     theirs = await partner_gql(client, stranger["secret"], REGISTER, variables)
     assert theirs["data"]["registerMember"]["member"]["id"] != member["id"]
 
@@ -589,8 +599,8 @@ async def test_a_partners_registration_replays_across_a_rotation(
 async def test_a_key_past_its_burst_is_rate_limited_until_its_bucket_refills(
     client, brand, staff, partner, authenticator
 ):
-    limited = await issue(staff, partner["id"], ["points:earn"])
-    bystander = await issue(staff, partner["id"], ["points:earn"])
+    limited = await issue(staff, partner["id"], ["POINTS_EARN"])
+    bystander = await issue(staff, partner["id"], ["POINTS_EARN"])
     saved = (authenticator.partner_rate_per_second, authenticator.partner_burst)
     authenticator.partner_rate_per_second, authenticator.partner_burst = 1.0, 3
     try:

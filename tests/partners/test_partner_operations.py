@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from tests.catalog.support import create_catalog_item
-from tests.factories import key
+from tests.factories import key, with_key
 from tests.partners.support import as_partner, create_partner, issue, partner_gql
 
 CREATE_ITEM = """
@@ -61,7 +61,8 @@ async def partner_key(staff, *scopes: str) -> str:
 
 
 async def publish(client, secret: str, **fields) -> dict:
-    body = await partner_gql(client, secret, CREATE_ITEM, {"input": {**OFFER, **fields}})
+    input = with_key(CREATE_ITEM, {**OFFER, **fields})
+    body = await partner_gql(client, secret, CREATE_ITEM, {"input": input})
     assert "errors" not in body, body
     return body["data"]["createCatalogItem"]
 
@@ -69,7 +70,8 @@ async def publish(client, secret: str, **fields) -> dict:
 async def review(staff, item_id: str, *, approve: bool, reason: str = "Not our style") -> dict:
     body = await staff.gql(
         REVIEW,
-        {"approve": {"id": item_id}, "reject": {"id": item_id, "reason": reason},
+        {"approve": {"id": item_id, "idempotencyKey": key()},
+         "reject": {"id": item_id, "reason": reason, "idempotencyKey": key()},
          "approving": approve},
         token=staff.token,
     )  # fmt: skip
@@ -83,7 +85,7 @@ async def catalog_ids(staff) -> set[str]:
 
 
 async def test_a_partners_offer_waits_for_approval_before_members_see_it(client, staff):
-    secret = await partner_key(staff, "offers:write")
+    secret = await partner_key(staff, "OFFERS_WRITE")
     published = await publish(client, secret, sku="WAIT-1")
     assert published["userErrors"] == []
     offer = published["item"]
@@ -98,7 +100,7 @@ async def test_a_partners_offer_waits_for_approval_before_members_see_it(client,
 
 
 async def test_a_rejected_offer_says_why_and_never_shows(client, staff):
-    secret = await partner_key(staff, "offers:write")
+    secret = await partner_key(staff, "OFFERS_WRITE")
     offer = (await publish(client, secret, sku="NOPE-1"))["item"]
     rejected = await review(staff, offer["id"], approve=False, reason="  Too generous  ")
     assert rejected["item"] == {"id": offer["id"], "status": "REJECTED",
@@ -109,21 +111,21 @@ async def test_a_rejected_offer_says_why_and_never_shows(client, staff):
 
 
 async def test_a_partner_publishes_partner_offers_only_and_needs_the_scope(client, staff):
-    secret = await partner_key(staff, "offers:write")
+    secret = await partner_key(staff, "OFFERS_WRITE")
     coupon = await publish(client, secret, sku="COUPON-1", kind="COUPON")
     assert [(e["code"], e["field"]) for e in coupon["userErrors"]] == [
         ("INVALID_INPUT", ["input", "kind"])
     ]
-    without = await partner_key(staff, "points:earn")
-    body = await partner_gql(client, without, CREATE_ITEM, {"input": OFFER})
+    without = await partner_key(staff, "POINTS_EARN")
+    body = await partner_gql(client, without, CREATE_ITEM, {"input": with_key(CREATE_ITEM, OFFER)})
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
-    assert "offers:write" in body["errors"][0]["message"]
+    assert "OFFERS_WRITE" in body["errors"][0]["message"]
 
 
 async def test_a_partners_order_numbers_are_its_own(client, staff):
     member = await staff.register()
-    secret = await partner_key(staff, "points:earn")
-    other = await partner_key(staff, "points:earn")
+    secret = await partner_key(staff, "POINTS_EARN")
+    other = await partner_key(staff, "POINTS_EARN")
     order = {"memberId": member["id"], "orderRef": "ORD-1", "total": "20.00"}
 
     async def record(secret: str | None) -> dict:
@@ -144,8 +146,8 @@ async def test_a_partners_order_numbers_are_its_own(client, staff):
 async def test_a_partner_checks_and_uses_only_its_own_offers_codes(
     client, staff, brand, gql, make_token
 ):
-    secret = await partner_key(staff, "offers:write", "coupons:verify")
-    other = await partner_key(staff, "coupons:verify", "offers:write")
+    secret = await partner_key(staff, "OFFERS_WRITE", "COUPONS_VERIFY")
+    other = await partner_key(staff, "COUPONS_VERIFY", "OFFERS_WRITE")
     offer = (await publish(client, secret, sku="CODE-1", kind="PARTNER_OFFER"))["item"]
     await review(staff, offer["id"], approve=True)
     brands_own = await create_catalog_item(staff, kind="COUPON", couponValue="5.00")
@@ -174,7 +176,7 @@ async def test_a_partner_checks_and_uses_only_its_own_offers_codes(
 
 
 async def test_a_partner_sees_only_its_offers_redemptions(client, staff, brand, gql, make_token):
-    secret = await partner_key(staff, "offers:write")
+    secret = await partner_key(staff, "OFFERS_WRITE")
     offer = (await publish(client, secret, sku="SEEN-1"))["item"]
     await review(staff, offer["id"], approve=True)
     brands_own = await create_catalog_item(staff, kind="PARTNER_OFFER")
@@ -187,16 +189,18 @@ async def test_a_partner_sees_only_its_offers_redemptions(client, staff, brand, 
         assert body["data"]["redeem"]["userErrors"] == [], body
     seen = await partner_gql(client, secret, REDEMPTIONS)
     assert seen["data"]["redemptions"]["totalCount"] == 1
-    without = await partner_key(staff, "points:earn")
+    without = await partner_key(staff, "POINTS_EARN")
     refused = await as_partner(client, without, REDEMPTIONS)
     assert refused.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
-@pytest.mark.parametrize("scope", ["offers:write", "points:earn", "coupons:verify"])
+@pytest.mark.parametrize("scope", ["OFFERS_WRITE", "POINTS_EARN", "COUPONS_VERIFY"])
 async def test_a_partner_manages_nothing_of_the_brands(client, staff, scope):
     secret = await partner_key(staff, scope)
     body = await partner_gql(
-        client, secret, 'mutation { approveCatalogItem(input: {id: "x"}) { item { id } } }'
+        client,
+        secret,
+        'mutation { approveCatalogItem(input: {id: "x", idempotencyKey: "k"}) { item { id } } }',
     )
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
 
@@ -210,7 +214,7 @@ mutation ($input: EarningRuleInput!) {
 
 async def test_a_rule_for_a_partner_applies_to_its_purchases_only(client, staff):
     partner = await create_partner(staff)
-    secret = (await issue(staff, partner["id"], ["points:earn"]))["secret"]
+    secret = (await issue(staff, partner["id"], ["POINTS_EARN"]))["secret"]
     rule = await staff.call(CREATE_RULE, {
         "code": f"R-{key()[:8]}".upper(), "name": "Partner rate", "kind": "BASE_RATE",
         "rate": "0.5", "priority": 10, "partnerCodes": [partner["code"].upper()]})  # fmt: skip
@@ -255,22 +259,21 @@ mutation ($input: RedeemInput!) {
 async def test_a_partners_uploaded_codes_are_given_out_and_used_once(
     client, staff, brand, gql, make_token
 ):
-    secret = await partner_key(staff, "offers:write", "coupons:verify")
-    other = await partner_key(staff, "offers:write", "coupons:verify")
+    secret = await partner_key(staff, "OFFERS_WRITE", "COUPONS_VERIFY")
+    other = await partner_key(staff, "OFFERS_WRITE", "COUPONS_VERIFY")
     offer = (await publish(client, secret, sku=f"POOL-{key()[:6]}"))["item"]
     codes = [f"acme-{key()[:10]}" for _ in range(2)]
-    by_other = await partner_gql(client, other, UPLOAD, {"input": {"itemId": offer["id"],
-                                                                   "codes": codes}})  # fmt: skip
+    upload = {"itemId": offer["id"], "codes": codes}
+    by_other = await partner_gql(client, other, UPLOAD, {"input": with_key(UPLOAD, upload)})
     assert by_other["data"]["uploadOfferCodes"]["userErrors"] == [
         {"code": "NOT_FOUND", "field": ["input", "itemId"]}
     ]
-    twice = await partner_gql(client, secret, UPLOAD, {"input": {"itemId": offer["id"],
-                                                                 "codes": codes * 2}})  # fmt: skip
+    listed_twice = with_key(UPLOAD, {**upload, "codes": codes * 2})
+    twice = await partner_gql(client, secret, UPLOAD, {"input": listed_twice})
     assert twice["data"]["uploadOfferCodes"]["userErrors"] == [
         {"code": "DUPLICATE", "field": ["input", "codes"]}
     ]
-    body = await partner_gql(client, secret, UPLOAD, {"input": {"itemId": offer["id"],
-                                                                "codes": codes}})  # fmt: skip
+    body = await partner_gql(client, secret, UPLOAD, {"input": with_key(UPLOAD, upload)})
     assert body["data"]["uploadOfferCodes"] == {"uploaded": 2, "userErrors": []}
     await review(staff, offer["id"], approve=True)
     member = await staff.register()

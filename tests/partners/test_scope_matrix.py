@@ -2,7 +2,8 @@
 may use it; the same partner's key without it is FORBIDDEN (the message names the scope); a
 revoked key is HTTP 401; another partner's key, of the brand or of another brand, passes the
 permission but cannot reach the first partner's resources (NOT_FOUND, or its own data only).
-Partners never get a member's phone, email or birthday."""
+Partners never get a member's phone, email or birthday; members belong to the brand, so every
+partner of the brand finds them, and no partner of another brand does."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from db.models import CatalogItem, WebhookEndpoint
+from db.models import CatalogItem, Member, WebhookEndpoint
 from domain.brands import create_brand
 from resolvers.ids import parse_id
 from tests.conftest import unique_code
@@ -22,8 +23,8 @@ from tests.partners.support import as_partner, create_partner, issue, partner_gq
 from tests.partners.test_api_keys import assert_unauthenticated, revoke
 from tests.partners.test_partner_operations import publish, review
 
-ALL_SCOPES = ["coupons:verify", "members:register", "offers:write", "points:earn",
-              "webhooks:manage"]  # fmt: skip
+ALL_SCOPES = ["COUPONS_VERIFY", "MEMBERS_LOOKUP", "MEMBERS_REGISTER", "OFFERS_WRITE",
+              "POINTS_EARN", "WEBHOOKS_MANAGE"]  # fmt: skip
 PERSONAL = {"phone": "+86 138-0013-8000", "email": "ada@example.com", "birthday": "1990-12-10"}
 NO_PERSONAL = {"phone": None, "email": None, "birthday": None}
 MEMBER_FIELDS = "member { id phone email birthday }"
@@ -88,6 +89,13 @@ mutation ($input: RedeliverWebhookInput!) {{
   redeliverWebhook(input: $input) {{ delivery {{ id status }} {ERRORS} }}
 }}
 """
+LOOKUP = f"""
+query ($memberCode: String, $phone: String) {{
+  partnerMemberLookup(memberCode: $memberCode, phone: $phone) {{
+    match {{ memberId displayName }} {ERRORS}
+  }}
+}}
+"""
 REDEEM = """
 mutation ($input: RedeemInput!) {
   redeem(input: $input) { redemption { id coupons { code } } userErrors { code } }
@@ -95,7 +103,7 @@ mutation ($input: RedeemInput!) {
 """
 
 HOOK_URL = "http://127.0.0.1:9/hooks"  # private addresses are allowed in development
-HOOK_EVENTS = ["offer.approved", "redemption.created"]
+HOOK_EVENTS = ["OFFER_APPROVED", "REDEMPTION_CREATED"]
 
 
 @dataclass
@@ -110,6 +118,7 @@ class World:
     foreign_staff: Staff  # the other brand's admin
     member: dict
     member_key: str  # the idempotencyKey A registered `member` with
+    member_code: str  # the code on the member's card
     order: dict  # A's purchase: its input and its entry's id
     offer: dict
     codes: list[str]  # uploaded to the offer; the first was given out
@@ -132,7 +141,8 @@ async def world(client, gql, brand, make_token, staff, clock) -> World:
             assert payload["userErrors"] == [], payload
         return payload
 
-    hook = await call(REGISTER_ENDPOINT, {"input": {"url": HOOK_URL, "events": HOOK_EVENTS}})
+    hook = await call(REGISTER_ENDPOINT, {"input": {"url": HOOK_URL, "events": HOOK_EVENTS,
+                                                    "idempotencyKey": key()}})  # fmt: skip
     assert hook["secret"].startswith("whsec_")
     member_key = key()
     member = (await call(REGISTER, {"input": {"displayName": "Ada", "idempotencyKey": member_key,
@@ -146,7 +156,8 @@ async def world(client, gql, brand, make_token, staff, clock) -> World:
     assert published["userErrors"] == [], published
     offer = published["item"]
     codes = [f"mx-{key()[:12]}" for _ in range(3)]
-    assert (await call(UPLOAD, {"input": {"itemId": offer["id"], "codes": codes}}))["uploaded"] == 3
+    upload = {"itemId": offer["id"], "codes": codes, "idempotencyKey": key()}
+    assert (await call(UPLOAD, {"input": upload}))["uploaded"] == 3
     assert (await review(staff, offer["id"], approve=True))["item"]["status"] == "ACTIVE"
 
     token = make_token(brand, "MEMBER", member["id"])
@@ -171,6 +182,7 @@ async def world(client, gql, brand, make_token, staff, clock) -> World:
         foreign_staff=other_staff,
         member=member,
         member_key=member_key,
+        member_code=(await Member.get(id=pk(member["id"]))).member_code,
         order={**order, "entryId": earned["entry"]["id"]},
         offer=offer,
         codes=codes,
@@ -220,7 +232,7 @@ async def register_allowed(world: World, payload: dict) -> None:
     assert payload["member"] == {"id": world.member["id"], **NO_PERSONAL}
     personal = {"phone": "+86 138-0013-8001", "email": "bo@example.com", "birthday": "1991-01-02"}
     fresh = {"input": {"displayName": "Bo", "idempotencyKey": key(), **personal}}
-    secret = (await issue(world.staff, world.partner["id"], ["members:register"]))["secret"]
+    secret = (await issue(world.staff, world.partner["id"], ["MEMBERS_REGISTER"]))["secret"]
     body = await partner_gql(world.client, secret, REGISTER, fresh)
     assert "errors" not in body, body
     new = body["data"]["registerMember"]
@@ -297,7 +309,7 @@ NEW_OFFER_SKU = "MX-NEW-1"
 def create_catalog_item(world: World) -> tuple[str, dict]:
     return CREATE_ITEM, {"input": {"sku": f"{NEW_OFFER_SKU}-{key()[:6]}", "name": "New offer",
                                    "kind": "PARTNER_OFFER", "category": "coffee",
-                                   "pointsPrice": 40}}  # fmt: skip
+                                   "pointsPrice": 40, "idempotencyKey": key()}}  # fmt: skip
 
 
 async def created_by(payload: dict) -> CatalogItem:
@@ -326,7 +338,8 @@ async def create_isolated(world: World, payload: dict, partner: dict) -> None:
 
 
 def upload_offer_codes(world: World) -> tuple[str, dict]:
-    return UPLOAD, {"input": {"itemId": world.offer["id"], "codes": [f"mx-{key()[:12]}"]}}
+    return UPLOAD, {"input": {"itemId": world.offer["id"], "codes": [f"mx-{key()[:12]}"],
+                              "idempotencyKey": key()}}  # fmt: skip
 
 
 async def upload_allowed(world: World, payload: dict) -> None:
@@ -414,8 +427,9 @@ async def verify_isolated(world: World, payload: dict, partner: dict) -> None:
 
 def register_webhook_endpoint(world: World) -> tuple[str, dict]:
     # Naming A does not make the endpoint A's: a partner registers its own.
-    return REGISTER_ENDPOINT, {"input": {"url": HOOK_URL, "events": ["offer.approved"],
-                                         "partnerId": world.partner["id"]}}  # fmt: skip
+    return REGISTER_ENDPOINT, {"input": {"url": HOOK_URL, "events": ["OFFER_APPROVED"],
+                                         "partnerId": world.partner["id"],
+                                         "idempotencyKey": key()}}  # fmt: skip
 
 
 async def endpoint_owner(payload: dict) -> int:
@@ -447,7 +461,7 @@ async def deliveries_isolated(world: World, payload: dict, partner: dict) -> Non
 
 
 def redeliver_webhook(world: World) -> tuple[str, dict]:
-    return REDELIVER, {"input": {"id": world.delivery_id}}
+    return REDELIVER, {"input": {"id": world.delivery_id, "idempotencyKey": key()}}
 
 
 async def redeliver_allowed(world: World, payload: dict) -> None:
@@ -460,34 +474,59 @@ async def redeliver_isolated(world: World, payload: dict, partner: dict) -> None
     assert codes(payload) == [("NOT_FOUND", ["input", "id"])]
 
 
+# partnerMemberLookup: the brand's members, by the code on their card or their phone.
+
+
+def partner_member_lookup(world: World) -> tuple[str, dict]:
+    return LOOKUP, {"memberCode": world.member_code}
+
+
+async def lookup_allowed(world: World, payload: dict) -> None:
+    assert payload == {"match": {"memberId": world.member["id"], "displayName": "Ada"},
+                       "userErrors": []}  # fmt: skip
+    by_phone = await as_owner(world, LOOKUP, {"phone": PERSONAL["phone"]})
+    assert by_phone == payload
+
+
+async def lookup_isolated(world: World, payload: dict, partner: dict) -> None:
+    if partner is world.other:
+        assert payload["match"] == {"memberId": world.member["id"], "displayName": "Ada"}
+    else:
+        assert payload["match"] is None
+        assert codes(payload) == [("NOT_FOUND", ["memberCode"])]
+
+
 OPERATIONS = {
-    "registerMember": Operation(
-        "members:register", register_member, register_allowed, register_isolated
+    "partnerMemberLookup": Operation(
+        "MEMBERS_LOOKUP", partner_member_lookup, lookup_allowed, lookup_isolated
     ),
-    "recordPurchase": Operation("points:earn", record_purchase, record_allowed, record_isolated),
+    "registerMember": Operation(
+        "MEMBERS_REGISTER", register_member, register_allowed, register_isolated
+    ),
+    "recordPurchase": Operation("POINTS_EARN", record_purchase, record_allowed, record_isolated),
     "reversePurchase": Operation(
-        "points:earn", reverse_purchase, reverse_allowed, reverse_isolated
+        "POINTS_EARN", reverse_purchase, reverse_allowed, reverse_isolated
     ),
     "createCatalogItem": Operation(
-        "offers:write", create_catalog_item, create_allowed, create_isolated
+        "OFFERS_WRITE", create_catalog_item, create_allowed, create_isolated
     ),
     "uploadOfferCodes": Operation(
-        "offers:write", upload_offer_codes, upload_allowed, upload_isolated
+        "OFFERS_WRITE", upload_offer_codes, upload_allowed, upload_isolated
     ),
     "redemptions": Operation(
-        "offers:write", redemptions, redemptions_allowed, redemptions_isolated
+        "OFFERS_WRITE", redemptions, redemptions_allowed, redemptions_isolated
     ),
-    "settlement": Operation("offers:write", settlement, settlement_allowed, settlement_isolated),
-    "verifyCoupon": Operation("coupons:verify", verify_coupon, verify_allowed, verify_isolated),
-    "consumeCoupon": Operation("coupons:verify", consume_coupon, consume_allowed, coupon_isolated),
+    "settlement": Operation("OFFERS_WRITE", settlement, settlement_allowed, settlement_isolated),
+    "verifyCoupon": Operation("COUPONS_VERIFY", verify_coupon, verify_allowed, verify_isolated),
+    "consumeCoupon": Operation("COUPONS_VERIFY", consume_coupon, consume_allowed, coupon_isolated),
     "registerWebhookEndpoint": Operation(
-        "webhooks:manage", register_webhook_endpoint, endpoint_allowed, endpoint_isolated
+        "WEBHOOKS_MANAGE", register_webhook_endpoint, endpoint_allowed, endpoint_isolated
     ),
     "webhookDeliveries": Operation(
-        "webhooks:manage", webhook_deliveries, deliveries_allowed, deliveries_isolated
+        "WEBHOOKS_MANAGE", webhook_deliveries, deliveries_allowed, deliveries_isolated
     ),
     "redeliverWebhook": Operation(
-        "webhooks:manage", redeliver_webhook, redeliver_allowed, redeliver_isolated
+        "WEBHOOKS_MANAGE", redeliver_webhook, redeliver_allowed, redeliver_isolated
     ),
 }
 

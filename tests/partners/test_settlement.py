@@ -9,7 +9,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from db.models import LedgerEntry
-from tests.factories import RECORD_PURCHASE, REVERSE_PURCHASE, key
+from tests.factories import key
 from tests.foundation.test_cli import pointsmall
 from tests.partners.support import create_partner, issue, partner_gql
 from tests.partners.test_partner_operations import publish, review
@@ -21,6 +21,17 @@ query ($partnerId: ID!, $month: String!) {
                  amountRedeemed net }
     userErrors { code field }
   }
+}
+"""
+# What a partner may read of its purchases and refunds (not balanceAfter, nor the member's points).
+RECORD_PURCHASE = """
+mutation ($input: RecordPurchaseInput!) {
+  recordPurchase(input: $input) { entry { points } userErrors { code field } }
+}
+"""
+REVERSE_PURCHASE = """
+mutation ($input: ReversePurchaseInput!) {
+  reversePurchase(input: $input) { entry { points } userErrors { code field } }
 }
 """
 REDEEM = """
@@ -40,7 +51,7 @@ async def test_a_partners_month_sums_exactly_its_ledger_movements(
 ):
     rng = random.Random(20261124)
     partner = await create_partner(staff, pointValue="0.05")
-    secret = (await issue(staff, partner["id"], ["points:earn", "offers:write"]))["secret"]
+    secret = (await issue(staff, partner["id"], ["POINTS_EARN", "OFFERS_WRITE"]))["secret"]
     offer = (await publish(client, secret, sku=f"S-{key()[:8]}", pointsPrice=30))["item"]
     await review(staff, offer["id"], approve=True)
     members = [await staff.register() for _ in range(4)]
@@ -88,6 +99,7 @@ async def test_a_partners_month_sums_exactly_its_ledger_movements(
                         }
                     },
                 )
+                assert "errors" not in body, body
                 entry = body["data"]["reversePurchase"]["entry"]
                 issued += entry["points"] if entry else 0
             elif action == "redeem":
@@ -159,7 +171,7 @@ async def test_a_partners_month_sums_exactly_its_ledger_movements(
 async def test_a_partner_reads_only_its_own_settlement(client, staff):
     mine = await create_partner(staff)
     theirs = await create_partner(staff)
-    secret = (await issue(staff, mine["id"], ["offers:write"]))["secret"]
+    secret = (await issue(staff, mine["id"], ["OFFERS_WRITE"]))["secret"]
     own = await partner_gql(
         client, secret, SETTLEMENT, {"partnerId": mine["id"], "month": "2026-11"}
     )

@@ -1,5 +1,6 @@
 """Webhooks through a real HTTP receiver on a free local port: signed and verifiable, retried
-with growing delays and then dead, delivered after a crash, never for a rolled-back change."""
+with growing delays and then dead, delivered after a crash, never for a rolled-back change;
+every id in a payload is the API's global id."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 
 from db.models import DeliveryStatus, WebhookDelivery, WebhookEvent
 from domain.webhooks import deliver_due
-from resolvers.ids import encode_id, parse_id
+from resolvers.ids import encode_id
 from tests.conftest import free_port
 from tests.factories import key
 from tests.partners.support import create_partner, issue, partner_gql
@@ -41,6 +42,21 @@ mutation ($input: RedeliverWebhookInput!) {
 """
 REDEEM = """
 mutation ($input: RedeemInput!) { redeem(input: $input) { userErrors { code } } }
+"""
+REDEEM_FOR_ID = """
+mutation ($input: RedeemInput!) {
+  redeem(input: $input) { redemption { id coupons { code } } userErrors { code } }
+}
+"""
+CONSUME = """
+mutation ($input: ConsumeCouponInput!) {
+  consumeCoupon(input: $input) { coupon { usedAt } userErrors { code } }
+}
+"""
+CANCEL = """
+mutation ($input: CancelRedemptionInput!) {
+  cancelRedemption(input: $input) { redemption { status } userErrors { code } }
+}
 """
 
 
@@ -80,9 +96,10 @@ def receiver() -> Iterator[Receiver]:
 
 async def partner_with_endpoint(client, staff, url: str, events: list[str]) -> tuple[str, str]:
     partner = await create_partner(staff)
-    scopes = ["webhooks:manage", "offers:write"]
+    scopes = ["WEBHOOKS_MANAGE", "OFFERS_WRITE", "COUPONS_VERIFY"]
     secret = (await issue(staff, partner["id"], scopes))["secret"]
-    body = await partner_gql(client, secret, REGISTER, {"input": {"url": url, "events": events}})
+    input = {"url": url, "events": events, "idempotencyKey": key()}
+    body = await partner_gql(client, secret, REGISTER, {"input": input})
     payload = body["data"]["registerWebhookEndpoint"]
     assert payload["userErrors"] == [], payload
     assert payload["secret"].startswith("whsec_")
@@ -91,9 +108,8 @@ async def partner_with_endpoint(client, staff, url: str, events: list[str]) -> t
 
 async def latest_delivery(offer: dict) -> WebhookDelivery:
     """The delivery of the event that approving `offer` put in the outbox."""
-    item_id = parse_id(offer["id"])[1]
     events = await WebhookEvent.filter(type="offer.approved").order_by("-id")
-    event = next(event for event in events if event.payload["itemId"] == item_id)
+    event = next(event for event in events if event.payload["itemId"] == offer["id"])
     return await WebhookDelivery.get(event_id=event.id)
 
 
@@ -106,7 +122,7 @@ def verify(signing_secret: str, headers: dict[str, str], body: bytes) -> bool:
 
 async def test_a_delivery_arrives_signed_and_verifiable(client, staff, runtime, receiver):
     key_secret, signing = await partner_with_endpoint(
-        client, staff, receiver.url, ["offer.approved"]
+        client, staff, receiver.url, ["OFFER_APPROVED"]
     )
     offer = (await publish(client, key_secret, sku=f"W-{key()[:8]}"))["item"]
     await review(staff, offer["id"], approve=True)
@@ -120,7 +136,7 @@ async def test_a_delivery_arrives_signed_and_verifiable(client, staff, runtime, 
     listed = await partner_gql(client, key_secret, DELIVERIES)
     nodes = [e["node"] for e in listed["data"]["webhookDeliveries"]["edges"]]
     assert [(n["status"], n["attempts"], n["eventType"], n["eventId"]) for n in nodes] == [
-        ("DELIVERED", 1, "offer.approved", event["id"])
+        ("DELIVERED", 1, "OFFER_APPROVED", event["id"])
     ]
 
 
@@ -128,7 +144,7 @@ async def test_a_failing_receiver_gets_growing_retries_then_a_dead_letter(
     client, staff, runtime, receiver, clock
 ):
     receiver.status = 500
-    key_secret, _ = await partner_with_endpoint(client, staff, receiver.url, ["offer.approved"])
+    key_secret, _ = await partner_with_endpoint(client, staff, receiver.url, ["OFFER_APPROVED"])
     offer = (await publish(client, key_secret, sku=f"F-{key()[:8]}"))["item"]
     await review(staff, offer["id"], approve=True)
     waits = []
@@ -150,7 +166,8 @@ async def test_a_failing_receiver_gets_growing_retries_then_a_dead_letter(
 
     receiver.status = 200
     dead_id = encode_id("WebhookDelivery", dead.id)
-    again = await partner_gql(client, key_secret, REDELIVER, {"input": {"id": dead_id}})
+    redeliver = {"input": {"id": dead_id, "idempotencyKey": key()}}
+    again = await partner_gql(client, key_secret, REDELIVER, redeliver)
     assert again["data"]["redeliverWebhook"] == {"delivery": {"status": "PENDING"},
                                                  "userErrors": []}  # fmt: skip
     await deliver_due(runtime)
@@ -159,7 +176,7 @@ async def test_a_failing_receiver_gets_growing_retries_then_a_dead_letter(
 
 async def test_a_receiver_that_is_down_is_retried(client, staff, runtime):
     url = f"http://127.0.0.1:{free_port()}/nobody-listens"
-    key_secret, _ = await partner_with_endpoint(client, staff, url, ["offer.approved"])
+    key_secret, _ = await partner_with_endpoint(client, staff, url, ["OFFER_APPROVED"])
     offer = (await publish(client, key_secret, sku=f"D-{key()[:8]}"))["item"]
     await review(staff, offer["id"], approve=True)
     await deliver_due(runtime)
@@ -170,7 +187,7 @@ async def test_a_receiver_that_is_down_is_retried(client, staff, runtime):
 
 async def test_a_receiver_that_times_out_is_retried(client, staff, runtime, receiver):
     receiver.delay = 1.0
-    key_secret, _ = await partner_with_endpoint(client, staff, receiver.url, ["offer.approved"])
+    key_secret, _ = await partner_with_endpoint(client, staff, receiver.url, ["OFFER_APPROVED"])
     offer = (await publish(client, key_secret, sku=f"T-{key()[:8]}"))["item"]
     await review(staff, offer["id"], approve=True)
     async with httpx.AsyncClient(timeout=0.2) as impatient:  # the job's own waits 5 s
@@ -182,7 +199,7 @@ async def test_a_receiver_that_times_out_is_retried(client, staff, runtime, rece
 
 async def test_a_crash_after_commit_still_delivers(client, staff, runtime, receiver, clock):
     key_secret, signing = await partner_with_endpoint(
-        client, staff, receiver.url, ["offer.approved"]
+        client, staff, receiver.url, ["OFFER_APPROVED"]
     )
     offer = (await publish(client, key_secret, sku=f"C-{key()[:8]}"))["item"]
     await review(staff, offer["id"], approve=True)
@@ -202,7 +219,7 @@ async def test_a_crash_after_commit_still_delivers(client, staff, runtime, recei
 async def test_nothing_is_delivered_for_a_rolled_back_change(
     client, staff, runtime, brand, gql, make_token, receiver
 ):
-    key_secret, _ = await partner_with_endpoint(client, staff, receiver.url, ["redemption.created"])
+    key_secret, _ = await partner_with_endpoint(client, staff, receiver.url, ["REDEMPTION_CREATED"])
     member = await staff.register()
     await staff.purchase(member["id"], "500.00")
     token = make_token(brand, "MEMBER", member["id"])
@@ -221,6 +238,44 @@ async def test_nothing_is_delivered_for_a_rolled_back_change(
     await deliver_due(runtime)
     bodies = [json.loads(body) for _, body in receiver.received]
     assert [b["data"]["sku"] for b in bodies if b["type"] == "redemption.created"] == [skus[5]]
+
+
+async def test_every_id_in_a_payload_is_the_apis_global_id(
+    client, staff, runtime, brand, gql, make_token, receiver
+):
+    every_event = ["OFFER_APPROVED", "REDEMPTION_CREATED", "COUPON_CONSUMED",
+                   "REDEMPTION_CANCELLED"]  # fmt: skip
+    key_secret, _ = await partner_with_endpoint(client, staff, receiver.url, every_event)
+    offer = (await publish(client, key_secret, sku=f"G-{key()[:8]}"))["item"]
+    await review(staff, offer["id"], approve=True)
+    member = await staff.register()
+    await staff.purchase(member["id"], "500.00")
+    token = make_token(brand, "MEMBER", member["id"])
+    redeemed = []
+    for _ in range(2):
+        variables = {"input": {"itemId": offer["id"], "idempotencyKey": key()}}
+        body = await gql(REDEEM_FOR_ID, variables, token=token)
+        assert body["data"]["redeem"]["userErrors"] == [], body
+        redeemed.append(body["data"]["redeem"]["redemption"])
+    used, cancelled = redeemed
+    consume = {"code": used["coupons"][0]["code"], "reference": "till-1", "idempotencyKey": key()}
+    consumed = await partner_gql(client, key_secret, CONSUME, {"input": consume})
+    assert consumed["data"]["consumeCoupon"]["userErrors"] == [], consumed
+    cancel = {"redemptionId": cancelled["id"], "reason": "changed my mind", "idempotencyKey": key()}
+    body = await gql(CANCEL, {"input": cancel}, token=token)
+    assert body["data"]["cancelRedemption"]["userErrors"] == [], body
+
+    await deliver_due(runtime)
+    events = [json.loads(body) for _, body in receiver.received]
+    ids = sorted((event["type"], name, value) for event in events
+                 for name, value in event["data"].items() if name.endswith("Id"))  # fmt: skip
+    assert ids == sorted([
+        ("offer.approved", "itemId", offer["id"]),
+        ("redemption.created", "redemptionId", used["id"]),
+        ("redemption.created", "redemptionId", cancelled["id"]),
+        ("coupon.consumed", "redemptionId", used["id"]),
+        ("redemption.cancelled", "redemptionId", cancelled["id"]),
+    ])  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -242,9 +297,10 @@ async def test_endpoint_urls_are_checked(client, staff, runtime, url, require_ht
     runtime.webhooks = replace(policy, require_https=require_https, allow_private=allow_private)
     try:
         partner = await create_partner(staff)
-        secret = (await issue(staff, partner["id"], ["webhooks:manage"]))["secret"]
+        secret = (await issue(staff, partner["id"], ["WEBHOOKS_MANAGE"]))["secret"]
         body = await partner_gql(client, secret, REGISTER,
-                                 {"input": {"url": url, "events": ["offer.approved"]}})  # fmt: skip
+                                 {"input": {"url": url, "events": ["OFFER_APPROVED"],
+                                            "idempotencyKey": key()}})  # fmt: skip
     finally:
         runtime.webhooks = policy
     errors = body["data"]["registerWebhookEndpoint"]["userErrors"]
