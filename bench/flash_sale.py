@@ -139,6 +139,7 @@ async def create_sale(
         "endsAt": (starts_at + SALE_LENGTH).isoformat(),
         "totalStock": stock,
         "perMemberLimit": limit,
+        "idempotencyKey": f"bench-sale-{starts_at.isoformat()}-{stock}-{limit}",
     }
     body = harness.graphql_body(CREATE_SALE, {"input": sale})
     answer = await harness.probe(harness.Target(f"{url}/graphql", body, headers))

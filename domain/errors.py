@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
+
+from tortoise.exceptions import IntegrityError
 
 
 class ErrorCode(Enum):
@@ -37,6 +41,15 @@ class DomainError(Exception):
 
     def __repr__(self) -> str:
         return f"DomainError({self.code.value}, {self.message!r}, field={self.field!r})"
+
+
+@contextmanager
+def refused_as_duplicate(message: str, field: list[str]) -> Iterator[None]:
+    """A write inside that breaks a unique constraint is a DUPLICATE, said with `message`."""
+    try:
+        yield
+    except IntegrityError:
+        raise DomainError(ErrorCode.DUPLICATE, message, field) from None
 
 
 class AccessDenied(Exception):

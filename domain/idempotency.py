@@ -1,4 +1,5 @@
-"""Idempotent movements: a keyed call's first outcome is kept and returned to every repeat.
+"""Idempotent movements and changes: a keyed call's first outcome is kept and returned to
+every repeat.
 
 A record is scoped to (brand, principal, operation, key), so one caller can never receive
 another's result. It is inserted in the same transaction as the movement it guards: a
@@ -12,10 +13,11 @@ import hashlib
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from db.models import IdempotencyRecord
@@ -31,6 +33,8 @@ VALUES ($1, $2, $3, $4, $5, now())
 ON CONFLICT (brand_id, principal, operation, key) DO NOTHING RETURNING id
 """
 SET_OUTCOME_SQL = "UPDATE idempotency_record SET outcome = $2 WHERE id = $1"
+
+M = TypeVar("M", bound=Model)
 
 
 def request_hash(payload: dict[str, Any]) -> str:
@@ -87,6 +91,44 @@ async def run_once(
             ["idempotencyKey"],
         )
     return record.outcome, True
+
+
+async def change_once(
+    principal: Principal,
+    operation: str,
+    key: str | None,
+    request: dict[str, Any],
+    model: type[M],
+    change: Callable[[BaseDBAsyncClient], Awaitable[M]],
+    *,
+    after: Callable[[M], Awaitable[None]] | None = None,
+) -> M:
+    """Make a change to one `model` object at most once per key, as run_once: a replay answers
+    the object re-read by the id the first call stored, and changes nothing.
+
+    `change` runs inside run_once's transaction and gets its connection; Tortoise sends every
+    query made within it there too (a nested `in_transaction()` is a savepoint of it), so the
+    change and the key's record commit together or not at all. `after` runs once committed,
+    for the first call only (say, reloading Redis from the change). With no key (seeding,
+    scripts), `change` runs in a transaction of its own.
+    """
+    if key is None:
+        async with in_transaction() as connection:
+            changed = await change(connection)
+    else:
+        made: list[M] = []
+
+        async def record(connection: BaseDBAsyncClient) -> dict[str, Any]:
+            made.append(await change(connection))
+            return {"id": made[0].pk}
+
+        outcome, replayed = await run_once(principal, operation, key, request, record)
+        if replayed:
+            return await model.get(pk=outcome["id"])
+        changed = made[0]
+    if after is not None:
+        await after(changed)
+    return changed
 
 
 async def purge_expired(retention: timedelta, now: datetime | None = None) -> int:

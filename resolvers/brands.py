@@ -41,4 +41,4 @@ async def save_tier(info: Any, input: Any) -> Payload:
         birthday_bonus_points=input.birthday_bonus_points,
         flash_sale_early_access_minutes=input.flash_sale_early_access_minutes,
     )
-    return Payload(tier=await brands.save_tier(principal_of(info), spec))
+    return Payload(tier=await brands.save_tier(principal_of(info), spec, input.idempotency_key))

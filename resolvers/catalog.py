@@ -168,13 +168,18 @@ def item_spec(input: Any) -> items.ItemSpec:
 
 @reports_user_errors
 async def create_catalog_item(info: Any, input: Any) -> Payload:
-    return Payload(item=await items.create_item(principal_of(info), item_spec(input), _now(info)))
+    item = await items.create_item(
+        principal_of(info), item_spec(input), _now(info), input.idempotency_key
+    )
+    return Payload(item=item)
 
 
 @reports_user_errors
 async def update_catalog_item(info: Any, input: Any) -> Payload:
     item_id = decode_id(input.id, "CatalogItem", "id")
-    item = await items.update_item(principal_of(info), item_id, item_spec(input), _now(info))
+    item = await items.update_item(
+        principal_of(info), item_id, item_spec(input), _now(info), input.idempotency_key
+    )
     return Payload(item=item)
 
 
@@ -182,7 +187,7 @@ async def update_catalog_item(info: Any, input: Any) -> Payload:
 async def upload_offer_codes(info: Any, input: Any) -> Payload:
     item_id = decode_id(input.item_id, "CatalogItem", "itemId")
     item, uploaded = await coupons.upload_codes(
-        principal_of(info), item_id, input.codes, _now(info)
+        principal_of(info), item_id, input.codes, _now(info), input.idempotency_key
     )
     return Payload(item=item, uploaded=uploaded)
 
@@ -190,26 +195,34 @@ async def upload_offer_codes(info: Any, input: Any) -> Payload:
 @reports_user_errors
 async def approve_catalog_item(info: Any, input: Any) -> Payload:
     item_id = decode_id(input.id, "CatalogItem", "id")
-    return Payload(item=await items.review_item(principal_of(info), item_id, None, _now(info)))
+    item = await items.review_item(
+        principal_of(info), item_id, None, _now(info), input.idempotency_key
+    )
+    return Payload(item=item)
 
 
 @reports_user_errors
 async def reject_catalog_item(info: Any, input: Any) -> Payload:
     item_id = decode_id(input.id, "CatalogItem", "id")
-    item = await items.review_item(principal_of(info), item_id, input.reason, _now(info))
+    item = await items.review_item(
+        principal_of(info), item_id, input.reason, _now(info), input.idempotency_key
+    )
     return Payload(item=item)
 
 
 @reports_user_errors
 async def archive_catalog_item(info: Any, input: Any) -> Payload:
     item_id = decode_id(input.id, "CatalogItem", "id")
-    return Payload(item=await items.archive_item(principal_of(info), item_id, _now(info)))
+    item = await items.archive_item(principal_of(info), item_id, _now(info), input.idempotency_key)
+    return Payload(item=item)
 
 
 @reports_user_errors
 async def restock_catalog_item(info: Any, input: Any) -> Payload:
     item_id = decode_id(input.id, "CatalogItem", "id")
-    item = await items.restock(principal_of(info), item_id, input.quantity, _now(info))
+    item = await items.restock(
+        principal_of(info), item_id, input.quantity, _now(info), input.idempotency_key
+    )
     return Payload(item=item)
 
 
@@ -272,8 +285,9 @@ async def confirm_redemption_payment(info: Any, input: Any) -> Payload:
 async def fulfil_redemption(info: Any, input: Any) -> Payload:
     redemption_id = decode_id(input.redemption_id, "Redemption", "redemptionId")
     redemption = await orders.fulfil(
-        principal_of(info), redemption_id, input.tracking_reference, _now(info)
-    )
+        principal_of(info), redemption_id, input.tracking_reference, _now(info),
+        input.idempotency_key,
+    )  # fmt: skip
     return Payload(redemption=redemption)
 
 

@@ -72,7 +72,9 @@ def sale_spec(input: Any) -> SaleSpec:
 
 @reports_user_errors
 async def create_flash_sale(info: Any, input: Any) -> Payload:
-    sale = await sales.create_sale(info.context.backends, principal_of(info), sale_spec(input))
+    sale = await sales.create_sale(
+        info.context.backends, principal_of(info), sale_spec(input), input.idempotency_key
+    )
     return Payload(flash_sale=sale)
 
 
@@ -80,15 +82,18 @@ async def create_flash_sale(info: Any, input: Any) -> Payload:
 async def update_flash_sale(info: Any, input: Any) -> Payload:
     sale_id = decode_id(input.id, "FlashSale", "id")
     sale = await sales.update_sale(
-        info.context.backends, principal_of(info), sale_id, sale_spec(input)
-    )
+        info.context.backends, principal_of(info), sale_id, sale_spec(input),
+        input.idempotency_key,
+    )  # fmt: skip
     return Payload(flash_sale=sale)
 
 
 @reports_user_errors
 async def cancel_flash_sale(info: Any, input: Any) -> Payload:
     sale_id = decode_id(input.id, "FlashSale", "id")
-    sale = await sales.cancel_sale(info.context.backends, principal_of(info), sale_id)
+    sale = await sales.cancel_sale(
+        info.context.backends, principal_of(info), sale_id, input.idempotency_key
+    )
     return Payload(flash_sale=sale)
 
 

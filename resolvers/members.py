@@ -31,8 +31,9 @@ async def register_member(info: Any, input: Any) -> Payload:
 async def set_member_status(info: Any, input: Any) -> Payload:
     member_id = decode_id(input.member_id, "Member", "memberId")
     member = await members.set_status(
-        info.context.backends, principal_of(info), member_id, input.status, input.reason
-    )
+        info.context.backends, principal_of(info), member_id, input.status, input.reason,
+        input.idempotency_key,
+    )  # fmt: skip
     return Payload(member=member)
 
 
@@ -45,7 +46,9 @@ async def update_my_profile(info: Any, input: Any) -> Payload:
         marketing_email=input.marketing_email,
         marketing_sms=input.marketing_sms,
     )
-    member = await members.update_profile(info.context.backends, principal_of(info), change)
+    member = await members.update_profile(
+        info.context.backends, principal_of(info), change, input.idempotency_key
+    )
     return Payload(member=member)
 
 

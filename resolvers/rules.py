@@ -63,21 +63,26 @@ async def earning_rules(
 
 @reports_user_errors
 async def create_earning_rule(info: Any, input: Any) -> Payload:
-    rule = await admin.create_rule(principal_of(info), rule_spec(input), _now(info))
+    rule = await admin.create_rule(
+        principal_of(info), rule_spec(input), _now(info), input.idempotency_key
+    )
     return Payload(rule=rule)
 
 
 @reports_user_errors
 async def update_earning_rule(info: Any, input: Any) -> Payload:
     rule_id = decode_id(input.id, "EarningRule", "id")
-    rule = await admin.update_rule(principal_of(info), rule_id, rule_spec(input), _now(info))
+    rule = await admin.update_rule(
+        principal_of(info), rule_id, rule_spec(input), _now(info), input.idempotency_key
+    )
     return Payload(rule=rule)
 
 
 @reports_user_errors
 async def archive_earning_rule(info: Any, input: Any) -> Payload:
     rule_id = decode_id(input.id, "EarningRule", "id")
-    return Payload(rule=await admin.archive_rule(principal_of(info), rule_id, _now(info)))
+    rule = await admin.archive_rule(principal_of(info), rule_id, _now(info), input.idempotency_key)
+    return Payload(rule=rule)
 
 
 @reports_user_errors
@@ -87,7 +92,8 @@ async def save_earn_settings(info: Any, input: Any) -> Payload:
         cap_per_day=input.earn_cap_per_day,
         purchase_max_age_days=input.purchase_max_age_days,
     )
-    return Payload(brand=await admin.save_earn_settings(principal_of(info), settings))
+    brand = await admin.save_earn_settings(principal_of(info), settings, input.idempotency_key)
+    return Payload(brand=brand)
 
 
 async def _acting_for(info: Any, member_id: str | None) -> int:

@@ -89,6 +89,7 @@ class SaveTierInput:
     discount_percent: int = 0
     birthday_bonus_points: int = 0
     flash_sale_early_access_minutes: int = 0
+    idempotency_key: str
 
 
 @strawberry.type

@@ -12,6 +12,7 @@ from strawberry.types import Info
 from domain.catalog.coupons import CouponState as CouponStateValues
 from domain.catalog.items import ItemKind, ItemStatus
 from domain.catalog.redemptions import RedemptionStatus as RedemptionStatusValues
+from domain.partners import Scope
 from resolvers import catalog as resolve
 from resolvers import flash_sales as resolve_flash_sales
 from schema.brands import Tier
@@ -196,6 +197,7 @@ class CreateCatalogItemInput:
     image_urls: list[str] | None = None
     coupon_value: Decimal = Decimal("0")
     coupon_valid_days: int | None = None
+    idempotency_key: str
 
 
 @strawberry.input(description="An item's new settings, replacing all of them; its kind stays.")
@@ -206,12 +208,17 @@ class UpdateCatalogItemInput(CreateCatalogItemInput):
 @strawberry.input
 class ArchiveCatalogItemInput:
     id: strawberry.ID
+    idempotency_key: str
 
 
 @strawberry.input
 class UploadOfferCodesInput:
     item_id: strawberry.ID
-    codes: list[str] = strawberry.field(description="Up to 10,000 codes, unique in the brand.")
+    codes: list[str] = strawberry.field(
+        description="Up to 10,000 codes, unique among the partner's own (other partners' codes "
+        "do not matter)."
+    )
+    idempotency_key: str
 
 
 @strawberry.type
@@ -224,18 +231,21 @@ class UploadOfferCodesPayload:
 @strawberry.input
 class ApproveCatalogItemInput:
     id: strawberry.ID
+    idempotency_key: str
 
 
 @strawberry.input
 class RejectCatalogItemInput:
     id: strawberry.ID
     reason: str
+    idempotency_key: str
 
 
 @strawberry.input
 class RestockCatalogItemInput:
     id: strawberry.ID
     quantity: int
+    idempotency_key: str
 
 
 @strawberry.type
@@ -287,6 +297,7 @@ class ConfirmRedemptionPaymentInput:
 class FulfilRedemptionInput:
     redemption_id: strawberry.ID
     tracking_reference: str
+    idempotency_key: str
 
 
 @strawberry.type
@@ -341,7 +352,7 @@ class CatalogQueries:
         )
 
     @strawberry.field(
-        permission_classes=[or_partner_with(ReadsMembers, "offers:write")],
+        permission_classes=[or_partner_with(ReadsMembers, Scope.OFFERS_WRITE)],
         description="The brand's redemptions (or one member's), newest first; a partner sees "
         "those of its own offers.",
     )
@@ -358,9 +369,10 @@ class CatalogQueries:
         return await resolve.redemptions(info, first, after, last, before, member_id, status)
 
     @strawberry.field(
-        permission_classes=[staff_or_partner_with("coupons:verify")],
+        permission_classes=[staff_or_partner_with(Scope.COUPONS_VERIFY)],
         description="What the checkout learns of a coupon code before consuming it; a partner "
-        "checks only the codes of its own offers.",
+        "checks only the codes of its own offers. Partners' codes may coincide: staff get the "
+        "brand's own coupon, else the one partner's; CONFLICT when several partners' have it.",
     )
     async def verify_coupon(self, info: Info, code: str) -> CouponCheckPayload:
         return await resolve.verify_coupon(info, code)
@@ -369,7 +381,7 @@ class CatalogQueries:
 @strawberry.type
 class CatalogMutations:
     @strawberry.mutation(
-        permission_classes=[or_partner_with(IsBrandAdmin, "offers:write")],
+        permission_classes=[or_partner_with(IsBrandAdmin, Scope.OFFERS_WRITE)],
         description="Admins add items; a partner (offers:write) publishes a PARTNER_OFFER, "
         "PENDING_APPROVAL until an admin approves it.",
     )
@@ -385,7 +397,7 @@ class CatalogMutations:
         return await resolve.update_catalog_item(info, input)
 
     @strawberry.mutation(
-        permission_classes=[or_partner_with(IsBrandAdmin, "offers:write")],
+        permission_classes=[or_partner_with(IsBrandAdmin, Scope.OFFERS_WRITE)],
         description="A partner's own codes for its offer: each redemption then takes one.",
     )
     async def upload_offer_codes(
@@ -439,6 +451,10 @@ class CatalogMutations:
     ) -> RedemptionPayload:
         return await resolve.fulfil_redemption(info, input)
 
-    @strawberry.mutation(permission_classes=[staff_or_partner_with("coupons:verify")])
+    @strawberry.mutation(
+        permission_classes=[staff_or_partner_with(Scope.COUPONS_VERIFY)],
+        description="Use a coupon at the checkout, exactly once; the code is found as "
+        "verifyCoupon finds it.",
+    )
     async def consume_coupon(self, info: Info, input: ConsumeCouponInput) -> CouponPayload:
         return await resolve.consume_coupon(info, input)

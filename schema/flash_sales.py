@@ -65,6 +65,7 @@ class CreateFlashSaleInput:
     ends_at: datetime
     total_stock: int
     per_member_limit: int = 1
+    idempotency_key: str
 
 
 @strawberry.input(description="A scheduled sale's new settings, replacing all of them.")
@@ -75,6 +76,7 @@ class UpdateFlashSaleInput(CreateFlashSaleInput):
 @strawberry.input
 class CancelFlashSaleInput:
     id: strawberry.ID
+    idempotency_key: str
 
 
 @strawberry.type

@@ -97,6 +97,7 @@ class EarningRuleInput:
     tier_codes: list[str] | None = None
     cap_points: int | None = None
     expiry_days: int | None = None
+    idempotency_key: str
 
 
 @strawberry.input(description="A rule's new settings, replacing all of them; its kind stays.")
@@ -107,6 +108,7 @@ class UpdateEarningRuleInput(EarningRuleInput):
 @strawberry.input
 class ArchiveEarningRuleInput:
     id: strawberry.ID
+    idempotency_key: str
 
 
 @strawberry.type
@@ -120,6 +122,7 @@ class EarnSettingsInput:
     earn_cap_per_purchase: int | None = None
     earn_cap_per_day: int | None = None
     purchase_max_age_days: int = 30
+    idempotency_key: str
 
 
 @strawberry.type

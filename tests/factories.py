@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -55,6 +56,16 @@ def key() -> str:
     return uuid.uuid4().hex
 
 
+MUTATION = re.compile(r"^\s*mutation\b")
+
+
+def with_key(document: str, input: dict) -> dict:
+    """For a mutation (each takes an idempotencyKey), the input with a fresh key unless given."""
+    if MUTATION.match(document) is None or "idempotencyKey" in input:
+        return input
+    return {**input, "idempotencyKey": key()}
+
+
 @dataclass
 class Staff:
     """Calls the API as the brand's staff (an ADMIN token by default)."""
@@ -63,15 +74,14 @@ class Staff:
     token: str
 
     async def call(self, document: str, input: dict) -> dict:
-        body = await self.gql(document, {"input": input}, token=self.token)
+        """Run a mutation as this staff member, with a fresh idempotencyKey unless given."""
+        body = await self.gql(document, {"input": with_key(document, input)}, token=self.token)
         assert "errors" not in body, body
         (payload,) = body["data"].values()
         return payload
 
     async def register(self, name: str = "Ada", **fields) -> dict:
-        payload = await self.call(
-            REGISTER, {"displayName": name, "idempotencyKey": key(), **fields}
-        )
+        payload = await self.call(REGISTER, {"displayName": name, **fields})
         assert payload["userErrors"] == [], payload
         return payload["member"]
 
@@ -82,7 +92,6 @@ class Staff:
                 "memberId": member_id,
                 "orderRef": fields.pop("orderRef", key()),
                 "total": total,
-                "idempotencyKey": fields.pop("idempotencyKey", key()),
                 **fields,
             },
         )
@@ -94,7 +103,6 @@ class Staff:
                 "memberId": member_id,
                 "orderRef": order_ref,
                 "amount": amount,
-                "idempotencyKey": fields.pop("idempotencyKey", key()),
                 **fields,
             },
         )
@@ -106,7 +114,6 @@ class Staff:
                 "memberId": member_id,
                 "points": points,
                 "reason": reason,
-                "idempotencyKey": fields.pop("idempotencyKey", key()),
                 **fields,
             },
         )

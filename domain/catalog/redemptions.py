@@ -36,7 +36,7 @@ from domain.catalog.coupons import issue_coupons
 from domain.catalog.items import Shopper, member_price, refusal
 from domain.errors import DomainError, ErrorCode
 from domain.flash_sales.stock import return_units
-from domain.idempotency import run_once
+from domain.idempotency import change_once, run_once
 from domain.ledger.book import MemberBook
 from domain.ledger.movements import books_written, move, publish_books
 from domain.ledger.policy import grace_expiry
@@ -45,7 +45,7 @@ from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
 from domain.rules.config import earning_config
 from domain.runtime import Backends
-from domain.webhooks import emit, redemption_event
+from domain.webhooks import EventType, emit, redemption_event
 
 MAX_QUANTITY = 10
 ADDRESS_FIELDS = ("recipient", "phone", "line1", "line2", "city", "region", "postalCode", "country")
@@ -202,7 +202,7 @@ async def redeem(
         if not awaiting:
             await issue_coupons(connection, item, redemption, now)
         event = redemption_event(redemption, item, book.member.member_code)
-        await emit(connection, item.partner_id, "redemption.created", event, now)
+        await emit(connection, item.partner_id, EventType.REDEMPTION_CREATED, event, now)
         book.outcome["redemption_id"] = redemption.id
         book.last_statements.append(lambda: _take_stock(connection, item.id, quantity))
         made.append(redemption)
@@ -273,7 +273,7 @@ async def _give_back(
         update_fields=["status", "cancelled_at", "cancel_reason", "cancelled_by"],
     )
     event = redemption_event(redemption, item, book.member.member_code)
-    await emit(connection, item.partner_id, "redemption.cancelled", event, book.now)
+    await emit(connection, item.partner_id, EventType.REDEMPTION_CANCELLED, event, book.now)
     return entry
 
 
@@ -370,9 +370,13 @@ async def confirm_payment(
 
 
 async def fulfil(
-    principal: Principal, redemption_id: int, tracking_reference: str, now: datetime
+    principal: Principal,
+    redemption_id: int,
+    tracking_reference: str,
+    now: datetime,
+    key: str | None = None,
 ) -> Redemption:
-    """Staff shipped (or handed over) a confirmed redemption."""
+    """Staff shipped (or handed over) a confirmed redemption; once per idempotency key."""
     tracking_reference = tracking_reference.strip()
     if not REFERENCE.match(tracking_reference):
         raise DomainError(
@@ -380,8 +384,9 @@ async def fulfil(
             "trackingReference: 1 to 100 characters.",
             ["trackingReference"],
         )
-    found = await _redemption_of(principal, redemption_id)
-    async with in_transaction() as connection:
+
+    async def ship(connection: BaseDBAsyncClient) -> Redemption:
+        found = await _redemption_of(principal, redemption_id)
         redemption = await Redemption.select_for_update().using_db(connection).get(id=found.id)
         if redemption.status is RedemptionStatus.FULFILLED:
             return redemption  # fulfilling twice changes nothing
@@ -397,7 +402,10 @@ async def fulfil(
         await redemption.save(
             using_db=connection, update_fields=["status", "fulfilled_at", "tracking_reference"]
         )
-    return redemption
+        return redemption
+
+    request = {"redemptionId": redemption_id, "trackingReference": tracking_reference}
+    return await change_once(principal, "fulfilRedemption", key, request, Redemption, ship)
 
 
 UNPAID_SQL = """

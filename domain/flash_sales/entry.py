@@ -45,7 +45,7 @@ from domain.ledger.movements import move
 from domain.member_facts import facts_of
 from domain.principal import Principal
 from domain.runtime import Backends
-from domain.webhooks import emit, redemption_event
+from domain.webhooks import EventType, emit, redemption_event
 
 STATEMENT_TIMEOUT_MS = 2000
 # The transaction commits only this long before the hold's deadline or earlier, and the
@@ -242,7 +242,7 @@ async def _buy(
         )
         await issue_coupons(connection, item, redemption, book.now)
         event = redemption_event(redemption, item, book.member.member_code)
-        await emit(connection, item.partner_id, "redemption.created", event, book.now)
+        await emit(connection, item.partner_id, EventType.REDEMPTION_CREATED, event, book.now)
         deadline = await rt.redis.zscore(keys.holds, reservation)
         if deadline is None:
             raise refusal("CONFLICT")  # the hold is gone: commit nothing

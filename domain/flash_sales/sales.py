@@ -3,15 +3,18 @@ and their status as everyone sees it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Q
 
 from db.models import CatalogItem, FlashSale, ItemStatus, Tier
 from domain.errors import DomainError, ErrorCode
 from domain.flash_sales.stock import load_sale, remaining_by_sale
+from domain.idempotency import change_once
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal
 from domain.runtime import Backends
@@ -87,24 +90,33 @@ async def _item_for_sale(principal: Principal, item_id: int) -> CatalogItem:
     return item
 
 
-async def create_sale(rt: Backends, principal: Principal, spec: SaleSpec) -> FlashSale:
-    """Schedule a sale of an item with its own stock, and load it into Redis at once."""
-    now = rt.clock.now()
-    check_sale(spec, now)
-    await _item_for_sale(principal, spec.item_id)
-    sale = await FlashSale.create(
-        brand_id=principal.brand_id,
-        item_id=spec.item_id,
-        points_price=spec.points_price,
-        starts_at=spec.starts_at,
-        ends_at=spec.ends_at,
-        total_stock=spec.total_stock,
-        per_member_limit=spec.per_member_limit,
-        created_at=now,
-        updated_at=now,
+async def create_sale(
+    rt: Backends, principal: Principal, spec: SaleSpec, key: str | None = None
+) -> FlashSale:
+    """Schedule a sale of an item with its own stock, and load it into Redis once committed;
+    once per idempotency key."""
+
+    async def create(connection: BaseDBAsyncClient) -> FlashSale:
+        now = rt.clock.now()
+        check_sale(spec, now)
+        await _item_for_sale(principal, spec.item_id)
+        return await FlashSale.create(
+            brand_id=principal.brand_id,
+            created_at=now,
+            updated_at=now,
+            using_db=connection,
+            **asdict(spec),
+        )
+
+    return await change_once(
+        principal,
+        "createFlashSale",
+        key,
+        asdict(spec),
+        FlashSale,
+        create,
+        after=partial(load_sale, rt),
     )
-    await load_sale(rt, sale)
-    return sale
 
 
 async def sale_of_brand(principal: Principal, sale_id: int, field: str = "id") -> FlashSale:
@@ -115,43 +127,59 @@ async def sale_of_brand(principal: Principal, sale_id: int, field: str = "id") -
 
 
 async def update_sale(
-    rt: Backends, principal: Principal, sale_id: int, spec: SaleSpec
+    rt: Backends, principal: Principal, sale_id: int, spec: SaleSpec, key: str | None = None
 ) -> FlashSale:
-    """Change a sale while it is still SCHEDULED (before any tier's early access opens)."""
-    now = rt.clock.now()
-    sale = await sale_of_brand(principal, sale_id)
-    early = await longest_early_access(principal.brand_id)
-    if sale.cancelled_at is not None or now >= sale.starts_at - early:
-        raise DomainError(
-            ErrorCode.CONFLICT, "Only a sale that has not opened can change.", ["input", "id"]
+    """Change a sale while it is still SCHEDULED (before any tier's early access opens), and
+    reload it into Redis once committed; once per idempotency key."""
+
+    async def update(connection: BaseDBAsyncClient) -> FlashSale:
+        now = rt.clock.now()
+        sale = await sale_of_brand(principal, sale_id)
+        early = await longest_early_access(principal.brand_id)
+        if sale.cancelled_at is not None or now >= sale.starts_at - early:
+            raise DomainError(
+                ErrorCode.CONFLICT, "Only a sale that has not opened can change.", ["input", "id"]
+            )
+        check_sale(spec, now)
+        await _item_for_sale(principal, spec.item_id)
+        updated = (
+            await FlashSale.filter(id=sale.id, sold=0, cancelled_at=None)
+            .using_db(connection)
+            .update(**asdict(spec), updated_at=now)
         )
-    check_sale(spec, now)
-    await _item_for_sale(principal, spec.item_id)
-    updated = await FlashSale.filter(id=sale.id, sold=0, cancelled_at=None).update(
-        item_id=spec.item_id,
-        points_price=spec.points_price,
-        starts_at=spec.starts_at,
-        ends_at=spec.ends_at,
-        total_stock=spec.total_stock,
-        per_member_limit=spec.per_member_limit,
-        updated_at=now,
+        if not updated:
+            raise DomainError(ErrorCode.CONFLICT, "This sale has sold already.", ["input", "id"])
+        return await FlashSale.get(id=sale.id).using_db(connection)
+
+    request = {"id": sale_id, **asdict(spec)}
+    return await change_once(
+        principal, "updateFlashSale", key, request, FlashSale, update, after=partial(load_sale, rt)
     )
-    if not updated:
-        raise DomainError(ErrorCode.CONFLICT, "This sale has sold already.", ["input", "id"])
-    sale = await FlashSale.get(id=sale.id)
-    await load_sale(rt, sale)
-    return sale
 
 
-async def cancel_sale(rt: Backends, principal: Principal, sale_id: int) -> FlashSale:
-    """Stop a sale for good: entries are refused from now on; redemptions made stay."""
-    sale = await sale_of_brand(principal, sale_id)
-    if sale.cancelled_at is None:
-        sale.cancelled_at = rt.clock.now()
-        sale.updated_at = sale.cancelled_at
-        await sale.save(update_fields=["cancelled_at", "updated_at"])
-        await load_sale(rt, sale)
-    return sale
+async def cancel_sale(
+    rt: Backends, principal: Principal, sale_id: int, key: str | None = None
+) -> FlashSale:
+    """Stop a sale for good: entries are refused from now on (Redis learns it once committed);
+    redemptions made stay; once per idempotency key."""
+
+    async def cancel(connection: BaseDBAsyncClient) -> FlashSale:
+        sale = await sale_of_brand(principal, sale_id)
+        if sale.cancelled_at is None:
+            sale.cancelled_at = rt.clock.now()
+            sale.updated_at = sale.cancelled_at
+            await sale.save(using_db=connection, update_fields=["cancelled_at", "updated_at"])
+        return sale
+
+    return await change_once(
+        principal,
+        "cancelFlashSale",
+        key,
+        {"id": sale_id},
+        FlashSale,
+        cancel,
+        after=partial(load_sale, rt),
+    )
 
 
 async def sales_page(

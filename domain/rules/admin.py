@@ -4,21 +4,23 @@ checked field by field for its kind before it can change what anyone earns."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 
-from tortoise.exceptions import IntegrityError
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from db.models import Brand, EarningRule, Partner, Rounding, RuleKind, Store, Tier
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode, refused_as_duplicate
+from domain.idempotency import change_once
 from domain.principal import Principal
 from domain.rules.config import earning_changed
 
 RULE_CODE = re.compile(r"^[A-Z0-9_-]{1,40}$")
 TASK_CODE = re.compile(r"^[A-Z0-9_]{1,40}$")
 MAX_POINTS = 1_000_000
+DUPLICATE_CODE = "Another rule has this code."
 
 # Per kind: the fields it needs, and the further fields it may have.
 PURCHASE_SCOPE = {"store_codes", "partner_codes"}
@@ -175,12 +177,16 @@ def _values(spec: RuleSpec) -> dict[str, object]:
     return values
 
 
-async def create_rule(principal: Principal, spec: RuleSpec, now: datetime) -> EarningRule:
+async def create_rule(
+    principal: Principal, spec: RuleSpec, now: datetime, key: str | None = None
+) -> EarningRule:
+    """A new rule of the brand, once per idempotency key."""
     check_rule(spec)
-    await _check_references(spec, principal.brand_id)
-    try:
-        async with in_transaction() as connection:
-            await earning_changed(connection, principal.brand_id)
+
+    async def create(connection: BaseDBAsyncClient) -> EarningRule:
+        await _check_references(spec, principal.brand_id)
+        await earning_changed(connection, principal.brand_id)
+        with refused_as_duplicate(DUPLICATE_CODE, ["input", "code"]):
             return await EarningRule.create(
                 brand_id=principal.brand_id,
                 created_at=now,
@@ -188,10 +194,9 @@ async def create_rule(principal: Principal, spec: RuleSpec, now: datetime) -> Ea
                 using_db=connection,
                 **_values(spec),
             )
-    except IntegrityError:
-        raise DomainError(
-            ErrorCode.DUPLICATE, "Another rule has this code.", ["input", "code"]
-        ) from None
+
+    request = asdict(spec)
+    return await change_once(principal, "createEarningRule", key, request, EarningRule, create)
 
 
 async def ensure_rule(brand_id: int, spec: RuleSpec, now: datetime) -> EarningRule:
@@ -223,40 +228,48 @@ async def _rule_of_brand(principal: Principal, rule_id: int, connection=None) ->
 
 
 async def update_rule(
-    principal: Principal, rule_id: int, spec: RuleSpec, now: datetime
+    principal: Principal, rule_id: int, spec: RuleSpec, now: datetime, key: str | None = None
 ) -> EarningRule:
-    """Replace a rule's settings; its kind stays, and an archived rule stays archived."""
+    """Replace a rule's settings; its kind stays, and an archived rule stays archived; once
+    per idempotency key."""
     check_rule(spec)
-    await _check_references(spec, principal.brand_id)
-    async with in_transaction() as connection:
+
+    async def update(connection: BaseDBAsyncClient) -> EarningRule:
+        await _check_references(spec, principal.brand_id)
         rule = await _rule_of_brand(principal, rule_id, connection)
         if rule.kind is not spec.kind:
             raise refuse("kind", "A rule's kind cannot change: archive it and create another.")
         if rule.archived_at is not None:
             message = "An archived rule cannot change."
             raise DomainError(ErrorCode.CONFLICT, message, ["input", "id"])
-        try:
+        with refused_as_duplicate(DUPLICATE_CODE, ["input", "code"]):
             await rule.update_from_dict({**_values(spec), "updated_at": now}).save(
                 using_db=connection
             )
-            await earning_changed(connection, principal.brand_id)
-        except IntegrityError:
-            raise DomainError(
-                ErrorCode.DUPLICATE, "Another rule has this code.", ["input", "code"]
-            ) from None
-    return rule
+        await earning_changed(connection, principal.brand_id)
+        return rule
+
+    request = {"id": rule_id, **asdict(spec)}
+    return await change_once(principal, "updateEarningRule", key, request, EarningRule, update)
 
 
-async def archive_rule(principal: Principal, rule_id: int, now: datetime) -> EarningRule:
-    """Stop a rule for good; it stays listed (with includeArchived) for the record."""
-    async with in_transaction() as connection:
+async def archive_rule(
+    principal: Principal, rule_id: int, now: datetime, key: str | None = None
+) -> EarningRule:
+    """Stop a rule for good; it stays listed (with includeArchived) for the record; once per
+    idempotency key."""
+
+    async def archive(connection: BaseDBAsyncClient) -> EarningRule:
         rule = await _rule_of_brand(principal, rule_id, connection)
         if rule.archived_at is None:
             rule.archived_at = now
             rule.updated_at = now
             await rule.save(using_db=connection, update_fields=["archived_at", "updated_at"])
             await earning_changed(connection, principal.brand_id)
-    return rule
+        return rule
+
+    request = {"id": rule_id}
+    return await change_once(principal, "archiveEarningRule", key, request, EarningRule, archive)
 
 
 async def list_rules(
@@ -297,8 +310,11 @@ class EarnSettings:
     purchase_max_age_days: int
 
 
-async def save_earn_settings(principal: Principal, settings: EarnSettings) -> Brand:
-    """The brand's caps on earning and how old a purchase may be when it is recorded."""
+async def save_earn_settings(
+    principal: Principal, settings: EarnSettings, key: str | None = None
+) -> Brand:
+    """The brand's caps on earning and how old a purchase may be when it is recorded; once per
+    idempotency key."""
     for field, value in (
         ("earnCapPerPurchase", settings.cap_per_purchase),
         ("earnCapPerDay", settings.cap_per_day),
@@ -310,11 +326,17 @@ async def save_earn_settings(principal: Principal, settings: EarnSettings) -> Br
         raise DomainError(
             ErrorCode.INVALID_INPUT, "From 1 to 365 days.", ["input", "purchaseMaxAgeDays"]
         )
-    brand = await Brand.get(id=principal.brand_id)
-    brand.earn_cap_per_purchase = settings.cap_per_purchase
-    brand.earn_cap_per_day = settings.cap_per_day
-    brand.purchase_max_age_days = settings.purchase_max_age_days
-    await brand.save(
-        update_fields=["earn_cap_per_purchase", "earn_cap_per_day", "purchase_max_age_days"]
-    )
-    return brand
+
+    async def save(connection: BaseDBAsyncClient) -> Brand:
+        brand = await Brand.get(id=principal.brand_id).using_db(connection)
+        brand.earn_cap_per_purchase = settings.cap_per_purchase
+        brand.earn_cap_per_day = settings.cap_per_day
+        brand.purchase_max_age_days = settings.purchase_max_age_days
+        await brand.save(
+            using_db=connection,
+            update_fields=["earn_cap_per_purchase", "earn_cap_per_day", "purchase_max_age_days"],
+        )
+        return brand
+
+    request = asdict(settings)
+    return await change_once(principal, "saveEarnSettings", key, request, Brand, save)

@@ -15,7 +15,7 @@ from domain.brands import TierSpec, create_brand, ensure_tier
 from resolvers.ids import encode_id, parse_id
 from tests.catalog.support import error_codes, top_level_codes, when
 from tests.conftest import unique_code
-from tests.factories import Staff, key
+from tests.factories import Staff, key, with_key
 from tests.members.support import stored
 
 ITEM_FIELDS = """
@@ -397,7 +397,9 @@ async def test_a_sku_is_the_brands_own_once(gql, brand, staff, other_staff):
 @pytest.mark.parametrize("role", ["STAFF", "ANALYST", "MEMBER"])
 async def test_only_admins_create_items(gql, brand, staff, make_token, role):
     subject = (await staff.register("Eve"))["id"] if role == "MEMBER" else "someone"
-    body = await gql(CREATE, {"input": spec()}, token=make_token(brand, role, subject))
+    body = await gql(
+        CREATE, {"input": with_key(CREATE, spec())}, token=make_token(brand, role, subject)
+    )
     assert top_level_codes(body) == ["FORBIDDEN"]
     assert body["data"] is None
     assert await items_of(brand) == 0
@@ -405,7 +407,9 @@ async def test_only_admins_create_items(gql, brand, staff, make_token, role):
 
 @pytest.mark.parametrize("visitor", [False, True])
 async def test_callers_without_a_token_must_sign_in_to_create(gql, brand, visitor):
-    body = await gql(CREATE, {"input": spec()}, brand=brand.code if visitor else None)
+    body = await gql(
+        CREATE, {"input": with_key(CREATE, spec())}, brand=brand.code if visitor else None
+    )
     assert top_level_codes(body) == ["UNAUTHENTICATED"]
     assert await items_of(brand) == 0
 
@@ -418,7 +422,8 @@ async def test_staff_may_not_change_items_either(gql, brand, staff, make_token, 
         ARCHIVE: {"id": item["id"]},
         RESTOCK: {"id": item["id"], "quantity": 5},
     }
-    body = await gql(document, {"input": inputs[document]}, token=make_token(brand, "STAFF"))
+    input = with_key(document, inputs[document])
+    body = await gql(document, {"input": input}, token=make_token(brand, "STAFF"))
     assert top_level_codes(body) == ["FORBIDDEN"]
     unchanged = await node(gql, item["id"], token=staff.token)
     assert (unchanged["name"], unchanged["status"], unchanged["stock"]) == ("Mug", "ACTIVE", 3)

@@ -501,11 +501,8 @@ async def test_a_member_cannot_fulfil(staff, gql, member_with_points):
     item = await create_catalog_item(staff, kind="PHYSICAL", pointsPrice=120)
     _, token = await member_with_points(500)
     redemption = (await redeem_item(gql, token, item["id"], shippingAddress=ADDRESS))["redemption"]
-    body = await gql(
-        FULFIL,
-        {"input": {"redemptionId": redemption["id"], "trackingReference": "MINE"}},
-        token=token,
-    )
+    mine = {"redemptionId": redemption["id"], "trackingReference": "MINE", "idempotencyKey": key()}
+    body = await gql(FULFIL, {"input": mine}, token=token)
     assert top_level_codes(body) == ["FORBIDDEN"]
     assert (await as_staff(staff, redemption["id"]))["status"] == "CONFIRMED"
 

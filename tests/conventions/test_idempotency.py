@@ -6,10 +6,11 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from tortoise.transactions import in_transaction
 
 from db.models import IdempotencyRecord, Store
 from domain.errors import DomainError, ErrorCode
-from domain.idempotency import purge_expired, run_once
+from domain.idempotency import change_once, purge_expired, run_once
 from domain.principal import Principal, Role
 
 
@@ -80,6 +81,23 @@ async def test_a_failed_movement_leaves_no_record_and_can_be_retried(brand):
         caller, "createStore", "key-3", {"code": "S4"}, store_creation(brand, "S4")
     )
     assert await Store.get(id=outcome["store_id"])
+
+
+async def test_a_change_writing_through_its_own_transaction_rolls_back_with_the_key(brand):
+    """Writes a change makes without the connection it is given, or in a nested transaction,
+    join the key's transaction: a refusal after them leaves neither a store nor a record."""
+    caller = principal_of(brand)
+
+    async def refused(connection):
+        await Store.create(brand_id=brand.id, code="PLAIN", name="plain")
+        async with in_transaction():
+            await Store.create(brand_id=brand.id, code="NESTED", name="nested")
+        raise DomainError(ErrorCode.CONFLICT, "Refused after writing.")
+
+    with pytest.raises(DomainError):
+        await change_once(caller, "createStore", "key-4", {"code": "S5"}, Store, refused)
+    assert not await Store.filter(brand_id=brand.id).exists()
+    assert not await IdempotencyRecord.filter(brand_id=brand.id, key="key-4").exists()
 
 
 @pytest.mark.parametrize("key", ["", "k" * 201])

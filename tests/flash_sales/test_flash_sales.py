@@ -23,7 +23,7 @@ from domain.principal import Principal, Role
 from resolvers.ids import encode_id
 from tests.catalog.support import create_catalog_item, error_codes, top_level_codes
 from tests.conftest import unique_code
-from tests.factories import Staff, key
+from tests.factories import Staff, key, with_key
 from tests.ledger.records import pk
 
 SALE_FIELDS = """
@@ -359,7 +359,7 @@ async def test_staff_and_members_cannot_create_update_or_cancel(
         (UPDATE_SALE, {**spec, "id": sale["id"]}),
         (CANCEL_SALE, {"id": sale["id"]}),
     ):
-        body = await gql(document, {"input": input}, token=token)
+        body = await gql(document, {"input": with_key(document, input)}, token=token)
         assert top_level_codes(body) == ["FORBIDDEN"]
         assert body["data"] is None
     assert await FlashSale.filter(brand_id=brand.id).count() == 1

@@ -52,7 +52,10 @@ CLIENT_INPUTS = [
             },
         },
     ),
-    ("SetMemberStatusInput", {"memberId": "x", "status": "FROZEN", "reason": "fraud check"}),
+    (
+        "SetMemberStatusInput",
+        {"memberId": "x", "status": "FROZEN", "reason": "fraud check", "idempotencyKey": "k"},
+    ),
     (
         "CreateCatalogItemInput",
         {
@@ -62,10 +65,14 @@ CLIENT_INPUTS = [
             "category": "home",
             "pointsPrice": 100,
             "imageUrls": ["https://example.com/a.png"],
+            "idempotencyKey": "k",
         },
     ),
-    ("UpdateMyProfileInput", {}),
-    ("UpdateMyProfileInput", {"birthday": "1990-05-01", "marketingSms": False}),
+    ("UpdateMyProfileInput", {"idempotencyKey": "k"}),
+    (
+        "UpdateMyProfileInput",
+        {"birthday": "1990-05-01", "marketingSms": False, "idempotencyKey": "k"},
+    ),
 ]
 
 

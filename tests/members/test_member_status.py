@@ -7,6 +7,7 @@ import pytest
 
 from db.models import IdempotencyRecord, LedgerEntry, MemberStatus, MemberStatusChange, Purchase
 from resolvers.ids import encode_id
+from tests.factories import key
 from tests.members.support import error_code, stored, user_errors
 
 SET_STATUS = """
@@ -118,7 +119,8 @@ async def test_an_id_of_no_member_is_invalid_input(staff, brand):
 
 async def test_only_admins_change_a_status(gql, brand, staff, make_token, member_token):
     member = await staff.register()
-    variables = {"input": {"memberId": member["id"], "status": "FROZEN", "reason": "why not"}}
+    frozen = {"memberId": member["id"], "status": "FROZEN", "reason": "why not"}
+    variables = {"input": {**frozen, "idempotencyKey": key()}}
     for token in (
         make_token(brand, "STAFF", "cashier-1"),
         make_token(brand, "ANALYST", "analyst-1"),

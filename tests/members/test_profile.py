@@ -9,6 +9,7 @@ import asyncpg
 import pytest
 
 from db.models import MemberStatus
+from tests.factories import key
 from tests.members.support import error_code, stored, user_errors
 
 UPDATE_PROFILE = """
@@ -26,7 +27,9 @@ def update(gql):
     """Call updateMyProfile with a token; returns its payload."""
 
     async def run(token: str, **fields) -> dict:
-        body = await gql(UPDATE_PROFILE, {"input": fields}, token=token)
+        body = await gql(
+            UPDATE_PROFILE, {"input": {"idempotencyKey": key(), **fields}}, token=token
+        )
         assert "errors" not in body, body
         return body["data"]["updateMyProfile"]
 
@@ -127,14 +130,14 @@ async def test_an_email_another_member_of_the_brand_has_is_a_duplicate(
 
 @pytest.mark.parametrize("role", ["STAFF", "ADMIN", "ANALYST"])
 async def test_only_members_change_their_profile(gql, brand, make_token, role):
-    body = await gql(
-        UPDATE_PROFILE, {"input": {"displayName": "Eve"}}, token=make_token(brand, role)
-    )
+    eve = {"displayName": "Eve", "idempotencyKey": key()}
+    body = await gql(UPDATE_PROFILE, {"input": eve}, token=make_token(brand, role))
     assert error_code(body) == "FORBIDDEN"
 
 
 async def test_visitors_must_sign_in(gql, brand):
-    body = await gql(UPDATE_PROFILE, {"input": {"displayName": "Eve"}}, brand=brand.code)
+    eve = {"displayName": "Eve", "idempotencyKey": key()}
+    body = await gql(UPDATE_PROFILE, {"input": eve}, brand=brand.code)
     assert error_code(body) == "UNAUTHENTICATED"
 
 

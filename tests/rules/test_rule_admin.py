@@ -10,6 +10,7 @@ import pytest
 from db.models import Brand
 from domain.brands import create_brand, ensure_store
 from tests.conftest import unique_code
+from tests.factories import with_key
 
 RULE_FIELDS = """
   id code name kind priority rate rounding multiplier category threshold points
@@ -117,7 +118,7 @@ def error_codes(body: dict) -> list[str]:
 
 
 async def mutate(gql, document: str, input: dict, token: str) -> dict:
-    body = await gql(document, {"input": input}, token=token)
+    body = await gql(document, {"input": with_key(document, input)}, token=token)
     assert "errors" not in body, body
     (payload,) = body["data"].values()
     return payload
@@ -452,14 +453,17 @@ async def test_the_same_code_in_another_brand_is_no_duplicate(gql, admin, other_
     assert await codes_listed(gql, admin, kind="REGISTRATION_BONUS") == ["WELCOME"]
 
 
+NAMED_X = {"code": "X", "name": "X", "idempotencyKey": "x-1"}
+
+
 @pytest.mark.parametrize(
     ("document", "variables"),
     [
-        (CREATE, {"input": {"code": "X", "name": "X", "kind": "BONUS_POINTS", "points": 5}}),
-        (CREATE, {"input": {"code": "X", "name": "X", "kind": "base_rate", "rate": "1"}}),
+        (CREATE, {"input": {**NAMED_X, "kind": "BONUS_POINTS", "points": 5}}),
+        (CREATE, {"input": {**NAMED_X, "kind": "base_rate", "rate": "1"}}),
         (
             'mutation { createEarningRule(input: {code: "X", name: "X", kind: BONUS_POINTS, '
-            "points: 5}) { rule { id } userErrors { code } } }",
+            'points: 5, idempotencyKey: "x-1"}) { rule { id } userErrors { code } } }',
             {},
         ),
         (RULES, {"kind": "BONUS_POINTS"}),
@@ -712,7 +716,7 @@ async def test_only_admins_edit_rules(gql, admin, token_of, role):
         (ARCHIVE, {"id": base["id"]}),
     ]
     for document, input in attempts:
-        body = await gql(document, {"input": input}, token=token)
+        body = await gql(document, {"input": with_key(document, input)}, token=token)
         assert body["data"] is None, body
         assert error_codes(body) == ["FORBIDDEN"], document
     assert await every_rule(gql, admin) == before
@@ -721,7 +725,8 @@ async def test_only_admins_edit_rules(gql, admin, token_of, role):
 @pytest.mark.parametrize("role", ["STAFF", "ANALYST", "MEMBER"])
 async def test_only_admins_save_earn_settings(gql, brand, admin, token_of, role):
     before = await gql(BRAND_SETTINGS, token=admin)
-    body = await gql(SAVE_SETTINGS, {"input": {"earnCapPerDay": 1}}, token=token_of(role))
+    settings = with_key(SAVE_SETTINGS, {"earnCapPerDay": 1})
+    body = await gql(SAVE_SETTINGS, {"input": settings}, token=token_of(role))
     assert body["data"] is None
     assert error_codes(body) == ["FORBIDDEN"]
     assert await gql(BRAND_SETTINGS, token=admin) == before
@@ -742,8 +747,8 @@ async def test_members_may_not_list_rules(gql, token_of):
     ("document", "variables"),
     [
         (RULES, {}),
-        (CREATE, {"input": {"code": "X", "name": "X", "kind": "BASE_RATE", "rate": "1"}}),
-        (SAVE_SETTINGS, {"input": {"earnCapPerDay": 1}}),
+        (CREATE, {"input": {**NAMED_X, "kind": "BASE_RATE", "rate": "1"}}),
+        (SAVE_SETTINGS, {"input": {"earnCapPerDay": 1, "idempotencyKey": "x-2"}}),
     ],
     ids=["list", "create", "settings"],
 )

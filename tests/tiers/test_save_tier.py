@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.factories import key
+
 SAVE_TIER = """
 mutation ($input: SaveTierInput!) {
   saveTier(input: $input) {
@@ -16,7 +18,8 @@ TIERS = "{ tiers { code rank qualifyingPoints } }"
 
 
 async def save(gql, token: str, **fields) -> dict:
-    tier = {"code": "SILVER", "name": "Silver", "rank": 1, "qualifyingPoints": 1000, **fields}
+    tier = {"code": "SILVER", "name": "Silver", "rank": 1, "qualifyingPoints": 1000,
+            "idempotencyKey": key(), **fields}  # fmt: skip
     body = await gql(SAVE_TIER, {"input": tier}, token=token)
     assert "errors" not in body, body
     return body["data"]["saveTier"]
@@ -78,9 +81,6 @@ async def test_a_higher_rank_needs_more_points_than_every_lower_one(gql, brand, 
 @pytest.mark.parametrize("role", ["STAFF", "ANALYST", "MEMBER"])
 async def test_only_admins_save_tiers(gql, brand, make_token, role):
     subject = "TWVtYmVyOjE=" if role == "MEMBER" else "someone"
-    body = await gql(
-        SAVE_TIER,
-        {"input": {"code": "X", "name": "X", "rank": 5, "qualifyingPoints": 5}},
-        token=make_token(brand, role, subject),
-    )
+    tier = {"code": "X", "name": "X", "rank": 5, "qualifyingPoints": 5, "idempotencyKey": key()}
+    body = await gql(SAVE_TIER, {"input": tier}, token=make_token(brand, role, subject))
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"

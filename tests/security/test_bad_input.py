@@ -1,0 +1,105 @@
+"""Bad input is the caller's error, never INTERNAL: a NUL character in any string (PostgreSQL
+refuses it), a date-time beyond the calendar, a settlement month out of range."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import RECORD_PURCHASE, REGISTER, Staff, key
+from tests.foundation.test_cli import pointsmall
+from tests.partners.support import create_partner
+from tests.rules.test_bonuses import CREATE_RULE
+
+NUL = "\u0000"
+MEMBERS = "query ($search: String) { members(first: 5, search: $search) { totalCount } }"
+CATALOG = "query ($category: String) { catalog(first: 5, category: $category) { totalCount } }"
+SETTLEMENT = """
+query ($partnerId: ID!, $month: String!) {
+  settlement(partnerId: $partnerId, month: $month) {
+    settlement { pointsIssued } userErrors { field code }
+  }
+}
+"""
+OUT_OF_RANGE_MONTHS = ["0001-01", "9999-12"]
+
+
+def refused_as_bad_request(body: dict) -> str:
+    """The one error's message, asserting it is BAD_REQUEST and nothing was answered."""
+    assert body.get("data") is None, body
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST", body
+    return error["message"]
+
+
+async def test_a_nul_character_in_a_string_variable_is_a_bad_request(gql, staff: Staff):
+    member = await staff.register()
+    calls = [
+        (REGISTER, {"input": {"displayName": f"Ada{NUL}", "idempotencyKey": key()}}),
+        (
+            RECORD_PURCHASE,
+            {
+                "input": {
+                    "memberId": member["id"],
+                    "orderRef": f"A{NUL}1",
+                    "total": "10.00",
+                    "idempotencyKey": key(),
+                }
+            },
+        ),
+        (MEMBERS, {"search": f"Ada{NUL}"}),
+        (CATALOG, {"category": NUL}),
+        (
+            CREATE_RULE,
+            {
+                "input": {
+                    "code": "NUL",
+                    "name": f"Bad{NUL}name",
+                    "kind": "BASE_RATE",
+                    "rate": "1.00",
+                    "idempotencyKey": key(),
+                }
+            },
+        ),
+    ]
+    for document, variables in calls:
+        body = await gql(document, variables, token=staff.token)
+        assert "NUL" in refused_as_bad_request(body), body
+
+
+async def test_a_nul_character_in_a_string_literal_is_a_bad_request(gql, staff: Staff):
+    body = await gql(
+        '{ members(first: 5, search: "Ada\\u0000") { totalCount } }', token=staff.token
+    )
+    assert "NUL" in refused_as_bad_request(body), body
+
+
+@pytest.mark.parametrize("occurred_at", ["9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59"])
+async def test_a_date_time_at_the_calendars_ends_is_a_bad_request(gql, staff: Staff, occurred_at):
+    member = await staff.register()
+    purchase = {"memberId": member["id"], "orderRef": key(), "total": "10.00",
+                "occurredAt": occurred_at, "idempotencyKey": key()}  # fmt: skip
+    body = await gql(RECORD_PURCHASE, {"input": purchase}, token=staff.token)
+    assert "year" in refused_as_bad_request(body), body
+
+
+@pytest.mark.parametrize("month", OUT_OF_RANGE_MONTHS)
+async def test_a_settlement_month_out_of_range_is_invalid_input(gql, staff: Staff, month):
+    partner = await create_partner(staff)
+    body = await gql(SETTLEMENT, {"partnerId": partner["id"], "month": month}, token=staff.token)
+    assert "errors" not in body, body
+    payload = body["data"]["settlement"]
+    assert payload == {
+        "settlement": None,
+        "userErrors": [{"field": ["month"], "code": "INVALID_INPUT"}],
+    }
+
+
+@pytest.mark.parametrize("month", OUT_OF_RANGE_MONTHS)
+async def test_the_settlement_command_refuses_a_month_out_of_range(staff, brand, settings, month):
+    partner = await create_partner(staff)
+    result = pointsmall(
+        "settlement", "--brand", brand.code, "--partner", partner["code"], "--month", month,
+        env={"DATABASE_URL": settings.database_url},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert "--month" in result.stderr and "Traceback" not in result.stderr, result.stderr
