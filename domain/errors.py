@@ -43,12 +43,18 @@ class DomainError(Exception):
         return f"DomainError({self.code.value}, {self.message!r}, field={self.field!r})"
 
 
+UNIQUE_VIOLATION = "duplicate key value violates unique constraint"  # PostgreSQL's words
+
+
 @contextmanager
 def refused_as_duplicate(message: str, field: list[str]) -> Iterator[None]:
-    """A write inside that breaks a unique constraint is a DUPLICATE, said with `message`."""
+    """A write inside that breaks a unique constraint is a DUPLICATE, said with `message`;
+    any other integrity error (a foreign key, a check) is not the caller's duplicate."""
     try:
         yield
-    except IntegrityError:
+    except IntegrityError as error:
+        if UNIQUE_VIOLATION not in str(error):
+            raise
         raise DomainError(ErrorCode.DUPLICATE, message, field) from None
 
 

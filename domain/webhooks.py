@@ -228,7 +228,13 @@ async def deliver_due(rt: Backends, client: httpx.AsyncClient | None = None) -> 
         "event", "endpoint"
     )
     owned = client is None
-    client = client or httpx.AsyncClient(timeout=POST_TIMEOUT, follow_redirects=False)
+    # No connection is kept for reuse: posts go to checked addresses, and a connection made
+    # (and its certificate checked) for one endpoint's name must not carry another's.
+    client = client or httpx.AsyncClient(
+        timeout=POST_TIMEOUT,
+        follow_redirects=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
     try:
         results = await asyncio.gather(*(_post(rt, client, d) for d in deliveries))
     finally:

@@ -166,7 +166,6 @@ def create_app(
             Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
         ],
         middleware=[
-            Middleware(RequestLimits, max_body_bytes=settings.max_body_bytes),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.allowed_origins,
@@ -180,6 +179,8 @@ def create_app(
                     "X-Request-Id",
                 ],
             ),
+            # Inside CORS, so that a browser reads its 413 and 431 answers.
+            Middleware(RequestLimits, max_body_bytes=settings.max_body_bytes),
         ],
         lifespan=lifespan,
     )

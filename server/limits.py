@@ -17,8 +17,9 @@ class RequestTooLarge(Exception):
 
 
 class RequestLimits:
-    """ASGI middleware: 431 for oversized headers (HTTP and WebSocket handshakes alike), 413 for
-    a body over `max_body_bytes`, whether it declares its length or streams."""
+    """ASGI middleware: 431 for oversized headers (a WebSocket handshake with them is refused
+    before it is accepted, which the server answers 403), 413 for a body over
+    `max_body_bytes`, whether it declares its length or streams."""
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app

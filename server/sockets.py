@@ -5,6 +5,7 @@ moment: a socket is no way around an expired token, a revoked key or a partner's
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncGenerator, Mapping
 from json import JSONDecodeError
@@ -31,8 +32,11 @@ from schema.context import Context
 from server.auth import AuthenticationFailed, Authenticator, RateLimited
 
 MESSAGE_TOO_BIG = 1009
+log = logging.getLogger(__name__)
+
 CREDENTIALS_EXPIRED = 4401  # graphql-transport-ws's Unauthorized: the client signs in again
 RECHECK_SECONDS = 30.0  # how soon a revoked API key closes an idle socket, at the latest
+RETRY_SECONDS = 1.0  # after a check that failed for want of the database or Redis
 
 
 class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
@@ -47,7 +51,7 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
                 text = await self.ws.receive_text()
-                if len(text) > self.view.max_message_bytes:
+                if len(text.encode()) > self.view.max_message_bytes:
                     await self.ws.close(MESSAGE_TOO_BIG, "The message is too large.")
                     return
                 try:
@@ -108,9 +112,11 @@ class AuthorizedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, Any]):
         await super().handle_subscribe(message)
 
     async def shutdown(self) -> None:
-        if self.watchdog is not None:
-            await cancel_and_wait(self.watchdog)
-        await super().shutdown()
+        try:
+            if self.watchdog is not None:
+                await cancel_and_wait(self.watchdog)
+        finally:
+            await super().shutdown()  # the operations' tasks end whatever the watchdog did
 
     async def _still_authenticated(self) -> Principal:
         """The connection's caller, authenticated again (a token past its expiry, a revoked
@@ -133,6 +139,11 @@ class AuthorizedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, Any]):
             except AuthenticationFailed as failure:
                 await self.websocket.close(CREDENTIALS_EXPIRED, str(failure)[:100])
                 return
+            except Exception:
+                # The database or Redis failing for a moment: the check is tried again soon,
+                # so expiry and revocation still close the socket once it answers.
+                log.warning("a socket's credentials could not be checked", exc_info=True)
+                await asyncio.sleep(RETRY_SECONDS)
 
 
 def rate_limited_message(operation_id: str, limited: RateLimited) -> dict[str, Any]:

@@ -47,7 +47,8 @@ class Migration(migrations.Migration):
         ),
         ops.RunSQL(
             sql="CREATE UNIQUE INDEX coupon_owner_code "
-            "ON coupon (brand_id, partner_id, code) NULLS NOT DISTINCT",
+            # code before partner_id: the brand's own look-ups by (brand, code) use it too
+            "ON coupon (brand_id, code, partner_id) NULLS NOT DISTINCT",
             reverse_sql="DROP INDEX coupon_owner_code",
         ),
     ]

@@ -15,10 +15,11 @@ from decimal import Decimal
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import F
 
-from db.models import CatalogItem, ItemKind, ItemStatus, Member, Tier
+from db.models import CatalogItem, ItemKind, ItemStatus, Tier
 from domain.errors import DomainError, ErrorCode, refused_as_duplicate
 from domain.idempotency import change_once
 from domain.ledger.reads import balances
+from domain.members import me
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
 from domain.webhooks import EventType, emit, offer_event
@@ -266,9 +267,9 @@ class Shopper:
 async def shopper_of(principal: Principal, now: datetime) -> Shopper | None:
     """The caller as a member, or None for staff and visitors, and for a token naming a member
     its brand does not have (seen as a visitor: never another brand's member)."""
-    if principal.role is not Role.MEMBER or principal.member_id is None:
+    if principal.role is not Role.MEMBER:
         return None
-    member = await Member.get_or_none(id=principal.member_id, brand_id=principal.brand_id)
+    member = await me(principal)
     if member is None:
         return None
     tier = await Tier.get(id=member.tier_id)

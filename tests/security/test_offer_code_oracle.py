@@ -133,3 +133,28 @@ async def waiting_for(database_url: str, pid: int, within: float = 10.0) -> None
     finally:
         await watcher.close()
     raise AssertionError("The upload never waited on the uncommitted code.")
+
+
+async def test_a_code_two_partners_share_is_used_only_at_the_till_of_the_one_that_gave_it(
+    client, gql, staff, make_token, brand, member_with_points
+):
+    _, member_token = await member_with_points(1000)
+    staff_token = make_token(brand, "STAFF", "cashier-1")
+    partner_a, offer_a = await partner_offer(client, staff, SHARED_CODE)
+    partner_b, offer_b = await partner_offer(client, staff, SHARED_CODE)
+    assert await given_code(gql, member_token, offer_a) == SHARED_CODE
+
+    # B has not given its copy out: B finds nothing, A and the brand's staff find A's.
+    assert (await verify(client, gql, SHARED_CODE, secret=partner_b))["userErrors"] == [
+        {"code": "NOT_FOUND"}
+    ]
+    assert (await verify(client, gql, SHARED_CODE, secret=partner_a))["state"] == "USABLE"
+    assert (await verify(client, gql, SHARED_CODE, token=staff_token))["state"] == "USABLE"
+
+    # Once both gave it out, each partner uses its own copy; staff cannot tell which.
+    assert await given_code(gql, member_token, offer_b) == SHARED_CODE
+    assert (await consume(client, partner_a, SHARED_CODE))["userErrors"] == []
+    assert (await verify(client, gql, SHARED_CODE, secret=partner_b))["state"] == "USABLE"
+    assert (await consume(client, partner_b, SHARED_CODE))["userErrors"] == []
+    staff_view = await verify(client, gql, SHARED_CODE, token=staff_token)
+    assert staff_view["userErrors"] == [{"code": "CONFLICT"}]

@@ -112,6 +112,17 @@ async def queued_delivery(brand, url: str, now: datetime) -> WebhookDelivery:
     )
 
 
+async def delivered_or_tried(rt, delivery: WebhookDelivery, rounds: int = 20) -> None:
+    """Run the delivery job until it has tried `delivery` (it claims every test's due
+    deliveries, a batch at a time, so others may come first)."""
+    for _ in range(rounds):
+        await deliver_due(rt)
+        await delivery.refresh_from_db()
+        if delivery.attempts:
+            return
+    raise AssertionError("The delivery job never tried the delivery.")
+
+
 async def test_a_delivery_resolves_its_host_once_and_posts_to_that_address(
     runtime, brand, receiver
 ):
@@ -128,8 +139,7 @@ async def test_a_delivery_resolves_its_host_once_and_posts_to_that_address(
         brand, f"http://hooks.partner.test:{receiver.port}/in", runtime.clock.now()
     )
     policy = WebhookPolicy(require_https=False, allow_private=True, resolve=resolve)
-    await deliver_due(replace(runtime, webhooks=policy))
-    await delivery.refresh_from_db()
+    await delivered_or_tried(replace(runtime, webhooks=policy), delivery)
     assert delivery.status is DeliveryStatus.DELIVERED, delivery.last_error
     assert calls == ["hooks.partner.test"]
     assert receiver.hosts == [f"hooks.partner.test:{receiver.port}"]
@@ -140,8 +150,7 @@ async def test_a_redirect_is_never_followed(runtime, brand, receiver):
     delivery = await queued_delivery(
         brand, f"http://127.0.0.1:{receiver.port}/in", runtime.clock.now()
     )
-    await deliver_due(replace(runtime, webhooks=WebhookPolicy(False, True)))
-    await delivery.refresh_from_db()
+    await delivered_or_tried(replace(runtime, webhooks=WebhookPolicy(False, True)), delivery)
     assert delivery.status is DeliveryStatus.PENDING
     assert delivery.last_error == "HTTP 302"
     assert len(receiver.hosts) == 1
