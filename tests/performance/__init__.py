@@ -1,0 +1,1 @@
+"""How many statements and commands the hot paths send to PostgreSQL and Redis, pinned."""

@@ -1,0 +1,404 @@
+"""The hot paths send exactly these many SQL statements and Redis commands (in Saleor's way):
+one more (an N+1, a stray round trip) fails here, listing what was sent.
+
+Each operation goes through the app over HTTP, as a client sends it, on the real PostgreSQL and
+Redis; `tests/support/backend_calls.py` records what the request sends from the moment it is
+sent until its response (its own task and the tasks it starts meanwhile, such as the event
+bus's sender of its PUBLISH). Background work it did not cause is never counted: the event
+bus's listener and the member-facts listener run in tasks of their own, and the scheduler is
+off in tests. A new connection's handshake (Redis) and asyncpg's type look-ups are upkeep of
+the pools, kept apart.
+
+Warm: the same request (another idempotency key) was just sent, so the process has verified
+the token and keeps what it caches (brands for 10 s, brand rules per version, a member's
+flash-sale facts for 10 s, Lua scripts loaded). Cold: the first request of a token this
+process has not seen (the brand itself was read by the setup's requests) and, for flash
+sales, of a member whose facts nobody cached yet. Each test pins both: they differ for flash
+sales (a cache that stops working shows there) and cost the same elsewhere.
+
+When a change is meant to alter a count, update the number and the list of statements beside
+it (the failure's message lists what is sent now).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from redis.asyncio import Redis
+from tortoise.connection import get_connection
+from tortoise.transactions import in_transaction
+
+from db.models import Tier
+from domain.brands import ensure_store
+from domain.flash_sales.stock import publisher_of
+from domain.member_facts import local_facts
+from resolvers.ids import encode_id, parse_id
+from tests.catalog.support import create_catalog_item
+from tests.factories import RECORD_PURCHASE, key
+from tests.support.backend_calls import Recording, recording
+
+REDEEM = """
+mutation ($input: RedeemInput!) {
+  redeem(input: $input) {
+    redemption { id quantity pointsSpent status coupons { code value } }
+    member { points { available } }
+    userErrors { field message code }
+  }
+}
+"""
+
+ENTER_FLASH_SALE = """
+mutation ($input: EnterFlashSaleInput!) {
+  enterFlashSale(input: $input) {
+    redemption { id quantity pointsSpent status }
+    member { points { available } }
+    userErrors { field message code }
+  }
+}
+"""
+
+CREATE_FLASH_SALE = """
+mutation ($input: CreateFlashSaleInput!) {
+  createFlashSale(input: $input) {
+    flashSale { id }
+    userErrors { field message code }
+  }
+}
+"""
+
+ME = """
+query {
+  me {
+    id
+    displayName
+    points { available version lifetimeEarned lifetimeRedeemed }
+    ledger(first: 20) {
+      totalCount
+      pageInfo { hasNextPage endCursor }
+      edges {
+        cursor
+        node {
+          id kind points balanceAfter version description createdAt expiresAt
+          store { code name }
+          breakdown { rule description points }
+        }
+      }
+    }
+  }
+}
+"""
+
+CATALOG = """
+query {
+  catalog(first: 50) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges {
+      cursor
+      node {
+        id sku name kind category pointsPrice cashPrice stock perMemberLimit
+        minTier { name }
+        available
+        memberPrice
+      }
+    }
+  }
+}
+"""
+
+STOCK_PUBLICATION = "StockPublisher._publish"
+
+
+@pytest.fixture(autouse=True)
+def brands_kept(running_app, monkeypatch):
+    """Every request checks its brand's signing keys, cached for 10 s and then read again (one
+    SELECT per brand and 10 s). A test's requests come within those 10 s of each other, but
+    the reread may fall between any two: keeping brands for the test keeps the counts exact."""
+    monkeypatch.setattr(running_app[0].state.authenticator.brands, "ttl", 3600.0)
+
+
+async def stock_publications_done() -> None:
+    """Wait until no flash sale's stock is being published: such a task (of this test or an
+    earlier one) could carry a request's PUBLISH in its own batch (see subscriptions/bus.py)."""
+    running = [
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__qualname__", "") == STOCK_PUBLICATION
+    ]
+    if running:
+        await asyncio.wait(running, timeout=10)
+
+
+async def send(gql, document: str, variables: dict, token: str) -> tuple[dict, Recording]:
+    """Send one request and record what it sends; returns its body and the recording."""
+    await stock_publications_done()
+    async with recording() as calls:
+        body = await gql(document, variables, token=token)
+    assert "errors" not in body, body
+    return body, calls
+
+
+# ---------------------------------------------------------------------------------------------
+# the counter counts
+
+
+async def test_the_counter_counts_each_sql_statement(app):
+    connection = get_connection("default")
+    async with recording() as calls:
+        await connection.execute_query("SELECT 1")
+        await connection.execute_query("SELECT $1::int", [2])
+        async with in_transaction() as transaction:
+            await transaction.execute_query("SELECT 3")
+    assert calls.sql == ["SELECT 1", "SELECT $1::int", "BEGIN;", "SELECT 3", "COMMIT;"]
+    calls.assert_counts(sql=5, redis=0)
+
+
+async def test_the_counter_counts_each_redis_command_also_in_pipelines(runtime, redis_prefix):
+    name = f"{redis_prefix}:performance:{key()}"
+    async with recording() as calls:
+        await runtime.redis.get(name)
+        async with runtime.redis.pipeline(transaction=False) as pipe:
+            pipe.set(name, "1").incr(name).get(name)
+            await pipe.execute()
+        async with runtime.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name).incr(name).delete(name)
+            await pipe.execute()
+    commands = [command.split()[0] for command in calls.redis]
+    # A pipeline of three is three commands; a transaction's MULTI and EXEC count as two more.
+    # (redis-py sends `incr` as INCRBY.)
+    assert commands == ["GET", "SET", "INCRBY", "GET", "MULTI", "INCRBY", "INCRBY", "DEL", "EXEC"]
+    calls.assert_counts(sql=0, redis=9)
+
+
+async def test_a_new_connections_handshake_is_upkeep_not_counted(backend_servers, redis_prefix):
+    fresh = Redis.from_url(backend_servers.redis_url)
+    try:
+        async with recording() as calls:
+            await fresh.get(f"{redis_prefix}:performance:{key()}")
+    finally:
+        await fresh.aclose()
+    assert [command.split()[0] for command in calls.redis] == ["GET"]
+    assert calls.redis_upkeep, "the handshake of a new connection was not seen"
+
+
+async def test_work_the_recorded_task_did_not_start_is_not_counted(app, runtime):
+    connection = get_connection("default")
+    go = asyncio.Event()
+
+    async def background() -> None:
+        await go.wait()
+        await connection.execute_query("SELECT 'background'")
+        await runtime.redis.ping()
+
+    started_before = asyncio.create_task(background())
+    async with recording() as calls:
+        go.set()
+        await started_before
+        await connection.execute_query("SELECT 'mine'")
+        await asyncio.create_task(connection.execute_query("SELECT 'started by me'"))
+    assert calls.sql == ["SELECT 'mine'", "SELECT 'started by me'"]
+    assert calls.redis == []
+
+
+async def test_a_wrong_count_lists_what_was_sent(app):
+    async with recording() as calls:
+        await get_connection("default").execute_query("SELECT 'the statement'")
+    with pytest.raises(AssertionError) as failure:
+        calls.assert_counts(sql=0, redis=0)
+    message = str(failure.value)
+    assert "expected 0 SQL statements and 0 Redis commands, saw 1 and 0" in message
+    assert "1. SELECT 'the statement'" in message
+
+
+# ---------------------------------------------------------------------------------------------
+# the hot paths
+
+
+async def test_record_purchase(gql, staff, make_token, brand):
+    """A cashier records a purchase: one transaction, and the balance event after it."""
+    member = await staff.register()
+    cashier = make_token(brand, "STAFF", "cashier-7")  # a token the process has not seen
+
+    def purchase() -> dict:
+        return {
+            "input": {
+                "memberId": member["id"],
+                "orderRef": key(),
+                "total": "120.00",
+                "idempotencyKey": key(),
+            }
+        }
+
+    for case in ("cold", "warm"):
+        body, calls = await send(gql, RECORD_PURCHASE, purchase(), cashier)
+        assert body["data"]["recordPurchase"]["userErrors"] == [], (case, body)
+        # 12 SQL: BEGIN; the idempotency key claimed (INSERT … ON CONFLICT); the balance row
+        # locked with the member and brand; lots due to expire; the earn's facts (first
+        # purchase? points earned today and in the tier window); the balance updated; the
+        # EARN entry; its lot; the purchase; the lot linked to the purchase; the key's outcome
+        # stored; COMMIT. (The payload's member and entry are served from what was written.)
+        # 1 Redis: the PUBLISH of the balance event, after commit.
+        calls.assert_counts(sql=12, redis=1, case=case)
+
+
+async def test_redeem(gql, staff, member_with_points):
+    """A member redeems a coupon item of limited stock: one transaction with the FIFO debit."""
+    item = await create_catalog_item(staff, stock=100)
+    _, token = await member_with_points(5000)
+
+    def redemption() -> dict:
+        return {"input": {"itemId": item["id"], "quantity": 1, "idempotencyKey": key()}}
+
+    for case in ("cold", "warm"):
+        body, calls = await send(gql, REDEEM, redemption(), token)
+        payload = body["data"]["redeem"]
+        assert (payload["userErrors"], payload["redemption"]["status"]) == ([], "CONFIRMED")
+        # 16 SQL: BEGIN; the key claimed; the balance row locked with member and brand; lots
+        # due to expire; the item; the spendable lots, first to expire first; the balance
+        # updated; the REDEEM entry; the lot debited; its consumption; the redemption; its
+        # coupon; the key's outcome; the item's stock and popularity (last, to hold its row
+        # lock only for the commit); COMMIT; then the payload's coupons read.
+        # 1 Redis: the PUBLISH of the balance event.
+        calls.assert_counts(sql=16, redis=1, case=case)
+
+
+async def live_sale(staff, clock, **fields) -> dict:
+    """A sale of a new item at 100 points a unit, open now (the clock moved past its start)."""
+    item = await create_catalog_item(staff)
+    starts_at = clock.now() + timedelta(seconds=1)
+    payload = await staff.call(
+        CREATE_FLASH_SALE,
+        {
+            "itemId": item["id"],
+            "pointsPrice": 100,
+            "startsAt": starts_at.isoformat(),
+            "endsAt": (starts_at + timedelta(hours=1)).isoformat(),
+            **fields,
+        },
+    )
+    assert payload["userErrors"] == [], payload
+    clock.advance(timedelta(seconds=2))
+    return payload["flashSale"]
+
+
+async def facts_kept(runtime) -> None:
+    """Wait until this process listens for changes of members' facts: only from then on does
+    it keep the facts it reads (domain/member_facts.py), which the warm counts rely on."""
+    facts = local_facts(runtime)
+    for _ in range(500):
+        if facts._listening:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the process does not listen for changes of members' facts")
+
+
+def entry_of(sale: dict) -> dict:
+    return {"input": {"flashSaleId": sale["id"], "quantity": 1, "idempotencyKey": key()}}
+
+
+async def test_enter_flash_sale_hold(gql, staff, clock, member_with_points, runtime, monkeypatch):
+    """A winning entry: the script holds a unit, the transaction records it, the hold is
+    confirmed.
+
+    The sale's stock is published to `flashSaleStock` watchers by a task of its own, at most
+    once per sale every 0.1 s across processes, however many entries changed it: that coalesced
+    work is left out of the count (it is asked for here, then run after the recording)."""
+    sale = await live_sale(staff, clock, totalStock=10, perMemberLimit=5)
+    _, first_token = await member_with_points(5000, "First")
+    _, token = await member_with_points(5000, "Ada")
+    # Another member enters first: the scripts are loaded into Redis and the process listens
+    # for changes of members' facts, so what follows counts this member's entries only.
+    await send(gql, ENTER_FLASH_SALE, entry_of(sale), first_token)
+    await facts_kept(runtime)
+    publisher = publisher_of(runtime)
+    sale_pk = parse_id(sale["id"])[1]
+
+    for case in ("cold", "warm"):
+        asked: list[int] = []
+        await stock_publications_done()
+        with monkeypatch.context() as patch:
+            patch.setattr(publisher, "changed", asked.append)
+            body, calls = await send(gql, ENTER_FLASH_SALE, entry_of(sale), token)
+        for sale_id in asked:
+            publisher.changed(sale_id)
+        payload = body["data"]["enterFlashSale"]
+        assert (payload["userErrors"], payload["redemption"]["status"]) == ([], "CONFIRMED")
+        assert asked == [sale_pk, sale_pk], "the stock is published after the hold and the confirm"
+        # Warm, 17 SQL: BEGIN; the key claimed; the balance row locked with member and brand;
+        # lots due to expire; SET LOCAL statement_timeout; the sale with its item; the units the
+        # member has of the sale; the spendable lots; the balance updated; the REDEEM entry; the
+        # lot debited; its consumption; the redemption; its coupon; the key's outcome; the
+        # sale's sold count (last); COMMIT.
+        # Warm, 4 Redis: EVALSHA of the entry script (the hold); ZSCORE of the hold's deadline,
+        # inside the transaction; the PUBLISH of the balance event; EVALSHA of the resolve
+        # script (the hold confirmed).
+        # Cold, the member's facts (status, tier's early access) are read first: +2 SQL (the
+        # member, their tier) and +2 Redis (GET of the shared copy, SET of it).
+        if case == "cold":
+            calls.assert_counts(sql=19, redis=6, case=case)
+        else:
+            calls.assert_counts(sql=17, redis=4, case=case)
+
+
+async def test_enter_flash_sale_refused_when_sold_out(
+    gql, staff, clock, member_with_points, runtime
+):
+    """A refusal: the entry script says SOLD_OUT; nothing is read or written in PostgreSQL once
+    the member's facts are known. Counted at the endpoint, whichever way it answers."""
+    sale = await live_sale(staff, clock, totalStock=1, perMemberLimit=1)
+    _, winner = await member_with_points(5000, "Winner")
+    _, token = await member_with_points(5000, "Ada")
+    body, _ = await send(gql, ENTER_FLASH_SALE, entry_of(sale), winner)  # the last unit
+    assert body["data"]["enterFlashSale"]["userErrors"] == [], body
+    await facts_kept(runtime)
+
+    for case in ("cold", "warm"):
+        body, calls = await send(gql, ENTER_FLASH_SALE, entry_of(sale), token)
+        codes = [error["code"] for error in body["data"]["enterFlashSale"]["userErrors"]]
+        assert codes == ["SOLD_OUT"], (case, body)
+        # Warm, 0 SQL and 1 Redis: EVALSHA of the entry script, which refuses (and counts the
+        # attempt against the member's rate), with the facts this process keeps.
+        # Cold, +2 SQL (the member, their tier) and +2 Redis (GET of the facts' shared copy,
+        # missing; SET of it) before the script.
+        if case == "cold":
+            calls.assert_counts(sql=2, redis=3, case=case)
+        else:
+            calls.assert_counts(sql=0, redis=1, case=case)
+
+
+async def test_me_with_points_and_a_page_of_the_ledger(gql, staff, member_with_points, brand):
+    """A member with 21 entries, half in a store, reads their balance and their latest 20."""
+    await ensure_store(brand, "SH-01", "Shanghai One")
+    member, token = await member_with_points(0)
+    for number in range(21):
+        await staff.purchase(member["id"], "10.00", storeCode="SH-01" if number % 2 else None)
+
+    for case in ("cold", "warm"):
+        body, calls = await send(gql, ME, {}, token)
+        ledger = body["data"]["me"]["ledger"]
+        assert (ledger["totalCount"], len(ledger["edges"])) == (21, 20), case
+        # 5 SQL, whatever the page's size (some run side by side, in either order): the member
+        # (by id and brand); the balance less the points already due; the entries' count; the
+        # page of entries; their stores, in one query. 0 Redis.
+        calls.assert_counts(sql=5, redis=0, case=case)
+
+
+async def test_a_catalog_page_of_50(gql, staff, member_with_points, brand):
+    """A member reads 50 of the brand's 55 items, with each one's tier, availability and
+    price for them."""
+    base_tier = await Tier.get(brand_id=brand.id, rank=0)
+    for number in range(55):
+        minimum = encode_id("Tier", base_tier.id) if number % 2 else None
+        await create_catalog_item(staff, sku=f"ITEM-{number:03}", minTierId=minimum)
+    _, token = await member_with_points(500)
+
+    for case in ("cold", "warm"):
+        body, calls = await send(gql, CATALOG, {}, token)
+        catalog = body["data"]["catalog"]
+        assert (catalog["totalCount"], len(catalog["edges"])) == (55, 50), case
+        # 6 SQL, whatever the page's size: the caller as a shopper (the member, their tier,
+        # their balance); the items' count; the page; the items' minimum tiers, in one query.
+        # 0 Redis.
+        calls.assert_counts(sql=6, redis=0, case=case)
