@@ -52,6 +52,7 @@ from domain.ledger.book import (
 )
 from resolvers.ids import encode_id
 from server.auth import brand_signing_secret, mint_token
+from server.cli import WEBSOCKETS
 from server.settings import Settings
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -172,6 +173,7 @@ async def serve(
         *(sys.executable, "-m", "uvicorn", factory, "--factory"),
         *("--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)),
         *("--log-level", "warning", "--no-access-log", "--ws-per-message-deflate", "false"),
+        *("--ws", WEBSOCKETS),
     ]
     # A session of its own: Ctrl-C reaches the bench alone, which then stops the server.
     # Its logs go to a file, shown only if it fails to start, to keep the figures readable.

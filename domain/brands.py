@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -150,19 +151,29 @@ class BrandDirectory:
     """Brands by code for authentication, cached in-process for a few seconds.
 
     Every request names its brand; reading it from PostgreSQL each time would put a query on
-    the hot path of every GraphQL call. A changed key takes effect within `ttl` seconds.
+    the hot path of every GraphQL call. A changed key takes effect within `ttl` seconds. When
+    the entry is due, callers at that moment share one read (thousands of open sockets
+    checking their credentials would otherwise each send their own).
     """
 
     def __init__(self, ttl: float = 10.0, max_entries: int = 10_000) -> None:
         self.ttl = ttl
         self._max_entries = max_entries
         self._entries: dict[str, tuple[float, BrandKeys | None]] = {}
+        self._reading: dict[str, asyncio.Future[BrandKeys | None]] = {}
 
     async def find(self, code: str) -> BrandKeys | None:
-        now = time.monotonic()
         cached = self._entries.get(code)
-        if cached is not None and now - cached[0] < self.ttl:
+        if cached is not None and time.monotonic() - cached[0] < self.ttl:
             return cached[1]
+        reading = self._reading.get(code)
+        if reading is None:
+            reading = self._reading[code] = asyncio.ensure_future(self._read(code))
+            reading.add_done_callback(lambda _: self._reading.pop(code, None))
+        return await asyncio.shield(reading)
+
+    async def _read(self, code: str) -> BrandKeys | None:
+        now = time.monotonic()
         brand = await Brand.get_or_none(code=code) if fits(Brand, "code", code) else None
         keys = (
             BrandKeys(

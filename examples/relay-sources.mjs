@@ -2,7 +2,7 @@
 // ("Expected *.graphql/*.gql file to be either a schema or extension"). This writes each
 // operations/<Module>.graphql as <outDir>/<Module>.ts, one graphql`` tag per definition, so
 // relay-compiler checks the very files graphql-codegen reads: `node examples/relay-sources.mjs`.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "graphql";
@@ -15,6 +15,9 @@ const outDir = process.argv[2] ?? join(examples, "relay-sources");
 mkdirSync(outDir, { recursive: true });
 if (process.argv[2] === undefined) {
   mkdirSync(join(generated, "relay"), { recursive: true }); // relay.config.json's artifactDirectory
+  // relay-compiler's persistConfig adds to its manifest, which must exist.
+  const manifest = join(generated, "relay", "persisted-documents.json");
+  if (!existsSync(manifest)) writeFileSync(manifest, "{}\n");
 }
 for (const file of readdirSync(operations).filter((name) => name.endsWith(".graphql"))) {
   const text = readFileSync(join(operations, file), "utf8");

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
-from domain.errors import AccessDenied
+from domain.errors import AccessDenied, DomainError
 from domain.flash_sales import entry, sales, stock
 from domain.flash_sales.sales import SaleSpec
 from resolvers.connections import ConnectionView, page_request, to_connection
@@ -14,14 +16,24 @@ from resolvers.context import principal_of
 from resolvers.ids import decode_id
 from resolvers.ledger import prime_balance
 from resolvers.loaders import Loaders
-from resolvers.payloads import Payload, reports_user_errors
+from resolvers.payloads import Payload, reports_user_errors, user_error
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, eq=False)
 class FlashSaleStockView:
     flash_sale: Any
     remaining_stock: int
     status: sales.FlashSaleStatus
+    # One view per stock change, shared by a process's watchers of the sale: an event whose
+    # document selects only fields the same for every caller is then executed once for all of
+    # them (schema/execution.py).
+    same_for_every_subscriber = True
+
+
+# The view of each stock change, made by the first of its watchers (the others wait for it).
+_views: WeakKeyDictionary[stock.StockState, asyncio.Future[FlashSaleStockView]] = (
+    WeakKeyDictionary()
+)
 
 
 async def item_of(info: Any, sale: Any) -> Any:
@@ -97,6 +109,18 @@ async def cancel_flash_sale(info: Any, input: Any) -> Payload:
     return Payload(flash_sale=sale)
 
 
+async def decide_entry(backends: Any, principal: Any, input: Any) -> entry.Verdict:
+    """enterFlashSale's pre-check: the entry script's verdict, or the DomainError it refuses
+    with, before execution (the resolver then goes on from the verdict)."""
+    sale_id = decode_id(input.flash_sale_id, "FlashSale", "flashSaleId")
+    return await entry.decide(backends, principal, sale_id, input.quantity, input.idempotency_key)
+
+
+def refused(error: DomainError) -> Payload:
+    """enterFlashSale's value for a refusal, as `reports_user_errors` makes it."""
+    return Payload(user_errors=[user_error(error)])
+
+
 @reports_user_errors
 async def enter_flash_sale(info: Any, input: Any) -> Payload:
     sale_id = decode_id(input.flash_sale_id, "FlashSale", "flashSaleId")
@@ -123,13 +147,20 @@ async def flash_sale_stock(info: Any, flash_sale_id: str) -> AsyncIterator[Flash
     early = await sales.longest_early_access(sale.brand_id)
 
     async def changes() -> AsyncIterator[FlashSaleStockView]:
-        current = sale
         watched = stock.watch_stock(context.backends, sale, principal.still_valid)
-        async for remaining, cancelled in watched:
-            context.loaders = Loaders(context.backends)  # every event reads fresh data
-            if cancelled and current.cancelled_at is None:
-                current = await sales.visible_sale(principal, sale_id) or current
-            status = sales.status_of(current, remaining, context.backends.clock.now(), early)
-            yield FlashSaleStockView(current, remaining, status)
+        async for state in watched:
+            context.loaders = Loaders(context.backends)  # every change reads fresh data
+            view = _views.get(state)
+            if view is None:
+                view = _views[state] = asyncio.ensure_future(stock_view(context, state))
+            yield await asyncio.shield(view)
+
+    async def stock_view(context: Any, state: stock.StockState) -> FlashSaleStockView:
+        current = sale
+        if state.cancelled and current.cancelled_at is None:
+            current = await sales.visible_sale(principal, sale_id) or current
+        now = context.backends.clock.now()
+        status = sales.status_of(current, state.remaining, now, early)
+        return FlashSaleStockView(current, state.remaining, status)
 
     return changes()

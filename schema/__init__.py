@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import strawberry
 from strawberry.schema.config import StrawberryConfig
@@ -10,6 +11,7 @@ from strawberry.tools import merge_types
 
 from schema.brands import BrandMutations, BrandQueries
 from schema.catalog import CatalogMutations, CatalogQueries
+from schema.documents import DOCUMENT_CACHE_BYTES, DocumentsMode, build_documents
 from schema.errors import UserError
 from schema.execution import (
     PlainListsExecutor,
@@ -28,9 +30,10 @@ from schema.partners import (
     WebhookMutations,
     WebhookQueries,
 )
+from schema.prechecks import check_declarations
 from schema.relay import PageInfo
 from schema.rules import RuleMutations, RuleQueries
-from schema.safety import GuardedSchema, build_documents, build_extensions
+from schema.safety import GuardedSchema, build_extensions
 from schema.scalars import SCALAR_OVERRIDES
 from schema.tiers import TierSubscriptions
 
@@ -74,18 +77,24 @@ class SchemaLimits:
     max_batch_operations: int = 10
     mask_internal_errors: bool = False
     introspection: bool = True
+    document_cache_bytes: int = DOCUMENT_CACHE_BYTES  # of ad-hoc and APQ texts kept
+    documents: DocumentsMode = DocumentsMode.ANY
+    trusted_documents: tuple[Path, ...] = ()  # manifests of trusted documents
 
 
 def build_schema(
     limits: SchemaLimits = SchemaLimits(), metrics: OperationMetrics | None = None
 ) -> strawberry.Schema:
-    """The executable schema with its limits, caches, error hygiene and metrics."""
+    """The executable schema with its limits, documents, error hygiene and metrics;
+    ManifestError for a trusted-document manifest it cannot run."""
     documents = build_documents(
         max_depth=limits.max_depth,
         max_aliases=limits.max_aliases,
         max_tokens=limits.max_tokens,
         max_cost=limits.max_cost,
         introspection=limits.introspection,
+        max_bytes=limits.document_cache_bytes,
+        mode=limits.documents,
     )
     schema = GuardedSchema(
         query=Query,
@@ -106,6 +115,9 @@ def build_schema(
     )
     build_inputs_directly(schema)
     resolve_plain_fields_directly(schema)
+    check_declarations(schema)
+    for manifest in limits.trusted_documents:
+        documents.load_manifest(manifest)  # planned with the schema's final resolvers
     return schema
 
 

@@ -20,6 +20,6 @@ class Context:
     request_id: str
     principal: Principal | None = None
     connection_params: dict[str, Any] | None = None
-    # The entry script's verdict on this request's enterFlashSale, when the endpoint's short
-    # way (server/hot_path.py) asked it already and found no refusal to give.
+    # The entry script's verdict on this request's enterFlashSale, when its pre-check
+    # (schema/prechecks.py) asked it already and found no refusal to give.
     flash_verdict: Verdict | None = None

@@ -8,11 +8,26 @@ payload's plain fields, read through strawberry's wrappers, 2% of the instructio
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING
+from functools import partial
 from typing import Any
+from weakref import WeakKeyDictionary
 
+import orjson
 import strawberry
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationType,
+    SelectionSetNode,
+    get_named_type,
+)
+from graphql.pyutils import is_awaitable
 from strawberry.scalars import is_scalar
 from strawberry.schema.name_converter import NameConverter
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -36,14 +51,124 @@ class RememberingNameConverter(NameConverter):
         return converted
 
 
+# Field metadata: the field's value is the same whoever asks (it reads no caller, and has no
+# permission of its own), so a subscription event may be executed once for all its subscribers.
+SAME_FOR_EVERY_CALLER = {"same_for_every_caller": True}
+
+
 class PlainListsExecutor(StrawberryGraphQLCoreExecutionContext):
     """graphql-core looks up `@stream` for every list field it completes, each time; a field
-    with no directive at all cannot be streamed."""
+    with no directive at all cannot be streamed. And a subscription event that is the same for
+    every subscriber is executed once per document and variables (`shared_event_result`)."""
 
     def get_stream_usage(self, field_details_list: Any, path: Any) -> Any:
         if not field_details_list[0].node.directives:
             return None
         return super().get_stream_usage(field_details_list, path)
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        if (
+            serially is False
+            and getattr(self.root_value, "same_for_every_subscriber", False)
+            and self.operation.operation is OperationType.SUBSCRIPTION
+            and same_for_every_caller(self)
+        ):
+            return shared_event_result(self, partial(super().execute_operation, serially))
+        return super().execute_operation(serially)
+
+
+# Per event (a payload its stream marks `same_for_every_subscriber`, as flashSaleStock's
+# watchers in a process share one): its result per (operation, variables), or its execution
+# in flight. At 5,000 watchers of a sale, one execution instead of 5,000 per change.
+_event_results: WeakKeyDictionary[Any, dict[tuple[int, bytes], Any]] = WeakKeyDictionary()
+
+
+async def shared_event_result(executor: Any, execute: Callable[[], Any]) -> Any:
+    """The event's result for the executor's operation and variables, executed by the first
+    subscriber to ask; a result with errors is not shared (each subscriber executes its own:
+    an error may carry its request's id)."""
+    results = _event_results.setdefault(executor.root_value, {})
+    key = (id(executor.operation), orjson.dumps(executor.variable_values, default=str))
+    shared = results.get(key)
+    if shared is None:
+        shared = results[key] = asyncio.ensure_future(_awaited(execute()))
+        return await shared
+    result = await asyncio.shield(shared)
+    return await _awaited(execute()) if result.errors else result
+
+
+async def _awaited(value: Any) -> Any:
+    return await value if is_awaitable(value) else value
+
+
+# Whether an operation selects only fields the same for every caller, by id of its node (the
+# document registry keeps the node, so its id is not reused meanwhile).
+_caller_independent: dict[int, tuple[Any, bool]] = {}
+CALLER_INDEPENDENT_KEPT = 1000
+
+
+def same_for_every_caller(executor: Any) -> bool:
+    operation = executor.operation
+    known = _caller_independent.get(id(operation))
+    if known is None or known[0] is not operation:
+        if len(_caller_independent) >= CALLER_INDEPENDENT_KEPT:
+            _caller_independent.clear()
+        root = executor.schema.subscription_type
+        verdict = root is not None and _selects_caller_independent(
+            executor.schema, executor.fragments, root, operation.selection_set, root=True
+        )
+        known = _caller_independent[id(operation)] = (operation, verdict)
+    return known[1]
+
+
+def _selects_caller_independent(
+    schema: GraphQLSchema,
+    fragments: Mapping[str, Any],
+    parent: GraphQLObjectType,
+    selection_set: SelectionSetNode,
+    *,
+    root: bool = False,
+) -> bool:
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            name = selection.name.value
+            if name == "__typename":
+                continue
+            field = parent.fields.get(name)
+            if field is None or not (
+                (root and field.subscribe is not None) or _caller_independent_field(parent, field)
+            ):
+                return False
+            if selection.selection_set is not None:
+                named = get_named_type(field.type)
+                if not isinstance(named, GraphQLObjectType) or not _selects_caller_independent(
+                    schema, fragments, named, selection.selection_set
+                ):
+                    return False
+            continue
+        if isinstance(selection, FragmentSpreadNode):
+            details = fragments.get(selection.name.value)  # graphql-core's FragmentDetails
+            if details is None:
+                return False
+            condition, inner = details.definition.type_condition, details.definition.selection_set
+        else:
+            assert isinstance(selection, InlineFragmentNode)
+            condition, inner = selection.type_condition, selection.selection_set
+        if inner is None or (condition is not None and condition.name.value != parent.name):
+            return False
+        if not _selects_caller_independent(schema, fragments, parent, inner, root=root):
+            return False
+    return True
+
+
+def _caller_independent_field(parent: GraphQLObjectType, field: Any) -> bool:
+    definition = field.extensions.get("strawberry-definition")
+    if definition is None or definition.permission_classes:
+        return False
+    if definition.is_basic_field or definition.metadata.get("same_for_every_caller"):
+        return True
+    # A node's global id is its type's name and its key.
+    return definition.python_name == "id" and any(i.name == "Node" for i in parent.interfaces)
 
 
 def attribute_reader(name: str) -> Callable[..., Any]:

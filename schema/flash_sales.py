@@ -13,7 +13,9 @@ from domain.flash_sales.sales import FlashSaleStatus as FlashSaleStatusValues
 from resolvers import flash_sales as resolve
 from schema.catalog import CatalogItem, Redemption
 from schema.errors import UserError
+from schema.execution import SAME_FOR_EVERY_CALLER
 from schema.permissions import HasBrand, IsBrandAdmin, IsMember
+from schema.prechecks import PRECHECK, Precheck
 from schema.relay import Connection, Node
 
 if TYPE_CHECKING:
@@ -36,16 +38,16 @@ class FlashSale(Node):
     total_stock: int
     per_member_limit: int
 
-    @strawberry.field
+    @strawberry.field(metadata=SAME_FOR_EVERY_CALLER)
     async def item(self, info: Info) -> CatalogItem:
         return await resolve.item_of(info, self)
 
     @strawberry.field(description="Units left to enter for (units held by entries in flight "
-                      "are not left).")  # fmt: skip
+                      "are not left).", metadata=SAME_FOR_EVERY_CALLER)  # fmt: skip
     async def remaining_stock(self, info: Info) -> int:
         return await resolve.remaining_of(info, self)
 
-    @strawberry.field
+    @strawberry.field(metadata=SAME_FOR_EVERY_CALLER)
     async def status(self, info: Info) -> FlashSaleStatus:
         return await resolve.status_of(info, self)
 
@@ -128,7 +130,14 @@ class FlashSaleMutations:
     async def cancel_flash_sale(self, info: Info, input: CancelFlashSaleInput) -> FlashSalePayload:
         return await resolve.cancel_flash_sale(info, input)
 
-    @strawberry.mutation(permission_classes=[IsMember])
+    # The entry script may refuse an attempt before execution (schema/prechecks.py): at a
+    # sale's start, nearly every attempt is refused, and the script costs less than execution.
+    @strawberry.mutation(
+        permission_classes=[IsMember],
+        metadata={
+            PRECHECK: Precheck(resolve.decide_entry, assumes=(IsMember,), refusal=resolve.refused)
+        },
+    )
     async def enter_flash_sale(
         self, info: Info, input: EnterFlashSaleInput
     ) -> EnterFlashSalePayload:

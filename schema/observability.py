@@ -31,14 +31,16 @@ class OperationMetrics:
             ["code"],
             registry=registry,
         )
-        self.short_way = Counter(
-            "pointsmall_flash_sale_refusals_short_way",
-            "enterFlashSale refusals answered before GraphQL execution (server/hot_path.py).",
+        self.precheck_answers = Counter(
+            "pointsmall_precheck_answers",
+            "Fields answered by their pre-check before GraphQL execution (schema/prechecks.py), "
+            "by field.",
+            ["field"],
             registry=registry,
         )
-        self.short_way_failures = Counter(
-            "pointsmall_flash_sale_short_way_failures",
-            "Failures inside the short way (logged); strawberry's answer went out as usual.",
+        self.precheck_failures = Counter(
+            "pointsmall_precheck_failures",
+            "Failures inside a pre-check (logged); the request went through execution.",
             registry=registry,
         )
         self._names: set[str] = set()

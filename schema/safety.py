@@ -1,42 +1,37 @@
 """Query safety and error hygiene, assembled once per schema.
 
-Each query text is parsed (under the token limit) and validated (under the depth, alias and
-cost limits) once, then kept: doing it again is most of what a request costs strawberry
-(DESIGN.md, performance notes). strawberry's own ParserCache and ValidationCache would do the
-same, but the latter keys on the parsed document, whose nodes are frozen dataclasses: every
-lookup hashed the whole document again, a few percent of each request.
+Each document is parsed (under the token limit) and validated (under the depth, alias and
+cost limits) once, when the schema's DocumentRegistry registers it (schema/documents.py):
+doing it again is most of what a request costs strawberry (DESIGN.md, performance notes).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import (
-    DocumentNode,
     GraphQLError,
     NoSchemaIntrospectionCustomRule,
     StringValueNode,
     ValidationRule,
-    parse,
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
-from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
 from domain.errors import AccessDenied, DomainError
 from schema.cost import build_cost_rule
 
+if TYPE_CHECKING:
+    from schema.documents import DocumentRegistry
+
 log = logging.getLogger("pointsmall.graphql")
 
-DOCUMENT_CACHE_SIZE = 1024
 NUL = "\x00"
 NUL_REFUSED = "Strings may not hold the NUL character (\\u0000)"
 
@@ -92,65 +87,17 @@ def build_validation_rules(
     return rules
 
 
-@dataclass(slots=True)
-class _Document:
-    parsed: DocumentNode
-    valid: bool = False  # validated without errors; a document with errors is checked each time
-
-
-class DocumentCache:
-    """The documents of the last `size` query texts, parsed and, once validated, known valid.
-
-    Shared by every request to one schema; an event loop's requests use it one at a time.
-    """
-
-    def __init__(
-        self, max_tokens: int, rules: list[type[ValidationRule]], size: int = DOCUMENT_CACHE_SIZE
-    ) -> None:
-        self.max_tokens = max_tokens
-        self.rules = tuple(rules)
-        self.size = size
-        self.hits = self.misses = self.validations = 0
-        self._documents: OrderedDict[str, _Document] = OrderedDict()
-
-    def parsed(self, query: str) -> DocumentNode:
-        """The query's document; a GraphQLError if it does not parse or has too many tokens."""
-        document = self._documents.get(query)
-        if document is not None:
-            self.hits += 1
-            self._documents.move_to_end(query)
-            return document.parsed
-        self.misses += 1
-        document = self._documents[query] = _Document(parse(query, max_tokens=self.max_tokens))
-        if len(self._documents) > self.size:
-            self._documents.popitem(last=False)
-        return document.parsed
-
-    def errors(self, context: ExecutionContext) -> list[GraphQLError]:
-        """The validation errors of the context's document, under the spec's rules and ours."""
-        assert context.graphql_document is not None
-        document = self._documents.get(context.query) if context.query else None
-        if document is not None and document.parsed is not context.graphql_document:
-            document = None  # the context's document did not come from this cache
-        if document is not None and document.valid:
-            return []
-        rules = (*context.validation_rules, *self.rules)
-        self.validations += 1
-        errors = validate_document(context.schema._schema, context.graphql_document, rules)
-        if document is not None and not errors:
-            document.valid = True
-        return errors
-
-
 class CheckedDocuments(SchemaExtension):
-    """Parses and validates through the schema's DocumentCache, and times each operation for
-    `observe` (the metrics) when given. One extension for both: strawberry's bookkeeping of
-    a second one cost about 1% of a mutation's instructions."""
+    """Parses and validates through the schema's DocumentRegistry (schema/documents.py), and
+    times each operation for `observe` (the metrics) when given. One extension for both:
+    strawberry's bookkeeping of a second one cost about 1% of a mutation's instructions."""
 
     def __init__(
-        self, cache: DocumentCache, observe: Callable[[str | None, float], None] | None = None
+        self,
+        documents: DocumentRegistry,
+        observe: Callable[[str | None, float], None] | None = None,
     ) -> None:
-        self.cache = cache
+        self.documents = documents
         self.observe = observe
 
     def on_operation(self) -> Iterator[None]:
@@ -166,13 +113,15 @@ class CheckedDocuments(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         if context.graphql_document is None and context.query:
-            context.graphql_document = self.cache.parsed(context.query)
+            if self.documents.schema is None:
+                self.documents.bind(context.schema)
+            context.graphql_document = self.documents.document(context.query).parsed
         yield
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
         context.pre_execution_errors = [
-            *self.cache.errors(context),
+            *self.documents.errors(context),
             *nul_in_variables(context.variables),
         ]
         yield
@@ -202,13 +151,15 @@ class GuardedSchema(strawberry.Schema):
         *args: Any,
         mask_internal: bool = False,
         count_error: Callable[[str], None] | None = None,
-        documents: DocumentCache | None = None,
+        documents: DocumentRegistry | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.mask_internal = mask_internal
         self.count_error = count_error
         self.documents = documents  # the one its CheckedDocuments extension uses
+        if documents is not None:
+            documents.bind(self)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -236,22 +187,8 @@ class GuardedSchema(strawberry.Schema):
                 self.count_error(code)
 
 
-def build_documents(
-    *,
-    max_depth: int,
-    max_aliases: int,
-    max_tokens: int,
-    max_cost: int,
-    introspection: bool = True,
-    size: int = DOCUMENT_CACHE_SIZE,
-) -> DocumentCache:
-    """A schema's document cache, checking every limit."""
-    rules = build_validation_rules(max_depth, max_aliases, max_cost, introspection)
-    return DocumentCache(max_tokens, rules, size)
-
-
 def build_extensions(
-    documents: DocumentCache, observe: Callable[[str | None, float], None] | None = None
+    documents: DocumentRegistry, observe: Callable[[str | None, float], None] | None = None
 ) -> list[Callable[[], SchemaExtension]]:
     """The schema's extension factories: one, parsing, validating and timing operations."""
     return [lambda: CheckedDocuments(documents, observe)]

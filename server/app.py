@@ -67,6 +67,7 @@ def create_app(
     not for apps that come and go in one process (tests), whose frozen objects would stay."""
     settings = settings or Settings()
     settings.check_production()
+    settings.check_documents()
     if settings.database_url is None or settings.redis_url is None:
         raise RuntimeError(
             "DATABASE_URL and REDIS_URL must be set: `pointsmall serve` sets them to its "
@@ -87,6 +88,9 @@ def create_app(
             max_batch_operations=settings.max_batch_operations,
             mask_internal_errors=settings.production,
             introspection=settings.introspection_enabled,
+            document_cache_bytes=settings.document_cache_bytes,
+            documents=settings.documents,
+            trusted_documents=settings.trusted_document_paths,
         ),
         metrics,
     )
@@ -98,6 +102,7 @@ def create_app(
         allowed_origins=settings.allowed_origins,
         allowed_origin_pattern=settings.allowed_origin_pattern,
         max_message_bytes=settings.max_body_bytes,
+        prechecks=settings.prechecks,
     )
 
     @contextlib.asynccontextmanager
@@ -123,6 +128,7 @@ def create_app(
         )
         app.state.backends = backends  # for tests that move the clock
         app.state.authenticator = authenticator  # for tests that tune partners' rate limits
+        app.state.graphql = graphql  # for tests that compare answers with pre-checks off
         scheduler = Scheduler(
             backends,
             standard_jobs(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
+from dataclasses import dataclass
 from math import ceil
 from pathlib import Path
 from typing import Any
@@ -23,16 +24,18 @@ from strawberry.types import ExecutionResult
 
 from resolvers.loaders import Loaders
 from schema.context import Context
+from schema.documents import PERSISTED_QUERY_NOT_FOUND, DocumentRefused, DocumentRegistry
 from schema.observability import OperationMetrics
 from server.auth import AuthenticationFailed, RateLimited
-from server.hot_path import HotPath
 from server.logs import request_id_var
+from server.prechecks import CHARGED, PRINCIPAL, VERDICT, Prechecks
 from server.sockets import (
     AuthorizedTransportWSHandler,
     TextFrameWebSocketAdapter,
     authenticate_connection,
 )
 
+NOT_AUTHENTICATED = object()  # no pre-check authenticated the request
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 GRAPHQL_RESPONSE_CONTENT_TYPE = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
@@ -112,11 +115,28 @@ def is_request_error(result: ExecutionResult) -> bool:
     )
 
 
+def is_persisted_query_not_found(result: ExecutionResult) -> bool:
+    """APQ's "send the text" answer, which clients expect with HTTP 200 whatever they accept."""
+    return any(
+        (error.extensions or {}).get("code") == PERSISTED_QUERY_NOT_FOUND
+        for error in result.errors or ()
+    )
+
+
+@dataclass
+class NamedDocumentRequest(GraphQLRequestData):
+    """A request whose document was named by hash or id: `query` is its text, or `refused`
+    says why this server will not run it."""
+
+    refused: DocumentRefused | None = None
+
+
 class GraphQLEndpoint(GraphQL):
     """Authenticates every request and connection, and speaks GraphQL-over-HTTP.
 
-    Backends and the authenticator come from the lifespan's state, per request. Refused flash
-    sale entries take a short way (server/hot_path.py). Sockets: server/sockets.py.
+    Backends and the authenticator come from the lifespan's state, per request. Documents are
+    named by text, persisted-query hash or trusted id (schema/documents.py); a field's pre-check
+    may answer before execution (server/prechecks.py). Sockets: server/sockets.py.
     """
 
     websocket_adapter_class = TextFrameWebSocketAdapter
@@ -128,14 +148,20 @@ class GraphQLEndpoint(GraphQL):
         metrics: OperationMetrics | None = None,
         allowed_origin_pattern: str | None = None,
         max_message_bytes: int = 1024 * 1024,
+        prechecks: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.documents: DocumentRegistry = self.schema.documents
         self.max_message_bytes = max_message_bytes  # of a WebSocket message (server/sockets.py)
         self.allowed_origin_pattern = (
             re.compile(allowed_origin_pattern) if allowed_origin_pattern else None
         )
-        self.hot_path = HotPath(metrics, self.encode_json, response_media_type)
+        self.prechecks = (
+            Prechecks(self.documents, metrics, self.encode_json, response_media_type)
+            if prechecks
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -146,7 +172,10 @@ class GraphQLEndpoint(GraphQL):
         token = request_id_var.set(request_id)
         try:
             try:
-                response = await self.hot_path.answer(request) or await self.run(request)
+                response = None
+                if self.prechecks is not None:
+                    response = await self.prechecks.answer(request)
+                response = response or await self.run(request)
             except AuthenticationFailed as failure:
                 response = error_response(401, str(failure), **{"WWW-Authenticate": "Bearer"})
             except RateLimited as limited:
@@ -169,14 +198,17 @@ class GraphQLEndpoint(GraphQL):
             backends=backends,
             loaders=Loaders(backends),
             request_id=request_id_var.get() if isinstance(request, Request) else new_request_id(),
-            flash_verdict=getattr(request.state, "flash_verdict", None),
+            flash_verdict=request.scope.get(VERDICT),
         )
         if isinstance(request, Request):
-            context.principal = await request.state.authenticator.authenticate(
-                request.headers.get("authorization"),
-                request.headers.get("x-brand"),
-                request.headers.get("x-api-key"),
-            )
+            principal = request.scope.get(PRINCIPAL, NOT_AUTHENTICATED)
+            if principal is NOT_AUTHENTICATED:  # else a pre-check authenticated it already
+                principal = await request.state.authenticator.authenticate(
+                    request.headers.get("authorization"),
+                    request.headers.get("x-brand"),
+                    request.headers.get("x-api-key"),
+                )
+            context.principal = principal
             if wants_graphql_response_json(request.headers.get("accept", "")):
                 response.media_type = GRAPHQL_RESPONSE_JSON
             request.state.sub_response = response
@@ -209,12 +241,37 @@ class GraphQLEndpoint(GraphQL):
         root_value: Any,
         sub_response: Response,
     ) -> Any:
-        """strawberry's, once a partner's key paid for every operation of the request."""
+        """strawberry's, once a partner's key paid for every operation of the request (unless
+        a pre-check charged it already)."""
         operations = len(request_data) if isinstance(request_data, list) else 1
-        await request.state.authenticator.charge(context.principal, operations)
+        if not request.scope.get(CHARGED):
+            await request.state.authenticator.charge(context.principal, operations)
+        if isinstance(request_data, NamedDocumentRequest) and request_data.refused is not None:
+            return self.refusal(request_data.refused)
         return await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
         )
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        if isinstance(request_data, NamedDocumentRequest) and request_data.refused is not None:
+            return self.refusal(request_data.refused)  # one of a batch
+        return await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+
+    def refusal(self, refused: DocumentRefused) -> ExecutionResult:
+        """The result of a request whose document this server will not run."""
+        errors = [refused.error()]
+        self.schema.process_errors(errors)  # counted by code, as every error
+        return ExecutionResult(data=None, errors=errors)
 
     def parse_json(self, data: str | bytes) -> Any:
         """orjson, which bounds what the json module lets through to a 500 (nesting past 1,024
@@ -230,9 +287,26 @@ class GraphQLEndpoint(GraphQL):
         """strawberry's, once a JSON body's shape is checked (strawberry reads it unchecked; the
         second decoding, by orjson, costs a microsecond)."""
         content_type, _ = parse_content_type(request.content_type or "")
+        given: Any = None
         if request.method == "POST" and "application/json" in content_type:
-            check_request_body(self.parse_json(await request.get_body()))
-        return await super().parse_http_body(request)
+            given = self.parse_json(await request.get_body())
+            check_request_body(given)
+        elif request.method == "GET":
+            given = dict(request.query_params)
+        parsed = await super().parse_http_body(request)
+        if isinstance(parsed, list):
+            return [self.named(data, item) for data, item in zip(parsed, given, strict=True)]
+        return self.named(parsed, given if isinstance(given, dict) else {})
+
+    def named(self, data: GraphQLRequestData, given: dict[str, Any]) -> GraphQLRequestData:
+        """The request with the text of the document it names (schema/documents.py)."""
+        try:
+            query = self.documents.resolve(data.query, data.extensions, given.get("documentId"))
+        except DocumentRefused as refused:
+            return NamedDocumentRequest(**vars(data), refused=refused)
+        if query is data.query:
+            return data
+        return NamedDocumentRequest(**{**vars(data), "query": query})
 
     async def process_result(
         self, request: Request, result: ExecutionResult
@@ -241,10 +315,10 @@ class GraphQLEndpoint(GraphQL):
         if is_request_error(result):
             body.pop("data", None)  # GraphQL-over-HTTP: a request error has no data entry
             sub_response = request.state.sub_response
-            if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
+            if sub_response.media_type == GRAPHQL_RESPONSE_JSON and not (
+                is_persisted_query_not_found(result)
+            ):
                 sub_response.status_code = 400
-        else:
-            await self.hot_path.executed(request)
         return body
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
@@ -252,6 +326,15 @@ class GraphQLEndpoint(GraphQL):
         if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
             response.headers["content-type"] = GRAPHQL_RESPONSE_CONTENT_TYPE
         return response
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """strawberry's, but a GET naming its document by hash or id is a request."""
+        params = request.query_params
+        return (
+            super().should_render_graphql_ide(request)
+            and params.get("extensions") is None
+            and params.get("documentId") is None
+        )
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(GRAPHIQL_PAGE.read_text())

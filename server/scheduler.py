@@ -13,6 +13,7 @@ from db.redis import cancel_and_wait
 from domain import idempotency
 from domain.catalog.redemptions import cancel_unpaid
 from domain.flash_sales.reconcile import reconcile
+from domain.ledger.events import SWEEP_EVERY, announce_recent
 from domain.ledger.expiry import run_expiry
 from domain.rules.birthdays import give_birthday_bonuses
 from domain.runtime import Backends
@@ -38,8 +39,8 @@ def standard_jobs(
     webhook_interval: float = 2.0,
 ) -> list[Job]:
     """Expire due points; re-qualify tiers daily; give birthday bonuses hourly; cancel unpaid
-    redemptions every minute; reconcile flash sales every few seconds; forget idempotency
-    records past retention."""
+    redemptions every minute; reconcile flash sales every few seconds; deliver webhooks;
+    announce recent balance versions; forget idempotency records past retention."""
 
     async def purge(rt: Backends) -> int:
         return await idempotency.purge_expired(timedelta(days=idempotency_retention_days))
@@ -51,6 +52,7 @@ def standard_jobs(
         Job("cancel-unpaid", 60, cancel_unpaid),  # points + cash redemptions past their window
         Job("reconcile-flash-sales", reconcile_interval, reconcile),
         Job("deliver-webhooks", webhook_interval, deliver_due),
+        Job("announce-balances", SWEEP_EVERY, announce_recent),  # events lost after commit
         Job("purge-idempotency", 24 * 3600, purge),
     ]
 

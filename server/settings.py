@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.flash_sales.entry import MIN_HOLD_SECONDS
+from schema.documents import DOCUMENT_CACHE_BYTES, DocumentsMode
 
 MIN_SECRET_LENGTH = 32
 # Pages served from this machine, on any port (a front-end's dev server, GraphiQL elsewhere).
@@ -51,6 +52,13 @@ class Settings(BaseSettings):
     max_query_cost: int = 5000
     max_batch_operations: int = 10
     max_body_bytes: int = Field(1024 * 1024, ge=1024)  # larger request bodies: 413
+    # Which documents requests may name (schema/documents.py): texts, persisted hashes, ids.
+    documents: DocumentsMode = DocumentsMode.ANY
+    # Manifests of trusted documents ({"<sha256>": "<text>"} JSON files), comma-separated.
+    trusted_documents: str = ""
+    document_cache_bytes: int = Field(DOCUMENT_CACHE_BYTES, ge=0)  # texts kept besides those
+    # Fields' pre-checks (schema/prechecks.py) may answer before execution; off: never.
+    prechecks: bool = True
     graphiql: bool | None = None  # default: on in development, off in production
     introspection: bool | None = None  # default: on in development, off in production
     scheduler: bool = True  # run the periodic jobs (expiry, clean-up) inside serve
@@ -85,10 +93,23 @@ class Settings(BaseSettings):
         return None if self.production else LOCAL_ORIGINS
 
     @property
+    def trusted_document_paths(self) -> tuple[Path, ...]:
+        parts = (part.strip() for part in self.trusted_documents.split(","))
+        return tuple(Path(part) for part in parts if part)
+
+    @property
     def webhooks_private_allowed(self) -> bool:
         if self.webhooks_allow_private is None:
             return not self.production
         return self.webhooks_allow_private
+
+    def check_documents(self) -> None:
+        """Trusted mode runs only the manifests' documents: it needs at least one."""
+        if self.documents is DocumentsMode.TRUSTED and not self.trusted_document_paths:
+            raise SettingsError(
+                "POINTSMALL_DOCUMENTS=trusted needs POINTSMALL_TRUSTED_DOCUMENTS, the manifest "
+                "files of the documents it may run."
+            )
 
     def check_production(self) -> None:
         """Production runs only on named backends with a real signing secret."""

@@ -26,6 +26,7 @@ from db.models import Brand
 from domain.brands import create_brand
 from server.app import create_app
 from server.auth import brand_signing_secret, mint_token
+from server.cli import WEBSOCKETS
 from server.embedded import EmbeddedPostgres, EmbeddedRedis
 from server.settings import Settings
 
@@ -246,6 +247,8 @@ def start_live_server(
             str(workers),
             "--log-level",
             "warning",
+            "--ws",
+            WEBSOCKETS,
             "--ws-per-message-deflate",
             "false",
         ],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
@@ -20,13 +21,13 @@ from db.models import FlashSale
 from db.redis import cancel_and_wait
 from domain.idempotency import request_hash
 from domain.runtime import Backends
-from subscriptions.bus import QUIET, RESUBSCRIBED
+from subscriptions.bus import RESUBSCRIBED
 
 log = logging.getLogger(__name__)
 
 PUBLISH_EVERY = 0.1  # seconds: at most ~10 stock updates a second per sale, across processes
 KEPT_AFTER_END = timedelta(days=1)
-RECHECK_AFTER = 5.0  # seconds without an event before a watcher re-reads the stock
+RECHECK_AFTER = 5.0  # seconds without an event before a process re-reads a watched sale's stock
 
 REDEMPTIONS_SQL = """
 SELECT id, reservation_id, quantity FROM redemption
@@ -183,20 +184,120 @@ async def resolve_hold(
     return bool(resolved)
 
 
+@dataclass(frozen=True, eq=False, slots=True, weakref_slot=True)
+class StockState:
+    """A sale's stock as its watchers see it; one object per change, shared by the watchers of
+    a process (so what is made of it can be made once for all of them)."""
+
+    remaining: int
+    cancelled: bool
+
+    def same_as(self, other: StockState | None) -> bool:
+        return other is not None and (self.remaining, self.cancelled) == (
+            other.remaining,
+            other.cancelled,
+        )
+
+
+class _SaleWatch:
+    """One process's view of a sale's (remaining, cancelled), shared by all its watchers there:
+    one bus subscription and, after a quiet spell or a lost connection, one read of Redis,
+    however many members watch. Watchers wait for the state to change, never queue events:
+    one that falls behind skips to the latest."""
+
+    def __init__(self, rt: Backends, sale: FlashSale) -> None:
+        self._rt = rt
+        self._sale = sale
+        self.watchers = 0
+        self.state: StockState | None = None  # None once the watch has ended
+        self._changed = asyncio.get_running_loop().create_future()
+        self._ready = asyncio.Event()
+        self._task = asyncio.create_task(self._follow(), name=f"flash-sale-{sale.id}-stock")
+
+    @property
+    def ended(self) -> bool:
+        return self._ready.is_set() and self.state is None
+
+    async def ready(self) -> None:
+        await self._ready.wait()
+
+    async def changed_from(self, state: StockState | None) -> None:
+        """Return once the state is no longer `state`."""
+        while self.state is state and state is not None:
+            await asyncio.shield(self._changed)
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+
+    async def _follow(self) -> None:
+        next_event: asyncio.Task | None = None
+        try:
+            async with self._rt.bus.subscribe(
+                stock_channel(self._sale.id), hear_resubscriptions=True
+            ) as events:
+                self._set(await self._read())
+                while True:
+                    # Waited for with a timeout, never cancelled: that would end the stream.
+                    next_event = next_event or asyncio.ensure_future(anext(events))
+                    done, _ = await asyncio.wait({next_event}, timeout=RECHECK_AFTER)
+                    if not done:  # quiet for a while: a publish may have been lost
+                        self._set(await self._read())
+                        continue
+                    event, next_event = next_event.result(), None
+                    if event is RESUBSCRIBED:
+                        self._set(await self._read())
+                    else:
+                        remaining, cancelled = int(event["remaining"]), bool(event.get("cancelled"))
+                        self._set(StockState(max(remaining, 0), cancelled))
+        except StopAsyncIteration:
+            pass  # the bus stopped
+        except Exception:
+            log.warning("stock of flash sale %s no longer followed", self._sale.id, exc_info=True)
+        finally:
+            if next_event is not None:
+                await cancel_and_wait(next_event)
+            self._set(None)
+
+    async def _read(self) -> StockState:
+        keys = SaleKeys.of(self._rt.keys, self._sale.id)
+        async with self._rt.redis.pipeline(transaction=False) as pipe:
+            pipe.get(keys.stock)
+            pipe.hget(keys.meta, "cancelled")
+            stock, cancelled = await pipe.execute()
+        if stock is None:  # Redis lost the sale: the record's count until it is rebuilt
+            sale = self._sale
+            return StockState(sale.total_stock - sale.sold, sale.cancelled_at is not None)
+        return StockState(max(int(stock), 0), cancelled == "1")
+
+    def _set(self, state: StockState | None) -> None:
+        self._ready.set()
+        if state is not None and state.same_as(self.state):
+            return
+        self.state = state
+        self._changed.set_result(None)
+        self._changed = asyncio.get_running_loop().create_future()
+
+
 async def watch_stock(
     rt: Backends, sale: FlashSale, still_valid: Callable[[], bool]
-) -> AsyncIterator[tuple[int, bool]]:
-    """(remaining stock, whether the sale was cancelled) now, then at each published change
-    (a re-read of Redis after the bus lost events, and after quiet spells), until the
-    credentials expire."""
-    async with rt.bus.subscribe(
-        stock_channel(sale.id), hear_resubscriptions=True, quiet_after=RECHECK_AFTER
-    ) as events:
-        yield (await remaining_by_sale(rt, [sale]))[sale.id], sale.cancelled_at is not None
-        async for event in events:
-            if not still_valid():
-                return
-            if event is RESUBSCRIBED or event is QUIET:
-                yield (await remaining_by_sale(rt, [sale]))[sale.id], sale.cancelled_at is not None
-            else:
-                yield max(int(event["remaining"]), 0), bool(event.get("cancelled"))
+) -> AsyncIterator[StockState]:
+    """The sale's stock and whether it was cancelled now, then at each change (published, or
+    read again after the bus lost events or all was quiet), until the credentials expire."""
+    watches: dict[int, _SaleWatch] = rt.helpers.setdefault("sale_watches", {})
+    watch = watches.get(sale.id)
+    if watch is None or watch.ended:
+        watch = watches[sale.id] = _SaleWatch(rt, sale)
+    watch.watchers += 1
+    try:
+        await watch.ready()
+        state = watch.state
+        while state is not None and still_valid():
+            yield state
+            await watch.changed_from(state)
+            state = watch.state
+    finally:
+        watch.watchers -= 1
+        if not watch.watchers:
+            if watches.get(sale.id) is watch:
+                del watches[sale.id]
+            await watch.stop()

@@ -3,17 +3,30 @@
 An event is only a wake-up call; the ledger is the record. So publishing is best effort: a
 movement that committed stands even when its events cannot be sent (Redis down), and watchers
 read what they missed from the ledger when the bus is back (see `balance_changes`).
+
+An event lost between commit and publish (a publish that failed, a process that died in
+between) is made good by one sweep for the whole deployment (`announce_recent`, a periodic
+job): every SWEEP_EVERY seconds it announces the latest version of each member whose ledger
+moved in the last SWEEP_WINDOW seconds. A watcher that has that version already does nothing;
+one that missed it reads the ledger. Its cost follows the movements, not the watchers: an
+idle watcher does no work at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any
 
+from tortoise.connection import get_connection
+
+from db.models import LedgerEntry
+from db.rows import model_of
 from domain.runtime import Backends
-from subscriptions.bus import QUIET, RESUBSCRIBED
+from subscriptions.bus import RESUBSCRIBED
 
 log = logging.getLogger(__name__)
 
@@ -22,28 +35,47 @@ def balance_channel(member_id: int) -> str:
     return f"balance:{member_id}"
 
 
-def published_entries(entries: list[Any]) -> list[list[int]]:
-    """What a movement's outcome keeps of its entries, to publish them after commit."""
-    return [[entry.id, entry.version, entry.balance_after] for entry in entries]
+def published_entries(entries: list[LedgerEntry]) -> list[list[Any]]:
+    """What to publish of a movement's entries after commit: id, version, balance after and
+    the entry itself, so that watchers need not read it back."""
+    return [[entry.id, entry.version, entry.balance_after, entry_row(entry)] for entry in entries]
 
 
-async def publish_balance_changes(rt: Backends, member_id: int, entries: list[list[int]]) -> None:
+def entry_row(entry: LedgerEntry) -> dict[str, Any]:
+    """The entry's columns, as JSON carries them (orjson writes datetimes in RFC 3339)."""
+    row = {name: getattr(entry, name) for name in entry._meta.db_fields}
+    row["kind"] = entry.kind.value
+    return row
+
+
+def entry_of(row: dict[str, Any]) -> LedgerEntry:
+    """The entry an event carried, as the ORM would load it from its row."""
+    return model_of(
+        LedgerEntry,
+        {
+            **row,
+            "created_at": datetime.fromisoformat(row["created_at"]),
+            "expires_at": row["expires_at"] and datetime.fromisoformat(row["expires_at"]),
+        },
+    )
+
+
+async def publish_balance_changes(rt: Backends, member_id: int, entries: list[list[Any]]) -> None:
     """Tell every API process about a member's new entries, in version order.
 
     Called after commit: a failure here must not turn a movement that was made into an error
     (the caller would be told it failed, and its retry would replay without publishing).
     """
-    for entry_id, version, available in entries:
+    for entry_id, version, available, row in entries:
+        event = {
+            "memberId": member_id,
+            "entryId": entry_id,
+            "version": version,
+            "available": available,
+            "entry": row,
+        }
         try:
-            await rt.bus.publish(
-                balance_channel(member_id),
-                {
-                    "memberId": member_id,
-                    "entryId": entry_id,
-                    "version": version,
-                    "available": available,
-                },
-            )
+            await rt.bus.publish(balance_channel(member_id), event)
         except Exception:
             log.warning(
                 "balance event of member %s, version %s, not published; watchers will read "
@@ -55,22 +87,45 @@ async def publish_balance_changes(rt: Backends, member_id: int, entries: list[li
             return  # the rest would fail alike, each after its own retries
 
 
-# A watcher rereads the ledger after this long without an event: a publish that failed after
-# its commit is made good within it.
-RECHECK_AFTER = 30.0
+SWEEP_EVERY = 10.0  # seconds: a lost event reaches its watchers within about this long
+# Longer than SWEEP_EVERY, so a movement whose transaction outlasts the gap between two sweeps
+# (its entry is stamped when written, seen when committed) is still in the next one's window.
+SWEEP_WINDOW = timedelta(seconds=25)
+ANNOUNCED_TOGETHER = 500
+RECENT_VERSIONS_SQL = """
+SELECT member_id, max(version) AS version FROM ledger_entry
+WHERE created_at >= $1
+GROUP BY member_id
+"""
+
+
+async def announce_recent(rt: Backends) -> int:
+    """Announce each recently moved member's latest version on its channel (the sweep in the
+    module's docstring); how many members were announced."""
+    since = rt.clock.now() - SWEEP_WINDOW
+    rows = await get_connection("default").execute_query_dict(RECENT_VERSIONS_SQL, [since])
+    for start in range(0, len(rows), ANNOUNCED_TOGETHER):
+        # Published together, they go to Redis in one pipeline (subscriptions/bus.py).
+        await asyncio.gather(
+            *(
+                rt.bus.publish(
+                    balance_channel(row["member_id"]),
+                    {"memberId": row["member_id"], "version": row["version"]},
+                )
+                for row in rows[start : start + ANNOUNCED_TOGETHER]
+            )
+        )
+    return len(rows)
 
 
 def may_have_missed(event: dict) -> bool:
-    """Whether an event says only that events may have been lost: the bus lost Redis, or all
-    was quiet for a while (a publisher may have failed after its commit)."""
-    return event is RESUBSCRIBED or event is QUIET
+    """Whether an event says only that events may have been lost: the bus lost Redis."""
+    return event is RESUBSCRIBED
 
 
 @asynccontextmanager
 async def balance_changes(rt: Backends, member_id: int) -> AsyncIterator[AsyncIterator[dict]]:
-    """The member's balance events published from now on (not yet ordered nor gap-free), and
-    a `may_have_missed` event whenever some may have been lost."""
-    async with rt.bus.subscribe(
-        balance_channel(member_id), hear_resubscriptions=True, quiet_after=RECHECK_AFTER
-    ) as events:
+    """The member's balance events published from now on (not yet ordered nor gap-free), the
+    sweep's announcements, and a `may_have_missed` event whenever some may have been lost."""
+    async with rt.bus.subscribe(balance_channel(member_id), hear_resubscriptions=True) as events:
         yield events

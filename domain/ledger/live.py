@@ -1,10 +1,11 @@
 """Watching a member's balance live: every entry once, in version order, without gaps.
 
 Events from pub/sub may arrive late, twice or out of order (movements commit in version
-order but publish from different tasks and processes), or not at all (Redis down). So an event
-is only a wake-up call: the watcher reads the entries after the last version it delivered, up
-to the event's, from the ledger, which is the record; and when the bus says events may have
-been lost, it reads all the entries after the last delivered.
+order but publish from different tasks and processes), or not at all (Redis down). An event
+carries its entry: when it is the next version, the watcher delivers it as it came. Otherwise
+the event is only a wake-up call: the watcher reads the entries after the last version it
+delivered, up to the event's, from the ledger, which is the record; and when the bus says
+events may have been lost, it reads all the entries after the last delivered.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 from db.models import Balance, LedgerEntry, Member
 from domain.errors import AccessDenied, DomainError, ErrorCode
-from domain.ledger.events import balance_changes, may_have_missed
+from domain.ledger.events import balance_changes, entry_of, may_have_missed
 from domain.ledger.reads import entries_between
 from domain.principal import Principal, Role
 from domain.runtime import Backends
@@ -60,10 +61,14 @@ async def watch_entries(
     still_allowed: Callable[[], bool] = lambda: True,
 ) -> AsyncIterator[LedgerEntry]:
     """The member's entries after `since_version` (or from now on), then live ones, for as
-    long as `still_allowed()` (the caller's token has not expired)."""
+    long as `still_allowed()` (the caller's token has not expired). A `since_version` must
+    have passed `starting_version` (a version once behind the ledger stays behind it)."""
     async with balance_changes(rt, member.id) as events:
         # Subscribed before reading where to start: nothing committed after this read is missed.
-        last = await starting_version(member, since_version)
+        if since_version is None:
+            last = await starting_version(member, None)
+        else:
+            last = max(since_version, 0)
         upto: int | None = None  # first, everything after `last`
         while still_allowed():
             while upto is None or upto > last:  # in chunks: a long replay is never loaded whole
@@ -76,4 +81,9 @@ async def watch_entries(
             event = await anext(events, None)
             if event is None:
                 return
+            if event.get("version") == last + 1 and "entry" in event:
+                # The next entry, carried by its event: no need to read it back.
+                yield entry_of(event["entry"])
+                last = upto = event["version"]
+                continue
             upto = None if may_have_missed(event) else event["version"]

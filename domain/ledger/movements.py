@@ -133,11 +133,7 @@ async def move(
                 *(balance.lifetime_earned, balance.lifetime_redeemed),
             ),
         )
-        return {
-            **book.outcome,
-            "entry_id": entry.id if entry else None,
-            "books": books_written(book),
-        }
+        return {**book.outcome, "entry_id": entry.id if entry else None}
 
     async def last() -> None:
         for statement in opened[0].last_statements:
@@ -145,7 +141,7 @@ async def move(
 
     outcome, replayed = await run_once(principal, operation, key, payload, movement, last=last)
     if not replayed:
-        await publish_books(rt, outcome["books"])
+        await publish_books(rt, books_written(opened[-1]))  # the attempt that committed
         return Movement(outcome=outcome, **made)
     entry = await LedgerEntry.get(id=outcome["entry_id"]) if outcome["entry_id"] else None
     member = await Member.get(id=member_id)

@@ -5,8 +5,11 @@ error, a warning or an unmapped scalar; and each runs on the live schema, as a m
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 
+import httpx
 from graphql import (
     DocumentNode,
     FragmentDefinitionNode,
@@ -18,7 +21,9 @@ from graphql import (
 )
 from graphql.language import Visitor
 
+from schema.documents import sha256_of
 from tests.catalog.support import create_catalog_item
+from tests.conftest import start_live_server, stop_live_server
 from tests.flash_sales.test_flash_sales import live_sale
 from tests.live import bearer, connected, receive
 from tests.support.node import PROJECT, run_bin, run_node
@@ -77,10 +82,38 @@ def test_the_examples_are_the_operations_the_clients_need():
     assert set(documents()) == OPERATIONS
 
 
-def test_graphql_codegen_types_every_operation(tmp_path, monkeypatch):
-    generated = tmp_path / "operations.ts"
-    monkeypatch.setenv("POINTSMALL_CODEGEN_OUT", str(generated))
+def run_codegen(tmp_path, monkeypatch) -> Path:
+    """graphql-codegen with codegen.ts, writing into `tmp_path`: the operations' types, and
+    the client preset's output with its persisted-documents.json."""
+    monkeypatch.setenv("POINTSMALL_CODEGEN_OUT", str(tmp_path / "operations.ts"))
+    monkeypatch.setenv("POINTSMALL_CODEGEN_CLIENT_OUT", f"{tmp_path / 'client'}/")
     assert_clean(run_bin("graphql-codegen", "--config", "codegen.ts"))
+    return tmp_path
+
+
+def run_relay(tmp_path) -> Path:
+    """relay-compiler with relay.config.json, writing into `tmp_path`: the artifacts, and the
+    persistConfig's manifest."""
+    sources, artifacts = tmp_path / "sources", tmp_path / "artifacts"
+    artifacts.mkdir(parents=True)
+    wrapped = run_node(EXAMPLES / "relay-sources.mjs", str(sources))
+    assert wrapped.returncode == 0, wrapped.stderr
+    config = json.loads((PROJECT / "relay.config.json").read_text(encoding="utf-8"))
+    manifest = tmp_path / "persisted-documents.json"
+    manifest.write_text("{}")  # relay-compiler adds to the file, which must exist
+    config.update(
+        src=str(sources),
+        schema=str(PROJECT / "schema.graphql"),
+        artifactDirectory=str(artifacts),
+        persistConfig={**config["persistConfig"], "file": str(manifest)},
+    )
+    (tmp_path / "relay.config.json").write_text(json.dumps(config), encoding="utf-8")
+    assert_clean(run_bin("relay-compiler", str(tmp_path / "relay.config.json")))
+    return tmp_path
+
+
+def test_graphql_codegen_types_every_operation(tmp_path, monkeypatch):
+    generated = run_codegen(tmp_path, monkeypatch) / "operations.ts"
     types = generated.read_text(encoding="utf-8")
     for name in OPERATIONS:
         assert f"export type {name} = " in types and f"export type {name}Variables = " in types
@@ -88,16 +121,7 @@ def test_graphql_codegen_types_every_operation(tmp_path, monkeypatch):
 
 
 def test_relay_compiler_compiles_every_operation(tmp_path):
-    sources, artifacts = tmp_path / "sources", tmp_path / "artifacts"
-    artifacts.mkdir()
-    wrapped = run_node(EXAMPLES / "relay-sources.mjs", str(sources))
-    assert wrapped.returncode == 0, wrapped.stderr
-    config = json.loads((PROJECT / "relay.config.json").read_text(encoding="utf-8"))
-    config.update(
-        src=str(sources), schema=str(PROJECT / "schema.graphql"), artifactDirectory=str(artifacts)
-    )
-    (tmp_path / "relay.config.json").write_text(json.dumps(config), encoding="utf-8")
-    assert_clean(run_bin("relay-compiler", str(tmp_path / "relay.config.json")))
+    artifacts = run_relay(tmp_path) / "artifacts"
     compiled = {path.name.removesuffix(".graphql.ts") for path in artifacts.iterdir()}
     assert compiled >= OPERATIONS, compiled
 
@@ -146,3 +170,85 @@ async def test_every_operation_runs_as_the_member_sends_it(
     stock = by_name["FlashSaleStockSubscription"]
     stocked = await subscribe_once(live_server, token, stock, {"flashSaleId": sale["id"]})
     assert stocked["flashSaleStock"]["flashSale"]["id"] == sale["id"]
+
+
+def operation_names(manifest: Path) -> dict[str, str]:
+    """Each operation's name in a {"<sha256>": "<text>"} manifest, and its hash."""
+    documents = json.loads(manifest.read_text(encoding="utf-8"))
+    named = {}
+    for digest, text in documents.items():
+        assert sha256_of(text) == digest
+        (operation,) = [
+            d for d in parse(text).definitions if isinstance(d, OperationDefinitionNode)
+        ]
+        named[operation.name.value] = digest
+    return named
+
+
+async def test_both_compilers_manifests_run_by_document_id_in_trusted_mode(
+    tmp_path, monkeypatch, settings, staff, clock, member_with_points, running_app, client
+):
+    """The manifests relay-compiler's persistConfig and codegen's persistedDocuments write, as a
+    trusted-mode server loads them; each operation sent as {documentId, variables}. (The flash
+    sale is entered on the tests' own server, whose clock the sale was opened by, with the
+    manifests loaded there too.)"""
+    codegen = run_codegen(tmp_path / "codegen", monkeypatch) / "client" / "persisted-documents.json"
+    relay = run_relay(tmp_path / "relay") / "persisted-documents.json"
+    manifests = {"codegen": operation_names(codegen), "relay": operation_names(relay)}
+    assert all(set(names) == OPERATIONS for names in manifests.values()), manifests
+    _, token = await member_with_points(1000)
+    item = await create_catalog_item(staff, pointsPrice=100)
+    sale = await live_sale(staff, clock, perMemberLimit=2)  # an entry by each manifest
+    env = {"POINTSMALL_DOCUMENTS": "trusted", "POINTSMALL_TRUSTED_DOCUMENTS": f"{codegen},{relay}"}
+    server = await asyncio.to_thread(start_live_server, settings, env=env)
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=15) as http:
+            for compiler, ids in manifests.items():
+                requests = {
+                    "CatalogPageQuery": {"first": 50},
+                    "MemberPageQuery": {},
+                    "RedeemMutation": {
+                        "input": {"itemId": item["id"], "idempotencyKey": f"redeem-{compiler}"}
+                    },
+                }
+                for name, variables in requests.items():
+                    response = await http.post(
+                        "/graphql",
+                        json={"documentId": f"sha256:{ids[name]}", "variables": variables},
+                        headers=bearer(token),
+                    )
+                    body = response.json()
+                    assert response.status_code == 200 and "errors" not in body, (compiler, body)
+                    for field in body["data"].values():
+                        assert field is not None and field.get("userErrors", []) == [], body
+                refused = await http.post(
+                    "/graphql", json={"query": "{ __typename }"}, headers=bearer(token)
+                )
+                assert refused.json()["errors"][0]["extensions"]["code"] == (
+                    "TRUSTED_DOCUMENT_REQUIRED"
+                )
+                for name, variables in (
+                    ("LiveBalanceSubscription", {"sinceVersion": 0}),
+                    ("FlashSaleStockSubscription", {"flashSaleId": sale["id"]}),
+                ):
+                    async with connected(server, bearer(token)) as socket:
+                        payload = {"documentId": ids[name], "variables": variables}
+                        await socket.send(
+                            json.dumps({"id": "1", "type": "subscribe", "payload": payload})
+                        )
+                        received = await receive(socket)
+                    assert received["type"] == "next", (compiler, name, received)
+                    assert "errors" not in received["payload"], received
+    finally:
+        await asyncio.to_thread(stop_live_server, server)
+    documents = running_app[0].state.graphql.documents
+    for compiler, manifest in (("codegen", codegen), ("relay", relay)):
+        documents.load_manifest(manifest)
+        entry = {"flashSaleId": sale["id"], "idempotencyKey": f"enter-{compiler}"}
+        body = {
+            "documentId": manifests[compiler]["EnterFlashSaleMutation"],
+            "variables": {"input": entry},
+        }
+        entered = (await client.post("/graphql", json=body, headers=bearer(token))).json()
+        assert entered["data"]["enterFlashSale"]["userErrors"] == [], entered
+        assert entered["data"]["enterFlashSale"]["redemption"]["status"] == "CONFIRMED"

@@ -18,6 +18,7 @@ from db.models import Brand, JwtAlgorithm
 from domain.brands import BrandDirectory, create_brand
 from server.auth import AuthenticationFailed, Authenticator
 from tests.conftest import ISSUER, JWT_SECRET, unique_code
+from tests.support.backend_calls import recording
 
 BRAND_QUERY = "{ brand { code } }"
 
@@ -155,3 +156,13 @@ async def test_a_token_verified_before_stops_working_once_its_brand_changed_key(
         await authenticator.authenticate(token, None)
     fresh = f"Bearer {make_token(brand, 'STAFF', 's-2', secret=new)}"
     assert (await authenticator.authenticate(fresh, None)).subject == "s-2"
+
+
+async def test_callers_finding_a_brand_at_once_share_one_read(brand):
+    """Thousands of sockets checking their credentials when the brand's entry is due send one
+    query, not one each."""
+    directory = BrandDirectory(ttl=60)
+    async with recording() as calls:
+        found = await asyncio.gather(*(directory.find(brand.code) for _ in range(50)))
+    assert {keys.id for keys in found} == {brand.id}
+    calls.assert_counts(sql=1, redis=0, case="50 callers at once")

@@ -8,13 +8,8 @@ import pytest
 import strawberry
 
 from schema import build_schema
-from schema.safety import (
-    DOCUMENT_CACHE_SIZE,
-    DocumentCache,
-    GuardedSchema,
-    build_documents,
-    build_extensions,
-)
+from schema.documents import DOCUMENT_CACHE_BYTES, DocumentRegistry, build_documents
+from schema.safety import GuardedSchema, build_extensions
 
 
 def nested_query(depth: int) -> str:
@@ -82,9 +77,11 @@ async def test_an_invalid_query_is_refused_every_time():
     assert (schema.documents.misses, schema.documents.validations) == (1, 2)
 
 
-async def test_the_cache_keeps_the_latest_query_texts_only():
+async def test_the_registry_keeps_the_latest_query_texts_only_up_to_its_bytes():
+    text_bytes = len("{ a: __typename }")
     schema = GuardedSchema(
-        query=FaultyQuery, extensions=build_extensions(documents := small_documents(size=2))
+        query=FaultyQuery,
+        extensions=build_extensions(documents := small_documents(max_bytes=2 * text_bytes)),
     )
     for query in (
         "{ a: __typename }",
@@ -94,8 +91,19 @@ async def test_the_cache_keeps_the_latest_query_texts_only():
     ):
         await schema.execute(query)
     assert (documents.misses, documents.hits) == (3, 1)
+    assert documents.bytes == 2 * text_bytes
     await schema.execute("{ b: __typename }")  # dropped for c, a having been used since
     assert (documents.misses, documents.hits) == (4, 1)
+
+
+async def test_a_text_larger_than_the_registry_runs_and_is_not_kept():
+    schema = GuardedSchema(
+        query=FaultyQuery, extensions=build_extensions(documents := small_documents(max_bytes=8))
+    )
+    for _ in range(2):
+        result = await schema.execute("{ a: __typename }")
+        assert result.errors is None and result.data == {"a": "FaultyQuery"}
+    assert (documents.misses, documents.hits, documents.bytes) == (2, 0, 0)
 
 
 @strawberry.type
@@ -105,8 +113,10 @@ class FaultyQuery:
         raise RuntimeError("database password is hunter2")
 
 
-def small_documents(size: int = DOCUMENT_CACHE_SIZE) -> DocumentCache:
-    return build_documents(max_depth=5, max_aliases=5, max_tokens=100, max_cost=100, size=size)
+def small_documents(max_bytes: int = DOCUMENT_CACHE_BYTES) -> DocumentRegistry:
+    return build_documents(
+        max_depth=5, max_aliases=5, max_tokens=100, max_cost=100, max_bytes=max_bytes
+    )
 
 
 def faulty_schema(mask: bool) -> GuardedSchema:

@@ -1,0 +1,318 @@
+"""Pre-checks: a field may declare a check that can answer it before GraphQL execution.
+
+At 10:00, thousands of members press "buy" on a sale of a hundred units: nearly every attempt is
+refused (sold out, not started, the limit) by the entry script alone, and GraphQL execution
+would cost more than the script. So `enterFlashSale` declares its check (`Precheck`, in the
+field's metadata). A document whose one operation selects only such a field is planned when it
+is registered (schema/documents.py): the operation, its variables' definitions (coerced by
+graphql-core against the schema, defaults included), the field's arguments (converted by
+strawberry, as its resolver gets them), and the response shape of a refusal, read from the
+schema (aliases, `__typename`, fragments on the payload type). The server (server/prechecks.py)
+then runs the check for a request of that document; a refusal is rendered from the plan as
+execution would render it, anything else goes through execution with the check's verdict.
+tests/flash_sales/test_prechecks.py runs every planned document both ways, byte for byte.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    BooleanValueNode,
+    DirectiveNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    get_named_type,
+    is_abstract_type,
+    is_leaf_type,
+)
+from graphql.execution.values import get_argument_values, get_variable_values
+from strawberry.permission import BasePermission
+from strawberry.types.arguments import convert_arguments
+
+from domain.errors import DomainError, ErrorCode
+from schema.safety import nul_in_variables
+
+PRECHECK = "pointsmall.precheck"  # the key of a field's metadata that declares its pre-check
+DEFINITION = "strawberry-definition"  # where strawberry keeps a GraphQL field's own field
+# A refusal rendered once at plan time: a document whose refusal cannot be rendered is not planned.
+MAX_REFUSALS_KEPT = 64  # rendered refusals kept per plan
+SAMPLE_REFUSAL = DomainError(ErrorCode.SOLD_OUT, "sample", ["flashSaleId"])
+
+
+@dataclass(frozen=True)
+class Precheck:
+    """What a field declares: `check(backends, principal, **arguments)` raises a DomainError
+    to refuse (the field is then `refusal(error)`, as its resolver would return it) or returns
+    the verdict its resolver goes on from (`context.flash_verdict`); a refusal's value depends
+    on the error's code, message and field alone (it is rendered once for each). It assumes
+    the caller passed exactly the permission classes `assumes`: the field must declare those
+    and no others (`check_declarations` fails the schema's build otherwise)."""
+
+    check: Callable[..., Awaitable[Any]]
+    assumes: tuple[type[BasePermission], ...]
+    refusal: Callable[[DomainError], Any]
+
+
+class Unplannable(Exception):
+    """A selection the plan does not render (directives on variables, a field that needs its
+    resolver): the document goes through execution."""
+
+
+def check_declarations(schema: Any) -> None:
+    """Every field declaring a pre-check declares exactly the permissions the check assumes."""
+    for root in (schema._schema.query_type, schema._schema.mutation_type):
+        for name, field in (root.fields if root is not None else {}).items():
+            definition = field.extensions.get(DEFINITION)
+            precheck = definition.metadata.get(PRECHECK) if definition is not None else None
+            if precheck is None:
+                continue
+            declared = tuple(definition.permission_classes)
+            if declared != precheck.assumes:
+                raise AssertionError(
+                    f"{root.name}.{name} declares the permissions {declared} but its pre-check "
+                    f"assumes {precheck.assumes}: they must agree."
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class FieldShape:
+    key: str  # the response key (the alias, or the name)
+    typename: bool  # `__typename`
+    python_name: str | None  # the attribute a plain field reads; None: it needs its resolver
+    type: GraphQLOutputType | None
+    fields: tuple[FieldShape, ...] | None  # of an object-typed field's selection
+
+
+@dataclass(frozen=True, slots=True)
+class PrecheckPlan:
+    """A registered document's one field with a pre-check, worked out once."""
+
+    operation_name: str | None
+    root_key: str
+    field_name: str
+    precheck: Precheck
+    permissions: tuple[BasePermission, ...]
+    _schema: Any  # the strawberry schema
+    _operation: OperationDefinitionNode
+    _node: FieldNode
+    _field: GraphQLField
+    _shape: FieldShape
+    _refusals: dict[tuple[Any, ...], dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    def arguments(self, variables: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The field's arguments as its resolver gets them, or None for variables that
+        execution would refuse (it reports why)."""
+        if nul_in_variables(dict(variables or {})):
+            return None
+        coerced = get_variable_values(
+            self._schema._schema, self._operation.variable_definitions or (), dict(variables or {})
+        )
+        if isinstance(coerced, list):
+            return None
+        try:
+            values = get_argument_values(self._field, self._node, coerced)
+            return convert_arguments(
+                values,
+                self._field.extensions[DEFINITION].arguments,
+                scalar_registry=self._schema.schema_converter.scalar_registry,
+                config=self._schema.config,
+            )
+        except (GraphQLError, DomainError):
+            return None
+
+    def admits(self, context: Any) -> bool:
+        """Whether the field's permissions let this caller through (else execution says no)."""
+        info = _PermissionInfo(context)
+        try:
+            return all(permission.has_permission(None, info) for permission in self.permissions)
+        except GraphQLError:
+            return False
+
+    def refusal(self, error: DomainError) -> dict[str, Any]:
+        """The response's data for a refusal, as execution writes it (rendered once for each
+        code, message and field: the script refuses in a few ways, thousands of times)."""
+        key = (error.code, error.message, tuple(error.field or ()))
+        data = self._refusals.get(key)
+        if data is None:
+            value = self.precheck.refusal(error)
+            assert self._shape.type is not None
+            data = {self.root_key: _complete(self._shape.type, value, self._shape.fields)}
+            if len(self._refusals) < MAX_REFUSALS_KEPT:
+                self._refusals[key] = data
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class _PermissionInfo:
+    """What permission classes read of `info`: the context (its principal)."""
+
+    context: Any
+
+
+def plan_of(schema: Any, document: DocumentNode) -> PrecheckPlan | None:
+    """The plan of a valid document whose one operation selects one field with a pre-check."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(operations) != 1:
+        return None
+    (operation,) = operations
+    if operation.operation is OperationType.SUBSCRIPTION or operation.directives:
+        return None
+    graphql_schema: GraphQLSchema = schema._schema
+    root = graphql_schema.get_root_type(operation.operation)
+    if root is None:
+        return None
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    try:
+        selected = _collect(graphql_schema, root, [operation.selection_set], fragments)
+        if len(selected) != 1:
+            return None
+        ((root_key, nodes),) = selected.items()
+        if len(nodes) != 1 or nodes[0].name.value not in root.fields:
+            return None
+        (node,) = nodes
+        graphql_field = root.fields[node.name.value]
+        definition = graphql_field.extensions.get(DEFINITION)
+        precheck = definition.metadata.get(PRECHECK) if definition is not None else None
+        if precheck is None:
+            return None
+        shape = _shape(graphql_schema, root_key, graphql_field.type, nodes, fragments, definition)
+        plan = PrecheckPlan(
+            operation.name.value if operation.name else None,
+            root_key,
+            node.name.value,
+            precheck,
+            tuple(permission() for permission in definition.permission_classes),
+            schema,
+            operation,
+            node,
+            graphql_field,
+            shape,
+        )
+        plan.refusal(SAMPLE_REFUSAL)  # renders, or the document is not planned
+    except Unplannable:
+        return None
+    return plan
+
+
+def _included(directives: Sequence[DirectiveNode] | None) -> bool:
+    """Whether literal @include/@skip keep a selection; any other directive, or one on a
+    variable, is for execution to judge."""
+    for directive in directives or ():
+        name = directive.name.value
+        if name not in ("include", "skip") or len(directive.arguments or ()) != 1:
+            raise Unplannable(name)
+        (argument,) = directive.arguments
+        if not isinstance(argument.value, BooleanValueNode):
+            raise Unplannable(name)
+        if argument.value.value != (name == "include"):
+            return False
+    return True
+
+
+def _collect(
+    schema: GraphQLSchema,
+    type_: GraphQLObjectType,
+    selection_sets: Sequence[SelectionSetNode | None],
+    fragments: Mapping[str, FragmentDefinitionNode],
+) -> dict[str, list[FieldNode]]:
+    """Each response key's field nodes, in execution's order (graphql-core's CollectFields)."""
+    fields: dict[str, list[FieldNode]] = {}
+
+    def matches(condition: Any) -> bool:
+        if condition is None or condition.name.value == type_.name:
+            return True
+        abstract = schema.get_type(condition.name.value)
+        return is_abstract_type(abstract) and schema.is_sub_type(abstract, type_)
+
+    def visit(selection_set: SelectionSetNode | None) -> None:
+        for selection in selection_set.selections if selection_set else ():
+            if not _included(selection.directives):
+                continue
+            if isinstance(selection, FieldNode):
+                key = (selection.alias or selection.name).value
+                fields.setdefault(key, []).append(selection)
+            elif isinstance(selection, InlineFragmentNode):
+                if matches(selection.type_condition):
+                    visit(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = fragments[selection.name.value]
+                if matches(fragment.type_condition):
+                    visit(fragment.selection_set)
+
+    for selection_set in selection_sets:
+        visit(selection_set)
+    return fields
+
+
+def _shape(
+    schema: GraphQLSchema,
+    key: str,
+    type_: GraphQLOutputType,
+    nodes: list[FieldNode],
+    fragments: Mapping[str, FragmentDefinitionNode],
+    definition: Any,
+) -> FieldShape:
+    named = get_named_type(type_)
+    fields = None
+    if isinstance(named, GraphQLObjectType):
+        selected = _collect(schema, named, [node.selection_set for node in nodes], fragments)
+        shapes = []
+        for sub_key, sub_nodes in selected.items():
+            name = sub_nodes[0].name.value
+            if name == "__typename":
+                shapes.append(FieldShape(sub_key, True, None, None, None))
+                continue
+            sub_field = named.fields[name]
+            sub_definition = sub_field.extensions.get(DEFINITION)
+            shapes.append(
+                _shape(schema, sub_key, sub_field.type, sub_nodes, fragments, sub_definition)
+            )
+        fields = tuple(shapes)
+    plain = definition is not None and definition.is_basic_field
+    return FieldShape(key, False, definition.python_name if plain else None, type_, fields)
+
+
+def _complete(type_: GraphQLOutputType, value: Any, fields: tuple[FieldShape, ...] | None) -> Any:
+    """graphql-core's completion of a value, for values read from plain attributes."""
+    if isinstance(type_, GraphQLNonNull):
+        if value is None:
+            raise Unplannable("null for a non-null field")
+        return _complete(type_.of_type, value, fields)
+    if value is None:
+        return None
+    if isinstance(type_, GraphQLList):
+        return [_complete(type_.of_type, item, fields) for item in value]
+    if is_leaf_type(type_):
+        return type_.serialize(value)  # type: ignore[union-attr]
+    if not isinstance(type_, GraphQLObjectType) or fields is None:
+        raise Unplannable("an abstract type")
+    completed: dict[str, Any] = {}
+    for field in fields:
+        if field.typename:
+            completed[field.key] = type_.name
+        elif field.python_name is None or field.type is None:
+            raise Unplannable("a field with a resolver")
+        else:
+            completed[field.key] = _complete(
+                field.type, getattr(value, field.python_name), field.fields
+            )
+    return completed
