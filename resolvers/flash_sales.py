@@ -153,7 +153,7 @@ async def flash_sale_stock(info: Any, flash_sale_id: str) -> AsyncIterator[Flash
             view = _views.get(state)
             if view is None:
                 view = _views[state] = asyncio.ensure_future(stock_view(context, state))
-            yield await asyncio.shield(view)
+            yield view.result() if view.done() else await asyncio.shield(view)
 
     async def stock_view(context: Any, state: stock.StockState) -> FlashSaleStockView:
         current = sale

@@ -93,7 +93,7 @@ async def shared_event_result(executor: Any, execute: Callable[[], Any]) -> Any:
     if shared is None:
         shared = results[key] = asyncio.ensure_future(_awaited(execute()))
         return await shared
-    result = await asyncio.shield(shared)
+    result = shared.result() if shared.done() else await asyncio.shield(shared)
     return await _awaited(execute()) if result.errors else result
 
 

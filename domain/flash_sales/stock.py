@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 PUBLISH_EVERY = 0.1  # seconds: at most ~10 stock updates a second per sale, across processes
 KEPT_AFTER_END = timedelta(days=1)
+WAKE_AT_ONCE = 250  # watchers of a sale resumed per turn of the event loop
 RECHECK_AFTER = 5.0  # seconds without an event before a process re-reads a watched sale's stock
 
 REDEMPTIONS_SQL = """
@@ -210,7 +211,7 @@ class _SaleWatch:
         self._sale = sale
         self.watchers = 0
         self.state: StockState | None = None  # None once the watch has ended
-        self._changed = asyncio.get_running_loop().create_future()
+        self._waiting: dict[asyncio.Future[None], None] = {}  # watchers waiting, in order
         self._ready = asyncio.Event()
         self._task = asyncio.create_task(self._follow(), name=f"flash-sale-{sale.id}-stock")
 
@@ -224,7 +225,12 @@ class _SaleWatch:
     async def changed_from(self, state: StockState | None) -> None:
         """Return once the state is no longer `state`."""
         while self.state is state and state is not None:
-            await asyncio.shield(self._changed)
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting[waiter] = None
+            try:
+                await waiter
+            finally:
+                self._waiting.pop(waiter, None)  # a watcher that left waits no more
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
@@ -274,8 +280,17 @@ class _SaleWatch:
         if state is not None and state.same_as(self.state):
             return
         self.state = state
-        self._changed.set_result(None)
-        self._changed = asyncio.get_running_loop().create_future()
+        waiting, self._waiting = list(self._waiting), {}
+        self._wake(waiting, 0)
+
+    def _wake(self, waiting: list[asyncio.Future[None]], start: int) -> None:
+        """Resume the watchers WAKE_AT_ONCE at a time, a turn of the event loop each: a change
+        seen by thousands leaves the process's requests (the entries themselves) their turn."""
+        for waiter in waiting[start : start + WAKE_AT_ONCE]:
+            if not waiter.done():
+                waiter.set_result(None)
+        if start + WAKE_AT_ONCE < len(waiting):
+            asyncio.get_running_loop().call_soon(self._wake, waiting, start + WAKE_AT_ONCE)
 
 
 async def watch_stock(

@@ -138,3 +138,39 @@ async def test_a_change_is_executed_once_per_document_for_callers_it_cannot_diff
     assert shared[0].data["flashSaleStock"]["remainingStock"] == 4
     assert all(result.data == personal[0].data for result in personal)
     assert len(executions) == 1 + len(personal)
+
+
+async def test_a_change_seen_by_many_watchers_leaves_the_process_its_turns(
+    runtime, staff, clock, gql, member_with_points
+):
+    """Thousands of watchers resumed in one turn of the event loop would hold up every request
+    of the process meanwhile (a winner's entry past its hold's deadline, say): they are resumed
+    a batch a turn."""
+    created = await live_sale(staff, clock, totalStock=5)
+    sale = await FlashSale.get(id=pk(created["id"]))
+    watchers = 4 * stock.WAKE_AT_ONCE
+    seen: list[list[tuple[int, bool]]] = [[] for _ in range(watchers)]
+    tasks = [asyncio.create_task(watching(runtime, sale, states)) for states in seen]
+    turns_while_resuming: list[int] = []
+
+    async def count_turns() -> None:  # turns of the loop from the first sight of the change
+        while not any(len(states) == 2 for states in seen):
+            await asyncio.sleep(0)
+        turns = 0
+        while not all(len(states) == 2 for states in seen):
+            turns += 1
+            await asyncio.sleep(0)
+        turns_while_resuming.append(turns)
+
+    try:
+        await asyncio.sleep(SETTLE)
+        assert all(states == [(5, False)] for states in seen)
+        _, token = await member_with_points(1000)
+        counter = asyncio.create_task(count_turns())
+        assert (await enter(gql, token, created["id"]))["userErrors"] == []
+        await asyncio.wait_for(counter, 10)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    assert turns_while_resuming[0] >= watchers // stock.WAKE_AT_ONCE - 1
