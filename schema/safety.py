@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import strawberry
 from graphql import (
+    ArgumentNode,
     GraphQLError,
     NoSchemaIntrospectionCustomRule,
     StringValueNode,
     ValidationRule,
+    ValueNode,
 )
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
@@ -134,9 +136,20 @@ def error_code(error: GraphQLError) -> str:
     original = error.original_error
     if isinstance(original, AccessDenied):
         return "FORBIDDEN"
-    if error.path is None or isinstance(original, DomainError):
+    if error.path is None or isinstance(original, DomainError) or is_argument_error(original):
         return "BAD_REQUEST"  # parse, validation, variable coercion, bad query arguments
     return "INTERNAL"
+
+
+def is_argument_error(original: Exception | None) -> bool:
+    """graphql-core's own error on a field's arguments, which it coerces as it reaches the field
+    (an explicit null sent where null cannot go, say): it points at the argument's value. (An
+    output it cannot serialize, our fault, points nowhere.)"""
+    return (
+        isinstance(original, GraphQLError)
+        and bool(original.nodes)
+        and all(isinstance(node, ArgumentNode | ValueNode) for node in original.nodes or ())
+    )
 
 
 class GuardedSchema(strawberry.Schema):

@@ -1,5 +1,6 @@
 """Bad input is the caller's error, never INTERNAL: a NUL character in any string (PostgreSQL
-refuses it), a date-time beyond the calendar, a settlement month out of range."""
+refuses it), a date-time beyond the calendar, a settlement month out of range, a null sent
+through a variable where null cannot go."""
 
 from __future__ import annotations
 
@@ -21,6 +22,15 @@ query ($partnerId: ID!, $month: String!) {
 }
 """
 OUT_OF_RANGE_MONTHS = ["0001-01", "9999-12"]
+# `quantity` is `Int! = 1`; `$quantity` may be null, and is, explicitly.
+ENTER_WITH_QUANTITY = """
+mutation ($quantity: Int = 1) {
+  enterFlashSale(input: {flashSaleId: "Rmxhc2hTYWxlOjE=", quantity: $quantity,
+                         idempotencyKey: "null-quantity"}) {
+    userErrors { code }
+  }
+}
+"""
 
 
 def refused_as_bad_request(body: dict) -> str:
@@ -103,3 +113,11 @@ async def test_the_settlement_command_refuses_a_month_out_of_range(staff, brand,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "--month" in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+async def test_a_null_variable_where_null_cannot_go_is_a_bad_request(gql, member_with_points):
+    """A variable left out takes its default; one sent as null is null, and GraphQL's coercion
+    refuses it in a non-null input field: the caller's error, not an internal one."""
+    _, token = await member_with_points(100)
+    body = await gql(ENTER_WITH_QUANTITY, {"quantity": None}, token=token)
+    assert "not to be None" in refused_as_bad_request(body)
