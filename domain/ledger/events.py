@@ -24,7 +24,7 @@ from typing import Any
 from tortoise.connection import get_connection
 
 from db.models import LedgerEntry
-from db.rows import model_of
+from db.rows import model_of, row_of
 from domain.runtime import Backends
 from subscriptions.bus import RESUBSCRIBED
 
@@ -38,14 +38,7 @@ def balance_channel(member_id: int) -> str:
 def published_entries(entries: list[LedgerEntry]) -> list[list[Any]]:
     """What to publish of a movement's entries after commit: id, version, balance after and
     the entry itself, so that watchers need not read it back."""
-    return [[entry.id, entry.version, entry.balance_after, entry_row(entry)] for entry in entries]
-
-
-def entry_row(entry: LedgerEntry) -> dict[str, Any]:
-    """The entry's columns, as JSON carries them (orjson writes datetimes in RFC 3339)."""
-    row = {name: getattr(entry, name) for name in entry._meta.db_fields}
-    row["kind"] = entry.kind.value
-    return row
+    return [[entry.id, entry.version, entry.balance_after, row_of(entry)] for entry in entries]
 
 
 def entry_of(row: dict[str, Any]) -> LedgerEntry:
