@@ -127,7 +127,12 @@ class DocumentRegistry:
         return document
 
     def resolve(self, query: Any, extensions: Any, document_id: Any) -> str | None:
-        """The text of the document a request names (None: it names none), or DocumentRefused."""
+        """The text of the document a request names (None: it names none), or DocumentRefused.
+        An empty `query` beside an id or a hash is none: graphql-ws clients must send a string
+        (its persisted-queries recipe sends "")."""
+        persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
+        if query == "" and (document_id is not None or persisted is not None):
+            query = None
         if document_id is not None:
             if not isinstance(document_id, str):
                 raise DocumentRefused("`documentId` must be a string.", "BAD_REQUEST")
@@ -137,7 +142,6 @@ class DocumentRegistry:
             if query is not None and query != document.text:
                 raise DocumentRefused("`documentId` names another document.", "BAD_REQUEST")
             return document.text
-        persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
         if persisted is not None:
             return self._persisted(query, persisted)
         if not isinstance(query, str) or self.mode is DocumentsMode.ANY:
