@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from db.keys import RedisKeys
+from db.redis import RedisClient
 
 LUA = Path(__file__).parent / "lua"
 
@@ -50,7 +50,7 @@ def _sale_keys(prefix: str, sale_id: int) -> SaleKeys:
 class FlashScripts:
     """The scripts, registered once per Redis client."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.enter: AsyncScript = redis.register_script((LUA / "flash_enter.lua").read_text())
         self.resolve: AsyncScript = redis.register_script((LUA / "flash_resolve.lua").read_text())
         self.load: AsyncScript = redis.register_script((LUA / "flash_load.lua").read_text())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+CHANNEL_TAG = "{ch}"
+
 
 class RedisKeys:
     """Names in Redis for one deployment (or one test run): nothing escapes the prefix."""
@@ -14,8 +16,11 @@ class RedisKeys:
 
     def channel(self, *parts: str | int) -> str:
         # Pub/sub ignores database numbers, so channels need the prefix as much as keys do.
-        return self.key("ch", *parts)
+        # On a Redis Cluster, a channel's hash tag picks the node its PUBLISH goes to: one tag
+        # for all sends every event to one node, the one the bus listens on (its own channel
+        # has the tag too), so they arrive in the order they were published.
+        return self.key(CHANNEL_TAG, *parts)
 
     def strip_channel(self, channel: str) -> str:
         """The channel's own name, without the deployment prefix."""
-        return channel.removeprefix(self.key("ch", ""))
+        return channel.removeprefix(self.key(CHANNEL_TAG, ""))

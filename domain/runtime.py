@@ -9,11 +9,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from redis.asyncio import Redis
-
 from db.database import close_database, open_database, pending_migrations, ping_database
 from db.keys import RedisKeys
-from db.redis import open_redis, ping_redis
+from db.redis import RedisClient, open_redis, ping_redis
 from domain.clock import Clock
 from subscriptions.bus import EventBus
 
@@ -56,7 +54,7 @@ class Backends:
     """What a domain service may need besides the database: Redis, its key names, the bus,
     the clock, and the flash-sale limits."""
 
-    redis: Redis
+    redis: RedisClient
     keys: RedisKeys
     bus: EventBus
     clock: Clock

@@ -8,6 +8,9 @@ only the events someone in it is waiting for, however many processes publish.
 A process sends what it publishes in the order it was published, and what was published while
 Redis answered the last send goes out together, in one round trip (`_Publisher`).
 
+On a Redis Cluster, PUBLISH reaches the subscribers on every node; the bus listens (redis-py's
+ClusterPubSub) and publishes on the node of the channels' hash tag (db/keys.py).
+
 Pub/sub keeps nothing: what is published while the connection is down is lost. Subscribers
 that can read what they missed from a record ask to hear of it: after every resubscription
 they get RESUBSCRIBED in their stream.
@@ -28,12 +31,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from db.keys import RedisKeys
-from db.redis import cancel_and_wait
+from db.redis import RedisClient, cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ class _Reconnected(Exception):
 class EventBus:
     """Publish JSON events to channels; subscribe to a channel as an async iterator."""
 
-    def __init__(self, redis: Redis, keys: RedisKeys, *, queue_size: int = 1000) -> None:
+    def __init__(self, redis: RedisClient, keys: RedisKeys, *, queue_size: int = 1000) -> None:
         self._redis = redis
         self._keys = keys
         self._own_channel = keys.channel(OWN_CHANNEL)
@@ -265,7 +268,7 @@ class _Publisher:
     while Redis answered, as one pipeline. Each publisher waits until Redis has its event.
     """
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self._redis = redis
         self._waiting: list[tuple[str, bytes, asyncio.Future[None]]] = []
         self._sender: asyncio.Task[None] | None = None
@@ -299,9 +302,10 @@ class _Publisher:
             _settle(unsent, RuntimeError("the event bus stopped before the event was sent"))
 
     async def _send_batch(self, batch: list[tuple[str, bytes, asyncio.Future[None]]]) -> None:
-        if len(batch) == 1:
-            channel, message, _ = batch[0]
-            await self._redis.publish(channel, message)
+        if len(batch) == 1 or isinstance(self._redis, RedisCluster):
+            # redis-py's cluster pipelines refuse PUBLISH: one after the other, in order.
+            for channel, message, _ in batch:
+                await self._redis.publish(channel, message)
             return
         async with self._redis.pipeline(transaction=False) as pipeline:
             for channel, message, _ in batch:

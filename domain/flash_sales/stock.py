@@ -94,10 +94,16 @@ def entry_fingerprint(sale_id: int, quantity: int) -> str:
 
 
 async def remaining_by_sale(rt: Backends, sales: list[FlashSale]) -> dict[int, int]:
-    """Units left per sale: Redis's count where the sale is loaded, else the record's."""
+    """Units left per sale: Redis's count where the sale is loaded, else the record's.
+
+    One GET per sale in a pipeline, not one MGET: each sale's keys have a slot of their own on
+    a Redis Cluster, which refuses an MGET across slots (its pipeline sends each node its own)."""
     if not sales:
         return {}
-    stocks = await rt.redis.mget([SaleKeys.of(rt.keys, sale.id).stock for sale in sales])
+    async with rt.redis.pipeline(transaction=False) as pipe:
+        for sale in sales:
+            pipe.get(SaleKeys.of(rt.keys, sale.id).stock)
+        stocks = await pipe.execute()
     return {
         sale.id: max(int(stock), 0) if stock is not None else sale.total_stock - sale.sold
         for sale, stock in zip(sales, stocks, strict=True)
