@@ -95,6 +95,7 @@ class Backends:
             "POINTSMALL_REDIS_PREFIX": self.redis_prefix,
             "POINTSMALL_ENV": "production",
             "POINTSMALL_JWT_SECRET": secrets.token_urlsafe(48),
+            "POINTSMALL_ACCESS_LOG": "false",  # as uvicorn's is off in `serve` below
         }
 
 

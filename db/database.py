@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 from tortoise import Tortoise
 from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import get_connection
 from tortoise.migrations.api import migrate as tortoise_migrate
-from tortoise.migrations.executor import MigrationExecutor
+
+from db.tortoise_internals import migrations_to_apply
 
 APP_LABEL = "models"
+# The key of the PostgreSQL advisory lock `apply_migrations` holds (any constant nothing else
+# takes; advisory locks are per database).
+MIGRATION_LOCK_KEY = 0x706F696E74736D6C  # "pointsml"
+# What a database URL may tell Tortoise's pool, and asyncpg.connect does not take.
+TORTOISE_OPTIONS = ("minsize", "maxsize", "schema", "application_name", "fetch_inserted")
 
 
 def tortoise_url(database_url: str) -> str:
@@ -74,20 +82,54 @@ async def close_database() -> None:
     await Tortoise.close_connections()
 
 
-async def apply_migrations(database_url: str) -> None:
-    """Apply every migration not yet applied (Tortoise's own migration executor)."""
-    await tortoise_migrate(config=tortoise_config(database_url, pool_max=2))
-    await Tortoise.close_connections()
+def session_arguments(database_url: str) -> dict[str, Any]:
+    """asyncpg.connect's arguments for one session of the database, as Tortoise's pool opens
+    them (the URL's pool and Tortoise options left out)."""
+    credentials = dict(expand_db_url(tortoise_url(database_url))["credentials"])
+    for tortoise_option in TORTOISE_OPTIONS:
+        credentials.pop(tortoise_option, None)
+    return credentials
+
+
+async def apply_migrations(
+    database_url: str, on_wait: Callable[[], object] | None = None
+) -> list[str]:
+    """Apply every migration not yet applied (Tortoise's own migration executor); returns the
+    names of those it applied.
+
+    Under a PostgreSQL advisory lock: two hosts rolling out at once migrate one after the other,
+    and the second finds nothing left to do. `on_wait` is called when another holds the lock.
+    """
+    lock = await asyncpg.connect(**session_arguments(database_url))
+    applied: list[str] = []
+
+    def record(connection_name: str, plan: list[Any], fake: bool, dry_run: bool) -> None:
+        applied.extend(
+            f"{step.migration.app_label}.{step.migration.name}"
+            for step in plan
+            if not step.backward
+        )
+
+    try:
+        if not await lock.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK_KEY):
+            if on_wait is not None:
+                on_wait()
+            await lock.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+        try:
+            await tortoise_migrate(
+                config=tortoise_config(database_url, pool_max=2), reporter=record
+            )
+        finally:
+            await Tortoise.close_connections()
+    finally:
+        await lock.close()  # the session's end releases the lock
+    return applied
 
 
 async def pending_migrations() -> list[str]:
     """Names of the migrations the open database has not applied yet."""
     config = tortoise_config("asyncpg://unused/unused")
-    executor = MigrationExecutor(get_connection("default"), config["apps"])
-    plan = await executor.plan()
-    return [
-        f"{step.migration.app_label}.{step.migration.name}" for step in plan if not step.backward
-    ]
+    return await migrations_to_apply(get_connection("default"), config["apps"])
 
 
 async def ping_database() -> None:

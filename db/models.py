@@ -814,6 +814,9 @@ class WebhookEvent(Model):
     type = fields.CharField(max_length=40)
     payload = fields.JSONField()
     created_at = fields.DatetimeField()
+    # The W3C trace context (`traceparent`, `tracestate`) of the change that emitted it, when
+    # that change was traced: its deliveries continue the trace.
+    trace_context = fields.JSONField(null=True)
 
     class Meta:
         table = "webhook_event"

@@ -12,16 +12,18 @@ from typing import Any, TypeVar
 
 from tortoise.models import Model
 
+from db.tortoise_internals import column_names, model_from_row
+
 M = TypeVar("M", bound=Model)
 
 
 def model_of(model: type[M], row: Mapping[str, Any]) -> M:
     """The model instance a row of its table holds (every column, by name), as the ORM would
     load it. A table's row selected as one value (`SELECT m AS member …`) is such a row too."""
-    return model._init_from_db(**row)
+    return model_from_row(model, row)
 
 
 def row_of(instance: Model) -> dict[str, Any]:
     """An instance's columns by name, what `model_of` takes back (as JSON too: orjson writes
     enums by their value and datetimes in RFC 3339)."""
-    return {name: getattr(instance, name) for name in instance._meta.db_fields}
+    return {name: getattr(instance, name) for name in column_names(instance)}

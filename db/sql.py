@@ -15,6 +15,8 @@ import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
+from db.tortoise_internals import transaction_connection
+
 
 class Sql:
     """Statements on one transaction's connection."""
@@ -23,7 +25,7 @@ class Sql:
 
     def __init__(self, transaction: BaseDBAsyncClient) -> None:
         # The connection the transaction holds (taken without its lock: one caller at a time).
-        connection = transaction.acquire_connection().connection
+        connection = transaction_connection(transaction)
         if not isinstance(connection, asyncpg.Connection):
             raise TypeError("Sql runs inside a transaction (in_transaction()) only")
         self._connection = connection

@@ -18,6 +18,7 @@ from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
+from db.tortoise_internals import field_of
 from domain.errors import DomainError, ErrorCode
 
 MAX_PAGE_SIZE = 100
@@ -80,7 +81,7 @@ def decode_cursor(
         decoded = [_decode_value(value) for value in values]
         if model is not None:
             for field, value in zip(order, decoded, strict=True):
-                expected = model._meta.fields_map[field].field_type
+                expected = field_of(model, field).field_type
                 if not isinstance(value, expected) or isinstance(value, bool):
                     raise ValueError(f"{field} takes a {expected.__name__}")
         return decoded

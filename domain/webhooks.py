@@ -6,12 +6,14 @@ sent even if the process dies right after. The delivery job posts each due deliv
 `X-Pointsmall-Signature: v1=<hex HMAC-SHA256 of "<timestamp>.<body>" under the endpoint's
 secret>`, `X-Pointsmall-Timestamp` and a stable `X-Pointsmall-Event-Id`; a failure is retried
 with growing, jittered delays for about a day, then the delivery is DEAD (and may be redelivered
-by hand).
+by hand). With tracing on, a delivery continues the trace of the change it tells of (its
+`traceparent` header names it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -19,7 +21,8 @@ import json
 import random
 import secrets
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
@@ -54,6 +57,25 @@ GIVE_UP_AFTER = timedelta(hours=24)
 POST_TIMEOUT = 5.0
 CLAIM_FOR = timedelta(minutes=1)  # a claimed delivery is left alone this long by other runs
 BATCH = 50
+
+
+@dataclass(frozen=True)
+class TraceCarrier:
+    """How an event carries the trace of the change that emitted it to its deliveries, given by
+    server/tracing.py when tracing is on: `current()` is the running trace's W3C context
+    (`traceparent`, `tracestate`), `continued(context)` runs a delivery's post in that trace."""
+
+    current: Callable[[], dict[str, str]]
+    continued: Callable[[dict[str, str]], AbstractContextManager[object]]
+
+
+_trace_carrier: TraceCarrier | None = None
+
+
+def carry_traces(carrier: TraceCarrier | None) -> None:
+    """Have events carry their change's trace to their deliveries (None: no longer)."""
+    global _trace_carrier
+    _trace_carrier = carrier
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -185,9 +207,10 @@ async def emit(
     subscribed = [endpoint for endpoint in endpoints if type.value in endpoint.events]
     if not subscribed:
         return
+    trace_context = _trace_carrier.current() if _trace_carrier is not None else None
     event = await WebhookEvent.create(
         partner_id=partner_id, event_id=f"evt_{uuid.uuid4().hex}", type=type.value, payload=payload,
-        created_at=now, using_db=connection,
+        created_at=now, trace_context=trace_context or None, using_db=connection,
     )  # fmt: skip
     for endpoint in subscribed:
         await WebhookDelivery.create(
@@ -262,12 +285,13 @@ async def _post(rt: Backends, client: httpx.AsyncClient, delivery: WebhookDelive
         # Checked again (a name may resolve elsewhere by now), and posted to the address that
         # was checked: a second resolution could be answered with another (DNS rebinding).
         target = await resolve_url(endpoint.url, rt.webhooks)
-        response = await client.post(
-            target.url,
-            content=body,
-            headers={**headers, "Host": target.host_header},
-            extensions={"sni_hostname": target.server_name},
-        )
+        with _continued_trace(event):
+            response = await client.post(
+                target.url,
+                content=body,
+                headers={**headers, "Host": target.host_header},
+                extensions={"sni_hostname": target.server_name},
+            )
         status_code = response.status_code
         if 200 <= status_code < 300:
             delivery.status = DeliveryStatus.DELIVERED
@@ -292,6 +316,13 @@ async def _post(rt: Backends, client: httpx.AsyncClient, delivery: WebhookDelive
                        "next_attempt_at"],
     )  # fmt: skip
     return delivery.status is DeliveryStatus.DELIVERED
+
+
+def _continued_trace(event: WebhookEvent) -> AbstractContextManager[object]:
+    """The trace of the change that emitted `event`, for its post; nothing when it had none."""
+    if _trace_carrier is None or not event.trace_context:
+        return contextlib.nullcontext()
+    return _trace_carrier.continued(event.trace_context)
 
 
 async def deliveries_page(

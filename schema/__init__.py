@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import strawberry
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
@@ -83,10 +85,13 @@ class SchemaLimits:
 
 
 def build_schema(
-    limits: SchemaLimits = SchemaLimits(), metrics: OperationMetrics | None = None
+    limits: SchemaLimits = SchemaLimits(),
+    metrics: OperationMetrics | None = None,
+    tracing: Callable[[], SchemaExtension] | None = None,
 ) -> strawberry.Schema:
-    """The executable schema with its limits, documents, error hygiene and metrics;
-    ManifestError for a trusted-document manifest it cannot run."""
+    """The executable schema with its limits, documents, error hygiene, metrics and, given
+    its extension's factory, tracing; ManifestError for a trusted-document manifest it cannot
+    run."""
     documents = build_documents(
         max_depth=limits.max_depth,
         max_aliases=limits.max_aliases,
@@ -107,7 +112,9 @@ def build_schema(
             name_converter=RememberingNameConverter(),
             batching_config={"max_operations": limits.max_batch_operations},
         ),
-        extensions=build_extensions(documents, metrics.observe if metrics is not None else None),
+        extensions=build_extensions(
+            documents, metrics.observe if metrics is not None else None, tracing
+        ),
         documents=documents,
         mask_internal=limits.mask_internal_errors,
         count_error=metrics.count_error if metrics is not None else None,

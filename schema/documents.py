@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from graphql import DocumentNode, GraphQLError, ValidationRule, parse, specified_rules
-from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
 from schema.prechecks import PrecheckPlan, plan_of
 from schema.safety import build_validation_rules
+from schema.strawberry_internals import graphql_schema_of, validate_document
 
 DOCUMENT_CACHE_BYTES = 4 * 1024 * 1024
 PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
@@ -169,7 +169,9 @@ class DocumentRegistry:
                 errors, document.errors = document.errors, None
                 return errors
         self.validations += 1
-        return validate_document(context.schema._schema, context.graphql_document, self.rules)
+        return validate_document(
+            graphql_schema_of(context.schema), context.graphql_document, self.rules
+        )
 
     def load_manifest(self, path: Path) -> int:
         """Pin a manifest's documents (`{"<sha256>": "<text>"}`); ManifestError for a file that
@@ -223,7 +225,7 @@ class DocumentRegistry:
         parsed = parse(text, max_tokens=self.max_tokens)
         document = Document(text, digest, len(text.encode()), parsed, pinned)
         self.validations += 1
-        errors = validate_document(self.schema._schema, parsed, self.rules)
+        errors = validate_document(graphql_schema_of(self.schema), parsed, self.rules)
         if errors:
             document.errors = errors
         else:

@@ -30,10 +30,15 @@ from graphql import (
 from graphql.pyutils import is_awaitable
 from strawberry.scalars import is_scalar
 from strawberry.schema.name_converter import NameConverter
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.types.arguments import InputContext
-from strawberry.types.base import StrawberryObjectDefinition, StrawberryOptional
-from strawberry.types.enum import StrawberryEnumDefinition
+
+from schema.graphql_core_internals import StreamsOnlyWithDirectives, fragment_definition
+from schema.strawberry_internals import (
+    InputContext,
+    StrawberryEnumDefinition,
+    StrawberryGraphQLCoreExecutionContext,
+    StrawberryObjectDefinition,
+    StrawberryOptional,
+)
 
 
 class RememberingNameConverter(NameConverter):
@@ -56,15 +61,10 @@ class RememberingNameConverter(NameConverter):
 SAME_FOR_EVERY_CALLER = {"same_for_every_caller": True}
 
 
-class PlainListsExecutor(StrawberryGraphQLCoreExecutionContext):
-    """graphql-core looks up `@stream` for every list field it completes, each time; a field
-    with no directive at all cannot be streamed. And a subscription event that is the same for
-    every subscriber is executed once per document and variables (`shared_event_result`)."""
-
-    def get_stream_usage(self, field_details_list: Any, path: Any) -> Any:
-        if not field_details_list[0].node.directives:
-            return None
-        return super().get_stream_usage(field_details_list, path)
+class PlainListsExecutor(StreamsOnlyWithDirectives, StrawberryGraphQLCoreExecutionContext):
+    """Lists without directives are not looked up for `@stream`; a subscription event that is
+    the same for every subscriber is executed once per document and variables
+    (`shared_event_result`)."""
 
     def execute_operation(self, serially: bool | None = None) -> Any:
         if (
@@ -147,10 +147,10 @@ def _selects_caller_independent(
                     return False
             continue
         if isinstance(selection, FragmentSpreadNode):
-            details = fragments.get(selection.name.value)  # graphql-core's FragmentDetails
-            if details is None:
+            definition = fragment_definition(fragments, selection.name.value)
+            if definition is None:
                 return False
-            condition, inner = details.definition.type_condition, details.definition.selection_set
+            condition, inner = definition.type_condition, definition.selection_set
         else:
             assert isinstance(selection, InlineFragmentNode)
             condition, inner = selection.type_condition, selection.selection_set

@@ -38,16 +38,17 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    get_argument_values,
     get_named_type,
+    get_variable_values,
     is_abstract_type,
     is_leaf_type,
 )
-from graphql.execution.values import get_argument_values, get_variable_values
 from strawberry.permission import BasePermission
-from strawberry.types.arguments import convert_arguments
 
 from domain.errors import DomainError, ErrorCode
 from schema.safety import nul_in_variables
+from schema.strawberry_internals import convert_arguments, graphql_schema_of
 
 PRECHECK = "pointsmall.precheck"  # the key of a field's metadata that declares its pre-check
 DEFINITION = "strawberry-definition"  # where strawberry keeps a GraphQL field's own field
@@ -77,7 +78,7 @@ class Unplannable(Exception):
 
 def check_declarations(schema: Any) -> None:
     """Every field declaring a pre-check declares exactly the permissions the check assumes."""
-    for root in (schema._schema.query_type, schema._schema.mutation_type):
+    for root in (graphql_schema_of(schema).query_type, graphql_schema_of(schema).mutation_type):
         for name, field in (root.fields if root is not None else {}).items():
             definition = field.extensions.get(DEFINITION)
             precheck = definition.metadata.get(PRECHECK) if definition is not None else None
@@ -122,7 +123,9 @@ class PrecheckPlan:
         if nul_in_variables(dict(variables or {})):
             return None
         coerced = get_variable_values(
-            self._schema._schema, self._operation.variable_definitions or (), dict(variables or {})
+            graphql_schema_of(self._schema),
+            self._operation.variable_definitions or (),
+            dict(variables or {}),
         )
         if isinstance(coerced, list):
             return None
@@ -174,7 +177,7 @@ def plan_of(schema: Any, document: DocumentNode) -> PrecheckPlan | None:
     (operation,) = operations
     if operation.operation is OperationType.SUBSCRIPTION or operation.directives:
         return None
-    graphql_schema: GraphQLSchema = schema._schema
+    graphql_schema: GraphQLSchema = graphql_schema_of(schema)
     root = graphql_schema.get_root_type(operation.operation)
     if root is None:
         return None

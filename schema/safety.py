@@ -22,12 +22,11 @@ from graphql import (
     ValueNode,
 )
 from strawberry.extensions import SchemaExtension
-from strawberry.extensions.max_aliases import create_validator as aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.types import ExecutionContext
 
 from domain.errors import AccessDenied, DomainError
 from schema.cost import build_cost_rule
+from schema.strawberry_internals import aliases_rule, depth_rule
 
 if TYPE_CHECKING:
     from schema.documents import DocumentRegistry
@@ -201,7 +200,11 @@ class GuardedSchema(strawberry.Schema):
 
 
 def build_extensions(
-    documents: DocumentRegistry, observe: Callable[[str | None, float], None] | None = None
+    documents: DocumentRegistry,
+    observe: Callable[[str | None, float], None] | None = None,
+    tracing: Callable[[], SchemaExtension] | None = None,
 ) -> list[Callable[[], SchemaExtension]]:
-    """The schema's extension factories: one, parsing, validating and timing operations."""
-    return [lambda: CheckedDocuments(documents, observe)]
+    """The schema's extension factories: one parsing, validating and timing operations, and
+    `tracing`'s (server/tracing.py) before it, so that its spans hold that work."""
+    checked = [lambda: CheckedDocuments(documents, observe)]
+    return checked if tracing is None else [tracing, *checked]

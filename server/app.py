@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from prometheus_client import (
     CollectorRegistry,
     GCCollector,
     generate_latest,
+    multiprocess,
 )
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -21,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from domain.brands import BrandDirectory
@@ -34,13 +37,48 @@ from domain.runtime import (
 from schema import SchemaLimits, build_schema
 from schema.observability import OperationMetrics
 from server.auth import Authenticator
+from server.dependencies import check_dependencies
 from server.graphql_view import GraphQLEndpoint
-from server.limits import RequestLimits
-from server.logs import configure_logging
+from server.limits import RequestLimits, headers_too_large
+from server.logs import AccessLog, configure_logging
 from server.scheduler import Scheduler, standard_jobs
 from server.settings import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
+GRAPHQL_PATH = "/graphql"
+# Set by `pointsmall serve` (server/cli.py): every worker writes its metrics to files there.
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def whole_server_metrics() -> CollectorRegistry:
+    """Every worker's metrics, added up from their files under PROMETHEUS_MULTIPROC_DIR."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
+class Service(Starlette):
+    """The Starlette app, where a WebSocket on /graphql goes straight to the GraphQL endpoint.
+
+    The HTTP middleware has nothing to do for a socket once its headers pass (CORS does not
+    apply, the access log writes HTTP requests, a socket's frames are bounded by the server),
+    and each layer's frame would stay for the socket's whole life: some 4 KB a subscriber.
+    """
+
+    def __init__(self, *args: Any, graphql: GraphQLEndpoint, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.graphql = graphql
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "websocket"
+            and scope["path"] == GRAPHQL_PATH
+            and not headers_too_large(scope)  # else refused by RequestLimits, in the stack
+        ):
+            scope["app"] = self
+            await self.graphql(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def tune_garbage_collector(gen0_threshold: int) -> None:
@@ -65,6 +103,7 @@ def create_app(
     """The whole service; resources are opened by its lifespan, none at import. `served`: this
     process serves it until it exits (a uvicorn worker), so its collector is tuned at startup;
     not for apps that come and go in one process (tests), whose frozen objects would stay."""
+    check_dependencies()
     settings = settings or Settings()
     settings.check_production()
     settings.check_documents()
@@ -77,8 +116,19 @@ def create_app(
         configure_logging(json_lines=settings.production)
     jwt_secret, _ = settings.resolved_jwt_secret()
     registry = CollectorRegistry()
-    GCCollector(registry=registry)  # collections per generation: see tune_garbage_collector
+    multiprocess_metrics = bool(os.environ.get(MULTIPROCESS_DIR))
+    if multiprocess_metrics:
+        # GCCollector reads the process a scrape reaches, not the server: left out then.
+        scraped = whole_server_metrics()
+    else:
+        GCCollector(registry=registry)  # collections per generation: see tune_garbage_collector
+        scraped = registry
     metrics = OperationMetrics(registry)
+    tracing = None
+    if settings.tracing:  # the otel extra: imported only when tracing is on
+        from server.tracing import Tracing
+
+        tracing = Tracing.start()
     schema = build_schema(
         SchemaLimits(
             max_depth=settings.max_query_depth,
@@ -93,6 +143,7 @@ def create_app(
             trusted_documents=settings.trusted_document_paths,
         ),
         metrics,
+        tracing.extension if tracing is not None else None,
     )
     graphql = GraphQLEndpoint(
         schema,
@@ -129,15 +180,13 @@ def create_app(
         app.state.backends = backends  # for tests that move the clock
         app.state.authenticator = authenticator  # for tests that tune partners' rate limits
         app.state.graphql = graphql  # for tests that compare answers with pre-checks off
-        scheduler = Scheduler(
-            backends,
-            standard_jobs(
-                settings.expiry_interval_seconds,
-                settings.idempotency_retention_days,
-                settings.reconcile_interval_seconds,
-                settings.webhook_interval_seconds,
-            ),
+        jobs = standard_jobs(
+            settings.expiry_interval_seconds,
+            settings.idempotency_retention_days,
+            settings.reconcile_interval_seconds,
+            settings.webhook_interval_seconds,
         )
+        scheduler = Scheduler(backends, tracing.jobs(jobs) if tracing is not None else jobs)
         if settings.scheduler:
             scheduler.start()
         if served:
@@ -147,6 +196,8 @@ def create_app(
         finally:
             await scheduler.stop()
             await close_backends(backends)
+            if multiprocess_metrics:
+                multiprocess.mark_process_dead(os.getpid())
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -160,18 +211,22 @@ def create_app(
         )
 
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(scraped), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(
+    app = Service(
+        graphql=graphql,
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", graphql),
+            Route(GRAPHQL_PATH, graphql, methods=["GET", "POST"]),
+            WebSocketRoute(GRAPHQL_PATH, graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/metrics", metrics),
+            # With POINTSMALL_METRICS_BIND, `pointsmall serve` serves them there instead.
+            *([Route("/metrics", metrics)] if settings.metrics_bind is None else []),
             Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
         ],
         middleware=[
+            # Outermost: it sees every answer, refusals included.
+            *([Middleware(AccessLog)] if settings.access_log else []),
             Middleware(
                 CORSMiddleware,
                 allow_origins=settings.allowed_origins,
@@ -190,6 +245,9 @@ def create_app(
         ],
         lifespan=lifespan,
     )
+    if tracing is not None:
+        tracing.instrument(app, graphql)
+    return app
 
 
 def create_app_from_environment() -> Starlette:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -183,7 +185,9 @@ def main() -> None:
 def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None) -> None:
     """Serve the API; without DATABASE_URL / REDIS_URL, on embedded PostgreSQL and Redis."""
     import uvicorn
+    from prometheus_client import start_http_server, values
 
+    from server.app import MULTIPROCESS_DIR, whole_server_metrics
     from server.embedded import (
         DataDirInUse,
         EmbeddedPostgres,
@@ -192,6 +196,7 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
         publish_backends,
         withdraw_backends,
     )
+    from server.logs import logging_config
 
     settings = _settings(data_dir)
     try:
@@ -204,6 +209,12 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
     os.environ["POINTSMALL_DATA_DIR"] = str(settings.data_dir)
     if notice:
         click.echo(notice)
+    # Every worker writes its metrics to files here, so that a scrape shows the whole server.
+    metrics_dir = tempfile.mkdtemp(prefix="pointsmall-metrics-")
+    os.environ[MULTIPROCESS_DIR] = metrics_dir
+    # prometheus_client chose where metrics keep their values when it was imported (by the
+    # settings); a single worker runs in this process, so it chooses again, now.
+    values.ValueClass = values.get_value_class()
     embedded: list[EmbeddedPostgres | EmbeddedRedis] = []
     published: dict[str, str] = {}
     # Ctrl-C and SIGTERM end the process through SystemExit, so the embedded servers are
@@ -240,6 +251,9 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
                 click.echo(f"  {name}={url}")
         if seeded is not None:
             _print_demo(settings, secret, host, port, seeded)
+        if settings.metrics_address is not None:
+            metrics_host, metrics_port = settings.metrics_address
+            start_http_server(metrics_port, metrics_host, registry=whole_server_metrics())
         uvicorn.run(
             "server.app:create_app_from_environment",
             factory=True,
@@ -249,6 +263,12 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
             ws=WEBSOCKETS,
             ws_per_message_deflate=False,
             ws_max_size=settings.max_body_bytes,  # frames past it are refused as they arrive
+            # On SIGTERM uvicorn stops listening, closes WebSockets with 1012 (service restart)
+            # and gives open requests `drain_seconds` to finish.
+            timeout_keep_alive=settings.keep_alive_seconds,
+            timeout_graceful_shutdown=settings.drain_seconds,
+            log_config=logging_config(json_lines=settings.production),
+            access_log=False,  # server.logs.AccessLog writes ours
             log_level="info",
         )
     finally:
@@ -256,6 +276,7 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
             withdraw_backends(settings.data_dir)
         for backend in reversed(embedded):
             backend.stop()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _prepare(settings: Settings, *, embedded_database: bool, demo: bool) -> Any:
@@ -328,9 +349,15 @@ def migrate(data_dir: Path | None) -> None:
     """Apply the database migrations to DATABASE_URL (or the embedded database)."""
     from db.database import apply_migrations
 
+    def waiting() -> None:
+        click.echo("Another `pointsmall migrate` is applying migrations; waiting for it.")
+
     with _reachable(_settings(data_dir), "migrate", redis=False) as settings:
-        asyncio.run(apply_migrations(settings.database_url))
-    click.echo("Migrations applied.")
+        applied = asyncio.run(apply_migrations(settings.database_url, on_wait=waiting))
+    if applied:
+        click.echo(f"Applied {len(applied)} migrations: {', '.join(applied)}.")
+    else:
+        click.echo("No migrations to apply: the database was up to date.")
 
 
 @main.command("seed-demo", epilog=reads(BACKENDS, "POINTSMALL_DATA_DIR", "POINTSMALL_REDIS_PREFIX"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from math import ceil
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException  # strawberry raises HTTP errors
+from graphql import GraphQLError, get_operation_ast
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -19,15 +21,15 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
-from strawberry.http.parse_content_type import parse_content_type
 from strawberry.types import ExecutionResult
 
 from resolvers.loaders import Loaders
 from schema.context import Context
 from schema.documents import PERSISTED_QUERY_NOT_FOUND, DocumentRefused, DocumentRegistry
 from schema.observability import OperationMetrics
+from schema.strawberry_internals import parse_content_type
 from server.auth import AuthenticationFailed, RateLimited
-from server.logs import request_id_var
+from server.logs import ACCESS, request_id_var
 from server.prechecks import CHARGED, PRINCIPAL, VERDICT, Prechecks
 from server.sockets import (
     AuthorizedTransportWSHandler,
@@ -163,10 +165,13 @@ class GraphQLEndpoint(GraphQL):
             else None
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # Not a coroutine itself: a socket's life runs in strawberry's, with no frame of ours.
         if scope["type"] != "http":
-            await super().__call__(scope, receive, send)
-            return
+            return super().__call__(scope, receive, send)
+        return self.serve_http(scope, receive, send)
+
+    async def serve_http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         request_id = request_id_of(request)
         token = request_id_var.set(request_id)
@@ -209,6 +214,9 @@ class GraphQLEndpoint(GraphQL):
                     request.headers.get("x-api-key"),
                 )
             context.principal = principal
+            note = request.scope.get(ACCESS)
+            if note is not None and principal is not None:
+                note.brand = principal.brand_code
             if wants_graphql_response_json(request.headers.get("accept", "")):
                 response.media_type = GRAPHQL_RESPONSE_JSON
             request.state.sub_response = response
@@ -263,9 +271,25 @@ class GraphQLEndpoint(GraphQL):
     ) -> ExecutionResult:
         if isinstance(request_data, NamedDocumentRequest) and request_data.refused is not None:
             return self.refusal(request_data.refused)  # one of a batch
-        return await super().execute_single(
+        result = await super().execute_single(
             request, request_adapter, sub_response, context, root_value, request_data
         )
+        note = request.scope.get(ACCESS)
+        if note is not None:
+            name = self.operation_name(request_data.query, request_data.operation_name)
+            if name is not None:  # a batch's names, comma-separated
+                note.operation = name if note.operation is None else f"{note.operation},{name}"
+        return result
+
+    def operation_name(self, query: str | None, given: str | None) -> str | None:
+        """An operation's name for the access log: the client's, else its document's."""
+        if given or not isinstance(query, str):
+            return given
+        try:
+            operation = get_operation_ast(self.documents.document(query).parsed)
+        except GraphQLError:
+            return None  # a document that does not parse has no operation
+        return operation.name.value if operation is not None and operation.name else None
 
     def refusal(self, refused: DocumentRefused) -> ExecutionResult:
         """The result of a request whose document this server will not run."""

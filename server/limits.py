@@ -16,6 +16,12 @@ class RequestTooLarge(Exception):
     """The body went past the limit while it was being read."""
 
 
+def headers_too_large(scope: Scope) -> bool:
+    """Whether a header, or all of them, is past what any request may carry."""
+    sizes = [len(name) + len(value) for name, value in scope["headers"]]
+    return bool(sizes) and (max(sizes) > MAX_HEADER_BYTES or sum(sizes) > MAX_HEADERS_BYTES)
+
+
 class RequestLimits:
     """ASGI middleware: 431 for oversized headers (a WebSocket handshake with them is refused
     before it is accepted, which the server answers 403), 413 for a body over
@@ -29,15 +35,13 @@ class RequestLimits:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        headers = scope["headers"]
-        sizes = [len(name) + len(value) for name, value in headers]
-        if sizes and (max(sizes) > MAX_HEADER_BYTES or sum(sizes) > MAX_HEADERS_BYTES):
+        if headers_too_large(scope):
             await self._refuse(scope, receive, send, 431, "Request headers are too large.")
             return
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
-        for name, value in headers:
+        for name, value in scope["headers"]:
             if name == b"content-length" and (
                 not value.isdigit() or int(value) > self.max_body_bytes
             ):

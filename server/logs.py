@@ -1,13 +1,27 @@
-"""Structured logs: JSON lines in production, readable lines in development, with request ids."""
+"""Structured logs: JSON lines in production, readable lines in development, with request ids.
+
+One configuration for our loggers and uvicorn's (`logging_config`, handed to uvicorn so that its
+workers use it too); uvicorn's access log is off, `AccessLog` writes ours, which knows the
+request id, the brand and the operation.
+"""
 
 from __future__ import annotations
 
 import contextvars
 import json
 import logging
-import sys
+import logging.config
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+
+PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+ACCESS = "pointsmall.access"  # the request's AccessNote, in its ASGI scope
+access_log = logging.getLogger("pointsmall.access")
 
 
 class RequestIdFilter(logging.Filter):
@@ -18,6 +32,8 @@ class RequestIdFilter(logging.Filter):
 
 
 class JsonFormatter(logging.Formatter):
+    """One JSON object per line; a record's `fields` (extra={"fields": {...}}) are merged in."""
+
     def format(self, record: logging.LogRecord) -> str:
         entry = {
             "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
@@ -25,22 +41,103 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", "-"),
+            **getattr(record, "fields", {}),
         }
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
+def logging_config(*, json_lines: bool, level: int = logging.INFO) -> dict[str, Any]:
+    """The `logging.config.dictConfig` of every process: one stderr stream, uvicorn's included."""
+    formatter = {"()": JsonFormatter} if json_lines else {"format": PLAIN_FORMAT}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {"default": formatter},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "filters": ["request_id"],
+                "formatter": "default",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            # uvicorn's loggers write through the root's handler, but for its access log:
+            # AccessLog writes ours, which knows more.
+            **{
+                name: {"handlers": [], "propagate": True, "level": level}
+                for name in ("uvicorn", "uvicorn.error", "py.warnings")
+            },
+            "uvicorn.access": {"handlers": [], "propagate": False},
+        },
+    }
+
+
 def configure_logging(*, json_lines: bool, level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        JsonFormatter()
-        if json_lines
-        else logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    logging.config.dictConfig(logging_config(json_lines=json_lines, level=level))
+    logging.captureWarnings(True)  # a library's warning is a log line too, not raw stderr
     # strawberry logs every GraphQL error itself; GuardedSchema logs the internal ones.
     logging.getLogger("strawberry.execution").setLevel(logging.CRITICAL)
+
+
+@dataclass(slots=True)
+class AccessNote:
+    """What the endpoint tells the access log about a request it served."""
+
+    brand: str | None = None
+    operation: str | None = None
+
+
+class AccessLog:
+    """ASGI middleware: one line per HTTP request once its response is sent, with its request
+    id (the response's X-Request-Id), brand and operation (noted by the GraphQL endpoint),
+    status and duration."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        note = scope[ACCESS] = AccessNote()
+        status, request_id = 500, "-"  # what the client gets if the app fails before answering
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status, request_id
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                for name, value in message.get("headers", ()):
+                    if name.lower() == b"x-request-id":
+                        request_id = value.decode("latin-1")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 3)
+            access_log.info(
+                "%s %s %d %.1fms brand=%s operation=%s",
+                scope["method"],
+                scope["path"],
+                status,
+                duration_ms,
+                note.brand or "-",
+                note.operation or "-",
+                extra={
+                    "request_id": request_id,
+                    "fields": {
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "duration_ms": duration_ms,
+                        "brand": note.brand,
+                        "operation": note.operation,
+                    },
+                },
+            )

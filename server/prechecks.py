@@ -26,6 +26,7 @@ from domain.errors import DomainError
 from schema.documents import DocumentRefused, DocumentRegistry
 from schema.observability import OperationMetrics
 from schema.prechecks import Unplannable
+from server.logs import ACCESS
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +116,10 @@ class Prechecks:
                 )
             answers.inc()
             self._metrics.observe(plan.operation_name, time.perf_counter() - started)
+        note = request.scope.get(ACCESS)
+        if note is not None:
+            note.brand = principal.brand_code if principal is not None else None
+            note.operation = plan.operation_name
         media_type = self._media_type_of(request.headers.get("accept", ""))
         return Response(self._encode_json(data), media_type=media_type)
 

@@ -74,6 +74,16 @@ class Settings(BaseSettings):
     # (default: in development, never in production); production also requires https.
     webhooks_allow_private: bool | None = None
     webhook_interval_seconds: float = 2.0  # how often serve posts due webhook deliveries
+    access_log: bool = True  # one line per HTTP request (server/logs.py AccessLog)
+    # OpenTelemetry tracing (the `otel` extra; OTEL_* variables configure it): server/tracing.py
+    tracing: bool = False
+    # An idle keep-alive connection is closed after this long: longer than a load balancer's
+    # idle timeout (60 s on the common ones), so that it is the balancer that closes it.
+    keep_alive_seconds: int = Field(75, ge=1)
+    # On SIGTERM, open requests get this long to finish before they are cancelled.
+    drain_seconds: int = Field(25, ge=0)
+    # `host:port` serving /metrics instead of the public port (then not served there).
+    metrics_bind: str | None = Field(None, pattern=r"^\[?[^\s\]]*\]?:[0-9]{1,5}$")
 
     @property
     def production(self) -> bool:
@@ -96,6 +106,14 @@ class Settings(BaseSettings):
     def trusted_document_paths(self) -> tuple[Path, ...]:
         parts = (part.strip() for part in self.trusted_documents.split(","))
         return tuple(Path(part) for part in parts if part)
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """`metrics_bind` as (host, port); None: /metrics is on the public port."""
+        if self.metrics_bind is None:
+            return None
+        host, _, port = self.metrics_bind.rpartition(":")
+        return host.strip("[]") or "0.0.0.0", int(port)
 
     @property
     def webhooks_private_allowed(self) -> bool:

@@ -13,23 +13,19 @@ from typing import Any
 
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
-from strawberry.http.exceptions import (
-    NonJsonMessageReceived,
-    NonTextMessageReceived,
-    WebSocketDisconnected,
-)
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
-    ConnectionInitMessage,
-    SubscribeMessage,
-)
 
 from db.redis import cancel_and_wait
 from domain.principal import Principal
 from schema.context import Context
 from schema.documents import DocumentRefused
+from schema.strawberry_internals import (
+    BaseGraphQLTransportWSHandler,
+    ConnectionInitMessage,
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    SubscribeMessage,
+    WebSocketDisconnected,
+)
 from server.auth import AuthenticationFailed, Authenticator, RateLimited
 
 MESSAGE_TOO_BIG = 1009

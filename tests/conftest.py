@@ -215,12 +215,9 @@ class LiveServer:
     process: subprocess.Popen
 
 
-def start_live_server(
-    settings: Settings, *, workers: int = 1, env: dict | None = None
-) -> LiveServer:
-    """A real uvicorn serving the app on a free port, in its own process(es)."""
-    port = free_port()
-    environment = {
+def service_environment(settings: Settings, env: dict | None = None) -> dict[str, str]:
+    """The environment a server process started by the tests reads its settings from."""
+    return {
         **os.environ,
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
@@ -232,6 +229,14 @@ def start_live_server(
         "POINTSMALL_SCHEDULER": "false",
         **(env or {}),
     }
+
+
+def start_live_server(
+    settings: Settings, *, workers: int = 1, env: dict | None = None
+) -> LiveServer:
+    """A real uvicorn serving the app on a free port, in its own process(es)."""
+    port = free_port()
+    environment = service_environment(settings, env)
     process = subprocess.Popen(
         [
             sys.executable,

@@ -154,10 +154,10 @@ async def test_migrate_builds_a_fresh_database_and_is_idempotent(backend_servers
     url = await create_database(backend_servers.postgres_server_url, name)
     try:
         snapshots = []
-        for _ in range(2):
+        for said in ("Applied ", "No migrations to apply"):
             result = pointsmall("migrate", env={"DATABASE_URL": url})
             assert result.returncode == 0, result.stderr
-            assert "Migrations applied." in result.stdout
+            assert result.stdout.startswith(said), result.stdout
             connection = await asyncpg.connect(url)
             try:
                 snapshots.append(tuple(await connection.fetchrow(SCHEMA_SNAPSHOT)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from server.app import create_app
 from server.settings import Environment, Settings, SettingsError
@@ -95,3 +96,13 @@ async def test_production_allows_only_the_listed_origins(settings):
     assert allows(await preflight(app, "https://shop.example"), "https://shop.example")
     refused = await preflight(app, DEV_SERVER)
     assert refused.status_code == 400 and not allows(refused, DEV_SERVER)
+
+
+def test_metrics_bind_names_a_host_and_a_port():
+    assert Settings().metrics_address is None  # on the public port
+    assert Settings(metrics_bind="10.0.0.5:9100").metrics_address == ("10.0.0.5", 9100)
+    assert Settings(metrics_bind=":9100").metrics_address == ("0.0.0.0", 9100)
+    assert Settings(metrics_bind="[::1]:9100").metrics_address == ("::1", 9100)
+    for wrong in ("9100", "localhost", "host:port"):
+        with pytest.raises(ValidationError):
+            Settings(metrics_bind=wrong)

@@ -1,0 +1,75 @@
+"""Every use of strawberry's internals, in one place, for the versions below.
+
+strawberry's documented surface builds schemas and serves them; what pointsmall does besides
+(documents validated and planned once, inputs built without re-resolving annotations, a
+socket handler that rechecks credentials, refusals in strawberry's own shapes) reaches into it.
+Each such name is imported or reached here, so an upgrade is checked in one file.
+`server/dependencies.py` refuses to start on a strawberry outside WRITTEN_FOR.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLSchema
+from strawberry.extensions.max_aliases import create_validator as aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.http.exceptions import (
+    NonJsonMessageReceived,
+    NonTextMessageReceived,
+    WebSocketDisconnected,
+)
+from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
+from strawberry.types.arguments import InputContext, convert_arguments
+from strawberry.types.base import StrawberryObjectDefinition, StrawberryOptional
+from strawberry.types.enum import StrawberryEnumDefinition
+from strawberry.types.graphql import OperationType
+
+WRITTEN_FOR = "strawberry-graphql>=0.341.2,<0.342"
+
+__all__ = [
+    "BaseGraphQLTransportWSHandler",
+    "ConnectionInitMessage",
+    "InputContext",
+    "NonJsonMessageReceived",
+    "NonTextMessageReceived",
+    "OperationType",
+    "StrawberryEnumDefinition",
+    "StrawberryGraphQLCoreExecutionContext",
+    "StrawberryObjectDefinition",
+    "StrawberryOptional",
+    "SubscribeMessage",
+    "WebSocketDisconnected",
+    "aliases_rule",
+    "convert_arguments",
+    "depth_rule",
+    "graphql_schema_of",
+    "parse_content_type",
+    "spans_of",
+    "tracer_of",
+    "validate_document",
+]
+
+
+def graphql_schema_of(schema: strawberry.Schema) -> GraphQLSchema:
+    """The graphql-core schema strawberry built and executes."""
+    return schema._schema
+
+
+def tracer_of(extension: Any) -> Any:
+    """The OpenTelemetry tracer of strawberry's OpenTelemetryExtension."""
+    return extension._tracer
+
+
+def spans_of(extension: Any) -> dict[Any, Any]:
+    """strawberry's OpenTelemetryExtension's open spans, by lifecycle step."""
+    return extension._span_holder
