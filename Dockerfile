@@ -3,7 +3,10 @@
 # POINTSMALL_METRICS_BIND says so), production mode, against the PostgreSQL and Redis that
 # DATABASE_URL and REDIS_URL name: the embedded backends never start here, since production
 # refuses to start without both. The install is the one .ci/run proves
-# (tests/deploy/test_image.py compares them).
+# (tests/deploy/test_image.py compares them), with two differences: CI installs editable and
+# runs Python 3.11 (.ci/run's first choice), the image Python 3.12. Both are held to the same
+# requirements.lock, compiled --universal (its pins carry markers), whose pins the tests check
+# on both Pythons.
 
 FROM python:3.12-slim-bookworm AS build
 WORKDIR /src

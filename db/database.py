@@ -12,7 +12,7 @@ from tortoise.backends.base.config_generator import expand_db_url
 from tortoise.connection import get_connection
 from tortoise.migrations.api import migrate as tortoise_migrate
 
-from db.tortoise_internals import migrations_to_apply
+from db.tortoise_internals import init_with_global_fallback, migrations_to_apply
 
 APP_LABEL = "models"
 # The key of the PostgreSQL advisory lock `apply_migrations` holds (any constant nothing else
@@ -73,9 +73,7 @@ def tortoise_config(database_url: str, *, pool_max: int = 10) -> dict[str, Any]:
 async def open_database(database_url: str, *, pool_max: int = 10) -> None:
     """Open the connection pool; models are usable from every task once this returns."""
     # The lifespan runs in its own task; requests run in others, so the context is global.
-    await Tortoise.init(
-        config=tortoise_config(database_url, pool_max=pool_max), _enable_global_fallback=True
-    )
+    await init_with_global_fallback(tortoise_config(database_url, pool_max=pool_max))
 
 
 async def close_database() -> None:

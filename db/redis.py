@@ -50,7 +50,8 @@ def open_redis(redis_url: str, *, max_connections: int = 50) -> RedisClient:
     Besides redis-py's own URLs (`redis://`, `rediss://`, `unix://`):
     `redis+cluster://[user:password@]host:port[,host:port...]/`: a Redis Cluster, found from
     those nodes; `redis+sentinel://[user:password@]host:port[,host:port...]/service[/db]`: the
-    master of a Sentinel service, followed through failovers (the credentials are the master's).
+    master of a Sentinel service, which redis-py asks the Sentinels for on each new connection
+    (the credentials are the master's; Sentinels that require a password are not supported).
     """
     options: dict[str, Any] = {
         "decode_responses": True,

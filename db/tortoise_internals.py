@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
+from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.fields import Field
 from tortoise.migrations.executor import MigrationExecutor
@@ -48,3 +49,9 @@ async def migrations_to_apply(connection: BaseDBAsyncClient, apps: dict[str, Any
     return [
         f"{step.migration.app_label}.{step.migration.name}" for step in plan if not step.backward
     ]
+
+
+async def init_with_global_fallback(config: dict[str, Any]) -> None:
+    """Tortoise.init, its connections usable from every task (the lifespan opens them in its
+    own task; requests run in others)."""
+    await Tortoise.init(config=config, _enable_global_fallback=True)

@@ -24,7 +24,7 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from typing import Any
 from graphql import DocumentNode, GraphQLError, ValidationRule, parse, specified_rules
 from strawberry.types import ExecutionContext
 
+from schema.execution import shares_events
 from schema.prechecks import PrecheckPlan, plan_of
 from schema.safety import build_validation_rules
 from schema.strawberry_internals import graphql_schema_of, validate_document
@@ -79,6 +80,8 @@ class Document:
     valid: bool = False  # validated without errors; a document with errors is checked each time
     errors: list[GraphQLError] | None = None  # the registration's errors, for its own request
     plan: PrecheckPlan | None = None
+    # Per operation name: whether its subscribers all get the same messages after their first.
+    shares_events: dict[str | None, bool] = field(default_factory=dict)
 
 
 class DocumentRegistry:
@@ -117,6 +120,20 @@ class DocumentRegistry:
             return document
         self.misses += 1
         return self._register(text, sha256_of(text), pinned=False)
+
+    def shares_events(self, text: str, operation_name: str | None) -> bool:
+        """Whether the text's subscription sends every subscriber the same messages after its
+        first (schema/execution.py `shares_events`); False for a text that is not valid."""
+        try:
+            document = self.document(text)
+        except GraphQLError:
+            return False
+        known = document.shares_events.get(operation_name)
+        if known is None:
+            known = document.shares_events[operation_name] = document.valid and shares_events(
+                graphql_schema_of(self.schema), document.parsed, operation_name
+            )
+        return known
 
     def by_hash(self, digest: str) -> Document | None:
         document = self._pinned.get(digest)

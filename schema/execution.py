@@ -18,7 +18,9 @@ from weakref import WeakKeyDictionary
 import orjson
 import strawberry
 from graphql import (
+    DocumentNode,
     FieldNode,
+    FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLObjectType,
     GraphQLSchema,
@@ -26,6 +28,7 @@ from graphql import (
     OperationType,
     SelectionSetNode,
     get_named_type,
+    get_operation_ast,
 )
 from graphql.pyutils import is_awaitable
 from strawberry.scalars import is_scalar
@@ -38,6 +41,7 @@ from schema.strawberry_internals import (
     StrawberryGraphQLCoreExecutionContext,
     StrawberryObjectDefinition,
     StrawberryOptional,
+    field_definition,
 )
 
 
@@ -59,6 +63,9 @@ class RememberingNameConverter(NameConverter):
 # Field metadata: the field's value is the same whoever asks (it reads no caller, and has no
 # permission of its own), so a subscription event may be executed once for all its subscribers.
 SAME_FOR_EVERY_CALLER = {"same_for_every_caller": True}
+# A subscription field's metadata: its events are the same for every subscriber (each gets the
+# same object), so a process may render each once for all of them (`shares_events`).
+SAME_FOR_EVERY_SUBSCRIBER = {"same_for_every_subscriber": True}
 
 
 class PlainListsExecutor(StreamsOnlyWithDirectives, StrawberryGraphQLCoreExecutionContext):
@@ -114,16 +121,53 @@ def same_for_every_caller(executor: Any) -> bool:
         if len(_caller_independent) >= CALLER_INDEPENDENT_KEPT:
             _caller_independent.clear()
         root = executor.schema.subscription_type
+        fragments = executor.fragments
         verdict = root is not None and _selects_caller_independent(
-            executor.schema, executor.fragments, root, operation.selection_set, root=True
+            executor.schema,
+            lambda name: fragment_definition(fragments, name),
+            root,
+            operation.selection_set,
+            root=True,
         )
         known = _caller_independent[id(operation)] = (operation, verdict)
     return known[1]
 
 
+def shares_events(
+    schema: GraphQLSchema, document: DocumentNode, operation_name: str | None
+) -> bool:
+    """Whether every subscriber of this operation (with the same variables) gets the same
+    messages after its first: a subscription of one field whose events are the same for every
+    subscriber (SAME_FOR_EVERY_SUBSCRIBER), selecting only fields the same for every caller.
+    The first message is each subscriber's own: it carries the field's permission checks."""
+    operation = get_operation_ast(document, operation_name)
+    root = schema.subscription_type
+    if operation is None or operation.operation is not OperationType.SUBSCRIPTION or not root:
+        return False
+    fields = [
+        selection
+        for selection in operation.selection_set.selections
+        if not (isinstance(selection, FieldNode) and selection.name.value == "__typename")
+    ]
+    if len(fields) != 1 or not isinstance(fields[0], FieldNode) or fields[0].directives:
+        return False
+    field = root.fields.get(fields[0].name.value)
+    definition = field_definition(field) if field is not None else None
+    if definition is None or not definition.metadata.get("same_for_every_subscriber"):
+        return False
+    fragments = {
+        definition.name.value: definition
+        for definition in document.definitions
+        if isinstance(definition, FragmentDefinitionNode)
+    }
+    return _selects_caller_independent(
+        schema, fragments.get, root, operation.selection_set, root=True
+    )
+
+
 def _selects_caller_independent(
     schema: GraphQLSchema,
-    fragments: Mapping[str, Any],
+    fragment_of: Callable[[str], FragmentDefinitionNode | None],
     parent: GraphQLObjectType,
     selection_set: SelectionSetNode,
     *,
@@ -142,12 +186,12 @@ def _selects_caller_independent(
             if selection.selection_set is not None:
                 named = get_named_type(field.type)
                 if not isinstance(named, GraphQLObjectType) or not _selects_caller_independent(
-                    schema, fragments, named, selection.selection_set
+                    schema, fragment_of, named, selection.selection_set
                 ):
                     return False
             continue
         if isinstance(selection, FragmentSpreadNode):
-            definition = fragment_definition(fragments, selection.name.value)
+            definition = fragment_of(selection.name.value)
             if definition is None:
                 return False
             condition, inner = definition.type_condition, definition.selection_set
@@ -156,13 +200,13 @@ def _selects_caller_independent(
             condition, inner = selection.type_condition, selection.selection_set
         if inner is None or (condition is not None and condition.name.value != parent.name):
             return False
-        if not _selects_caller_independent(schema, fragments, parent, inner, root=root):
+        if not _selects_caller_independent(schema, fragment_of, parent, inner, root=root):
             return False
     return True
 
 
 def _caller_independent_field(parent: GraphQLObjectType, field: Any) -> bool:
-    definition = field.extensions.get("strawberry-definition")
+    definition = field_definition(field)
     if definition is None or definition.permission_classes:
         return False
     if definition.is_basic_field or definition.metadata.get("same_for_every_caller"):

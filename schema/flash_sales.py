@@ -13,7 +13,7 @@ from domain.flash_sales.sales import FlashSaleStatus as FlashSaleStatusValues
 from resolvers import flash_sales as resolve
 from schema.catalog import CatalogItem, Redemption
 from schema.errors import UserError
-from schema.execution import SAME_FOR_EVERY_CALLER
+from schema.execution import SAME_FOR_EVERY_CALLER, SAME_FOR_EVERY_SUBSCRIBER
 from schema.permissions import HasBrand, IsBrandAdmin, IsMember
 from schema.prechecks import PRECHECK, Precheck
 from schema.relay import Connection, Node
@@ -150,6 +150,7 @@ class FlashSaleSubscriptions:
         permission_classes=[HasBrand],
         description="The sale's remaining stock and status now, then as they change (at most "
         "about ten updates a second).",
+        metadata=SAME_FOR_EVERY_SUBSCRIBER,
     )
     async def flash_sale_stock(
         self, info: Info, flash_sale_id: strawberry.ID

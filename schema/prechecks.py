@@ -48,10 +48,9 @@ from strawberry.permission import BasePermission
 
 from domain.errors import DomainError, ErrorCode
 from schema.safety import nul_in_variables
-from schema.strawberry_internals import convert_arguments, graphql_schema_of
+from schema.strawberry_internals import convert_arguments, field_definition, graphql_schema_of
 
 PRECHECK = "pointsmall.precheck"  # the key of a field's metadata that declares its pre-check
-DEFINITION = "strawberry-definition"  # where strawberry keeps a GraphQL field's own field
 # A refusal rendered once at plan time: a document whose refusal cannot be rendered is not planned.
 MAX_REFUSALS_KEPT = 64  # rendered refusals kept per plan
 SAMPLE_REFUSAL = DomainError(ErrorCode.SOLD_OUT, "sample", ["flashSaleId"])
@@ -80,7 +79,7 @@ def check_declarations(schema: Any) -> None:
     """Every field declaring a pre-check declares exactly the permissions the check assumes."""
     for root in (graphql_schema_of(schema).query_type, graphql_schema_of(schema).mutation_type):
         for name, field in (root.fields if root is not None else {}).items():
-            definition = field.extensions.get(DEFINITION)
+            definition = field_definition(field)
             precheck = definition.metadata.get(PRECHECK) if definition is not None else None
             if precheck is None:
                 continue
@@ -133,7 +132,7 @@ class PrecheckPlan:
             values = get_argument_values(self._field, self._node, coerced)
             return convert_arguments(
                 values,
-                self._field.extensions[DEFINITION].arguments,
+                field_definition(self._field).arguments,
                 scalar_registry=self._schema.schema_converter.scalar_registry,
                 config=self._schema.config,
             )
@@ -193,7 +192,7 @@ def plan_of(schema: Any, document: DocumentNode) -> PrecheckPlan | None:
             return None
         (node,) = nodes
         graphql_field = root.fields[node.name.value]
-        definition = graphql_field.extensions.get(DEFINITION)
+        definition = field_definition(graphql_field)
         precheck = definition.metadata.get(PRECHECK) if definition is not None else None
         if precheck is None:
             return None
@@ -285,7 +284,7 @@ def _shape(
                 shapes.append(FieldShape(sub_key, True, None, None, None))
                 continue
             sub_field = named.fields[name]
-            sub_definition = sub_field.extensions.get(DEFINITION)
+            sub_definition = field_definition(sub_field)
             shapes.append(
                 _shape(schema, sub_key, sub_field.type, sub_nodes, fragments, sub_definition)
             )

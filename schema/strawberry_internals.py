@@ -9,10 +9,12 @@ Each such name is imported or reached here, so an upgrade is checked in one file
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import strawberry
-from graphql import GraphQLSchema
+from graphql import GraphQLField, GraphQLSchema
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.http.exceptions import (
@@ -43,6 +45,7 @@ __all__ = [
     "NonJsonMessageReceived",
     "NonTextMessageReceived",
     "OperationType",
+    "ResultStreamHook",
     "StrawberryEnumDefinition",
     "StrawberryGraphQLCoreExecutionContext",
     "StrawberryObjectDefinition",
@@ -52,12 +55,32 @@ __all__ = [
     "aliases_rule",
     "convert_arguments",
     "depth_rule",
+    "field_definition",
     "graphql_schema_of",
     "parse_content_type",
     "spans_of",
     "tracer_of",
     "validate_document",
 ]
+
+
+class ResultStreamHook:
+    """For strawberry's graphql-transport-ws handler: the results of each operation pass
+    through `results_of(operation, results)` on their way to the socket."""
+
+    def results_of(self, operation: Any, results: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        return results
+
+    async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
+        results = self.results_of(operation, result_source)
+        async with aclosing(results):  # type: ignore[type-var]
+            await super()._send_result_stream(operation, results)  # type: ignore[misc]
+
+
+def field_definition(field: GraphQLField) -> Any:
+    """The strawberry field a GraphQL field was made from (None for one strawberry did not
+    make, such as `__typename`)."""
+    return field.extensions.get("strawberry-definition")
 
 
 def graphql_schema_of(schema: strawberry.Schema) -> GraphQLSchema:

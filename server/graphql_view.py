@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import itertools
 import re
-import secrets
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from math import ceil
@@ -29,8 +27,9 @@ from schema.documents import PERSISTED_QUERY_NOT_FOUND, DocumentRefused, Documen
 from schema.observability import OperationMetrics
 from schema.strawberry_internals import parse_content_type
 from server.auth import AuthenticationFailed, RateLimited
-from server.logs import ACCESS, request_id_var
+from server.logs import ACCESS, new_request_id, request_id_of, request_id_var
 from server.prechecks import CHARGED, PRINCIPAL, VERDICT, Prechecks
+from server.shared_streams import SharedStreams
 from server.sockets import (
     AuthorizedTransportWSHandler,
     TextFrameWebSocketAdapter,
@@ -42,8 +41,6 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 GRAPHQL_RESPONSE_CONTENT_TYPE = GRAPHQL_RESPONSE_JSON + "; charset=utf-8"
 GRAPHIQL_PAGE = Path(__file__).parent / "static" / "graphiql" / "index.html"
 HTTP_ERROR_CODES = {401: "UNAUTHENTICATED", 403: "FORBIDDEN", 429: "RATE_LIMITED"}
-# A client's X-Request-Id goes into our logs and back in a header: only a plain token is kept.
-CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 # The members of a request object, when given, as GraphQL-over-HTTP types them.
 REQUEST_MEMBERS = {
     "query": (str, "a string"),
@@ -51,22 +48,6 @@ REQUEST_MEMBERS = {
     "variables": (dict, "an object"),
     "extensions": (dict, "an object"),
 }
-
-
-# Request ids: this process's random tag, then a count (32 hex digits, as a uuid's). Cheaper
-# than a uuid4, which reads the system's random source for every request.
-_PROCESS_TAG = secrets.token_hex(8)
-_request_numbers = itertools.count()
-
-
-def new_request_id() -> str:
-    return f"{_PROCESS_TAG}{next(_request_numbers):016x}"
-
-
-def request_id_of(request: Request) -> str:
-    """The client's X-Request-Id when it is a plain token, else a new one."""
-    given = request.headers.get("x-request-id", "")
-    return given if CLIENT_REQUEST_ID.fullmatch(given) else new_request_id()
 
 
 def check_request_body(body: object) -> None:
@@ -164,6 +145,7 @@ class GraphQLEndpoint(GraphQL):
             if prechecks
             else None
         )
+        self.shared_streams = SharedStreams()  # of this process's sockets (server/sockets.py)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # Not a coroutine itself: a socket's life runs in strawberry's, with no frame of ours.
@@ -173,7 +155,7 @@ class GraphQLEndpoint(GraphQL):
 
     async def serve_http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
-        request_id = request_id_of(request)
+        request_id = request_id_of(scope)  # AccessLog's, when installed
         token = request_id_var.set(request_id)
         try:
             try:
@@ -290,6 +272,17 @@ class GraphQLEndpoint(GraphQL):
         except GraphQLError:
             return None  # a document that does not parse has no operation
         return operation.name.value if operation is not None and operation.name else None
+
+    def shared_payload(self, result: Any) -> str | None:
+        """A subscription result's `next` payload, as strawberry writes it, to send every
+        subscriber of a shared stream; None for one that is not to be shared (with errors, or
+        not a result)."""
+        if not isinstance(result, ExecutionResult) or result.errors or result.data is None:
+            return None
+        payload: dict[str, Any] = {"data": result.data}
+        if result.extensions:
+            payload["extensions"] = result.extensions
+        return self.encode_json(payload).decode()
 
     def refusal(self, refused: DocumentRefused) -> ExecutionResult:
         """The result of a request whose document this server will not run."""

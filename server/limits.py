@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.graphql_view import error_response, new_request_id
+from server.graphql_view import error_response
+from server.logs import request_id_of
 
 MAX_HEADER_BYTES = 8 * 1024  # any one header: a JWT is well under 2 KB
 MAX_HEADERS_BYTES = 32 * 1024  # all of them
@@ -78,7 +79,7 @@ class RequestLimits:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1009})
             return
-        response = error_response(status, message, **{"X-Request-Id": new_request_id()})
+        response = error_response(status, message, **{"X-Request-Id": request_id_of(scope)})
         await response(scope, receive, send)
 
 

@@ -8,20 +8,49 @@ request id, the brand and the operation.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import json
 import logging
 import logging.config
+import re
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 ACCESS = "pointsmall.access"  # the request's AccessNote, in its ASGI scope
+REQUEST_ID = "pointsmall.request_id"  # the request's id, in its ASGI scope once decided
 access_log = logging.getLogger("pointsmall.access")
+# A client's X-Request-Id goes into our logs and back in a header: only a plain token is kept.
+CLIENT_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+# Request ids: this process's random tag, then a count (32 hex digits, as a uuid's). Cheaper
+# than a uuid4, which reads the system's random source for every request.
+_PROCESS_TAG = secrets.token_hex(8)
+_request_numbers = itertools.count()
+
+
+def new_request_id() -> str:
+    return f"{_PROCESS_TAG}{next(_request_numbers):016x}"
+
+
+def request_id_of(scope: Scope) -> str:
+    """The request's id, decided by whoever asks first (AccessLog, when installed) and kept in
+    its scope: the client's X-Request-Id when it is a plain token, else a new one."""
+    decided = scope.get(REQUEST_ID)
+    if decided is None:
+        header = next((value for name, value in scope["headers"] if name == b"x-request-id"), b"")
+        given = header.decode("latin-1")
+        decided = scope[REQUEST_ID] = (
+            given if CLIENT_REQUEST_ID.fullmatch(given) else new_request_id()
+        )
+    return decided
 
 
 class RequestIdFilter(logging.Filter):
@@ -94,8 +123,8 @@ class AccessNote:
 
 class AccessLog:
     """ASGI middleware: one line per HTTP request once its response is sent, with its request
-    id (the response's X-Request-Id), brand and operation (noted by the GraphQL endpoint),
-    status and duration."""
+    id (which every response carries as X-Request-Id), brand and operation (noted by the
+    GraphQL endpoint), status and duration."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -106,20 +135,23 @@ class AccessLog:
             return
         started = time.perf_counter()
         note = scope[ACCESS] = AccessNote()
-        status, request_id = 500, "-"  # what the client gets if the app fails before answering
+        request_id = request_id_of(scope)
+        token = request_id_var.set(request_id)
+        status = 500  # what the client gets if the app fails before answering
 
         async def send_noting_status(message: Message) -> None:
-            nonlocal status, request_id
+            nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name.lower() == b"x-request-id":
-                        request_id = value.decode("latin-1")
+                headers = MutableHeaders(raw=list(message.get("headers", ())))
+                headers.setdefault("X-Request-Id", request_id)
+                message = {**message, "headers": headers.raw}
             await send(message)
 
         try:
             await self.app(scope, receive, send_noting_status)
         finally:
+            request_id_var.reset(token)
             duration_ms = round((time.perf_counter() - started) * 1000, 3)
             access_log.info(
                 "%s %s %d %.1fms brand=%s operation=%s",

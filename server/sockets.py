@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from json import JSONDecodeError
 from typing import Any
 
+import orjson
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 from strawberry.asgi import ASGIWebSocketAdapter
 
@@ -23,10 +24,12 @@ from schema.strawberry_internals import (
     ConnectionInitMessage,
     NonJsonMessageReceived,
     NonTextMessageReceived,
+    ResultStreamHook,
     SubscribeMessage,
     WebSocketDisconnected,
 )
 from server.auth import AuthenticationFailed, Authenticator, RateLimited
+from server.shared_streams import Subscriber, shared_results, stream_key
 
 MESSAGE_TOO_BIG = 1009
 log = logging.getLogger(__name__)
@@ -63,8 +66,12 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         encoded = self.view.encode_json(message)
+        await self.send_text(encoded.decode() if isinstance(encoded, bytes) else encoded)
+
+    async def send_text(self, text: str) -> None:
+        """A message encoded already."""
         try:
-            await self.ws.send_text(encoded.decode() if isinstance(encoded, bytes) else encoded)
+            await self.ws.send_text(text)
         except WebSocketDisconnect as disconnect:
             raise WebSocketDisconnected from disconnect
 
@@ -83,10 +90,12 @@ async def authenticate_connection(context: Context) -> Principal | None:
     )
 
 
-class AuthorizedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, Any]):
+class AuthorizedTransportWSHandler(ResultStreamHook, BaseGraphQLTransportWSHandler[Context, Any]):
     """Checks the connection's credentials again before every operation it runs, charges a
     partner's key for it, and closes the socket (4401) once they no longer hold, at the token's
-    expiry or a recheck, whether or not operations are being sent."""
+    expiry or a recheck, whether or not operations are being sent. A subscription whose
+    subscribers all get the same messages joins the process's shared stream of it
+    (server/shared_streams.py)."""
 
     # The next check of the credentials waits as a timer, not as a task per socket (a task and
     # its frame cost about 1.5 KB, at 5,000 idle sockets 7 MB); a task runs only the check.
@@ -125,6 +134,19 @@ class AuthorizedTransportWSHandler(BaseGraphQLTransportWSHandler[Context, Any]):
             if query is not None and query is not payload.get("query"):
                 message = {**message, "payload": {**payload, "query": query}}
         await super().handle_subscribe(message)
+
+    def results_of(self, operation: Any, results: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        if not self.schema.documents.shares_events(operation.query, operation.operation_name):
+            return results
+        stream = self.view.shared_streams.stream_of(
+            stream_key(operation.query, operation.operation_name, operation.variables)
+        )
+        subscriber = Subscriber(
+            orjson.dumps(operation.id).decode(),
+            self.websocket.send_text,
+            lambda: operation.completed,
+        )
+        return shared_results(stream, subscriber, results, self.view.shared_payload)
 
     async def shutdown(self) -> None:
         try:

@@ -9,7 +9,10 @@ import tomllib
 from dataclasses import dataclass
 
 import dockerfile
+import pytest
+from packaging.markers import default_environment
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from tests.deploy import ROOT, tool
@@ -36,6 +39,14 @@ OPTIONS_WITH_VALUES = {
 }
 SHELL_OPERATORS = {"&&", "||", ";", "|", "&", "(", ")"}
 PROJECT_TARGET = re.compile(r"^\.(?:\[(?P<extras>[^\]]*)\])?$")
+# The image's platform, for the lock's markers: CPython on Linux (the Python version varies).
+IMAGE_PLATFORM = {
+    "implementation_name": "cpython",
+    "platform_python_implementation": "CPython",
+    "os_name": "posix",
+    "sys_platform": "linux",
+    "platform_system": "Linux",
+}
 
 
 @dataclass(frozen=True)
@@ -154,30 +165,79 @@ def test_the_image_installs_the_way_ci_does() -> None:
     assert all(("--constraint", LOCK.name) in step.options for step in project_steps)
 
 
-def test_the_lock_pins_what_the_image_installs() -> None:
-    """Every requirement of the project and of the image's extras is pinned in the lock, at a
-    version the requirement allows."""
-    pinned: dict[str, set[str]] = {}
-    for line in LOCK.read_text().splitlines():
-        match = re.match(r"^([A-Za-z0-9._-]+)==([^\s;]+)", line)
-        if match:
-            pinned.setdefault(canonicalize_name(match[1]), set()).add(match[2])
+def image_python() -> str:
+    """The Python of the image's stages (`python:3.12-slim-...`)."""
+    (version,) = {re.match(r"python:(\d+\.\d+)", stage[0].value[0])[1] for stage in stages()}
+    return version
+
+
+def ci_pythons() -> set[str]:
+    """The Pythons .ci/run may build its venv with (`python3.11`, then `python3.12`)."""
+    return set(re.findall(r"\bpython(3\.\d+)\b", CI_RUN.read_text()))
+
+
+def installed_extras() -> set[str]:
+    """The project's extras CI or the image installs, with those they include."""
+    steps = image_pip_installs() + pip_installs(shell_lines(CI_RUN.read_text()))
     extras: set[str] = set()
-    for step in image_pip_installs():
+    for step in steps:
         if step.project_extras is not None:
             extras |= with_included_extras(step.project_extras)
+    return extras
+
+
+def lock_pins() -> list[Requirement]:
+    """The lock's `name==version` lines, with the marker of where each applies."""
+    return [
+        Requirement(line)
+        for line in LOCK.read_text().splitlines()
+        if line and not line.startswith(("#", " "))
+    ]
+
+
+def test_the_lock_is_universal_over_the_extras_ci_and_the_image_install() -> None:
+    """One lock for every Python and platform (`--universal`: pins carry markers), resolved
+    with every extra that CI and the image install."""
+    command = next(line for line in LOCK.read_text().splitlines() if " pip compile " in line)
+    arguments = shlex.split(command.lstrip("# "))
+    assert "--universal" in arguments, command
+    locked = {arguments[at + 1] for at, argument in enumerate(arguments) if argument == "--extra"}
+    assert installed_extras() <= locked, command
+
+
+@pytest.mark.parametrize("python", sorted({image_python(), *ci_pythons()}))
+def test_the_lock_pins_every_requirement_on_each_python_that_installs_it(python) -> None:
+    """On the image's Python and on CI's, every requirement of the project and of the extras
+    installed has exactly one pin that applies there, at a version the requirement allows: a
+    dependency added to pyproject.toml without re-locking fails here."""
+    assert python in SpecifierSet(PYPROJECT["project"]["requires-python"])
+    environment = {
+        **default_environment(),
+        **IMAGE_PLATFORM,
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+    }
+    pinned: dict[str, list[str]] = {}
+    for pin in lock_pins():
+        if pin.marker is None or pin.marker.evaluate(environment):
+            (exact,) = pin.specifier
+            pinned.setdefault(canonicalize_name(pin.name), []).append(exact.version)
+    assert not {name: pins for name, pins in pinned.items() if len(pins) > 1}, "pinned twice"
     optional = PYPROJECT["project"]["optional-dependencies"]
-    assert extras <= optional.keys(), f"pyproject.toml has no extra {extras - optional.keys()}"
-    lines = PYPROJECT["project"]["dependencies"] + [line for e in extras for line in optional[e]]
+    lines = PYPROJECT["project"]["dependencies"] + [
+        line for extra in installed_extras() for line in optional[extra]
+    ]
     wrong = []
     for requirement in map(Requirement, lines):
         name = canonicalize_name(requirement.name)
-        if name == PROJECT:
+        if name == PROJECT or not (
+            requirement.marker is None or requirement.marker.evaluate(environment)
+        ):
             continue
-        versions = pinned.get(name, set())
-        if not versions or not all(requirement.specifier.contains(v) for v in versions):
-            wrong.append(f"{requirement} (locked: {', '.join(sorted(versions)) or 'nothing'})")
-    assert not wrong, f"{LOCK.name} does not pin what the image installs: {wrong}"
+        (version,) = pinned.get(name, [None])
+        if version is None or not requirement.specifier.contains(version, prereleases=True):
+            wrong.append(f"{requirement} (locked: {version or 'nothing'})")
+    assert not wrong, f"{LOCK.name} on Python {python} does not pin: {wrong}"
 
 
 def test_the_image_builds_from_the_packages_pyproject_names() -> None:

@@ -141,8 +141,9 @@ ANY_LIBRARY = "an attribute"
 
 
 def private_uses(path: Path) -> list[tuple[str, str]]:
-    """(library, what) for each import of a library's internal module or underscored name, and
-    each underscored attribute read on anything but the code's own `self` or `cls`."""
+    """(library, what) for each import of a library's internal module or underscored name, each
+    underscored keyword argument, and each underscored attribute read on anything but the
+    code's own `self` or `cls`."""
     uses = []
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -152,6 +153,8 @@ def private_uses(path: Path) -> list[tuple[str, str]]:
                 or any(alias.name.startswith("_") for alias in node.names)
             ):
                 uses.append((library, f"line {node.lineno}: from {node.module} import ..."))
+        elif isinstance(node, ast.keyword) and (node.arg or "").startswith("_"):
+            uses.append((ANY_LIBRARY, f"line {node.value.lineno}: {node.arg}="))
         elif (
             isinstance(node, ast.Attribute)
             and node.attr.startswith("_")

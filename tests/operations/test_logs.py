@@ -14,7 +14,8 @@ from tests.flash_sales.test_flash_sales import scheduled_sale
 from tests.flash_sales.test_prechecks import EXAMPLE
 from tests.foundation.test_operations_endpoints import sample
 from tests.live import bearer
-from tests.operations.serving import serving
+from tests.operations.serving import Served, serving
+from tests.security.test_request_ids import OUR_ID
 
 QUERY = {"query": "query LogsProbe { brand { code } }"}
 
@@ -29,19 +30,26 @@ def probe(url: str, brand_code: str, request_id: str) -> None:
     assert response.json() == {"data": {"brand": {"code": brand_code}}}
 
 
+def json_entries(served: Served) -> list[dict]:
+    """Every line the process wrote on stderr, each a JSON object."""
+    entries = []
+    for line in served.stderr:
+        if not line.strip():
+            continue
+        try:
+            entries.append(json.loads(line))
+        except ValueError:
+            raise AssertionError(f"not a JSON line: {line!r}\n{served.output}") from None
+    return entries
+
+
 def test_production_writes_one_json_stream_with_access_lines(settings, brand):
     with serving(settings, workers=2, env={"POINTSMALL_ENV": "production"}) as served:
         probe(served.url, brand.code, "logs-probe-json")
         assert httpx.get(f"{served.url}/healthz").status_code == 200
         served.terminate()
         assert served.wait_exit() == 0
-    lines = [line for line in served.stderr if line.strip()]
-    entries = []
-    for line in lines:
-        try:
-            entries.append(json.loads(line))
-        except ValueError:
-            raise AssertionError(f"not a JSON line: {line!r}\n{served.output}") from None
+    entries = json_entries(served)
     loggers = {entry["logger"] for entry in entries}
     assert {"uvicorn.error", "pointsmall.access"} <= loggers, loggers
     assert "uvicorn.access" not in loggers  # ours replaces it: one line per request
@@ -54,6 +62,26 @@ def test_production_writes_one_json_stream_with_access_lines(settings, brand):
     assert (access["method"], access["path"]) == ("POST", "/graphql")
     (health,) = [entry for entry in entries if entry.get("path") == "/healthz"]
     assert (health["status"], health["brand"], health["operation"]) == (200, None, None)
+
+
+def test_every_response_and_its_access_line_carry_one_request_id(settings):
+    """Not only GraphQL's: the client's X-Request-Id when plain, else a new one."""
+    with serving(settings, env={"POINTSMALL_ENV": "production"}) as served:
+        named = httpx.get(f"{served.url}/healthz", headers={"X-Request-Id": "health-probe"})
+        unnamed = httpx.get(f"{served.url}/healthz")
+        missing = httpx.get(f"{served.url}/nowhere")
+        served.terminate()
+        assert served.wait_exit() == 0
+    access = {
+        entry["request_id"]: entry
+        for entry in json_entries(served)
+        if entry["logger"] == "pointsmall.access"
+    }
+    assert named.headers["x-request-id"] == "health-probe"
+    assert access["health-probe"]["path"] == "/healthz"
+    fresh = unnamed.headers["x-request-id"]
+    assert OUR_ID.fullmatch(fresh) and access[fresh]["path"] == "/healthz"
+    assert access[missing.headers["x-request-id"]]["status"] == 404
 
 
 def test_development_writes_plain_lines(settings, brand):

@@ -13,14 +13,19 @@ from tests.operations.serving import serving
 REQUESTS = 40
 SCRAPES = 6
 QUERY = {"query": "query WorkersProbe { brand { code } }"}
+PROCESS_TAG_DIGITS = 16
 
 
-def send_probes(url: str, brand_code: str) -> None:
-    """Each on a connection of its own, so that both workers take some."""
+def send_probes(url: str, brand_code: str) -> set[str]:
+    """Each on a connection of its own, so that both workers take some; the processes that
+    served them, by the tag that begins each request id of theirs (server/logs.py)."""
+    processes = set()
     for _ in range(REQUESTS):
         with httpx.Client(timeout=10) as client:
             response = client.post(f"{url}/graphql", json=QUERY, headers={"X-Brand": brand_code})
         assert response.json() == {"data": {"brand": {"code": brand_code}}}
+        processes.add(response.headers["x-request-id"][:PROCESS_TAG_DIGITS])
+    return processes
 
 
 def scraped_counts(metrics_url: str) -> list[float]:
@@ -34,7 +39,7 @@ def scraped_counts(metrics_url: str) -> list[float]:
 
 def test_every_scrape_shows_both_workers(settings, brand):
     with serving(settings, workers=2) as served:
-        send_probes(served.url, brand.code)
+        assert len(send_probes(served.url, brand.code)) == 2
         assert scraped_counts(f"{served.url}/metrics") == [REQUESTS] * SCRAPES
         text = httpx.get(f"{served.url}/metrics").text
     latency = "pointsmall_graphql_operation_seconds_bucket"
@@ -48,5 +53,5 @@ def test_metrics_bind_serves_them_on_another_address_only(settings, brand, worke
     bind = {"POINTSMALL_METRICS_BIND": metrics_address}
     with serving(settings, workers=workers, env=bind) as served:
         assert httpx.get(f"{served.url}/metrics").status_code == 404
-        send_probes(served.url, brand.code)
+        assert len(send_probes(served.url, brand.code)) == workers
         assert scraped_counts(f"http://{metrics_address}/metrics") == [REQUESTS] * SCRAPES

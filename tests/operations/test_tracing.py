@@ -37,6 +37,7 @@ from tests.factories import key
 from tests.flash_sales.test_flash_sales import scheduled_sale
 from tests.partners.test_partner_operations import REVIEW, publish
 from tests.partners.test_webhooks import partner_with_endpoint
+from tests.support.apps import client_on_session_backends
 
 RECORD_PURCHASE = """
 mutation RecordPurchase($input: RecordPurchaseInput!) {
@@ -77,14 +78,7 @@ async def traced(settings, running_app, exporter) -> AsyncIterator[httpx.AsyncCl
     """A client of the service with tracing on, served with the session's app's backends, as
     its lifespan yields them (a lifespan of its own would close the database they share)."""
     application = create_app(settings.model_copy(update={"tracing": True}), configure_logs=False)
-    served = running_app[0].state
-    state = {"backends": served.backends, "authenticator": served.authenticator}
-
-    async def with_session_state(scope, receive, send) -> None:
-        await application({**scope, "state": dict(state)}, receive, send)
-
-    transport = httpx.ASGITransport(app=with_session_state)
-    async with httpx.AsyncClient(transport=transport, base_url="http://pointsmall.test") as http:
+    async with client_on_session_backends(application, running_app) as http:
         yield http
 
 

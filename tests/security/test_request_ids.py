@@ -5,8 +5,13 @@ without bound, is replaced by an id of our own."""
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 
+import httpx
 import pytest
+
+from server.app import create_app
+from tests.support.apps import client_on_session_backends
 
 OUR_ID = re.compile(r"[0-9a-f]{32}")
 DOCUMENT = {"query": "{ __typename }"}
@@ -40,3 +45,31 @@ async def test_any_other_id_is_replaced_by_ours(client, given):
 async def test_each_request_without_an_id_gets_its_own(client):
     ids = {(await client.post("/graphql", json=DOCUMENT)).headers["x-request-id"] for _ in range(3)}
     assert len(ids) == 3 and all(OUR_ID.fullmatch(i) for i in ids)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics", "/nowhere"])
+async def test_every_response_carries_one(client, path):
+    named = await client.get(path, headers={"X-Request-Id": "req-42"})
+    forged = await client.get(path, headers={"X-Request-Id": FORGED["a space"]})
+    assert named.headers["x-request-id"] == "req-42"
+    assert OUR_ID.fullmatch(forged.headers["x-request-id"])
+
+
+@pytest.fixture(scope="module")
+async def unlogged(settings, running_app) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the service without its access log (POINTSMALL_ACCESS_LOG=false), served
+    with the session's app's backends (a lifespan of its own would close the database)."""
+    application = create_app(
+        settings.model_copy(update={"access_log": False}), configure_logs=False
+    )
+    async with client_on_session_backends(application, running_app) as http:
+        yield http
+
+
+async def test_without_the_access_log_graphql_answers_still_carry_one(unlogged):
+    named = await unlogged.post("/graphql", json=DOCUMENT, headers={"X-Request-Id": "req-42"})
+    forged = await unlogged.post(
+        "/graphql", json=DOCUMENT, headers={"X-Request-Id": FORGED["a space"]}
+    )
+    assert named.headers["x-request-id"] == "req-42"
+    assert OUR_ID.fullmatch(forged.headers["x-request-id"])
