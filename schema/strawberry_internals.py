@@ -3,18 +3,24 @@
 strawberry's documented surface builds schemas and serves them; what pointsmall does besides
 (documents validated and planned once, inputs built without re-resolving annotations, a
 socket handler that rechecks credentials, refusals in strawberry's own shapes) reaches into it.
-Each such name is imported or reached here, so an upgrade is checked in one file.
-`server/dependencies.py` refuses to start on a strawberry outside WRITTEN_FOR.
+Each such name is imported or reached here, and each undocumented step of strawberry's view
+and socket handler that we change is overridden here (ViewSteps, TransportWSSteps,
+TextFrameWebSocketAdapter), handing over to a hook named for what it decides: an upgrade is
+checked in this one file. `server/dependencies.py` refuses to start on a strawberry outside
+WRITTEN_FOR.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
+from json import JSONDecodeError
 from typing import Any
 
 import strawberry
 from graphql import GraphQLField, GraphQLSchema
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 from strawberry.http.exceptions import (
@@ -37,6 +43,7 @@ from strawberry.types.enum import StrawberryEnumDefinition
 from strawberry.types.graphql import OperationType
 
 WRITTEN_FOR = "strawberry-graphql>=0.341.2,<0.342"
+MESSAGE_TOO_BIG = 1009  # WebSocket close code: a message past the size limit
 
 __all__ = [
     "BaseGraphQLTransportWSHandler",
@@ -45,12 +52,14 @@ __all__ = [
     "NonJsonMessageReceived",
     "NonTextMessageReceived",
     "OperationType",
-    "ResultStreamHook",
     "StrawberryEnumDefinition",
     "StrawberryGraphQLCoreExecutionContext",
     "StrawberryObjectDefinition",
     "StrawberryOptional",
     "SubscribeMessage",
+    "TextFrameWebSocketAdapter",
+    "TransportWSSteps",
+    "ViewSteps",
     "WebSocketDisconnected",
     "aliases_rule",
     "convert_arguments",
@@ -64,17 +73,172 @@ __all__ = [
 ]
 
 
-class ResultStreamHook:
-    """For strawberry's graphql-transport-ws handler: the results of each operation pass
-    through `results_of(operation, results)` on their way to the socket."""
+class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
+    """Sends every message in a text frame, as graphql-transport-ws requires: browsers' and
+    Node's graphql-ws clients close on a binary one. (strawberry sends the bytes that our
+    `encode_json` returns, to keep HTTP responses fast, as binary frames.) A message larger
+    than the view's `max_message_bytes` closes the socket (1009) undecoded, as a body over the
+    limit is a 413."""
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
+        """strawberry's, with the size limit."""
+        try:
+            while self.ws.application_state != WebSocketState.DISCONNECTED:
+                text = await self.ws.receive_text()
+                if len(text.encode()) > self.view.max_message_bytes:
+                    await self.ws.close(MESSAGE_TOO_BIG, "The message is too large.")
+                    return
+                try:
+                    yield self.view.decode_json(text)
+                except JSONDecodeError as error:
+                    if not ignore_parsing_errors:
+                        raise NonJsonMessageReceived from error
+        except KeyError as error:  # a binary frame: Starlette's message has no "text"
+            raise NonTextMessageReceived from error
+        except WebSocketDisconnect:
+            pass
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        encoded = self.view.encode_json(message)
+        await self.send_text(encoded.decode() if isinstance(encoded, bytes) else encoded)
+
+    async def send_text(self, text: str) -> None:
+        """A message encoded already."""
+        try:
+            await self.ws.send_text(text)
+        except WebSocketDisconnect as disconnect:
+            raise WebSocketDisconnected from disconnect
+
+
+class TransportWSSteps:
+    """For strawberry's graphql-transport-ws handler: its undocumented steps, each handing over
+    to a hook of the handler's, so that they are overridden here only. The results of each
+    operation pass through `results_of(operation, results)` on their way to the socket."""
+
+    def on_acknowledged(self) -> None:
+        """connection_init was acknowledged."""
+
+    async def admitted(self, message: Any) -> Any:
+        """The subscribe message to run, or None for one refused (the hook answered it)."""
+        return message
+
+    async def on_shutdown(self) -> None:
+        """The socket is closing; the operations' tasks end after this, whatever it does."""
 
     def results_of(self, operation: Any, results: AsyncIterator[Any]) -> AsyncIterator[Any]:
         return results
+
+    async def handle_connection_init(self, message: Any) -> None:
+        await super().handle_connection_init(message)  # type: ignore[misc]
+        if self.connection_acknowledged:  # type: ignore[attr-defined]
+            # strawberry's wait for connection_init sleeps its whole timeout even once it came.
+            if self.connection_init_timeout_task is not None:  # type: ignore[attr-defined]
+                self.connection_init_timeout_task.cancel()  # type: ignore[attr-defined]
+                self.connection_init_timeout_task = None
+            self.on_acknowledged()
+
+    async def handle_subscribe(self, message: Any) -> None:
+        if self.connection_acknowledged:  # type: ignore[attr-defined]
+            message = await self.admitted(message)
+            if message is None:
+                return
+        await super().handle_subscribe(message)  # type: ignore[misc]
+
+    async def shutdown(self) -> None:
+        try:
+            await self.on_shutdown()
+        finally:
+            await super().shutdown()  # type: ignore[misc]
 
     async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
         results = self.results_of(operation, result_source)
         async with aclosing(results):  # type: ignore[type-var]
             await super()._send_result_stream(operation, results)  # type: ignore[misc]
+
+
+class ViewSteps:
+    """For strawberry's ASGI view: its undocumented request steps, each handing over to a hook
+    of the view's (named for what it decides), so that they are overridden here only."""
+
+    async def before_operations(self, request: Any, request_data: Any, context: Any) -> Any:
+        """The result to answer instead of executing the request (one or a batch), or None."""
+        return None
+
+    def before_single(self, request_data: Any) -> Any:
+        """The result to answer instead of executing one operation of a request, or None."""
+        return None
+
+    def after_single(self, request: Any, request_data: Any) -> None:
+        """One operation of the request was executed."""
+
+    async def given_fields(self, request: Any) -> Any:
+        """The request's own fields (its decoded JSON body, or its query parameters), before
+        strawberry reads them."""
+        return None
+
+    def parsed_requests(self, parsed: Any, given: Any) -> Any:
+        """What strawberry parsed of the request, as the view runs it."""
+        return parsed
+
+    def finished_response(self, response: Any, sub_response: Any) -> Any:
+        return response
+
+    def decoded_json(self, data: str | bytes) -> Any:
+        """A request body's or parameter's JSON."""
+        return super().parse_json(data)  # type: ignore[misc]
+
+    def parse_json(self, data: str | bytes) -> Any:
+        return self.decoded_json(data)
+
+    def may_render_graphql_ide(self, request: Any) -> bool:
+        return True
+
+    async def execute_operation(
+        self,
+        request: Any,
+        request_adapter: Any,
+        request_data: Any,
+        context: Any,
+        root_value: Any,
+        sub_response: Any,
+    ) -> Any:
+        answer = await self.before_operations(request, request_data, context)
+        if answer is not None:
+            return answer
+        return await super().execute_operation(  # type: ignore[misc]
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+
+    async def execute_single(
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: Any,
+    ) -> Any:
+        answer = self.before_single(request_data)
+        if answer is not None:
+            return answer
+        result = await super().execute_single(  # type: ignore[misc]
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        self.after_single(request, request_data)
+        return result
+
+    async def parse_http_body(self, request: Any) -> Any:
+        given = await self.given_fields(request)
+        return self.parsed_requests(await super().parse_http_body(request), given)  # type: ignore[misc]
+
+    def create_response(self, response_data: Any, sub_response: Any) -> Any:
+        response = super().create_response(response_data, sub_response)  # type: ignore[misc]
+        return self.finished_response(response, sub_response)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        return super().should_render_graphql_ide(request) and self.may_render_graphql_ide(  # type: ignore[misc]
+            request
+        )
 
 
 def field_definition(field: GraphQLField) -> Any:

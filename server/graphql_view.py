@@ -25,16 +25,12 @@ from resolvers.loaders import Loaders
 from schema.context import Context
 from schema.documents import PERSISTED_QUERY_NOT_FOUND, DocumentRefused, DocumentRegistry
 from schema.observability import OperationMetrics
-from schema.strawberry_internals import parse_content_type
+from schema.strawberry_internals import TextFrameWebSocketAdapter, ViewSteps, parse_content_type
 from server.auth import AuthenticationFailed, RateLimited
 from server.logs import ACCESS, new_request_id, request_id_of, request_id_var
 from server.prechecks import CHARGED, PRINCIPAL, VERDICT, Prechecks
 from server.shared_streams import SharedStreams
-from server.sockets import (
-    AuthorizedTransportWSHandler,
-    TextFrameWebSocketAdapter,
-    authenticate_connection,
-)
+from server.sockets import AuthorizedTransportWSHandler, authenticate_connection
 
 NOT_AUTHENTICATED = object()  # no pre-check authenticated the request
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -114,7 +110,7 @@ class NamedDocumentRequest(GraphQLRequestData):
     refused: DocumentRefused | None = None
 
 
-class GraphQLEndpoint(GraphQL):
+class GraphQLEndpoint(ViewSteps, GraphQL):
     """Authenticates every request and connection, and speaks GraphQL-over-HTTP.
 
     Backends and the authenticator come from the lifespan's state, per request. Documents are
@@ -222,46 +218,30 @@ class GraphQLEndpoint(GraphQL):
             raise ConnectionRejectionError()
         context.principal = principal
 
-    async def execute_operation(
+    async def before_operations(
         self,
         request: Request,
-        request_adapter: AsyncHTTPRequestAdapter,
         request_data: GraphQLRequestData | list[GraphQLRequestData],
         context: Context,
-        root_value: Any,
-        sub_response: Response,
-    ) -> Any:
-        """strawberry's, once a partner's key paid for every operation of the request (unless
-        a pre-check charged it already)."""
+    ) -> ExecutionResult | None:
+        """A partner's key pays for every operation of the request (unless a pre-check charged
+        it already); a document this server will not run is refused."""
         operations = len(request_data) if isinstance(request_data, list) else 1
         if not request.scope.get(CHARGED):
             await request.state.authenticator.charge(context.principal, operations)
-        if isinstance(request_data, NamedDocumentRequest) and request_data.refused is not None:
-            return self.refusal(request_data.refused)
-        return await super().execute_operation(
-            request, request_adapter, request_data, context, root_value, sub_response
-        )
+        return self.before_single(request_data)
 
-    async def execute_single(
-        self,
-        request: Request,
-        request_adapter: AsyncHTTPRequestAdapter,
-        sub_response: Response,
-        context: Context,
-        root_value: Any,
-        request_data: GraphQLRequestData,
-    ) -> ExecutionResult:
+    def before_single(self, request_data: Any) -> ExecutionResult | None:
         if isinstance(request_data, NamedDocumentRequest) and request_data.refused is not None:
-            return self.refusal(request_data.refused)  # one of a batch
-        result = await super().execute_single(
-            request, request_adapter, sub_response, context, root_value, request_data
-        )
+            return self.refusal(request_data.refused)  # the request, or one of a batch
+        return None
+
+    def after_single(self, request: Request, request_data: GraphQLRequestData) -> None:
         note = request.scope.get(ACCESS)
         if note is not None:
             name = self.operation_name(request_data.query, request_data.operation_name)
             if name is not None:  # a batch's names, comma-separated
                 note.operation = name if note.operation is None else f"{note.operation},{name}"
-        return result
 
     def operation_name(self, query: str | None, given: str | None) -> str | None:
         """An operation's name for the access log: the client's, else its document's."""
@@ -290,7 +270,7 @@ class GraphQLEndpoint(GraphQL):
         self.schema.process_errors(errors)  # counted by code, as every error
         return ExecutionResult(data=None, errors=errors)
 
-    def parse_json(self, data: str | bytes) -> Any:
+    def decoded_json(self, data: str | bytes) -> Any:
         """orjson, which bounds what the json module lets through to a 500 (nesting past 1,024
         levels, a number past a double's range): such a body or parameter is a 400."""
         try:
@@ -298,19 +278,22 @@ class GraphQLEndpoint(GraphQL):
         except orjson.JSONDecodeError as error:
             raise HTTPException(400, "Unable to parse request body as JSON") from error
 
-    async def parse_http_body(
-        self, request: AsyncHTTPRequestAdapter
-    ) -> GraphQLRequestData | list[GraphQLRequestData]:
-        """strawberry's, once a JSON body's shape is checked (strawberry reads it unchecked; the
-        second decoding, by orjson, costs a microsecond)."""
+    async def given_fields(self, request: AsyncHTTPRequestAdapter) -> Any:
+        """A JSON body, its shape checked (strawberry reads it unchecked; the second decoding,
+        by orjson, costs a microsecond), or a GET's parameters."""
         content_type, _ = parse_content_type(request.content_type or "")
-        given: Any = None
         if request.method == "POST" and "application/json" in content_type:
-            given = self.parse_json(await request.get_body())
+            given = self.decoded_json(await request.get_body())
             check_request_body(given)
-        elif request.method == "GET":
-            given = dict(request.query_params)
-        parsed = await super().parse_http_body(request)
+            return given
+        if request.method == "GET":
+            return dict(request.query_params)
+        return None
+
+    def parsed_requests(
+        self, parsed: GraphQLRequestData | list[GraphQLRequestData], given: Any
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        """Each request with the text of the document it names."""
         if isinstance(parsed, list):
             return [self.named(data, item) for data, item in zip(parsed, given, strict=True)]
         return self.named(parsed, given if isinstance(given, dict) else {})
@@ -338,20 +321,15 @@ class GraphQLEndpoint(GraphQL):
                 sub_response.status_code = 400
         return body
 
-    def create_response(self, response_data: Any, sub_response: Response) -> Response:
-        response = super().create_response(response_data, sub_response)
+    def finished_response(self, response: Response, sub_response: Response) -> Response:
         if sub_response.media_type == GRAPHQL_RESPONSE_JSON:
             response.headers["content-type"] = GRAPHQL_RESPONSE_CONTENT_TYPE
         return response
 
-    def should_render_graphql_ide(self, request: Any) -> bool:
-        """strawberry's, but a GET naming its document by hash or id is a request."""
+    def may_render_graphql_ide(self, request: Any) -> bool:
+        """A GET naming its document by hash or id is a request, not a browser's visit."""
         params = request.query_params
-        return (
-            super().should_render_graphql_ide(request)
-            and params.get("extensions") is None
-            and params.get("documentId") is None
-        )
+        return params.get("extensions") is None and params.get("documentId") is None
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(GRAPHIQL_PAGE.read_text())

@@ -7,13 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from json import JSONDecodeError
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
-from starlette.websockets import WebSocketDisconnect, WebSocketState
-from strawberry.asgi import ASGIWebSocketAdapter
 
 from db.redis import cancel_and_wait
 from domain.principal import Principal
@@ -21,59 +18,17 @@ from schema.context import Context
 from schema.documents import DocumentRefused
 from schema.strawberry_internals import (
     BaseGraphQLTransportWSHandler,
-    ConnectionInitMessage,
-    NonJsonMessageReceived,
-    NonTextMessageReceived,
-    ResultStreamHook,
     SubscribeMessage,
-    WebSocketDisconnected,
+    TransportWSSteps,
 )
 from server.auth import AuthenticationFailed, Authenticator, RateLimited
 from server.shared_streams import Subscriber, shared_results, stream_key
 
-MESSAGE_TOO_BIG = 1009
 log = logging.getLogger(__name__)
 
 CREDENTIALS_EXPIRED = 4401  # graphql-transport-ws's Unauthorized: the client signs in again
 RECHECK_SECONDS = 30.0  # how soon a revoked API key closes an idle socket, at the latest
 RETRY_SECONDS = 1.0  # after a check that failed for want of the database or Redis
-
-
-class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
-    """Sends every message in a text frame, as graphql-transport-ws requires: browsers' and
-    Node's graphql-ws clients close on a binary one. (strawberry sends the bytes that our
-    `encode_json` returns, to keep HTTP responses fast, as binary frames.) A message larger
-    than the view's `max_message_bytes` closes the socket (1009) undecoded, as a body over the
-    limit is a 413."""
-
-    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
-        """strawberry's, with the size limit."""
-        try:
-            while self.ws.application_state != WebSocketState.DISCONNECTED:
-                text = await self.ws.receive_text()
-                if len(text.encode()) > self.view.max_message_bytes:
-                    await self.ws.close(MESSAGE_TOO_BIG, "The message is too large.")
-                    return
-                try:
-                    yield self.view.decode_json(text)
-                except JSONDecodeError as error:
-                    if not ignore_parsing_errors:
-                        raise NonJsonMessageReceived from error
-        except KeyError as error:  # a binary frame: Starlette's message has no "text"
-            raise NonTextMessageReceived from error
-        except WebSocketDisconnect:
-            pass
-
-    async def send_json(self, message: Mapping[str, object]) -> None:
-        encoded = self.view.encode_json(message)
-        await self.send_text(encoded.decode() if isinstance(encoded, bytes) else encoded)
-
-    async def send_text(self, text: str) -> None:
-        """A message encoded already."""
-        try:
-            await self.ws.send_text(text)
-        except WebSocketDisconnect as disconnect:
-            raise WebSocketDisconnected from disconnect
 
 
 async def authenticate_connection(context: Context) -> Principal | None:
@@ -90,7 +45,7 @@ async def authenticate_connection(context: Context) -> Principal | None:
     )
 
 
-class AuthorizedTransportWSHandler(ResultStreamHook, BaseGraphQLTransportWSHandler[Context, Any]):
+class AuthorizedTransportWSHandler(TransportWSSteps, BaseGraphQLTransportWSHandler[Context, Any]):
     """Checks the connection's credentials again before every operation it runs, charges a
     partner's key for it, and closes the socket (4401) once they no longer hold, at the token's
     expiry or a recheck, whether or not operations are being sent. A subscription whose
@@ -102,38 +57,34 @@ class AuthorizedTransportWSHandler(ResultStreamHook, BaseGraphQLTransportWSHandl
     recheck: asyncio.TimerHandle | None = None
     watchdog: asyncio.Task[None] | None = None
 
-    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        await super().handle_connection_init(message)
-        if self.connection_acknowledged and self.recheck is None:
-            # strawberry's wait for connection_init sleeps its whole timeout even once it came.
-            if self.connection_init_timeout_task is not None:
-                self.connection_init_timeout_task.cancel()
-                self.connection_init_timeout_task = None
+    def on_acknowledged(self) -> None:
+        if self.recheck is None:
             self._recheck_later()
 
-    async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        if self.connection_acknowledged:
-            try:
-                principal = await self._still_authenticated()
-                await self.context.request.state.authenticator.charge(principal, 1)
-            except AuthenticationFailed as failure:
-                await self.websocket.close(CREDENTIALS_EXPIRED, str(failure)[:100])
-                return
-            except RateLimited as limited:
-                await self.send_message(rate_limited_message(message["id"], limited))
-                return
-            payload = message["payload"]
-            try:  # the document by text, persisted-query hash or trusted id, as over HTTP
-                query = self.schema.documents.resolve(
-                    payload.get("query"), payload.get("extensions"), payload.get("documentId")
-                )
-            except DocumentRefused as refused:
-                error = {"message": refused.message, "extensions": {"code": refused.code}}
-                await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
-                return
-            if query is not None and query is not payload.get("query"):
-                message = {**message, "payload": {**payload, "query": query}}
-        await super().handle_subscribe(message)
+    async def admitted(self, message: SubscribeMessage) -> SubscribeMessage | None:
+        """The operation, once its caller is still who they were and has paid for it, with its
+        document named by text, persisted-query hash or trusted id, as over HTTP."""
+        try:
+            principal = await self._still_authenticated()
+            await self.context.request.state.authenticator.charge(principal, 1)
+        except AuthenticationFailed as failure:
+            await self.websocket.close(CREDENTIALS_EXPIRED, str(failure)[:100])
+            return None
+        except RateLimited as limited:
+            await self.send_message(rate_limited_message(message["id"], limited))
+            return None
+        payload = message["payload"]
+        try:
+            query = self.schema.documents.resolve(
+                payload.get("query"), payload.get("extensions"), payload.get("documentId")
+            )
+        except DocumentRefused as refused:
+            error = {"message": refused.message, "extensions": {"code": refused.code}}
+            await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
+            return None
+        if query is not None and query is not payload.get("query"):
+            return {**message, "payload": {**payload, "query": query}}
+        return message
 
     def results_of(self, operation: Any, results: AsyncIterator[Any]) -> AsyncIterator[Any]:
         if not self.schema.documents.shares_events(operation.query, operation.operation_name):
@@ -148,14 +99,11 @@ class AuthorizedTransportWSHandler(ResultStreamHook, BaseGraphQLTransportWSHandl
         )
         return shared_results(stream, subscriber, results, self.view.shared_payload)
 
-    async def shutdown(self) -> None:
-        try:
-            if self.recheck is not None:
-                self.recheck.cancel()
-            if self.watchdog is not None:
-                await cancel_and_wait(self.watchdog)
-        finally:
-            await super().shutdown()  # the operations' tasks end whatever the watchdog did
+    async def on_shutdown(self) -> None:
+        if self.recheck is not None:
+            self.recheck.cancel()
+        if self.watchdog is not None:
+            await cancel_and_wait(self.watchdog)
 
     async def _still_authenticated(self) -> Principal:
         """The connection's caller, authenticated again (a token past its expiry, a revoked

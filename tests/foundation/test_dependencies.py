@@ -207,3 +207,51 @@ def test_a_library_outside_those_versions_stops_the_service_before_it_starts(mon
     monkeypatch.setattr("server.dependencies.version", lambda name: "0.1")
     with pytest.raises(UnsupportedDependency, match=r"tortoise_internals.*tortoise-orm 0\.1"):
         create_app(Settings(database_url="postgresql://x/y", redis_url="redis://x"))
+
+
+def base_name(base: ast.expr) -> str | None:
+    """A class's base as written: `Name`, `module.Name` or `Name[...]`."""
+    if isinstance(base, ast.Subscript):
+        base = base.value
+    return getattr(base, "id", getattr(base, "attr", None))
+
+
+def test_strawberrys_undocumented_steps_are_overridden_in_its_module_only():
+    """The steps of strawberry's view, socket handler and socket adapter that
+    schema/strawberry_internals.py overrides: no class elsewhere overrides them too (it
+    implements the hooks they hand over to)."""
+    from strawberry.asgi import GraphQL
+
+    from schema import strawberry_internals as internals
+
+    bases = (GraphQL, internals.BaseGraphQLTransportWSHandler, internals.ASGIWebSocketAdapter)
+    ours = (internals.ViewSteps, internals.TransportWSSteps, internals.TextFrameWebSocketAdapter)
+    steps = {
+        name
+        for cls in ours
+        for name in vars(cls)
+        if callable(vars(cls)[name]) and any(hasattr(base, name) for base in bases)
+    }
+    assert {"execute_operation", "handle_subscribe", "iter_json"} <= steps
+    # Classes built on strawberry's, as the product names them.
+    based_on = {cls.__name__ for cls in (*bases, *ours)} | {
+        "GraphQLEndpoint",
+        "AuthorizedTransportWSHandler",
+    }
+    overridden = {}
+    for package in PRODUCT_PACKAGES:
+        for path in (PROJECT / package).rglob("*.py"):
+            if path.name == "strawberry_internals.py":
+                continue
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.ClassDef) and based_on & {
+                    base_name(base) for base in node.bases
+                }:
+                    defined = {
+                        item.name
+                        for item in node.body
+                        if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+                    }
+                    if defined & steps:
+                        overridden[f"{path.relative_to(PROJECT)}:{node.name}"] = defined & steps
+    assert overridden == {}, "implement the hook the step hands over to instead"
