@@ -185,7 +185,7 @@ def main() -> None:
 def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None) -> None:
     """Serve the API; without DATABASE_URL / REDIS_URL, on embedded PostgreSQL and Redis."""
     import uvicorn
-    from prometheus_client import start_http_server, values
+    from prometheus_client import start_http_server
 
     from server.app import MULTIPROCESS_DIR, whole_server_metrics
     from server.embedded import (
@@ -197,6 +197,7 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
         withdraw_backends,
     )
     from server.logs import logging_config
+    from server.prometheus_internals import choose_value_storage_again
 
     settings = _settings(data_dir)
     try:
@@ -214,7 +215,7 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
     os.environ[MULTIPROCESS_DIR] = metrics_dir
     # prometheus_client chose where metrics keep their values when it was imported (by the
     # settings); a single worker runs in this process, so it chooses again, now.
-    values.ValueClass = values.get_value_class()
+    choose_value_storage_again()
     embedded: list[EmbeddedPostgres | EmbeddedRedis] = []
     published: dict[str, str] = {}
     # Ctrl-C and SIGTERM end the process through SystemExit, so the embedded servers are

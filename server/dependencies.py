@@ -16,12 +16,14 @@ from packaging.requirements import Requirement
 
 from db import redis_internals, tortoise_internals
 from schema import graphql_core_internals, strawberry_internals
+from server import prometheus_internals
 
 INTERNALS: tuple[ModuleType, ...] = (
     strawberry_internals,
     graphql_core_internals,
     tortoise_internals,
     redis_internals,
+    prometheus_internals,
 )
 
 

@@ -115,6 +115,7 @@ PUBLIC_MODULES = {
         "graphql.utilities",
         "graphql.validation",
     ),
+    "prometheus_client": ("prometheus_client",),
     "redis": (
         "redis",
         "redis.asyncio",
@@ -132,6 +133,7 @@ INTERNALS_MODULE = {
     "strawberry": "schema/strawberry_internals.py",
     "graphql": "schema/graphql_core_internals.py",
     "redis": "db/redis_internals.py",
+    "prometheus_client": "server/prometheus_internals.py",
 }
 # Attributes of the standard library's named tuples, which start with an underscore by design.
 NAMED_TUPLE_METHODS = {"_replace", "_asdict", "_fields", "_make"}
