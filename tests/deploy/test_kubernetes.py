@@ -16,6 +16,7 @@ import yaml
 from tests.deploy import DEPLOY, ROOT, tool
 
 K8S = DEPLOY / "k8s"
+MIGRATE = K8S / "migrate"
 SECRET_EXAMPLE = K8S / "secret.example.yaml"
 KUBERNETES_VERSION = "1.33"  # the oldest release still supported upstream
 # PostgreSQL's default max_connections (100) less superuser_reserved_connections (3).
@@ -70,10 +71,30 @@ def test_the_manifest_validates(path) -> None:
 @pytest.mark.parametrize(
     "kustomization", kustomizations(), ids=lambda path: str(path.relative_to(ROOT))
 )
-def test_every_kustomization_renders_valid_objects_and_no_job(kustomization) -> None:
-    """No Job: `apply -k` would start its pod beside the Deployment's, and a Job's pod
-    template cannot change, so the next release's `apply -k` would fail on it."""
-    assert "Job" not in {kind for kind, _ in render(kustomization)}
+def test_every_kustomization_renders_valid_objects(kustomization) -> None:
+    assert render(kustomization)
+
+
+def test_the_api_has_no_job(rendered) -> None:
+    """No Job beside the API: `apply -k` would start its pod beside the Deployment's, and a
+    Job's pod template cannot change, so the next release's `apply -k` would fail on it."""
+    assert "Job" not in {kind for kind, _ in rendered}
+
+
+def test_the_migration_job_stands_alone_with_the_apis_image_and_settings(rendered) -> None:
+    """deploy/k8s/migrate: the Job that migrates ahead of a release, on its own (applied,
+    waited for, deleted before the next), from the API's image and settings."""
+    assert sorted(kustomizations()) == sorted([K8S, MIGRATE])
+    job_rendered = render(MIGRATE)
+    assert {kind for kind, _ in job_rendered} == {"Job"}
+    job = only(job_rendered, "Job")["spec"]
+    (migrate,) = job["template"]["spec"]["containers"]
+    (api,) = only(rendered, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert migrate["args"] == ["migrate"]
+    assert migrate["image"] == api["image"], "set the image in both kustomizations"
+    assert migrate["envFrom"] == api["envFrom"]
+    assert job["template"]["spec"]["restartPolicy"] == "Never"
+    assert job["ttlSecondsAfterFinished"] > 0
 
 
 def test_the_kustomization_renders_every_manifest_but_the_secret_example(rendered) -> None:
