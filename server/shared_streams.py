@@ -36,6 +36,10 @@ class Subscriber:
     write: Callable[[str], Awaitable[None]]
     is_completed: Callable[[], bool]
 
+    async def send(self, payload: str) -> None:
+        """A `next` message of its operation carrying `payload` (JSON), as strawberry writes it."""
+        await self.write(f'{{"id":{self.id_json},"type":"next","payload":{payload}}}')
+
 
 class SharedStream:
     """The subscribers of one document with the same variables, in this process."""
@@ -83,9 +87,7 @@ class SharedStream:
                     continue
             written += 1
             try:
-                await subscriber.write(
-                    f'{{"id":{subscriber.id_json},"type":"next","payload":{payload}}}'
-                )
+                await subscriber.send(payload)
             except Exception:
                 continue
 
@@ -140,9 +142,7 @@ async def shared_results(
         if stream.last_payload not in (None, first_payload):
             # A change went to the others while its first message was on its way: the leader
             # will send any later one.
-            await subscriber.write(
-                f'{{"id":{subscriber.id_json},"type":"next","payload":{stream.last_payload}}}'
-            )
+            await subscriber.send(stream.last_payload)
         while True:
             if not stream.lead(subscriber):
                 await stream.vacancy()

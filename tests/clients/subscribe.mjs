@@ -1,6 +1,10 @@
 // One subscription through the npm graphql-ws client (the one GraphiQL, Apollo and urql use).
 //
-// Reads {url, connectionParams, query, variables, count, timeoutSeconds} as JSON on stdin and
+// Reads {url, connectionParams, query, variables, payload, count, timeoutSeconds} as JSON on
+// stdin (`payload` instead of query and variables names a document the server knows without its
+// text: {documentId, variables} or {extensions: {persistedQuery}, variables}; graphql-ws requires
+// `query` to be a string, so it goes empty beside it, as graphql-ws's persisted-queries recipe
+// sends it) and
 // prints one JSON line per event, as it comes: {"next": payload} for each result, then
 // {"done": true} once `count` results came (without a count it runs until stopped). Anything
 // else ends the run with a line saying what happened and exit code 1: {"error": ...} (the
@@ -11,8 +15,15 @@ import WebSocket from "ws";
 
 let input = "";
 for await (const chunk of process.stdin) input += chunk;
-const { url, connectionParams = {}, query, variables = {}, count, timeoutSeconds = 60 } =
-  JSON.parse(input);
+const {
+  url,
+  connectionParams = {},
+  query,
+  variables = {},
+  payload,
+  count,
+  timeoutSeconds = 60,
+} = JSON.parse(input);
 
 const client = createClient({ url, connectionParams, webSocketImpl: WebSocket, retryAttempts: 0 });
 
@@ -33,10 +44,10 @@ setTimeout(() => finish({ timeout: timeoutSeconds }, 1), timeoutSeconds * 1000);
 
 let received = 0;
 client.subscribe(
-  { query, variables },
+  payload ? { query: "", ...payload } : { query, variables },
   {
-    next(payload) {
-      console.log(JSON.stringify({ next: payload }));
+    next(result) {
+      console.log(JSON.stringify({ next: result }));
       received += 1;
       if (received === count) finish({ done: true }, 0);
     },

@@ -91,9 +91,16 @@ class NodeClient:
 
 @asynccontextmanager
 async def node_client(
-    server: Any, token: str, query: str, variables: dict | None = None, count: int | None = None
+    server: Any,
+    token: str,
+    query: str | None,
+    variables: dict | None = None,
+    count: int | None = None,
+    *,
+    payload: dict | None = None,
 ) -> AsyncIterator[NodeClient]:
-    """The Node client subscribed (or subscribing) with the token; stopped on leaving."""
+    """The Node client subscribed (or subscribing) with the token, to `query` or to the
+    document `payload` names without its text; stopped on leaving."""
     await asyncio.to_thread(ensure_node_clients)  # npm ci, on a fresh clone
     process = await asyncio.create_subprocess_exec(
         "node",
@@ -108,6 +115,7 @@ async def node_client(
         "connectionParams": bearer(token),
         "query": query,
         "variables": variables or {},
+        "payload": payload,
         "count": count,
     }
     process.stdin.write(json.dumps(request).encode())
@@ -204,13 +212,22 @@ async def test_flash_sale_stock_shows_the_stock_then_each_change(live_server, br
         starts_at = datetime.now(UTC) + timedelta(hours=1)  # real time, as the live server's
         spec = sale_input(item["id"], starts_at, starts_at + timedelta(hours=1), totalStock=5)
         sale = await sale_after(staff, CREATE_SALE, spec)
-        watcher = make_token(brand, "STAFF", "watcher")
-        async with node_client(live_server, watcher, STOCK, {"id": sale["id"]}) as client:
-            assert await stock_shown(client, sale) == (5, "SCHEDULED")
-            await sale_after(staff, UPDATE_SALE, {**spec, "id": sale["id"], "totalStock": 3})
-            assert await next_stock_unlike(client, sale, (5, "SCHEDULED")) == (3, "SCHEDULED")
-            await sale_after(staff, CANCEL_SALE, {"id": sale["id"]})
-            assert await next_stock_unlike(client, sale, (3, "SCHEDULED")) == (3, "CANCELLED")
+        # Two watchers of one document share its stream (server/shared_streams.py): the first
+        # one's pipeline runs, the second gets each change as the server writes it for both.
+        watchers = (make_token(brand, "STAFF", "watcher"), make_token(brand, "STAFF", "second"))
+        variables = {"id": sale["id"]}
+        async with node_client(live_server, watchers[0], STOCK, variables) as first:
+            assert await stock_shown(first, sale) == (5, "SCHEDULED")
+            async with node_client(live_server, watchers[1], STOCK, variables) as second:
+                assert await stock_shown(second, sale) == (5, "SCHEDULED")
+                await sale_after(staff, UPDATE_SALE, {**spec, "id": sale["id"], "totalStock": 3})
+                for client in (first, second):
+                    shown = await next_stock_unlike(client, sale, (5, "SCHEDULED"))
+                    assert shown == (3, "SCHEDULED")
+                await sale_after(staff, CANCEL_SALE, {"id": sale["id"]})
+                for client in (first, second):
+                    shown = await next_stock_unlike(client, sale, (3, "SCHEDULED"))
+                    assert shown == (3, "CANCELLED")
 
 
 async def stock_shown(client: NodeClient, sale: dict) -> tuple[int, str]:

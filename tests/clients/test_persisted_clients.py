@@ -5,10 +5,7 @@ client-preset app sending its documents' hashes with fetch (the scripts beside t
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +13,13 @@ import pytest
 
 from schema import SchemaLimits, build_schema
 from tests.catalog.support import create_catalog_item
-from tests.clients.test_graphql_ws import NodeClient, entries_in, entry_of
+from tests.clients.test_graphql_ws import entries_in, entry_of, node_client
 from tests.clients.test_typed_clients import documents, operation_names, run_codegen
 from tests.conftest import start_live_server, stop_live_server
 from tests.live import bearer
-from tests.support.node import PROJECT, ensure_node_clients, run_node
+from tests.support.node import run_node
 
 APOLLO = Path(__file__).with_name("apollo_persisted.mjs")
-SUBSCRIBE_BY_ID = Path(__file__).with_name("subscribe_by_id.mjs")
 CODEGEN_FETCH = Path(__file__).with_name("codegen_fetch.mjs")
 NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
 
@@ -171,37 +167,6 @@ async def test_apollo_sends_the_ids_of_codegens_manifest_to_a_trusted_server(
     assert redeemed["redeem"]["redemption"]["status"] == "CONFIRMED"
 
 
-@asynccontextmanager
-async def subscribed_by_id(
-    server: Any, token: str, payload: dict, count: int
-) -> AsyncIterator[NodeClient]:
-    """graphql-ws subscribing with `payload` (its document named, not sent); stopped on
-    leaving."""
-    await asyncio.to_thread(ensure_node_clients)
-    process = await asyncio.create_subprocess_exec(
-        "node",
-        str(SUBSCRIBE_BY_ID),
-        cwd=PROJECT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    request = {
-        "url": server.ws_url,
-        "connectionParams": bearer(token),
-        "payload": payload,
-        "count": count,
-    }
-    process.stdin.write(json.dumps(request).encode())
-    process.stdin.close()
-    try:
-        yield NodeClient(process)
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            await process.wait()
-
-
 @pytest.mark.parametrize("named_by", ["documentId", "persistedQuery"])
 async def test_graphql_ws_subscribes_to_a_trusted_document_by_its_id(
     named_by, trusted_server, codegen_ids, staff, member_with_points
@@ -219,7 +184,7 @@ async def test_graphql_ws_subscribes_to_a_trusted_document_by_its_id(
     loaded = (await staff.balance(member["id"]))["version"]
     payload = {**named, "variables": {"sinceVersion": loaded}}
 
-    async with subscribed_by_id(trusted_server, token, payload, count=2) as client:
+    async with node_client(trusted_server, token, None, count=2, payload=payload) as client:
         made = [
             entry_of(await staff.adjust(member["id"], 5)),
             entry_of(await staff.adjust(member["id"], -3)),

@@ -3,6 +3,7 @@ ports: three masters in a cluster, or one master watched by one Sentinel."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shutil
 import socket
@@ -10,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -149,3 +151,21 @@ def redis_sentinel(directory: Path, service: str) -> Iterator[tuple[str, int]]:
         yield f"redis+sentinel://127.0.0.1:{sentinel_port}/{service}", master_port
     finally:
         _stop(processes)
+
+
+BLOCKED_SECONDS = 0.2  # each BLPOP of `blocked_commands_take_turns`
+
+
+async def blocked_commands_take_turns(redis: Any, empty_list: str, connections: int) -> None:
+    """Four times as many BLPOPs as `redis` has connections (each holding one for
+    BLOCKED_SECONDS on a list nobody pushes to) all answer, one batch after another: a burst
+    past the pool waits its turn instead of failing."""
+    started = time.monotonic()
+    answers = await asyncio.wait_for(
+        asyncio.gather(
+            *(redis.blpop([empty_list], timeout=BLOCKED_SECONDS) for _ in range(4 * connections))
+        ),
+        10,
+    )
+    assert answers == [None] * 4 * connections
+    assert time.monotonic() - started >= 4 * BLOCKED_SECONDS * 0.9, "they ran on more"
