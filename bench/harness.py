@@ -38,6 +38,8 @@ import httpx
 from redis.asyncio import Redis
 
 from db.database import apply_migrations, close_database, open_database
+from db.models import Brand, NoticeKind
+from db.rows import model_of
 from domain.idempotency import CLAIM_KEY_SQL, SET_OUTCOME_SQL, request_hash
 from domain.ledger.audit import audit
 from domain.ledger.book import (
@@ -50,6 +52,7 @@ from domain.ledger.book import (
     TAKE_FROM_LOT_SQL,
     UPDATE_BALANCE_SQL,
 )
+from domain.notices.outbox import DRAFTS_SQL, NoticeDraft, drafts_arguments
 from resolvers.ids import encode_id
 from server.auth import brand_signing_secret, mint_token
 from server.cli import WEBSOCKETS
@@ -910,6 +913,7 @@ class Book:
     balance: dict
     now: datetime
     actor: str
+    brand: Brand
 
     def written(self, entry_id: int) -> list[Any]:
         """What the outcome keeps of the member's one new entry, to publish after commit."""
@@ -942,7 +946,7 @@ async def open_book(db: asyncpg.Connection, member_id: int, now: datetime, actor
         raise RuntimeError("the bench's lots never fall due")
     if row["member"]["status"] != "ACTIVE":
         raise RuntimeError(f"member {member_id} is not active")
-    return Book(db, row["member"], dict(row["balance"]), now, actor)
+    return Book(db, row["member"], dict(row["balance"]), now, actor, model_of(Brand, row["brand"]))
 
 
 async def append_entry(book: Book, kind: str, points: int, description: str, **fields: Any) -> int:
@@ -962,6 +966,26 @@ async def append_entry(book: Book, kind: str, points: int, description: str, **f
         *(given["order_ref"], given["shortfall"], given["partner_id"]),
     )
     return entry["id"]
+
+
+async def tell(book: Book, *notices: tuple[NoticeKind, str, dict[str, Any]]) -> None:
+    """MemberBook's notices, (kind, subject, variables) each, written in one statement."""
+    drafts = [NoticeDraft(book.member["id"], *notice) for notice in notices]
+    await book.db.fetch(DRAFTS_SQL, *drafts_arguments(book.brand, book.now, drafts))
+
+
+async def tell_redeemed(
+    book: Book, entry_id: int, redemption_id: int, item_name: str, points: int
+) -> None:
+    """A redemption's notices: points spent (its entry's), redemption confirmed."""
+    balance = book.balance["available"]
+    await tell(
+        book,
+        (NoticeKind.POINTS_SPENT, f"entry:{entry_id}",
+         {"points": points, "balance": balance, "reason": f"Redeemed {item_name}"}),
+        (NoticeKind.REDEMPTION_CONFIRMED, f"redemption:{redemption_id}",
+         {"item": item_name, "quantity": 1, "points": points}),
+    )  # fmt: skip
 
 
 async def debit(book: Book, points: int, description: str) -> int:

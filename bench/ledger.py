@@ -32,6 +32,7 @@ import asyncpg
 import httpx
 
 from bench import harness
+from db.models import NoticeKind
 from domain.brands import create_brand
 from domain.ledger.book import INSERT_LOT_SQL
 from domain.ledger.movements import INSERT_PURCHASE_SQL, LINK_LOTS_SQL
@@ -169,6 +170,11 @@ async def baseline_purchase(
             entry_id,
         )
         await db.execute(LINK_LOTS_SQL, entry_id, purchase_id)
+        await harness.tell(
+            book,
+            (NoticeKind.POINTS_EARNED, f"entry:{entry_id}",
+             {"points": points, "balance": book.balance["available"], "reason": "Purchase"}),
+        )  # fmt: skip
         outcome = {"entry_id": entry_id, "books": [book.written(entry_id)]}
         await harness.set_outcome(db, record_id, outcome)
 

@@ -28,7 +28,7 @@ from db.rows import model_of
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import change_once, run_once
 from domain.ledger.book import MemberBook
-from domain.ledger.movements import books_written, publish_books
+from domain.ledger.movements import close_books, publish_books
 from domain.member_facts import forget_facts
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal
@@ -158,7 +158,7 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
             book, brand, RuleKind.REGISTRATION_BONUS, AwardKind.REGISTRATION, "welcome",
             "Welcome bonus",
         )  # fmt: skip
-        return {"member_id": member.id, "books": books_written(book)}
+        return {"member_id": member.id, "books": await close_books(book)}
 
     payload = {**values, "birthday": str(values["birthday"]), "referrer": referrer and referrer.id}
     draws_left = CODE_DRAWS

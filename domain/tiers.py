@@ -12,15 +12,16 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
-from db.models import Balance, Brand, Member, Tier, TierChange
+from db.models import Balance, Brand, Member, NoticeKind, Tier, TierChange
 from domain.ledger.policy import add_months
 from domain.member_facts import forget_facts
+from domain.notices.outbox import NoticeDraft, publish_notices, record
 from domain.rules.config import earning_config
 from domain.runtime import Backends
 
@@ -62,9 +63,11 @@ async def requalify(
     now: datetime,
     *,
     may_go_down: bool,
+    notices: list[NoticeDraft],
 ) -> TierChange | None:
     """Move the member up to the highest tier their qualifying points reach, or (when
-    `may_go_down`) one tier down if they no longer reach their own; the change is kept."""
+    `may_go_down`) one tier down if they no longer reach their own; the change is kept, and
+    the member's notice of it added to `notices`."""
     tiers = (await earning_config(connection, brand)).tiers
     current = next(tier for tier in tiers if tier.id == member.tier_id)
     if not may_go_down and current.rank == tiers[-1].rank:
@@ -79,7 +82,7 @@ async def requalify(
         return None
     member.tier_id = target.id
     await member.save(using_db=connection, update_fields=["tier_id"])
-    return await TierChange.create(
+    change = await TierChange.create(
         member_id=member.id,
         previous_id=current.id,
         current_id=target.id,
@@ -87,6 +90,34 @@ async def requalify(
         changed_at=now,
         using_db=connection,
     )
+    kind = NoticeKind.TIER_UP if target.rank > current.rank else NoticeKind.TIER_DOWN
+    variables = {"tier": target.name, "previousTier": current.name}
+    notices.append(NoticeDraft(member.id, kind, f"tier-change:{change.id}", variables))
+    return change
+
+
+LAPSE_WARNING = timedelta(days=30)
+
+
+async def lapse_warning(
+    connection: BaseDBAsyncClient, member: Member, brand: Brand, now: datetime
+) -> NoticeDraft | None:
+    """The member's warning, a month ahead, that their tier lapses at an evaluation unless
+    they earn more: what they earned in the window then, counting only what is in it today,
+    falls short of their tier (once per tier and month)."""
+    tiers = (await earning_config(connection, brand)).tiers
+    current = next(tier for tier in tiers if tier.id == member.tier_id)
+    if current.rank == tiers[0].rank:
+        return None
+    by = now + LAPSE_WARNING
+    kept = await qualifying_points(member.id, brand, by, connection)
+    if kept >= current.qualifying_points:
+        return None
+    return NoticeDraft(
+        member.id, NoticeKind.TIER_LAPSING, f"tier:{current.id}:{by:%Y-%m}",
+        {"tier": current.name, "pointsNeeded": current.qualifying_points - kept,
+         "by": by.isoformat()},
+    )  # fmt: skip
 
 
 async def progress(member: Member, now: datetime) -> TierProgress:
@@ -140,7 +171,13 @@ async def evaluate_member(rt: Backends, member_id: int) -> int | None:
         await Balance.select_for_update().using_db(connection).get(member_id=member_id)
         member = await Member.select_for_update().using_db(connection).get(id=member_id)
         brand = await Brand.get(id=member.brand_id).using_db(connection)
-        change = await requalify(connection, member, brand, now, may_go_down=True)
+        drafts: list[NoticeDraft] = []
+        change = await requalify(connection, member, brand, now, may_go_down=True, notices=drafts)
+        if change is None:
+            warning = await lapse_warning(connection, member, brand, now)
+            drafts.extend([warning] if warning else [])
+        notices = await record(connection, brand, now, drafts)
+    await publish_notices(rt, notices)
     if change is None:
         return None
     await forget_facts(rt, member_id)

@@ -220,9 +220,9 @@ async def emit(
 
 
 CLAIM_SQL = """
-UPDATE webhook_delivery SET next_attempt_at = $2
+UPDATE {table} SET next_attempt_at = $2
 WHERE id IN (
-    SELECT id FROM webhook_delivery
+    SELECT id FROM {table}
     WHERE status = 'PENDING' AND next_attempt_at <= $1
     ORDER BY next_attempt_at, id
     LIMIT $3
@@ -238,57 +238,78 @@ def retry_delay(attempts: int) -> timedelta:
     return base * random.uniform(0.5, 1.5)
 
 
-async def deliver_due(rt: Backends, client: httpx.AsyncClient | None = None) -> int:
-    """Post every due delivery once (claimed first, so two runs never post the same one);
-    returns how many were delivered."""
+async def claim_due(rt: Backends, table: str, batch: int = BATCH) -> list[int]:
+    """Ids of due deliveries of `table` (webhook_delivery, notice_delivery), claimed for this
+    run: another run leaves them alone for CLAIM_FOR."""
     now = rt.clock.now()
     rows = await get_connection("default").execute_query_dict(
-        CLAIM_SQL, [now, now + CLAIM_FOR, BATCH]
+        CLAIM_SQL.format(table=table), [now, now + CLAIM_FOR, batch]
     )
-    if not rows:
-        return 0
-    deliveries = await WebhookDelivery.filter(id__in=[row["id"] for row in rows]).prefetch_related(
-        "event", "endpoint"
-    )
-    owned = client is None
+    return [row["id"] for row in rows]
+
+
+def delivery_client() -> httpx.AsyncClient:
     # No connection is kept for reuse: posts go to checked addresses, and a connection made
     # (and its certificate checked) for one endpoint's name must not carry another's.
-    client = client or httpx.AsyncClient(
+    return httpx.AsyncClient(
         timeout=POST_TIMEOUT,
         follow_redirects=False,
         limits=httpx.Limits(max_keepalive_connections=0),
     )
-    try:
+
+
+async def deliver_due(rt: Backends, client: httpx.AsyncClient | None = None) -> int:
+    """Post every due delivery once (claimed first, so two runs never post the same one);
+    returns how many were delivered."""
+    ids = await claim_due(rt, "webhook_delivery")
+    if not ids:
+        return 0
+    deliveries = await WebhookDelivery.filter(id__in=ids).prefetch_related("event", "endpoint")
+    async with contextlib.AsyncExitStack() as stack:
+        if client is None:
+            client = await stack.enter_async_context(delivery_client())
         results = await asyncio.gather(*(_post(rt, client, d) for d in deliveries))
-    finally:
-        if owned:
-            await client.aclose()
     return sum(results)
 
 
-async def _post(rt: Backends, client: httpx.AsyncClient, delivery: WebhookDelivery) -> bool:
-    event, endpoint = delivery.event, delivery.endpoint
-    body = json.dumps(
-        {"id": event.event_id, "type": event.type, "createdAt": event.created_at.isoformat(),
-         "data": event.payload}, separators=(",", ":"),
-    ).encode()  # fmt: skip
+@dataclass(frozen=True)
+class Post:
+    """One signed post: the event's stable id and type, and its body."""
+
+    url: str
+    secret: str
+    event_id: str
+    event_type: str
+    body: bytes
+
+
+async def attempt(
+    rt: Backends,
+    client: httpx.AsyncClient,
+    post: Post,
+    delivery: Any,
+    trace: AbstractContextManager[object] | None = None,
+) -> bool:
+    """Post once and keep the outcome on the delivery (a webhook's or a notice's): DELIVERED
+    on a 2xx, else the next try after a growing delay, or DEAD after a day; whether it was
+    delivered."""
     timestamp = str(int(rt.clock.now().timestamp()))
     headers = {
         "Content-Type": "application/json",
-        "X-Pointsmall-Event": event.type,
-        "X-Pointsmall-Event-Id": event.event_id,
+        "X-Pointsmall-Event": post.event_type,
+        "X-Pointsmall-Event-Id": post.event_id,
         "X-Pointsmall-Timestamp": timestamp,
-        "X-Pointsmall-Signature": sign(endpoint.secret, timestamp, body),
+        "X-Pointsmall-Signature": sign(post.secret, timestamp, post.body),
     }
     status_code, error = None, None
     try:
         # Checked again (a name may resolve elsewhere by now), and posted to the address that
         # was checked: a second resolution could be answered with another (DNS rebinding).
-        target = await resolve_url(endpoint.url, rt.webhooks)
-        with _continued_trace(event):
+        target = await resolve_url(post.url, rt.webhooks)
+        with trace or contextlib.nullcontext():
             response = await client.post(
                 target.url,
-                content=body,
+                content=post.body,
                 headers={**headers, "Host": target.host_header},
                 extensions={"sni_hostname": target.server_name},
             )
@@ -316,6 +337,16 @@ async def _post(rt: Backends, client: httpx.AsyncClient, delivery: WebhookDelive
                        "next_attempt_at"],
     )  # fmt: skip
     return delivery.status is DeliveryStatus.DELIVERED
+
+
+async def _post(rt: Backends, client: httpx.AsyncClient, delivery: WebhookDelivery) -> bool:
+    event, endpoint = delivery.event, delivery.endpoint
+    body = json.dumps(
+        {"id": event.event_id, "type": event.type, "createdAt": event.created_at.isoformat(),
+         "data": event.payload}, separators=(",", ":"),
+    ).encode()  # fmt: skip
+    post = Post(endpoint.url, endpoint.secret, event.event_id, event.type, body)
+    return await attempt(rt, client, post, delivery, _continued_trace(event))
 
 
 def _continued_trace(event: WebhookEvent) -> AbstractContextManager[object]:

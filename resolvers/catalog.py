@@ -275,8 +275,8 @@ async def cancel_redemption(info: Any, input: Any) -> Payload:
 async def confirm_redemption_payment(info: Any, input: Any) -> Payload:
     redemption_id = decode_id(input.redemption_id, "Redemption", "redemptionId")
     redemption = await orders.confirm_payment(
-        principal_of(info), redemption_id, input.payment_reference, input.idempotency_key,
-        _now(info),
+        info.context.backends, principal_of(info), redemption_id, input.payment_reference,
+        input.idempotency_key, _now(info),
     )  # fmt: skip
     return Payload(redemption=redemption)
 
@@ -285,8 +285,8 @@ async def confirm_redemption_payment(info: Any, input: Any) -> Payload:
 async def fulfil_redemption(info: Any, input: Any) -> Payload:
     redemption_id = decode_id(input.redemption_id, "Redemption", "redemptionId")
     redemption = await orders.fulfil(
-        principal_of(info), redemption_id, input.tracking_reference, _now(info),
-        input.idempotency_key,
+        info.context.backends, principal_of(info), redemption_id, input.tracking_reference,
+        _now(info), input.idempotency_key,
     )  # fmt: skip
     return Payload(redemption=redemption)
 

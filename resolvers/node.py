@@ -9,6 +9,7 @@ from domain import brands, members
 from domain.catalog import items, redemptions
 from domain.flash_sales import sales
 from domain.ledger import reads
+from domain.notices import gateway, inbox
 from domain.principal import Principal
 from domain.rules import admin
 from resolvers.context import principal_of
@@ -25,6 +26,8 @@ NODE_FINDERS: dict[str, NodeFinder] = {
     "CatalogItem": lambda principal, _type_name, pk: items.visible_item(principal, pk),
     "Redemption": lambda principal, _type_name, pk: redemptions.visible_redemption(principal, pk),
     "FlashSale": lambda principal, _type_name, pk: sales.visible_sale(principal, pk),
+    "Notice": lambda principal, _type_name, pk: inbox.visible_notice(principal, pk),
+    "NoticeDelivery": lambda principal, _type_name, pk: gateway.visible_delivery(principal, pk),
 }
 
 

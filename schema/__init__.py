@@ -25,6 +25,7 @@ from schema.flash_sales import FlashSaleMutations, FlashSaleQueries, FlashSaleSu
 from schema.ledger import LedgerMutations, LedgerSubscriptions
 from schema.members import MemberMutations, MemberQueries
 from schema.node import NodeQueries
+from schema.notices import NoticeMutations, NoticeQueries, NoticeSubscriptions
 from schema.observability import OperationMetrics
 from schema.partners import (
     PartnerMutations,
@@ -50,6 +51,7 @@ Query = merge_types(
         FlashSaleQueries,
         PartnerQueries,
         WebhookQueries,
+        NoticeQueries,
     ),
 )
 Mutation = merge_types(
@@ -63,10 +65,12 @@ Mutation = merge_types(
         FlashSaleMutations,
         PartnerMutations,
         WebhookMutations,
+        NoticeMutations,
     ),
 )
 Subscription = merge_types(
-    "Subscription", (LedgerSubscriptions, TierSubscriptions, FlashSaleSubscriptions)
+    "Subscription",
+    (LedgerSubscriptions, TierSubscriptions, FlashSaleSubscriptions, NoticeSubscriptions),
 )
 
 

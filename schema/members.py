@@ -13,11 +13,13 @@ from domain.partners import Scope
 from resolvers import catalog as resolve_catalog
 from resolvers import ledger as resolve_ledger
 from resolvers import members as resolve
+from resolvers import notices as resolve_notices
 from resolvers import tiers as resolve_tiers
 from schema.brands import Brand, Tier
 from schema.catalog import Recommendation, Redemption
 from schema.errors import UserError
 from schema.ledger import LedgerEntry, LedgerEntryKind, PointsBalance
+from schema.notices import Notice, NoticePreferences
 from schema.permissions import (
     HasBrand,
     IsBrandAdmin,
@@ -94,6 +96,26 @@ class Member(Node):
         before: str | None = None,
     ) -> Connection[Redemption]:
         return await resolve_catalog.redemptions_of_member(info, self, first, after, last, before)
+
+    @strawberry.field(description="Their inbox, newest first.", permission_classes=[NotPartner])
+    async def notices(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+        unread_only: bool = False,
+    ) -> Connection[Notice]:
+        return await resolve_notices.notices_of(info, self, unread_only, first, after, last, before)
+
+    @strawberry.field(permission_classes=[NotPartner])
+    async def unread_notice_count(self, info: Info) -> int:
+        return await resolve_notices.unread_count_of(self)
+
+    @strawberry.field(permission_classes=[NotPartner])
+    def notice_preferences(self, info: Info) -> NoticePreferences:
+        return resolve_notices.preferences_of(self)
 
     @strawberry.field(
         description="Items the member can redeem now, ranked by the categories they buy and "

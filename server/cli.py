@@ -584,6 +584,43 @@ def deliver_webhooks(data_dir: Path | None) -> None:
 
 
 @main.command(
+    "deliver-notices",
+    epilog=reads(
+        BACKENDS,
+        "POINTSMALL_DATA_DIR",
+        "POINTSMALL_REDIS_PREFIX",
+        "POINTSMALL_ENV",
+        "POINTSMALL_WEBHOOKS_ALLOW_PRIVATE",
+    ),
+)
+@data_dir_option
+def deliver_notices(data_dir: Path | None) -> None:
+    """Post the member notices due to the brands' gateways (every few seconds in `serve`)."""
+    from domain.notices.gateway import deliver_due_notices
+
+    delivered = _run_job("deliver-notices", data_dir, None, lambda rt, _: deliver_due_notices(rt))
+    click.echo(f"Delivered {delivered} notices.")
+
+
+@main.command("remind-expiring", epilog=JOBS)
+@brand_option
+@data_dir_option
+def remind_expiring(brand_code: str | None, data_dir: Path | None) -> None:
+    """Remind members of points and coupons about to expire, payment windows closing and flash
+    sales starting (hourly in `serve`); resumable, safe to repeat and to run twice at once."""
+    from domain.notices.reminders import send_reminders
+
+    told = _run_job_with_progress(
+        "remind-expiring",
+        data_dir,
+        brand_code,
+        "Reminding",
+        lambda rt, progress: send_reminders(rt, brand_code=brand_code, progress=progress),
+    )
+    click.echo(f"Made {told} notices.")
+
+
+@main.command(
     "purge-idempotency",
     epilog=reads(
         BACKENDS,

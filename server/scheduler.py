@@ -15,6 +15,9 @@ from domain.catalog.redemptions import cancel_unpaid
 from domain.flash_sales.reconcile import reconcile
 from domain.ledger.events import SWEEP_EVERY, announce_recent
 from domain.ledger.expiry import run_expiry
+from domain.notices.gateway import deliver_due_notices
+from domain.notices.inbox import announce_recent_notices
+from domain.notices.reminders import send_reminders, send_soon_reminders
 from domain.rules.birthdays import give_birthday_bonuses
 from domain.runtime import Backends
 from domain.tiers import evaluate_tiers
@@ -39,8 +42,10 @@ def standard_jobs(
     webhook_interval: float = 2.0,
 ) -> list[Job]:
     """Expire due points; re-qualify tiers daily; give birthday bonuses hourly; cancel unpaid
-    redemptions every minute; reconcile flash sales every few seconds; deliver webhooks;
-    announce recent balance versions; forget idempotency records past retention."""
+    redemptions every minute; reconcile flash sales every few seconds; deliver webhooks and
+    notices; remind members of what expires (hourly) and what starts or closes soon (every
+    minute); announce recent balance versions and notices; forget idempotency records past
+    retention."""
 
     async def purge(rt: Backends) -> int:
         return await idempotency.purge_expired(timedelta(days=idempotency_retention_days))
@@ -53,6 +58,10 @@ def standard_jobs(
         Job("reconcile-flash-sales", reconcile_interval, reconcile),
         Job("deliver-webhooks", webhook_interval, deliver_due),
         Job("announce-balances", SWEEP_EVERY, announce_recent),  # events lost after commit
+        Job("deliver-notices", webhook_interval, deliver_due_notices),
+        Job("remind-expiring", 3600, send_reminders),
+        Job("remind-soon", 60, send_soon_reminders),
+        Job("announce-notices", SWEEP_EVERY, announce_recent_notices),
         Job("purge-idempotency", 24 * 3600, purge),
     ]
 

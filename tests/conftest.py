@@ -29,6 +29,7 @@ from server.auth import brand_signing_secret, mint_token
 from server.cli import WEBSOCKETS
 from server.embedded import EmbeddedPostgres, EmbeddedRedis
 from server.settings import Settings
+from tests.support.receiver import Receiver, receiving
 
 RUN_ID = uuid.uuid4().hex[:10]
 JWT_SECRET = f"test-secret-{RUN_ID}-{RUN_ID}-{RUN_ID}"
@@ -327,6 +328,13 @@ def member_with_points(staff, make_token, brand):
         return member, make_token(brand, "MEMBER", member["id"])
 
     return make
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A local HTTP receiver of webhooks and notices, recording what it gets."""
+    with receiving() as state:
+        yield state
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from db.models import (
     LedgerEntry,
     LedgerKind,
     Member,
+    NoticeKind,
     Redemption,
     RedemptionStatus,
 )
@@ -38,9 +39,10 @@ from domain.errors import DomainError, ErrorCode
 from domain.flash_sales.stock import return_units
 from domain.idempotency import change_once, run_once
 from domain.ledger.book import MemberBook
-from domain.ledger.movements import books_written, move, publish_books
+from domain.ledger.movements import close_books, move, publish_books
 from domain.ledger.policy import grace_expiry
 from domain.ledger.reads import BalanceView
+from domain.notices.outbox import publish_notices, record_for_brand, redemption_notice
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
 from domain.rules.config import earning_config
@@ -201,6 +203,9 @@ async def redeem(
         )
         if not awaiting:
             await issue_coupons(connection, item, redemption, now)
+            book.notices.append(
+                redemption_notice(NoticeKind.REDEMPTION_CONFIRMED, redemption, item.name)
+            )
         event = redemption_event(redemption, item, book.member.member_code)
         await emit(connection, item.partner_id, EventType.REDEMPTION_CREATED, event, now)
         book.outcome["redemption_id"] = redemption.id
@@ -263,6 +268,9 @@ async def _give_back(
         Coupon.filter(redemption_id=redemption.id, voided_at=None)
         .using_db(connection)
         .update(voided_at=book.now)
+    )
+    book.notices.append(
+        redemption_notice(NoticeKind.REDEMPTION_CANCELLED, redemption, item.name, reason=reason)
     )
     redemption.status = RedemptionStatus.CANCELLED
     redemption.cancelled_at = book.now
@@ -333,7 +341,12 @@ async def cancel(
 
 
 async def confirm_payment(
-    principal: Principal, redemption_id: int, payment_reference: str, key: str, now: datetime
+    rt: Backends,
+    principal: Principal,
+    redemption_id: int,
+    payment_reference: str,
+    key: str,
+    now: datetime,
 ) -> Redemption:
     """The brand's checkout took the cash of a points + cash redemption: it is CONFIRMED and
     its coupons issued. Too late (the window passed) is ENDED: the timeout gives it back."""
@@ -362,14 +375,19 @@ async def confirm_payment(
         )
         item = await CatalogItem.get(id=redemption.item_id).using_db(connection)
         await issue_coupons(connection, item, redemption, now)
+        notice = redemption_notice(NoticeKind.REDEMPTION_CONFIRMED, redemption, item.name)
+        told.extend(await record_for_brand(connection, redemption.brand_id, now, [notice]))
         return {"redemption_id": redemption.id}
 
+    told: list[dict] = []
     payload = {"redemption": found.id, "reference": payment_reference}
     await run_once(principal, "confirmPayment", key, payload, confirm)
+    await publish_notices(rt, told)
     return await Redemption.get(id=found.id)
 
 
 async def fulfil(
+    rt: Backends,
     principal: Principal,
     redemption_id: int,
     tracking_reference: str,
@@ -402,10 +420,19 @@ async def fulfil(
         await redemption.save(
             using_db=connection, update_fields=["status", "fulfilled_at", "tracking_reference"]
         )
+        item = await CatalogItem.get(id=redemption.item_id).using_db(connection)
+        notice = redemption_notice(
+            NoticeKind.REDEMPTION_SHIPPED, redemption, item.name,
+            trackingReference=tracking_reference,
+        )  # fmt: skip
+        told.extend(await record_for_brand(connection, redemption.brand_id, now, [notice]))
         return redemption
 
+    told: list[dict] = []
     request = {"redemptionId": redemption_id, "trackingReference": tracking_reference}
-    return await change_once(principal, "fulfilRedemption", key, request, Redemption, ship)
+    shipped = await change_once(principal, "fulfilRedemption", key, request, Redemption, ship)
+    await publish_notices(rt, told)
+    return shipped
 
 
 UNPAID_SQL = """
@@ -439,7 +466,7 @@ async def _cancel_unpaid_one(rt: Backends, redemption_id: int) -> bool:
         if locked.status is not RedemptionStatus.AWAITING_PAYMENT or locked.payment_due_at > now:
             return False
         await _give_back(book, locked, "Payment not received in time", PAYMENT_ACTOR)
-        books = books_written(book)
+        books = await close_books(book)
     await publish_books(rt, books)
     return True
 

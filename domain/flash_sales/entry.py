@@ -27,6 +27,7 @@ from db.models import (
     LedgerEntry,
     LedgerKind,
     Member,
+    NoticeKind,
     Redemption,
     RedemptionStatus,
 )
@@ -43,6 +44,7 @@ from domain.flash_sales.stock import (
 from domain.ledger.book import MemberBook
 from domain.ledger.movements import move
 from domain.member_facts import facts_of
+from domain.notices.outbox import redemption_notice
 from domain.principal import Principal
 from domain.runtime import Backends
 from domain.webhooks import EventType, emit, redemption_event
@@ -241,6 +243,9 @@ async def _buy(
             using_db=connection,
         )
         await issue_coupons(connection, item, redemption, book.now)
+        book.notices.append(
+            redemption_notice(NoticeKind.REDEMPTION_CONFIRMED, redemption, item.name)
+        )
         event = redemption_event(redemption, item, book.member.member_code)
         await emit(connection, item.partner_id, EventType.REDEMPTION_CREATED, event, book.now)
         deadline = await rt.redis.zscore(keys.holds, reservation)

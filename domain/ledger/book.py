@@ -3,7 +3,8 @@
 Every movement opens a book: it locks the member's balance row (so movements of one member run
 one after another, and never deadlock, since each locks exactly one such row), expires the
 member's due lots first, then credits or debits. The balance row, the entries and the lots
-change together; the entries written are kept, to be published after commit.
+change together; the entries written are kept, to be published after commit, and each tells
+its member by a notice written in the same transaction (domain/notices/outbox.py).
 """
 
 from __future__ import annotations
@@ -15,12 +16,30 @@ from typing import Any
 import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from db.models import Balance, Brand, LedgerEntry, LedgerKind, Lot, LotConsumption, Member
+from db.models import (
+    Balance,
+    Brand,
+    LedgerEntry,
+    LedgerKind,
+    Lot,
+    LotConsumption,
+    Member,
+    NoticeKind,
+)
 from db.rows import model_of
 from db.sql import Sql
 from domain.errors import DomainError, ErrorCode
+from domain.notices.outbox import NoticeDraft
 
 EARNING_KINDS = {LedgerKind.EARN, LedgerKind.ADJUST}
+# The notice each kind of entry sends its member (a refund's is its cancellation's).
+ENTRY_NOTICES = {
+    LedgerKind.EARN: NoticeKind.POINTS_EARNED,
+    LedgerKind.REDEEM: NoticeKind.POINTS_SPENT,
+    LedgerKind.EXPIRE: NoticeKind.POINTS_EXPIRED,
+    LedgerKind.ADJUST: NoticeKind.POINTS_ADJUSTED,
+    LedgerKind.REVERSAL: NoticeKind.POINTS_ADJUSTED,
+}
 # Points are GraphQL Ints (32-bit): no balance may grow past what the API can show.
 MAX_BALANCE = 2**31 - 1
 
@@ -122,6 +141,10 @@ class MemberBook:
         # stock): sent after the outcome is stored, right before COMMIT, so that row is locked
         # for the commit alone.
         self.last_statements: list[Callable[[], Awaitable[None]]] = []
+        # Notices to the member, written when the book closes: one per entry (an earn's kind
+        # may be set, a birthday gift's), and what the movement adds (its redemption's).
+        self.notices: list[NoticeDraft] = []
+        self.earn_notice = NoticeKind.POINTS_EARNED
 
     @classmethod
     async def open(
@@ -339,4 +362,17 @@ class MemberBook:
         )
         entry = model_of(LedgerEntry, row)
         self.entries.append(entry)
+        notice = self.earn_notice if kind is LedgerKind.EARN else ENTRY_NOTICES.get(kind)
+        if notice is not None and points:
+            self.tell(
+                notice,
+                f"entry:{entry.id}",
+                points=points if notice is NoticeKind.POINTS_ADJUSTED else abs(points),
+                balance=balance.available,
+                reason=entry.reason or description,
+            )
         return entry
+
+    def tell(self, kind: NoticeKind, subject: str, **variables: Any) -> None:
+        """A notice to the member, written with the movement (once per kind and subject)."""
+        self.notices.append(NoticeDraft(self.member.id, kind, subject, variables))

@@ -15,7 +15,7 @@ from tortoise.transactions import in_transaction
 from db.models import Brand, Lot
 from domain.errors import DomainError, ErrorCode
 from domain.ledger.book import MemberBook
-from domain.ledger.events import publish_balance_changes, published_entries
+from domain.ledger.movements import close_books, publish_books
 from domain.runtime import Backends
 
 ACTOR = "system:expiry"
@@ -32,8 +32,8 @@ async def expire_member(rt: Backends, member_id: int, now: datetime) -> int:
     """Expire one member's due lots; returns the points expired."""
     async with in_transaction() as connection:
         book = await MemberBook.open(connection, member_id, now, ACTOR)
-        entries = published_entries(book.entries)
-    await publish_balance_changes(rt, member_id, entries)
+        books = await close_books(book)
+    await publish_books(rt, books)
     return -sum(entry.points for entry in book.entries)
 
 

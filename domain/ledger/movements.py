@@ -39,6 +39,7 @@ from domain.ledger.events import publish_balance_changes, published_entries
 from domain.ledger.policy import expiry_of
 from domain.ledger.reads import BalanceView, balance_view
 from domain.member_facts import forget_facts
+from domain.notices.outbox import publish_notices, record
 from domain.principal import Principal
 from domain.rules.bonuses import bonus_lots, pay_referrer, record_award
 from domain.rules.earning import (
@@ -80,21 +81,32 @@ def check_active(member: Member, *, frozen_may: bool = False) -> None:
         )
 
 
-def books_written(book: MemberBook) -> list[list[Any]]:
-    """What to publish after commit, per member the movement wrote to."""
+async def close_books(book: MemberBook) -> list[list[Any]]:
+    """Before commit: write the notices of every member the movement wrote to; what to publish
+    after commit, per member (see `publish_books`)."""
+    written = (book, *book.companions)
+    notices = await record(
+        book.connection, book.brand, book.now, [draft for one in written for draft in one.notices]
+    )
     return [
-        [written.member.id, published_entries(written.entries), written.tier_changes]
-        for written in (book, *book.companions)
+        [
+            one.member.id,
+            published_entries(one.entries),
+            one.tier_changes,
+            [notice for notice in notices if notice["memberId"] == one.member.id],
+        ]
+        for one in written
     ]
 
 
 async def publish_books(rt: Backends, books: list[list[Any]]) -> None:
-    """After commit: each member's new entries and tier changes."""
-    for member_id, published, tier_changes in books:
+    """After commit: each member's new entries, tier changes and notices."""
+    for member_id, published, tier_changes, notices in books:
         await publish_balance_changes(rt, member_id, published)
         if tier_changes:
             await forget_facts(rt, member_id)
             await publish_tier_changes(rt, member_id, tier_changes)
+        await publish_notices(rt, notices)
 
 
 async def move(
@@ -126,6 +138,7 @@ async def move(
         entry = await write(book, connection)
         balance = book.balance
         made.update(
+            books=await close_books(book),
             entry=entry,
             member=book.member,
             balance=balance_view(
@@ -141,7 +154,7 @@ async def move(
 
     outcome, replayed = await run_once(principal, operation, key, payload, movement, last=last)
     if not replayed:
-        await publish_books(rt, books_written(opened[-1]))  # the attempt that committed
+        await publish_books(rt, made.pop("books"))  # of the attempt that committed
         return Movement(outcome=outcome, **made)
     entry = await LedgerEntry.get(id=outcome["entry_id"]) if outcome["entry_id"] else None
     member = await Member.get(id=member_id)
@@ -222,7 +235,10 @@ async def record_purchase(
                 book, brand, earned.earn.referral, book.member.display_name, earned.earn_day
             )
         for written in (book, *book.companions):
-            change = await requalify(connection, written.member, brand, book.now, may_go_down=False)
+            change = await requalify(
+                connection, written.member, brand, book.now, may_go_down=False,
+                notices=written.notices,
+            )  # fmt: skip
             if change is not None:
                 written.tier_changes.append(change.id)
         return entry
@@ -309,7 +325,9 @@ async def complete_task(
             connection, book.member.id, AwardKind.TASK, rule, entry, day, book.now,
             points=earn.points,
         )  # fmt: skip
-        change = await requalify(connection, book.member, brand, book.now, may_go_down=False)
+        change = await requalify(
+            connection, book.member, brand, book.now, may_go_down=False, notices=book.notices
+        )
         if change is not None:
             book.tier_changes.append(change.id)
         return entry

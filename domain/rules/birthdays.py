@@ -12,9 +12,9 @@ from tortoise.connection import get_connection
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
-from db.models import Award, AwardKind, Brand, MemberStatus, RuleKind, Tier
+from db.models import Award, AwardKind, Brand, MemberStatus, NoticeKind, RuleKind, Tier
 from domain.ledger.book import MemberBook
-from domain.ledger.movements import books_written, publish_books
+from domain.ledger.movements import close_books, publish_books
 from domain.rules.bonuses import pay_one_off
 from domain.rules.engine import Component
 from domain.runtime import Backends
@@ -54,11 +54,12 @@ async def give_birthday_bonus(rt: Backends, brand: Brand, member_id: int, year: 
             if tier.birthday_bonus_points:
                 description = f"{tier.name} tier birthday bonus"
                 extra = (Component("tier", description, tier.birthday_bonus_points),)
+            book.earn_notice = NoticeKind.BIRTHDAY_GIFT
             entry = await pay_one_off(
                 book, brand, RuleKind.BIRTHDAY_BONUS, AwardKind.BIRTHDAY, str(year),
                 "Happy birthday", extra,
             )  # fmt: skip
-            books = books_written(book)
+            books = await close_books(book)
     except IntegrityError:
         return False  # another run gave it first
     if entry is None:

@@ -33,6 +33,8 @@ COMMANDS = {
     "brand-secret",
     "evaluate-tiers",
     "deliver-webhooks",
+    "deliver-notices",
+    "remind-expiring",
     "cancel-unpaid",
     "purge-idempotency",
 }
@@ -51,6 +53,8 @@ READS = {
     "birthdays": BACKENDS,
     "cancel-unpaid": BACKENDS,
     "deliver-webhooks": (*BACKENDS, "POINTSMALL_WEBHOOKS_ALLOW_PRIVATE"),
+    "deliver-notices": (*BACKENDS, "POINTSMALL_WEBHOOKS_ALLOW_PRIVATE"),
+    "remind-expiring": BACKENDS,
     "purge-idempotency": (*BACKENDS, "POINTSMALL_IDEMPOTENCY_RETENTION_DAYS"),
     "reconcile": BACKENDS,
     "settlement": DATABASE,

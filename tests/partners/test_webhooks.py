@@ -4,15 +4,9 @@ every id in a payload is the API's global id."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -24,6 +18,7 @@ from tests.conftest import free_port
 from tests.factories import key
 from tests.partners.support import create_partner, issue, partner_gql
 from tests.partners.test_partner_operations import publish, review
+from tests.support.receiver import verify
 
 REGISTER = """
 mutation ($input: RegisterWebhookEndpointInput!) {
@@ -60,40 +55,6 @@ mutation ($input: CancelRedemptionInput!) {
 """
 
 
-@dataclass
-class Receiver:
-    """An HTTP endpoint on a free port that records what it gets and answers `status`."""
-
-    url: str
-    received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    status: int = 200
-    delay: float = 0.0  # seconds before answering
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    port = free_port()
-    state = Receiver(f"http://127.0.0.1:{port}/hooks")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            state.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-            time.sleep(state.delay)
-            self.send_response(state.status)
-            self.end_headers()
-
-        def log_message(self, *args) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
-
-
 async def partner_with_endpoint(client, staff, url: str, events: list[str]) -> tuple[str, str]:
     partner = await create_partner(staff)
     scopes = ["WEBHOOKS_MANAGE", "OFFERS_WRITE", "COUPONS_VERIFY"]
@@ -111,13 +72,6 @@ async def latest_delivery(offer: dict) -> WebhookDelivery:
     events = await WebhookEvent.filter(type="offer.approved").order_by("-id")
     event = next(event for event in events if event.payload["itemId"] == offer["id"])
     return await WebhookDelivery.get(event_id=event.id)
-
-
-def verify(signing_secret: str, headers: dict[str, str], body: bytes) -> bool:
-    """What a partner's receiver does: recompute the signature over timestamp and body."""
-    signed = f"{headers['x-pointsmall-timestamp']}.".encode() + body
-    expected = "v1=" + hmac.new(signing_secret.encode(), signed, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, headers["x-pointsmall-signature"])
 
 
 async def test_a_delivery_arrives_signed_and_verifiable(client, staff, runtime, receiver):
