@@ -220,9 +220,9 @@ async def emit(
 
 
 CLAIM_SQL = """
-UPDATE {table} SET next_attempt_at = $2
+UPDATE webhook_delivery SET next_attempt_at = $2
 WHERE id IN (
-    SELECT id FROM {table}
+    SELECT id FROM webhook_delivery
     WHERE status = 'PENDING' AND next_attempt_at <= $1
     ORDER BY next_attempt_at, id
     LIMIT $3
@@ -238,12 +238,12 @@ def retry_delay(attempts: int) -> timedelta:
     return base * random.uniform(0.5, 1.5)
 
 
-async def claim_due(rt: Backends, table: str, batch: int = BATCH) -> list[int]:
-    """Ids of due deliveries of `table` (webhook_delivery, notice_delivery), claimed for this
-    run: another run leaves them alone for CLAIM_FOR."""
+async def claim_due(rt: Backends, claim_sql: str = CLAIM_SQL, batch: int = BATCH) -> list[int]:
+    """Ids of due deliveries (`claim_sql`: of webhooks, or of notices), claimed for this run:
+    another run leaves them alone for CLAIM_FOR."""
     now = rt.clock.now()
     rows = await get_connection("default").execute_query_dict(
-        CLAIM_SQL.format(table=table), [now, now + CLAIM_FOR, batch]
+        claim_sql, [now, now + CLAIM_FOR, batch]
     )
     return [row["id"] for row in rows]
 
@@ -261,7 +261,7 @@ def delivery_client() -> httpx.AsyncClient:
 async def deliver_due(rt: Backends, client: httpx.AsyncClient | None = None) -> int:
     """Post every due delivery once (claimed first, so two runs never post the same one);
     returns how many were delivered."""
-    ids = await claim_due(rt, "webhook_delivery")
+    ids = await claim_due(rt)
     if not ids:
         return 0
     deliveries = await WebhookDelivery.filter(id__in=ids).prefetch_related("event", "endpoint")

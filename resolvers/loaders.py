@@ -14,6 +14,7 @@ from domain.catalog import coupons, items
 from domain.flash_sales import sales
 from domain.flash_sales.stock import remaining_by_sale
 from domain.ledger import reads
+from domain.notices import templates
 from domain.principal import Principal
 from domain.runtime import Backends
 
@@ -85,6 +86,11 @@ class Loaders:
     @cached_property
     def early_access_by_brand_id(self) -> DataLoader:
         return DataLoader(load_fn=by_key(sales.early_access_by_brand))
+
+    @cached_property
+    def wordings_by_brand_id(self) -> DataLoader:
+        """Each brand's notice wordings (domain/notices/templates.py)."""
+        return DataLoader(load_fn=by_key(templates.wordings_by_brand_ids))
 
     async def shopper(self, principal: Principal) -> items.Shopper | None:
         """The calling member's tier, discount and points, read once per request: fields

@@ -26,11 +26,7 @@ def _now(info: Any) -> Any:
 
 async def wordings_of(info: Any, brand_id: int) -> templates.Wordings:
     """The brand's wordings, read once per request (or subscription event)."""
-    cache = info.context.__dict__.setdefault("notice_wordings", {})
-    if brand_id not in cache:
-        brand = (await brands_by_ids([brand_id]))[brand_id]
-        cache[brand_id] = await templates.wordings_of(brand)
-    return cache[brand_id]
+    return await info.context.loaders.wordings_by_brand_id.load(brand_id)
 
 
 async def member_locale(info: Any, notice: Any) -> str | None:

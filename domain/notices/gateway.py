@@ -14,14 +14,13 @@ import asyncio
 import contextlib
 import json
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import httpx
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from db.models import (
-    Brand,
     DeliveryStatus,
     Member,
     Notice,
@@ -32,7 +31,7 @@ from db.models import (
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import change_once
 from domain.ids import encode_id
-from domain.notices.templates import Wordings, wordings_of
+from domain.notices.templates import Wordings, wordings_by_brand_ids
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
 from domain.runtime import Backends
@@ -40,7 +39,18 @@ from domain.webhooks import Post, attempt, check_url, claim_due, delivery_client
 
 __all__ = ["DeliveryStatus"]  # re-exported for the schema
 
-DISABLED_WAIT = timedelta(hours=1)
+# Due deliveries to gateways that are not disabled (those of a disabled one wait for it).
+CLAIM_SQL = """
+UPDATE notice_delivery SET next_attempt_at = $2
+WHERE id IN (
+    SELECT d.id FROM notice_delivery d JOIN notice_gateway g ON g.id = d.gateway_id
+    WHERE d.status = 'PENDING' AND d.next_attempt_at <= $1 AND g.disabled_at IS NULL
+    ORDER BY d.next_attempt_at, d.id
+    LIMIT $3
+    FOR UPDATE OF d SKIP LOCKED
+)
+RETURNING id
+"""
 POSTED_TOGETHER = 200
 # What each channel needs to reach a member, and the consent that lets it have it.
 CONTACTS = {
@@ -100,11 +110,6 @@ async def register_gateway(
             brand_id=principal.brand_id, channel=channel, using_db=connection,
         )  # fmt: skip
         shown.append(secret)
-        await (
-            NoticeDelivery.filter(gateway_id=gateway.id, status=DeliveryStatus.PENDING)
-            .using_db(connection)
-            .update(next_attempt_at=rt.clock.now())
-        )
         return gateway
 
     request = {"channel": channel.value, "url": url}
@@ -175,7 +180,7 @@ async def deliver_due_notices(rt: Backends, client: httpx.AsyncClient | None = N
     delivered = 0
     async with contextlib.AsyncExitStack() as stack:
         client = client or await stack.enter_async_context(delivery_client())
-        while ids := await claim_due(rt, "notice_delivery", POSTED_TOGETHER):
+        while ids := await claim_due(rt, CLAIM_SQL, POSTED_TOGETHER):
             delivered += await _deliver(rt, client, ids)
     return delivered
 
@@ -184,15 +189,19 @@ async def _deliver(rt: Backends, client: httpx.AsyncClient, ids: list[int]) -> i
     deliveries = await NoticeDelivery.filter(id__in=ids).prefetch_related(
         "notice__member", "gateway"
     )
-    waiting = [delivery.id for delivery in deliveries if delivery.gateway.disabled_at is not None]
-    if waiting:  # until the channel's gateway is registered again
-        later = rt.clock.now() + DISABLED_WAIT
-        await NoticeDelivery.filter(id__in=waiting).update(next_attempt_at=later)
-    deliveries = [delivery for delivery in deliveries if delivery.gateway.disabled_at is None]
-    brand_ids = {delivery.gateway.brand_id for delivery in deliveries}
-    wordings = {
-        brand.id: await wordings_of(brand) for brand in await Brand.filter(id__in=brand_ids)
+    # Consent withdrawn while a marketing notice waited (quiet hours, retries): it is not sent.
+    withdrawn = {
+        delivery.id
+        for delivery in deliveries
+        if delivery.notice.marketing
+        and not consented(delivery.notice.member, delivery.gateway.channel)
     }
+    if withdrawn:
+        await NoticeDelivery.filter(id__in=withdrawn).delete()
+    deliveries = [delivery for delivery in deliveries if delivery.id not in withdrawn]
+    wordings = await wordings_by_brand_ids(
+        list({delivery.gateway.brand_id for delivery in deliveries})
+    )
 
     async def post(delivery: NoticeDelivery) -> bool:
         gateway = delivery.gateway

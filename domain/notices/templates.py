@@ -90,10 +90,21 @@ class Wordings:
 
 
 async def wordings_of(brand: Brand) -> Wordings:
-    rows = await NoticeTemplate.filter(brand_id=brand.id).values_list(
-        "kind", "channel", "locale", "text"
+    return (await wordings_by_brand_ids([brand.id], [brand]))[brand.id]
+
+
+async def wordings_by_brand_ids(
+    brand_ids: list[int], brands: list[Brand] | None = None
+) -> dict[int, Wordings]:
+    """The wordings of each brand (read, with the brands unless given, in two queries)."""
+    brands = brands if brands is not None else await Brand.filter(id__in=brand_ids)
+    rows = await NoticeTemplate.filter(brand_id__in=brand_ids).values_list(
+        "brand_id", "kind", "channel", "locale", "text"
     )
-    return Wordings(brand, {(kind, channel, locale): text for kind, channel, locale, text in rows})
+    saved: dict[int, dict[tuple[str, str, str], str]] = {brand.id: {} for brand in brands}
+    for brand_id, kind, channel, locale, text in rows:
+        saved[brand_id][(kind, channel, locale)] = text
+    return {brand.id: Wordings(brand, saved[brand.id]) for brand in brands}
 
 
 async def templates_of(brand_id: int) -> list[NoticeTemplate]:
