@@ -51,7 +51,8 @@ WHERE id IN (
 )
 RETURNING id
 """
-POSTED_TOGETHER = 200
+POSTED_TOGETHER = 200  # claimed at a time
+POSTS_AT_ONCE = 32  # in flight at a time, so a gateway is not flooded
 # What each channel needs to reach a member, and the consent that lets it have it.
 CONTACTS = {
     NoticeChannel.SMS: ("phone", "marketing_sms"),
@@ -203,13 +204,16 @@ async def _deliver(rt: Backends, client: httpx.AsyncClient, ids: list[int]) -> i
         list({delivery.gateway.brand_id for delivery in deliveries})
     )
 
+    at_once = asyncio.Semaphore(POSTS_AT_ONCE)
+
     async def post(delivery: NoticeDelivery) -> bool:
         gateway = delivery.gateway
         event_type = f"notice.{gateway.channel.value.lower()}"
         event_id = f"ntc_{delivery.notice_id}_{gateway.channel.value.lower()}"
         body = body_of(delivery, wordings[gateway.brand_id], event_id, event_type)
         sent = Post(gateway.url, gateway.secret, event_id, event_type, body)
-        return await attempt(rt, client, sent, delivery)
+        async with at_once:
+            return await attempt(rt, client, sent, delivery)
 
     return sum(await asyncio.gather(*(post(delivery) for delivery in deliveries)))
 
