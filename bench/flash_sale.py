@@ -482,6 +482,7 @@ async def baseline_win(
             *(None, now, None, None, None, None, now, brand_id, sale_id, item["id"], member_id),
             entry_id,
         )
+        await harness.close(book)
         await harness.tell_redeemed(book, entry_id, redemption_id, item["name"], points)
         outcome = {
             "redemption_id": redemption_id,

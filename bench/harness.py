@@ -32,15 +32,17 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
 from redis.asyncio import Redis
 
 from db.database import apply_migrations, close_database, open_database
-from db.models import Brand, NoticeKind
+from db.models import Brand, LedgerKind, NoticeKind
 from db.rows import model_of
 from domain.idempotency import CLAIM_KEY_SQL, SET_OUTCOME_SQL, request_hash
+from domain.insights.rollups import ROLLUPS_SQL, BookRollup, rollups_arguments
 from domain.ledger.audit import audit
 from domain.ledger.book import (
     DUE_LOTS_SQL,
@@ -914,6 +916,7 @@ class Book:
     now: datetime
     actor: str
     brand: Brand
+    rollup: BookRollup
 
     def written(self, entry_id: int) -> list[Any]:
         """What the outcome keeps of the member's one new entry, to publish after commit."""
@@ -946,12 +949,17 @@ async def open_book(db: asyncpg.Connection, member_id: int, now: datetime, actor
         raise RuntimeError("the bench's lots never fall due")
     if row["member"]["status"] != "ACTIVE":
         raise RuntimeError(f"member {member_id} is not active")
-    return Book(db, row["member"], dict(row["balance"]), now, actor, model_of(Brand, row["brand"]))
+    brand = model_of(Brand, row["brand"])
+    zone = ZoneInfo(brand.timezone)
+    member = row["member"]
+    rollup = BookRollup(member["id"], brand.id, now.astimezone(zone).date(), zone)
+    return Book(db, member, dict(row["balance"]), now, actor, brand, rollup)
 
 
 async def append_entry(book: Book, kind: str, points: int, description: str, **fields: Any) -> int:
     """MemberBook._append: the balance row, then the entry; the entry's id."""
     balance, member_id = book.balance, book.member["id"]
+    book.rollup.entry(LedgerKind(kind), points)
     await book.db.execute(
         UPDATE_BALANCE_SQL,
         *(member_id, balance["available"], balance["lifetime_earned"]),
@@ -964,8 +972,16 @@ async def append_entry(book: Book, kind: str, points: int, description: str, **f
         *(balance["version"], description, book.now, book.actor, given["store_id"]),
         *(given["expires_at"], compact_json(given["breakdown"]), given["reason"]),
         *(given["order_ref"], given["shortfall"], given["partner_id"]),
+        book.member["tier_id"],
     )
     return entry["id"]
+
+
+async def close(book: Book) -> None:
+    """MemberBook closing: the movement's roll-ups (its notices are `tell`'s)."""
+    arguments = rollups_arguments([book.rollup])
+    if arguments is not None:
+        await book.db.execute(ROLLUPS_SQL, *arguments)
 
 
 async def tell(book: Book, *notices: tuple[NoticeKind, str, dict[str, Any]]) -> None:
@@ -1006,6 +1022,7 @@ async def debit(book: Book, points: int, description: str) -> int:
             break
         part = min(lot["remaining"], still_to_take)
         still_to_take -= part
+        book.rollup.lot(lot["expires_at"], -part)
         await db.execute(TAKE_FROM_LOT_SQL, lot["id"], lot["remaining"] - part)
         await db.execute(INSERT_CONSUMPTION_SQL, lot["id"], entry_id, part)
     return entry_id

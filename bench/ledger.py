@@ -145,6 +145,7 @@ async def credit(book: harness.Book, points: int, breakdown: list[dict], ref: st
         book, "EARN", points, "Purchase", expires_at=expires_at, breakdown=breakdown,
         order_ref=ref,
     )  # fmt: skip
+    book.rollup.lot(expires_at, points)
     await book.db.execute(
         INSERT_LOT_SQL, book.member["id"], entry_id, None, points, book.now, expires_at
     )
@@ -170,6 +171,7 @@ async def baseline_purchase(
             entry_id,
         )
         await db.execute(LINK_LOTS_SQL, entry_id, purchase_id)
+        await harness.close(book)
         await harness.tell(
             book,
             (NoticeKind.POINTS_EARNED, f"entry:{entry_id}",

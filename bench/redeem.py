@@ -146,6 +146,7 @@ async def baseline_redeem(
             *(None, QUANTITY, points, Decimal("0.00"), "CONFIRMED", None, None, None, None),
             *(now, None, None, None, None, now, brand_id, None, item_id, member_id, entry_id),
         )
+        await harness.close(book)
         await harness.tell_redeemed(book, entry_id, redemption_id, item["name"], points)
         outcome = {
             "redemption_id": redemption_id,

@@ -12,6 +12,7 @@ import binascii
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from tortoise.expressions import Q
@@ -45,10 +46,13 @@ class Page(Generic[RecordT]):
 
 
 def _encode_value(value: Any) -> Any:
-    return {"dt": value.isoformat()} if isinstance(value, datetime) else value
+    if isinstance(value, datetime):
+        return {"dt": value.isoformat()}
+    return {"dec": str(value)} if isinstance(value, Decimal) else value
 
 
 INT32 = 2**31 - 1
+LARGEST_DECIMAL = Decimal(10) ** 18  # beyond every DecimalField's max_digits
 
 
 def _decode_value(value: Any) -> Any:
@@ -58,6 +62,14 @@ def _decode_value(value: Any) -> Any:
         if moment.tzinfo is None:
             raise ValueError("naive datetime")
         return moment
+    if isinstance(value, dict) and isinstance(value.get("dec"), str) and len(value) == 1:
+        try:
+            number = Decimal(value["dec"])
+        except ArithmeticError:  # decimal.InvalidOperation
+            raise ValueError("not a number") from None
+        if not number.is_finite() or abs(number) >= LARGEST_DECIMAL:
+            raise ValueError("not a number a sort field holds")
+        return number
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError("not a sort key")
     if isinstance(value, int) and not -INT32 <= value <= INT32:

@@ -13,12 +13,14 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
 from db.models import Balance, Brand, Member, NoticeKind, Tier, TierChange
+from domain.insights.rollups import qualifying_since
 from domain.ledger.policy import add_months
 from domain.member_facts import forget_facts
 from domain.notices.outbox import NoticeDraft, publish_notices, record
@@ -26,11 +28,6 @@ from domain.rules.config import earning_config
 from domain.runtime import Backends
 
 log = logging.getLogger(__name__)
-
-QUALIFYING_SQL = """
-SELECT COALESCE(SUM(points), 0) AS points FROM ledger_entry
-WHERE member_id = $1 AND created_at > $2 AND kind IN ('EARN', 'REVERSAL')
-"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +44,20 @@ def _months_before(moment: datetime, months: int) -> datetime:
 
 
 async def qualifying_points(
-    member_id: int, brand: Brand, now: datetime, connection: BaseDBAsyncClient | None = None
+    member_id: int,
+    brand: Brand,
+    now: datetime,
+    connection: BaseDBAsyncClient | None = None,
+    *,
+    unwritten: int = 0,
 ) -> int:
-    """What the member earned within the brand's qualification window up to `now`."""
-    rows = await (connection or get_connection("default")).execute_query_dict(
-        QUALIFYING_SQL, [member_id, _months_before(now, brand.tier_window_months)]
+    """What the member earned within the brand's qualification window up to `now` (plus what
+    the running movement earned and has not written to the roll-ups yet: `unwritten`)."""
+    since = _months_before(now, brand.tier_window_months)
+    points = await qualifying_since(
+        connection or get_connection("default"), member_id, since, ZoneInfo(brand.timezone)
     )
-    return max(int(rows[0]["points"]), 0)
+    return max(points + unwritten, 0)
 
 
 async def requalify(
@@ -64,6 +68,7 @@ async def requalify(
     *,
     may_go_down: bool,
     notices: list[NoticeDraft],
+    unwritten: int = 0,
 ) -> TierChange | None:
     """Move the member up to the highest tier their qualifying points reach, or (when
     `may_go_down`) one tier down if they no longer reach their own; the change is kept, and
@@ -72,7 +77,7 @@ async def requalify(
     current = next(tier for tier in tiers if tier.id == member.tier_id)
     if not may_go_down and current.rank == tiers[-1].rank:
         return None  # at the top already: no window to sum
-    points = await qualifying_points(member.id, brand, now, connection)
+    points = await qualifying_points(member.id, brand, now, connection, unwritten=unwritten)
     reached = [tier for tier in tiers if tier.qualifying_points <= points][-1]
     if reached.rank > current.rank:
         target = reached

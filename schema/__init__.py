@@ -22,6 +22,7 @@ from schema.execution import (
     resolve_plain_fields_directly,
 )
 from schema.flash_sales import FlashSaleMutations, FlashSaleQueries, FlashSaleSubscriptions
+from schema.insights import InsightQueries
 from schema.ledger import LedgerMutations, LedgerSubscriptions
 from schema.members import MemberMutations, MemberQueries
 from schema.node import NodeQueries
@@ -52,6 +53,7 @@ Query = merge_types(
         PartnerQueries,
         WebhookQueries,
         NoticeQueries,
+        InsightQueries,
     ),
 )
 Mutation = merge_types(

@@ -62,6 +62,12 @@ class IsBrandAdmin(HasRole):
     roles = frozenset({Role.ADMIN})
 
 
+class ReadsInsights(HasRole):
+    """The brand's analysts and admins."""
+
+    roles = frozenset({Role.ANALYST, Role.ADMIN})
+
+
 class ReadsMembers(HasRole):
     """Those who look members up: staff, admins and analysts of the brand."""
 

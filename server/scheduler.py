@@ -13,6 +13,8 @@ from db.redis import cancel_and_wait
 from domain import idempotency
 from domain.catalog.redemptions import cancel_unpaid
 from domain.flash_sales.reconcile import reconcile
+from domain.insights.reports import refresh_segments
+from domain.insights.rollups import roll_up
 from domain.ledger.events import SWEEP_EVERY, announce_recent
 from domain.ledger.expiry import run_expiry
 from domain.notices.gateway import deliver_due_notices
@@ -44,8 +46,8 @@ def standard_jobs(
     """Expire due points; re-qualify tiers daily; give birthday bonuses hourly; cancel unpaid
     redemptions every minute; reconcile flash sales every few seconds; deliver webhooks and
     notices; remind members of what expires (hourly) and what starts or closes soon (every
-    minute); announce recent balance versions and notices; forget idempotency records past
-    retention."""
+    minute); announce recent balance versions and notices; roll the ledger up for the brand's
+    reports and score members' RFM segments; forget idempotency records past retention."""
 
     async def purge(rt: Backends) -> int:
         return await idempotency.purge_expired(timedelta(days=idempotency_retention_days))
@@ -62,6 +64,8 @@ def standard_jobs(
         Job("remind-expiring", 3600, send_reminders),
         Job("remind-soon", 60, send_soon_reminders),
         Job("announce-notices", SWEEP_EVERY, announce_recent_notices),
+        Job("roll-up-ledger", 5, roll_up),  # the brand's reports read the roll-ups
+        Job("score-segments", 3600, refresh_segments),
         Job("purge-idempotency", 24 * 3600, purge),
     ]
 

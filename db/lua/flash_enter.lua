@@ -17,6 +17,7 @@ local meta = redis.call('HMGET', KEYS[1], 'brand', 'starts', 'ends', 'limit', 'c
 if meta[1] ~= ARGV[10] then
   return {'FOREIGN'}
 end
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)  -- for the brand's report: attempts per unit
 -- Every key of the sale expires with its meta, a day after the sale ends.
 local function record(outcome)
   redis.call('HSET', KEYS[6], reservation, outcome)

@@ -110,6 +110,20 @@ async def remaining_by_sale(rt: Backends, sales: list[FlashSale]) -> dict[int, i
     }
 
 
+async def attempts_by_sale(rt: Backends, sale_ids: list[int]) -> dict[int, int | None]:
+    """How many entries each sale's script took (None where Redis no longer holds the sale)."""
+    if not sale_ids:
+        return {}
+    async with rt.redis.pipeline(transaction=False) as pipe:
+        for sale_id in sale_ids:
+            pipe.hget(SaleKeys.of(rt.keys, sale_id).meta, "attempts")
+        counts = await pipe.execute()
+    return {
+        sale_id: int(count) if count is not None else None
+        for sale_id, count in zip(sale_ids, counts, strict=True)
+    }
+
+
 def stock_channel(sale_id: int) -> str:
     return f"flash:{sale_id}"
 

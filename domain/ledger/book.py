@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -29,6 +30,7 @@ from db.models import (
 from db.rows import model_of
 from db.sql import Sql
 from domain.errors import DomainError, ErrorCode
+from domain.insights.rollups import BookRollup
 from domain.notices.outbox import NoticeDraft
 
 EARNING_KINDS = {LedgerKind.EARN, LedgerKind.ADJUST}
@@ -53,7 +55,7 @@ WHERE b.member_id = $1
 FOR UPDATE OF b
 """
 DUE_LOTS_SQL = """
-SELECT id, remaining FROM lot
+SELECT id, remaining, expires_at FROM lot
 WHERE member_id = $1 AND expired_at IS NULL AND remaining > 0 AND expires_at <= $2
 """
 EXPIRE_LOTS_SQL = "UPDATE lot SET remaining = 0, expired_at = $2 WHERE id = ANY($1::bigint[])"
@@ -78,8 +80,8 @@ WHERE member_id = $1
 INSERT_ENTRY_SQL = """
 INSERT INTO ledger_entry (brand_id, member_id, kind, points, balance_after, version, description,
                           created_at, actor, store_id, expires_at, breakdown, reason, order_ref,
-                          shortfall, partner_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                          shortfall, partner_id, tier_id)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 RETURNING *
 """
 # The entry's optional fields, as _append takes them, with their defaults.
@@ -145,6 +147,9 @@ class MemberBook:
         # may be set, a birthday gift's), and what the movement adds (its redemption's).
         self.notices: list[NoticeDraft] = []
         self.earn_notice = NoticeKind.POINTS_EARNED
+        # What the movement changes of the roll-ups, written when the book closes.
+        zone = ZoneInfo(brand.timezone)
+        self.rollup = BookRollup(member.id, member.brand_id, now.astimezone(zone).date(), zone)
 
     @classmethod
     async def open(
@@ -176,6 +181,8 @@ class MemberBook:
             return None
         total = sum(lot["remaining"] for lot in due)
         await self.sql.execute(EXPIRE_LOTS_SQL, [lot["id"] for lot in due], self.now)
+        for lot in due:
+            self.rollup.lot(lot["expires_at"], -lot["remaining"])
         return await self._append(LedgerKind.EXPIRE, -total, f"{total} points expired")
 
     async def credit(
@@ -205,6 +212,7 @@ class MemberBook:
             **entry_fields,
         )
         for lot_points, expires_at in kept:
+            self.rollup.lot(expires_at, lot_points)
             await self.sql.execute(
                 INSERT_LOT_SQL,
                 self.member.id,
@@ -250,6 +258,7 @@ class MemberBook:
             part = min(lot.remaining, still_to_take)
             lot.remaining -= part
             still_to_take -= part
+            self.rollup.lot(lot.expires_at, -part)
             await self.sql.execute(TAKE_FROM_LOT_SQL, lot.id, lot.remaining)
             await self.sql.execute(INSERT_CONSUMPTION_SQL, lot.id, entry.id, part)
         return entry
@@ -298,6 +307,7 @@ class MemberBook:
             lot = lots[part.lot_id]
             if lot.expired_at is None and lot.expires_at > self.now:
                 lot.remaining += kept
+                self.rollup.lot(lot.expires_at, kept)
                 await lot.save(using_db=self.connection, update_fields=["remaining"])
             else:
                 grace_points += kept
@@ -310,6 +320,7 @@ class MemberBook:
             **entry_fields,
         )
         if grace_points:
+            self.rollup.lot(grace_expiry, grace_points)
             await Lot.create(
                 member_id=self.member.id,
                 entry_id=entry.id,
@@ -338,6 +349,7 @@ class MemberBook:
             )
         balance.available += points
         balance.version += 1
+        self.rollup.entry(kind, points)
         if kind in EARNING_KINDS and points > 0:
             balance.lifetime_earned += points
         elif kind is LedgerKind.REVERSAL:
@@ -359,6 +371,7 @@ class MemberBook:
             *(balance.version, description, self.now, self.actor, given["store_id"]),
             *(given["expires_at"], orjson.dumps(given["breakdown"]).decode()),
             *(given["reason"], given["order_ref"], given["shortfall"], given["partner_id"]),
+            self.member.tier_id,
         )
         entry = model_of(LedgerEntry, row)
         self.entries.append(entry)

@@ -34,6 +34,7 @@ from db.models import (
 )
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import run_once
+from domain.insights.rollups import record_rollups
 from domain.ledger.book import MemberBook
 from domain.ledger.events import publish_balance_changes, published_entries
 from domain.ledger.policy import expiry_of
@@ -82,9 +83,10 @@ def check_active(member: Member, *, frozen_may: bool = False) -> None:
 
 
 async def close_books(book: MemberBook) -> list[list[Any]]:
-    """Before commit: write the notices of every member the movement wrote to; what to publish
-    after commit, per member (see `publish_books`)."""
+    """Before commit: write the roll-ups and notices of every member the movement wrote to;
+    what to publish after commit, per member (see `publish_books`)."""
     written = (book, *book.companions)
+    await record_rollups(book.connection, [one.rollup for one in written])
     notices = await record(
         book.connection, book.brand, book.now, [draft for one in written for draft in one.notices]
     )
@@ -237,7 +239,7 @@ async def record_purchase(
         for written in (book, *book.companions):
             change = await requalify(
                 connection, written.member, brand, book.now, may_go_down=False,
-                notices=written.notices,
+                notices=written.notices, unwritten=written.rollup.qualifying,
             )  # fmt: skip
             if change is not None:
                 written.tier_changes.append(change.id)
@@ -326,8 +328,9 @@ async def complete_task(
             points=earn.points,
         )  # fmt: skip
         change = await requalify(
-            connection, book.member, brand, book.now, may_go_down=False, notices=book.notices
-        )
+            connection, book.member, brand, book.now, may_go_down=False, notices=book.notices,
+            unwritten=book.rollup.qualifying,
+        )  # fmt: skip
         if change is not None:
             book.tier_changes.append(change.id)
         return entry

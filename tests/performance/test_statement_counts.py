@@ -234,14 +234,15 @@ async def test_record_purchase(gql, staff, make_token, brand):
     for case in ("cold", "warm"):
         body, calls = await send(gql, RECORD_PURCHASE, purchase(), cashier)
         assert body["data"]["recordPurchase"]["userErrors"] == [], (case, body)
-        # 13 SQL: BEGIN; the idempotency key claimed (INSERT … ON CONFLICT); the balance row
+        # 14 SQL: BEGIN; the idempotency key claimed (INSERT … ON CONFLICT); the balance row
         # locked with the member and brand; lots due to expire; the earn's facts (first
         # purchase? points earned today and in the tier window); the balance updated; the
-        # EARN entry; its lot; the purchase; the lot linked to the purchase; the member's
-        # notice (inbox and gateway deliveries, one statement); the key's outcome stored;
-        # COMMIT. (The payload's member and entry are served from what was written.)
+        # EARN entry; its lot; the purchase; the lot linked to the purchase; the roll-ups (the
+        # member's day, points by expiry month: one statement); the member's notice (inbox and
+        # gateway deliveries, one statement); the key's outcome stored; COMMIT.
+        # (The payload's member and entry are served from what was written.)
         # 2 Redis: the PUBLISH of the balance event and of the notice, after commit.
-        calls.assert_counts(sql=13, redis=2, case=case)
+        calls.assert_counts(sql=14, redis=2, case=case)
 
 
 async def test_redeem(gql, staff, member_with_points):
@@ -256,14 +257,15 @@ async def test_redeem(gql, staff, member_with_points):
         body, calls = await send(gql, REDEEM, redemption(), token)
         payload = body["data"]["redeem"]
         assert (payload["userErrors"], payload["redemption"]["status"]) == ([], "CONFIRMED")
-        # 17 SQL: BEGIN; the key claimed; the balance row locked with member and brand; lots
+        # 18 SQL: BEGIN; the key claimed; the balance row locked with member and brand; lots
         # due to expire; the item; the spendable lots, first to expire first; the balance
         # updated; the REDEEM entry; the lot debited; its consumption; the redemption; its
-        # coupon; the member's notices (points spent, redemption confirmed: one statement);
+        # coupon; the roll-ups; the member's notices (points spent, redemption confirmed: one
+        # statement);
         # the key's outcome; the item's stock and popularity (last, to hold its row lock only
         # for the commit); COMMIT; then the payload's coupons read.
         # 2 Redis: the PUBLISH of the balance event, and of the notices.
-        calls.assert_counts(sql=17, redis=2, case=case)
+        calls.assert_counts(sql=18, redis=2, case=case)
 
 
 async def live_sale(staff, clock, **fields) -> dict:
@@ -328,20 +330,20 @@ async def test_enter_flash_sale_hold(gql, staff, clock, member_with_points, runt
         payload = body["data"]["enterFlashSale"]
         assert (payload["userErrors"], payload["redemption"]["status"]) == ([], "CONFIRMED")
         assert asked == [sale_pk, sale_pk], "the stock is published after the hold and the confirm"
-        # Warm, 18 SQL: BEGIN; the key claimed; the balance row locked with member and brand;
+        # Warm, 19 SQL: BEGIN; the key claimed; the balance row locked with member and brand;
         # lots due to expire; SET LOCAL statement_timeout; the sale with its item; the units the
         # member has of the sale; the spendable lots; the balance updated; the REDEEM entry; the
-        # lot debited; its consumption; the redemption; its coupon; the member's notices; the
-        # key's outcome; the sale's sold count (last); COMMIT.
+        # lot debited; its consumption; the redemption; its coupon; the roll-ups; the member's
+        # notices; the key's outcome; the sale's sold count (last); COMMIT.
         # Warm, 5 Redis: EVALSHA of the entry script (the hold); ZSCORE of the hold's deadline,
         # inside the transaction; the PUBLISH of the balance event and of the notices; EVALSHA
         # of the resolve script (the hold confirmed).
         # Cold, the member's facts (status, tier's early access) are read first: +2 SQL (the
         # member, their tier) and +2 Redis (GET of the shared copy, SET of it).
         if case == "cold":
-            calls.assert_counts(sql=20, redis=7, case=case)
+            calls.assert_counts(sql=21, redis=7, case=case)
         else:
-            calls.assert_counts(sql=18, redis=5, case=case)
+            calls.assert_counts(sql=19, redis=5, case=case)
 
 
 async def test_enter_flash_sale_refused_when_sold_out(

@@ -1,0 +1,172 @@
+"""The roll-ups the brand's reports and tier qualification read instead of the ledger.
+
+- `member_day` (a member's qualifying, earned and redeemed points per brand-local day) and
+  `expiry_rollup` (points left in live lots per brand-local month of expiry) are written in
+  each movement's transaction, in one statement when its book closes. A member's own rows
+  wait only for that member's movements (which wait for each other anyway); the expiry rows
+  are split over SHARDS by member, so concurrent movements seldom share one.
+- `ledger_rollup` (the ledger per day, kind, store, partner, tier and rule) is written by the
+  roll-up job (`roll_up`, every few seconds in `serve`), from the entries of settled
+  transactions: every entry carries the id of the transaction that wrote it (`txid`), and the
+  job sums those below the oldest transaction still running, then moves its watermark there.
+  An entry is summed once, even when transactions commit out of order; reports lag by seconds.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
+
+from db.models import LedgerKind
+from db.sql import Sql
+
+SHARDS = 64
+QUALIFYING = {LedgerKind.EARN, LedgerKind.REVERSAL}
+
+
+def month_of(moment: datetime, zone: ZoneInfo) -> date:
+    return moment.astimezone(zone).date().replace(day=1)
+
+
+@dataclass
+class BookRollup:
+    """What one member's movement changes of the roll-ups written with it."""
+
+    member_id: int
+    brand_id: int
+    day: date
+    zone: ZoneInfo
+    qualifying: int = 0
+    earned: int = 0
+    redeemed: int = 0
+    expiring: dict[date, int] = field(default_factory=lambda: defaultdict(int))
+
+    def entry(self, kind: LedgerKind, points: int) -> None:
+        if kind in QUALIFYING:
+            self.qualifying += points
+        if kind is LedgerKind.EARN:
+            self.earned += points
+        elif kind is LedgerKind.REDEEM:
+            self.redeemed -= points
+
+    def lot(self, expires_at: datetime, points: int) -> None:
+        """Points added to (or taken from, negative) a live lot expiring then."""
+        self.expiring[month_of(expires_at, self.zone)] += points
+
+
+ROLLUPS_SQL = """
+WITH expiry AS (
+    INSERT INTO expiry_rollup AS x (brand_id, month, shard, points)
+    SELECT * FROM unnest($1::int[], $2::date[], $3::smallint[], $4::bigint[])
+    ON CONFLICT (brand_id, month, shard) DO UPDATE SET points = x.points + excluded.points
+)
+INSERT INTO member_day AS d (member_id, brand_id, day, qualifying, earned, redeemed)
+SELECT * FROM unnest($5::int[], $6::int[], $7::date[], $8::bigint[], $9::bigint[],
+                     $10::bigint[])
+ON CONFLICT (member_id, day) DO UPDATE
+SET qualifying = d.qualifying + excluded.qualifying, earned = d.earned + excluded.earned,
+    redeemed = d.redeemed + excluded.redeemed
+"""
+
+
+async def record_rollups(connection: BaseDBAsyncClient, rollups: Iterable[BookRollup]) -> None:
+    """Write the movement's roll-ups (one statement), in its transaction."""
+    arguments = rollups_arguments(rollups)
+    if arguments is not None:
+        await Sql(connection).execute(ROLLUPS_SQL, *arguments)
+
+
+def rollups_arguments(rollups: Iterable[BookRollup]) -> tuple[list[Any], ...] | None:
+    """ROLLUPS_SQL's arguments (None: nothing to write). Rows go in key order, so two
+    movements never wait for each other's rows in a cycle."""
+    rollups = list(rollups)
+    expiry = sorted(
+        (r.brand_id, month, r.member_id % SHARDS, points)
+        for r in rollups
+        for month, points in r.expiring.items()
+        if points
+    )
+    days = sorted(
+        (r.member_id, r.brand_id, r.day, r.qualifying, r.earned, r.redeemed)
+        for r in rollups
+        if r.qualifying or r.earned or r.redeemed
+    )
+    if not expiry and not days:
+        return None
+    return (*_columns(expiry, 4), *_columns(days, 6))
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
+QUALIFYING_SQL = """
+SELECT COALESCE((SELECT SUM(qualifying) FROM member_day WHERE member_id = $1 AND day > $2), 0)
+     + COALESCE((SELECT SUM(points) FROM ledger_entry
+                 WHERE member_id = $1 AND created_at > $3 AND created_at < $4
+                   AND kind IN ('EARN', 'REVERSAL')), 0) AS points
+"""
+
+
+async def qualifying_since(
+    connection: BaseDBAsyncClient, member_id: int, since: datetime, zone: ZoneInfo
+) -> int:
+    """What the member earned (less what reversals took back) after `since`: whole days from
+    `member_day`, and the entries of the day `since` falls in after it. O(days), whatever the
+    number of entries."""
+    first_day = since.astimezone(zone).date()
+    next_midnight = datetime.combine(first_day + timedelta(days=1), time(0), zone)
+    rows = await connection.execute_query_dict(
+        QUALIFYING_SQL, [member_id, first_day, since, next_midnight]
+    )
+    return int(rows[0]["points"])
+
+
+# The roll-up job.
+LOCK_WATERMARK_SQL = "SELECT next_xid FROM rollup_watermark WHERE name = 'ledger' FOR UPDATE"
+SETTLED_BELOW_SQL = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xid"
+ROLL_UP_SQL = """
+INSERT INTO ledger_rollup AS r (brand_id, day, kind, store_id, partner_id, tier_id, rule,
+                                points, entries)
+SELECT e.brand_id, (e.created_at AT TIME ZONE b.timezone)::date, e.kind,
+       COALESCE(e.store_id, 0), COALESCE(e.partner_id, 0), COALESCE(e.tier_id, 0),
+       parts.rule, SUM(parts.points), COUNT(*)
+FROM ledger_entry e
+JOIN brand b ON b.id = e.brand_id
+CROSS JOIN LATERAL (
+    SELECT '' AS rule, e.points
+    UNION ALL
+    SELECT part->>'rule', (part->>'points')::int
+    FROM jsonb_array_elements(CASE WHEN e.kind = 'EARN' THEN e.breakdown ELSE '[]' END) part
+    WHERE COALESCE(part->>'rule', '') <> ''
+) parts
+WHERE e.txid >= $1 AND e.txid < $2
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+ORDER BY 1, 2, 3, 4, 5, 6, 7
+ON CONFLICT (brand_id, day, kind, store_id, partner_id, tier_id, rule) DO UPDATE
+SET points = r.points + excluded.points, entries = r.entries + excluded.entries
+"""
+MOVE_WATERMARK_SQL = """
+UPDATE rollup_watermark SET next_xid = $1, rolled_at = now() WHERE name = 'ledger'
+"""
+
+
+async def roll_up(rt: Any) -> int:
+    """Sum the entries of every transaction settled since the last run into `ledger_rollup`;
+    how many transaction ids it moved past. Runs one at a time (the watermark's row lock)."""
+    async with in_transaction() as connection:
+        sql = Sql(connection)
+        start = (await sql.fetchrow(LOCK_WATERMARK_SQL))["next_xid"]
+        settled_below = (await sql.fetchrow(SETTLED_BELOW_SQL))["xid"]
+        if settled_below <= start:
+            return 0
+        await sql.execute(ROLL_UP_SQL, start, settled_below)
+        await sql.execute(MOVE_WATERMARK_SQL, settled_below)
+    return settled_below - start
