@@ -123,8 +123,8 @@ async def register_gateway(
 async def disable_gateway(
     principal: Principal, channel: NoticeChannel, now: datetime, key: str
 ) -> NoticeGateway:
-    """No more notices to the channel's gateway (those pending wait until it is registered
-    again); once per idempotency key."""
+    """No more notices to the channel's gateway: those queued for it wait until it is
+    registered again, those made meanwhile are not queued; once per idempotency key."""
 
     async def disable(connection: BaseDBAsyncClient) -> NoticeGateway:
         gateway = await NoticeGateway.get_or_none(
