@@ -54,6 +54,10 @@ class Brand(Model):
     # What one point is worth to the brand, in its currency: liability and breakage in money.
     point_value = fields.DecimalField(max_digits=12, decimal_places=4, default=0.01)
     currency = fields.CharField(max_length=3, default="CNY")
+    # No birthday bonus for a birthday set fewer than this many days ago.
+    birthday_min_age_days = fields.IntField(default=30)
+    # The key the brand's own systems sign task proofs with (SIGNED tasks); None until issued.
+    task_secret = fields.CharField(max_length=64, null=True)
     # The brand's own token verification key; brands without one use the deployment's secret.
     jwt_algorithm = fields.CharEnumField(JwtAlgorithm, max_length=8, null=True)
     jwt_key = fields.TextField(null=True)
@@ -220,6 +224,7 @@ class Member(Model):
     phone = fields.CharField(max_length=20, null=True)
     email = fields.CharField(max_length=254, null=True)
     birthday = fields.DateField(null=True)
+    birthday_set_at = fields.DatetimeField(null=True)  # when the member gave it
     referral_code = fields.CharField(max_length=16)
     referred_by: fields.ForeignKeyNullableRelation[Member] = fields.ForeignKeyField(
         "models.Member", related_name="referrals", null=True, on_delete=fields.SET_NULL
@@ -489,6 +494,15 @@ class TierChange(Model):
         table = "tier_change"
 
 
+class TaskProof(StrEnum):
+    """What shows a task was done: the member's word, the brand's staff (or a partner), or a
+    proof the brand's own system signs."""
+
+    SELF = "SELF"
+    STAFF = "STAFF"
+    SIGNED = "SIGNED"
+
+
 class RuleKind(StrEnum):
     BASE_RATE = "BASE_RATE"
     CATEGORY_MULTIPLIER = "CATEGORY_MULTIPLIER"
@@ -531,6 +545,7 @@ class EarningRule(Model):
     referrer_points = fields.IntField(null=True)
     referrer_monthly_cap = fields.IntField(null=True)
     task_code = fields.CharField(max_length=40, null=True)
+    proof = fields.CharEnumField(TaskProof, max_length=8, default=TaskProof.SELF)
     daily_limit = fields.IntField(null=True)
     lifetime_limit = fields.IntField(null=True)
     starts_at = fields.DatetimeField(null=True)
@@ -591,6 +606,12 @@ class Award(Model):
         "models.LedgerEntry", related_name="awards", null=True, on_delete=fields.SET_NULL
     )
     entry_id: int | None
+    # The entry that took the award back (a referral bonus whose first purchase was refunded).
+    reversed_by: fields.ForeignKeyNullableRelation[LedgerEntry] = fields.ForeignKeyField(
+        "models.LedgerEntry", related_name="reversed_awards", null=True,
+        on_delete=fields.SET_NULL,
+    )  # fmt: skip
+    reversed_by_id: int | None
     created_at = fields.DatetimeField()
 
     class Meta:
@@ -1146,7 +1167,8 @@ class MemberSegment(Model):
     """A member's RFM scores (1 to 5 each, by quintile within the brand) and segment, from their
     purchases, refreshed by the insights job."""
 
-    member_id = fields.IntField(primary_key=True, generated=False)
+    id = fields.BigIntField(primary_key=True)
+    member_id = fields.IntField(unique=True)
     brand_id = fields.IntField()
     last_purchase_at = fields.DatetimeField()
     purchases = fields.IntField()

@@ -147,6 +147,7 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
             member_code=new_code(8),
             tier_id=base_tier.id,
             joined_at=rt.clock.now(),
+            birthday_set_at=rt.clock.now() if values["birthday"] else None,
             using_db=connection,
             **values,
         )
@@ -309,6 +310,7 @@ async def update_profile(
         values["email"] = clean_email(change.email)
     if change.birthday is not None:
         values["birthday"] = clean_birthday(change.birthday, latest_today(rt.clock.now()))
+        values["birthday_set_at"] = rt.clock.now()
     if change.marketing_email is not None:
         values["marketing_email"] = change.marketing_email
     if change.marketing_sms is not None:
@@ -323,6 +325,9 @@ async def update_profile(
         member = await Member.select_for_update().using_db(connection).get(id=member.id)
         if "birthday" in values and member.birthday not in (None, values["birthday"]):
             raise DomainError(ErrorCode.INVALID_INPUT, "The birthday is set already.", ["birthday"])
+        if member.birthday is not None:
+            values.pop("birthday", None)  # the same again: when it was given stays
+            values.pop("birthday_set_at", None)
         if values:
             member.update_from_dict(values)
             try:

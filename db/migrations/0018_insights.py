@@ -93,7 +93,8 @@ class Migration(migrations.Migration):
         ops.CreateModel(
             name='MemberSegment',
             fields=[
-                ('member_id', fields.IntField(primary_key=True, unique=True, db_index=True)),
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('member_id', fields.IntField(unique=True)),
                 ('brand_id', fields.IntField()),
                 ('last_purchase_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('purchases', fields.IntField()),
@@ -104,7 +105,7 @@ class Migration(migrations.Migration):
                 ('segment', fields.CharField(max_length=24)),
                 ('refreshed_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
-            options={'table': 'member_segment', 'app': 'models', 'indexes': [Index(fields=['brand_id', 'segment']), Index(fields=['brand_id', 'spend', 'member_id'])], 'pk_attr': 'member_id', 'table_description': "A member's RFM scores (1 to 5 each, by quintile within the brand) and segment, from their"},
+            options={'table': 'member_segment', 'app': 'models', 'indexes': [Index(fields=['brand_id', 'segment']), Index(fields=['brand_id', 'spend', 'member_id'])], 'pk_attr': 'id', 'table_description': "A member's RFM scores (1 to 5 each, by quintile within the brand) and segment, from their"},
             bases=['Model'],
         ),
         ops.CreateModel(

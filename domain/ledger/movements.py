@@ -391,6 +391,8 @@ async def reverse_purchase(
         claw = max(min(proportional, clawable) - record.points_reversed, 0)
         record.points_reversed += claw
         await record.save(using_db=connection, update_fields=["refunded_amount", "points_reversed"])
+        if record.refunded_amount >= record.total:
+            await take_back_referral(book, record)
         if claw == 0:
             return None
         first_lot = await Lot.filter(purchase_id=record.id).using_db(connection).first()
@@ -413,6 +415,38 @@ async def reverse_purchase(
     return await move(
         rt, principal, "reversePurchase", key, member_id, payload, write, frozen_may=True
     )
+
+
+async def take_back_referral(book: MemberBook, refunded: Purchase) -> None:
+    """A first purchase refunded in full pays no referral: the referrer's bonus for it is
+    reversed (once; what they spent of it is owed, as any reversal's), in the same movement."""
+    purchases = Purchase.filter(member_id=book.member.id).using_db(book.connection)
+    first = await purchases.order_by("id").first()
+    if first is None or first.id != refunded.id:
+        return
+    award = (
+        await Award.select_for_update()
+        .using_db(book.connection)
+        .get_or_none(
+            kind=AwardKind.REFERRAL_REFERRER, once_key=str(book.member.id), reversed_by_id=None
+        )
+    )
+    if award is None or award.entry_id is None or award.points <= 0:
+        return
+    # The referrer's balance after the member's, as when the bonus was paid.
+    referrer = await MemberBook.open(book.connection, award.member_id, book.now, book.actor)
+    bonus_lot = await Lot.filter(entry_id=award.entry_id).using_db(book.connection).first()
+    entry = await referrer.debit(
+        LedgerKind.REVERSAL,
+        award.points,
+        f"Referral bonus reversed: {book.member.display_name}'s first purchase was refunded",
+        owe_the_rest=True,
+        first_lot_id=bonus_lot.id if bonus_lot else None,
+        order_ref=refunded.order_ref,
+    )
+    award.reversed_by_id = entry.id
+    await award.save(using_db=book.connection, update_fields=["reversed_by_id"])
+    book.companions.append(referrer)
 
 
 async def adjust(

@@ -20,9 +20,12 @@ from domain.rules.engine import Component
 from domain.runtime import Backends
 
 CATCH_UP_DAYS = 7
+# A birthday given fewer than the brand's birthday_min_age_days ago is not celebrated: a
+# member cannot set theirs to today and be paid at once.
 DUE_MEMBERS_SQL = """
 SELECT id, to_char(birthday, 'MM-DD') AS birthday FROM member
 WHERE brand_id = $1 AND status = 'ACTIVE' AND to_char(birthday, 'MM-DD') = ANY($2::text[])
+  AND (birthday_set_at IS NULL OR birthday_set_at <= $3)
 ORDER BY id
 """
 ACTOR = "system:birthdays"
@@ -47,7 +50,10 @@ async def give_birthday_bonus(rt: Backends, brand: Brand, member_id: int, year: 
     try:
         async with in_transaction() as connection:
             book = await MemberBook.open(connection, member_id, now, ACTOR, brand_id=brand.id)
-            if book.member.status is not MemberStatus.ACTIVE:
+            member = book.member
+            given_at = member.birthday_set_at
+            settled = now - timedelta(days=brand.birthday_min_age_days)
+            if member.status is not MemberStatus.ACTIVE or (given_at and given_at > settled):
                 return False
             tier = await Tier.get(id=book.member.tier_id).using_db(connection)
             extra = ()
@@ -79,8 +85,9 @@ async def give_birthday_bonuses(
     due_members: list[tuple[Brand, int, int]] = []
     for brand in await brands.order_by("id"):
         due = birthdays_due(rt.clock.now().astimezone(ZoneInfo(brand.timezone)).date())
+        settled = rt.clock.now() - timedelta(days=brand.birthday_min_age_days)
         rows = await get_connection("default").execute_query_dict(
-            DUE_MEMBERS_SQL, [brand.id, list(due)]
+            DUE_MEMBERS_SQL, [brand.id, list(due), settled]
         )
         due_members.extend((brand, row["id"], due[row["birthday"]]) for row in rows)
     given_already = set(

@@ -428,8 +428,10 @@ async def birthday_gift(world: World) -> Figures:
         SAVE_TIER, code="BASE", name="Member", rank=0, qualifyingPoints=0, birthdayBonusPoints=88
     )
     await world.purchase("50.00")
-    today = world.clock.now().astimezone(ZONE).date()
-    await world.as_member(PROFILE, birthday=date(2000, today.month, today.day).isoformat())
+    # A birthday a month away, given now: celebrated once it is no longer a new one.
+    birthday = world.clock.now().astimezone(ZONE).date() + timedelta(days=31)
+    await world.as_member(PROFILE, birthday=date(2000, birthday.month, birthday.day).isoformat())
+    world.advance_to(world.clock.now() + timedelta(days=31))
     await world.about_to_tell()
     await give_birthday_bonuses(world.runtime, brand_code=world.brand.code)
     return lambda locale: ("88", "138")

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from db.models import Award, AwardKind, IdempotencyRecord, LedgerEntry, Member
+from db.models import Award, AwardKind, Brand, IdempotencyRecord, LedgerEntry, Member
 from domain.rules.birthdays import birthdays_due, give_birthday_bonuses
 from resolvers.ids import parse_id
 from server.scheduler import standard_jobs
@@ -148,6 +148,13 @@ async def written_for(member: dict) -> tuple[int, int]:
 
 def local_today(brand, clock) -> date:
     return clock.now().astimezone(ZoneInfo(brand.timezone)).date()
+
+
+@pytest.fixture(autouse=True)
+async def birthdays_celebrated_however_new(brand) -> None:
+    """These tests are about the day a birthday falls on: the brand celebrates a birthday
+    however recently it was given (that wait is tested in tests/rules/test_no_free_points.py)."""
+    await Brand.filter(id=brand.id).update(birthday_min_age_days=0)
 
 
 def born_on(day: date) -> str:
