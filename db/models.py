@@ -62,7 +62,7 @@ class Brand(Model):
     jwt_algorithm = fields.CharEnumField(JwtAlgorithm, max_length=8, null=True)
     jwt_key = fields.TextField(null=True)
     # Raised in the same transaction as any change to the brand's earning rules or tiers: what
-    # every earn reads of them is kept in-process per version (domain/rules/earning.py).
+    # every earn reads of them is kept in-process per version (domain/rules/config.py).
     earning_version = fields.IntField(default=0)
     created_at = fields.DatetimeField(auto_now_add=True)
 
@@ -1182,3 +1182,22 @@ class MemberSegment(Model):
     class Meta:
         table = "member_segment"
         indexes = (("brand_id", "segment"), ("brand_id", "spend", "member_id"))
+
+
+class AuditEntry(Model):
+    """A state-changing operation by the brand's staff, admins or partners: who, what, on
+    which records, with which input (secrets left out), when, in which request. Written in the
+    operation's own transaction, with its idempotency record (domain/idempotency.py)."""
+
+    id = fields.BigIntField(primary_key=True)
+    brand_id = fields.IntField()
+    actor = fields.CharField(max_length=200)  # role:subject, as idempotency records name it
+    operation = fields.CharField(max_length=64)
+    targets = fields.JSONField(default=list)  # the records' global ids
+    input = fields.JSONField(default=dict)
+    request_id = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "audit_entry"
+        indexes = (("brand_id", "created_at"), ("brand_id", "actor", "created_at"))

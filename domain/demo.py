@@ -17,6 +17,7 @@ from db.models import (
     Partner,
     Purchase,
     RuleKind,
+    TaskProof,
     Tier,
 )
 from domain.brands import TierSpec, create_brand, ensure_store, ensure_tier
@@ -99,6 +100,16 @@ DEMO_RULES = (
         task_code="COMPLETE_PROFILE",
         points=20,
         lifetime_limit=1,
+    ),
+    # Only the brand's own system knows a review was written: it signs the proof.
+    RuleSpec(
+        "REVIEW",
+        "Review a purchase",
+        RuleKind.TASK,
+        task_code="WRITE_REVIEW",
+        proof=TaskProof.SIGNED,
+        points=10,
+        daily_limit=3,
     ),
 )
 DEMO_CAPS = EarnSettings(cap_per_purchase=10_000, cap_per_day=20_000, purchase_max_age_days=30)

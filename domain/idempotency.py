@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -23,7 +24,9 @@ from tortoise.transactions import in_transaction
 from db.models import IdempotencyRecord
 from db.sql import Sql
 from domain.errors import DomainError, ErrorCode
-from domain.principal import Principal
+from domain.ids import encode_id
+from domain.principal import Principal, Role
+from domain.runtime import request_id_var
 
 MAX_KEY_LENGTH = 200
 
@@ -33,6 +36,25 @@ VALUES ($1, $2, $3, $4, $5, now())
 ON CONFLICT (brand_id, principal, operation, key) DO NOTHING RETURNING id
 """
 SET_OUTCOME_SQL = "UPDATE idempotency_record SET outcome = $2 WHERE id = $1"
+# The same, and the operation in the audit trail: one statement.
+AUDITED_OUTCOME_SQL = """
+WITH outcome AS (UPDATE idempotency_record SET outcome = $2 WHERE id = $1)
+INSERT INTO audit_entry (brand_id, actor, operation, targets, input, request_id, created_at)
+VALUES ($3, $4, $5, $6, $7, $8, now())
+"""
+AUDITED_ROLES = frozenset({Role.STAFF, Role.ADMIN, Role.PARTNER})
+# What the audit trail never keeps of an input, by the name of its field.
+SECRET = re.compile(r"secret|password|token|signature|proof|jwt|key", re.IGNORECASE)
+# Fields of inputs and outcomes that name a record, and the record's type.
+TARGET_TYPES = {
+    "member": "Member", "memberId": "Member", "member_id": "Member",
+    "item": "CatalogItem", "itemId": "CatalogItem",
+    "redemption": "Redemption", "redemptionId": "Redemption", "redemption_id": "Redemption",
+    "sale": "FlashSale", "flashSaleId": "FlashSale",
+    "partner": "Partner", "partnerId": "Partner",
+    "rule": "EarningRule", "ruleId": "EarningRule",
+    "entry_id": "LedgerEntry",
+}  # fmt: skip
 
 M = TypeVar("M", bound=Model)
 
@@ -51,13 +73,16 @@ async def run_once(
     movement: Callable[[BaseDBAsyncClient], Awaitable[dict[str, Any]]],
     *,
     last: Callable[[], Awaitable[None]] | None = None,
+    target_type: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Run `movement` in a transaction at most once per key: (its outcome, whether replayed).
 
     `movement` gets the transaction's connection and returns a JSON-serialisable outcome (ids,
     not objects). A DomainError it raises rolls everything back and is not stored, so the call
     can be repeated once the cause is fixed. The same key with another payload is a CONFLICT.
-    `last`, if given, runs after the outcome is stored, just before COMMIT.
+    `last`, if given, runs after the outcome is stored, just before COMMIT. An operation of
+    staff, admins or partners goes into the audit trail with its outcome (`target_type`: what
+    an outcome's "id" names).
     """
     if not key or len(key) > MAX_KEY_LENGTH:
         raise DomainError(
@@ -79,7 +104,16 @@ async def run_once(
         )
         if claimed is not None:
             outcome = await movement(connection)
-            await sql.execute(SET_OUTCOME_SQL, claimed["id"], orjson.dumps(outcome).decode())
+            stored = orjson.dumps(outcome).decode()
+            if principal.role in AUDITED_ROLES:
+                await sql.execute(
+                    AUDITED_OUTCOME_SQL, claimed["id"], stored, principal.brand_id,
+                    principal.idempotency_scope, operation,
+                    orjson.dumps(targets_of(payload, outcome, target_type)).decode(),
+                    json.dumps(without_secrets(payload), default=str), request_id_var.get(),
+                )  # fmt: skip
+            else:
+                await sql.execute(SET_OUTCOME_SQL, claimed["id"], stored)
             if last is not None:
                 await last()
             return outcome, False
@@ -122,13 +156,40 @@ async def change_once(
             made.append(await change(connection))
             return {"id": made[0].pk}
 
-        outcome, replayed = await run_once(principal, operation, key, request, record)
+        outcome, replayed = await run_once(
+            principal, operation, key, request, record, target_type=model.__name__
+        )
         if replayed:
             return await model.get(pk=outcome["id"])
         changed = made[0]
     if after is not None:
         await after(changed)
     return changed
+
+
+def without_secrets(value: Any) -> Any:
+    """An input as the audit trail keeps it: every field named like a secret left out."""
+    if isinstance(value, dict):
+        return {
+            name: without_secrets(item)
+            for name, item in value.items()
+            if not SECRET.search(str(name))
+        }
+    if isinstance(value, list):
+        return [without_secrets(item) for item in value]
+    return value
+
+
+def targets_of(
+    payload: dict[str, Any], outcome: dict[str, Any], target_type: str | None
+) -> list[str]:
+    """The global ids of the records an operation names or made."""
+    found = []
+    for name, value in (*payload.items(), *outcome.items()):
+        kind = target_type if name == "id" else TARGET_TYPES.get(name)
+        if kind is not None and isinstance(value, int) and not isinstance(value, bool):
+            found.append(encode_id(kind, value))
+    return list(dict.fromkeys(found))
 
 
 async def purge_expired(retention: timedelta, now: datetime | None = None) -> int:

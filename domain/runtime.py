@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
@@ -14,6 +15,9 @@ from db.keys import RedisKeys
 from db.redis import RedisClient, open_redis, ping_redis
 from domain.clock import Clock
 from subscriptions.bus import EventBus
+
+# The id of the request (or job) the running code serves: in logs, and in the audit trail.
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
+from tortoise.queryset import QuerySet
 
 from db.models import DeliveryStatus, Partner, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from domain.errors import DomainError, ErrorCode
@@ -367,19 +368,20 @@ async def deliveries_page(
     return await paginate(deliveries, request, ("id",), descending=True)
 
 
-async def redeliver(
-    principal: Principal, delivery_id: int, now: datetime, key: str | None = None
-) -> WebhookDelivery:
-    """Send a delivery again soon, whatever became of it (a DEAD one gets a new day); once per
-    idempotency key."""
+async def send_again(
+    principal: Principal,
+    operation: str,
+    key: str | None,
+    delivery_id: int,
+    deliveries: QuerySet[Any],
+    now: datetime,
+) -> Any:
+    """Send delivery `delivery_id`, found among `deliveries` (the caller's: a webhook's or a
+    notice's), again soon, whatever became of it (a DEAD one gets a new day); NOT_FOUND if it
+    is not there; once per idempotency key."""
 
-    async def again(connection: BaseDBAsyncClient) -> WebhookDelivery:
-        query = WebhookDelivery.filter(
-            id=delivery_id, endpoint__partner__brand_id=principal.brand_id
-        )
-        if principal.role is Role.PARTNER:
-            query = query.filter(endpoint__partner_id=principal.partner_id)
-        delivery = await query.using_db(connection).first()
+    async def again(connection: BaseDBAsyncClient) -> Any:
+        delivery = await deliveries.filter(id=delivery_id).using_db(connection).first()
         if delivery is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such delivery.", ["input", "id"])
         delivery.status = DeliveryStatus.PENDING
@@ -391,7 +393,17 @@ async def redeliver(
         return delivery
 
     request = {"id": delivery_id}
-    return await change_once(principal, "redeliverWebhook", key, request, WebhookDelivery, again)
+    return await change_once(principal, operation, key, request, deliveries.model, again)
+
+
+async def redeliver(
+    principal: Principal, delivery_id: int, now: datetime, key: str | None = None
+) -> WebhookDelivery:
+    """Send a partner's delivery again soon (see `send_again`)."""
+    deliveries = WebhookDelivery.filter(endpoint__partner__brand_id=principal.brand_id)
+    if principal.role is Role.PARTNER:
+        deliveries = deliveries.filter(endpoint__partner_id=principal.partner_id)
+    return await send_again(principal, "redeliverWebhook", key, delivery_id, deliveries, now)
 
 
 def redemption_event(redemption: Any, item: Any, member_code: str) -> dict[str, Any]:

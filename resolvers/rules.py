@@ -8,6 +8,7 @@ from typing import Any
 
 from domain.ledger import live, movements
 from domain.rules import admin
+from domain.rules.engine import SignedProof
 from resolvers.context import principal_of
 from resolvers.ids import decode_id
 from resolvers.ledger import components_of, moved, purchase_of
@@ -36,6 +37,7 @@ def rule_spec(input: Any) -> admin.RuleSpec:
         referrer_points=input.referrer_points,
         referrer_monthly_cap=input.referrer_monthly_cap,
         task_code=input.task_code.strip().upper() if input.task_code else None,
+        proof=input.proof,
         daily_limit=input.daily_limit,
         lifetime_limit=input.lifetime_limit,
         starts_at=input.starts_at,
@@ -116,6 +118,8 @@ async def preview_earn(info: Any, input: Any) -> Payload:
 @reports_user_errors
 async def complete_task(info: Any, input: Any) -> Payload:
     member_id = await _acting_for(info, input.member_id)
+    given = input.proof
+    proof = given and SignedProof(given.reference, given.signed_at, given.signature)
     return moved(
         info,
         await movements.complete_task(
@@ -124,5 +128,12 @@ async def complete_task(info: Any, input: Any) -> Payload:
             member_id,
             input.task_code,
             input.idempotency_key,
+            proof,
         ),
     )
+
+
+@reports_user_errors
+async def issue_task_signing_secret(info: Any, input: Any) -> Payload:
+    brand, secret = await admin.issue_task_secret(principal_of(info), input.idempotency_key)
+    return Payload(brand=brand, secret=secret)

@@ -11,6 +11,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 
+from schema.audit_trail import AuditTrailQueries
 from schema.brands import BrandMutations, BrandQueries
 from schema.catalog import CatalogMutations, CatalogQueries
 from schema.documents import DOCUMENT_CACHE_BYTES, DocumentsMode, build_documents
@@ -54,6 +55,7 @@ Query = merge_types(
         WebhookQueries,
         NoticeQueries,
         InsightQueries,
+        AuditTrailQueries,
     ),
 )
 Mutation = merge_types(

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from domain.rules.admin import Rounding, RuleKind
+from domain.rules.admin import Rounding, RuleKind, TaskProof
 from resolvers import rules as resolve
 from schema.brands import Brand
 from schema.errors import UserError
@@ -33,6 +33,15 @@ EarningRuleKind = strawberry.enum(
     "TASK: points for a task the member completes, within daily and lifetime limits.",
 )
 RoundingMode = strawberry.enum(Rounding, name="RoundingMode")
+TaskProofKind = strawberry.enum(
+    TaskProof,
+    name="TaskProof",
+    description="What shows a TASK was done. SELF: the member's word (the member, or staff "
+    "naming memberId). STAFF: the brand's staff or admin completes it for the member; the "
+    "member's own call is VERIFICATION_REQUIRED. SIGNED: the call carries a proof the brand's "
+    "own system signs with its task signing secret (see SignedTaskProofInput); reviews should "
+    "be SIGNED.",
+)
 
 
 @strawberry.type(description="A rule by which the brand's members earn points.")
@@ -50,6 +59,9 @@ class EarningRule(Node):
     referrer_points: int | None
     referrer_monthly_cap: int | None
     task_code: str | None
+    proof: TaskProofKind = strawberry.field(
+        description="For a TASK: what shows it was done (SELF for the other kinds)."
+    )
     daily_limit: int | None
     lifetime_limit: int | None
     starts_at: datetime | None
@@ -87,6 +99,9 @@ class EarningRuleInput:
     referrer_points: int | None = None
     referrer_monthly_cap: int | None = None
     task_code: str | None = None
+    proof: TaskProofKind | None = strawberry.field(
+        default=None, description="A TASK's proof; null: SELF. Not for other kinds."
+    )
     daily_limit: int | None = None
     lifetime_limit: int | None = None
     starts_at: datetime | None = None
@@ -156,11 +171,32 @@ class PreviewEarnPayload:
     user_errors: list[UserError]
 
 
+@strawberry.input(
+    description="The brand's own system's word that the member did a SIGNED task. signature is "
+    "the lowercase hex HMAC-SHA256, under the brand's task signing secret "
+    '(issueTaskSigningSecret), of "<signedAt as Unix seconds>.<member global id>.<TASK_CODE>.'
+    "<reference>\" (the member's id as Member.id returns it, the task code in capitals). "
+    "signedAt must be within 5 minutes of now; a reference counts once per member and task."
+)
+class SignedTaskProofInput:
+    reference: str = strawberry.field(
+        description="What the brand's system names the done task by (a review's id, say)."
+    )
+    signed_at: datetime
+    signature: str
+
+
 @strawberry.input
 class CompleteTaskInput:
     task_code: str
     member_id: strawberry.ID | None = strawberry.field(
         default=None, description="Staff name the member; a member completes their own tasks."
+    )
+    proof: SignedTaskProofInput | None = strawberry.field(
+        default=None,
+        description="Required by a SIGNED task (VERIFICATION_REQUIRED when missing, wrong or "
+        "signed more than 5 minutes from now; DUPLICATE when its reference was used); read "
+        "for SIGNED tasks only.",
     )
     idempotency_key: str
 
@@ -169,6 +205,22 @@ class CompleteTaskInput:
 class CompleteTaskPayload:
     entry: LedgerEntry | None
     member: MemberRef | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class IssueTaskSigningSecretInput:
+    idempotency_key: str
+
+
+@strawberry.type
+class IssueTaskSigningSecretPayload:
+    brand: Brand | None
+    secret: str | None = strawberry.field(
+        description="The task signing secret, shown this once: the brand's own system signs "
+        "SIGNED tasks' proofs with it; proofs signed with the previous one no longer hold "
+        "(null when a repeated idempotencyKey answers the first call)."
+    )
     user_errors: list[UserError]
 
 
@@ -221,3 +273,13 @@ class RuleMutations:
     @strawberry.mutation(permission_classes=[MemberOrStaff])
     async def complete_task(self, info: Info, input: CompleteTaskInput) -> CompleteTaskPayload:
         return await resolve.complete_task(info, input)
+
+    @strawberry.mutation(
+        permission_classes=[IsBrandAdmin],
+        description="A new secret for the brand's own system to sign task proofs with, "
+        "replacing the previous one.",
+    )
+    async def issue_task_signing_secret(
+        self, info: Info, input: IssueTaskSigningSecretInput
+    ) -> IssueTaskSigningSecretPayload:
+        return await resolve.issue_task_signing_secret(info, input)

@@ -7,7 +7,6 @@ request id, the brand and the operation.
 
 from __future__ import annotations
 
-import contextvars
 import itertools
 import json
 import logging
@@ -21,7 +20,7 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+from domain.runtime import request_id_var
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 ACCESS = "pointsmall.access"  # the request's AccessNote, in its ASGI scope

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from db.redis import cancel_and_wait
 from domain import idempotency
+from domain.audit_trail import purge_audit
 from domain.catalog.redemptions import cancel_unpaid
 from domain.flash_sales.reconcile import reconcile
 from domain.insights.reports import refresh_segments
@@ -42,15 +43,20 @@ def standard_jobs(
     idempotency_retention_days: int,
     reconcile_interval: float = 5.0,
     webhook_interval: float = 2.0,
+    audit_retention_days: int = 365,
 ) -> list[Job]:
     """Expire due points; re-qualify tiers daily; give birthday bonuses hourly; cancel unpaid
     redemptions every minute; reconcile flash sales every few seconds; deliver webhooks and
     notices; remind members of what expires (hourly) and what starts or closes soon (every
     minute); announce recent balance versions and notices; roll the ledger up for the brand's
-    reports and score members' RFM segments; forget idempotency records past retention."""
+    reports and score members' RFM segments; forget idempotency records and the audit trail
+    past their retentions."""
 
     async def purge(rt: Backends) -> int:
         return await idempotency.purge_expired(timedelta(days=idempotency_retention_days))
+
+    async def purge_trail(rt: Backends) -> int:
+        return await purge_audit(timedelta(days=audit_retention_days), rt.clock.now())
 
     return [
         Job("expire-points", expiry_interval, run_expiry),
@@ -67,6 +73,7 @@ def standard_jobs(
         Job("roll-up-ledger", 5, roll_up),  # the brand's reports read the roll-ups
         Job("score-segments", 3600, refresh_segments),
         Job("purge-idempotency", 24 * 3600, purge),
+        Job("purge-audit-trail", 24 * 3600, purge_trail),
     ]
 
 

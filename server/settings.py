@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     scheduler: bool = True  # run the periodic jobs (expiry, clean-up) inside serve
     expiry_interval_seconds: float = 3600
     idempotency_retention_days: int = 30
+    audit_retention_days: int = Field(365, ge=1)  # the audit trail of staff and partners
     # A hold waits this long for its transaction; the transaction must commit well inside it.
     flash_sale_hold_seconds: float = Field(10.0, ge=MIN_HOLD_SECONDS)
     flash_sale_attempts_per_minute: int = 60  # per member and sale; more is RATE_LIMITED

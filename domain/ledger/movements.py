@@ -31,9 +31,11 @@ from db.models import (
     MemberStatus,
     Purchase,
     RuleKind,
+    TaskProof,
 )
-from domain.errors import DomainError, ErrorCode
+from domain.errors import DomainError, ErrorCode, refused_as_duplicate
 from domain.idempotency import run_once
+from domain.ids import encode_id
 from domain.insights.rollups import record_rollups
 from domain.ledger.book import MemberBook
 from domain.ledger.events import publish_balance_changes, published_entries
@@ -41,7 +43,7 @@ from domain.ledger.policy import expiry_of
 from domain.ledger.reads import BalanceView, balance_view
 from domain.member_facts import forget_facts
 from domain.notices.outbox import publish_notices, record
-from domain.principal import Principal
+from domain.principal import Principal, Role
 from domain.rules.bonuses import bonus_lots, pay_referrer, record_award
 from domain.rules.earning import (
     MAX_TOTAL,
@@ -50,7 +52,15 @@ from domain.rules.earning import (
     live_rules,
     member_facts,
 )
-from domain.rules.engine import PurchaseRecord, evaluate_task, spend_by_category
+from domain.rules.engine import (
+    PROOF_USED,
+    PurchaseRecord,
+    SignedProof,
+    evaluate_task,
+    proof_once_key,
+    proof_refusal,
+    spend_by_category,
+)
 from domain.runtime import Backends
 from domain.tiers import publish_tier_changes, requalify
 
@@ -276,10 +286,17 @@ async def preview_earn(
 
 
 async def complete_task(
-    rt: Backends, principal: Principal, member_id: int, task_code: str, key: str
+    rt: Backends,
+    principal: Principal,
+    member_id: int,
+    task_code: str,
+    key: str,
+    proof: SignedProof | None = None,
 ) -> Movement:
     """Reward a task the member did (check-in, share, review, …) as its rule says, within the
-    rule's daily and lifetime limits and the brand's daily cap."""
+    rule's daily and lifetime limits and the brand's daily cap, once what the rule takes as
+    proof holds: the caller's word (SELF), staff's (STAFF), or a proof signed by the brand's
+    own system (SIGNED), each of whose references counts once per member and task."""
     task_code = task_code.strip().upper()
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry:
@@ -300,6 +317,21 @@ async def complete_task(
             )
         rule = min(rules, key=lambda rule: (-rule.priority, rule.id))
         done = Award.filter(member_id=book.member.id, kind=AwardKind.TASK, task_code=task_code)
+        once_key = None
+        if rule.proof is TaskProof.STAFF and principal.role not in (Role.STAFF, Role.ADMIN):
+            raise DomainError(
+                ErrorCode.VERIFICATION_REQUIRED,
+                "Staff confirm this task: ask them to complete it for you.",
+                ["taskCode"],
+            )
+        if rule.proof is TaskProof.SIGNED:
+            member_global_id = encode_id("Member", book.member.id)
+            refusal = proof_refusal(proof, brand.task_secret, member_global_id, task_code, book.now)
+            if refusal is not None:
+                raise DomainError(ErrorCode.VERIFICATION_REQUIRED, refusal, ["proof"])
+            once_key = proof_once_key(task_code, proof.reference)
+            if await done.filter(once_key=once_key).using_db(connection).exists():
+                raise DomainError(ErrorCode.DUPLICATE, PROOF_USED, ["proof", "reference"])
         if rule.daily_limit is not None and (
             await done.filter(local_day=day).using_db(connection).count() >= rule.daily_limit
         ):
@@ -323,10 +355,11 @@ async def complete_task(
             f"Task: {rule.name}",
             breakdown=earn.breakdown(),
         )
-        await record_award(
-            connection, book.member.id, AwardKind.TASK, rule, entry, day, book.now,
-            points=earn.points,
-        )  # fmt: skip
+        with refused_as_duplicate(PROOF_USED, ["proof", "reference"]):
+            await record_award(
+                connection, book.member.id, AwardKind.TASK, rule, entry, day, book.now,
+                once_key=once_key, points=earn.points,
+            )  # fmt: skip
         change = await requalify(
             connection, book.member, brand, book.now, may_go_down=False, notices=book.notices,
             unwritten=book.rollup.qualifying,
@@ -335,7 +368,10 @@ async def complete_task(
             book.tier_changes.append(change.id)
         return entry
 
-    payload = {"member": member_id, "task": task_code}
+    payload: dict[str, Any] = {"member": member_id, "task": task_code}
+    if proof is not None:
+        signed_at = proof.signed_at.astimezone(UTC).isoformat()
+        payload["proof"] = [proof.reference, signed_at, proof.signature]
     return await move(rt, principal, "completeTask", key, member_id, payload, write)
 
 

@@ -15,7 +15,6 @@ import contextlib
 import json
 import secrets
 from datetime import datetime
-from typing import Any
 
 import httpx
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -35,7 +34,7 @@ from domain.notices.templates import Wordings, wordings_by_brand_ids
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
 from domain.runtime import Backends
-from domain.webhooks import Post, attempt, check_url, claim_due, delivery_client
+from domain.webhooks import Post, attempt, check_url, claim_due, delivery_client, send_again
 
 __all__ = ["DeliveryStatus"]  # re-exported for the schema
 
@@ -231,26 +230,9 @@ async def deliveries_page(
 async def redeliver_notice(
     principal: Principal, delivery_id: int, now: datetime, key: str | None = None
 ) -> NoticeDelivery:
-    """Send a notice delivery again soon, whatever became of it (a DEAD one gets a new day)."""
-
-    async def again(connection: BaseDBAsyncClient) -> NoticeDelivery:
-        delivery = (
-            await NoticeDelivery.filter(id=delivery_id, gateway__brand_id=principal.brand_id)
-            .using_db(connection)
-            .first()
-        )
-        if delivery is None:
-            raise DomainError(ErrorCode.NOT_FOUND, "No such delivery.", ["input", "id"])
-        delivery.status = DeliveryStatus.PENDING
-        delivery.next_attempt_at = now
-        delivery.created_at = now
-        await delivery.save(
-            using_db=connection, update_fields=["status", "next_attempt_at", "created_at"]
-        )
-        return delivery
-
-    request: dict[str, Any] = {"id": delivery_id}
-    return await change_once(principal, "redeliverNotice", key, request, NoticeDelivery, again)
+    """Send one of the brand's notice deliveries again soon (see webhooks.send_again)."""
+    deliveries = NoticeDelivery.filter(gateway__brand_id=principal.brand_id)
+    return await send_again(principal, "redeliverNotice", key, delivery_id, deliveries, now)
 
 
 async def visible_delivery(principal: Principal, delivery_id: int) -> NoticeDelivery | None:

@@ -4,6 +4,7 @@ checked field by field for its kind before it can change what anyone earns."""
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from decimal import Decimal
@@ -11,7 +12,7 @@ from decimal import Decimal
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from db.models import Brand, EarningRule, Partner, Rounding, RuleKind, Store, Tier
+from db.models import Brand, EarningRule, Partner, Rounding, RuleKind, Store, TaskProof, Tier
 from domain.errors import DomainError, ErrorCode, refused_as_duplicate
 from domain.idempotency import change_once
 from domain.principal import Principal
@@ -44,15 +45,15 @@ MAY_HAVE: dict[RuleKind, set[str]] = {
     RuleKind.FIRST_PURCHASE_BONUS: PURCHASE_SCOPE,
     RuleKind.REFERRAL_BONUS: {"referrer_monthly_cap"} | PURCHASE_SCOPE,
     RuleKind.BIRTHDAY_BONUS: set(),
-    RuleKind.TASK: {"daily_limit", "lifetime_limit"},
+    RuleKind.TASK: {"proof", "daily_limit", "lifetime_limit"},
 }
 ANY_KIND = {
     "priority", "starts_at", "ends_at", "weekdays", "tier_codes", "cap_points", "expiry_days",
 }  # fmt: skip
 KIND_FIELDS = {
     "rate", "rounding", "multiplier", "category", "threshold", "points", "referrer_points",
-    "referrer_monthly_cap", "task_code", "daily_limit", "lifetime_limit", "store_codes",
-    "partner_codes",
+    "referrer_monthly_cap", "task_code", "proof", "daily_limit", "lifetime_limit",
+    "store_codes", "partner_codes",
 }  # fmt: skip
 
 
@@ -73,6 +74,9 @@ class RuleSpec:
     referrer_points: int | None = None
     referrer_monthly_cap: int | None = None
     task_code: str | None = None
+    # What shows the task was done; None is SELF. Reviews should be SIGNED: only the brand's
+    # own system knows a review was written.
+    proof: TaskProof | None = None
     daily_limit: int | None = None
     lifetime_limit: int | None = None
     starts_at: datetime | None = None
@@ -170,6 +174,7 @@ def _values(spec: RuleSpec) -> dict[str, object]:
     values["name"] = spec.name.strip()
     values["category"] = spec.category.strip() if spec.category else None
     values["rounding"] = spec.rounding or Rounding.DOWN
+    values["proof"] = spec.proof or TaskProof.SELF
     values["weekdays"] = sorted(set(spec.weekdays))
     values["store_codes"] = sorted(set(spec.store_codes))
     values["partner_codes"] = sorted(set(spec.partner_codes))
@@ -340,3 +345,20 @@ async def save_earn_settings(
 
     request = asdict(settings)
     return await change_once(principal, "saveEarnSettings", key, request, Brand, save)
+
+
+async def issue_task_secret(principal: Principal, key: str) -> tuple[Brand, str | None]:
+    """A new key for the brand's own systems to sign task proofs with (SIGNED tasks), replacing
+    the previous one, so proofs signed with that no longer hold. Shown once, here: a repeat of
+    the idempotency key answers without it (None)."""
+    shown: list[str] = []
+
+    async def issue(connection: BaseDBAsyncClient) -> Brand:
+        brand = await Brand.get(id=principal.brand_id).using_db(connection)
+        brand.task_secret = "tsk_" + secrets.token_urlsafe(32)
+        await brand.save(using_db=connection, update_fields=["task_secret"])
+        shown.append(brand.task_secret)
+        return brand
+
+    brand = await change_once(principal, "issueTaskSigningSecret", key, {}, Brand, issue)
+    return brand, shown[0] if shown else None

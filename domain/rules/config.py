@@ -56,6 +56,7 @@ def rule_of(stored: EarningRule) -> Rule:
         referrer_points=stored.referrer_points,
         referrer_monthly_cap=stored.referrer_monthly_cap,
         task_code=stored.task_code,
+        proof=stored.proof,
         daily_limit=stored.daily_limit,
         lifetime_limit=stored.lifetime_limit,
         starts_at=stored.starts_at,

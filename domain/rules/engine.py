@@ -16,6 +16,8 @@ How rules combine on a purchase, in order:
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
-from db.models import Rounding, RuleKind
+from db.models import Rounding, RuleKind, TaskProof
 
 ROUNDINGS = {
     Rounding.DOWN: ROUND_FLOOR,
@@ -50,6 +52,7 @@ class Rule:
     referrer_points: int | None = None
     referrer_monthly_cap: int | None = None
     task_code: str | None = None
+    proof: TaskProof = TaskProof.SELF  # what shows a TASK rule's task was done
     daily_limit: int | None = None
     lifetime_limit: int | None = None
     starts_at: datetime | None = None
@@ -281,6 +284,55 @@ def evaluate_task(rule: Rule, member: MemberFacts) -> Earn:
     tally.add(rule, rule.name, rule.points)
     _brand_caps(tally, member, per_purchase=False)
     return Earn(tuple(tally.components))
+
+
+PROOF_CLOCK_SKEW = timedelta(minutes=5)
+PROOF_USED = "This proof was used already: each reference counts once per member and task."
+
+
+@dataclass(frozen=True, slots=True)
+class SignedProof:
+    """The brand's own system's word that a member did a SIGNED task: `signature` is the hex
+    HMAC-SHA256 under the brand's task secret that `task_signature` makes."""
+
+    reference: str
+    signed_at: datetime
+    signature: str
+
+
+def task_signature(
+    secret: str, signed_at: datetime, member_global_id: str, task_code: str, reference: str
+) -> str:
+    """A task proof's signature: hex HMAC-SHA256 under `secret` of
+    "<signedAt as Unix seconds>.<member global id>.<TASK_CODE>.<reference>"."""
+    message = f"{int(signed_at.timestamp())}.{member_global_id}.{task_code}.{reference}"
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def proof_refusal(
+    proof: SignedProof | None,
+    secret: str | None,
+    member_global_id: str,
+    task_code: str,
+    now: datetime,
+) -> str | None:
+    """Why a SIGNED task's proof does not show the member did it, or None when it does."""
+    if proof is None:
+        return "This task needs a proof signed by the brand's system."
+    if secret is None:
+        return "The brand has no task signing secret: no proof can hold."
+    if abs(proof.signed_at - now) > PROOF_CLOCK_SKEW:
+        return "The proof was signed more than 5 minutes from now."
+    expected = task_signature(secret, proof.signed_at, member_global_id, task_code, proof.reference)
+    if not hmac.compare_digest(expected.encode(), proof.signature.strip().lower().encode()):
+        return "The proof's signature does not match."
+    return None
+
+
+def proof_once_key(task_code: str, reference: str) -> str:
+    """What makes a signed proof's reference count once per member and task (Award.once_key)."""
+    digest = hashlib.sha256(f"{task_code}.{reference}".encode()).hexdigest()
+    return "sig:" + digest[:32]
 
 
 def evaluate_bonus(
