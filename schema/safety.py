@@ -2,7 +2,8 @@
 
 Each document is parsed (under the token limit) and validated (under the depth, alias and
 cost limits) once, when the schema's DocumentRegistry registers it (schema/documents.py):
-doing it again is most of what a request costs strawberry (DESIGN.md, performance notes).
+doing it again is most of what a request costs strawberry (docs/architecture.md, "Work done
+once, not per request").
 """
 
 from __future__ import annotations

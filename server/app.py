@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
@@ -46,6 +46,13 @@ from server.settings import Settings
 
 STATIC_DIR = Path(__file__).parent / "static"
 GRAPHQL_PATH = "/graphql"
+INSIGHTS_PAGE = STATIC_DIR / "insights" / "index.html"
+# The insights page keeps a bearer token in sessionStorage: it runs only its own scripts and
+# talks only to this origin, and its sign-in form is never submitted (a token in a URL).
+INSIGHTS_PAGE_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
 # Set by `pointsmall serve` (server/cli.py): every worker writes its metrics to files there.
 MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -79,6 +86,14 @@ class Service(Starlette):
             await self.graphql(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+
+async def insights_page(request: Request) -> Response:
+    """The brand's read-only insights dashboard (server/static/insights), for ANALYST and ADMIN
+    tokens: it draws what the `insights` query answers."""
+    return HTMLResponse(
+        INSIGHTS_PAGE.read_text(), headers={"Content-Security-Policy": INSIGHTS_PAGE_POLICY}
+    )
 
 
 def tune_garbage_collector(gen0_threshold: int) -> None:
@@ -185,6 +200,7 @@ def create_app(
             settings.idempotency_retention_days,
             settings.reconcile_interval_seconds,
             settings.webhook_interval_seconds,
+            settings.audit_retention_days,
         )
         scheduler = Scheduler(backends, tracing.jobs(jobs) if tracing is not None else jobs)
         if settings.scheduler:
@@ -220,6 +236,7 @@ def create_app(
             WebSocketRoute(GRAPHQL_PATH, graphql),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/insights", insights_page),
             # With POINTSMALL_METRICS_BIND, `pointsmall serve` serves them there instead.
             *([Route("/metrics", metrics)] if settings.metrics_bind is None else []),
             Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),

@@ -672,6 +672,118 @@ def settlement(brand_code: str, partner_code: str, month: str, data_dir: Path | 
     writer.writerow(figures.csv_row())
 
 
+# The reports of domain/insights/csv.py and the groupings of domain/insights/reports.GroupBy,
+# named here so that `pointsmall --help` does not load the models.
+REPORTS = (
+    "liability", "expiring-forecast", "breakage", "earn-burn", "redemptions",
+    "redemption-categories", "flash-sales", "members", "tiers", "tier-movements", "segments",
+    "members-of-segment",
+)  # fmt: skip
+GROUPINGS = ("DAY", "WEEK", "MONTH", "STORE", "PARTNER", "RULE", "TIER")
+# A report's options, as the domain names them in its errors.
+REPORT_OPTIONS = {"from": "--from", "to": "--to", "months": "--months", "asOf": "--as-of",
+                  "segment": "--segment"}  # fmt: skip
+day_type = click.DateTime(formats=["%Y-%m-%d"])
+
+
+@contextmanager
+def _csv_output(path: Path | None) -> Iterator[Any]:
+    """stdout, or a file that appears at `path` only once the report is whole."""
+    if path is None:
+        yield sys.stdout
+        return
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        with partial.open("w", newline="", encoding="utf-8") as stream:
+            yield stream
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+@contextmanager
+def _report_progress(shown: bool) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr when it is a terminal the CSV does not go to; else nothing."""
+    if not shown:
+        yield lambda done, total: None
+        return
+    with click.progressbar(length=0, label="Exporting", show_pos=True, file=sys.stderr) as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+        yield progress
+
+
+@main.command(epilog=JOBS)
+@click.argument("name", type=click.Choice(REPORTS))
+@click.option("--brand", "brand_code", required=True, help="The brand's code.")
+@click.option(
+    "--from", "start", type=day_type, help="First day (brand's timezone) [default: --to - 30 days]."
+)
+@click.option("--to", "end", type=day_type, help="Last day, included [default: today].")
+@click.option(
+    "--group-by",
+    type=click.Choice(GROUPINGS, case_sensitive=False),
+    default="DAY",
+    show_default=True,
+    help="earn-burn's rows.",
+)
+@click.option(
+    "--months", default=12, show_default=True, help="expiring-forecast: months from this one."
+)
+@click.option(
+    "--segment", help="members-of-segment: only this RFM segment (e.g. CHAMPIONS) [default: all]."
+)
+@click.option("--as-of", type=day_type, help="liability: at the end of this day [default: now].")
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), help="File [default: stdout]."
+)
+@data_dir_option
+def report(
+    name: str,
+    brand_code: str,
+    start: Any,
+    end: Any,
+    group_by: str,
+    months: int,
+    segment: str | None,
+    as_of: Any,
+    output: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """Print one of the brand's insights as CSV (NAME: the report), on figures brought up to
+    date first; money at the brand's point value, days in its timezone."""
+    from domain.errors import DomainError
+    from domain.insights.csv import REPORTS as CSV_REPORTS
+    from domain.insights.csv import ReportOptions, write_report
+    from domain.insights.reports import GroupBy
+
+    options = ReportOptions(
+        start=start and start.date(),
+        end=end and end.date(),
+        group_by=GroupBy(group_by.upper()),
+        months=months,
+        segment=segment,
+        as_of=as_of and as_of.date(),
+    )
+    shown = CSV_REPORTS[name].streamed and sys.stderr.isatty()
+    shown = shown and (output is not None or not sys.stdout.isatty())
+    with _csv_output(output) as stream, _report_progress(shown) as progress:
+
+        async def job(rt: Any, _: Settings) -> None:
+            brand = await _check_brand(brand_code)
+            try:
+                await write_report(rt, brand.id, name, options, stream, progress)
+            except DomainError as error:
+                option = REPORT_OPTIONS.get((error.field or [""])[0])
+                hint = f"'{option}'" if option else None  # quoted, as click quotes its own
+                raise click.BadParameter(error.message, param_hint=hint) from None
+
+        _run_job("report", data_dir, None, job)
+
+
 @main.command(epilog=JOBS)
 @data_dir_option
 def reconcile(data_dir: Path | None) -> None:

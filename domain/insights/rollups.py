@@ -8,7 +8,8 @@
 - `ledger_rollup` (the ledger per day, kind, store, partner, tier and rule) is written by the
   roll-up job (`roll_up`, every few seconds in `serve`), from the entries of settled
   transactions: every entry carries the id of the transaction that wrote it (`txid`), and the
-  job sums those below the oldest transaction still running, then moves its watermark there.
+  job sums those below the oldest transaction of this database still running, then moves its
+  watermark there.
   An entry is summed once, even when transactions commit out of order; reports lag by seconds.
 """
 
@@ -131,7 +132,22 @@ async def qualifying_since(
 
 # The roll-up job.
 LOCK_WATERMARK_SQL = "SELECT next_xid FROM rollup_watermark WHERE name = 'ledger' FOR UPDATE"
-SETTLED_BELOW_SQL = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xid"
+# The oldest transaction of this database still running (ids are the server's, shared by all
+# its databases: one elsewhere must not hold the roll-up back), or the next id to be given.
+SETTLED_BELOW_SQL = """
+WITH snapshot AS (SELECT pg_current_snapshot() AS s),
+ours AS (
+    SELECT backend_xid::text::bigint AS xid FROM pg_stat_activity
+    WHERE datname = current_database() AND backend_xid IS NOT NULL
+      AND pid <> pg_backend_pid()
+)
+SELECT COALESCE(
+    (SELECT min(running::text::bigint)
+     FROM snapshot, pg_snapshot_xip(snapshot.s) AS running
+     WHERE running::text::bigint % 4294967296 IN (SELECT xid FROM ours)),
+    (SELECT pg_snapshot_xmax(s)::text::bigint FROM snapshot)
+) AS xid
+"""
 ROLL_UP_SQL = """
 INSERT INTO ledger_rollup AS r (brand_id, day, kind, store_id, partner_id, tier_id, rule,
                                 points, entries)

@@ -1,8 +1,11 @@
 """One member's points inside one transaction, from the moment their balance row is locked.
 
 Every movement opens a book: it locks the member's balance row (so movements of one member run
-one after another, and never deadlock, since each locks exactly one such row), expires the
-member's due lots first, then credits or debits. The balance row, the entries and the lots
+one after another), expires the member's due lots first, then credits or debits. A movement
+that also writes to another member's points (a referral bonus, or its reversal) opens that
+member's book after its own, as one of its `companions`: a referrer joined before the member,
+so balance rows are always locked from a newer member to an older one, never in a cycle
+(docs/ledger.md, "Locks and their order"). The balance row, the entries and the lots
 change together; the entries written are kept, to be published after commit, and each tells
 its member by a notice written in the same transaction (domain/notices/outbox.py).
 """

@@ -30,6 +30,7 @@ COMMANDS = {
     "birthdays",
     "reconcile",
     "settlement",
+    "report",
     "brand-secret",
     "evaluate-tiers",
     "deliver-webhooks",
@@ -58,6 +59,7 @@ READS = {
     "purge-idempotency": (*BACKENDS, "POINTSMALL_IDEMPOTENCY_RETENTION_DAYS"),
     "reconcile": BACKENDS,
     "settlement": DATABASE,
+    "report": BACKENDS,
     "audit": DATABASE,
 }
 NO_SUCH_MEMBER = encode_id("Member", 2**31 - 1)
@@ -210,6 +212,7 @@ async def test_token_reads_the_secret_of_the_data_dir_it_is_given(gql, brand, se
             "No brand 'no-such-brand'.",
         ),
         (("settlement", "--partner", "no-such-partner", "--month", "2026-01"), "No such partner"),
+        (("report", "liability", "--brand", "no-such-brand"), "No brand 'no-such-brand'."),
         (("audit", "--member", NO_SUCH_MEMBER), f"No member {NO_SUCH_MEMBER!r}."),
     ],
     ids=lambda value: value[0] if isinstance(value, tuple) else None,
