@@ -499,6 +499,13 @@ def _run_job_with_progress(
 
 
 JOBS = reads(BACKENDS, "POINTSMALL_DATA_DIR", "POINTSMALL_REDIS_PREFIX")
+DELIVERIES = reads(
+    BACKENDS,
+    "POINTSMALL_DATA_DIR",
+    "POINTSMALL_REDIS_PREFIX",
+    "POINTSMALL_ENV",
+    "POINTSMALL_WEBHOOKS_ALLOW_PRIVATE",
+)
 brand_option = click.option("--brand", "brand_code", help="Only this brand's members (code).")
 
 
@@ -566,13 +573,7 @@ def cancel_unpaid_command(data_dir: Path | None) -> None:
 
 @main.command(
     "deliver-webhooks",
-    epilog=reads(
-        BACKENDS,
-        "POINTSMALL_DATA_DIR",
-        "POINTSMALL_REDIS_PREFIX",
-        "POINTSMALL_ENV",
-        "POINTSMALL_WEBHOOKS_ALLOW_PRIVATE",
-    ),
+    epilog=DELIVERIES,
 )
 @data_dir_option
 def deliver_webhooks(data_dir: Path | None) -> None:
@@ -585,13 +586,7 @@ def deliver_webhooks(data_dir: Path | None) -> None:
 
 @main.command(
     "deliver-notices",
-    epilog=reads(
-        BACKENDS,
-        "POINTSMALL_DATA_DIR",
-        "POINTSMALL_REDIS_PREFIX",
-        "POINTSMALL_ENV",
-        "POINTSMALL_WEBHOOKS_ALLOW_PRIVATE",
-    ),
+    epilog=DELIVERIES,
 )
 @data_dir_option
 def deliver_notices(data_dir: Path | None) -> None:

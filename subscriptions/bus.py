@@ -27,7 +27,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import orjson
@@ -105,6 +105,23 @@ class EventBus:
         """Send an event to every subscriber of `channel` in every process; return once
         Redis has it."""
         await self._publisher.publish(self.redis_channel(channel), orjson.dumps(event))
+
+    async def publish_all(
+        self, messages: Sequence[tuple[str, dict[str, Any]]], together: int = 500
+    ) -> None:
+        """Publish many (channel, event) pairs, `together` at a time (those published at once
+        go to Redis in one pipeline); the first failure is raised once its batch was tried."""
+        for start in range(0, len(messages), together):
+            sent = await asyncio.gather(
+                *(
+                    self.publish(channel, event)
+                    for channel, event in messages[start : start + together]
+                ),
+                return_exceptions=True,
+            )
+            for outcome in sent:
+                if isinstance(outcome, BaseException):
+                    raise outcome
 
     @contextlib.asynccontextmanager
     async def subscribe(

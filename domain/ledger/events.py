@@ -14,7 +14,6 @@ idle watcher does no work at all.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -84,7 +83,6 @@ SWEEP_EVERY = 10.0  # seconds: a lost event reaches its watchers within about th
 # Longer than SWEEP_EVERY, so a movement whose transaction outlasts the gap between two sweeps
 # (its entry is stamped when written, seen when committed) is still in the next one's window.
 SWEEP_WINDOW = timedelta(seconds=25)
-ANNOUNCED_TOGETHER = 500
 RECENT_VERSIONS_SQL = """
 SELECT member_id, max(version) AS version FROM ledger_entry
 WHERE created_at >= $1
@@ -97,17 +95,13 @@ async def announce_recent(rt: Backends) -> int:
     module's docstring); how many members were announced."""
     since = rt.clock.now() - SWEEP_WINDOW
     rows = await get_connection("default").execute_query_dict(RECENT_VERSIONS_SQL, [since])
-    for start in range(0, len(rows), ANNOUNCED_TOGETHER):
-        # Published together, they go to Redis in one pipeline (subscriptions/bus.py).
-        await asyncio.gather(
-            *(
-                rt.bus.publish(
-                    balance_channel(row["member_id"]),
-                    {"memberId": row["member_id"], "version": row["version"]},
-                )
-                for row in rows[start : start + ANNOUNCED_TOGETHER]
-            )
-        )
+    await rt.bus.publish_all(
+        [
+            (balance_channel(row["member_id"]),
+             {"memberId": row["member_id"], "version": row["version"]})
+            for row in rows
+        ]
+    )  # fmt: skip
     return len(rows)
 
 

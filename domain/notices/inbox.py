@@ -8,7 +8,6 @@ the bus was away is read back when it returns: the watcher reads the ids it has 
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass
@@ -223,7 +222,6 @@ SELECT member_id, array_agg(id ORDER BY id) AS ids FROM notice
 WHERE created_at >= $1 AND in_inbox
 GROUP BY member_id
 """
-ANNOUNCED_TOGETHER = 500
 
 
 async def announce_recent_notices(rt: Backends) -> int:
@@ -232,14 +230,11 @@ async def announce_recent_notices(rt: Backends) -> int:
     made, not the watchers."""
     since = rt.clock.now() - SWEEP_WINDOW
     rows = await get_connection("default").execute_query_dict(RECENT_NOTICES_SQL, [since])
-    for start in range(0, len(rows), ANNOUNCED_TOGETHER):
-        await asyncio.gather(
-            *(
-                rt.bus.publish(
-                    notice_channel(row["member_id"]),
-                    {"memberId": row["member_id"], "ids": list(row["ids"])},
-                )
-                for row in rows[start : start + ANNOUNCED_TOGETHER]
-            )
-        )
+    await rt.bus.publish_all(
+        [
+            (notice_channel(row["member_id"]),
+             {"memberId": row["member_id"], "ids": list(row["ids"])})
+            for row in rows
+        ]
+    )  # fmt: skip
     return len(rows)

@@ -11,7 +11,6 @@ to their member's channel for `noticeReceived`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -140,9 +139,6 @@ def published(row: Any) -> dict[str, Any]:
     }
 
 
-PUBLISHED_TOGETHER = 500
-
-
 def notice_of(event: dict[str, Any], brand_id: int) -> Notice:
     """The notice an event carried, as the ORM would load it (unread: it is new)."""
     return model_of(
@@ -174,20 +170,15 @@ async def publish_notices(rt: Backends, notices: list[dict[str, Any]]) -> None:
     for notice in notices:
         if notice["inInbox"]:
             by_member.setdefault(notice["memberId"], []).append(notice)
-    members = list(by_member.items())
-    for start in range(0, len(members), PUBLISHED_TOGETHER):
-        # Published together, they go to Redis in one pipeline (subscriptions/bus.py).
-        sent = await asyncio.gather(
-            *(
-                rt.bus.publish(notice_channel(member_id), {"memberId": member_id, "notices": told})
-                for member_id, told in members[start : start + PUBLISHED_TOGETHER]
-            ),
-            return_exceptions=True,
+    try:
+        await rt.bus.publish_all(
+            [
+                (notice_channel(member_id), {"memberId": member_id, "notices": told})
+                for member_id, told in by_member.items()
+            ]
         )
-        failures = [outcome for outcome in sent if isinstance(outcome, BaseException)]
-        if failures:
-            log.warning("%d members' notices not published", len(failures), exc_info=failures[0])
-            return
+    except Exception:
+        log.warning("notices of %d members not all published", len(by_member), exc_info=True)
 
 
 def redemption_notice(
