@@ -58,6 +58,10 @@ class Brand(Model):
     birthday_min_age_days = fields.IntField(default=30)
     # The key the brand's own systems sign task proofs with (SIGNED tasks); None until issued.
     task_secret = fields.CharField(max_length=64, null=True)
+    # Velocity limits: [{"kind", "window", "limit", "action"}] (domain/velocity.py).
+    velocity_limits = fields.JSONField(default=list)
+    # Step-up verification of redemptions: {"points", "value", "flagged"} (domain/verification.py)
+    step_up = fields.JSONField(null=True)
     # The brand's own token verification key; brands without one use the deployment's secret.
     jwt_algorithm = fields.CharEnumField(JwtAlgorithm, max_length=8, null=True)
     jwt_key = fields.TextField(null=True)
@@ -916,6 +920,7 @@ class NoticeKind(StrEnum):
     COUPON_EXPIRING = "COUPON_EXPIRING"
     BIRTHDAY_GIFT = "BIRTHDAY_GIFT"
     FLASH_SALE_STARTING = "FLASH_SALE_STARTING"
+    VERIFICATION_CODE = "VERIFICATION_CODE"
 
 
 class NoticeChannel(StrEnum):
@@ -1201,3 +1206,31 @@ class AuditEntry(Model):
     class Meta:
         table = "audit_entry"
         indexes = (("brand_id", "created_at"), ("brand_id", "actor", "created_at"))
+
+
+class RiskFlagStatus(StrEnum):
+    OPEN = "OPEN"
+    CLEARED = "CLEARED"
+    MEMBER_FROZEN = "MEMBER_FROZEN"
+    MOVEMENT_REVERSED = "MOVEMENT_REVERSED"
+
+
+class RiskFlag(Model):
+    """Something about a member's movement that a person should look at: a velocity limit
+    passed where the brand flags rather than refuses, and the like. Written with the movement."""
+
+    id = fields.BigIntField(primary_key=True)
+    brand_id = fields.IntField()
+    member_id = fields.IntField()
+    entry_id = fields.BigIntField(null=True)  # the movement's entry, if it made one
+    reason = fields.CharField(max_length=40)
+    details = fields.JSONField(default=dict)
+    status = fields.CharEnumField(RiskFlagStatus, max_length=20, default=RiskFlagStatus.OPEN)
+    created_at = fields.DatetimeField()
+    reviewed_by = fields.CharField(max_length=200, null=True)
+    review_note = fields.TextField(null=True)
+    reviewed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "risk_flag"
+        indexes = (("brand_id", "status", "id"), ("member_id", "status"))

@@ -32,8 +32,10 @@ from domain.ledger.movements import close_books, publish_books
 from domain.member_facts import forget_facts
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal
+from domain.risk import FlagDraft, record_flags
 from domain.rules.bonuses import pay_one_off
 from domain.runtime import Backends
+from domain.velocity import Admission, VelocityKind, admit
 
 PHONE = re.compile(r"^\+?[0-9]{6,15}$")
 PHONE_SEPARATORS = re.compile(r"[\s\-()]")
@@ -155,6 +157,14 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
         actor = principal.idempotency_scope
         book = await MemberBook.open(connection, member.id, member.joined_at, actor)
         brand = await Brand.get(id=principal.brand_id).using_db(connection)
+        if referrer is not None:  # a new registration (a replay never gets here) counts
+            counted = {VelocityKind.REGISTRATIONS_PER_REFERRER: str(referrer.id)}
+            admitted.append(await admit(rt, brand, counted, book.now))
+            flags = [
+                FlagDraft(member.brand_id, referrer.id, None, "VELOCITY", limit.as_json())
+                for limit in admitted[-1].flagged
+            ]
+            await record_flags(connection, flags, book.now)
         await pay_one_off(
             book, brand, RuleKind.REGISTRATION_BONUS, AwardKind.REGISTRATION, "welcome",
             "Welcome bonus",
@@ -162,6 +172,7 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
         return {"member_id": member.id, "books": await close_books(book)}
 
     payload = {**values, "birthday": str(values["birthday"]), "referrer": referrer and referrer.id}
+    admitted: list[Admission] = []  # places taken by attempts that did not commit go back
     draws_left = CODE_DRAWS
     while True:
         try:
@@ -169,12 +180,21 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
             if not replayed:
                 await publish_books(rt, outcome["books"])
             return await Member.get(id=outcome["member_id"])
+        except DomainError:
+            await _give_back(admitted)
+            raise
         except IntegrityError as error:
+            await _give_back(admitted)
             duplicate = duplicate_error(error)
             draws_left -= 1
             # A generated code that is taken is no fault of the caller's: `create` draws anew.
             if not draws_left or duplicate.field[0] not in GENERATED_FIELDS:
                 raise duplicate from None
+
+
+async def _give_back(admitted: list[Admission]) -> None:
+    while admitted:
+        await admitted.pop().give_back()
 
 
 def duplicate_error(error: IntegrityError) -> DomainError:

@@ -64,6 +64,8 @@ class Backends:
     clock: Clock
     flash: FlashSaleLimits = field(default_factory=FlashSaleLimits)
     webhooks: WebhookPolicy = field(default_factory=WebhookPolicy)
+    # Whether a one-time code is also answered to whoever asked for it (development only).
+    reveal_codes: bool = False
     # Per-process helpers the domain starts on first use (the flash-sale stock publisher).
     helpers: dict[str, Any] = field(default_factory=dict)
 
@@ -82,6 +84,7 @@ async def open_backends(
     require_migrated: bool = True,
     flash: FlashSaleLimits | None = None,
     webhooks: WebhookPolicy | None = None,
+    reveal_codes: bool = False,
 ) -> Backends:
     """Open the database pool, the Redis pool and the event bus of this process."""
     await open_database(database_url, pool_max=db_pool_max)
@@ -106,6 +109,7 @@ async def open_backends(
         clock=Clock(),
         flash=flash or FlashSaleLimits(),
         webhooks=webhooks or WebhookPolicy(),
+        reveal_codes=reveal_codes,
     )
 
 

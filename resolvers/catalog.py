@@ -252,6 +252,7 @@ async def redeem(info: Any, input: Any) -> Payload:
         input.quantity,
         input.idempotency_key,
         _address(input),
+        input.verification_code,
     )
     prime_balance(info, redeemed.member.id, redeemed.balance)
     return Payload(redemption=redeemed.redemption, member=redeemed.member)

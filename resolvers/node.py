@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from domain import brands, members
+from domain import brands, members, risk
 from domain.catalog import items, redemptions
 from domain.flash_sales import sales
 from domain.ledger import reads
@@ -28,6 +28,7 @@ NODE_FINDERS: dict[str, NodeFinder] = {
     "FlashSale": lambda principal, _type_name, pk: sales.visible_sale(principal, pk),
     "Notice": lambda principal, _type_name, pk: inbox.visible_notice(principal, pk),
     "NoticeDelivery": lambda principal, _type_name, pk: gateway.visible_delivery(principal, pk),
+    "RiskFlag": lambda principal, _type_name, pk: risk.visible_flag(principal, pk),
 }
 
 

@@ -17,6 +17,7 @@ class UserErrorView:
     field: list[str] | None
     message: str
     code: ErrorCode
+    retry_after: int | None = None
 
 
 class Payload:
@@ -34,7 +35,9 @@ class Payload:
 
 
 def user_error(error: DomainError) -> UserErrorView:
-    return UserErrorView(field=error.field, message=error.message, code=error.code)
+    return UserErrorView(
+        field=error.field, message=error.message, code=error.code, retry_after=error.retry_after
+    )
 
 
 def reports_user_errors(

@@ -37,10 +37,12 @@ from schema.partners import (
 )
 from schema.prechecks import check_declarations
 from schema.relay import PageInfo
+from schema.risk import RiskMutations, RiskQueries
 from schema.rules import RuleMutations, RuleQueries
 from schema.safety import GuardedSchema, build_extensions
 from schema.scalars import SCALAR_OVERRIDES
 from schema.tiers import TierSubscriptions
+from schema.verification import VerificationMutations, VerificationQueries
 
 Query = merge_types(
     "Query",
@@ -56,6 +58,8 @@ Query = merge_types(
         NoticeQueries,
         InsightQueries,
         AuditTrailQueries,
+        RiskQueries,
+        VerificationQueries,
     ),
 )
 Mutation = merge_types(
@@ -70,6 +74,8 @@ Mutation = merge_types(
         PartnerMutations,
         WebhookMutations,
         NoticeMutations,
+        RiskMutations,
+        VerificationMutations,
     ),
 )
 Subscription = merge_types(

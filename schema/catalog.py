@@ -263,6 +263,11 @@ class RedeemInput:
         default=None,
         description="For physical items; omitted: the address of the member's last one.",
     )
+    verification_code: str | None = strawberry.field(
+        default=None,
+        description="The one-time code (requestVerification) a redemption asked for with "
+        "VERIFICATION_REQUIRED.",
+    )
 
 
 @strawberry.type

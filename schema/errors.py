@@ -14,3 +14,6 @@ class UserError:
     field: list[str] | None
     message: str
     code: ErrorCode
+    retry_after: int | None = strawberry.field(
+        default=None, description="RATE_LIMITED: seconds until it may be tried again."
+    )

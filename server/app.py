@@ -183,6 +183,7 @@ def create_app(
                 settings.flash_sale_hold_seconds, settings.flash_sale_attempts_per_minute
             ),
             webhooks=WebhookPolicy(settings.production, settings.webhooks_private_allowed),
+            reveal_codes=not settings.production,
         )
         authenticator = Authenticator(
             BrandDirectory(),

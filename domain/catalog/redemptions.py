@@ -47,6 +47,8 @@ from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
 from domain.rules.config import earning_config
 from domain.runtime import Backends
+from domain.velocity import VelocityKind
+from domain.verification import verify_redemption
 from domain.webhooks import EventType, emit, redemption_event
 
 MAX_QUANTITY = 10
@@ -124,6 +126,7 @@ async def redeem(
     quantity: int,
     key: str,
     shipping_address: dict[str, str] | None = None,
+    verification_code: str | None = None,
 ) -> Redeemed:
     """Spend the calling member's points on `quantity` of an item, in one transaction: its
     status, window, tier, per-member limit, the member's points and the stock are checked, the
@@ -169,6 +172,10 @@ async def redeem(
                     ["shippingAddress"],
                 )
         points = member_price(item.points_price, tier.discount_percent) * quantity
+        await verify_redemption(
+            rt, connection, brand, book.member.id, points, item.cash_price * quantity,
+            verification_code,
+        )  # fmt: skip
         if book.balance.available < points:
             raise DomainError(
                 ErrorCode.INSUFFICIENT_POINTS,
@@ -214,7 +221,8 @@ async def redeem(
         return entry
 
     payload = {"item": item_id, "quantity": quantity, "address": address}
-    movement = await move(rt, principal, "redeem", key, member_id, payload, write)
+    counted = {VelocityKind.REDEMPTIONS_PER_MEMBER: str(member_id)}
+    movement = await move(rt, principal, "redeem", key, member_id, payload, write, counted=counted)
     if movement.replayed:
         redemption = await Redemption.get(id=movement.outcome["redemption_id"])
     else:

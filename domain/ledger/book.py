@@ -150,6 +150,10 @@ class MemberBook:
         # may be set, a birthday gift's), and what the movement adds (its redemption's).
         self.notices: list[NoticeDraft] = []
         self.earn_notice = NoticeKind.POINTS_EARNED
+        # Risk flags (reason, details) on the movement, written when the book closes, naming
+        # the movement's entry.
+        self.flags: list[tuple[str, dict[str, Any]]] = []
+        self.flagged_entry: LedgerEntry | None = None
         # What the movement changes of the roll-ups, written when the book closes.
         zone = ZoneInfo(brand.timezone)
         self.rollup = BookRollup(member.id, member.brand_id, now.astimezone(zone).date(), zone)
@@ -388,6 +392,10 @@ class MemberBook:
                 reason=entry.reason or description,
             )
         return entry
+
+    def flag(self, reason: str, details: dict[str, Any]) -> None:
+        """A risk flag on the movement, for review (domain/risk.py)."""
+        self.flags.append((reason, details))
 
     def tell(self, kind: NoticeKind, subject: str, **variables: Any) -> None:
         """A notice to the member, written with the movement (once per kind and subject)."""

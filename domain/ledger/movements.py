@@ -44,6 +44,7 @@ from domain.ledger.reads import BalanceView, balance_view
 from domain.member_facts import forget_facts
 from domain.notices.outbox import publish_notices, record
 from domain.principal import Principal, Role
+from domain.risk import FlagDraft, record_flags
 from domain.rules.bonuses import bonus_lots, pay_referrer, record_award
 from domain.rules.earning import (
     MAX_TOTAL,
@@ -63,6 +64,7 @@ from domain.rules.engine import (
 )
 from domain.runtime import Backends
 from domain.tiers import publish_tier_changes, requalify
+from domain.velocity import Admission, VelocityKind, admit
 
 MAX_ADJUSTMENT = 1_000_000_000
 
@@ -97,6 +99,13 @@ async def close_books(book: MemberBook) -> list[list[Any]]:
     what to publish after commit, per member (see `publish_books`)."""
     written = (book, *book.companions)
     await record_rollups(book.connection, [one.rollup for one in written])
+    flags = [
+        FlagDraft(one.member.brand_id, one.member.id,
+                  one.flagged_entry.id if one.flagged_entry else None, reason, details)
+        for one in written
+        for reason, details in one.flags
+    ]  # fmt: skip
+    await record_flags(book.connection, flags, book.now)
     notices = await record(
         book.connection, book.brand, book.now, [draft for one in written for draft in one.notices]
     )
@@ -131,11 +140,14 @@ async def move(
     write: Write,
     *,
     frozen_may: bool = False,
+    counted: dict[VelocityKind, str] | None = None,
 ) -> Movement:
-    """Lock the member's book, check their status, write, and publish after commit; at most
-    once per idempotency key (a replay returns the first movement's entry and outcome)."""
+    """Lock the member's book, check their status and the brand's velocity limits on what the
+    movement counts as (`counted`), write, and publish after commit; at most once per
+    idempotency key (a replay returns the first movement's entry and outcome)."""
     made: dict[str, Any] = {}
     opened: list[MemberBook] = []
+    admitted: list[Admission] = []
 
     async def movement(connection: BaseDBAsyncClient) -> dict[str, Any]:
         book = await MemberBook.open(
@@ -147,7 +159,12 @@ async def move(
         )
         opened.append(book)
         check_active(book.member, frozen_may=frozen_may)
+        if counted:
+            admitted.append(await admit(rt, book.brand, counted, book.now))
+            for limit in admitted[-1].flagged:
+                book.flag("VELOCITY", limit.as_json())
         entry = await write(book, connection)
+        book.flagged_entry = entry  # what a flag on the movement names
         balance = book.balance
         made.update(
             books=await close_books(book),
@@ -164,7 +181,12 @@ async def move(
         for statement in opened[0].last_statements:
             await statement()
 
-    outcome, replayed = await run_once(principal, operation, key, payload, movement, last=last)
+    try:
+        outcome, replayed = await run_once(principal, operation, key, payload, movement, last=last)
+    except BaseException:
+        for admission in admitted:  # the movement did not happen: its places go back
+            await admission.give_back()
+        raise
     if not replayed:
         await publish_books(rt, made.pop("books"))  # of the attempt that committed
         return Movement(outcome=outcome, **made)
@@ -266,7 +288,15 @@ async def record_purchase(
         ],
         "at": purchase.occurred_at.astimezone(UTC).isoformat() if purchase.occurred_at else None,
     }
-    return await move(rt, principal, "recordPurchase", key, member_id, payload, write)
+    counted = {
+        VelocityKind.EARNS_PER_MEMBER: str(member_id),
+        VelocityKind.PURCHASES_PER_ACTOR: principal.idempotency_scope,
+    }
+    if purchase.store_code:
+        counted[VelocityKind.PURCHASES_PER_STORE] = purchase.store_code.strip().upper()
+    return await move(
+        rt, principal, "recordPurchase", key, member_id, payload, write, counted=counted
+    )
 
 
 async def preview_earn(
@@ -372,7 +402,10 @@ async def complete_task(
     if proof is not None:
         signed_at = proof.signed_at.astimezone(UTC).isoformat()
         payload["proof"] = [proof.reference, signed_at, proof.signature]
-    return await move(rt, principal, "completeTask", key, member_id, payload, write)
+    counted = {VelocityKind.EARNS_PER_MEMBER: str(member_id)}
+    return await move(
+        rt, principal, "completeTask", key, member_id, payload, write, counted=counted
+    )
 
 
 async def reverse_purchase(

@@ -26,10 +26,12 @@ from db.models import (
     NoticeChannel,
     NoticeDelivery,
     NoticeGateway,
+    NoticeKind,
 )
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import change_once
 from domain.ids import encode_id
+from domain.notices.kinds import SECURITY
 from domain.notices.templates import Wordings, wordings_by_brand_ids
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
@@ -75,11 +77,12 @@ def consented(member: Member, channel: NoticeChannel) -> bool:
     return bool(getattr(member, CONTACTS[channel][1]))
 
 
-def contact_of(member: Member, channel: NoticeChannel) -> dict[str, str] | None:
-    """What the channel needs to reach the member, only if they consented to it."""
+def contact_of(member: Member, channel: NoticeChannel, kind: NoticeKind) -> dict[str, str] | None:
+    """What the channel needs to reach the member: only if they consented to it, but for a
+    security notice (a one-time code), which reaches them only so."""
     field, _ = CONTACTS[channel]
     value = getattr(member, field)
-    if not consented(member, channel) or value is None:
+    if value is None or not (consented(member, channel) or kind in SECURITY):
         return None
     return {"phoneNumber" if field == "phone" else _camel(field): value}
 
@@ -166,7 +169,7 @@ def body_of(delivery: NoticeDelivery, wordings: Wordings, event_id: str, event_t
                 "titles": titles,
                 "texts": texts,
                 "variables": notice.variables,
-                "contact": contact_of(member, channel),
+                "contact": contact_of(member, channel, notice.kind),
             },
         },
         ensure_ascii=False,

@@ -123,12 +123,21 @@ KINDS: dict[NoticeKind, KindSpec] = {
         {"zh-CN": "{item} 秒杀将于 {startsAt} 开始，仅需 {points} 积分。",
          "en": "The flash sale of {item} starts at {startsAt}: {points} points."},
     ),
+    K.VERIFICATION_CODE: KindSpec(
+        ("code", "minutes"), False,
+        {"zh-CN": "验证码", "en": "Your code"},
+        {"zh-CN": "您的验证码是 {code}，{minutes} 分钟内有效。请勿告诉他人。",
+         "en": "Your code is {code}, valid for {minutes} minutes. Never share it."},
+    ),
 }  # fmt: skip
 
 # Variables holding a moment or a day, formatted in the brand's timezone.
 MOMENTS = {"dueAt", "startsAt"}
 DAYS = {"expiresAt", "by"}
-NUMBERS = {"points", "balance", "pointsNeeded", "quantity", "days"}
+NUMBERS = {"points", "balance", "pointsNeeded", "quantity", "days", "minutes"}
+# Security kinds: never in the inbox, and sent with the contact their channel needs, consent
+# or not (a code reaches the member only so).
+SECURITY = {NoticeKind.VERIFICATION_CODE}
 
 
 def fields_of(text: str) -> list[str]:

@@ -70,8 +70,9 @@ made AS (
     INSERT INTO notice (brand_id, member_id, kind, dedupe_key, variables, marketing, in_inbox,
                         created_at)
     SELECT $1, w.member_id, w.kind, w.dedupe_key, w.variables, w.marketing,
-           NOT EXISTS (SELECT 1 FROM notice_switch s
-                       WHERE s.brand_id = $1 AND s.kind = w.kind AND s.channel = 'INBOX'),
+           w.kind <> 'VERIFICATION_CODE'  -- security codes never stay in an inbox
+           AND NOT EXISTS (SELECT 1 FROM notice_switch s
+                           WHERE s.brand_id = $1 AND s.kind = w.kind AND s.channel = 'INBOX'),
            $2
     FROM wanted w
     ON CONFLICT (brand_id, dedupe_key) DO NOTHING

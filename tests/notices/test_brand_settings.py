@@ -67,7 +67,7 @@ async def test_settings_list_every_kind_and_change_checked(staff, gql, brand, ma
         "09:00",
     )
     assert settings["expiryReminderDays"] == [30, 7]
-    assert len(settings["kinds"]) == 15
+    assert len(settings["kinds"]) == 16
     expiring = next(kind for kind in settings["kinds"] if kind["kind"] == "POINTS_EXPIRING")
     assert expiring["marketing"] and "expiresAt" in expiring["variables"]
     assert all(channel["enabled"] for channel in expiring["channels"])

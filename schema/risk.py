@@ -1,0 +1,158 @@
+"""Fraud controls: the brand's velocity limits, and the risk flags its admins review."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry.types import Info
+
+from db.models import RiskFlagStatus as RiskFlagStatusValues
+from domain.risk import ReviewDecision as ReviewDecisionValues
+from domain.velocity import VelocityAction as VelocityActionValues
+from domain.velocity import VelocityKind as VelocityKindValues
+from domain.velocity import VelocityWindow as VelocityWindowValues
+from resolvers import risk as resolve
+from schema.errors import UserError
+from schema.permissions import IsBrandAdmin
+from schema.relay import Connection, Node
+
+if TYPE_CHECKING:
+    from schema.ledger import LedgerEntry
+    from schema.members import Member
+
+MemberRef = Annotated["Member", strawberry.lazy("schema.members")]
+LedgerEntryRef = Annotated["LedgerEntry", strawberry.lazy("schema.ledger")]
+
+VelocityKind = strawberry.enum(
+    VelocityKindValues,
+    name="VelocityKind",
+    description="What a limit counts: EARNS_PER_MEMBER (recordPurchase, completeTask), "
+    "REDEMPTIONS_PER_MEMBER (redeem), PURCHASES_PER_STORE (by storeCode), PURCHASES_PER_ACTOR "
+    "(by the staff member or partner recording), REGISTRATIONS_PER_REFERRER (by referral code).",
+)
+VelocityWindow = strawberry.enum(
+    VelocityWindowValues,
+    name="VelocityWindow",
+    description="A fixed window in UTC: the clock hour, the day.",
+)
+VelocityAction = strawberry.enum(
+    VelocityActionValues,
+    name="VelocityAction",
+    description="Past the limit: REFUSE (RATE_LIMITED, retryAfter: the window's end) or FLAG "
+    "(the movement goes through with a risk flag for review).",
+)
+RiskFlagStatus = strawberry.enum(
+    RiskFlagStatusValues,
+    name="RiskFlagStatus",
+    description="OPEN until reviewed; then CLEARED, MEMBER_FROZEN or MOVEMENT_REVERSED.",
+)
+ReviewDecision = strawberry.enum(
+    ReviewDecisionValues,
+    name="ReviewDecision",
+    description="CLEAR: nothing wrong. FREEZE_MEMBER: the member FROZEN (setMemberStatus). "
+    "REVERSE_MOVEMENT: the flagged movement undone (a purchase reversed whole, a redemption "
+    "cancelled, anything else adjusted back).",
+)
+
+
+@strawberry.type
+class VelocityLimit:
+    kind: VelocityKind
+    window: VelocityWindow
+    limit: int = strawberry.field(description="Movements allowed in one window.")
+    action: VelocityAction
+
+
+@strawberry.input
+class VelocityLimitInput:
+    kind: VelocityKind
+    window: VelocityWindow
+    limit: int = strawberry.field(description="1 to 1,000,000.")
+    action: VelocityAction
+
+
+@strawberry.input(description="The brand's limits, replaced whole: one per kind and window.")
+class SetVelocityLimitsInput:
+    limits: list[VelocityLimitInput]
+    idempotency_key: str
+
+
+@strawberry.type
+class SetVelocityLimitsPayload:
+    limits: list[VelocityLimit] | None
+    user_errors: list[UserError]
+
+
+@strawberry.type(description="Something about a member's movement for an admin to look at.")
+class RiskFlag(Node):
+    reason: str = strawberry.field(description="VELOCITY: a limit the brand flags was passed.")
+    status: RiskFlagStatus
+    created_at: datetime
+    reviewed_by: str | None = strawberry.field(description="ROLE:subject of the reviewer.")
+    review_note: str | None
+    reviewed_at: datetime | None
+
+    @strawberry.field(description="What was passed, as JSON (for VELOCITY: the limit).")
+    def details(self) -> str:
+        return resolve.details_of(self)
+
+    @strawberry.field
+    async def member(self, info: Info) -> MemberRef:
+        return await resolve.member_of(info, self)
+
+    @strawberry.field(description="The movement's entry (null: it made none).")
+    async def entry(self, info: Info) -> LedgerEntryRef | None:
+        return await resolve.entry_of(self)
+
+
+@strawberry.input
+class ReviewRiskFlagInput:
+    id: strawberry.ID
+    decision: ReviewDecision
+    note: str = strawberry.field(default="", description="Up to 500 characters.")
+    idempotency_key: str
+
+
+@strawberry.type
+class ReviewRiskFlagPayload:
+    flag: RiskFlag | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class RiskQueries:
+    @strawberry.field(permission_classes=[IsBrandAdmin])
+    async def velocity_limits(self, info: Info) -> list[VelocityLimit]:
+        return await resolve.velocity_limits(info)
+
+    @strawberry.field(permission_classes=[IsBrandAdmin], description="Newest first.")
+    async def risk_flags(
+        self,
+        info: Info,
+        status: RiskFlagStatus | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[RiskFlag]:
+        return await resolve.risk_flags(info, status, first, after, last, before)
+
+
+@strawberry.type
+class RiskMutations:
+    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    async def set_velocity_limits(
+        self, info: Info, input: SetVelocityLimitsInput
+    ) -> SetVelocityLimitsPayload:
+        return await resolve.set_velocity_limits(info, input)
+
+    @strawberry.mutation(
+        permission_classes=[IsBrandAdmin],
+        description="Decide an OPEN flag; a flag reviewed already is CONFLICT.",
+    )
+    async def review_risk_flag(
+        self, info: Info, input: ReviewRiskFlagInput
+    ) -> ReviewRiskFlagPayload:
+        return await resolve.review_risk_flag(info, input)
