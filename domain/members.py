@@ -32,7 +32,7 @@ from domain.ledger.movements import close_books, publish_books
 from domain.member_facts import forget_facts
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal
-from domain.risk import FlagDraft, record_flags
+from domain.risk import FlagDraft, record_flags, shared_phone_prefix
 from domain.rules.bonuses import pay_one_off
 from domain.runtime import Backends
 from domain.velocity import Admission, VelocityKind, admit
@@ -157,6 +157,10 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
         actor = principal.idempotency_scope
         book = await MemberBook.open(connection, member.id, member.joined_at, actor)
         brand = await Brand.get(id=principal.brand_id).using_db(connection)
+        shared = await shared_phone_prefix(connection, member.brand_id, member.phone, book.now)
+        if shared:
+            flag = FlagDraft(member.brand_id, member.id, None, "SHARED_PHONE_PREFIX", shared)
+            await record_flags(connection, [flag], book.now)
         if referrer is not None:  # a new registration (a replay never gets here) counts
             counted = {VelocityKind.REGISTRATIONS_PER_REFERRER: str(referrer.id)}
             admitted.append(await admit(rt, brand, counted, book.now))

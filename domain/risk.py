@@ -4,7 +4,7 @@ brand flags rather than refuses, …), written with the movement; admins review 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -24,6 +24,47 @@ from domain.idempotency import run_once
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
 from domain.runtime import Backends
+
+__all__ = ["RiskFlagStatus"]  # re-exported for the schema
+
+# What flags a movement without refusing it.
+LARGE_ADJUSTMENT = 10_000  # points an admin adds or takes at once
+QUICK_REDEEM_WITHIN = timedelta(minutes=10)  # a redemption this soon after ...
+LARGE_EARN = 1_000  # ... an earn of at least this many points
+PHONE_PREFIX_DIGITS = 7  # members registered within a day with the same first digits ...
+SHARED_PHONE_PREFIX = 5  # ... this many of them, this one included
+
+
+def quick_redeem(lots: list[Any], now: datetime) -> dict[str, Any] | None:
+    """The flag's details when points spent now include a large earn of the last minutes."""
+    recent = [
+        lot for lot in lots
+        if lot.points >= LARGE_EARN and now - lot.earned_at <= QUICK_REDEEM_WITHIN
+    ]  # fmt: skip
+    if not recent:
+        return None
+    return {"earnedPoints": max(lot.points for lot in recent),
+            "earnedAt": min(lot.earned_at for lot in recent).isoformat()}  # fmt: skip
+
+
+SAME_PREFIX_SQL = """
+SELECT COUNT(*) AS members FROM member
+WHERE brand_id = $1 AND phone >= $2 AND phone < $2 || '~' AND joined_at > $3
+"""
+
+
+async def shared_phone_prefix(
+    connection: BaseDBAsyncClient, brand_id: int, phone: str | None, now: datetime
+) -> dict[str, Any] | None:
+    """The flag's details when many members registered within a day share a phone prefix."""
+    if phone is None or len(phone) < PHONE_PREFIX_DIGITS:
+        return None
+    prefix = phone[:PHONE_PREFIX_DIGITS]
+    rows = await connection.execute_query_dict(
+        SAME_PREFIX_SQL, [brand_id, prefix, now - timedelta(days=1)]
+    )
+    members = rows[0]["members"]
+    return {"phonePrefix": prefix, "members": members} if members >= SHARED_PHONE_PREFIX else None
 
 
 @dataclass(frozen=True)

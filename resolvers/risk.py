@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from db.models import LedgerEntry
 from domain import risk, velocity
 from domain.brands import brands_by_ids
+from domain.ledger import reads
 from resolvers.connections import ConnectionView, page_request, to_connection
 from resolvers.context import principal_of
 from resolvers.ids import decode_id
@@ -61,5 +61,7 @@ async def member_of(info: Any, flag: Any) -> Any:
     return await info.context.loaders.member_by_id.load(flag.member_id)
 
 
-async def entry_of(flag: Any) -> LedgerEntry | None:
-    return None if flag.entry_id is None else await LedgerEntry.get_or_none(id=flag.entry_id)
+async def entry_of(info: Any, flag: Any) -> Any:
+    if flag.entry_id is None:
+        return None
+    return await reads.visible_entry(principal_of(info), flag.entry_id)

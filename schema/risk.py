@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 from strawberry.types import Info
 
-from db.models import RiskFlagStatus as RiskFlagStatusValues
 from domain.risk import ReviewDecision as ReviewDecisionValues
+from domain.risk import RiskFlagStatus as RiskFlagStatusValues
 from domain.velocity import VelocityAction as VelocityActionValues
 from domain.velocity import VelocityKind as VelocityKindValues
 from domain.velocity import VelocityWindow as VelocityWindowValues
@@ -104,7 +104,7 @@ class RiskFlag(Node):
 
     @strawberry.field(description="The movement's entry (null: it made none).")
     async def entry(self, info: Info) -> LedgerEntryRef | None:
-        return await resolve.entry_of(self)
+        return await resolve.entry_of(info, self)
 
 
 @strawberry.input

@@ -378,7 +378,8 @@ FROM tier t LEFT JOIN member m ON m.tier_id = t.id
 WHERE t.brand_id = $1 GROUP BY t.id ORDER BY t.rank
 """
 MOVEMENTS_SQL = """
-SELECT COALESCE(p.code, '') AS from_tier, c.code AS to_tier, COUNT(*) AS members
+SELECT COALESCE(p.code, '') AS from_tier, c.code AS to_tier,
+       COUNT(DISTINCT tc.member_id) AS members
 FROM tier_change tc
 JOIN tier c ON c.id = tc.current_id
 LEFT JOIN tier p ON p.id = tc.previous_id

@@ -35,6 +35,7 @@ from db.sql import Sql
 from domain.errors import DomainError, ErrorCode
 from domain.insights.rollups import BookRollup
 from domain.notices.outbox import NoticeDraft
+from domain.risk import quick_redeem
 
 EARNING_KINDS = {LedgerKind.EARN, LedgerKind.ADJUST}
 # The notice each kind of entry sends its member (a refund's is its cancellation's).
@@ -248,6 +249,8 @@ class MemberBook:
         """
         lots = await self._spendable_lots(first_lot_id)
         available = sum(lot.remaining for lot in lots)
+        if kind is LedgerKind.REDEEM and (details := quick_redeem(lots, self.now)):
+            self.flag("QUICK_REDEEM", details)
         if available < points and not owe_the_rest:
             raise DomainError(
                 ErrorCode.INSUFFICIENT_POINTS,

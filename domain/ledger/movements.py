@@ -44,7 +44,7 @@ from domain.ledger.reads import BalanceView, balance_view
 from domain.member_facts import forget_facts
 from domain.notices.outbox import publish_notices, record
 from domain.principal import Principal, Role
-from domain.risk import FlagDraft, record_flags
+from domain.risk import LARGE_ADJUSTMENT, FlagDraft, record_flags
 from domain.rules.bonuses import bonus_lots, pay_referrer, record_award
 from domain.rules.earning import (
     MAX_TOTAL,
@@ -536,6 +536,8 @@ async def adjust(
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry:
         description = f"Adjustment: {reason}"
+        if abs(points) >= LARGE_ADJUSTMENT:
+            book.flag("LARGE_ADJUSTMENT", {"points": points, "reason": reason})
         if points > 0:
             return await book.credit(
                 LedgerKind.ADJUST,

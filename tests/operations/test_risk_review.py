@@ -16,7 +16,7 @@ mutation ($input: SetVelocityLimitsInput!) {
 FLAGS = """
 query ($status: RiskFlagStatus) {
   riskFlags(status: $status, first: 10) { totalCount edges { node {
-    id status member { id } entry { id kind points } } } }
+    id status reason member { id } entry { id kind points } } } }
 }
 """
 REVIEW = """
@@ -50,10 +50,12 @@ async def flag_earns_past(staff, limit: int = 1) -> None:
     assert payload["userErrors"] == []
 
 
-async def open_flags(gql, staff) -> list[dict]:
+async def open_flags(gql, staff, reason: str = "VELOCITY") -> list[dict]:
+    """The brand's open flags for `reason` (a large earn redeemed at once is flagged too)."""
     body = await gql(FLAGS, {"status": "OPEN"}, token=staff.token)
     assert "errors" not in body, body
-    return [edge["node"] for edge in body["data"]["riskFlags"]["edges"]]
+    flags = [edge["node"] for edge in body["data"]["riskFlags"]["edges"]]
+    return [flag for flag in flags if flag["reason"] == reason]
 
 
 async def flagged_purchase(staff, gql, member_with_points) -> tuple[dict, dict]:
