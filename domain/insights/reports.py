@@ -373,9 +373,11 @@ NEW_SQL = """
 SELECT COUNT(*) AS members FROM member WHERE brand_id = $1 AND joined_at >= $2 AND joined_at < $3
 """
 TIERS_SQL = """
-SELECT t.code AS tier_code, t.name AS tier_name, COUNT(m.id) AS members
-FROM tier t LEFT JOIN member m ON m.tier_id = t.id
-WHERE t.brand_id = $1 GROUP BY t.id ORDER BY t.rank
+SELECT t.code AS tier_code, t.name AS tier_name, COALESCE(counted.members, 0) AS members
+FROM tier t
+LEFT JOIN (SELECT tier_id, COUNT(*) AS members FROM member WHERE brand_id = $1
+           GROUP BY tier_id) counted ON counted.tier_id = t.id
+WHERE t.brand_id = $1 ORDER BY t.rank
 """
 MOVEMENTS_SQL = """
 SELECT COALESCE(p.code, '') AS from_tier, c.code AS to_tier,
