@@ -36,6 +36,7 @@ from db.models import NoticeKind
 from domain.brands import create_brand
 from domain.ledger.book import INSERT_LOT_SQL
 from domain.ledger.movements import INSERT_PURCHASE_SQL, LINK_LOTS_SQL
+from domain.risk import MANY_PURCHASES_WITHIN
 from domain.rules.config import LIVE_RULES_SQL, TIERS_SQL
 from domain.rules.earning import FACTS_SQL
 from domain.rules.engine import rate_text
@@ -128,7 +129,8 @@ class BaseRate:
 async def assess(book: harness.Book, base: BaseRate) -> tuple[int, list[dict]]:
     """assess_purchase: the member's facts (first purchase?, the day's earn for the cap); the
     points earned and the breakdown, by the base rate rule."""
-    await book.db.fetchrow(FACTS_SQL, book.member["id"], book.now.date())  # the brand is on UTC
+    lately = book.now - MANY_PURCHASES_WITHIN
+    await book.db.fetchrow(FACTS_SQL, book.member["id"], book.now.date(), lately)  # brand on UTC
     points = int(TOTAL * base.rate)
     description = f"{rate_text(base.rate)} on {TOTAL}"
     return points, [{"rule": base.code, "description": description, "points": points}]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import Enum
 from typing import Any
 
@@ -31,6 +32,10 @@ __all__ = ["RiskFlagStatus"]  # re-exported for the schema
 LARGE_ADJUSTMENT = 10_000  # points an admin adds or takes at once
 QUICK_REDEEM_WITHIN = timedelta(minutes=10)  # a redemption this soon after ...
 LARGE_EARN = 1_000  # ... an earn of at least this many points
+LARGE_PURCHASE_TIMES = 5  # a purchase this many times the member's usual ...
+USUAL_AFTER = 3  # ... once they have made this many
+MANY_PURCHASES = 5  # purchases of one member ...
+MANY_PURCHASES_WITHIN = timedelta(minutes=10)  # ... within this long
 PHONE_PREFIX_DIGITS = 7  # members registered within a day with the same first digits ...
 SHARED_PHONE_PREFIX = 5  # ... this many of them, this one included
 
@@ -45,6 +50,20 @@ def quick_redeem(lots: list[Any], now: datetime) -> dict[str, Any] | None:
         return None
     return {"earnedPoints": max(lot.points for lot in recent),
             "earnedAt": min(lot.earned_at for lot in recent).isoformat()}  # fmt: skip
+
+
+def purchase_flags(total: Decimal, facts: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The flags a purchase raises: far above the member's own usual, or one of many in minutes
+    (`facts`: the earn's MemberFacts)."""
+    flags = []
+    usual = facts.usual_total
+    if facts.recent_purchases >= USUAL_AFTER and usual and total > LARGE_PURCHASE_TIMES * usual:
+        flags.append(("LARGE_PURCHASE", {"total": str(total), "usual": f"{usual:.2f}"}))
+    if facts.purchases_lately + 1 >= MANY_PURCHASES:
+        minutes = int(MANY_PURCHASES_WITHIN.total_seconds() // 60)
+        flags.append(("MANY_PURCHASES", {"purchases": facts.purchases_lately + 1,
+                                          "withinMinutes": minutes}))  # fmt: skip
+    return flags
 
 
 SAME_PREFIX_SQL = """

@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TextIO
 
@@ -79,7 +79,11 @@ async def _liability(
 async def _expiring_forecast(
     rt: Backends, figures: Figures, options: ReportOptions, write: Write, _: Progress
 ) -> None:
-    forecast = await reports.expiring_forecast(figures, options.months, rt.clock.now())
+    """From this month, or from the month of --from (points due before it counted in it)."""
+    now = rt.clock.now()
+    if options.start is not None:
+        now = datetime.combine(options.start, time(12), figures.zone)
+    forecast = await reports.expiring_forecast(figures, options.months, now)
     write(["month", "points", "amount"])
     for month in forecast:
         write([_month(month.month), month.points, month.amount])

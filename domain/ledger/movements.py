@@ -237,6 +237,8 @@ async def record_purchase(
             connection, brand, book.member, purchase, book.now, book.balance.shortfall,
             principal.partner_code,
         )  # fmt: skip
+        for reason, details in earned.flags:
+            book.flag(reason, details)
         entry = await book.credit(
             LedgerKind.EARN,
             earned.lots,

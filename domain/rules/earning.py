@@ -8,7 +8,7 @@ returns and previewEarn shows it, so a preview and the real earn never differ.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ from db.sql import Sql
 from domain.errors import DomainError, ErrorCode
 from domain.ledger.book import lots_after_paying, shortfall_component
 from domain.ledger.policy import expiry_of
+from domain.risk import MANY_PURCHASES_WITHIN, purchase_flags
 from domain.rules.config import earning_config
 from domain.rules.engine import (
     Earn,
@@ -41,13 +42,20 @@ async def live_rules(brand: Brand, connection: BaseDBAsyncClient) -> tuple[Rule,
 
 
 # Whether the member bought before, and what purchases and tasks earned them on the (brand's)
-# day: the daily cap counts it. One statement, as every earn reads it.
+# day: the daily cap counts it; and their usual purchase (the average of the last ones) and how
+# many they made since $3, for the risk flags. One statement, as every earn reads it.
 FACTS_SQL = """
 SELECT EXISTS (SELECT 1 FROM purchase WHERE member_id = $1) AS purchased_before,
        COALESCE((SELECT SUM(points_earned) FROM purchase
                  WHERE member_id = $1 AND earn_day = $2), 0)
      + COALESCE((SELECT SUM(points) FROM award
-                 WHERE member_id = $1 AND kind = 'TASK' AND local_day = $2), 0) AS earned_that_day
+                 WHERE member_id = $1 AND kind = 'TASK' AND local_day = $2), 0) AS earned_that_day,
+       (SELECT avg(total) FROM (SELECT total FROM purchase WHERE member_id = $1
+                                ORDER BY occurred_at DESC LIMIT 20) recent) AS usual_total,
+       (SELECT COUNT(*) FROM (SELECT 1 FROM purchase WHERE member_id = $1
+                              ORDER BY occurred_at DESC LIMIT 20) recent) AS recent_purchases,
+       (SELECT COUNT(*) FROM purchase WHERE member_id = $1 AND occurred_at > $3)
+           AS purchases_lately
 """
 
 
@@ -58,11 +66,13 @@ async def member_facts(
     day: date,
     *,
     purchase: bool = False,
+    now: datetime | None = None,
 ) -> MemberFacts:
     """What the engine knows of the member on `day`; for a `purchase`, whether it is their
     first, and whether it is the first of a referred member whose referral was not yet paid."""
     tier = (await earning_config(connection, brand)).tier(member.tier_id)
-    row = await Sql(connection).fetchrow(FACTS_SQL, member.id, day)
+    lately_since = (now or datetime.max.replace(tzinfo=UTC)) - MANY_PURCHASES_WITHIN
+    row = await Sql(connection).fetchrow(FACTS_SQL, member.id, day, lately_since)
     first_purchase = purchase and not row["purchased_before"]
     referred = (
         first_purchase
@@ -81,6 +91,9 @@ async def member_facts(
         earned_that_day=int(row["earned_that_day"]),
         cap_per_purchase=brand.earn_cap_per_purchase,
         cap_per_day=brand.earn_cap_per_day,
+        usual_total=row["usual_total"],
+        recent_purchases=int(row["recent_purchases"]),
+        purchases_lately=int(row["purchases_lately"]),
     )
 
 
@@ -130,6 +143,7 @@ class PurchaseEarn:
     occurred_at: datetime
     earn_day: date
     shortfall_paid: int
+    flags: list[tuple[str, dict[str, Any]]]  # risk flags the purchase raises (domain/risk.py)
 
     @property
     def points(self) -> int:
@@ -179,7 +193,7 @@ async def assess_purchase(
             "The points of a purchase this old would have expired already.",
             ["occurredAt"],
         )
-    facts = await member_facts(connection, brand, member, earn_day, purchase=True)
+    facts = await member_facts(connection, brand, member, earn_day, purchase=True, now=now)
     rules = await live_rules(brand, connection)
     earn = evaluate_purchase(
         purchase.total, purchase.lines, purchase.store_code, occurred_at, facts, rules,
@@ -193,4 +207,5 @@ async def assess_purchase(
         occurred_at=occurred_at,
         earn_day=earn_day,
         shortfall_paid=min(shortfall, max(earn.points, 0)),
+        flags=purchase_flags(purchase.total, facts),
     )

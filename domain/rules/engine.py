@@ -132,6 +132,11 @@ class MemberFacts:
     earned_that_day: int = 0
     cap_per_purchase: int | None = None
     cap_per_day: int | None = None
+    # For the risk flags: the member's usual purchase, how many recent ones it is of, and how
+    # many they made in the last minutes.
+    usual_total: Decimal | None = None
+    recent_purchases: int = 0
+    purchases_lately: int = 0
 
 
 @dataclass(frozen=True, slots=True)

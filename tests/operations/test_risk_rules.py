@@ -1,5 +1,6 @@
-"""Movements flagged without being refused: a large manual adjustment, a redemption minutes
-after a large earn, many members registered within a day sharing a phone prefix."""
+"""Movements flagged without being refused: a purchase far above the member's usual, many
+purchases within minutes, a large manual adjustment, a redemption minutes after a large earn,
+many members registered within a day sharing a phone prefix."""
 
 from __future__ import annotations
 
@@ -60,3 +61,34 @@ async def test_members_sharing_a_phone_prefix_within_a_day_are_flagged(staff, gq
     clock.advance(timedelta(days=1, minutes=1))
     await staff.register("Later", phone=f"{prefix}9999")  # the others a day ago
     assert len(await flags(gql, staff, "SHARED_PHONE_PREFIX")) == 1
+
+
+async def test_a_purchase_far_above_the_members_usual_is_flagged(staff, gql, clock):
+    member = await staff.register("Fay")
+    for _ in range(3):
+        await staff.purchase(member["id"], "20.00")
+        clock.advance(timedelta(minutes=11))
+    await staff.purchase(member["id"], "100.00")  # five times the usual: not above it
+    assert await flags(gql, staff, "LARGE_PURCHASE") == []
+    clock.advance(timedelta(minutes=11))
+    await staff.purchase(member["id"], "400.00")  # the usual is now 40
+    (flag,) = await flags(gql, staff, "LARGE_PURCHASE")
+    assert flag["member"]["id"] == member["id"] and flag["entry"]["kind"] == "EARN"
+    assert '"usual": "40.00"' in flag["details"]
+
+    newcomer = await staff.register("Gus")  # no usual yet: a first large purchase is not odd
+    await staff.purchase(newcomer["id"], "5000.00")
+    assert len(await flags(gql, staff, "LARGE_PURCHASE")) == 1
+
+
+async def test_many_purchases_within_minutes_are_flagged(staff, gql, clock):
+    member = await staff.register("Hal")
+    for _ in range(4):
+        await staff.purchase(member["id"], "5.00")
+    assert await flags(gql, staff, "MANY_PURCHASES") == []
+    await staff.purchase(member["id"], "5.00")  # the fifth within ten minutes
+    (flag,) = await flags(gql, staff, "MANY_PURCHASES")
+    assert flag["member"]["id"] == member["id"] and '"purchases": 5' in flag["details"]
+    clock.advance(timedelta(minutes=11))
+    await staff.purchase(member["id"], "5.00")  # the others are no longer minutes ago
+    assert len(await flags(gql, staff, "MANY_PURCHASES")) == 1
