@@ -22,6 +22,7 @@ from tortoise.transactions import in_transaction
 from db.models import Brand, NoticeKind, RiskFlag, RiskFlagStatus
 from db.rate_limits import VERIFY_CODE_LUA
 from domain.errors import DomainError, ErrorCode
+from domain.idempotency import change_once
 from domain.notices.outbox import NoticeDraft, publish_notices, record
 from domain.principal import Principal
 from domain.runtime import Backends
@@ -143,15 +144,21 @@ async def verify_redemption(
     await use_code(rt, member_id, code)
 
 
-async def set_step_up(principal: Principal, settings: dict[str, Any] | None) -> Brand:
-    """The brand's step-up thresholds (None: off)."""
-    brand = await Brand.get(id=principal.brand_id)
+async def set_step_up(principal: Principal, settings: dict[str, Any] | None, key: str) -> Brand:
+    """The brand's step-up thresholds (None: off); once per idempotency key."""
     if settings is not None:
         points, value = settings.get("points"), settings.get("value")
         if (points is not None and points < 0) or (value is not None and value < 0):
             raise DomainError(ErrorCode.INVALID_INPUT, "Thresholds are not negative.")
         settings = {"points": points, "value": None if value is None else str(value),
                     "flagged": bool(settings.get("flagged"))}  # fmt: skip
-    brand.step_up = settings
-    await brand.save(update_fields=["step_up"])
-    return brand
+
+    async def save(connection: BaseDBAsyncClient) -> Brand:
+        brand = await Brand.get(id=principal.brand_id).using_db(connection)
+        brand.step_up = settings
+        await brand.save(using_db=connection, update_fields=["step_up"])
+        return brand
+
+    return await change_once(
+        principal, "setStepUpVerification", key, {"settings": settings}, Brand, save
+    )
