@@ -22,7 +22,8 @@ set-based SQL (seconds, not the API):
              member with --long-ledger entries of the same cycles over the last 360 days, and
              a SILVER member with 10.
 Then the roll-ups, as production fills them: member_day and expiry_rollup by the migration's
-backfill statements (db/migrations/0018_insights.py), ledger_rollup by the roll-up job
+backfill statements (db/migrations/0018_insights.py), ledger_rollup and the active members'
+numbers and days (member_number, active_day) by the roll-up job
 (domain.insights.rollups.roll_up) and the RFM segments by domain.insights.reports.
 refresh_segments.
 
@@ -685,7 +686,9 @@ async def main(options: Options) -> None:
                 "(SELECT count(*) FROM redemption WHERE brand_id = $1) AS redemptions, "
                 "(SELECT count(*) FROM purchase WHERE brand_id = $1) AS purchases, "
                 "(SELECT count(*) FROM member_day) AS member_days, "
-                "(SELECT count(*) FROM ledger_rollup) AS ledger_rollups",
+                "(SELECT count(*) FROM ledger_rollup) AS ledger_rollups, "
+                "(SELECT count(*) FROM member_number) AS member_numbers, "
+                "(SELECT count(*) FROM active_day) AS active_days",
                 brand.id,
             )
             print(

@@ -5,6 +5,7 @@ brand's point value."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -59,9 +60,9 @@ async def _rows(sql: str, *arguments: Any) -> list[dict[str, Any]]:
 
 
 async def rolled_up_at() -> datetime | None:
-    """When the ledger's roll-up last ran: the ledger figures include everything before."""
-    mark = await RollupWatermark.get_or_none(name="ledger")
-    return mark.rolled_at if mark else None
+    """When the ledger's roll-up last ran: the ledger figures and the active members include
+    everything before."""
+    return min(await RollupWatermark.all().values_list("rolled_at", flat=True), default=None)
 
 
 # --- Liability and expiry --------------------------------------------------------------------
@@ -77,14 +78,22 @@ class MonthPoints:
 @dataclass(frozen=True)
 class Liability:
     as_of: date
-    points: int
+    points: int  # available
     amount: Decimal
-    by_expiry_month: list[MonthPoints] | None  # for today only
+    by_expiry_month: list[MonthPoints] | None  # for today only: available and pending
+    pending: int | None = None  # for today only
+    pending_amount: Decimal | None = None
 
 
 EXPIRY_SQL = """
 SELECT month, SUM(points)::bigint AS points FROM expiry_rollup
 WHERE brand_id = $1 GROUP BY month HAVING SUM(points) <> 0 ORDER BY month
+"""
+# Members holding pending points only (a partial index on balance): nothing for a brand without.
+PENDING_SQL = """
+SELECT COALESCE(SUM(b.pending), 0)::bigint AS points
+FROM balance b JOIN member m ON m.id = b.member_id
+WHERE b.pending > 0 AND m.brand_id = $1
 """
 OUTSTANDING_SQL = """
 SELECT COALESCE(SUM(points), 0)::bigint AS points FROM ledger_rollup
@@ -93,9 +102,9 @@ WHERE brand_id = $1 AND rule = '' AND day <= $2
 
 
 async def liability(figures: Figures, as_of: date | None, now: datetime) -> Liability:
-    """What the brand owes its members: today, every available point by the month it expires
-    (points due and not yet expired count in their month); at the end of an earlier day, the
-    total from the ledger's roll-up."""
+    """What the brand owes its members: today, its members' available points, their pending
+    points apart, and both by the month they expire (points due and not yet expired count in
+    their month); at the end of an earlier day, the available points from the ledger's roll-up."""
     today = figures.today(now)
     if as_of is not None and as_of > today:
         raise DomainError(
@@ -106,8 +115,12 @@ async def liability(figures: Figures, as_of: date | None, now: datetime) -> Liab
             MonthPoints(row["month"], row["points"], figures.money(row["points"]))
             for row in await _rows(EXPIRY_SQL, figures.brand.id)
         ]
-        points = sum(month.points for month in months)
-        return Liability(today, points, figures.money(points), months)
+        (held,) = await _rows(PENDING_SQL, figures.brand.id)
+        pending = int(held["points"])
+        points = sum(month.points for month in months) - pending
+        return Liability(
+            today, points, figures.money(points), months, pending, figures.money(pending)
+        )
     (row,) = await _rows(OUTSTANDING_SQL, figures.brand.id, as_of)
     return Liability(as_of, row["points"], figures.money(row["points"]), None)
 
@@ -365,9 +378,11 @@ class MemberFigures:
     movements: list[TierMovement]
 
 
+# The period's days' bits OR-ed per chunk, counted (domain/insights/rollups.py).
 ACTIVE_SQL = """
-SELECT COUNT(DISTINCT member_id) AS members FROM member_day
-WHERE brand_id = $1 AND day BETWEEN $2 AND $3 AND (earned > 0 OR redeemed > 0)
+SELECT COALESCE(SUM(bit_count(bits)), 0)::bigint AS members
+FROM (SELECT bit_or(bits) AS bits FROM active_day
+      WHERE brand_id = $1 AND day BETWEEN $2 AND $3 GROUP BY chunk) chunks
 """
 NEW_SQL = """
 SELECT COUNT(*) AS members FROM member WHERE brand_id = $1 AND joined_at >= $2 AND joined_at < $3
@@ -379,30 +394,41 @@ LEFT JOIN (SELECT tier_id, COUNT(*) AS members FROM member WHERE brand_id = $1
            GROUP BY tier_id) counted ON counted.tier_id = t.id
 WHERE t.brand_id = $1 ORDER BY t.rank
 """
+# Members per move into each of the brand's tiers, from the index alone (tier_change_moves),
+# by previous tier id (a brand's tier codes are unique; a deleted tier's changes have none).
 MOVEMENTS_SQL = """
-SELECT COALESCE(p.code, '') AS from_tier, c.code AS to_tier,
-       COUNT(DISTINCT tc.member_id) AS members
-FROM tier_change tc
-JOIN tier c ON c.id = tc.current_id
-LEFT JOIN tier p ON p.id = tc.previous_id
-WHERE c.brand_id = $1 AND tc.changed_at >= $2 AND tc.changed_at < $3
-GROUP BY 1, 2 ORDER BY 1, 2
+SELECT COALESCE(p.code, '') AS from_tier, c.code AS to_tier, moved.members
+FROM tier c
+CROSS JOIN LATERAL (
+    SELECT previous_id, COUNT(*) AS members
+    FROM (SELECT DISTINCT tc.previous_id, tc.member_id FROM tier_change tc
+          WHERE tc.current_id = c.id AND tc.changed_at >= $2 AND tc.changed_at < $3) moves
+    GROUP BY previous_id
+) moved
+LEFT JOIN tier p ON p.id = moved.previous_id
+WHERE c.brand_id = $1
+ORDER BY 1, 2
 """
 
 
 async def members(figures: Figures, start: date, end: date) -> MemberFigures:
-    """Members who earned or redeemed in the period, those who joined in it, how many are in
-    each tier now, and how many moved between tiers in it."""
+    """Members who earned or redeemed in the period (as rolled up), those who joined in it,
+    how many are in each tier now, and how many moved between tiers in it."""
     check_period(start, end)
     since, until = day_bounds(figures, start, end)
     brand_id = figures.brand.id
-    (active,) = await _rows(ACTIVE_SQL, brand_id, start, end)
-    (new,) = await _rows(NEW_SQL, brand_id, since, until)
+    # Four reads on as many pooled connections: the report takes the longest, not the sum.
+    (active,), (new,), tiers, movements = await asyncio.gather(
+        _rows(ACTIVE_SQL, brand_id, start, end),
+        _rows(NEW_SQL, brand_id, since, until),
+        _rows(TIERS_SQL, brand_id),
+        _rows(MOVEMENTS_SQL, brand_id, since, until),
+    )
     return MemberFigures(
         active["members"],
         new["members"],
-        [TierCount(**row) for row in await _rows(TIERS_SQL, brand_id)],
-        [TierMovement(**row) for row in await _rows(MOVEMENTS_SQL, brand_id, since, until)],
+        [TierCount(**row) for row in tiers],
+        [TierMovement(**row) for row in movements],
     )
 
 
