@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 import strawberry
 from strawberry.types import Info
 
+from domain.brands import ExpiryPolicy as DomainExpiryPolicy
+from domain.brands import TierMetric as DomainTierMetric
 from resolvers import brands as resolve
 from schema.errors import UserError
 from schema.permissions import HasBrand, IsBrandAdmin
 from schema.relay import Node
+
+ExpiryPolicy = strawberry.enum(
+    DomainExpiryPolicy,
+    name="ExpiryPolicy",
+    description="ROLLING: points last expiryMonths after they are earned (through that day); "
+    "FIXED_DATE: points earned in a year last through the clearing date of the next.",
+)
+TierMetric = strawberry.enum(
+    DomainTierMetric,
+    name="TierMetric",
+    description="What tiers qualify on over the brand's window (a tier's qualifyingPoints is "
+    "its threshold in it): POINTS earned by purchases less what refunds took back; SPEND, "
+    "money spent less refunds, in whole currency units; PURCHASES not refunded in full.",
+)
 
 
 @strawberry.type
@@ -39,6 +56,9 @@ class Tier(Node):
 class Store(Node):
     code: str
     name: str
+    archived_at: datetime | None = strawberry.field(
+        description="Archived: it takes no purchases made since; its history stays."
+    )
 
     @strawberry.field
     async def brand(self, info: Info) -> Brand:
@@ -60,12 +80,58 @@ class Brand(Node):
     )
 
     @strawberry.field
-    async def stores(self) -> list[Store]:
-        return await resolve.stores_of(self)
+    async def stores(self, include_archived: bool = False) -> list[Store]:
+        return await resolve.stores_of(self, include_archived)
 
     @strawberry.field
     async def tiers(self) -> list[Tier]:
         return await resolve.tiers_of(self)
+
+    @strawberry.field(permission_classes=[IsBrandAdmin], description="ADMIN: what it sets.")
+    def settings(self) -> BrandSettings:
+        return resolve.settings_of(self)
+
+
+@strawberry.type(description="What the brand's admin sets of it (updateBrandSettings).")
+class BrandSettings:
+    name: str
+    timezone: str = strawberry.field(description="IANA: the brand's days, months and hours.")
+    locale: str = strawberry.field(description="What a member's missing locale falls back to.")
+    currency: str = strawberry.field(description="ISO 4217.")
+    point_value: Decimal = strawberry.field(description="What one point is worth, in currency.")
+    expiry_policy: ExpiryPolicy
+    expiry_months: int = strawberry.field(description="ROLLING: how long points last.")
+    clearing_month: int = strawberry.field(description="FIXED_DATE: the clearing date's month.")
+    clearing_day: int = strawberry.field(
+        description="FIXED_DATE: its day (29 February: the 28th in other years)."
+    )
+    grace_days: int = strawberry.field(
+        description="Points given back (a cancelled redemption) after their lot expired last "
+        "this many days more."
+    )
+    tier_window_months: int = strawberry.field(
+        description="Tiers qualify on the points earned in this many months up to now."
+    )
+    earn_cap_per_purchase: int | None
+    earn_cap_per_day: int | None
+    purchase_max_age_days: int
+    payment_window_minutes: int = strawberry.field(
+        description="Points + cash redemptions not paid within it are cancelled."
+    )
+    cancel_window_hours: int = strawberry.field(
+        description="A member may cancel their redemption within it (0: never)."
+    )
+    quiet_hours_start: str = strawberry.field(description="HH:MM in the brand's timezone.")
+    quiet_hours_end: str
+    expiry_reminder_days: list[int]
+    birthday_min_age_days: int = strawberry.field(
+        description="No birthday bonus for a birthday given fewer than this many days ago."
+    )
+    pending_days: int = strawberry.field(
+        description="A purchase's points are pending this many days (its return window) "
+        "before they can be spent; 0: available at once. Applies to purchases from then on."
+    )
+    tier_metric: TierMetric
 
 
 @strawberry.type
@@ -98,8 +164,96 @@ class TierPayload:
     user_errors: list[UserError]
 
 
+@strawberry.input(
+    description="Only the fields given change. Null clears a cap (earnCapPerPurchase, "
+    "earnCapPerDay: no cap); the other fields may not be null. A new expiry policy applies to "
+    "points earned from then on."
+)
+class UpdateBrandSettingsInput:
+    name: str | None = strawberry.UNSET
+    timezone: str | None = strawberry.UNSET
+    locale: str | None = strawberry.UNSET
+    currency: str | None = strawberry.UNSET
+    point_value: Decimal | None = strawberry.UNSET
+    expiry_policy: ExpiryPolicy | None = strawberry.UNSET
+    expiry_months: int | None = strawberry.UNSET
+    clearing_month: int | None = strawberry.UNSET
+    clearing_day: int | None = strawberry.UNSET
+    grace_days: int | None = strawberry.UNSET
+    tier_window_months: int | None = strawberry.UNSET
+    earn_cap_per_purchase: int | None = strawberry.UNSET
+    earn_cap_per_day: int | None = strawberry.UNSET
+    purchase_max_age_days: int | None = strawberry.UNSET
+    payment_window_minutes: int | None = strawberry.UNSET
+    cancel_window_hours: int | None = strawberry.UNSET
+    quiet_hours_start: str | None = strawberry.UNSET
+    quiet_hours_end: str | None = strawberry.UNSET
+    expiry_reminder_days: list[int] | None = strawberry.UNSET
+    birthday_min_age_days: int | None = strawberry.UNSET
+    pending_days: int | None = strawberry.UNSET
+    tier_metric: TierMetric | None = strawberry.UNSET
+    idempotency_key: str
+
+
+@strawberry.type
+class BrandSettingsPayload:
+    settings: BrandSettings | None
+    user_errors: list[UserError]
+
+
+@strawberry.input(description="A new store of the brand: it takes purchases at once.")
+class CreateStoreInput:
+    code: str = strawberry.field(
+        description="1 to 32 of A-Z, 0-9, _ and -; the brand's for good (an archived store's "
+        "is not given again)."
+    )
+    name: str
+    idempotency_key: str
+
+
+@strawberry.input(description="A store's new name; its code stays (purchases and rules name it).")
+class UpdateStoreInput:
+    id: strawberry.ID
+    name: str
+    idempotency_key: str
+
+
+@strawberry.input
+class ArchiveStoreInput:
+    id: strawberry.ID
+    idempotency_key: str
+
+
+@strawberry.type
+class StorePayload:
+    store: Store | None
+    user_errors: list[UserError]
+
+
 @strawberry.type
 class BrandMutations:
     @strawberry.mutation(permission_classes=[IsBrandAdmin])
     async def save_tier(self, info: Info, input: SaveTierInput) -> TierPayload:
         return await resolve.save_tier(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], description="ADMIN.")
+    async def update_brand_settings(
+        self, info: Info, input: UpdateBrandSettingsInput
+    ) -> BrandSettingsPayload:
+        return await resolve.update_brand_settings(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], description="ADMIN.")
+    async def create_store(self, info: Info, input: CreateStoreInput) -> StorePayload:
+        return await resolve.create_store(info, input)
+
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], description="ADMIN.")
+    async def update_store(self, info: Info, input: UpdateStoreInput) -> StorePayload:
+        return await resolve.update_store(info, input)
+
+    @strawberry.mutation(
+        permission_classes=[IsBrandAdmin],
+        description="ADMIN: the store takes no purchases made from now on and leaves "
+        "`brand { stores }` (includeArchived: true lists it); its history stays.",
+    )
+    async def archive_store(self, info: Info, input: ArchiveStoreInput) -> StorePayload:
+        return await resolve.archive_store(info, input)
