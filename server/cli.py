@@ -424,16 +424,7 @@ def _brand_secret(
     it). The brand (and member) must exist, and the brand must have no key of its own."""
     from server.auth import brand_signing_secret
 
-    path = settings.data_dir / "jwt-secret"
-    if not settings.jwt_secret and not path.exists():
-        raise click.ClickException(
-            f"No development secret in {path}: start `pointsmall serve` with this data dir "
-            "first, pass --data-dir, or set POINTSMALL_JWT_SECRET."
-        )
-    try:
-        secret, _ = settings.resolved_jwt_secret()
-    except SettingsError as error:
-        raise click.ClickException(str(error)) from None
+    secret, source = _deployment_secret(settings)
 
     async def check() -> None:
         brand = await _check_brand(brand_code)
@@ -447,8 +438,23 @@ def _brand_secret(
 
     with _reachable(settings, "token", redis=False) as reached:
         _run_with_database(reached, check)
-    source = "POINTSMALL_JWT_SECRET" if settings.jwt_secret else f"the secret in {path}"
     return brand_signing_secret(secret, brand_code), source
+
+
+def _deployment_secret(settings: Settings) -> tuple[str, str]:
+    """The secret brands' keys are derived from, and where it came from: the environment or the
+    data dir's development secret, never a new one (a server would not know it)."""
+    path = settings.data_dir / "jwt-secret"
+    if not settings.jwt_secret and not path.exists():
+        raise click.ClickException(
+            f"No development secret in {path}: start `pointsmall serve` with this data dir "
+            "first, pass --data-dir, or set POINTSMALL_JWT_SECRET."
+        )
+    try:
+        secret, _ = settings.resolved_jwt_secret()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    return secret, "POINTSMALL_JWT_SECRET" if settings.jwt_secret else f"the secret in {path}"
 
 
 @main.command(
@@ -463,6 +469,83 @@ def brand_secret(brand: str, data_dir: Path | None) -> None:
     signing_key, source = _brand_secret(_settings(data_dir), brand)
     click.echo(f"Derived from {source}.", err=True)
     click.echo(signing_key)
+
+
+BRANDS = reads(DATABASE, "POINTSMALL_JWT_SECRET", "POINTSMALL_JWT_ISSUER", "POINTSMALL_DATA_DIR")
+# The arguments of `brand create`, by the fields the domain names in its errors.
+BRAND_ARGUMENTS = {"code": "CODE", "name": "'--name'", "timezone": "'--timezone'",
+                   "currency": "'--currency'"}  # fmt: skip
+
+
+@main.group(epilog=BRANDS)
+def brand() -> None:
+    """Brands, for the platform's operator: create one and get its first ADMIN token."""
+
+
+@brand.command("create", epilog=BRANDS)
+@click.argument("code")
+@click.option("--name", required=True, help="The brand's name, as its members see it.")
+@click.option("--timezone", required=True, help="IANA timezone of its days, e.g. Asia/Shanghai.")
+@click.option("--currency", required=True, help="ISO 4217 code of its money, e.g. CNY.")
+@click.option(
+    "--sub", "subject", default="admin", show_default=True, help="The first admin's subject."
+)
+@click.option(
+    "--ttl",
+    type=click.IntRange(min=60),
+    default=24 * 3600,
+    show_default=True,
+    help="Lifetime of the token in seconds.",
+)
+@data_dir_option
+def brand_create(
+    code: str,
+    name: str,
+    timezone: str,
+    currency: str,
+    subject: str,
+    ttl: int,
+    data_dir: Path | None,
+) -> None:
+    """Create brand CODE (1 to 32 of a-z, 0-9 and '-') with a base tier and a base rate of 1
+    point per unit of its currency, and print its first ADMIN token (on stdout; the rest on
+    stderr); its admin sets up the rest over GraphQL. Exit code 2 for a bad value, 1 when
+    the code is taken."""
+    from domain.brands import open_brand
+    from domain.errors import DomainError, ErrorCode
+    from server.auth import brand_signing_secret, mint_token
+
+    settings = _settings(data_dir)
+    secret, source = _deployment_secret(settings)  # before the brand is made: no token, no brand
+
+    async def create() -> Any:
+        try:
+            return await open_brand(code, name, timezone, currency)
+        except DomainError as error:
+            if error.code is ErrorCode.DUPLICATE:
+                raise click.ClickException(error.message) from None
+            hint = BRAND_ARGUMENTS.get((error.field or [""])[0])
+            raise click.BadParameter(error.message, param_hint=hint) from None
+
+    with _reachable(settings, "brand create", redis=False) as reached:
+        created = _run_with_database(reached, create)
+    token = mint_token(
+        brand_signing_secret(secret, created.code),
+        role="ADMIN",
+        brand=created.code,
+        subject=subject,
+        issuer=settings.jwt_issuer,
+        ttl_seconds=ttl,
+    )
+    click.echo(
+        f"Created brand {created.code!r} ({created.name}; {created.timezone}, "
+        f"{created.currency}) with the base tier Member and a base rate of 1 point per "
+        f"{created.currency} 1. Its first ADMIN token (subject {subject!r}, valid {ttl} s, "
+        f"signed with {source}) follows: send it as 'Authorization: Bearer <token>' to set up "
+        "the brand (updateBrandSettings, createStore, saveTier, createEarningRule).",
+        err=True,
+    )
+    click.echo(token)
 
 
 def _run_job(
@@ -524,6 +607,24 @@ def expire(brand_code: str | None, data_dir: Path | None) -> None:
         lambda rt, progress: run_expiry(rt, brand_code=brand_code, progress=progress),
     )
     click.echo(f"Expired {points} points of {members} members.")
+
+
+@main.command("release-pending", epilog=JOBS)
+@brand_option
+@data_dir_option
+def release_pending(brand_code: str | None, data_dir: Path | None) -> None:
+    """Make pending points available once their return window has closed; safe to repeat,
+    resumable, safe to run twice at once."""
+    from domain.ledger.expiry import run_release
+
+    members, points = _run_job_with_progress(
+        "release-pending",
+        data_dir,
+        brand_code,
+        "Releasing",
+        lambda rt, progress: run_release(rt, brand_code=brand_code, progress=progress),
+    )
+    click.echo(f"Released {points} pending points of {members} members.")
 
 
 @main.command("evaluate-tiers", epilog=JOBS)
@@ -697,12 +798,12 @@ def _csv_output(path: Path | None) -> Iterator[Any]:
 
 
 @contextmanager
-def _report_progress(shown: bool) -> Iterator[Callable[[int, int], None]]:
+def _report_progress(shown: bool, label: str = "Exporting") -> Iterator[Callable[[int, int], None]]:
     """A progress bar on stderr when it is a terminal the CSV does not go to; else nothing."""
     if not shown:
         yield lambda done, total: None
         return
-    with click.progressbar(length=0, label="Exporting", show_pos=True, file=sys.stderr) as bar:
+    with click.progressbar(length=0, label=label, show_pos=True, file=sys.stderr) as bar:
 
         def progress(done: int, total: int) -> None:
             bar.length = total
@@ -811,6 +912,135 @@ def audit(member_id: str | None, data_dir: Path | None) -> None:
     if findings:
         raise SystemExit(1)
     click.echo("The ledger is consistent.")
+
+
+# --- Members from and for another loyalty system ----------------------------------------------
+
+MEMBERS_IO = reads(DATABASE, "POINTSMALL_DATA_DIR")
+
+
+@main.group("import", epilog=MEMBERS_IO)
+def import_group() -> None:
+    """Import members from another loyalty system (CSV)."""
+
+
+@import_group.command("members", epilog=MEMBERS_IO)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--brand", "brand_code", required=True, help="The brand's code.")
+@click.option("--skip-bad", is_flag=True, help="Import the other members; skip any with a bad row.")
+@click.option("--dry-run", is_flag=True, help="Check the file and say what would be written.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the bad rows there, as CSV (line, external_id, column, value, reason).",
+)
+@data_dir_option
+def import_members(
+    file: Path,
+    brand_code: str,
+    skip_bad: bool,
+    dry_run: bool,
+    report_path: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """Import members with their opening balances from FILE, a CSV with a header row
+    (README, "Import members"). Every row is checked first: with any bad row nothing is
+    written (exit 1) unless --skip-bad. Members imported before (by external_id) are skipped,
+    so a rerun, even of a run that failed halfway, writes each member once."""
+    import csv
+    import time
+    from datetime import UTC, datetime
+
+    from domain.errors import DomainError
+    from domain.member_import import plan_import, write_import
+
+    def checked(plan: Any) -> None:
+        click.echo(
+            f"Checked {plan.rows} rows: {len(plan.staged)} new members, "
+            f"{plan.imported_before} imported before, {len(plan.bad_rows)} bad rows."
+        )
+        for bad in plan.bad_rows:
+            click.echo(bad.describe(), err=True)
+        if report_path is not None:
+            with report_path.open("w", newline="", encoding="utf-8") as stream:
+                writer = csv.writer(stream)
+                writer.writerow(("line", "external_id", "column", "value", "reason"))
+                writer.writerows(
+                    (bad.line, bad.external_id, bad.column, bad.value, bad.reason)
+                    for bad in plan.bad_rows
+                )
+
+    async def run() -> None:
+        brand = await _check_brand(brand_code)
+        started = time.monotonic()
+        with file.open("rb") as source:
+            plan = await plan_import(brand, source, datetime.now(UTC), file.name)
+        checked(plan)
+        if not plan.whole:
+            raise click.ClickException("Nothing written: the file could not be read whole.")
+        if plan.bad_rows and not skip_bad:
+            raise click.ClickException(
+                "Nothing written: correct the rows above, or give --skip-bad to import the "
+                "other members without those these rows belong to."
+            )
+        members, skipped = plan.members, plan.members_left_out
+        if dry_run:
+            click.echo(
+                f"Would import {len(members)} members ({sum(len(m.lots) for m in members)} "
+                f"lots, {sum(m.points for m in members)} points); {skipped} skipped for bad "
+                "rows. Nothing written (--dry-run)."
+            )
+            return
+        with _report_progress(sys.stderr.isatty(), "Importing") as progress:
+            try:
+                outcome = await write_import(plan, skip_bad=skip_bad, progress=progress)
+            except DomainError as error:
+                raise click.ClickException(error.message) from None
+        seconds = time.monotonic() - started
+        if not outcome.members:
+            left_out = f" ({skipped} skipped for bad rows)" if skipped else ""
+            click.echo(f"Nothing new: every member of the file was imported before{left_out}.")
+            return
+        click.echo(
+            f"Imported {outcome.members} members ({outcome.lots} lots, {outcome.points} points) "
+            f"in {seconds:.1f} s, {outcome.members / seconds:,.0f} members/s; "
+            f"{outcome.imported_before} imported before, {outcome.left_out} skipped for bad rows."
+        )
+
+    with _reachable(_settings(data_dir), "import", redis=False) as settings:
+        _run_with_database(settings, run)
+
+
+@main.group("export", epilog=MEMBERS_IO)
+def export_group() -> None:
+    """Export members (CSV), in the columns `pointsmall import members` reads."""
+
+
+@export_group.command("members", epilog=MEMBERS_IO)
+@click.option("--brand", "brand_code", required=True, help="The brand's code.")
+@click.option(
+    "--output", type=click.Path(dir_okay=False, path_type=Path), help="File [default: stdout]."
+)
+@data_dir_option
+def export_members_command(brand_code: str, output: Path | None, data_dir: Path | None) -> None:
+    """Print the brand's members (closed ones left out) as CSV, a row per expiry date of their
+    available points, read as they are streamed: another brand imports the file as it is."""
+    from datetime import UTC, datetime
+
+    from domain.member_import import export_members
+
+    shown = sys.stderr.isatty() and (output is not None or not sys.stdout.isatty())
+    with _csv_output(output) as stream, _report_progress(shown) as progress:
+
+        async def run() -> int:
+            brand = await _check_brand(brand_code)
+            return await export_members(brand, stream, datetime.now(UTC), progress)
+
+        with _reachable(_settings(data_dir), "export", redis=False) as settings:
+            members = _run_with_database(settings, run)
+    if output is not None:
+        click.echo(f"Exported {members} members to {output}.", err=True)
 
 
 @main.command("export-schema", epilog="Environment: none.")
