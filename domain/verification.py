@@ -40,10 +40,18 @@ def _code_key(rt: Backends, member_id: int) -> str:
     return rt.keys.key("verify", member_id)
 
 
-async def request_code(rt: Backends, principal: Principal) -> str | None:
+async def request_code(rt: Backends, principal: Principal, key: str) -> str | None:
     """Send the calling member a new code (replacing any before); the code itself only where
-    the deployment reveals codes (development). RATE_LIMITED more often than REQUEST_EVERY."""
+    the deployment reveals codes (development). RATE_LIMITED more often than REQUEST_EVERY.
+    The same idempotency key again, while its code lasts, sends nothing and answers as the
+    first call did."""
+    if not key or len(key) > 200:
+        message = "idempotencyKey must be 1 to 200 characters."
+        raise DomainError(ErrorCode.INVALID_INPUT, message, ["idempotencyKey"])
     member_id = principal.member_id
+    answered = rt.keys.key("verify", member_id, "key", hashlib.sha256(key.encode()).hexdigest())
+    if (first := await rt.redis.get(answered)) is not None:
+        return first or None
     gate = rt.keys.key("verify", member_id, "asked")
     if not await rt.redis.set(gate, "1", nx=True, px=int(REQUEST_EVERY.total_seconds() * 1000)):
         wait = max(1, -(-int(await rt.redis.pttl(gate)) // 1000))
@@ -67,7 +75,9 @@ async def request_code(rt: Backends, principal: Principal) -> str | None:
         )  # fmt: skip
         notices = await record(connection, brand, now, [draft])
     await publish_notices(rt, notices)
-    return code if rt.reveal_codes else None
+    shown = code if rt.reveal_codes else None
+    await rt.redis.set(answered, shown or "", px=int(CODE_TTL.total_seconds() * 1000))
+    return shown
 
 
 async def use_code(rt: Backends, member_id: int, code: str) -> None:

@@ -131,6 +131,7 @@ async def enter_flash_sale(info: Any, input: Any) -> Payload:
         input.quantity,
         input.idempotency_key,
         decided=info.context.flash_verdict,
+        verification_code=input.verification_code,
     )
     prime_balance(info, redeemed.member.id, redeemed.balance)
     return Payload(redemption=redeemed.redemption, member=redeemed.member)

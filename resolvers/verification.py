@@ -11,7 +11,9 @@ from resolvers.payloads import Payload, reports_user_errors
 
 @reports_user_errors
 async def request_verification(info: Any, input: Any) -> Payload:
-    code = await verification.request_code(info.context.backends, principal_of(info))
+    code = await verification.request_code(
+        info.context.backends, principal_of(info), input.idempotency_key
+    )
     return Payload(sent=True, code=code)
 
 

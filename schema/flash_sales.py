@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -16,12 +15,8 @@ from schema.errors import UserError
 from schema.execution import SAME_FOR_EVERY_CALLER, SAME_FOR_EVERY_SUBSCRIBER
 from schema.permissions import HasBrand, IsBrandAdmin, IsMember
 from schema.prechecks import PRECHECK, Precheck
-from schema.relay import Connection, Node
+from schema.relay import Connection, MemberRef, Node
 
-if TYPE_CHECKING:
-    from schema.members import Member
-
-MemberRef = Annotated["Member", strawberry.lazy("schema.members")]
 FlashSaleStatus = strawberry.enum(
     FlashSaleStatusValues,
     name="FlashSaleStatus",
@@ -92,6 +87,11 @@ class EnterFlashSaleInput:
     flash_sale_id: strawberry.ID
     quantity: int = 1
     idempotency_key: str
+    verification_code: str | None = strawberry.field(
+        default=None,
+        description="The one-time code of requestVerification, when an entry answered "
+        "VERIFICATION_REQUIRED (the brand's step-up); the same idempotencyKey may be sent again.",
+    )
 
 
 @strawberry.type

@@ -39,8 +39,12 @@ class Liability:
     as_of: date
     points: int = strawberry.field(description="Outstanding points: every member's available.")
     amount: Decimal
+    pending: int | None = strawberry.field(
+        description="Today only: points held for the brand's return window (owed once released)."
+    )
+    pending_amount: Decimal | None
     by_expiry_month: list[MonthPoints] | None = strawberry.field(
-        description="Today only: the points by the month they expire."
+        description="Today only: the points, available and pending, by the month they expire."
     )
 
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.permission import PermissionExtension
 from strawberry.types import Info
 
 from domain.ledger.reads import LedgerKind
@@ -20,21 +18,12 @@ from schema.permissions import (
     HasBrand,
     IsBrandAdmin,
     NotPartner,
-    ReadsMembers,
+    staff_only,
     staff_or_partner_with,
 )
-from schema.relay import Node
+from schema.relay import MemberRef, Node
 
-if TYPE_CHECKING:
-    from schema.members import Member
-
-MemberRef = Annotated["Member", strawberry.lazy("schema.members")]
 LedgerEntryKind = strawberry.enum(LedgerKind, name="LedgerEntryKind")
-
-
-def staff_only() -> list[PermissionExtension]:
-    """Fields for the brand's staff only: null for anyone else."""
-    return [PermissionExtension(permissions=[ReadsMembers()], fail_silently=True)]
 
 
 @strawberry.type
@@ -51,6 +40,10 @@ class PointsBalance:
     )
     lifetime_earned: int
     lifetime_redeemed: int
+    pending: int = strawberry.field(
+        description="Points earned but held for the brand's return window: not yet available, "
+        "cancelled by a refund within it."
+    )
 
     @strawberry.field(
         description="Points that expire within the given number of days, grouped by expiry "
@@ -85,6 +78,13 @@ class LedgerEntry(Node):
     )
     created_at: datetime
     expires_at: datetime | None
+    pending: int = strawberry.field(
+        description="What it changed of the member's pending points: held (positive), or "
+        "released or cancelled (negative); `points` counts available points only."
+    )
+    pending_until: datetime | None = strawberry.field(
+        description="For points it held: when they become available."
+    )
 
     @strawberry.field
     async def store(self, info: Info) -> Store | None:

@@ -17,7 +17,7 @@ from domain.flash_sales.reconcile import reconcile
 from domain.insights.reports import refresh_segments
 from domain.insights.rollups import roll_up
 from domain.ledger.events import SWEEP_EVERY, announce_recent
-from domain.ledger.expiry import run_expiry
+from domain.ledger.expiry import run_expiry, run_release
 from domain.notices.gateway import deliver_due_notices
 from domain.notices.inbox import announce_recent_notices
 from domain.notices.reminders import send_reminders, send_soon_reminders
@@ -60,6 +60,7 @@ def standard_jobs(
 
     return [
         Job("expire-points", expiry_interval, run_expiry),
+        Job("release-pending", 60, run_release),  # pending points whose return window closed
         Job("evaluate-tiers", 24 * 3600, evaluate_tiers),
         Job("birthdays", 3600, give_birthday_bonuses),  # hourly: brands' days start at all hours
         Job("cancel-unpaid", 60, cancel_unpaid),  # points + cash redemptions past their window

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
@@ -47,6 +48,7 @@ from domain.member_facts import facts_of
 from domain.notices.outbox import redemption_notice
 from domain.principal import Principal
 from domain.runtime import Backends
+from domain.verification import verify_redemption
 from domain.webhooks import EventType, emit, redemption_event
 
 STATEMENT_TIMEOUT_MS = 2000
@@ -165,9 +167,11 @@ async def enter(
     quantity: int,
     key: str,
     decided: Verdict | None = None,
+    verification_code: str | None = None,
 ) -> Redeemed:
     """Buy `quantity` units of a flash sale for the calling member, at most once per key;
-    from the script's verdict on this very call when it was asked already (`decided`)."""
+    from the script's verdict on this very call when it was asked already (`decided`). An
+    entry the brand's step-up wants verified needs `verification_code`."""
     if decided is None or not decided.is_for(principal, sale_id, quantity, key):
         decided = await decide(rt, principal, sale_id, quantity, key)
     answer = decided.answer
@@ -196,12 +200,14 @@ async def enter(
     keys = SaleKeys.of(rt.keys, sale_id)
     reservation = reservation_of(principal, key)
     fingerprint = entry_fingerprint(sale_id, quantity)
-    return await _buy(rt, principal, sale_id, quantity, key, keys, reservation, fingerprint)
+    return await _buy(
+        rt, principal, sale_id, quantity, key, keys, reservation, fingerprint, verification_code
+    )
 
 
 async def _buy(
     rt: Backends, principal: Principal, sale_id: int, quantity: int, key: str,
-    keys: SaleKeys, reservation: str, fingerprint: str,
+    keys: SaleKeys, reservation: str, fingerprint: str, verification_code: str | None,
 ) -> Redeemed:  # fmt: skip
     """The hold's transaction, then the hold resolved once by its outcome."""
     made: list[Redemption] = []  # by this call's transaction (a replay makes none)
@@ -214,6 +220,9 @@ async def _buy(
         if int(units["units"]) + quantity > sale.per_member_limit:
             raise refusal("LIMIT_REACHED")
         points = sale.points_price * quantity
+        await verify_redemption(
+            rt, connection, book.brand, book.member.id, points, Decimal(0), verification_code
+        )
         if book.balance.available < points:
             raise DomainError(
                 ErrorCode.INSUFFICIENT_POINTS,
@@ -271,6 +280,10 @@ async def _buy(
         movement = await move(rt, principal, "enterFlashSale", key, principal.member_id, payload,
                               write)  # fmt: skip
     except DomainError as error:
+        if error.code is ErrorCode.VERIFICATION_REQUIRED:
+            # Not an outcome: the same key may come again with its code.
+            await resolve_hold(rt, sale_id, reservation, "", "release")
+            raise
         how = "release-keep-stock" if isinstance(error, _SoldOutInRecord) else "release"
         await resolve_hold(rt, sale_id, reservation, f"E|{fingerprint}|{error.code.value}", how)
         raise

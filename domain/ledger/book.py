@@ -58,19 +58,33 @@ FROM balance b JOIN member m ON m.id = b.member_id JOIN brand br ON br.id = m.br
 WHERE b.member_id = $1
 FOR UPDATE OF b
 """
+# Lots past their expiry, and held lots whose release time has come.
 DUE_LOTS_SQL = """
-SELECT id, remaining, expires_at FROM lot
-WHERE member_id = $1 AND expired_at IS NULL AND remaining > 0 AND expires_at <= $2
+SELECT id, remaining, expires_at, held_until FROM lot
+WHERE member_id = $1 AND expired_at IS NULL AND remaining > 0
+  AND (expires_at <= $2 OR held_until <= $2)
 """
 EXPIRE_LOTS_SQL = "UPDATE lot SET remaining = 0, expired_at = $2 WHERE id = ANY($1::bigint[])"
+RELEASE_LOTS_SQL = """
+UPDATE lot SET held_until = NULL, remaining = released.remaining
+FROM unnest($1::bigint[], $2::int[]) AS released (id, remaining)
+WHERE lot.id = released.id
+"""
 SPENDABLE_LOTS_SQL = """
 SELECT * FROM lot
 WHERE member_id = $1 AND expired_at IS NULL AND remaining > 0 AND expires_at > $2
+  AND held_until IS NULL
+ORDER BY expires_at, id
+"""
+HELD_LOTS_OF_PURCHASE_SQL = """
+SELECT * FROM lot
+WHERE purchase_id = $1 AND expired_at IS NULL AND remaining > 0 AND held_until IS NOT NULL
 ORDER BY expires_at, id
 """
 INSERT_LOT_SQL = """
-INSERT INTO lot (member_id, entry_id, purchase_id, points, remaining, earned_at, expires_at)
-VALUES ($1, $2, $3, $4, $4, $5, $6)
+INSERT INTO lot (member_id, entry_id, purchase_id, points, remaining, earned_at, expires_at,
+                 held_until)
+VALUES ($1, $2, $3, $4, $4, $5, $6, $7)
 """
 TAKE_FROM_LOT_SQL = "UPDATE lot SET remaining = $2 WHERE id = $1"
 INSERT_CONSUMPTION_SQL = """
@@ -78,14 +92,15 @@ INSERT INTO lot_consumption (lot_id, entry_id, points, returned) VALUES ($1, $2,
 """
 UPDATE_BALANCE_SQL = """
 UPDATE balance SET available = $2, lifetime_earned = $3, lifetime_redeemed = $4, version = $5,
-                   shortfall = $6
+                   shortfall = $6, pending = $7
 WHERE member_id = $1
 """
 INSERT_ENTRY_SQL = """
 INSERT INTO ledger_entry (brand_id, member_id, kind, points, balance_after, version, description,
                           created_at, actor, store_id, expires_at, breakdown, reason, order_ref,
-                          shortfall, partner_id, tier_id)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                          shortfall, partner_id, tier_id, pending, pending_until)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
+        $19)
 RETURNING *
 """
 # The entry's optional fields, as _append takes them, with their defaults.
@@ -97,6 +112,8 @@ ENTRY_FIELDS = {
     "order_ref": None,
     "shortfall": 0,
     "partner_id": None,
+    "pending": 0,
+    "pending_until": None,
 }
 
 
@@ -169,8 +186,8 @@ class MemberBook:
         *,
         brand_id: int | None = None,
     ) -> MemberBook:
-        """Lock the member's balance, read the member and their brand as of now, and expire
-        their due lots.
+        """Lock the member's balance, read the member and their brand as of now, release their
+        held lots whose time has come and expire their due lots.
 
         With `brand_id`, a member of another brand (or none) is NOT_FOUND.
         """
@@ -179,19 +196,57 @@ class MemberBook:
             raise DomainError(ErrorCode.NOT_FOUND, "No such member.", ["memberId"])
         member, balance = model_of(Member, row["member"]), model_of(Balance, row["balance"])
         book = cls(connection, member, balance, model_of(Brand, row["brand"]), now, actor)
-        await book.expire_due()
+        await book.settle_due()
         return book
 
-    async def expire_due(self) -> LedgerEntry | None:
-        """Take what remains of every lot past its expiry, in one EXPIRE entry."""
-        due = await self.sql.fetch(DUE_LOTS_SQL, self.member.id, self.now)
-        if not due:
-            return None
-        total = sum(lot["remaining"] for lot in due)
-        await self.sql.execute(EXPIRE_LOTS_SQL, [lot["id"] for lot in due], self.now)
-        for lot in due:
-            self.rollup.lot(lot["expires_at"], -lot["remaining"])
-        return await self._append(LedgerKind.EXPIRE, -total, f"{total} points expired")
+    async def settle_due(self) -> None:
+        """Release the held lots whose time has come (one EARN entry), then take what remains
+        of every lot past its expiry (one EXPIRE entry). A held lot never expires while held."""
+        due = [dict(lot) for lot in await self.sql.fetch(DUE_LOTS_SQL, self.member.id, self.now)]
+        released = [lot for lot in due if lot["held_until"] and lot["held_until"] <= self.now]
+        if released:
+            await self._release(released)
+        expired = [
+            lot
+            for lot in due
+            if lot["expires_at"] <= self.now and lot["remaining"] > 0
+            and (lot["held_until"] is None or lot in released)
+        ]  # fmt: skip
+        if expired:
+            total = sum(lot["remaining"] for lot in expired)
+            await self.sql.execute(EXPIRE_LOTS_SQL, [lot["id"] for lot in expired], self.now)
+            for lot in expired:
+                self.rollup.lot(lot["expires_at"], -lot["remaining"])
+            await self._append(LedgerKind.EXPIRE, -total, f"{total} points expired")
+
+    async def _release(self, lots: list[dict[str, Any]]) -> None:
+        """Held points become available, paying off any shortfall first from the live ones
+        that expire soonest (a lot already past its expiry pays nothing: it expires next)."""
+        total = sum(lot["remaining"] for lot in lots)
+        live = sorted(
+            (lot for lot in lots if lot["expires_at"] > self.now), key=lambda lot: lot["expires_at"]
+        )
+        paid = min(self.balance.shortfall, sum(lot["remaining"] for lot in live))
+        self.balance.shortfall -= paid
+        still_to_pay = paid
+        for lot in live:
+            part = min(lot["remaining"], still_to_pay)
+            lot["remaining"] -= part
+            still_to_pay -= part
+            self.rollup.lot(lot["expires_at"], -part)
+        await self.sql.execute(
+            RELEASE_LOTS_SQL, [lot["id"] for lot in lots], [lot["remaining"] for lot in lots]
+        )
+        self.balance.pending -= total
+        kept = [lot for lot in live if lot["remaining"]]
+        await self._append(
+            LedgerKind.EARN,
+            total - paid,
+            f"{total} pending points released",
+            breakdown=[shortfall_component(paid)] if paid else [],
+            expires_at=kept[0]["expires_at"] if kept else None,
+            pending=-total,
+        )
 
     async def credit(
         self,
@@ -201,19 +256,26 @@ class MemberBook:
         *,
         breakdown: list[dict[str, Any]],
         purchase_id: int | None = None,
+        held_until: datetime | None = None,
         **entry_fields: Any,
     ) -> LedgerEntry:
         """Add points as new lots, (points, expires at) each, after paying off any shortfall the
-        member owes from the soonest-expiring of them. The entry shows the soonest expiry."""
+        member owes from the soonest-expiring of them. The entry shows the soonest expiry.
+
+        With `held_until`, the points are pending until then: the lots are held, the entry's
+        points are 0 and its `pending` says how many; the shortfall is paid on release."""
         points = sum(lot_points for lot_points, _ in lots if lot_points > 0)
-        paid = min(self.balance.shortfall, points)
+        paid = 0 if held_until else min(self.balance.shortfall, points)
         if paid:
             self.balance.shortfall -= paid
             breakdown = [*breakdown, shortfall_component(paid)]
         kept = lots_after_paying(lots, paid)
+        if held_until:
+            self.balance.pending += points
+            entry_fields |= {"pending": points, "pending_until": held_until}
         entry = await self._append(
             kind,
-            points - paid,
+            0 if held_until else points - paid,
             description,
             breakdown=breakdown,
             expires_at=kept[0][1] if kept else None,
@@ -229,6 +291,7 @@ class MemberBook:
                 lot_points,
                 self.now,
                 expires_at,
+                held_until,
             )
         return entry
 
@@ -240,14 +303,27 @@ class MemberBook:
         *,
         owe_the_rest: bool = False,
         first_lot_id: int | None = None,
+        held_of_purchase: int | None = None,
         **entry_fields: Any,
     ) -> LedgerEntry:
         """Take points from the lots that expire first (a named lot before all others).
 
         Without enough points this is INSUFFICIENT_POINTS, unless `owe_the_rest`: then the
-        balance stops at zero and what is missing is recorded as a shortfall.
+        balance stops at zero and what is missing is recorded as a shortfall. With
+        `held_of_purchase`, that purchase's pending points are cancelled first (a refund in
+        its return window): they were never available, so they leave no shortfall.
         """
-        lots = await self._spendable_lots(first_lot_id)
+        parts: list[tuple[Lot, int]] = []  # what is taken from each lot
+        if held_of_purchase is not None and self.balance.pending:
+            for row in await self.sql.fetch(HELD_LOTS_OF_PURCHASE_SQL, held_of_purchase):
+                part = min(row["remaining"], points - sum(taken for _, taken in parts))
+                if part:
+                    parts.append((model_of(Lot, row), part))
+            pending = sum(part for _, part in parts)
+            self.balance.pending -= pending
+            points -= pending
+            entry_fields["pending"] = -pending
+        lots = await self._spendable_lots(first_lot_id) if points or not parts else []
         available = sum(lot.remaining for lot in lots)
         if kind is LedgerKind.REDEEM and (details := quick_redeem(lots, self.now)):
             self.flag("QUICK_REDEEM", details)
@@ -266,8 +342,10 @@ class MemberBook:
             if not still_to_take:
                 break
             part = min(lot.remaining, still_to_take)
-            lot.remaining -= part
             still_to_take -= part
+            parts.append((lot, part))
+        for lot, part in parts:
+            lot.remaining -= part
             self.rollup.lot(lot.expires_at, -part)
             await self.sql.execute(TAKE_FROM_LOT_SQL, lot.id, lot.remaining)
             await self.sql.execute(INSERT_CONSUMPTION_SQL, lot.id, entry.id, part)
@@ -369,7 +447,7 @@ class MemberBook:
         await self.sql.execute(
             UPDATE_BALANCE_SQL,
             *(self.member.id, balance.available, balance.lifetime_earned),
-            *(balance.lifetime_redeemed, balance.version, balance.shortfall),
+            *(balance.lifetime_redeemed, balance.version, balance.shortfall, balance.pending),
         )
         unknown = fields.keys() - ENTRY_FIELDS.keys()
         if unknown:
@@ -381,7 +459,7 @@ class MemberBook:
             *(balance.version, description, self.now, self.actor, given["store_id"]),
             *(given["expires_at"], orjson.dumps(given["breakdown"]).decode()),
             *(given["reason"], given["order_ref"], given["shortfall"], given["partner_id"]),
-            self.member.tier_id,
+            *(self.member.tier_id, given["pending"], given["pending_until"]),
         )
         entry = model_of(LedgerEntry, row)
         self.entries.append(entry)

@@ -39,7 +39,7 @@ from domain.ids import encode_id
 from domain.insights.rollups import record_rollups
 from domain.ledger.book import MemberBook
 from domain.ledger.events import publish_balance_changes, published_entries
-from domain.ledger.policy import expiry_of
+from domain.ledger.policy import expiry_of, held_until
 from domain.ledger.reads import BalanceView, balance_view
 from domain.member_facts import forget_facts
 from domain.notices.outbox import publish_notices, record
@@ -172,7 +172,7 @@ async def move(
             member=book.member,
             balance=balance_view(
                 *(book.member.id, balance.available, balance.version),
-                *(balance.lifetime_earned, balance.lifetime_redeemed),
+                *(balance.lifetime_earned, balance.lifetime_redeemed, balance.pending),
             ),
         )
         return {**book.outcome, "entry_id": entry.id if entry else None}
@@ -247,6 +247,7 @@ async def record_purchase(
             store_id=earned.store_id,
             order_ref=order_ref,
             partner_id=principal.partner_id,
+            held_until=held_until(brand, book.now),
         )
         categories = {
             category: f"{spent:.2f}"
@@ -265,7 +266,7 @@ async def record_purchase(
             ) from None
         await book.sql.execute(LINK_LOTS_SQL, entry.id, record["id"])
         if any(expires_at <= book.now for _, expires_at in earned.lots):
-            await book.expire_due()  # a rule's short-lived points, past due for an old purchase
+            await book.settle_due()  # a rule's short-lived points, past due for an old purchase
         if earned.earn.referral is not None:
             await pay_referrer(
                 book, brand, earned.earn.referral, book.member.display_name, earned.earn_day
@@ -341,7 +342,7 @@ async def complete_task(
             for rule in await live_rules(brand, connection)
             if rule.kind is RuleKind.TASK
             and rule.task_code == task_code
-            and rule.applies(book.now, zone, None, facts.tier_code)
+            and rule.applies(book.now, zone, None, facts.tier_code, tags=facts.tags)
         ]
         if not rules:
             raise DomainError(
@@ -473,6 +474,7 @@ async def reverse_purchase(
             f"Refund of {refund:.2f} on a purchase",
             owe_the_rest=True,
             first_lot_id=first_lot.id if first_lot else None,
+            held_of_purchase=record.id,
             store_id=record.store_id,
             order_ref=record.order_ref,
             partner_id=record.partner_id,

@@ -47,3 +47,9 @@ def grace_expiry(brand: Brand, now: datetime) -> datetime:
     the brand's grace period (in days) from now."""
     zone = ZoneInfo(brand.timezone)
     return start_of_day(now.astimezone(zone).date() + timedelta(days=brand.grace_days + 1), zone)
+
+
+def held_until(brand: Brand, now: datetime) -> datetime | None:
+    """Until when a purchase's points earned now are pending: the brand's pending days (its
+    return window) from now; None when it holds none."""
+    return now + timedelta(days=brand.pending_days) if brand.pending_days else None

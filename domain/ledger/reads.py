@@ -1,7 +1,8 @@
 """Reading points: balances in O(1), what expires when, the ledger page by page.
 
 A read never counts a lot past its expiry, even before the expiry job has written the EXPIRE
-entry: what is due is left out of the balance shown.
+entry: what is due is left out of the balance shown. Likewise held points whose release time
+has come are shown available (less any shortfall they will pay off), not pending.
 """
 
 from __future__ import annotations
@@ -16,13 +17,19 @@ from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
 
 BALANCES_SQL = """
-SELECT b.member_id, b.available - COALESCE(due.points, 0) AS available, b.version,
-       b.lifetime_earned, b.lifetime_redeemed
+SELECT b.member_id, b.version, b.lifetime_earned, b.lifetime_redeemed,
+       b.available - COALESCE(due.expiring, 0)
+           + GREATEST(COALESCE(due.released, 0) - b.shortfall, 0) AS available,
+       b.pending - COALESCE(due.releasing, 0) AS pending
 FROM balance b
 LEFT JOIN (
-    SELECT member_id, SUM(remaining) AS points FROM lot
+    SELECT member_id,
+           SUM(remaining) FILTER (WHERE held_until IS NULL AND expires_at <= $2) AS expiring,
+           SUM(remaining) FILTER (WHERE held_until <= $2) AS releasing,
+           SUM(remaining) FILTER (WHERE held_until <= $2 AND expires_at > $2) AS released
+    FROM lot
     WHERE member_id = ANY($1::int[]) AND expired_at IS NULL AND remaining > 0
-      AND expires_at <= $2
+      AND (expires_at <= $2 OR held_until <= $2)
     GROUP BY member_id
 ) due USING (member_id)
 WHERE b.member_id = ANY($1::int[])
@@ -31,7 +38,7 @@ WHERE b.member_id = ANY($1::int[])
 EXPIRING_SQL = """
 SELECT expires_at, SUM(remaining) AS points FROM lot
 WHERE member_id = $1 AND expired_at IS NULL AND remaining > 0
-  AND expires_at > $2 AND expires_at <= $3
+  AND expires_at > $2 AND expires_at <= $3 AND (held_until IS NULL OR held_until <= $2)
 GROUP BY expires_at ORDER BY expires_at
 """
 
@@ -47,6 +54,7 @@ class BalanceView:
     version: int
     lifetime_earned: int
     lifetime_redeemed: int
+    pending: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +64,12 @@ class ExpiringPoints:
 
 
 def balance_view(
-    member_id: int, available: int, version: int, lifetime_earned: int, lifetime_redeemed: int
+    member_id: int,
+    available: int,
+    version: int,
+    lifetime_earned: int,
+    lifetime_redeemed: int,
+    pending: int,
 ) -> BalanceView:
     """A balance as the API shows it (lifetime totals capped at what its Int holds)."""
     return BalanceView(
@@ -65,6 +78,7 @@ def balance_view(
         version,
         min(lifetime_earned, GRAPHQL_INT_MAX),
         min(lifetime_redeemed, GRAPHQL_INT_MAX),
+        pending,
     )
 
 
@@ -78,6 +92,7 @@ async def balances(member_ids: list[int], now: datetime) -> dict[int, BalanceVie
             row["version"],
             row["lifetime_earned"],
             row["lifetime_redeemed"],
+            int(row["pending"]),
         )
         for row in rows
     }

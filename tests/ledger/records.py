@@ -100,3 +100,8 @@ def iso(moment: datetime) -> str:
 
 def parse(moment: str) -> datetime:
     return datetime.fromisoformat(moment)
+
+
+def advance_past(clock, moment: datetime) -> None:
+    """Move the shared clock (forward only) to just after `moment`."""
+    clock.advance(max(moment - clock.now(), timedelta(0)) + timedelta(seconds=1))

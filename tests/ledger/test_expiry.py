@@ -5,12 +5,9 @@ from however many processes it runs."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,6 +17,7 @@ from domain.ledger.audit import audit
 from domain.ledger.expiry import expire_member, run_expiry
 from domain.ledger.policy import add_months, expiry_of
 from tests.ledger.records import (
+    advance_past,
     entries,
     iso,
     local_midnight,
@@ -31,8 +29,7 @@ from tests.ledger.records import (
     snapshot,
     taken_by,
 )
-
-POINTSMALL = Path(sys.executable).parent / "pointsmall"
+from tests.support.commands import pointsmall_process
 
 POINTS = """
 query ($id: ID!, $days: Int!) {
@@ -41,11 +38,6 @@ query ($id: ID!, $days: Int!) {
   }
 }
 """
-
-
-def advance_past(clock, moment: datetime) -> None:
-    """Move the shared clock (forward only) to just after `moment`."""
-    clock.advance(max(moment - clock.now(), timedelta(0)) + timedelta(seconds=1))
 
 
 async def points_of(staff, member_id: str, within_days: int = 3650) -> dict:
@@ -328,19 +320,7 @@ async def test_expiring_takes_any_number_of_days(staff, within_days):
 
 
 def expire_command(settings, brand_code: str) -> subprocess.Popen:
-    environment = {
-        **{name: value for name, value in os.environ.items() if not name.startswith("POINTSMALL")},
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "POINTSMALL_REDIS_PREFIX": settings.redis_prefix,
-    }
-    return subprocess.Popen(
-        [str(POINTSMALL), "expire", "--brand", brand_code],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return pointsmall_process(settings, "expire", "--brand", brand_code)
 
 
 def expired_by(process: subprocess.Popen) -> tuple[int, int]:

@@ -2,11 +2,14 @@
 
 Hypothesis registers members, records purchases, reverses them in part or in full, adjusts
 points up and down, redeems catalog items and cancels redemptions, moves the clock forward and
-runs the expiry job, in any order. After every step the books must pass the audit, and each
-member's balance and ledger must match a pure model of lots: expiry dates in the brand's
-timezone, FIFO consumption, proportional reversal (the purchase's own lot first) with the
-shortfall paid off by later credits and returns, and cancelled redemptions giving points back to
-the lots they came from (or, for lots that expired meanwhile, to a new lot of the grace period).
+runs the expiry and release jobs, in any order. After every step the books must pass the audit,
+and each member's balance and ledger must match a pure model of lots: expiry dates in the
+brand's timezone, FIFO consumption, proportional reversal (the purchase's own lot first) with
+the shortfall paid off by later credits and returns, and cancelled redemptions giving points
+back to the lots they came from (or, for lots that expired meanwhile, to a new lot of the grace
+period). It runs for a brand that makes points available at once, and for one that holds a
+purchase's points as pending for its return window: held lots neither spend nor expire, a
+refund cancels them first, and they are released (paying off any shortfall) once it closes.
 
 Hypothesis runs rules synchronously, while the app lives on the session's event loop: the
 machine runs in a worker thread and hands each coroutine to that loop.
@@ -41,9 +44,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from db.models import Brand
 from domain.brands import create_brand
 from domain.ledger.audit import audit
-from domain.ledger.expiry import expire_member, run_expiry
+from domain.ledger.expiry import expire_member, run_expiry, run_release
 from resolvers.ids import parse_id
 from tests.factories import Staff
 
@@ -60,11 +64,11 @@ MEMBER_LEDGER = """
 query ($id: ID!) {
   member(id: $id) {
     points {
-      available version lifetimeEarned
+      available pending version lifetimeEarned
       expiring(withinDays: 400) { points expiresAt }
     }
     ledger(first: 100) {
-      edges { node { kind points balanceAfter version shortfall } }
+      edges { node { kind points balanceAfter version shortfall pending } }
       pageInfo { hasNextPage }
     }
   }
@@ -139,6 +143,7 @@ class ModelLot:
     points: int
     expires_at: datetime
     order_ref: str | None
+    held_until: datetime | None = None  # pending until then
     remaining: int = 0
     expired: bool = False
     expired_points: int = 0  # what was left of it when it expired
@@ -168,11 +173,14 @@ class ModelEntry:
     balance_after: int
     version: int
     shortfall: int = 0
+    pending: int = 0
 
 
 @dataclass
 class ModelMember:
     """One member's points as the design describes them, in plain Python."""
+
+    pending_days: int = 0  # the brand's
 
     lots: list[ModelLot] = field(default_factory=list)  # in creation order
     entries: list[ModelEntry] = field(default_factory=list)
@@ -189,29 +197,75 @@ class ModelMember:
     def version(self) -> int:
         return len(self.entries)
 
-    def shown_available(self, now: datetime) -> int:
-        """What a read shows: due lots left out even before the expiry job ran."""
-        return sum(lot.remaining for lot in self.lots if not lot.expired and lot.expires_at > now)
+    @property
+    def pending(self) -> int:
+        return sum(entry.pending for entry in self.entries)
+
+    def shown(self, now: datetime) -> ModelMember:
+        """What a read shows: the member as if what is due were settled, even before the jobs
+        or their next movement settle it."""
+        settled = copy.deepcopy(self)
+        settled.settle_due(now)
+        return settled
 
     def expiring(self, now: datetime) -> list[tuple[int, datetime]]:
-        """Points left per expiry moment, soonest first: which lots FIFO has consumed shows."""
+        """Points left per expiry moment, soonest first: which lots FIFO has consumed shows.
+        Held lots count once their release time has come."""
         left: dict[datetime, int] = {}
         for lot in self.lots:
-            if not lot.expired and lot.remaining > 0 and lot.expires_at > now:
+            if self.spendable(lot, now, released_by=now):
                 left[lot.expires_at] = left.get(lot.expires_at, 0) + lot.remaining
         return [(points, moment) for moment, points in sorted(left.items())]
 
+    @staticmethod
+    def spendable(lot: ModelLot, now: datetime, released_by: datetime | None = None) -> bool:
+        held = lot.held_until is not None and (released_by is None or lot.held_until > released_by)
+        return not lot.expired and lot.remaining > 0 and lot.expires_at > now and not held
+
     def due(self, now: datetime) -> list[ModelLot]:
+        """Lots past their expiry (a held lot never expires while held)."""
         return [
             lot
             for lot in self.lots
             if not lot.expired and lot.remaining > 0 and lot.expires_at <= now
-        ]
+            and lot.held_until is None
+        ]  # fmt: skip
 
-    def append(self, kind: str, points: int, shortfall: int = 0) -> ModelEntry:
-        entry = ModelEntry(kind, points, self.available + points, self.version + 1, shortfall)
+    def releasable(self, now: datetime) -> list[ModelLot]:
+        return [
+            lot
+            for lot in self.lots
+            if not lot.expired and lot.remaining > 0
+            and lot.held_until is not None and lot.held_until <= now
+        ]  # fmt: skip
+
+    def append(self, kind: str, points: int, shortfall: int = 0, pending: int = 0) -> ModelEntry:
+        entry = ModelEntry(
+            kind, points, self.available + points, self.version + 1, shortfall, pending
+        )
         self.entries.append(entry)
         return entry
+
+    def settle_due(self, now: datetime) -> tuple[int, int]:
+        """Release what is due (paying off a shortfall from the live lots, soonest expiry
+        first), then expire what is due; returns (points released, points expired)."""
+        released = self.releasable(now)
+        total = sum(lot.remaining for lot in released)
+        if released:
+            live = sorted((lot for lot in released if lot.expires_at > now),
+                          key=lambda lot: lot.expires_at)  # fmt: skip
+            paid = min(self.shortfall, sum(lot.remaining for lot in live))
+            self.shortfall -= paid
+            still_to_pay = paid
+            for lot in live:
+                part = min(lot.remaining, still_to_pay)
+                lot.remaining -= part
+                still_to_pay -= part
+            for lot in released:
+                lot.held_until = None
+            self.append("EARN", total - paid, pending=-total)
+            self.lifetime_earned += total - paid
+        return total, self.expire_due(now)
 
     def expire_due(self, now: datetime) -> int:
         due = self.due(now)
@@ -222,7 +276,15 @@ class ModelMember:
             self.append("EXPIRE", -total)
         return total
 
-    def credit(self, kind: str, points: int, now: datetime, order_ref: str | None) -> ModelEntry:
+    def credit(
+        self, kind: str, points: int, now: datetime, order_ref: str | None, held: bool = False
+    ) -> ModelEntry:
+        if held and self.pending_days:
+            entry = self.append(kind, 0, pending=points)
+            if points:
+                held_until = now + timedelta(days=self.pending_days)
+                self.lots.append(ModelLot(points, model_expiry(now), order_ref, held_until))
+            return entry
         paid = min(self.shortfall, points)
         self.shortfall -= paid
         net = points - paid
@@ -241,12 +303,17 @@ class ModelMember:
         owe_the_rest: bool = False,
         first_order: str | None = None,
     ) -> ModelEntry:
+        self.last_taken = []
+        cancelled = 0
+        if kind == "REVERSAL":  # the purchase's pending points go first, owing nothing
+            for lot in self.lots:
+                if lot.order_ref == first_order and lot.held_until and lot.remaining > 0:
+                    part = min(lot.remaining, points - cancelled)
+                    lot.remaining -= part
+                    cancelled += part
+            points -= cancelled
         lots = sorted(  # soonest expiry first; stable, so the oldest first among equals
-            (
-                lot
-                for lot in self.lots
-                if not lot.expired and lot.remaining > 0 and lot.expires_at > now
-            ),
+            (lot for lot in self.lots if self.spendable(lot, now)),
             key=lambda lot: lot.expires_at,
         )
         lots.sort(key=lambda lot: first_order is None or lot.order_ref != first_order)
@@ -255,10 +322,9 @@ class ModelMember:
             raise Refused("INSUFFICIENT_POINTS")
         taken = min(points, available)
         self.shortfall += points - taken
-        entry = self.append(kind, -taken, points - taken)
+        entry = self.append(kind, -taken, points - taken, -cancelled)
         if kind == "REVERSAL":
             self.lifetime_earned -= taken
-        self.last_taken = []
         for lot in lots:
             part = min(lot.remaining, taken)
             if part:
@@ -267,16 +333,16 @@ class ModelMember:
             taken -= part
         return entry
 
-    # Movements: each starts by expiring what is due, in its own transaction.
+    # Movements: each starts by settling what is due, in its own transaction.
 
     def purchase(self, order_ref: str, total: Decimal, now: datetime) -> ModelEntry:
-        self.expire_due(now)
+        self.settle_due(now)
         points = math.floor(total)  # the brand's base rate: 1 point per unit, rounded down
         self.purchases[order_ref] = ModelPurchase(total, points)
-        return self.credit("EARN", points, now, order_ref)
+        return self.credit("EARN", points, now, order_ref, held=True)
 
     def reverse(self, order_ref: str, amount: Decimal | None, now: datetime) -> ModelEntry | None:
-        self.expire_due(now)
+        self.settle_due(now)
         purchase = self.purchases[order_ref]
         refundable = purchase.total - purchase.refunded
         refund = refundable if amount is None else amount
@@ -295,13 +361,13 @@ class ModelMember:
         return self.debit("REVERSAL", claw, now, owe_the_rest=True, first_order=order_ref)
 
     def adjust(self, points: int, now: datetime) -> ModelEntry:
-        self.expire_due(now)
+        self.settle_due(now)
         if points > 0:
             return self.credit("ADJUST", points, now, None)
         return self.debit("ADJUST", -points, now)
 
     def redeem(self, redemption_key: str, quantity: int, now: datetime) -> ModelEntry:
-        self.expire_due(now)
+        self.settle_due(now)
         entry = self.debit("REDEEM", ITEM_PRICE * quantity, now)
         self.redemptions[redemption_key] = ModelRedemption(self.last_taken)
         return entry
@@ -309,7 +375,7 @@ class ModelMember:
     def cancel(self, redemption_key: str, now: datetime) -> ModelEntry:
         """Give back what the redemption took: to its lots while they live, the rest to one new
         lot of the grace period; a shortfall owed is paid off first."""
-        self.expire_due(now)
+        self.settle_due(now)
         redemption = self.redemptions[redemption_key]
         if redemption.cancelled:
             raise Refused("ALREADY_CANCELLED")
@@ -384,6 +450,7 @@ def codes(payload: dict) -> list[str]:
 
 class LedgerMachine(RuleBasedStateMachine):
     harness: ClassVar[Harness]
+    pending_days: ClassVar[int]
 
     members = Bundle("members")
     purchases = Bundle("purchases")
@@ -396,6 +463,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.brand = self.harness.run(
             create_brand(code, "State machine", timezone=ZONE, expiry_months=EXPIRY_MONTHS)
         )
+        self.harness.run(self.hold_points(self.pending_days))
         self.staff = Staff(self.harness.gql, self.harness.make_token(self.brand, "ADMIN", "sm"))
         created = self.harness.run(
             self.staff.call(
@@ -408,6 +476,10 @@ class LedgerMachine(RuleBasedStateMachine):
         self.item_id = created["item"]["id"]
         self.model: dict[MemberRef, ModelMember] = {}
         self.advanced = timedelta(0)
+
+    async def hold_points(self, days: int) -> None:
+        """The brand's pending days (set as its admin would, on its row)."""
+        await Brand.filter(id=self.brand.id).update(pending_days=days)
 
     def now(self) -> datetime:
         """The clock's now, kept a minute clear of the brand's midnight.
@@ -467,7 +539,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def register(self) -> MemberRef:
         created = self.harness.run(self.staff.register(f"Member {len(self.model) + 1}"))
         member = MemberRef(created["id"])
-        self.model[member] = ModelMember()
+        self.model[member] = ModelMember(pending_days=self.pending_days)
         return member
 
     @rule(
@@ -524,7 +596,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(member=members)
     def spend_everything(self, member: MemberRef) -> None:
         """Take every point: what a later reversal claws back then becomes a shortfall."""
-        points = -self.model[member].shown_available(self.now())
+        points = -self.model[member].shown(self.now()).available
         if points:
             self.adjust(member, points)
 
@@ -578,6 +650,22 @@ class LedgerMachine(RuleBasedStateMachine):
         if soonest is not None:
             self.advance(soonest - now + 5 * MIDNIGHT_MARGIN)
 
+    @rule()
+    def advance_past_the_next_release(self) -> None:
+        """Move to just after the soonest release of a held lot."""
+        now = self.now()
+        soonest = min(
+            (
+                lot.held_until
+                for model in self.model.values()
+                for lot in model.lots
+                if lot.held_until is not None and lot.held_until > now
+            ),
+            default=None,
+        )
+        if soonest is not None:
+            self.advance(soonest - now + MIDNIGHT_MARGIN)
+
     def advance(self, step: timedelta) -> None:
         step = min(step, MAX_ADVANCE - self.advanced)
         if step > timedelta(0):
@@ -586,20 +674,26 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @rule()
     def run_expiry_job(self) -> None:
+        """The job settles every member with a lot past its expiry (releasing first)."""
         now = self.now()
-        members_due = 0
-        points_due = 0
-        for model in self.model.values():
-            expired = model.expire_due(now)
-            members_due += expired > 0
-            points_due += expired
+        due = [model for model in self.model.values() if model.due(now)]
+        points_due = sum(model.settle_due(now)[1] for model in due)
         outcome = self.harness.run(run_expiry(self.harness.backends, brand_code=self.brand.code))
-        assert outcome == (members_due, points_due)
+        assert outcome == (len(due), points_due)
+
+    @rule()
+    def run_release_job(self) -> None:
+        """The job settles every member with held lots whose release time has come."""
+        now = self.now()
+        due = [model for model in self.model.values() if model.releasable(now)]
+        points_due = sum(model.settle_due(now)[0] for model in due)
+        outcome = self.harness.run(run_release(self.harness.backends, brand_code=self.brand.code))
+        assert outcome == (len(due), points_due)
 
     @rule(member=members)
     def expire_one_member(self, member: MemberRef) -> None:
         now = self.now()
-        expected = self.model[member].expire_due(now)
+        expected = self.model[member].settle_due(now)[1]
         assert self.harness.run(expire_member(self.harness.backends, member.pk, now)) == expected
 
     @invariant()
@@ -621,8 +715,10 @@ class LedgerMachine(RuleBasedStateMachine):
                 (row["points"], datetime.fromisoformat(row["expiresAt"]))
                 for row in points.pop("expiring")
             ]
+            shown = model.shown(now)
             assert points == {
-                "available": model.shown_available(now),
+                "available": shown.available,
+                "pending": shown.pending,
                 "version": model.version,
                 "lifetimeEarned": model.lifetime_earned,
             }
@@ -636,6 +732,7 @@ class LedgerMachine(RuleBasedStateMachine):
                     node["balanceAfter"],
                     node["version"],
                     node["shortfall"],
+                    node["pending"],
                 )
                 for node in (edge["node"] for edge in reversed(found["ledger"]["edges"]))
             ]
@@ -645,7 +742,14 @@ class LedgerMachine(RuleBasedStateMachine):
 
 # Passing takes seconds; a failure is shrunk to a short program, which may take minutes.
 @pytest.mark.timeout(600)
-async def test_the_ledger_matches_its_model_whatever_happens(runtime, gql, make_token):
+@pytest.mark.parametrize("pending_days", [0, 5], ids=["available at once", "pending 5 days"])
+async def test_the_ledger_matches_its_model_whatever_happens(
+    runtime, gql, make_token, pending_days
+):
     harness = Harness(asyncio.get_running_loop(), gql, make_token, runtime)
-    machine = type("BoundLedgerMachine", (LedgerMachine,), {"harness": harness})
+    machine = type(
+        "BoundLedgerMachine",
+        (LedgerMachine,),
+        {"harness": harness, "pending_days": pending_days},
+    )
     await asyncio.to_thread(run_state_machine_as_test, machine, settings=MACHINE_SETTINGS)

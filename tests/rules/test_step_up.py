@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 
 from db.models import RiskFlag
 from domain.notices.gateway import deliver_due_notices
@@ -152,3 +153,79 @@ async def test_a_flagged_member_needs_a_code_for_any_redemption(staff, gql, bran
     await staff.purchase(member["id"], "10.00")  # past the limit: flagged, not refused
     assert await RiskFlag.filter(member_id=parse_id(member["id"])[1], status="OPEN").exists()
     assert (await redeem(gql, token, item))["userErrors"][0]["code"] == "VERIFICATION_REQUIRED"
+
+
+CREATE_SALE = """
+mutation ($input: CreateFlashSaleInput!) {
+  createFlashSale(input: $input) { flashSale { id } userErrors { code } }
+}
+"""
+ENTER = """
+mutation ($input: EnterFlashSaleInput!) {
+  enterFlashSale(input: $input) {
+    redemption { status pointsSpent } userErrors { code field message }
+  }
+}
+"""
+
+
+async def enter(gql, token: str, sale_id: str, idem: str, code: str | None = None) -> dict:
+    input = {"flashSaleId": sale_id, "quantity": 1, "idempotencyKey": idem}
+    if code is not None:
+        input["verificationCode"] = code
+    body = await gql(ENTER, {"input": input}, token=token)
+    assert "errors" not in body, body
+    return body["data"]["enterFlashSale"]
+
+
+async def test_a_flash_sale_entry_above_the_threshold_needs_a_code_and_keeps_its_unit(
+    staff, gql, brand, make_token, clock
+):
+    await staff.call(STEP_UP, {"enabled": True, "pointsAbove": 500})
+    member = await staff.register("Flo")
+    await staff.purchase(member["id"], "2000.00")
+    token = make_token(brand, "MEMBER", member["id"])
+    item = await create_catalog_item(staff, pointsPrice=800)
+    starts_at = clock.now() + timedelta(seconds=1)
+    created = await staff.call(
+        CREATE_SALE,
+        {"itemId": item["id"], "pointsPrice": 600, "totalStock": 1, "perMemberLimit": 1,
+         "startsAt": starts_at.isoformat(), "endsAt": (starts_at + timedelta(hours=1)).isoformat()},
+    )  # fmt: skip
+    assert created["userErrors"] == [], created
+    sale_id = created["flashSale"]["id"]
+    clock.advance(timedelta(seconds=2))
+
+    idem = key()
+    refused = await enter(gql, token, sale_id, idem)
+    assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [
+        ("VERIFICATION_REQUIRED", ["verificationCode"])
+    ]
+    assert refused["redemption"] is None
+    # The only unit went back: the same key, with the code, takes it.
+    code = (await ask(gql, token))["code"]
+    entered = await enter(gql, token, sale_id, idem, code)
+    assert entered["userErrors"] == []
+    assert entered["redemption"] == {"status": "CONFIRMED", "pointsSpent": 600}
+    again = await enter(gql, token, sale_id, idem, code)  # a replay, not a second unit
+    assert again["redemption"] == entered["redemption"]
+
+
+async def test_asking_again_with_the_same_key_answers_as_the_first_time(
+    staff, gql, brand, make_token, runtime, receiver
+):
+    await staff.call(GATEWAY, {"channel": "SMS", "url": receiver.url})
+    member = await staff.register("Gus", phone="13800000009")
+    token = make_token(brand, "MEMBER", member["id"])
+    idem = key()
+    answers = []
+    for _ in range(2):
+        body = await gql(REQUEST, {"input": {"idempotencyKey": idem}}, token=token)
+        answers.append(body["data"]["requestVerification"])
+    assert answers[0]["sent"] is True and answers[0]["code"]
+    assert answers[1] == answers[0]  # a retry: neither RATE_LIMITED nor a second code
+    await deliver_due_notices(runtime)
+    codes_sent = [b for _, b in receiver.received if b"VERIFICATION_CODE" in b]
+    assert len(codes_sent) == 1
+    another = await ask(gql, token)  # a new key within 30 s is a new request
+    assert another["userErrors"][0]["code"] == "RATE_LIMITED"
