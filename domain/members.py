@@ -32,7 +32,7 @@ from domain.ledger.movements import close_books, publish_books
 from domain.member_facts import forget_facts
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal
-from domain.risk import FlagDraft, record_flags, shared_phone_prefix
+from domain.risk import FlagDraft, record_flags, shared_registration
 from domain.rules.bonuses import pay_one_off
 from domain.runtime import Backends
 from domain.velocity import Admission, VelocityKind, admit
@@ -59,6 +59,7 @@ class NewMember:
     email: str | None = None
     birthday: date | None = None
     referral_code: str | None = None
+    device_id: str | None = None  # the app's identifier of the device
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +106,16 @@ def clean_email(email: str | None) -> str | None:
     return email
 
 
+def clean_device_id(device_id: str | None) -> str | None:
+    """The app's device identifier, trimmed (blank: none given)."""
+    device_id = (device_id or "").strip()
+    if len(device_id) > 128 or not device_id.isprintable():
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "Device id: up to 128 printable characters.", ["deviceId"]
+        )
+    return device_id or None
+
+
 def latest_today(now: datetime) -> date:
     """Today's date where it is latest on Earth (UTC+14): a birthday may be today anywhere."""
     return (now + timedelta(hours=14)).date()
@@ -124,6 +135,7 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
         "phone": clean_phone(new.phone),
         "email": clean_email(new.email),
         "birthday": clean_birthday(new.birthday, today),
+        "device_id": clean_device_id(new.device_id),
     }
     referrer = None
     if new.referral_code:
@@ -157,18 +169,21 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
         actor = principal.idempotency_scope
         book = await MemberBook.open(connection, member.id, member.joined_at, actor)
         brand = await Brand.get(id=principal.brand_id).using_db(connection)
-        shared = await shared_phone_prefix(connection, member.brand_id, member.phone, book.now)
-        if shared:
-            flag = FlagDraft(member.brand_id, member.id, None, "SHARED_PHONE_PREFIX", shared)
-            await record_flags(connection, [flag], book.now)
+        shared = await shared_registration(
+            connection, member.brand_id, member.phone, member.device_id, book.now
+        )
+        flags = [
+            FlagDraft(member.brand_id, member.id, None, reason, details)
+            for reason, details in shared
+        ]
         if referrer is not None:  # a new registration (a replay never gets here) counts
             counted = {VelocityKind.REGISTRATIONS_PER_REFERRER: str(referrer.id)}
             admitted.append(await admit(rt, brand, counted, book.now))
-            flags = [
+            flags += [
                 FlagDraft(member.brand_id, referrer.id, None, "VELOCITY", limit.as_json())
                 for limit in admitted[-1].flagged
             ]
-            await record_flags(connection, flags, book.now)
+        await record_flags(connection, flags, book.now)
         await pay_one_off(
             book, brand, RuleKind.REGISTRATION_BONUS, AwardKind.REGISTRATION, "welcome",
             "Welcome bonus",
@@ -176,6 +191,8 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
         return {"member_id": member.id, "books": await close_books(book)}
 
     payload = {**values, "birthday": str(values["birthday"]), "referrer": referrer and referrer.id}
+    if payload["device_id"] is None:
+        del payload["device_id"]  # a call without one is the same request it always was
     admitted: list[Admission] = []  # places taken by attempts that did not commit go back
     draws_left = CODE_DRAWS
     while True:

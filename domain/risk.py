@@ -1,5 +1,6 @@
 """Risk flags: what a person should look at about a member's movement (a velocity limit the
-brand flags rather than refuses, …), written with the movement; admins review them."""
+brand flags rather than refuses, …), written with the movement; admins review them, and the
+brand's own webhook endpoints hear of each (`risk.flagged`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from db.models import (
@@ -20,11 +22,13 @@ from db.models import (
     RiskFlag,
     RiskFlagStatus,
 )
+from db.sql import Sql
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import run_once
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
 from domain.runtime import Backends
+from domain.webhooks import EventType, own_endpoints_sql, risk_flag_event, write_events
 
 __all__ = ["RiskFlagStatus"]  # re-exported for the schema
 
@@ -38,6 +42,10 @@ MANY_PURCHASES = 5  # purchases of one member ...
 MANY_PURCHASES_WITHIN = timedelta(minutes=10)  # ... within this long
 PHONE_PREFIX_DIGITS = 7  # members registered within a day with the same first digits ...
 SHARED_PHONE_PREFIX = 5  # ... this many of them, this one included
+# Members registered within a day on one device, this one included. Lower than the phone
+# prefix's: unrelated people share a carrier's number block, but a third account in a day from
+# one device is rarely anything but one person (two: a couple sharing a tablet).
+SHARED_DEVICE = 3
 
 
 def quick_redeem(lots: list[Any], now: datetime) -> dict[str, Any] | None:
@@ -66,24 +74,44 @@ def purchase_flags(total: Decimal, facts: Any) -> list[tuple[str, dict[str, Any]
     return flags
 
 
-SAME_PREFIX_SQL = """
-SELECT COUNT(*) AS members FROM member
-WHERE brand_id = $1 AND phone >= $2 AND phone < $2 || '~' AND joined_at > $3
+# Members of the brand registered since $4 (the new one included) whose phone starts with $2,
+# and who registered on device $3 (each count 0 for a NULL).
+SHARED_REGISTRATION_SQL = """
+SELECT
+    (SELECT COUNT(*) FROM member
+     WHERE brand_id = $1 AND phone >= $2 AND phone < $2 || '~' AND joined_at > $4)
+        AS phone_members,
+    (SELECT COUNT(*) FROM member
+     WHERE brand_id = $1 AND device_id = $3 AND joined_at > $4) AS device_members
 """
 
 
-async def shared_phone_prefix(
-    connection: BaseDBAsyncClient, brand_id: int, phone: str | None, now: datetime
-) -> dict[str, Any] | None:
-    """The flag's details when many members registered within a day share a phone prefix."""
-    if phone is None or len(phone) < PHONE_PREFIX_DIGITS:
-        return None
-    prefix = phone[:PHONE_PREFIX_DIGITS]
+async def shared_registration(
+    connection: BaseDBAsyncClient,
+    brand_id: int,
+    phone: str | None,
+    device_id: str | None,
+    now: datetime,
+) -> list[tuple[str, dict[str, Any]]]:
+    """The flags a registration raises: many members within a day sharing a phone prefix
+    (SHARED_PHONE_PREFIX) or a device (SHARED_DEVICE). One statement, none without either."""
+    prefix = phone[:PHONE_PREFIX_DIGITS] if phone and len(phone) >= PHONE_PREFIX_DIGITS else None
+    if prefix is None and device_id is None:
+        return []
     rows = await connection.execute_query_dict(
-        SAME_PREFIX_SQL, [brand_id, prefix, now - timedelta(days=1)]
+        SHARED_REGISTRATION_SQL, [brand_id, prefix, device_id, now - timedelta(days=1)]
     )
-    members = rows[0]["members"]
-    return {"phonePrefix": prefix, "members": members} if members >= SHARED_PHONE_PREFIX else None
+    counts = rows[0]
+    flags = []
+    if prefix is not None and counts["phone_members"] >= SHARED_PHONE_PREFIX:
+        flags.append(
+            ("SHARED_PHONE_PREFIX", {"phonePrefix": prefix, "members": counts["phone_members"]})
+        )
+    if device_id is not None and counts["device_members"] >= SHARED_DEVICE:
+        flags.append(
+            ("SHARED_DEVICE", {"deviceId": device_id, "members": counts["device_members"]})
+        )
+    return flags
 
 
 @dataclass(frozen=True)
@@ -95,17 +123,46 @@ class FlagDraft:
     details: dict[str, Any]
 
 
+# The flags, each with the ids of its brand's own endpoints that hear of new ones.
+RECORD_FLAGS_SQL = f"""
+WITH flag AS (
+    INSERT INTO risk_flag (brand_id, member_id, entry_id, reason, details, status, created_at)
+    SELECT d.brand_id, d.member_id, d.entry_id, d.reason, d.details::jsonb, 'OPEN', $6
+    FROM unnest($1::int[], $2::int[], $3::bigint[], $4::text[], $5::text[])
+        AS d(brand_id, member_id, entry_id, reason, details)
+    RETURNING id, brand_id, member_id, entry_id, reason, details, created_at
+)
+SELECT flag.*, {own_endpoints_sql("flag.brand_id", EventType.RISK_FLAGGED)} AS endpoints
+FROM flag ORDER BY flag.id
+"""
+
+
 async def record_flags(
     connection: BaseDBAsyncClient, drafts: list[FlagDraft], now: datetime
 ) -> None:
-    """Write the movement's flags in its transaction (no statement when there are none)."""
-    if drafts:
-        flags = [
-            RiskFlag(brand_id=draft.brand_id, member_id=draft.member_id, entry_id=draft.entry_id,
-                     reason=draft.reason, details=draft.details, created_at=now)
-            for draft in drafts
-        ]  # fmt: skip
-        await RiskFlag.bulk_create(flags, using_db=connection)
+    """Write the movement's flags in its transaction: one statement (none when there are
+    none), and one more for their `risk.flagged` events when the brand has endpoints for
+    them."""
+    if not drafts:
+        return
+    rows = await Sql(connection).fetch(
+        RECORD_FLAGS_SQL,
+        [draft.brand_id for draft in drafts],
+        [draft.member_id for draft in drafts],
+        [draft.entry_id for draft in drafts],
+        [draft.reason for draft in drafts],
+        [orjson.dumps(draft.details).decode() for draft in drafts],
+        now,
+    )
+    heard: dict[tuple[int, tuple[int, ...]], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["endpoints"]:
+            told = heard.setdefault((row["brand_id"], tuple(row["endpoints"])), [])
+            told.append(risk_flag_event(row))
+    for (brand_id, endpoints), events in heard.items():
+        await write_events(
+            connection, brand_id, None, list(endpoints), EventType.RISK_FLAGGED, events, now
+        )
 
 
 class ReviewDecision(Enum):

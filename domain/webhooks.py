@@ -1,4 +1,4 @@
-"""Signed webhooks to partners, at least once, from an outbox.
+"""Signed webhooks to partners and to the brand's own systems, at least once, from an outbox.
 
 An event is written to the outbox (with a delivery row per subscribed endpoint) in the same
 transaction as the change it tells of: a rolled-back change sends nothing, a committed one is
@@ -8,6 +8,9 @@ secret>`, `X-Pointsmall-Timestamp` and a stable `X-Pointsmall-Event-Id`; a failu
 with growing, jittered delays for about a day, then the delivery is DEAD (and may be redelivered
 by hand). With tracing on, a delivery continues the trace of the change it tells of (its
 `traceparent` header names it).
+
+An endpoint is a partner's, or the brand's own (no partner: its fraud desk, …); which events it
+may subscribe to depends on whose it is (PARTNER_EVENTS, BRAND_EVENTS).
 """
 
 from __future__ import annotations
@@ -30,11 +33,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 from tortoise.queryset import QuerySet
 
 from db.models import DeliveryStatus, Partner, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from db.sql import Sql
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import change_once
 from domain.ids import encode_id
@@ -44,12 +49,19 @@ from domain.runtime import Backends, IPAddress, WebhookPolicy
 
 
 class EventType(Enum):
-    """What a partner may subscribe to; the value is the event's `type` as delivered."""
+    """What an endpoint may subscribe to; the value is the event's `type` as delivered."""
 
     REDEMPTION_CREATED = "redemption.created"
     REDEMPTION_CANCELLED = "redemption.cancelled"
     COUPON_CONSUMED = "coupon.consumed"
     OFFER_APPROVED = "offer.approved"
+    RISK_FLAGGED = "risk.flagged"
+
+
+# A partner hears of its own offers; a member's risk flags are the brand's business only.
+PARTNER_EVENTS = frozenset({EventType.REDEMPTION_CREATED, EventType.REDEMPTION_CANCELLED,
+                            EventType.COUPON_CONSUMED, EventType.OFFER_APPROVED})  # fmt: skip
+BRAND_EVENTS = frozenset({EventType.RISK_FLAGGED})
 
 
 FIRST_RETRY = timedelta(seconds=30)
@@ -146,13 +158,27 @@ async def check_url(url: str, policy: WebhookPolicy) -> str:
     return url.strip()
 
 
-def _partner_of(principal: Principal, partner_id: int | None) -> int:
-    """A partner acts for itself; an admin names the partner."""
+def _owner_of(principal: Principal, partner_id: int | None) -> int | None:
+    """Whose endpoints a call is about: a partner's own; an admin's, the partner it names, or
+    (naming none) the brand's own (None)."""
     if principal.role is Role.PARTNER:
         return principal.partner_id
-    if partner_id is None:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Name the partner.", ["input", "partnerId"])
     return partner_id
+
+
+def check_events(events: Collection[EventType], partner_id: int | None) -> None:
+    """INVALID_INPUT unless the endpoint's owner (a partner, or the brand: None) may hear each."""
+    if not events:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Name an event.", ["input", "events"])
+    allowed = BRAND_EVENTS if partner_id is None else PARTNER_EVENTS
+    refused = sorted(event.name for event in events if event not in allowed)
+    if not refused:
+        return
+    if partner_id is None:
+        message = f"{', '.join(refused)}: a partner's events; name the partner (partnerId)."
+    else:
+        message = f"{', '.join(refused)}: the brand's own events, never a partner's."
+    raise DomainError(ErrorCode.INVALID_INPUT, message, ["input", "events"])
 
 
 async def register_endpoint(
@@ -163,22 +189,24 @@ async def register_endpoint(
     events: Collection[EventType],
     key: str | None = None,
 ) -> tuple[WebhookEndpoint, str | None]:
-    """A new endpoint and its signing secret, shown once, here: once per idempotency key, and a
-    repeat answers the endpoint without its secret (None)."""
-    partner_id = _partner_of(principal, partner_id)
-    if not events:
-        raise DomainError(ErrorCode.INVALID_INPUT, "Name an event.", ["input", "events"])
+    """A new endpoint (a partner's, or the brand's own when an admin names no partner) and its
+    signing secret, shown once, here: once per idempotency key, and a repeat answers the
+    endpoint without its secret (None)."""
+    partner_id = _owner_of(principal, partner_id)
+    check_events(events, partner_id)
     url = await check_url(url, rt.webhooks)
     subscribed = sorted({event.value for event in events})
     shown: list[str] = []
 
     async def register(connection: BaseDBAsyncClient) -> WebhookEndpoint:
-        if not await Partner.exists(id=partner_id, brand_id=principal.brand_id):
+        if partner_id is not None and not await Partner.exists(
+            id=partner_id, brand_id=principal.brand_id
+        ):
             raise DomainError(ErrorCode.NOT_FOUND, "No such partner.", ["input", "partnerId"])
         secret = "whsec_" + secrets.token_urlsafe(32)
         endpoint = await WebhookEndpoint.create(
-            partner_id=partner_id, url=url, events=subscribed, secret=secret,
-            created_at=rt.clock.now(), using_db=connection,
+            brand_id=principal.brand_id, partner_id=partner_id, url=url, events=subscribed,
+            secret=secret, created_at=rt.clock.now(), using_db=connection,
         )  # fmt: skip
         shown.append(secret)
         return endpoint
@@ -206,18 +234,59 @@ async def emit(
         connection
     )
     subscribed = [endpoint for endpoint in endpoints if type.value in endpoint.events]
-    if not subscribed:
-        return
+    if subscribed:
+        brand_id = subscribed[0].brand_id
+        ids = [endpoint.id for endpoint in subscribed]
+        await write_events(connection, brand_id, partner_id, ids, type, [payload], now)
+
+
+def own_endpoints_sql(brand_id: str, type: EventType) -> str:
+    """An SQL expression: the ids (int[]) of the brand's own endpoints subscribed to `type`,
+    the brand named by the SQL `brand_id`. A statement writing what such events tell of selects
+    it too, so a brand without such endpoints pays no round trip for them."""
+    subscribed = orjson.dumps([type.value]).decode()
+    return f"""ARRAY(
+        SELECT id FROM webhook_endpoint
+        WHERE brand_id = {brand_id} AND partner_id IS NULL AND disabled_at IS NULL
+          AND events @> '{subscribed}'::jsonb ORDER BY id)"""
+
+
+WRITE_EVENTS_SQL = """
+WITH event AS (
+    INSERT INTO webhook_event (brand_id, partner_id, event_id, type, payload, created_at,
+                               trace_context)
+    SELECT $1, $2, e.event_id, $3, e.payload::jsonb, $4, $5::jsonb
+    FROM unnest($6::text[], $7::text[]) AS e(event_id, payload)
+    RETURNING id
+)
+INSERT INTO webhook_delivery (event_id, endpoint_id, status, attempts, next_attempt_at,
+                              created_at)
+SELECT event.id, endpoint.id, 'PENDING', 0, $4, $4
+FROM event CROSS JOIN unnest($8::int[]) AS endpoint(id)
+"""
+
+
+async def write_events(
+    connection: BaseDBAsyncClient,
+    brand_id: int,
+    partner_id: int | None,
+    endpoint_ids: list[int],
+    type: EventType,
+    payloads: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """The outbox's rows, in the caller's transaction, in one statement: an event per payload
+    (of the partner's, or the brand's own with no partner) and a delivery of each to every one
+    of `endpoint_ids`."""
     trace_context = _trace_carrier.current() if _trace_carrier is not None else None
-    event = await WebhookEvent.create(
-        partner_id=partner_id, event_id=f"evt_{uuid.uuid4().hex}", type=type.value, payload=payload,
-        created_at=now, trace_context=trace_context or None, using_db=connection,
-    )  # fmt: skip
-    for endpoint in subscribed:
-        await WebhookDelivery.create(
-            event_id=event.id, endpoint_id=endpoint.id, next_attempt_at=now, created_at=now,
-            using_db=connection,
-        )  # fmt: skip
+    await Sql(connection).execute(
+        WRITE_EVENTS_SQL,
+        *(brand_id, partner_id, type.value, now),
+        orjson.dumps(trace_context).decode() if trace_context else None,
+        [f"evt_{uuid.uuid4().hex}" for _ in payloads],
+        [orjson.dumps(payload).decode() for payload in payloads],
+        endpoint_ids,
+    )
 
 
 CLAIM_SQL = """
@@ -360,11 +429,14 @@ def _continued_trace(event: WebhookEvent) -> AbstractContextManager[object]:
 async def deliveries_page(
     principal: Principal, partner_id: int | None, request: PageRequest
 ) -> Page[WebhookDelivery]:
-    """A partner's deliveries, newest first (a partner its own; admins name one)."""
-    partner_id = _partner_of(principal, partner_id)
-    deliveries = WebhookDelivery.filter(
-        endpoint__partner_id=partner_id, endpoint__partner__brand_id=principal.brand_id
-    )
+    """Deliveries to a partner's endpoints, newest first (a partner its own; admins name one),
+    or, for admins naming none, to the brand's own."""
+    partner_id = _owner_of(principal, partner_id)
+    deliveries = WebhookDelivery.filter(endpoint__brand_id=principal.brand_id)
+    if partner_id is None:
+        deliveries = deliveries.filter(endpoint__partner_id__isnull=True)
+    else:
+        deliveries = deliveries.filter(endpoint__partner_id=partner_id)
     return await paginate(deliveries, request, ("id",), descending=True)
 
 
@@ -399,8 +471,9 @@ async def send_again(
 async def redeliver(
     principal: Principal, delivery_id: int, now: datetime, key: str | None = None
 ) -> WebhookDelivery:
-    """Send a partner's delivery again soon (see `send_again`)."""
-    deliveries = WebhookDelivery.filter(endpoint__partner__brand_id=principal.brand_id)
+    """Send a delivery again soon (see `send_again`): a partner its own, an admin any of the
+    brand's."""
+    deliveries = WebhookDelivery.filter(endpoint__brand_id=principal.brand_id)
     if principal.role is Role.PARTNER:
         deliveries = deliveries.filter(endpoint__partner_id=principal.partner_id)
     return await send_again(principal, "redeliverWebhook", key, delivery_id, deliveries, now)
@@ -431,6 +504,20 @@ def coupon_event(coupon: Any, item: Any, reference: str) -> dict[str, Any]:
 def offer_event(item: Any) -> dict[str, Any]:
     """What a partner learns when the brand approves its offer."""
     return {"itemId": encode_id("CatalogItem", item.id), "sku": item.sku, "name": item.name}
+
+
+def risk_flag_event(flag: Any) -> dict[str, Any]:
+    """What the brand's own endpoints learn of a new risk flag (a row of `risk_flag`)."""
+    entry_id = flag["entry_id"]
+    details = flag["details"]
+    return {
+        "flagId": encode_id("RiskFlag", flag["id"]),
+        "reason": flag["reason"],
+        "details": orjson.loads(details) if isinstance(details, str) else details,
+        "memberId": encode_id("Member", flag["member_id"]),
+        "entryId": encode_id("LedgerEntry", entry_id) if entry_id is not None else None,
+        "createdAt": flag["created_at"].isoformat(),
+    }
 
 
 async def event_of(delivery: WebhookDelivery) -> WebhookEvent:

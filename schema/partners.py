@@ -28,8 +28,9 @@ WebhookEventType = strawberry.enum(
     EventType,
     name="WebhookEventType",
     description="An event a webhook endpoint may subscribe to; a delivery's body names it in "
-    'its "type" as redemption.created, redemption.cancelled, coupon.consumed or '
-    "offer.approved.",
+    'its "type" as redemption.created, redemption.cancelled, coupon.consumed, offer.approved '
+    "(a partner's endpoints: of its offers) or risk.flagged (the brand's own endpoints only: "
+    "a new risk flag, as riskFlags lists it).",
 )
 
 
@@ -179,7 +180,9 @@ class PartnerMutations:
         return await resolve.revoke_api_key(info, input)
 
 
-@strawberry.type(description="Where a partner's events are posted, signed with its secret.")
+@strawberry.type(
+    description="Where a partner's events, or the brand's own, are posted, signed with its secret."
+)
 class WebhookEndpoint(Node):
     url: str
     events: list[WebhookEventType]
@@ -210,7 +213,9 @@ class RegisterWebhookEndpointInput:
     url: str
     events: list[WebhookEventType]
     partner_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Admins name the partner; a partner registers its own."
+        default=None,
+        description="Admins name the partner, or none for the brand's own endpoint (RISK_FLAGGED "
+        "only); a partner registers its own (never RISK_FLAGGED).",
     )
     idempotency_key: str
 
@@ -245,7 +250,8 @@ ManagesWebhooks = or_partner_with(IsBrandAdmin, Scope.WEBHOOKS_MANAGE)
 class WebhookQueries:
     @strawberry.field(
         permission_classes=[ManagesWebhooks],
-        description="A partner's webhook deliveries, newest first.",
+        description="Webhook deliveries, newest first: a partner's (a partner its own; admins "
+        "name one), or, for admins naming none, the brand's own endpoints'.",
     )
     async def webhook_deliveries(
         self,

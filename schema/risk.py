@@ -16,13 +16,11 @@ from domain.velocity import VelocityWindow as VelocityWindowValues
 from resolvers import risk as resolve
 from schema.errors import UserError
 from schema.permissions import IsBrandAdmin
-from schema.relay import Connection, Node
+from schema.relay import Connection, MemberRef, Node
 
 if TYPE_CHECKING:
     from schema.ledger import LedgerEntry
-    from schema.members import Member
 
-MemberRef = Annotated["Member", strawberry.lazy("schema.members")]
 LedgerEntryRef = Annotated["LedgerEntry", strawberry.lazy("schema.ledger")]
 
 VelocityKind = strawberry.enum(
@@ -85,16 +83,26 @@ class SetVelocityLimitsPayload:
     user_errors: list[UserError]
 
 
-@strawberry.type(description="Something about a member's movement for an admin to look at.")
+@strawberry.type(
+    description="Something about a member's movement for an admin to look at; each new one is "
+    "posted to the brand's own webhook endpoints subscribed to RISK_FLAGGED."
+)
 class RiskFlag(Node):
-    reason: str = strawberry.field(description="VELOCITY: a limit the brand flags was passed.")
+    reason: str = strawberry.field(
+        description="VELOCITY: a limit the brand flags was passed. LARGE_ADJUSTMENT, "
+        "QUICK_REDEEM, LARGE_PURCHASE, MANY_PURCHASES: the movement. SHARED_PHONE_PREFIX, "
+        "SHARED_DEVICE: the member's registration, one of many within a day."
+    )
     status: RiskFlagStatus
     created_at: datetime
     reviewed_by: str | None = strawberry.field(description="ROLE:subject of the reviewer.")
     review_note: str | None
     reviewed_at: datetime | None
 
-    @strawberry.field(description="What was passed, as JSON (for VELOCITY: the limit).")
+    @strawberry.field(
+        description="What was passed, as JSON (for VELOCITY: the limit; for SHARED_DEVICE: the "
+        "deviceId and how many members registered on it)."
+    )
     def details(self) -> str:
         return resolve.details_of(self)
 

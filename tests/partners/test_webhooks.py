@@ -178,17 +178,19 @@ async def test_nothing_is_delivered_for_a_rolled_back_change(
     await staff.purchase(member["id"], "500.00")
     token = make_token(brand, "MEMBER", member["id"])
     skus = {}
-    for stock in (0, 5):  # the redemption of the first rolls back (OUT_OF_STOCK), not the second
+    # Two of the first's single unit: the redemption writes its event, then the stock is taken
+    # last and refused (OUT_OF_STOCK), so everything rolls back. The second goes through.
+    for stock in (1, 5):
         skus[stock] = f"R-{key()[:8]}"
         offer = (await publish(client, key_secret, sku=skus[stock], stock=stock))["item"]
         await review(staff, offer["id"], approve=True)
-        variables = {"input": {"itemId": offer["id"], "idempotencyKey": key()}}
+        variables = {"input": {"itemId": offer["id"], "quantity": 2, "idempotencyKey": key()}}
         body = await gql(REDEEM, variables, token=token)
-        assert body["data"]["redeem"]["userErrors"] == ([{"code": "OUT_OF_STOCK"}] if stock == 0
+        assert body["data"]["redeem"]["userErrors"] == ([{"code": "OUT_OF_STOCK"}] if stock == 1
                                                          else [])  # fmt: skip
     events = await WebhookEvent.filter(type="redemption.created").values_list("payload", flat=True)
     sent = {event["sku"] for event in events}
-    assert skus[5] in sent and skus[0] not in sent
+    assert skus[5] in sent and skus[1] not in sent
     await deliver_due(runtime)
     bodies = [json.loads(body) for _, body in receiver.received]
     assert [b["data"]["sku"] for b in bodies if b["type"] == "redemption.created"] == [skus[5]]

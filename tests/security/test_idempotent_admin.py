@@ -172,7 +172,8 @@ async def api_key(world: World, partner_id: str) -> str:
 async def delivery(world: World) -> str:
     """A delivery of an event to a partner's endpoint."""
     partner = await new_partner(world)
-    await WebhookEndpoint.create(partner_id=partner.id, url="http://127.0.0.1:9/in",
+    await WebhookEndpoint.create(brand_id=partner.brand_id, partner_id=partner.id,
+                                 url="http://127.0.0.1:9/in",
                                  events=[EventType.OFFER_APPROVED.value], secret="whsec_test",
                                  created_at=world.now)  # fmt: skip
     async with in_transaction() as connection:

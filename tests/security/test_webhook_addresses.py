@@ -98,9 +98,11 @@ async def queued_delivery(brand, url: str, now: datetime) -> WebhookDelivery:
         brand=brand, code=f"p{uuid.uuid4().hex[:8]}", name="P", created_at=now
     )
     endpoint = await WebhookEndpoint.create(
-        partner=partner, url=url, events=["offer.approved"], secret="s" * 32, created_at=now
-    )
+        brand=brand, partner=partner, url=url, events=["offer.approved"], secret="s" * 32,
+        created_at=now,
+    )  # fmt: skip
     event = await WebhookEvent.create(
+        brand=brand,
         partner=partner,
         event_id=uuid.uuid4().hex,
         type="offer.approved",
