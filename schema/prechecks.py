@@ -11,6 +11,12 @@ schema (aliases, `__typename`, fragments on the payload type). The server (serve
 then runs the check for a request of that document; a refusal is rendered from the plan as
 execution would render it, anything else goes through execution with the check's verdict.
 tests/flash_sales/test_prechecks.py runs every planned document both ways, byte for byte.
+
+A query field's check may answer it whole (`answers`): its value is the field's value, and its
+objects carry, as attributes, the values of the fields that declare PLANNED (fields with a
+resolver that the check works out as the resolver would). Such a document is planned only if
+every field it selects can be rendered so; the catalog's page is one
+(tests/catalog/test_planned_pages.py runs them both ways).
 """
 
 from __future__ import annotations
@@ -47,10 +53,15 @@ from graphql import (
 from strawberry.permission import BasePermission
 
 from domain.errors import DomainError, ErrorCode
+from resolvers.ids import encode_id
 from schema.safety import nul_in_variables
 from schema.strawberry_internals import convert_arguments, field_definition, graphql_schema_of
 
+Renderer = Callable[[Any], Any]
 PRECHECK = "pointsmall.precheck"  # the key of a field's metadata that declares its pre-check
+# The key of a field's metadata saying that an answering check's objects hold its value in the
+# attribute of its Python name.
+PLANNED = "pointsmall.planned"
 # A refusal rendered once at plan time: a document whose refusal cannot be rendered is not planned.
 MAX_REFUSALS_KEPT = 64  # rendered refusals kept per plan
 SAMPLE_REFUSAL = DomainError(ErrorCode.SOLD_OUT, "sample", ["flashSaleId"])
@@ -63,11 +74,15 @@ class Precheck:
     the verdict its resolver goes on from (`context.flash_verdict`); a refusal's value depends
     on the error's code, message and field alone (it is rendered once for each). It assumes
     the caller passed exactly the permission classes `assumes`: the field must declare those
-    and no others (`check_declarations` fails the schema's build otherwise)."""
+    and no others (`check_declarations` fails the schema's build otherwise).
+
+    With `answers` (and no `refusal`), what the check returns is the field's value, rendered
+    from the plan; a DomainError leaves the request to execution, which reports it."""
 
     check: Callable[..., Awaitable[Any]]
     assumes: tuple[type[BasePermission], ...]
-    refusal: Callable[[DomainError], Any]
+    refusal: Callable[[DomainError], Any] | None = None
+    answers: bool = False
 
 
 class Unplannable(Exception):
@@ -98,6 +113,7 @@ class FieldShape:
     python_name: str | None  # the attribute a plain field reads; None: it needs its resolver
     type: GraphQLOutputType | None
     fields: tuple[FieldShape, ...] | None  # of an object-typed field's selection
+    node_id: bool = False  # a Node's global id: its type's name and the object's `pk`
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +131,7 @@ class PrecheckPlan:
     _field: GraphQLField
     _shape: FieldShape
     _refusals: dict[tuple[Any, ...], dict[str, Any]] = dataclasses.field(default_factory=dict)
+    _render: Callable[[Any], Any] | None = None  # an answering plan's renderer of its value
 
     def arguments(self, variables: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """The field's arguments as its resolver gets them, or None for variables that
@@ -147,12 +164,18 @@ class PrecheckPlan:
         except GraphQLError:
             return False
 
+    def answer(self, value: Any) -> dict[str, Any]:
+        """The response's data for an answering check's value, as execution writes it."""
+        assert self._render is not None
+        return {self.root_key: self._render(value)}
+
     def refusal(self, error: DomainError) -> dict[str, Any]:
         """The response's data for a refusal, as execution writes it (rendered once for each
         code, message and field: the script refuses in a few ways, thousands of times)."""
         key = (error.code, error.message, tuple(error.field or ()))
         data = self._refusals.get(key)
         if data is None:
+            assert self.precheck.refusal is not None
             value = self.precheck.refusal(error)
             assert self._shape.type is not None
             data = {self.root_key: _complete(self._shape.type, value, self._shape.fields)}
@@ -196,7 +219,14 @@ def plan_of(schema: Any, document: DocumentNode) -> PrecheckPlan | None:
         precheck = definition.metadata.get(PRECHECK) if definition is not None else None
         if precheck is None:
             return None
-        shape = _shape(graphql_schema, root_key, graphql_field.type, nodes, fragments, definition)
+        answering = precheck.answers
+        shape = _shape(
+            graphql_schema, root_key, graphql_field.type, nodes, fragments, definition, answering
+        )
+        render = None
+        if answering:
+            assert shape.type is not None
+            render = _renderer(shape.type, shape.fields)
         plan = PrecheckPlan(
             operation.name.value if operation.name else None,
             root_key,
@@ -208,8 +238,10 @@ def plan_of(schema: Any, document: DocumentNode) -> PrecheckPlan | None:
             node,
             graphql_field,
             shape,
+            _render=render,
         )
-        plan.refusal(SAMPLE_REFUSAL)  # renders, or the document is not planned
+        if precheck.refusal is not None:
+            plan.refusal(SAMPLE_REFUSAL)  # renders, or the document is not planned
     except Unplannable:
         return None
     return plan
@@ -272,6 +304,8 @@ def _shape(
     nodes: list[FieldNode],
     fragments: Mapping[str, FragmentDefinitionNode],
     definition: Any,
+    answering: bool = False,
+    parent: GraphQLObjectType | None = None,
 ) -> FieldShape:
     named = get_named_type(type_)
     fields = None
@@ -286,11 +320,76 @@ def _shape(
             sub_field = named.fields[name]
             sub_definition = field_definition(sub_field)
             shapes.append(
-                _shape(schema, sub_key, sub_field.type, sub_nodes, fragments, sub_definition)
+                _shape(
+                    schema,
+                    sub_key,
+                    sub_field.type,
+                    sub_nodes,
+                    fragments,
+                    sub_definition,
+                    answering,
+                    named,
+                )
             )
         fields = tuple(shapes)
-    plain = definition is not None and definition.is_basic_field
-    return FieldShape(key, False, definition.python_name if plain else None, type_, fields)
+    plain = definition is not None and (
+        definition.is_basic_field or (answering and definition.metadata.get(PLANNED, False))
+    )
+    node_id = (
+        answering
+        and parent is not None
+        and definition is not None
+        and definition.python_name == "id"
+        and not definition.is_basic_field
+        and not definition.arguments
+        and any(interface.name == "Node" for interface in parent.interfaces)
+    )
+    python_name = definition.python_name if plain else None
+    return FieldShape(key, False, python_name, type_, fields, bool(node_id))
+
+
+def _renderer(type_: GraphQLOutputType, fields: tuple[FieldShape, ...] | None) -> Renderer:
+    """`_complete` for one shape, worked out once (an answer is rendered on every request):
+    Unplannable now for a selection it cannot render, and when rendering a null for a non-null
+    field (execution then answers, with its error)."""
+    if isinstance(type_, GraphQLNonNull):
+        inner = _renderer(type_.of_type, fields)
+
+        def non_null(value: Any) -> Any:
+            if value is None:
+                raise Unplannable("null for a non-null field")
+            return inner(value)
+
+        return non_null
+    if isinstance(type_, GraphQLList):
+        item = _renderer(type_.of_type, fields)
+        return lambda value: None if value is None else [item(one) for one in value]
+    if is_leaf_type(type_):
+        serialize = type_.serialize  # type: ignore[union-attr]
+        return lambda value: None if value is None else serialize(value)
+    if not isinstance(type_, GraphQLObjectType) or fields is None:
+        raise Unplannable("an abstract type")
+    name = type_.name
+    parts: list[tuple[str, Renderer]] = []
+    for field in fields:
+        if field.typename:
+            parts.append((field.key, lambda value: name))
+        elif field.node_id and field.type is not None:
+            as_id = _renderer(field.type, None)
+            parts.append((field.key, lambda value, as_id=as_id: as_id(encode_id(name, value.pk))))
+        elif field.python_name is None or field.type is None:
+            raise Unplannable("a field with a resolver")
+        else:
+            read = _renderer(field.type, field.fields)
+            attribute = field.python_name
+            parts.append((field.key, lambda value, r=read, a=attribute: r(getattr(value, a))))
+
+    def render(value: Any) -> Any:
+        if value is None:
+            return None
+        return {key: part(value) for key, part in parts}
+
+    return render
 
 
 def _complete(type_: GraphQLOutputType, value: Any, fields: tuple[FieldShape, ...] | None) -> Any:
@@ -311,6 +410,8 @@ def _complete(type_: GraphQLOutputType, value: Any, fields: tuple[FieldShape, ..
     for field in fields:
         if field.typename:
             completed[field.key] = type_.name
+        elif field.node_id and field.type is not None:
+            completed[field.key] = _complete(field.type, encode_id(type_.name, value.pk), None)
         elif field.python_name is None or field.type is None:
             raise Unplannable("a field with a resolver")
         else:

@@ -4,7 +4,8 @@ A single JSON POST whose document (by text, persisted-query hash or trusted id) 
 its variables are coerced and its arguments converted as execution would; the caller is
 authenticated (once: the context takes the principal over) and passes the
 field's own permission classes; then the check runs. A refusal is the response, rendered from
-the plan; anything else (a hold, variables execution would refuse, another caller, any doubt)
+the plan, and so is the value of a check that answers its field (the catalog's page); anything
+else (a hold, variables execution would refuse, another caller, any doubt)
 goes through execution, with the check's verdict handed to the resolver
 (`context.flash_verdict`) when it was asked. A failure of the check (Redis, say) is logged and
 counted, and execution asks again.
@@ -95,11 +96,16 @@ class Prechecks:
         request.scope[CHARGED] = True
         started = time.perf_counter()
         try:
-            request.scope[VERDICT] = await plan.precheck.check(
-                request.state.backends, principal, **arguments
-            )
-            return None
+            verdict = await plan.precheck.check(request.state.backends, principal, **arguments)
+            if not plan.precheck.answers:
+                request.scope[VERDICT] = verdict
+                return None
+            data = {"data": plan.answer(verdict)}
+        except Unplannable:
+            return None  # an answer the plan cannot render (a null for a non-null field, say)
         except DomainError as error:
+            if plan.precheck.refusal is None:
+                return None  # execution answers, with the error
             try:
                 data = {"data": plan.refusal(error)}
             except Unplannable:
