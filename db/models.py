@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from asyncpg import BitString
 from tortoise import fields
 from tortoise.migrations.constraints import CheckConstraint, UniqueConstraint
 from tortoise.models import Model
+
+
+class TierMetric(StrEnum):
+    """What a brand's tiers qualify on, over its window: points earned by purchases (less what
+    refunds took back), money spent (less refunds), or purchases (not refunded in full)."""
+
+    POINTS = "POINTS"
+    SPEND = "SPEND"
+    PURCHASES = "PURCHASES"
 
 
 class ExpiryPolicy(StrEnum):
@@ -42,8 +52,10 @@ class Brand(Model):
     payment_window_minutes = fields.IntField(default=30)
     # A member may cancel their own redemption within this many hours of making it.
     cancel_window_hours = fields.IntField(default=24)
-    # Tiers qualify on the points earned in this many months up to now.
+    # Tiers qualify on the brand's metric (points, spend or purchases) over this many months
+    # up to now; a tier's qualifying_points is its threshold in that metric.
     tier_window_months = fields.IntField(default=12)
+    tier_metric = fields.CharEnumField(TierMetric, max_length=12, default=TierMetric.POINTS)
     # Member notices: the locale a missing template falls back to, the quiet hours (minutes
     # of the brand's day) in which marketing notices wait, and the days before a lot expires
     # on which its member is reminded.
@@ -62,6 +74,9 @@ class Brand(Model):
     velocity_limits = fields.JSONField(default=list)
     # Step-up verification of redemptions: {"points", "value", "flagged"} (domain/verification.py)
     step_up = fields.JSONField(null=True)
+    # A purchase's points are held as pending for this many days (its return window) before
+    # they can be spent; 0: available at once.
+    pending_days = fields.IntField(default=0)
     # The brand's own token verification key; brands without one use the deployment's secret.
     jwt_algorithm = fields.CharEnumField(JwtAlgorithm, max_length=8, null=True)
     jwt_key = fields.TextField(null=True)
@@ -108,6 +123,9 @@ class Store(Model):
     code = fields.CharField(max_length=32)
     name = fields.CharField(max_length=120)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # An archived store takes no more purchases and is left out of the brand's list; its code
+    # stays taken and its history (purchases, entries) keeps pointing at it.
+    archived_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "store"
@@ -248,12 +266,27 @@ class Member(Model):
         "models.Tier", related_name="members", on_delete=fields.RESTRICT
     )
     tier_id: int
+    # A tier bought with points (a TIER_UPGRADE redemption): no evaluation takes the member
+    # below it before `tier_floor_until`.
+    tier_floor: fields.ForeignKeyNullableRelation[Tier] = fields.ForeignKeyField(
+        "models.Tier", related_name="floored_members", null=True, on_delete=fields.RESTRICT
+    )
+    tier_floor_id: int | None
+    tier_floor_until = fields.DatetimeField(null=True)
+    tier_floor_redemption_id = fields.IntField(null=True)
     joined_at = fields.DatetimeField()
+    # The member's id in the loyalty system they were imported from (`pointsmall import
+    # members`): what makes a rerun of the same file skip them.
+    external_id = fields.CharField(max_length=64, null=True)
+    # The app's identifier of the device the member registered on (risk rule SHARED_DEVICE);
+    # staff only, never shown to members.
+    device_id = fields.CharField(max_length=128, null=True)
 
     class Meta:
         table = "member"
         constraints = (
             UniqueConstraint(fields=("brand_id", "phone"), name="member_brand_phone"),
+            UniqueConstraint(fields=("brand_id", "external_id"), name="member_external_id"),
             UniqueConstraint(fields=("brand_id", "email"), name="member_brand_email"),
             UniqueConstraint(fields=("brand_id", "referral_code"), name="member_referral_code"),
             UniqueConstraint(fields=("brand_id", "member_code"), name="member_member_code"),
@@ -295,12 +328,15 @@ class Balance(Model):
     version = fields.IntField(default=0)
     # Points a reversal could not claw back; the next earns and returns pay it off first.
     shortfall = fields.IntField(default=0)
+    # Points earned but held until their lots are released (the brand's pending days).
+    pending = fields.IntField(default=0)
 
     class Meta:
         table = "balance"
         constraints = (
             CheckConstraint(check="available >= 0", name="balance_available_not_negative"),
             CheckConstraint(check="shortfall >= 0", name="balance_shortfall_not_negative"),
+            CheckConstraint(check="pending >= 0", name="balance_pending_not_negative"),
             CheckConstraint(check="version >= 0", name="balance_version_not_negative"),
         )
 
@@ -348,6 +384,11 @@ class LedgerEntry(Model):
         "models.Partner", related_name="ledger_entries", null=True, on_delete=fields.RESTRICT
     )
     partner_id: int | None
+    # What the movement changed of the member's pending points (held: +, released or
+    # cancelled: -), beside `points`, which are available points only; and, for points held,
+    # when they are released.
+    pending = fields.IntField(default=0)
+    pending_until = fields.DatetimeField(null=True)
 
     class Meta:
         table = "ledger_entry"
@@ -434,6 +475,9 @@ class Lot(Model):
     expires_at = fields.DatetimeField()
     # Set once, by the expiry that took what remained; an expired lot is never revived.
     expired_at = fields.DatetimeField(null=True)
+    # A pending lot is held until then: neither spendable nor expiring; set to None, once, by
+    # the movement or job that releases it.
+    held_until = fields.DatetimeField(null=True)
 
     class Meta:
         table = "lot"
@@ -517,6 +561,7 @@ class RuleKind(StrEnum):
     REFERRAL_BONUS = "REFERRAL_BONUS"
     BIRTHDAY_BONUS = "BIRTHDAY_BONUS"
     TASK = "TASK"
+    PURCHASE_COUNT = "PURCHASE_COUNT"
 
 
 class Rounding(StrEnum):
@@ -561,6 +606,12 @@ class EarningRule(Model):
     tier_codes = fields.JSONField(default=list)
     cap_points = fields.IntField(null=True)
     expiry_days = fields.IntField(null=True)
+    # PURCHASE_COUNT: the bonus comes with the member's Nth purchase (every Nth when it
+    # repeats), counting those in the rule's window that were not refunded in full.
+    nth_purchase = fields.IntField(null=True)
+    repeats = fields.BooleanField(default=True)
+    # Members with any of these tags only (domain/segments.py); empty: every member.
+    tag_codes = fields.JSONField(default=list)
     archived_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
@@ -631,6 +682,7 @@ class ItemKind(StrEnum):
     COUPON = "COUPON"
     CASH_VOUCHER = "CASH_VOUCHER"
     PARTNER_OFFER = "PARTNER_OFFER"
+    TIER_UPGRADE = "TIER_UPGRADE"  # the member's tier, for a number of months
 
 
 class ItemStatus(StrEnum):
@@ -677,6 +729,16 @@ class CatalogItem(Model):
     rejection_reason = fields.TextField(null=True)
     # Codes come from a pool the partner uploaded (else we generate them).
     code_pool = fields.BooleanField(default=False)
+    # A TIER_UPGRADE: the tier it moves the member up to, and for how many months.
+    upgrade_tier: fields.ForeignKeyNullableRelation[Tier] = fields.ForeignKeyField(
+        "models.Tier", related_name="upgrade_items", null=True, on_delete=fields.RESTRICT
+    )
+    upgrade_tier_id: int | None
+    upgrade_months = fields.IntField(null=True)
+    # Gift items that come with each unit: [{"item_id", "quantity"}] (domain/catalog/gifts.py).
+    gifts = fields.JSONField(default=list)
+    # Members with any of these tags only (domain/segments.py); empty: every member.
+    tag_codes = fields.JSONField(default=list)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
 
@@ -773,6 +835,8 @@ class Redemption(Model):
     payment_due_at = fields.DatetimeField(null=True)
     payment_reference = fields.CharField(max_length=100, null=True)
     shipping_address = fields.JSONField(null=True)
+    # The gift items it took, [{"item_id", "quantity"}] in all: what a cancel gives back.
+    gifts = fields.JSONField(default=list)
     tracking_reference = fields.CharField(max_length=100, null=True)
     confirmed_at = fields.DatetimeField(null=True)
     fulfilled_at = fields.DatetimeField(null=True)
@@ -831,13 +895,17 @@ class Coupon(Model):
 
 
 class WebhookEndpoint(Model):
-    """Where a partner wants its events posted, signed with the endpoint's own secret."""
+    """Where a partner, or the brand itself, wants its events posted (signed with its secret)."""
 
     id = fields.IntField(primary_key=True)
-    partner: fields.ForeignKeyRelation[Partner] = fields.ForeignKeyField(
-        "models.Partner", related_name="webhook_endpoints", on_delete=fields.CASCADE
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="webhook_endpoints", on_delete=fields.CASCADE
     )
-    partner_id: int
+    brand_id: int
+    partner: fields.ForeignKeyNullableRelation[Partner] = fields.ForeignKeyField(
+        "models.Partner", related_name="webhook_endpoints", null=True, on_delete=fields.CASCADE
+    )
+    partner_id: int | None  # None: the brand's own (its fraud desk's, …)
     url = fields.CharField(max_length=500)
     events = fields.JSONField(default=list)
     secret = fields.CharField(max_length=64)
@@ -852,10 +920,14 @@ class WebhookEvent(Model):
     """The outbox: an event written in the same transaction as the change it tells of."""
 
     id = fields.BigIntField(primary_key=True)
-    partner: fields.ForeignKeyRelation[Partner] = fields.ForeignKeyField(
-        "models.Partner", related_name="webhook_events", on_delete=fields.CASCADE
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="webhook_events", on_delete=fields.CASCADE
     )
-    partner_id: int
+    brand_id: int
+    partner: fields.ForeignKeyNullableRelation[Partner] = fields.ForeignKeyField(
+        "models.Partner", related_name="webhook_events", null=True, on_delete=fields.CASCADE
+    )
+    partner_id: int | None  # None: an event for the brand's own endpoints
     event_id = fields.CharField(max_length=40, unique=True)  # stable, for de-duplication
     type = fields.CharField(max_length=40)
     payload = fields.JSONField()
@@ -1168,6 +1240,47 @@ class MemberDay(Model):
         constraints = (UniqueConstraint(fields=("member_id", "day"), name="member_day_key"),)
 
 
+class BitStringField(fields.Field[BitString], BitString):
+    """A PostgreSQL `bit varying` column (written by hand-written SQL only)."""
+
+    SQL_TYPE = "VARBIT"
+    indexable = False
+
+
+class MemberNumber(Model):
+    """A member's place among their brand's members (0, 1, 2, … without gaps, in the order
+    the roll-up job first saw them active): their bit in `active_day`."""
+
+    id = fields.BigIntField(primary_key=True)
+    member_id = fields.IntField(unique=True)
+    brand_id = fields.IntField()
+    number = fields.IntField()
+
+    class Meta:
+        table = "member_number"
+        constraints = (UniqueConstraint(fields=("brand_id", "number"), name="member_number_key"),)
+
+
+class ActiveDay(Model):
+    """The brand's members active (an EARN or a REDEEM entry) on a brand-local day: bit
+    `number % ACTIVE_CHUNK_BITS` of chunk `number // ACTIVE_CHUNK_BITS` for the member of that
+    `MemberNumber`, every chunk of the same length (domain/insights/rollups.py). A period's
+    active members are the bits of its days OR-ed together, counted. Written by the roll-up
+    job."""
+
+    id = fields.BigIntField(primary_key=True)
+    brand_id = fields.IntField()
+    day = fields.DateField()
+    chunk = fields.IntField()
+    bits = BitStringField()
+
+    class Meta:
+        table = "active_day"
+        constraints = (
+            UniqueConstraint(fields=("brand_id", "day", "chunk"), name="active_day_key"),
+        )
+
+
 class MemberSegment(Model):
     """A member's RFM scores (1 to 5 each, by quintile within the brand) and segment, from their
     purchases, refreshed by the insights job."""
@@ -1187,6 +1300,43 @@ class MemberSegment(Model):
     class Meta:
         table = "member_segment"
         indexes = (("brand_id", "segment"), ("brand_id", "spend", "member_id"))
+
+
+class MemberTag(Model):
+    """A tag an admin gave a member (domain/segments.py); rules may be limited to tags."""
+
+    id = fields.BigIntField(primary_key=True)
+    member: fields.ForeignKeyRelation[Member] = fields.ForeignKeyField(
+        "models.Member", related_name="tags", on_delete=fields.CASCADE
+    )
+    member_id: int
+    brand_id = fields.IntField()
+    tag = fields.CharField(max_length=40)
+    tagged_at = fields.DatetimeField()
+
+    class Meta:
+        table = "member_tag"
+        indexes = (("brand_id", "tag"),)
+        constraints = (UniqueConstraint(fields=("member_id", "tag"), name="member_tag_key"),)
+
+
+class MemberFilter(Model):
+    """A saved filter of the brand's members, by code: what tagMembers may name."""
+
+    id = fields.IntField(primary_key=True)
+    brand: fields.ForeignKeyRelation[Brand] = fields.ForeignKeyField(
+        "models.Brand", related_name="member_filters", on_delete=fields.CASCADE
+    )
+    brand_id: int
+    code = fields.CharField(max_length=40)
+    name = fields.CharField(max_length=120)
+    # {"tier_codes", "segments", "joined_from", "joined_to", "tags", "search"}
+    spec = fields.JSONField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "member_filter"
+        constraints = (UniqueConstraint(fields=("brand_id", "code"), name="member_filter_code"),)
 
 
 class AuditEntry(Model):

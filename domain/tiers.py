@@ -1,10 +1,13 @@
-"""Tiers: qualification on the points earned in a rolling window, upgrades at once, progress.
+"""Tiers: qualification on the brand's metric in a rolling window, upgrades at once, progress.
 
-A member's qualifying points are what their purchases earned (less what refunds took back)
-within the brand's window, by default the last 12 months. An earn that crosses a tier's
+A member qualifies on the brand's metric within its window, by default the last 12 months:
+the points their purchases earned (less what refunds took back), the money they spent (less
+refunds), or their purchases (those not refunded in full). An earn that crosses a tier's
 threshold moves the member up at once, in the same transaction, with the change kept; a
-member whose points have fallen below their tier's goes down only at the evaluation
-(`pointsmall evaluate-tiers`, and daily in serve), one tier at a time.
+member who has fallen below their tier's goes down only at the evaluation
+(`pointsmall evaluate-tiers`, and daily in serve), one tier at a time. A tier bought with
+points (a TIER_UPGRADE item) is a floor until its date: the member goes up to it at once, and
+no evaluation takes them below it before then.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
-from db.models import Balance, Brand, Member, NoticeKind, Tier, TierChange
+from db.models import Balance, Brand, Member, NoticeKind, Tier, TierChange, TierMetric
 from domain.insights.rollups import qualifying_since
 from domain.ledger.policy import add_months
 from domain.member_facts import forget_facts
@@ -34,13 +37,23 @@ log = logging.getLogger(__name__)
 class TierProgress:
     current: Tier
     next: Tier | None
-    qualifying_points: int
-    points_to_next: int | None
+    metric: TierMetric
+    qualifying: int  # in the metric: points, whole currency units spent, or purchases
+    to_next: int | None
 
 
 def _months_before(moment: datetime, months: int) -> datetime:
     day = add_months(moment.date(), -months)
     return moment.replace(year=day.year, month=day.month, day=day.day)
+
+
+def floor_of(member: Member, tiers: tuple[Tier, ...], at: datetime) -> Tier | None:
+    """The tier the member bought, while it holds at `at`."""
+    if member.tier_floor_id is None or member.tier_floor_until is None:
+        return None
+    if member.tier_floor_until <= at:
+        return None
+    return next(tier for tier in tiers if tier.id == member.tier_floor_id)
 
 
 async def qualifying_points(
@@ -51,13 +64,26 @@ async def qualifying_points(
     *,
     unwritten: int = 0,
 ) -> int:
-    """What the member earned within the brand's qualification window up to `now` (plus what
-    the running movement earned and has not written to the roll-ups yet: `unwritten`)."""
+    """What the member qualifies with, in the brand's metric, within its window up to `now`:
+    points earned (plus what the running movement earned and has not written to the roll-ups
+    yet: `unwritten`), whole currency units spent, or purchases. Purchases are read as the
+    running transaction sees them, its own included."""
     since = _months_before(now, brand.tier_window_months)
-    points = await qualifying_since(
-        connection or get_connection("default"), member_id, since, ZoneInfo(brand.timezone)
-    )
-    return max(points + unwritten, 0)
+    connection = connection or get_connection("default")
+    if brand.tier_metric is TierMetric.POINTS:
+        points = await qualifying_since(connection, member_id, since, ZoneInfo(brand.timezone))
+        return max(points + unwritten, 0)
+    rows = await connection.execute_query_dict(PURCHASES_SQL, [member_id, since, now])
+    spent, purchases = rows[0]["spent"], rows[0]["purchases"]
+    return int(spent) if brand.tier_metric is TierMetric.SPEND else int(purchases)
+
+
+# Spend less refunds, and purchases not refunded in full, in the window (by when they happened).
+PURCHASES_SQL = """
+SELECT COALESCE(SUM(total - refunded_amount), 0) AS spent,
+       COUNT(*) FILTER (WHERE refunded_amount < total) AS purchases
+FROM purchase WHERE member_id = $1 AND occurred_at > $2 AND occurred_at <= $3
+"""
 
 
 async def requalify(
@@ -79,6 +105,9 @@ async def requalify(
         return None  # at the top already: no window to sum
     points = await qualifying_points(member.id, brand, now, connection, unwritten=unwritten)
     reached = [tier for tier in tiers if tier.qualifying_points <= points][-1]
+    floor = floor_of(member, tiers, now)
+    if floor is not None and floor.rank > reached.rank:
+        reached = floor  # one step down from above it never passes it
     if reached.rank > current.rank:
         target = reached
     elif may_go_down and reached.rank < current.rank:
@@ -115,6 +144,9 @@ async def lapse_warning(
     if current.rank == tiers[0].rank:
         return None
     by = now + LAPSE_WARNING
+    floor = floor_of(member, tiers, by)
+    if floor is not None and floor.rank >= current.rank:
+        return None  # bought: it holds past the next month
     kept = await qualifying_points(member.id, brand, by, connection)
     if kept >= current.qualifying_points:
         return None
@@ -126,7 +158,7 @@ async def lapse_warning(
 
 
 async def progress(member: Member, now: datetime) -> TierProgress:
-    """The member's tier, the next one up, and how many qualifying points are still missing."""
+    """The member's tier, the next one up, and how much of the brand's metric is missing."""
     brand = await Brand.get(id=member.brand_id)
     tiers = await Tier.filter(brand_id=brand.id).order_by("rank")
     current = next(tier for tier in tiers if tier.id == member.tier_id)
@@ -136,8 +168,47 @@ async def progress(member: Member, now: datetime) -> TierProgress:
     return TierProgress(
         current=current,
         next=upcoming,
-        qualifying_points=points,
-        points_to_next=max(upcoming.qualifying_points - points, 0) if upcoming else None,
+        metric=brand.tier_metric,
+        qualifying=points,
+        to_next=max(upcoming.qualifying_points - points, 0) if upcoming else None,
+    )
+
+
+async def buy_tier(
+    connection: BaseDBAsyncClient,
+    member: Member,
+    brand: Brand,
+    tier_id: int,
+    months: int,
+    redemption_id: int,
+    now: datetime,
+    notices: list[NoticeDraft],
+) -> TierChange | None:
+    """A TIER_UPGRADE redemption: the tier becomes the member's floor for `months` (from the end
+    of the same floor still running, else from now), and they go up to it at once."""
+    running = member.tier_floor_id == tier_id and member.tier_floor_until
+    start = max(member.tier_floor_until, now) if running else now
+    member.tier_floor_id = tier_id
+    member.tier_floor_until = _months_before(start, -months)
+    member.tier_floor_redemption_id = redemption_id
+    await member.save(
+        using_db=connection,
+        update_fields=["tier_floor_id", "tier_floor_until", "tier_floor_redemption_id"],
+    )
+    return await requalify(connection, member, brand, now, may_go_down=False, notices=notices)
+
+
+async def drop_bought_tier(
+    connection: BaseDBAsyncClient, member: Member, redemption_id: int
+) -> None:
+    """A cancelled TIER_UPGRADE: the floor it set goes (the tier follows the member's own
+    qualification from the next evaluation)."""
+    if member.tier_floor_redemption_id != redemption_id:
+        return  # bought again since, or never this one's
+    member.tier_floor_id = member.tier_floor_until = member.tier_floor_redemption_id = None
+    await member.save(
+        using_db=connection,
+        update_fields=["tier_floor_id", "tier_floor_until", "tier_floor_redemption_id"],
     )
 
 

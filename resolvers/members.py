@@ -20,6 +20,7 @@ async def register_member(info: Any, input: Any) -> Payload:
         email=input.email,
         birthday=input.birthday,
         referral_code=input.referral_code,
+        device_id=input.device_id,
     )
     member = await members.register(
         info.context.backends, principal_of(info), new, input.idempotency_key

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from domain.ledger import live, movements
-from domain.rules import admin
+from domain.rules import admin, opportunities
 from domain.rules.engine import SignedProof
 from resolvers.context import principal_of
 from resolvers.ids import decode_id
@@ -48,6 +48,9 @@ def rule_spec(input: Any) -> admin.RuleSpec:
         tier_codes=tuple(code.strip().upper() for code in input.tier_codes or ()),
         cap_points=input.cap_points,
         expiry_days=input.expiry_days,
+        nth_purchase=input.nth_purchase,
+        repeats=input.repeats,
+        tag_codes=tuple(code.strip().upper() for code in input.tag_codes or ()),
     )
 
 
@@ -137,3 +140,8 @@ async def complete_task(info: Any, input: Any) -> Payload:
 async def issue_task_signing_secret(info: Any, input: Any) -> Payload:
     brand, secret = await admin.issue_task_secret(principal_of(info), input.idempotency_key)
     return Payload(brand=brand, secret=secret)
+
+
+async def earn_opportunities(info: Any, member: Any) -> list[Any]:
+    brand = await info.context.loaders.brand_by_id.load(member.brand_id)
+    return await opportunities.earn_opportunities(brand, member, _now(info))

@@ -26,6 +26,14 @@ async def progress_of(info: Any, member: Any) -> Any:
     return await tiers.progress(member, info.context.backends.clock.now())
 
 
+def qualifying_of(progress: tiers.TierProgress) -> int:
+    return progress.qualifying
+
+
+def to_next_of(progress: tiers.TierProgress) -> int | None:
+    return progress.to_next
+
+
 async def tier_changed(info: Any, member_id: str | None) -> AsyncIterator[TierChangeView]:
     """Check access first (a refusal is the subscription's error), then stream the changes."""
     context = info.context

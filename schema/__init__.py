@@ -13,7 +13,7 @@ from strawberry.tools import merge_types
 
 from schema.audit_trail import AuditTrailQueries
 from schema.brands import BrandMutations, BrandQueries
-from schema.catalog import CatalogMutations, CatalogQueries
+from schema.catalog import CatalogMutations, CatalogQueries, CatalogSubscriptions
 from schema.documents import DOCUMENT_CACHE_BYTES, DocumentsMode, build_documents
 from schema.errors import UserError
 from schema.execution import (
@@ -41,6 +41,7 @@ from schema.risk import RiskMutations, RiskQueries
 from schema.rules import RuleMutations, RuleQueries
 from schema.safety import GuardedSchema, build_extensions
 from schema.scalars import SCALAR_OVERRIDES
+from schema.segments import SegmentMutations, SegmentQueries
 from schema.tiers import TierSubscriptions
 from schema.verification import VerificationMutations, VerificationQueries
 
@@ -60,6 +61,7 @@ Query = merge_types(
         AuditTrailQueries,
         RiskQueries,
         VerificationQueries,
+        SegmentQueries,
     ),
 )
 Mutation = merge_types(
@@ -76,11 +78,18 @@ Mutation = merge_types(
         NoticeMutations,
         RiskMutations,
         VerificationMutations,
+        SegmentMutations,
     ),
 )
 Subscription = merge_types(
     "Subscription",
-    (LedgerSubscriptions, TierSubscriptions, FlashSaleSubscriptions, NoticeSubscriptions),
+    (
+        LedgerSubscriptions,
+        TierSubscriptions,
+        FlashSaleSubscriptions,
+        NoticeSubscriptions,
+        CatalogSubscriptions,
+    ),
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
@@ -17,7 +18,6 @@ from resolvers import catalog as resolve
 from resolvers import flash_sales as resolve_flash_sales
 from schema.brands import Tier
 from schema.errors import UserError
-from schema.ledger import staff_only
 from schema.permissions import (
     HasBrand,
     IsBrandAdmin,
@@ -26,15 +26,15 @@ from schema.permissions import (
     MemberOrStaff,
     ReadsMembers,
     or_partner_with,
+    staff_only,
     staff_or_partner_with,
 )
-from schema.relay import Connection, Node
+from schema.prechecks import PLANNED, PRECHECK, Precheck
+from schema.relay import Connection, MemberRef, Node
 
 if TYPE_CHECKING:
     from schema.flash_sales import FlashSale
-    from schema.members import Member
 
-MemberRef = Annotated["Member", strawberry.lazy("schema.members")]
 CatalogItemKind = strawberry.enum(ItemKind, name="CatalogItemKind")
 CatalogItemStatus = strawberry.enum(ItemStatus, name="CatalogItemStatus")
 RedemptionStatus = strawberry.enum(
@@ -73,23 +73,57 @@ class CatalogItem(Node):
         description="Why an admin rejected a partner's offer (status REJECTED)."
     )
 
-    @strawberry.field
-    async def min_tier(self, info: Info) -> Tier | None:
-        return await resolve.min_tier_of(info, self)
+    # These three answer at once for the items of a catalog page (which knows the caller and
+    # the tiers already); otherwise they return an awaitable, which graphql-core awaits. A
+    # planned catalog document reads their values from the answer's items (PLANNED).
+    @strawberry.field(metadata={PLANNED: True})
+    def min_tier(self, info: Info) -> Tier | None:
+        return resolve.min_tier_of(info, self)
 
     @strawberry.field(
         description="Whether the caller can redeem it now: active, in its window, in stock, and "
-        "for a member, their tier reaches its minimum."
+        "for a member, their tier reaches its minimum.",
+        metadata={PLANNED: True},
     )
-    async def available(self, info: Info) -> bool:
-        return await resolve.available(info, self)
+    def available(self, info: Info) -> bool:
+        return resolve.available(info, self)
 
     @strawberry.field(
         description="The points the calling member pays: the list price less their tier's "
-        "discount, rounded down; null for callers who are not members."
+        "discount, rounded down; null for callers who are not members.",
+        metadata={PLANNED: True},
     )
-    async def member_price(self, info: Info) -> int | None:
-        return await resolve.member_price(info, self)
+    def member_price(self, info: Info) -> int | None:
+        return resolve.member_price(info, self)
+
+    upgrade_months: int | None = strawberry.field(
+        description="A TIER_UPGRADE: the months upgradeTier lasts (from the end of the same "
+        "upgrade still running)."
+    )
+    tag_codes: list[str] | None = strawberry.field(
+        description="Members with any of these tags only; empty: every member (staff only).",
+        extensions=staff_only(),
+    )
+
+    @strawberry.field(
+        description="A TIER_UPGRADE: the tier it moves the member up to; no tier evaluation "
+        "takes them below it for upgradeMonths."
+    )
+    async def upgrade_tier(self, info: Info) -> Tier | None:
+        return await resolve.upgrade_tier_of(info, self)
+
+    @strawberry.field(description="Gift items that come with each unit (each with its own stock).")
+    def gifts(self) -> list[CatalogItemGift]:
+        return resolve.gifts_of(self)
+
+
+@strawberry.type(description="A gift item and how many of it come along.")
+class CatalogItemGift:
+    quantity: int
+
+    @strawberry.field
+    async def item(self, info: Info) -> CatalogItem:
+        return await resolve.gift_item_of(info, self)
 
 
 @strawberry.type
@@ -171,6 +205,10 @@ class Redemption(Node):
     def shipping_address(self) -> ShippingAddress | None:
         return resolve.shipping_address_of(self)
 
+    @strawberry.field(description="The gift items it took (a cancel gives them back).")
+    def gifts(self) -> list[CatalogItemGift]:
+        return resolve.gifts_of(self)
+
 
 @strawberry.type
 class Recommendation:
@@ -197,12 +235,33 @@ class CreateCatalogItemInput:
     image_urls: list[str] | None = None
     coupon_value: Decimal = Decimal("0")
     coupon_valid_days: int | None = None
+    upgrade_tier_id: strawberry.ID | None = strawberry.field(
+        default=None, description="A TIER_UPGRADE's tier (required for one, refused otherwise)."
+    )
+    upgrade_months: int | None = strawberry.field(
+        default=None, description="A TIER_UPGRADE's months, 1 to 36 (points only)."
+    )
+    gifts: list[CatalogItemGiftInput] | None = strawberry.field(
+        default=None,
+        description="Up to 5 of the brand's points-only physical items, coupons or vouchers, "
+        "each with how many come with one unit.",
+    )
+    tag_codes: list[str] | None = strawberry.field(
+        default=None,
+        description="Members with any of these tags only (tagMembers): no one else sees it.",
+    )
     idempotency_key: str
 
 
 @strawberry.input(description="An item's new settings, replacing all of them; its kind stays.")
 class UpdateCatalogItemInput(CreateCatalogItemInput):
     id: strawberry.ID
+
+
+@strawberry.input
+class CatalogItemGiftInput:
+    item_id: strawberry.ID
+    quantity: int = 1
 
 
 @strawberry.input
@@ -340,6 +399,8 @@ class CatalogQueries:
         permission_classes=[HasBrand],
         description="The brand's active items, oldest first. affordableOnly keeps what the "
         "calling member can pay for with their points now.",
+        # A document of this field alone is answered without execution (schema/prechecks.py).
+        metadata={PRECHECK: Precheck(resolve.answer_catalog, assumes=(HasBrand,), answers=True)},
     )
     async def catalog(
         self,
@@ -463,3 +524,17 @@ class CatalogMutations:
     )
     async def consume_coupon(self, info: Info, input: ConsumeCouponInput) -> CouponPayload:
         return await resolve.consume_coupon(info, input)
+
+
+@strawberry.type
+class CatalogSubscriptions:
+    @strawberry.subscription(
+        permission_classes=[HasBrand],
+        description="The item (stock, availability, prices) now, then as it changes: after "
+        "redemptions, cancellations and admins' changes, at most about ten updates a second; "
+        "ends once it is archived. An item the caller may not see is FORBIDDEN.",
+    )
+    async def catalog_item_changed(
+        self, info: Info, item_id: strawberry.ID
+    ) -> AsyncGenerator[CatalogItem, None]:
+        return await resolve.catalog_item_changed(info, item_id)

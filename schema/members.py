@@ -14,6 +14,8 @@ from resolvers import catalog as resolve_catalog
 from resolvers import ledger as resolve_ledger
 from resolvers import members as resolve
 from resolvers import notices as resolve_notices
+from resolvers import rules as resolve_rules
+from resolvers import segments as resolve_segments
 from resolvers import tiers as resolve_tiers
 from schema.brands import Brand, Tier
 from schema.catalog import Recommendation, Redemption
@@ -30,6 +32,7 @@ from schema.permissions import (
     staff_or_partner_with,
 )
 from schema.relay import Connection, Node
+from schema.rules import EarnOpportunity
 from schema.tiers import TierProgress
 
 MemberStatus = strawberry.enum(MemberStatusValues, name="MemberStatus")
@@ -73,6 +76,20 @@ class Member(Node):
     @strawberry.field(permission_classes=[NotPartner])
     def points(self, info: Info) -> PointsBalance:  # sync when known: see balance_of
         return resolve_ledger.balance_of(info, self)
+
+    @strawberry.field(
+        permission_classes=[ReadsMembers],
+        description="The tags the brand's admins gave the member (tagMembers); staff only.",
+    )
+    async def tags(self, info: Info) -> list[str]:
+        return await resolve_segments.tags_of(info, self)
+
+    @strawberry.field(
+        permission_classes=[NotPartner],
+        description="What the member can earn now: the rules and tasks in force for them.",
+    )
+    async def earn_opportunities(self, info: Info) -> list[EarnOpportunity]:
+        return await resolve_rules.earn_opportunities(info, self)
 
     @strawberry.field(description="Newest first; a partner's, only the entries it made.")
     async def ledger(
@@ -134,6 +151,12 @@ class RegisterMemberInput:
     birthday: date | None = None
     referral_code: str | None = strawberry.field(
         default=None, description="Referral code of the member who invited this one."
+    )
+    device_id: str | None = strawberry.field(
+        default=None,
+        description="The app's identifier of the device registering (up to 128 characters): "
+        "many members registered on one device within a day are flagged for review. Kept for "
+        "the brand's risk review, never shown to members.",
     )
     idempotency_key: str
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from graphql import GraphQLError
-from strawberry.permission import BasePermission
+from strawberry.permission import BasePermission, PermissionExtension
 from strawberry.types import Info
 
 from domain.partners import Scope
@@ -102,3 +102,8 @@ class NotPartner(BasePermission):
     def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
         principal = info.context.principal
         return principal is None or principal.role is not Role.PARTNER
+
+
+def staff_only() -> list[PermissionExtension]:
+    """Fields for the brand's staff only: null for anyone else."""
+    return [PermissionExtension(permissions=[ReadsMembers()], fail_silently=True)]

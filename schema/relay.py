@@ -7,14 +7,19 @@ class name and no field is copied into an intermediate object.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 import strawberry
 from strawberry.types import Info
 
 from resolvers.ids import encode_id
 
+if TYPE_CHECKING:
+    from schema.members import Member
+
 NodeT = TypeVar("NodeT")
+# A member, from any module the members' own imports (a lazy reference breaks the cycle).
+MemberRef = Annotated["Member", strawberry.lazy("schema.members")]
 
 
 @strawberry.interface(description="An object with a global id that `node(id:)` resolves.")

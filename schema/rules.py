@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
@@ -15,12 +14,8 @@ from schema.brands import Brand
 from schema.errors import UserError
 from schema.ledger import EarnComponent, LedgerEntry, PurchaseLineInput
 from schema.permissions import IsBrandAdmin, MemberOrStaff, ReadsMembers
-from schema.relay import Node
+from schema.relay import MemberRef, Node
 
-if TYPE_CHECKING:
-    from schema.members import Member
-
-MemberRef = Annotated["Member", strawberry.lazy("schema.members")]
 EarningRuleKind = strawberry.enum(
     RuleKind,
     name="EarningRuleKind",
@@ -30,7 +25,9 @@ EarningRuleKind = strawberry.enum(
     "reached). CAMPAIGN: a multiplier of spend points, or flat points, inside a window. "
     "REGISTRATION_BONUS, FIRST_PURCHASE_BONUS, BIRTHDAY_BONUS: once per member (per year for "
     "birthdays). REFERRAL_BONUS: the new member and their referrer, on the first purchase. "
-    "TASK: points for a task the member completes, within daily and lifetime limits.",
+    "TASK: points for a task the member completes, within daily and lifetime limits. "
+    "PURCHASE_COUNT: points with the member's nthPurchase (every nthPurchase when it repeats), "
+    "counting their purchases in the rule's window that were not refunded in full.",
 )
 RoundingMode = strawberry.enum(Rounding, name="RoundingMode")
 TaskProofKind = strawberry.enum(
@@ -74,14 +71,51 @@ class EarningRule(Node):
         description="Partners whose purchases it applies to; empty: every purchase."
     )
     tier_codes: list[str] = strawberry.field(description="Tiers it applies to; empty: all.")
+    tag_codes: list[str] = strawberry.field(
+        description="Members with any of these tags only (tagMembers); empty: every member."
+    )
     cap_points: int | None = strawberry.field(description="At most this many points per earn.")
     expiry_days: int | None = strawberry.field(
         description="Its points expire this many days after they are earned, in their own lot; "
         "null: the brand's expiry policy."
     )
+    nth_purchase: int | None = strawberry.field(
+        description="For a PURCHASE_COUNT: the purchase that earns its points."
+    )
+    repeats: bool = strawberry.field(
+        description="For a PURCHASE_COUNT: every nthPurchase (true) or only the nthPurchase."
+    )
     archived_at: datetime | None
     created_at: datetime
     updated_at: datetime
+
+
+@strawberry.type(
+    description="A way the member can earn now: a rule in force for their tier (in the stores "
+    "and for the partners it names, if any), with what it gives and the limits they have left."
+)
+class EarnOpportunity:
+    kind: EarningRuleKind
+    code: str
+    name: str
+    description: str = strawberry.field(description="For the member to read.")
+    points: int | None = strawberry.field(description="Flat points it gives.")
+    rate: Decimal | None = strawberry.field(description="Points per currency unit spent.")
+    multiplier: Decimal | None
+    category: str | None
+    threshold: Decimal | None = strawberry.field(description="The spend in one purchase it needs.")
+    task_code: str | None = strawberry.field(description="For a TASK: completeTask's taskCode.")
+    proof: TaskProofKind | None = strawberry.field(description="For a TASK: the proof it needs.")
+    ends_at: datetime | None
+    store_codes: list[str] = strawberry.field(description="Only in these stores; empty: all.")
+    partner_codes: list[str] = strawberry.field(
+        description="Only on these partners' purchases; empty: every purchase."
+    )
+    left_today: int | None = strawberry.field(description="For a TASK: times left today.")
+    left_ever: int | None = strawberry.field(description="For a TASK: times left at all.")
+    purchases_to_go: int | None = strawberry.field(
+        description="For a PURCHASE_COUNT: purchases, the next included, until it pays."
+    )
 
 
 @strawberry.input(description="An earning rule; which fields a kind needs or allows is checked.")
@@ -110,8 +144,17 @@ class EarningRuleInput:
     store_codes: list[str] | None = None
     partner_codes: list[str] | None = None
     tier_codes: list[str] | None = None
+    tag_codes: list[str] | None = None
     cap_points: int | None = None
     expiry_days: int | None = None
+    nth_purchase: int | None = strawberry.field(
+        default=None, description="A PURCHASE_COUNT's N (2 or more)."
+    )
+    repeats: bool | None = strawberry.field(
+        default=None,
+        description="A PURCHASE_COUNT: every Nth purchase (null or true) or only the Nth "
+        "(false; say, the 3rd purchase inside a campaign's window).",
+    )
     idempotency_key: str
 
 

@@ -4,27 +4,34 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from strawberry.types import Info
 
 from resolvers import tiers as resolve
-from schema.brands import Tier
+from schema.brands import Tier, TierMetric
 from schema.permissions import HasBrand
-
-if TYPE_CHECKING:
-    from schema.members import Member
-
-MemberRef = Annotated["Member", strawberry.lazy("schema.members")]
+from schema.relay import MemberRef
 
 
-@strawberry.type
+@strawberry.type(description="Where the member stands, in the brand's tier metric.")
 class TierProgress:
     current: Tier
     next: Tier | None
-    qualifying_points: int
-    points_to_next: int | None
+    metric: TierMetric
+    qualifying: int = strawberry.field(
+        description="In the metric, over the brand's window: points, whole currency units spent, "
+        "or purchases."
+    )
+    to_next: int | None = strawberry.field(description="What the next tier needs more of.")
+
+    @strawberry.field(deprecation_reason="Use qualifying: it speaks the brand's tier metric.")
+    def qualifying_points(self) -> int:
+        return resolve.qualifying_of(self)
+
+    @strawberry.field(deprecation_reason="Use toNext: it speaks the brand's tier metric.")
+    def points_to_next(self) -> int | None:
+        return resolve.to_next_of(self)
 
 
 @strawberry.type

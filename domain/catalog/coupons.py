@@ -44,11 +44,15 @@ def normalised(code: str) -> str:
 
 
 async def issue_coupons(
-    connection: BaseDBAsyncClient, item: CatalogItem, redemption: Redemption, now: datetime
+    connection: BaseDBAsyncClient,
+    item: CatalogItem,
+    redemption: Redemption,
+    now: datetime,
+    units: int | None = None,
 ) -> list[Coupon]:
     """One code per unit of a confirmed coupon, voucher or partner-offer redemption (none for
     physical items): taken from the offer's uploaded pool when it has one (OUT_OF_STOCK when
-    the pool is empty), generated otherwise."""
+    the pool is empty), generated otherwise. `units`: of a gift, how many came with it."""
     if item.kind not in COUPON_KINDS:
         return []
     if item.code_pool:
@@ -67,7 +71,7 @@ async def issue_coupons(
             created_at=now,
             using_db=connection,
         )
-        for _ in range(redemption.quantity)
+        for _ in range(redemption.quantity if units is None else units)
     ]
 
 

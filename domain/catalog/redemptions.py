@@ -7,7 +7,9 @@ States:
 A points-only redemption starts CONFIRMED; a points + cash one starts AWAITING_PAYMENT with the
 points already taken and the cash due, until the brand's checkout confirms the payment.
 Coupons and vouchers are issued when a redemption is CONFIRMED. A cancel gives back exactly the
-points taken (to the lots they came from) and the stock, once.
+points taken (to the lots they came from) and the stock, once. An item's gift items come with
+it (domain/catalog/gifts.py); a TIER_UPGRADE moves the member up to its tier for its months
+(domain/tiers.py `buy_tier`), and its cancel takes that floor away.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ from db.models import (
 )
 
 __all__ = ["RedemptionStatus"]  # re-exported for the schema
-from domain.catalog.coupons import issue_coupons
+from domain.catalog.gifts import gift_items, gifts_taken, issue_all_coupons
 from domain.catalog.items import Shopper, member_price, refusal
+from domain.catalog.live import announce_items
 from domain.errors import DomainError, ErrorCode
 from domain.flash_sales.stock import return_units
 from domain.idempotency import change_once, run_once
@@ -46,7 +49,9 @@ from domain.notices.outbox import publish_notices, record_for_brand, redemption_
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
 from domain.rules.config import earning_config
+from domain.rules.earning import tags_of
 from domain.runtime import Backends
+from domain.tiers import buy_tier, drop_bought_tier
 from domain.velocity import VelocityKind
 from domain.verification import verify_redemption
 from domain.webhooks import EventType, emit, redemption_event
@@ -144,7 +149,10 @@ async def redeem(
         config = await earning_config(connection, brand)
         tier = config.tier(book.member.tier_id)
         min_tier = config.tier(item.min_tier_id) if item.min_tier_id else None
-        shopper = Shopper(book.member.id, tier.rank, tier.discount_percent, book.balance.available)
+        tags = await tags_of(connection, book.member.id) if item.tag_codes else frozenset()
+        shopper = Shopper(
+            book.member.id, tier.rank, tier.discount_percent, book.balance.available, tags=tags
+        )
         refused = refusal(item, now, min_tier.rank if min_tier else None, shopper)
         if refused is not None:
             raise refused
@@ -162,8 +170,10 @@ async def redeem(
                     f"At most {item.per_member_limit} of this item per member.",
                     ["quantity"],
                 )
+        taken_gifts = gifts_taken(item, quantity)
+        gifts = await gift_items(connection, taken_gifts)
         delivery = None
-        if item.kind is ItemKind.PHYSICAL:
+        if ItemKind.PHYSICAL in (item.kind, *(gift.kind for gift in gifts.values())):
             delivery = address or await _last_address(connection, book.member.id)
             if delivery is None:
                 raise DomainError(
@@ -205,18 +215,34 @@ async def redeem(
             else None,
             confirmed_at=None if awaiting else now,
             shipping_address=delivery,
+            gifts=taken_gifts,
             created_at=now,
             using_db=connection,
         )
         if not awaiting:
-            await issue_coupons(connection, item, redemption, now)
+            await issue_all_coupons(connection, item, redemption, now)
             book.notices.append(
                 redemption_notice(NoticeKind.REDEMPTION_CONFIRMED, redemption, item.name)
             )
         event = redemption_event(redemption, item, book.member.member_code)
         await emit(connection, item.partner_id, EventType.REDEMPTION_CREATED, event, now)
+        if item.kind is ItemKind.TIER_UPGRADE and item.upgrade_tier_id and item.upgrade_months:
+            months = item.upgrade_months * quantity
+            change = await buy_tier(
+                connection, book.member, brand, item.upgrade_tier_id, months, redemption.id,
+                now, book.notices,
+            )  # fmt: skip
+            if change is not None:
+                book.tier_changes.append(change.id)
         book.outcome["redemption_id"] = redemption.id
-        book.last_statements.append(lambda: _take_stock(connection, item.id, quantity))
+        # In item order: two redemptions sharing items never wait for each other in a cycle.
+        taking = sorted(
+            [(item.id, quantity)] + [(g["item_id"], g["quantity"]) for g in taken_gifts]
+        )
+        for taken_id, units in taking:
+            book.last_statements.append(
+                lambda taken_id=taken_id, units=units: _take_stock(connection, taken_id, units)
+            )
         made.append(redemption)
         return entry
 
@@ -227,7 +253,13 @@ async def redeem(
         redemption = await Redemption.get(id=movement.outcome["redemption_id"])
     else:
         (redemption,) = made
+        await announce_items(rt, items_of(redemption))
     return Redeemed(redemption, movement.member, movement.balance)
+
+
+def items_of(redemption: Redemption) -> list[int]:
+    """The items whose stock a redemption took (or gives back): its own and its gifts'."""
+    return [redemption.item_id, *(gift["item_id"] for gift in redemption.gifts)]
 
 
 async def _take_stock(connection: BaseDBAsyncClient, item_id: int, quantity: int) -> None:
@@ -263,6 +295,10 @@ async def _give_back(
             reason=reason,
             partner_id=item.partner_id,
         )
+    if item.kind is ItemKind.TIER_UPGRADE:
+        await drop_bought_tier(connection, book.member, redemption.id)
+    for gift in redemption.gifts:
+        await connection.execute_query(RETURN_STOCK_SQL, [gift["item_id"], gift["quantity"]])
     if redemption.flash_sale_id is None:
         await connection.execute_query(RETURN_STOCK_SQL, [redemption.item_id, redemption.quantity])
     else:
@@ -345,6 +381,8 @@ async def cancel(
     )
     if not movement.replayed and movement.outcome.get("units_back_to_sale"):
         await return_units(rt, found.flash_sale_id, found.member_id, found.quantity)
+    if not movement.replayed and found.flash_sale_id is None:
+        await announce_items(rt, items_of(found))
     return Redeemed(await Redemption.get(id=found.id), movement.member, movement.balance)
 
 
@@ -382,7 +420,7 @@ async def confirm_payment(
             using_db=connection, update_fields=["status", "payment_reference", "confirmed_at"]
         )
         item = await CatalogItem.get(id=redemption.item_id).using_db(connection)
-        await issue_coupons(connection, item, redemption, now)
+        await issue_all_coupons(connection, item, redemption, now)
         notice = redemption_notice(NoticeKind.REDEMPTION_CONFIRMED, redemption, item.name)
         told.extend(await record_for_brand(connection, redemption.brand_id, now, [notice]))
         return {"redemption_id": redemption.id}
@@ -476,6 +514,7 @@ async def _cancel_unpaid_one(rt: Backends, redemption_id: int) -> bool:
         await _give_back(book, locked, "Payment not received in time", PAYMENT_ACTOR)
         books = await close_books(book)
     await publish_books(rt, books)
+    await announce_items(rt, items_of(locked))
     return True
 
 

@@ -20,6 +20,7 @@ from domain.rules.config import earning_changed
 
 RULE_CODE = re.compile(r"^[A-Z0-9_-]{1,40}$")
 TASK_CODE = re.compile(r"^[A-Z0-9_]{1,40}$")
+TAG = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,39}$")  # a member's tag (domain/segments.py)
 MAX_POINTS = 1_000_000
 DUPLICATE_CODE = "Another rule has this code."
 
@@ -35,6 +36,7 @@ NEEDS: dict[RuleKind, set[str]] = {
     RuleKind.REFERRAL_BONUS: {"points", "referrer_points"},
     RuleKind.BIRTHDAY_BONUS: {"points"},
     RuleKind.TASK: {"task_code", "points"},
+    RuleKind.PURCHASE_COUNT: {"nth_purchase", "points"},
 }
 MAY_HAVE: dict[RuleKind, set[str]] = {
     RuleKind.BASE_RATE: {"rounding"} | PURCHASE_SCOPE,
@@ -46,14 +48,16 @@ MAY_HAVE: dict[RuleKind, set[str]] = {
     RuleKind.REFERRAL_BONUS: {"referrer_monthly_cap"} | PURCHASE_SCOPE,
     RuleKind.BIRTHDAY_BONUS: set(),
     RuleKind.TASK: {"proof", "daily_limit", "lifetime_limit"},
+    RuleKind.PURCHASE_COUNT: {"repeats"} | PURCHASE_SCOPE,
 }
 ANY_KIND = {
-    "priority", "starts_at", "ends_at", "weekdays", "tier_codes", "cap_points", "expiry_days",
+    "priority", "starts_at", "ends_at", "weekdays", "tier_codes", "tag_codes", "cap_points",
+    "expiry_days",
 }  # fmt: skip
 KIND_FIELDS = {
     "rate", "rounding", "multiplier", "category", "threshold", "points", "referrer_points",
     "referrer_monthly_cap", "task_code", "proof", "daily_limit", "lifetime_limit",
-    "store_codes", "partner_codes",
+    "store_codes", "partner_codes", "nth_purchase", "repeats",
 }  # fmt: skip
 
 
@@ -87,6 +91,9 @@ class RuleSpec:
     tier_codes: tuple[str, ...] = ()
     cap_points: int | None = None
     expiry_days: int | None = None
+    nth_purchase: int | None = None
+    repeats: bool | None = None  # None: True
+    tag_codes: tuple[str, ...] = ()  # members with any of these tags (domain/segments.py)
 
     def is_set(self, name: str) -> bool:
         value = getattr(self, name)
@@ -147,6 +154,10 @@ def check_rule(spec: RuleSpec) -> None:
          f"From 0 to {MAX_POINTS}."),
         ("expiry_days", spec.expiry_days is None or 1 <= spec.expiry_days <= 3650,
          "From 1 to 3650 days."),
+        ("nth_purchase", spec.nth_purchase is None or 2 <= spec.nth_purchase <= 1000,
+         "From 2 to 1000 purchases."),
+        ("tag_codes", all(TAG.match(tag) for tag in spec.tag_codes),
+         "Tags: 1 to 40 of A-Z, 0-9, _ and - each."),
     )  # fmt: skip
     for field, holds, message in checks:
         if not holds:
@@ -179,6 +190,8 @@ def _values(spec: RuleSpec) -> dict[str, object]:
     values["store_codes"] = sorted(set(spec.store_codes))
     values["partner_codes"] = sorted(set(spec.partner_codes))
     values["tier_codes"] = sorted(set(spec.tier_codes))
+    values["repeats"] = spec.repeats is not False
+    values["tag_codes"] = sorted(set(spec.tag_codes))
     return values
 
 

@@ -67,6 +67,9 @@ def rule_of(stored: EarningRule) -> Rule:
         tier_codes=frozenset(stored.tier_codes),
         cap_points=stored.cap_points,
         expiry_days=stored.expiry_days,
+        nth_purchase=stored.nth_purchase,
+        repeats=stored.repeats,
+        tag_codes=frozenset(stored.tag_codes),
     )
 
 

@@ -7,7 +7,7 @@ returns and previewEarn shows it, so a preview and the real earn never differ.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from db.models import Award, AwardKind, Brand, Member
+from db.models import Award, AwardKind, Brand, Member, RuleKind
 from db.sql import Sql
 from domain.errors import DomainError, ErrorCode
 from domain.ledger.book import lots_after_paying, shortfall_component
@@ -59,6 +59,51 @@ SELECT EXISTS (SELECT 1 FROM purchase WHERE member_id = $1) AS purchased_before,
 """
 
 
+# PURCHASE_COUNT rules: per rule, the member's purchases in its window not refunded in full,
+# and how many of those earned its bonus (their EARN entry's breakdown names the rule).
+PURCHASES_COUNTED_SQL = """
+SELECT w.rule_id, COUNT(p.id) AS purchases,
+       COUNT(p.id) FILTER (
+           WHERE e.breakdown @> jsonb_build_array(jsonb_build_object('rule', w.code))
+       ) AS bonuses
+FROM unnest($2::int[], $3::text[], $4::timestamptz[], $5::timestamptz[])
+     AS w (rule_id, code, since, until)
+LEFT JOIN purchase p
+  ON p.member_id = $1 AND p.refunded_amount < p.total
+ AND (w.since IS NULL OR p.occurred_at >= w.since) AND (w.until IS NULL OR p.occurred_at < w.until)
+LEFT JOIN ledger_entry e ON e.id = p.earn_entry_id
+GROUP BY w.rule_id
+"""
+
+
+async def purchases_counted(
+    connection: BaseDBAsyncClient, member_id: int, rules: tuple[Rule, ...]
+) -> dict[int, tuple[int, int]]:
+    """Per PURCHASE_COUNT rule, (purchases it counts so far, bonuses it paid on them): one
+    statement, only when the brand has such a rule."""
+    counting = [rule for rule in rules if rule.kind is RuleKind.PURCHASE_COUNT]
+    if not counting:
+        return {}
+    rows = await Sql(connection).fetch(
+        PURCHASES_COUNTED_SQL,
+        member_id,
+        [rule.id for rule in counting],
+        [rule.code for rule in counting],
+        [rule.starts_at for rule in counting],
+        [rule.ends_at for rule in counting],
+    )
+    return {row["rule_id"]: (int(row["purchases"]), int(row["bonuses"])) for row in rows}
+
+
+TAGS_SQL = "SELECT tag FROM member_tag WHERE member_id = $1"
+
+
+async def tags_of(connection: BaseDBAsyncClient, member_id: int) -> frozenset[str]:
+    """The member's tags (domain/segments.py), for rules limited to tags."""
+    rows = await connection.execute_query_dict(TAGS_SQL, [member_id])
+    return frozenset(row["tag"] for row in rows)
+
+
 async def member_facts(
     connection: BaseDBAsyncClient,
     brand: Brand,
@@ -69,8 +114,10 @@ async def member_facts(
     now: datetime | None = None,
 ) -> MemberFacts:
     """What the engine knows of the member on `day`; for a `purchase`, whether it is their
-    first, and whether it is the first of a referred member whose referral was not yet paid."""
-    tier = (await earning_config(connection, brand)).tier(member.tier_id)
+    first, and whether it is the first of a referred member whose referral was not yet paid.
+    Their tags are read only when a live rule is limited to tags."""
+    config = await earning_config(connection, brand)
+    tier = config.tier(member.tier_id)
     lately_since = (now or datetime.max.replace(tzinfo=UTC)) - MANY_PURCHASES_WITHIN
     row = await Sql(connection).fetchrow(FACTS_SQL, member.id, day, lately_since)
     first_purchase = purchase and not row["purchased_before"]
@@ -81,7 +128,11 @@ async def member_facts(
         .using_db(connection)
         .exists()
     )
+    tags: frozenset[str] = frozenset()
+    if any(rule.tag_codes for rule in config.rules):
+        tags = await tags_of(connection, member.id)
     return MemberFacts(
+        tags=tags,
         zone=ZoneInfo(brand.timezone),
         tier_code=tier.code,
         tier_name=tier.name,
@@ -130,7 +181,7 @@ def check_purchase(purchase: PurchaseRecord, now: datetime, max_age_days: int) -
             )
 
 
-STORE_SQL = "SELECT id FROM store WHERE brand_id = $1 AND code = $2"
+STORE_SQL = "SELECT id, archived_at FROM store WHERE brand_id = $1 AND code = $2"
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +233,14 @@ async def assess_purchase(
         store = await Sql(connection).fetchrow(STORE_SQL, brand.id, purchase.store_code)
         if store is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such store.", ["storeCode"])
+        occurred_at = purchase.occurred_at or now
+        # A purchase made before its store was archived may still be recorded (a late upload).
+        if store["archived_at"] is not None and occurred_at >= store["archived_at"]:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                f"Store {purchase.store_code} is archived: it takes no purchases made since.",
+                ["storeCode"],
+            )
         store_id = store["id"]
     occurred_at = purchase.occurred_at or now
     zone = ZoneInfo(brand.timezone)
@@ -195,6 +254,8 @@ async def assess_purchase(
         )
     facts = await member_facts(connection, brand, member, earn_day, purchase=True, now=now)
     rules = await live_rules(brand, connection)
+    if counted := await purchases_counted(connection, member.id, rules):
+        facts = replace(facts, purchases_counted=counted)
     earn = evaluate_purchase(
         purchase.total, purchase.lines, purchase.store_code, occurred_at, facts, rules,
         partner_code,

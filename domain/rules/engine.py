@@ -9,7 +9,8 @@ How rules combine on a purchase, in order:
    multiply it);
 4. campaigns: each multiplies the spend points (1 + 2) or adds a flat bonus;
 5. the tier's earn multiplier on top of 1-4;
-6. one-off bonuses: first purchase, and the referral bonus on a referred member's first one;
+6. one-off bonuses: first purchase, the referral bonus on a referred member's first one, and
+   purchase counts (the Nth purchase, or every Nth);
 7. caps: each rule's own cap, then the brand's per-purchase and per-day caps, each cut shown
    as a negative component so the components always add up to the points earned.
 """
@@ -63,6 +64,9 @@ class Rule:
     tier_codes: frozenset[str] = frozenset()
     cap_points: int | None = None
     expiry_days: int | None = None
+    nth_purchase: int | None = None
+    repeats: bool = True
+    tag_codes: frozenset[str] = frozenset()  # members with any of these tags only
 
     def applies(
         self,
@@ -71,9 +75,10 @@ class Rule:
         store_code: str | None,
         tier: str,
         partner_code: str | None = None,
+        tags: frozenset[str] = frozenset(),
     ) -> bool:
-        """Whether the rule is in force at `at`, in that store, for that tier and (for a
-        partner's purchase) that partner."""
+        """Whether the rule is in force at `at`, in that store, for that tier, a member with
+        those tags and (for a partner's purchase) that partner."""
         if self.starts_at is not None and at < self.starts_at:
             return False
         if self.ends_at is not None and at >= self.ends_at:
@@ -83,6 +88,8 @@ class Rule:
         if self.store_codes and store_code not in self.store_codes:
             return False
         if self.partner_codes and partner_code not in self.partner_codes:
+            return False
+        if self.tag_codes and not self.tag_codes & tags:
             return False
         return not self.tier_codes or tier in self.tier_codes
 
@@ -137,6 +144,10 @@ class MemberFacts:
     usual_total: Decimal | None = None
     recent_purchases: int = 0
     purchases_lately: int = 0
+    # PURCHASE_COUNT rules: per rule id, the member's purchases in its window before this one
+    # (those refunded in full left out), and how many of them earned its bonus.
+    purchases_counted: dict[int, tuple[int, int]] = field(default_factory=dict)
+    tags: frozenset[str] = frozenset()  # read only when a live rule is limited to tags
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +232,7 @@ def evaluate_purchase(
     live = [
         rule
         for rule in rules
-        if rule.applies(at, member.zone, store_code, member.tier_code, partner_code)
+        if rule.applies(at, member.zone, store_code, member.tier_code, partner_code, member.tags)
     ]
     by_kind: dict[RuleKind, list[Rule]] = {}
     for rule in live:
@@ -278,9 +289,23 @@ def evaluate_purchase(
                 f"{referral.name}: welcome from the member who invited you",
                 referral.points,
             )
+    for rule in _in_order(by_kind.get(RuleKind.PURCHASE_COUNT, ())):
+        if purchase_count_due(rule, *member.purchases_counted.get(rule.id, (0, 0))):
+            number = member.purchases_counted.get(rule.id, (0, 0))[0] + 1
+            tally.add(rule, f"{rule.name}: purchase number {number}", rule.points)
 
     _brand_caps(tally, member)
     return Earn(tuple(tally.components), referral)
+
+
+def purchase_count_due(rule: Rule, counted: int, bonuses: int) -> bool:
+    """Whether a PURCHASE_COUNT rule pays on the member's next purchase, after `counted`
+    purchases of which `bonuses` earned it. Bonuses go with their purchase's refund, so a
+    refunded purchase neither counts nor leaves a bonus that a later one would pay twice."""
+    number = counted + 1
+    if rule.repeats:
+        return number // rule.nth_purchase > bonuses
+    return number >= rule.nth_purchase and bonuses == 0
 
 
 def evaluate_task(rule: Rule, member: MemberFacts) -> Earn:
@@ -347,7 +372,8 @@ def evaluate_bonus(
     chosen = _chosen(
         rule
         for rule in rules
-        if rule.kind is kind and rule.applies(at, member.zone, None, member.tier_code)
+        if rule.kind is kind
+        and rule.applies(at, member.zone, None, member.tier_code, tags=member.tags)
     )
     tally = _Tally()
     if chosen is not None:

@@ -32,6 +32,7 @@ from tortoise.transactions import in_transaction
 
 from db.models import Tier
 from domain.brands import ensure_store
+from domain.catalog import cache as catalog_cache
 from domain.flash_sales.stock import publisher_of
 from domain.member_facts import local_facts
 from resolvers.ids import encode_id, parse_id
@@ -264,14 +265,16 @@ async def test_redeem(gql, staff, member_with_points, clock):
         payload = body["data"]["redeem"]
         assert (payload["userErrors"], payload["redemption"]["status"]) == ([], "CONFIRMED")
         # 18 SQL: BEGIN; the key claimed; the balance row locked with member and brand; lots
-        # due to expire; the item; the spendable lots, first to expire first; the balance
+        # due to expire or to be released; the item (no gifts: nothing more); the spendable
+        # lots, first to expire first; the balance
         # updated; the REDEEM entry; the lot debited; its consumption; the redemption; its
         # coupon; the roll-ups; the member's notices (points spent, redemption confirmed: one
         # statement);
         # the key's outcome; the item's stock and popularity (last, to hold its row lock only
         # for the commit); COMMIT; then the payload's coupons read.
-        # 2 Redis: the PUBLISH of the balance event, and of the notices.
-        calls.assert_counts(sql=18, redis=2, case=case)
+        # 3 Redis: the PUBLISH of the balance event, of the notices, and of the item's change
+        # (catalogItemChanged).
+        calls.assert_counts(sql=18, redis=3, case=case)
 
 
 async def live_sale(staff, clock, **fields) -> dict:
@@ -396,20 +399,82 @@ async def test_me_with_points_and_a_page_of_the_ledger(gql, staff, member_with_p
         calls.assert_counts(sql=5, redis=0, case=case)
 
 
-async def test_a_catalog_page_of_50(gql, staff, member_with_points, brand):
-    """A member reads 50 of the brand's 55 items, with each one's tier, availability and
-    price for them."""
+CATALOG_PAGE = """
+query ($first: Int!) {
+  catalog(first: $first) {
+    edges { node { id name pointsPrice memberPrice available category } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+@pytest.fixture
+def catalogs_kept(monkeypatch):
+    """A process keeps each brand's catalog for half a second (domain/catalog/cache.py), then
+    reads it again: kept for the test, the counts do not depend on how fast it runs."""
+    monkeypatch.setattr(catalog_cache, "FRESH_SECONDS", 3600.0)
+
+
+async def items_with_tiers(staff, brand, count: int) -> None:
+    """`count` items of the brand, every other one for members of the base tier and up."""
     base_tier = await Tier.get(brand_id=brand.id, rank=0)
-    for number in range(55):
+    for number in range(count):
         minimum = encode_id("Tier", base_tier.id) if number % 2 else None
         await create_catalog_item(staff, sku=f"ITEM-{number:03}", minTierId=minimum)
+
+
+async def test_a_catalog_page_of_50(gql, staff, member_with_points, brand, catalogs_kept):
+    """A member reads 50 of the brand's 55 items, with each one's tier, availability and
+    price for them."""
+    await items_with_tiers(staff, brand, 55)
     _, token = await member_with_points(500)
 
     for case in ("cold", "warm"):
         body, calls = await send(gql, CATALOG, {}, token)
         catalog = body["data"]["catalog"]
         assert (catalog["totalCount"], len(catalog["edges"])) == (55, 50), case
-        # 6 SQL, whatever the page's size: the caller as a shopper (the member, their tier,
-        # their balance); the items' count; the page; the items' minimum tiers, in one query.
-        # 0 Redis.
-        calls.assert_counts(sql=6, redis=0, case=case)
+        # Warm, 1 SQL, whatever the page's size: the caller as a shopper (the member, their
+        # tier, their balance, their brand's tiers' version), in one statement; the items and
+        # their tiers come from the process's copy of the brand's catalog.
+        # Cold, the copy is read first (the items were just created): +1 SQL, the brand's
+        # active items and tiers in one statement. 0 Redis.
+        calls.assert_counts(sql=2 if case == "cold" else 1, redis=0, case=case)
+
+
+@pytest.mark.parametrize("caller", ["visitor", "member"])
+async def test_a_catalog_page_costs_the_same_for_20_or_50_items(
+    gql, client, staff, member_with_points, brand, catalogs_kept, caller
+):
+    """The catalog page a storefront opens, by a visitor (X-Brand) and by a member: the items
+    come from the process's copy, so the page's size changes nothing."""
+    await items_with_tiers(staff, brand, 60)
+    _, token = await member_with_points(500)
+
+    async def page(size: int) -> Recording:
+        await stock_publications_done()
+        headers = {"X-Brand": brand.code} if caller == "visitor" else {}
+        if caller == "member":
+            headers["Authorization"] = f"Bearer {token}"
+        async with recording() as calls:
+            response = await client.post(
+                "/graphql",
+                json={"query": CATALOG_PAGE, "variables": {"first": size}},
+                headers=headers,
+            )
+        body = response.json()
+        assert "errors" not in body, body
+        nodes = [edge["node"] for edge in body["data"]["catalog"]["edges"]]
+        assert len(nodes) == size
+        assert {node["memberPrice"] is None for node in nodes} == {caller == "visitor"}
+        return calls
+
+    cold = await page(20)
+    # Cold: the brand's catalog read into the process's copy (one statement), and for a
+    # member, the shopper (one statement).
+    cold.assert_counts(sql=2 if caller == "member" else 1, redis=0, case="cold")
+    for size in (20, 50):
+        # Warm: nothing for a visitor; the shopper for a member.
+        (await page(size)).assert_counts(
+            sql=1 if caller == "member" else 0, redis=0, case=f"warm, first {size}"
+        )
