@@ -131,7 +131,7 @@ class PrecheckPlan:
     _field: GraphQLField
     _shape: FieldShape
     _refusals: dict[tuple[Any, ...], dict[str, Any]] = dataclasses.field(default_factory=dict)
-    _render: Callable[[Any], Any] | None = None  # an answering plan's renderer of its value
+    renderer: Callable[[Any], Any] | None = None  # an answering plan's renderer of its value
 
     def arguments(self, variables: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """The field's arguments as its resolver gets them, or None for variables that
@@ -166,8 +166,8 @@ class PrecheckPlan:
 
     def answer(self, value: Any) -> dict[str, Any]:
         """The response's data for an answering check's value, as execution writes it."""
-        assert self._render is not None
-        return {self.root_key: self._render(value)}
+        assert self.renderer is not None
+        return {self.root_key: self.renderer(value)}
 
     def refusal(self, error: DomainError) -> dict[str, Any]:
         """The response's data for a refusal, as execution writes it (rendered once for each
@@ -238,7 +238,7 @@ def plan_of(schema: Any, document: DocumentNode) -> PrecheckPlan | None:
             node,
             graphql_field,
             shape,
-            _render=render,
+            renderer=render,
         )
         if precheck.refusal is not None:
             plan.refusal(SAMPLE_REFUSAL)  # renders, or the document is not planned

@@ -266,7 +266,8 @@ def test_the_demo_seeds_a_catalog_a_flash_sale_a_task_and_a_partner(demo):
 def try_it_documents() -> list[tuple[str, str]]:
     """(whose headers, document) of each document in the README's Try-it section, in order."""
     text = README.read_text()
-    section = text[text.index("## Try it") : text.index("## Commands")]
+    start = text.index("## Try it")
+    section = text[start : text.index("\n## ", start)]
     return TRY_IT_DOCUMENT.findall(section)
 
 
