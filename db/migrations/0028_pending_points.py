@@ -35,9 +35,11 @@ class Migration(migrations.Migration):
             sql="CREATE INDEX balance_pending ON balance (member_id) WHERE pending > 0",
             reverse_sql="DROP INDEX balance_pending",
         ),
-        # The release job finds held lots by their release time.
+        # A member's held lots by release time (a movement settles them), and the release
+        # job's scan of all held lots: both only as many as are held.
         ops.RunSQL(
-            sql="CREATE INDEX lot_held_until ON lot (held_until) WHERE held_until IS NOT NULL",
-            reverse_sql="DROP INDEX lot_held_until",
+            sql="CREATE INDEX lot_held_by_member ON lot (member_id, held_until) "
+            "WHERE held_until IS NOT NULL",
+            reverse_sql="DROP INDEX lot_held_by_member",
         ),
     ]

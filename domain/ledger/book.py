@@ -58,11 +58,14 @@ FROM balance b JOIN member m ON m.id = b.member_id JOIN brand br ON br.id = m.br
 WHERE b.member_id = $1
 FOR UPDATE OF b
 """
-# Lots past their expiry, and held lots whose release time has come.
+# Lots past their expiry, and held lots whose release time has come: each half by its own
+# partial index (lot_live_by_expiry, lot_held_by_member), however long the member's ledger.
 DUE_LOTS_SQL = """
 SELECT id, remaining, expires_at, held_until FROM lot
-WHERE member_id = $1 AND expired_at IS NULL AND remaining > 0
-  AND (expires_at <= $2 OR held_until <= $2)
+WHERE member_id = $1 AND expired_at IS NULL AND remaining > 0 AND expires_at <= $2
+UNION
+SELECT id, remaining, expires_at, held_until FROM lot
+WHERE member_id = $1 AND held_until <= $2 AND expired_at IS NULL AND remaining > 0
 """
 EXPIRE_LOTS_SQL = "UPDATE lot SET remaining = 0, expired_at = $2 WHERE id = ANY($1::bigint[])"
 RELEASE_LOTS_SQL = """

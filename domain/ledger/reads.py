@@ -27,9 +27,15 @@ LEFT JOIN (
            SUM(remaining) FILTER (WHERE held_until IS NULL AND expires_at <= $2) AS expiring,
            SUM(remaining) FILTER (WHERE held_until <= $2) AS releasing,
            SUM(remaining) FILTER (WHERE held_until <= $2 AND expires_at > $2) AS released
-    FROM lot
-    WHERE member_id = ANY($1::int[]) AND expired_at IS NULL AND remaining > 0
-      AND (expires_at <= $2 OR held_until <= $2)
+    FROM (  -- each half by its own partial index, as the book's DUE_LOTS_SQL
+        SELECT id, member_id, remaining, expires_at, held_until FROM lot
+        WHERE member_id = ANY($1::int[]) AND expired_at IS NULL AND remaining > 0
+          AND expires_at <= $2
+        UNION
+        SELECT id, member_id, remaining, expires_at, held_until FROM lot
+        WHERE member_id = ANY($1::int[]) AND held_until <= $2 AND expired_at IS NULL
+          AND remaining > 0
+    ) lot
     GROUP BY member_id
 ) due USING (member_id)
 WHERE b.member_id = ANY($1::int[])

@@ -22,7 +22,6 @@ from tests.members.test_import import (
     csv_file,
     gold_tier,
     imported,
-    last_moment_of,
     member_of,
     pointsmall,
     today,
@@ -108,18 +107,27 @@ async def test_an_export_imports_into_another_brand_and_exports_the_same(
     assert (await Balance.get(member_id=moved.id)).available == 150
 
 
-async def test_points_held_pending_are_not_exported_until_their_release(brand, clock):
+PENDING_DAYS = """
+mutation ($input: UpdateBrandSettingsInput!) {
+  updateBrandSettings(input: $input) { userErrors { code } }
+}
+"""
+
+
+async def test_points_held_pending_are_not_exported_until_their_release(brand, staff, clock):
     later = today(clock) + timedelta(days=300)
     await imported(brand, clock, csv_file(f"H-1,Hu,,,,,,10,{later}"))
     member = await member_of(brand, "H-1")
-    held = await Lot.create(
-        member_id=member.id, entry_id=(await Lot.get(member_id=member.id)).entry_id, points=7,
-        remaining=7, earned_at=clock.now(), expires_at=last_moment_of(later),
-        held_until=clock.now() + timedelta(days=2),
-    )  # fmt: skip
-    assert rows_of(await exported(brand, clock))[1][7] == "10"
-    await Lot.filter(id=held.id).update(held_until=clock.now() - timedelta(seconds=1))
-    assert rows_of(await exported(brand, clock))[1][7] == "17"
+    assert (await staff.call(PENDING_DAYS, {"pendingDays": 2}))["userErrors"] == []
+    await staff.purchase(encode_id("Member", member.id), "7.00")  # 7 points, held two days
+
+    def points_of_h1(text: str) -> int:
+        return sum(int(row[7]) for row in rows_of(text)[1:] if row[0] == "H-1" and row[7])
+
+    assert points_of_h1(await exported(brand, clock)) == 10
+    clock.advance(timedelta(days=2, seconds=1))
+    assert points_of_h1(await exported(brand, clock)) == 17
+    assert await audit(brand_id=brand.id) == []
 
 
 async def test_the_command_streams_the_export_to_a_file_or_stdout(brand, clock, settings, tmp_path):

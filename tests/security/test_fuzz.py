@@ -79,7 +79,9 @@ async def test_no_document_from_any_caller_gets_a_server_error(client, callers, 
         errors = response.json().get("errors") or []
         codes = [error.get("extensions", {}).get("code") for error in errors]
         assert "INTERNAL" not in codes, errors
-        assert internals_in(str(errors)) == [], errors
+        # A message may quote the caller's own input back (a string that is not a DateTime).
+        shown = [leak for leak in internals_in(str(errors)) if leak.lower() not in document.lower()]
+        assert shown == [], errors
 
     @settings(
         max_examples=500,
