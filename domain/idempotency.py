@@ -65,6 +65,16 @@ def request_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def check_key(key: str) -> None:
+    """An idempotency key is 1 to MAX_KEY_LENGTH characters; INVALID_INPUT otherwise."""
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"idempotencyKey must be 1 to {MAX_KEY_LENGTH} characters.",
+            ["idempotencyKey"],
+        )
+
+
 async def run_once(
     principal: Principal,
     operation: str,
@@ -84,12 +94,7 @@ async def run_once(
     staff, admins or partners goes into the audit trail with its outcome (`target_type`: what
     an outcome's "id" names).
     """
-    if not key or len(key) > MAX_KEY_LENGTH:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT,
-            f"idempotencyKey must be 1 to {MAX_KEY_LENGTH} characters.",
-            ["idempotencyKey"],
-        )
+    check_key(key)
     fingerprint = request_hash(payload)
     scope = {
         "brand_id": principal.brand_id,

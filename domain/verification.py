@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 from db.models import Brand, NoticeKind, RiskFlag, RiskFlagStatus
 from db.rate_limits import VERIFY_CODE_LUA
 from domain.errors import DomainError, ErrorCode
-from domain.idempotency import change_once
+from domain.idempotency import change_once, check_key
 from domain.notices.outbox import NoticeDraft, publish_notices, record
 from domain.principal import Principal
 from domain.runtime import Backends
@@ -45,9 +45,7 @@ async def request_code(rt: Backends, principal: Principal, key: str) -> str | No
     the deployment reveals codes (development). RATE_LIMITED more often than REQUEST_EVERY.
     The same idempotency key again, while its code lasts, sends nothing and answers as the
     first call did."""
-    if not key or len(key) > 200:
-        message = "idempotencyKey must be 1 to 200 characters."
-        raise DomainError(ErrorCode.INVALID_INPUT, message, ["idempotencyKey"])
+    check_key(key)
     member_id = principal.member_id
     answered = rt.keys.key("verify", member_id, "key", hashlib.sha256(key.encode()).hexdigest())
     if (first := await rt.redis.get(answered)) is not None:

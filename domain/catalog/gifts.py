@@ -76,10 +76,16 @@ async def gift_items(
 
 
 async def issue_all_coupons(
-    connection: BaseDBAsyncClient, item: CatalogItem, redemption: Redemption, now: datetime
+    connection: BaseDBAsyncClient,
+    item: CatalogItem,
+    redemption: Redemption,
+    now: datetime,
+    gifts: dict[int, CatalogItem] | None = None,
 ) -> None:
-    """The coupons of a confirmed redemption: the item's, then each gift's."""
+    """The coupons of a confirmed redemption: the item's, then each gift's (`gifts`: the gift
+    items, when the caller read them already)."""
     await issue_coupons(connection, item, redemption, now)
-    gifts = await gift_items(connection, redemption.gifts)
+    if gifts is None:
+        gifts = await gift_items(connection, redemption.gifts)
     for gift in redemption.gifts:
         await issue_coupons(connection, gifts[gift["item_id"]], redemption, now, gift["quantity"])

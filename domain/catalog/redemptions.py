@@ -220,7 +220,7 @@ async def redeem(
             using_db=connection,
         )
         if not awaiting:
-            await issue_all_coupons(connection, item, redemption, now)
+            await issue_all_coupons(connection, item, redemption, now, gifts)
             book.notices.append(
                 redemption_notice(NoticeKind.REDEMPTION_CONFIRMED, redemption, item.name)
             )

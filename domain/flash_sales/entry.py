@@ -42,6 +42,7 @@ from domain.flash_sales.stock import (
     resolve_hold,
     scripts_of,
 )
+from domain.idempotency import check_key
 from domain.ledger.book import MemberBook
 from domain.ledger.movements import move
 from domain.member_facts import facts_of
@@ -129,11 +130,7 @@ async def decide(
     """Ask the entry script about an attempt. What it refuses (sold out, not started, the
     limit, the rate, a replayed refusal, a key used for another request) is raised here, with
     no database work; anything else is the verdict `enter` goes on from."""
-    if not key or len(key) > 200:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "idempotencyKey must be 1 to 200 characters.",
-            ["idempotencyKey"],
-        )  # fmt: skip
+    check_key(key)
     keys = SaleKeys.of(rt.keys, sale_id)
     reservation = reservation_of(principal, key)
     fingerprint = entry_fingerprint(sale_id, quantity)
