@@ -39,7 +39,7 @@ def with_pool(database_url: str, minsize: int, maxsize: int) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-async def keep_session(connection: Any) -> None:
+async def keep_session(connection: asyncpg.Connection) -> None:
     """Hand a connection back to the pool as it is.
 
     asyncpg's default reset costs a round trip (UNLISTEN, RESET ALL, …) every time Tortoise

@@ -41,10 +41,15 @@ class SaleKeys:
 def _sale_keys(prefix: str, sale_id: int) -> SaleKeys:
     keys, tag = RedisKeys(prefix), f"{{fs:{sale_id}}}"
     return SaleKeys(
-        *(keys.key(tag, name) for name in
-          ("meta", "stock", "buyers", "holds", "holddata", "outcomes", "pubgate")),
+        meta=keys.key(tag, "meta"),
+        stock=keys.key(tag, "stock"),
+        buyers=keys.key(tag, "buyers"),
+        holds=keys.key(tag, "holds"),
+        holddata=keys.key(tag, "holddata"),
+        outcomes=keys.key(tag, "outcomes"),
+        publish_gate=keys.key(tag, "pubgate"),
         prefix=keys.key(tag),
-    )  # fmt: skip
+    )
 
 
 class FlashScripts:

@@ -28,11 +28,8 @@ def split_named_constraints(path: Path) -> int:
     for line in source.splitlines(keepends=True):
         offsets.append(offsets[-1] + len(line))
 
-    def position(node: ast.AST, end: bool = False) -> int:
-        line, column = (
-            (node.end_lineno, node.end_col_offset) if end else (node.lineno, node.col_offset)
-        )
-        return offsets[line - 1] + column
+    def position(node: ast.expr) -> int:
+        return offsets[node.lineno - 1] + node.col_offset
 
     for call in ast.walk(tree):
         if not (isinstance(call, ast.Call) and getattr(call.func, "attr", "") == "CreateModel"):
@@ -45,13 +42,16 @@ def split_named_constraints(path: Path) -> int:
             if not (isinstance(key, ast.Constant) and key.value == "constraints"):
                 continue
             model = ast.literal_eval(keywords["name"])
-            for constraint in value.elts:  # type: ignore[attr-defined]
+            # Tortoise's writer spells the constraints as a list, followed by `pk_attr`.
+            assert isinstance(value, ast.List)
+            for constraint in value.elts:
                 text = ast.get_source_segment(source, constraint)
                 moved.append(
                     f"        ops.AddConstraint(model_name={model!r}, constraint={text}),\n"
                 )
             following = options.keys[index + 1]
-            cuts.append((position(key), position(following)))  # type: ignore[arg-type]
+            assert following is not None
+            cuts.append((position(key), position(following)))
     for start, end in sorted(cuts, reverse=True):
         source = source[:start] + source[end:]
     closing = source.rstrip().rfind("]")

@@ -70,7 +70,7 @@ def open_redis(redis_url: str, *, max_connections: int = 50) -> RedisClient:
     if parts.scheme == SENTINEL_SCHEME:
         service, _, db = parts.path.strip("/").partition("/")
         sentinel = Sentinel(_nodes(parts.netloc))
-        return sentinel.master_for(
+        master: SentinelMaster = sentinel.master_for(
             service,
             redis_class=SentinelMaster,
             connection_pool_class=WaitingSentinelPool,
@@ -80,6 +80,7 @@ def open_redis(redis_url: str, *, max_connections: int = 50) -> RedisClient:
             **_credentials(parts.netloc),
             **options,
         )
+        return master
     pool = WaitingPool.from_url(
         redis_url, max_connections=max_connections, timeout=POOL_WAIT_SECONDS, **options
     )

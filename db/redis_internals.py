@@ -12,6 +12,7 @@ from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.sentinel import SentinelConnectionPool
 
 WRITTEN_FOR = "redis>=8.0,<8.3"
@@ -26,10 +27,16 @@ class WaitingPool(BlockingConnectionPool):
     maintenance) goes that way, to wait its turn.
     """
 
-    async def get_connection(self, command_name=None, *keys, **options):  # type: ignore[override]
+    # redis-py leaves get_connection and get_available_connection unannotated (hence the
+    # ignores below); they return the pool's connections.
+    async def get_connection(
+        self, command_name: str | None = None, *keys: Any, **options: Any
+    ) -> AbstractConnection:
         if self._in_maintenance or self._condition.locked() or not self.can_get_connection():
-            return await super().get_connection()
-        connection = self.get_available_connection()  # no await since the check: still free
+            waited: AbstractConnection = await super().get_connection()  # type: ignore[no-untyped-call]
+            return waited
+        # No await since the check: a connection is still free.
+        connection: AbstractConnection = self.get_available_connection()  # type: ignore[no-untyped-call]
         try:
             await self.ensure_connection(connection)
         except BaseException:
@@ -46,25 +53,31 @@ class WaitingCluster(RedisCluster):
     holds at most one connection per node, so no node runs out.
     """
 
-    def __init__(self, *args: Any, max_connections: int, **kwargs: Any) -> None:
+    def __init__(self, *, max_connections: int, **kwargs: Any) -> None:
         # One more per node: the event bus's pub/sub connection borrows one from its node.
-        super().__init__(*args, max_connections=max_connections + 1, **kwargs)
+        super().__init__(max_connections=max_connections + 1, **kwargs)
         self.turns = asyncio.Semaphore(max_connections)
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         async with self.turns:
             return await super().execute_command(*args, **kwargs)
 
-    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None):  # type: ignore[override]
+    def pipeline(
+        self, transaction: Any | None = None, shard_hint: Any | None = None
+    ) -> ClusterPipeline:
         if shard_hint:
             return super().pipeline(transaction, shard_hint)  # which refuses it
-        return _WaitingPipeline(self, transaction)
+        # redis-py's typing protocol declares `_event_dispatcher` without a value, which mypy
+        # reads as abstract; redis-py's own pipeline() makes its ClusterPipeline the same way.
+        return _WaitingPipeline(self, transaction)  # type: ignore[abstract]
 
 
 class _WaitingPipeline(ClusterPipeline):
     cluster_client: WaitingCluster
 
-    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True):  # type: ignore[override]
+    async def execute(
+        self, raise_on_error: bool = True, allow_redirections: bool = True
+    ) -> list[Any]:
         async with self.cluster_client.turns:
             return await super().execute(raise_on_error, allow_redirections)
 
@@ -79,7 +92,9 @@ class SentinelMaster(Redis):
     connections to the Sentinels too."""
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        pool = self.connection_pool
+        assert isinstance(pool, SentinelConnectionPool)  # master_for made it with one
         try:
             await super().aclose(close_connection_pool)
         finally:
-            await self.connection_pool.sentinel_manager.aclose()
+            await pool.sentinel_manager.aclose()

@@ -5,6 +5,8 @@ Tortoise's client adds its own work to each (logging, a lock, rows copied into d
 a transaction the statements of one movement run one after another, so they can go to the
 transaction's asyncpg connection directly. Rows are asyncpg Records (read by name), and a
 broken constraint is Tortoise's IntegrityError, as through the ORM.
+
+Design: docs/ledger.md, "Hand-written SQL".
 """
 
 from __future__ import annotations
@@ -25,10 +27,7 @@ class Sql:
 
     def __init__(self, transaction: BaseDBAsyncClient) -> None:
         # The connection the transaction holds (taken without its lock: one caller at a time).
-        connection = transaction_connection(transaction)
-        if not isinstance(connection, asyncpg.Connection):
-            raise TypeError("Sql runs inside a transaction (in_transaction()) only")
-        self._connection = connection
+        self._connection = transaction_connection(transaction)
 
     async def fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
         try:

@@ -9,9 +9,10 @@ start on a Tortoise outside WRITTEN_FOR, and its test proves each internal still
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+import asyncpg
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.fields import Field
@@ -23,9 +24,26 @@ WRITTEN_FOR = "tortoise-orm>=1.1.9,<1.2"
 M = TypeVar("M", bound=Model)
 
 
-def model_from_row(model: type[M], row: Mapping[str, Any]) -> M:
+def model_from_row(model: type[M], row: Mapping[str, Any] | asyncpg.Record) -> M:
     """The instance the ORM itself builds from a row of the model's table."""
     return model._init_from_db(**row)
+
+
+def python_value_of(model: type[Model], name: str) -> Callable[[Any], Any] | None:
+    """How the ORM turns the column's value from the driver into the field's, as
+    `_init_from_db` does; None where it takes the driver's value as it is."""
+    meta = model._meta
+    if any(key == name for key, _, _ in meta.db_native_fields):
+        return None
+    for key, _, field in meta.db_default_fields:
+        if key == name:
+            convert = field.field_type
+            return lambda value: None if value is None else convert(value)
+    return meta.fields_map[name].to_python_value
+
+
+def primary_key_name(model: type[Model]) -> str:
+    return model._meta.pk_attr
 
 
 def column_names(model: Model | type[Model]) -> set[str]:
@@ -33,14 +51,17 @@ def column_names(model: Model | type[Model]) -> set[str]:
     return model._meta.db_fields
 
 
-def field_of(model: type[Model], name: str) -> Field:
+def field_of(model: type[Model], name: str) -> Field[Any]:
     """The model's field of that name."""
     return model._meta.fields_map[name]
 
 
-def transaction_connection(transaction: BaseDBAsyncClient) -> Any:
-    """The driver's connection a transaction holds (taken without its lock)."""
-    return transaction.acquire_connection().connection
+def transaction_connection(transaction: BaseDBAsyncClient) -> asyncpg.Connection:
+    """The asyncpg connection a transaction holds (taken without its lock)."""
+    connection = transaction.acquire_connection().connection
+    if not isinstance(connection, asyncpg.Connection):
+        raise TypeError("a transaction's connection only (in_transaction())")
+    return connection
 
 
 async def migrations_to_apply(connection: BaseDBAsyncClient, apps: dict[str, Any]) -> list[str]:

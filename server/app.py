@@ -1,4 +1,7 @@
-"""The application factory: `create_app(settings)` returns the Starlette app."""
+"""The application factory: `create_app(settings)` returns the Starlette app.
+
+Design: docs/architecture.md, "A process".
+"""
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ from domain.runtime import (
     open_backends,
     readiness,
 )
-from schema import SchemaLimits, build_schema
+from schema.build import SchemaLimits, build_schema
 from schema.observability import OperationMetrics
 from server.auth import Authenticator
 from server.dependencies import check_dependencies
@@ -60,7 +63,8 @@ MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 def whole_server_metrics() -> CollectorRegistry:
     """Every worker's metrics, added up from their files under PROMETHEUS_MULTIPROC_DIR."""
     registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
+    # prometheus_client's multiprocess module is unannotated (so is mark_process_dead).
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     return registry
 
 
@@ -122,7 +126,8 @@ def create_app(
     settings = settings or Settings()
     settings.check_production()
     settings.check_documents()
-    if settings.database_url is None or settings.redis_url is None:
+    database_url, redis_url = settings.database_url, settings.redis_url
+    if database_url is None or redis_url is None:
         raise RuntimeError(
             "DATABASE_URL and REDIS_URL must be set: `pointsmall serve` sets them to its "
             "embedded backends when you have none."
@@ -138,7 +143,7 @@ def create_app(
     else:
         GCCollector(registry=registry)  # collections per generation: see tune_garbage_collector
         scraped = registry
-    metrics = OperationMetrics(registry)
+    operation_metrics = OperationMetrics(registry)
     tracing = None
     if settings.tracing:  # the otel extra: imported only when tracing is on
         from server.tracing import Tracing
@@ -157,12 +162,12 @@ def create_app(
             documents=settings.documents,
             trusted_documents=settings.trusted_document_paths,
         ),
-        metrics,
+        operation_metrics,
         tracing.extension if tracing is not None else None,
     )
     graphql = GraphQLEndpoint(
         schema,
-        metrics=metrics,
+        metrics=operation_metrics,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         allowed_origins=settings.allowed_origins,
@@ -174,8 +179,8 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         backends = await open_backends(
-            settings.database_url,
-            settings.redis_url,
+            database_url,
+            redis_url,
             settings.redis_prefix,
             db_pool_max=settings.db_pool_max,
             redis_pool_max=settings.redis_pool_max,
@@ -214,7 +219,7 @@ def create_app(
             await scheduler.stop()
             await close_backends(backends)
             if multiprocess_metrics:
-                multiprocess.mark_process_dead(os.getpid())
+                multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -227,7 +232,7 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
-    async def metrics(request: Request) -> Response:
+    async def metrics_page(request: Request) -> Response:
         return Response(generate_latest(scraped), media_type=CONTENT_TYPE_LATEST)
 
     app = Service(
@@ -239,7 +244,7 @@ def create_app(
             Route("/readyz", readyz),
             Route("/insights", insights_page),
             # With POINTSMALL_METRICS_BIND, `pointsmall serve` serves them there instead.
-            *([Route("/metrics", metrics)] if settings.metrics_bind is None else []),
+            *([Route("/metrics", metrics_page)] if settings.metrics_bind is None else []),
             Mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static"),
         ],
         middleware=[

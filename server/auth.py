@@ -1,4 +1,7 @@
-"""Authentication: a bearer JWT (or an X-Brand header for visitors) becomes a Principal."""
+"""Authentication: a bearer JWT (or an X-Brand header for visitors) becomes a Principal.
+
+Design: docs/decisions.md, "Per-brand signing keys derived from one deployment secret".
+"""
 
 from __future__ import annotations
 

@@ -16,13 +16,23 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar, overload
 
 import click
 
 from server.settings import Settings, SettingsError
+
+# Commands import what they use when they run: `pointsmall --help` loads none of these.
+if TYPE_CHECKING:
+    from db.models import Brand
+    from domain.demo import Demo
+    from domain.member_import import ImportPlan
+    from domain.runtime import Backends
+
+T = TypeVar("T")
+Progress = Callable[[int, int], None]
 
 EXAMPLE_QUERY = "{ brand { name stores { name } } tiers { name } }"
 MEMBER_QUERY = (
@@ -99,11 +109,14 @@ def _reachable(settings: Settings, command: str, *, redis: bool = True) -> Itera
         raise click.ClickException(str(error)) from None
 
 
-def _run_with_database(settings: Settings, work: Callable[[], Awaitable[Any]]) -> Any:
+def _run_with_database(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
     from db.database import close_database, open_database
 
-    async def main() -> Any:
-        await open_database(settings.database_url, pool_max=2)
+    database_url = settings.database_url
+    assert database_url is not None  # filled in by _reachable
+
+    async def main() -> T:
+        await open_database(database_url, pool_max=2)
         try:
             return await work()
         finally:
@@ -112,14 +125,17 @@ def _run_with_database(settings: Settings, work: Callable[[], Awaitable[Any]]) -
     return asyncio.run(main())
 
 
-def _run_with_backends(settings: Settings, work: Callable[[Any], Awaitable[Any]]) -> Any:
+def _run_with_backends(settings: Settings, work: Callable[[Backends], Awaitable[T]]) -> T:
     """Run `work(backends)` with the database, Redis and the event bus open."""
     from domain.runtime import WebhookPolicy, close_backends, open_backends
 
-    async def main() -> Any:
+    database_url, redis_url = settings.database_url, settings.redis_url
+    assert database_url is not None and redis_url is not None  # filled in by _reachable
+
+    async def main() -> T:
         backends = await open_backends(
-            settings.database_url,
-            settings.redis_url,
+            database_url,
+            redis_url,
             settings.redis_prefix,
             db_pool_max=2,
             redis_pool_max=4,
@@ -133,7 +149,15 @@ def _run_with_backends(settings: Settings, work: Callable[[Any], Awaitable[Any]]
     return asyncio.run(main())
 
 
-async def _check_brand(brand_code: str | None) -> Any:
+@overload
+async def _check_brand(brand_code: str) -> Brand: ...
+
+
+@overload
+async def _check_brand(brand_code: str | None) -> Brand | None: ...
+
+
+async def _check_brand(brand_code: str | None) -> Brand | None:
     """The brand of this code (None for None); NotFound when there is none."""
     from db.models import Brand
 
@@ -228,20 +252,21 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
                 lock = lock_data_dir(settings.data_dir)  # noqa: F841  (held until we exit)
             except DataDirInUse as error:
                 raise click.ClickException(str(error)) from None
-        embedded_database = not settings.database_url
-        if embedded_database:
+        if not settings.database_url:
             postgres = EmbeddedPostgres(settings.data_dir)
             embedded.append(postgres)
-            settings.database_url = published["DATABASE_URL"] = postgres.start()
+            settings.database_url = postgres.start()
+            published["DATABASE_URL"] = settings.database_url
             click.echo(f"Embedded PostgreSQL under {postgres.pgdata}")
         if not settings.redis_url:
             redis = EmbeddedRedis(settings.data_dir)
             embedded.append(redis)
-            settings.redis_url = published["REDIS_URL"] = redis.start()
+            settings.redis_url = redis.start()
+            published["REDIS_URL"] = settings.redis_url
             click.echo(f"Embedded Redis under {redis.directory}")
         os.environ["DATABASE_URL"] = settings.database_url
         os.environ["REDIS_URL"] = settings.redis_url
-        seeded = _prepare(settings, embedded_database=embedded_database, demo=demo)
+        seeded = _prepare(settings, embedded_database_url=published.get("DATABASE_URL"), demo=demo)
         if published:
             publish_backends(settings.data_dir, published)
             click.echo(
@@ -280,15 +305,16 @@ def serve(host: str, port: int, workers: int, demo: bool, data_dir: Path | None)
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _prepare(settings: Settings, *, embedded_database: bool, demo: bool) -> Any:
-    """Migrate an embedded database; refuse an unmigrated one we do not own; seed the demo."""
+def _prepare(settings: Settings, *, embedded_database_url: str | None, demo: bool) -> Demo | None:
+    """Migrate the embedded database (its URL, when serve started one); refuse an unmigrated
+    one we do not own; seed the demo."""
     from db.database import apply_migrations, pending_migrations
     from domain.demo import seed_demo
     from server.embedded import ensure_database
 
-    if embedded_database:
-        asyncio.run(ensure_database(settings.database_url))
-        asyncio.run(apply_migrations(settings.database_url))
+    if embedded_database_url is not None:
+        asyncio.run(ensure_database(embedded_database_url))
+        asyncio.run(apply_migrations(embedded_database_url))
     missing = _run_with_database(settings, pending_migrations)
     if missing:
         raise click.ClickException(
@@ -298,7 +324,7 @@ def _prepare(settings: Settings, *, embedded_database: bool, demo: bool) -> Any:
     return _run_with_backends(settings, seed_demo) if demo else None
 
 
-def _print_demo(settings: Settings, secret: str, host: str, port: int, demo: Any) -> None:
+def _print_demo(settings: Settings, secret: str, host: str, port: int, demo: Demo) -> None:
     """The headers to paste into GraphiQL, one per line: `  LABEL  {json}`."""
     from domain.demo import DEMO_BRAND_CODE
     from resolvers.ids import encode_id
@@ -354,6 +380,7 @@ def migrate(data_dir: Path | None) -> None:
         click.echo("Another `pointsmall migrate` is applying migrations; waiting for it.")
 
     with _reachable(_settings(data_dir), "migrate", redis=False) as settings:
+        assert settings.database_url is not None  # filled in by _reachable
         applied = asyncio.run(apply_migrations(settings.database_url, on_wait=waiting))
     if applied:
         click.echo(f"Applied {len(applied)} migrations: {', '.join(applied)}.")
@@ -518,7 +545,7 @@ def brand_create(
     settings = _settings(data_dir)
     secret, source = _deployment_secret(settings)  # before the brand is made: no token, no brand
 
-    async def create() -> Any:
+    async def create() -> Brand:
         try:
             return await open_brand(code, name, timezone, currency)
         except DomainError as error:
@@ -552,11 +579,11 @@ def _run_job(
     command: str,
     data_dir: Path | None,
     brand_code: str | None,
-    job: Callable[[Any, Settings], Awaitable[Any]],
-) -> Any:
+    job: Callable[[Backends, Settings], Awaitable[T]],
+) -> T:
     """Run `job(backends, settings)` on the reachable backends, once the brand is found."""
 
-    async def checked(rt: Any) -> Any:
+    async def checked(rt: Backends) -> T:
         await _check_brand(brand_code)
         return await job(rt, settings)
 
@@ -569,8 +596,8 @@ def _run_job_with_progress(
     data_dir: Path | None,
     brand_code: str | None,
     label: str,
-    job: Callable[[Any, Callable], Awaitable[Any]],
-) -> Any:
+    job: Callable[[Backends, Progress], Awaitable[T]],
+) -> T:
     """Run a member-by-member job, showing how far it has got."""
     with click.progressbar(length=0, label=label, show_pos=True) as bar:
 
@@ -730,7 +757,7 @@ def purge_idempotency(data_dir: Path | None) -> None:
     """Forget idempotency records older than the retention (daily in `serve`)."""
     from domain.idempotency import purge_expired
 
-    async def purge(rt: Any, settings: Settings) -> int:
+    async def purge(rt: Backends, settings: Settings) -> int:
         return await purge_expired(timedelta(days=settings.idempotency_retention_days))
 
     purged = _run_job("purge-idempotency", data_dir, None, purge)
@@ -747,14 +774,14 @@ def settlement(brand_code: str, partner_code: str, month: str, data_dir: Path | 
     import csv
 
     from domain.errors import DomainError
-    from domain.partners import CSV_HEADER, month_of, settlement_by_code
+    from domain.partners import CSV_HEADER, Settlement, month_of, settlement_by_code
 
     try:
         period = month_of(month)
     except DomainError as error:
         raise click.BadParameter(error.message, param_hint="--month") from None
 
-    async def figures_of() -> Any:
+    async def figures_of() -> Settlement:
         await _check_brand(brand_code)
         try:
             return await settlement_by_code(brand_code, partner_code, period)
@@ -783,7 +810,7 @@ day_type = click.DateTime(formats=["%Y-%m-%d"])
 
 
 @contextmanager
-def _csv_output(path: Path | None) -> Iterator[Any]:
+def _csv_output(path: Path | None) -> Iterator[TextIO]:
     """stdout, or a file that appears at `path` only once the report is whole."""
     if path is None:
         yield sys.stdout
@@ -840,12 +867,12 @@ def _report_progress(shown: bool, label: str = "Exporting") -> Iterator[Callable
 def report(
     name: str,
     brand_code: str,
-    start: Any,
-    end: Any,
+    start: datetime | None,
+    end: datetime | None,
     group_by: str,
     months: int,
     segment: str | None,
-    as_of: Any,
+    as_of: datetime | None,
     output: Path | None,
     data_dir: Path | None,
 ) -> None:
@@ -857,18 +884,18 @@ def report(
     from domain.insights.reports import GroupBy
 
     options = ReportOptions(
-        start=start and start.date(),
-        end=end and end.date(),
+        start=start.date() if start else None,
+        end=end.date() if end else None,
         group_by=GroupBy(group_by.upper()),
         months=months,
         segment=segment,
-        as_of=as_of and as_of.date(),
+        as_of=as_of.date() if as_of else None,
     )
     shown = CSV_REPORTS[name].streamed and sys.stderr.isatty()
     shown = shown and (output is not None or not sys.stdout.isatty())
     with _csv_output(output) as stream, _report_progress(shown) as progress:
 
-        async def job(rt: Any, _: Settings) -> None:
+        async def job(rt: Backends, _: Settings) -> None:
             brand = await _check_brand(brand_code)
             try:
                 await write_report(rt, brand.id, name, options, stream, progress)
@@ -898,10 +925,11 @@ def reconcile(data_dir: Path | None) -> None:
 @data_dir_option
 def audit(member_id: str | None, data_dir: Path | None) -> None:
     """Check balances against ledgers and lots; exits 1 listing the members that disagree."""
+    from domain.ledger.audit import AuditFinding
     from domain.ledger.audit import audit as run_audit
     from resolvers.ids import encode_id
 
-    async def findings_of() -> Any:
+    async def findings_of() -> list[AuditFinding]:
         pk = None if member_id is None else await _check_member(member_id)
         return await run_audit(member_id=pk)
 
@@ -955,7 +983,7 @@ def import_members(
     from domain.errors import DomainError
     from domain.member_import import plan_import, write_import
 
-    def checked(plan: Any) -> None:
+    def checked(plan: ImportPlan) -> None:
         click.echo(
             f"Checked {plan.rows} rows: {len(plan.staged)} new members, "
             f"{plan.imported_before} imported before, {len(plan.bad_rows)} bad rows."
@@ -1046,6 +1074,6 @@ def export_members_command(brand_code: str, output: Path | None, data_dir: Path 
 @main.command("export-schema", epilog="Environment: none.")
 def export_schema() -> None:
     """Print the GraphQL schema (SDL)."""
-    from schema import export_sdl
+    from schema.build import export_sdl
 
     click.echo(export_sdl(), nl=False)

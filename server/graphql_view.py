@@ -1,13 +1,16 @@
-"""The GraphQL endpoint: strawberry's ASGI view with our auth, context and HTTP conventions."""
+"""The GraphQL endpoint: strawberry's ASGI view with our auth, context and HTTP conventions.
+
+Design: docs/architecture.md, "The request path over HTTP".
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from math import ceil
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException  # strawberry raises HTTP errors
@@ -21,13 +24,15 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData, process_result
 from strawberry.types import ExecutionResult
 
+from domain.runtime import request_id_var
+from resolvers.context import Context
 from resolvers.loaders import Loaders
-from schema.context import Context
 from schema.documents import PERSISTED_QUERY_NOT_FOUND, DocumentRefused, DocumentRegistry
 from schema.observability import OperationMetrics
+from schema.safety import GuardedSchema
 from schema.strawberry_internals import TextFrameWebSocketAdapter, ViewSteps, parse_content_type
 from server.auth import AuthenticationFailed, RateLimited
-from server.logs import ACCESS, new_request_id, request_id_of, request_id_var
+from server.logs import ACCESS, new_request_id, request_id_of
 from server.prechecks import CHARGED, PRINCIPAL, VERDICT, Prechecks
 from server.shared_streams import SharedStreams
 from server.sockets import AuthorizedTransportWSHandler, authenticate_connection
@@ -62,12 +67,15 @@ def check_request_body(body: object) -> None:
 
 
 def error_response(
-    status: int, message: str, extensions: dict[str, Any] | None = None, **headers: str
+    status: int,
+    message: str,
+    extensions: dict[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     """An error outside GraphQL execution, still shaped as a GraphQL response."""
     code = HTTP_ERROR_CODES.get(status, "BAD_REQUEST")
     body = {"errors": [{"message": message, "extensions": {"code": code, **(extensions or {})}}]}
-    return JSONResponse(body, status_code=status, headers=headers or None)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def wants_graphql_response_json(accept: str) -> bool:
@@ -89,9 +97,9 @@ def response_media_type(accept: str) -> str:
 
 def is_request_error(result: ExecutionResult) -> bool:
     """A parse or validation failure: nothing was executed, so the response has no data."""
-    return (
-        result.data is None and bool(result.errors) and all(e.path is None for e in result.errors)
-    )
+    if result.data is not None or not result.errors:
+        return False
+    return all(error.path is None for error in result.errors)
 
 
 def is_persisted_query_not_found(result: ExecutionResult) -> bool:
@@ -110,7 +118,15 @@ class NamedDocumentRequest(GraphQLRequestData):
     refused: DocumentRefused | None = None
 
 
-class GraphQLEndpoint(ViewSteps, GraphQL):
+class PrecheckAnswers(Protocol):
+    """What may answer a request before GraphQL execution (server/prechecks.py)."""
+
+    async def answer(self, request: Request) -> Response | None:
+        """The response, or None: the request goes through execution."""
+        ...
+
+
+class GraphQLEndpoint(ViewSteps, GraphQL[Context, None]):
     """Authenticates every request and connection, and speaks GraphQL-over-HTTP.
 
     Backends and the authenticator come from the lifespan's state, per request. Documents are
@@ -131,19 +147,22 @@ class GraphQLEndpoint(ViewSteps, GraphQL):
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.documents: DocumentRegistry = self.schema.documents
+        schema = self.schema
+        if not isinstance(schema, GuardedSchema) or schema.documents is None:
+            raise TypeError("the endpoint serves a schema of build_schema's, with its documents")
+        self.documents: DocumentRegistry = schema.documents
         self.max_message_bytes = max_message_bytes  # of a WebSocket message (server/sockets.py)
         self.allowed_origin_pattern = (
             re.compile(allowed_origin_pattern) if allowed_origin_pattern else None
         )
-        self.prechecks = (
+        self.prechecks: PrecheckAnswers | None = (
             Prechecks(self.documents, metrics, self.encode_json, response_media_type)
             if prechecks
             else None
         )
         self.shared_streams = SharedStreams()  # of this process's sockets (server/sockets.py)
 
-    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
         # Not a coroutine itself: a socket's life runs in strawberry's, with no frame of ours.
         if scope["type"] != "http":
             return super().__call__(scope, receive, send)
@@ -160,11 +179,11 @@ class GraphQLEndpoint(ViewSteps, GraphQL):
                     response = await self.prechecks.answer(request)
                 response = response or await self.run(request)
             except AuthenticationFailed as failure:
-                response = error_response(401, str(failure), **{"WWW-Authenticate": "Bearer"})
+                response = error_response(401, str(failure), headers={"WWW-Authenticate": "Bearer"})
             except RateLimited as limited:
                 wait = round(limited.retry_after, 3)
                 response = error_response(
-                    429, str(limited), {"retryAfter": wait}, **{"Retry-After": str(ceil(wait))}
+                    429, str(limited), {"retryAfter": wait}, {"Retry-After": str(ceil(wait))}
                 )
             except HTTPException as failure:
                 response = error_response(failure.status_code, failure.reason)
@@ -173,7 +192,9 @@ class GraphQLEndpoint(ViewSteps, GraphQL):
         finally:
             request_id_var.reset(token)
 
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
         backends = request.state.backends
         context = Context(
             request=request,
@@ -184,6 +205,7 @@ class GraphQLEndpoint(ViewSteps, GraphQL):
             flash_verdict=request.scope.get(VERDICT),
         )
         if isinstance(request, Request):
+            assert isinstance(response, Response)  # strawberry's sub-response, for HTTP
             principal = request.scope.get(PRINCIPAL, NOT_AUTHENTICATED)
             if principal is NOT_AUTHENTICATED:  # else a pre-check authenticated it already
                 principal = await request.state.authenticator.authenticate(
@@ -231,7 +253,9 @@ class GraphQLEndpoint(ViewSteps, GraphQL):
             await request.state.authenticator.charge(context.principal, operations)
         return self.before_single(request_data)
 
-    def before_single(self, request_data: Any) -> ExecutionResult | None:
+    def before_single(
+        self, request_data: GraphQLRequestData | list[GraphQLRequestData]
+    ) -> ExecutionResult | None:
         if isinstance(request_data, NamedDocumentRequest) and request_data.refused is not None:
             return self.refusal(request_data.refused)  # the request, or one of a batch
         return None
@@ -253,7 +277,7 @@ class GraphQLEndpoint(ViewSteps, GraphQL):
             return None  # a document that does not parse has no operation
         return operation.name.value if operation is not None and operation.name else None
 
-    def shared_payload(self, result: Any) -> str | None:
+    def shared_payload(self, result: object) -> str | None:
         """A subscription result's `next` payload, as strawberry writes it, to send every
         subscriber of a shared stream; None for one that is not to be shared (with errors, or
         not a result)."""
@@ -326,7 +350,7 @@ class GraphQLEndpoint(ViewSteps, GraphQL):
             response.headers["content-type"] = GRAPHQL_RESPONSE_CONTENT_TYPE
         return response
 
-    def may_render_graphql_ide(self, request: Any) -> bool:
+    def may_render_graphql_ide(self, request: Request) -> bool:
         """A GET naming its document by hash or id is a request, not a browser's visit."""
         params = request.query_params
         return params.get("extensions") is None and params.get("documentId") is None

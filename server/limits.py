@@ -79,7 +79,7 @@ class RequestLimits:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 1009})
             return
-        response = error_response(status, message, **{"X-Request-Id": request_id_of(scope)})
+        response = error_response(status, message, headers={"X-Request-Id": request_id_of(scope)})
         await response(scope, receive, send)
 
 

@@ -9,6 +9,8 @@ else (a hold, variables execution would refuse, another caller, any doubt)
 goes through execution, with the check's verdict handed to the resolver
 (`context.flash_verdict`) when it was asked. A failure of the check (Redis, say) is logged and
 counted, and execution asks again.
+
+Design: docs/architecture.md, "Planned documents".
 """
 
 from __future__ import annotations

@@ -16,4 +16,5 @@ WRITTEN_FOR = "prometheus-client>=0.21,<0.27"
 
 def choose_value_storage_again() -> None:
     """Metrics made from now on keep their values where PROMETHEUS_MULTIPROC_DIR says."""
-    values.ValueClass = values.get_value_class()
+    # prometheus_client leaves get_value_class unannotated.
+    values.ValueClass = values.get_value_class()  # type: ignore[no-untyped-call]

@@ -1,4 +1,7 @@
-"""Periodic jobs inside `serve`: each runs in one worker at a time, under a Redis lease."""
+"""Periodic jobs inside `serve`: each runs in one worker at a time, under a Redis lease.
+
+Design: docs/architecture.md, "Background jobs".
+"""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from domain.flash_sales.entry import MIN_HOLD_SECONDS
+from domain.runtime import MIN_HOLD_SECONDS
 from schema.documents import DOCUMENT_CACHE_BYTES, DocumentsMode
 
 MIN_SECRET_LENGTH = 32
@@ -31,10 +31,10 @@ class Settings(BaseSettings):
 
     env: Environment = Environment.DEVELOPMENT
     database_url: str | None = Field(
-        None, validation_alias=AliasChoices("DATABASE_URL", "POINTSMALL_DATABASE_URL")
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "POINTSMALL_DATABASE_URL")
     )
     redis_url: str | None = Field(
-        None, validation_alias=AliasChoices("REDIS_URL", "POINTSMALL_REDIS_URL")
+        default=None, validation_alias=AliasChoices("REDIS_URL", "POINTSMALL_REDIS_URL")
     )
     data_dir: Path = Path(".pointsmall")
     redis_prefix: str = "pointsmall"
@@ -45,18 +45,19 @@ class Settings(BaseSettings):
     redis_pool_max: int = 50
     # Allocations between two collections of the youngest generation in a served process
     # (CPython's default: 700); see server.app.tune_garbage_collector.
-    gc_threshold: int = Field(20_000, ge=700)
+    gc_threshold: int = Field(default=20_000, ge=700)
     max_query_depth: int = 12
     max_query_tokens: int = 2000
     max_aliases: int = 30
     max_query_cost: int = 5000
     max_batch_operations: int = 10
-    max_body_bytes: int = Field(1024 * 1024, ge=1024)  # larger request bodies: 413
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)  # larger request bodies: 413
     # Which documents requests may name (schema/documents.py): texts, persisted hashes, ids.
     documents: DocumentsMode = DocumentsMode.ANY
     # Manifests of trusted documents ({"<sha256>": "<text>"} JSON files), comma-separated.
     trusted_documents: str = ""
-    document_cache_bytes: int = Field(DOCUMENT_CACHE_BYTES, ge=0)  # texts kept besides those
+    # Bytes of query texts kept parsed and validated (trusted documents are kept besides).
+    document_cache_bytes: int = Field(default=DOCUMENT_CACHE_BYTES, ge=0)
     # Fields' pre-checks (schema/prechecks.py) may answer before execution; off: never.
     prechecks: bool = True
     graphiql: bool | None = None  # default: on in development, off in production
@@ -64,9 +65,9 @@ class Settings(BaseSettings):
     scheduler: bool = True  # run the periodic jobs (expiry, clean-up) inside serve
     expiry_interval_seconds: float = 3600
     idempotency_retention_days: int = 30
-    audit_retention_days: int = Field(365, ge=1)  # the audit trail of staff and partners
+    audit_retention_days: int = Field(default=365, ge=1)  # the audit trail of staff and partners
     # A hold waits this long for its transaction; the transaction must commit well inside it.
-    flash_sale_hold_seconds: float = Field(10.0, ge=MIN_HOLD_SECONDS)
+    flash_sale_hold_seconds: float = Field(default=10.0, ge=MIN_HOLD_SECONDS)
     flash_sale_attempts_per_minute: int = 60  # per member and sale; more is RATE_LIMITED
     reconcile_interval_seconds: float = 5.0  # flash-sale holds and lost Redis state
     partner_requests_per_second: float = 20.0  # per API key, refilled continuously
@@ -80,11 +81,11 @@ class Settings(BaseSettings):
     tracing: bool = False
     # An idle keep-alive connection is closed after this long: longer than a load balancer's
     # idle timeout (60 s on the common ones), so that it is the balancer that closes it.
-    keep_alive_seconds: int = Field(75, ge=1)
+    keep_alive_seconds: int = Field(default=75, ge=1)
     # On SIGTERM, open requests get this long to finish before they are cancelled.
-    drain_seconds: int = Field(25, ge=0)
+    drain_seconds: int = Field(default=25, ge=0)
     # `host:port` serving /metrics instead of the public port (then not served there).
-    metrics_bind: str | None = Field(None, pattern=r"^\[?[^\s\]]*\]?:[0-9]{1,5}$")
+    metrics_bind: str | None = Field(default=None, pattern=r"^\[?[^\s\]]*\]?:[0-9]{1,5}$")
 
     @property
     def production(self) -> bool:
@@ -147,6 +148,7 @@ class Settings(BaseSettings):
             raise SettingsError(
                 "Production needs " + ", ".join(missing) + " set; refusing to start."
             )
+        assert self.jwt_secret is not None  # else missing
         if len(self.jwt_secret) < MIN_SECRET_LENGTH:
             raise SettingsError(
                 f"POINTSMALL_JWT_SECRET must be at least {MIN_SECRET_LENGTH} characters."

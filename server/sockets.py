@@ -8,21 +8,26 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
+from graphql import GraphQLFormattedError
 
 from db.redis import cancel_and_wait
 from domain.principal import Principal
-from schema.context import Context
+from resolvers.context import Context
 from schema.documents import DocumentRefused
 from schema.strawberry_internals import (
     BaseGraphQLTransportWSHandler,
     SubscribeMessage,
+    TextFrameWebSocketAdapter,
     TransportWSSteps,
 )
 from server.auth import AuthenticationFailed, Authenticator, RateLimited
 from server.shared_streams import Subscriber, shared_results, stream_key
+
+if TYPE_CHECKING:
+    from server.graphql_view import GraphQLEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +50,16 @@ async def authenticate_connection(context: Context) -> Principal | None:
     )
 
 
-class AuthorizedTransportWSHandler(TransportWSSteps, BaseGraphQLTransportWSHandler[Context, Any]):
+class AuthorizedTransportWSHandler(TransportWSSteps, BaseGraphQLTransportWSHandler[Context, None]):
     """Checks the connection's credentials again before every operation it runs, charges a
     partner's key for it, and closes the socket (4401) once they no longer hold, at the token's
     expiry or a recheck, whether or not operations are being sent. A subscription whose
     subscribers all get the same messages joins the process's shared stream of it
     (server/shared_streams.py)."""
 
+    # What strawberry hands the endpoint's handlers: the endpoint itself, and its adapter.
+    view: GraphQLEndpoint
+    websocket: TextFrameWebSocketAdapter
     # The next check of the credentials waits as a timer, not as a task per socket (a task and
     # its frame cost about 1.5 KB, at 5,000 idle sockets 7 MB); a task runs only the check.
     recheck: asyncio.TimerHandle | None = None
@@ -71,11 +79,12 @@ class AuthorizedTransportWSHandler(TransportWSSteps, BaseGraphQLTransportWSHandl
             await self.websocket.close(CREDENTIALS_EXPIRED, str(failure)[:100])
             return None
         except RateLimited as limited:
-            await self.send_message(rate_limited_message(message["id"], limited))
+            error = rate_limited_error(limited)
+            await self.send_message({"id": message["id"], "type": "error", "payload": [error]})
             return None
         payload = message["payload"]
         try:
-            query = self.schema.documents.resolve(
+            query = self.view.documents.resolve(
                 payload.get("query"), payload.get("extensions"), payload.get("documentId")
             )
         except DocumentRefused as refused:
@@ -87,7 +96,7 @@ class AuthorizedTransportWSHandler(TransportWSSteps, BaseGraphQLTransportWSHandl
         return message
 
     def results_of(self, operation: Any, results: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        if not self.schema.documents.shares_events(operation.query, operation.operation_name):
+        if not self.view.documents.shares_events(operation.query, operation.operation_name):
             return results
         stream = self.view.shared_streams.stream_of(
             stream_key(operation.query, operation.operation_name, operation.variables)
@@ -140,10 +149,9 @@ class AuthorizedTransportWSHandler(TransportWSSteps, BaseGraphQLTransportWSHandl
         self._recheck_later()
 
 
-def rate_limited_message(operation_id: str, limited: RateLimited) -> dict[str, Any]:
-    """graphql-transport-ws's error message for an operation refused for the key's rate."""
-    error = {
+def rate_limited_error(limited: RateLimited) -> GraphQLFormattedError:
+    """The error of an operation refused for the key's rate."""
+    return {
         "message": str(limited),
         "extensions": {"code": "RATE_LIMITED", "retryAfter": round(limited.retry_after, 3)},
     }
-    return {"id": operation_id, "type": "error", "payload": [error]}

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -27,8 +27,10 @@ from starlette.responses import Response
 from strawberry.extensions import LifecycleStep
 
 from domain import webhooks
+from domain.runtime import Backends
+from resolvers.context import Context
 from schema.strawberry_internals import OperationType, spans_of, tracer_of
-from server.graphql_view import GraphQLEndpoint
+from server.graphql_view import GraphQLEndpoint, PrecheckAnswers
 from server.scheduler import Job
 from server.settings import SettingsError
 
@@ -43,7 +45,8 @@ try:
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
-    from opentelemetry.trace import SpanKind
+    from opentelemetry.trace import Link, SpanKind, TraceState
+    from opentelemetry.util.types import Attributes
     from strawberry.extensions.tracing import OpenTelemetryExtension
 except ModuleNotFoundError as missing:
     raise SettingsError(
@@ -69,7 +72,7 @@ class OperationTracing(OpenTelemetryExtension):
 
     subscription = False  # the operation is a subscription: set when it executes
 
-    def on_operation(self) -> Iterator[None]:
+    def on_operation(self) -> Generator[None, None, None]:
         named = self.execution_context.operation_name
         span = tracer_of(self).start_span(
             f"GraphQL Query: {named}" if named else "GraphQL Query",
@@ -87,7 +90,7 @@ class OperationTracing(OpenTelemetryExtension):
                     span.update_name(f"GraphQL Query: {name}")
             span.end()
 
-    def on_execute(self) -> Iterator[None]:
+    def on_execute(self) -> Generator[None, None, None]:
         if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
             # Its events execute between the yields of a stream: no span stays current.
             self.subscription = True
@@ -100,7 +103,7 @@ class OperationTracing(OpenTelemetryExtension):
         self,
         _next: Callable[..., Any],
         root: Any,
-        info: GraphQLResolveInfo,
+        info: GraphQLResolveInfo[Context],
         *args: Any,
         **kwargs: Any,
     ) -> Any:
@@ -109,7 +112,7 @@ class OperationTracing(OpenTelemetryExtension):
         return _next(root, info, *args, **kwargs)
 
     def filter_resolver_args(
-        self, args: dict[str, Any], info: GraphQLResolveInfo
+        self, args: dict[str, Any], info: GraphQLResolveInfo[Context]
     ) -> dict[str, Any]:
         return {}  # arguments may hold a member's personal data
 
@@ -123,13 +126,13 @@ class NoLoneCalls(Sampler):
 
     def should_sample(
         self,
-        parent_context: Any,
+        parent_context: context.Context | None,
         trace_id: int,
         name: str,
-        kind: Any = None,
-        attributes: Any = None,
-        links: Any = None,
-        trace_state: Any = None,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
     ) -> SamplingResult:
         if (
             kind is SpanKind.CLIENT
@@ -156,7 +159,9 @@ class Tracing:
         already), asyncpg, redis-py and httpx instrumented, webhook events carrying traces."""
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
             configure_sdk()
-        for instrumentor in (AsyncPGInstrumentor(), RedisInstrumentor(), HTTPXClientInstrumentor()):
+        # opentelemetry-instrumentation-asyncpg leaves its constructor unannotated.
+        asyncpg_instrumentor = AsyncPGInstrumentor()  # type: ignore[no-untyped-call]
+        for instrumentor in (asyncpg_instrumentor, RedisInstrumentor(), HTTPXClientInstrumentor()):
             if not instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.instrument()
         webhooks.carry_traces(webhooks.TraceCarrier(current_trace, continued_trace))
@@ -181,27 +186,29 @@ class Tracing:
             OpenTelemetryMiddleware, excluded_urls=excluded, exclude_spans=["receive", "send"]
         )
         if endpoint.prechecks is not None:
-            endpoint.prechecks.answer = self._traced_answer(endpoint.prechecks.answer)
+            endpoint.prechecks = TracedPrechecks(endpoint.prechecks, self.tracer)
 
-    def _traced_run(self, job: Job) -> Callable[[Any], Awaitable[object]]:
-        async def run(backends: Any) -> object:
+    def _traced_run(self, job: Job) -> Callable[[Backends], Awaitable[object]]:
+        async def run(backends: Backends) -> object:
             with self.tracer.start_as_current_span(f"job {job.name}"):
                 return await job.run(backends)
 
         return run
 
-    def _traced_answer(
-        self, answer: Callable[[Request], Awaitable[Response | None]]
-    ) -> Callable[[Request], Awaitable[Response | None]]:
-        """A span for each pre-check: a request it answers never reaches strawberry's spans."""
 
-        async def traced(request: Request) -> Response | None:
-            with self.tracer.start_as_current_span("GraphQL pre-check") as span:
-                response = await answer(request)
-                span.set_attribute("pointsmall.precheck.answered", response is not None)
-                return response
+@dataclass(frozen=True)
+class TracedPrechecks:
+    """The endpoint's pre-checks, a span for each: a request one answers never reaches
+    strawberry's spans."""
 
-        return traced
+    prechecks: PrecheckAnswers
+    tracer: trace.Tracer
+
+    async def answer(self, request: Request) -> Response | None:
+        with self.tracer.start_as_current_span("GraphQL pre-check") as span:
+            response = await self.prechecks.answer(request)
+            span.set_attribute("pointsmall.precheck.answered", response is not None)
+            return response
 
 
 def configure_sdk() -> None:
@@ -210,7 +217,8 @@ def configure_sdk() -> None:
     sampled as OTEL_TRACES_SAMPLER says (a provider made only to read it), without lone calls."""
     named = not str(Resource.create().attributes[SERVICE_NAME]).startswith("unknown_service")
     sampler = TracerProvider(shutdown_on_exit=False).sampler
-    OpenTelemetryConfigurator().configure(
+    # opentelemetry-distro leaves its configurator unannotated.
+    OpenTelemetryConfigurator().configure(  # type: ignore[no-untyped-call]
         trace_exporter_names=[] if os.environ.get(OTEL_TRACES_EXPORTER) else [DEFAULT_EXPORTER],
         resource_attributes={} if named else {SERVICE_NAME: SERVICE},
         sampler=NoLoneCalls(sampler),

@@ -15,9 +15,10 @@ Pub/sub keeps nothing: what is published while the connection is down is lost. S
 that can read what they missed from a record ask to hear of it: after every resubscription
 they get RESUBSCRIBED in their stream.
 
-A subscriber holds a `_Mailbox` (a bounded deque and, while it waits, one future), not an
-asyncio.Queue, whose futures, events and deques cost some 3 KB more per subscriber: at 5,000
-open pages, 15 MB.
+A subscriber holds a `_Mailbox` (a bounded deque while events wait, and one future while it
+waits), not an asyncio.Queue, whose futures, events and deques cost some 3 KB more per
+subscriber: at 5,000 open pages, 15 MB. The subscription and its mailbox are plain objects, not
+async generators, whose frames an idle watcher would hold for its whole life.
 """
 
 from __future__ import annotations
@@ -123,32 +124,38 @@ class EventBus:
                 if isinstance(outcome, BaseException):
                     raise outcome
 
-    @contextlib.asynccontextmanager
-    async def subscribe(
-        self,
-        channel: str,
-        *,
-        hear_resubscriptions: bool = False,
-    ) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+    def subscribe(self, channel: str, *, hear_resubscriptions: bool = False) -> Subscription:
         """Receive the events of `channel` published from now on, while the context is open:
         it opens once Redis has subscribed this process to the channel.
 
         With `hear_resubscriptions`, RESUBSCRIBED also comes whenever events may have been lost.
         """
-        queue = _Mailbox(self._queue_size)
+        return Subscription(self, channel, _Mailbox(self._queue_size), hear_resubscriptions)
+
+    async def join(self, channel: str, mailbox: _Mailbox, hear_resubscriptions: bool) -> None:
+        """A subscription's mailbox gets the channel's events; return once Redis has subscribed
+        this process to it."""
         subscribers = self._queues.setdefault(channel, set())
-        subscribers.add(queue)
+        subscribers.add(mailbox)
         if hear_resubscriptions:
-            self._told_of_resubscription.add(queue)
+            self._told_of_resubscription.add(mailbox)
         try:
             await self._subscribed(channel, first=len(subscribers) == 1)
-            yield queue.events()
-        finally:
-            self._told_of_resubscription.discard(queue)
-            subscribers.discard(queue)
-            if not subscribers and self._queues.get(channel) is subscribers:
-                del self._queues[channel]
-                await self._unsubscribe(channel)
+        except BaseException:
+            await self.leave(channel, mailbox)
+            raise
+
+    async def leave(self, channel: str, mailbox: _Mailbox) -> None:
+        """A subscription's mailbox gets no more events; the last to leave a channel
+        unsubscribes this process from it."""
+        self._told_of_resubscription.discard(mailbox)
+        subscribers = self._queues.get(channel)
+        if subscribers is None or mailbox not in subscribers:
+            return  # the bus stopped, and let go of every subscriber
+        subscribers.discard(mailbox)
+        if not subscribers:
+            del self._queues[channel]
+            await self._unsubscribe(channel)
 
     def subscriber_count(self, channel: str) -> int:
         return len(self._queues.get(channel, ()))
@@ -342,31 +349,66 @@ def _settle(
             sent.set_exception(failure)
 
 
+class Subscription:
+    """`EventBus.subscribe`'s context: its mailbox is in the bus while it is open. A class,
+    not an async generator: one is held open by every watcher, for as long as it watches."""
+
+    __slots__ = ("bus", "channel", "hear_resubscriptions", "mailbox")
+
+    def __init__(
+        self, bus: EventBus, channel: str, mailbox: _Mailbox, hear_resubscriptions: bool
+    ) -> None:
+        self.bus = bus
+        self.channel = channel
+        self.mailbox = mailbox
+        self.hear_resubscriptions = hear_resubscriptions
+
+    async def __aenter__(self) -> AsyncIterator[dict[str, Any]]:
+        await self.bus.join(self.channel, self.mailbox, self.hear_resubscriptions)
+        return self.mailbox
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.bus.leave(self.channel, self.mailbox)
+
+
 class _Mailbox:
     """A subscriber's events, in order, at most `size` of them: one that cannot keep up loses
     the oldest, never blocks the rest (consumers that need every event, such as balance
-    versions, fill gaps from the record). None ends the stream."""
+    versions, fill gaps from the record). None ends the stream. It iterates them itself, not
+    through an async generator, and holds a deque only while events wait: an idle subscriber
+    costs neither a generator's frame nor an empty deque's block."""
 
-    __slots__ = ("_events", "_waiter")
+    __slots__ = ("_ended", "_events", "_size", "_waiter")
 
     def __init__(self, size: int) -> None:
-        self._events: deque[dict[str, Any] | None] = deque(maxlen=size)
+        self._size = size
+        self._events: deque[dict[str, Any] | None] | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._ended = False
 
     def put(self, event: dict[str, Any] | None) -> None:
+        if self._events is None:
+            self._events = deque(maxlen=self._size)
         self._events.append(event)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
-    async def events(self) -> AsyncIterator[dict[str, Any]]:
-        while True:
-            while not self._events:
-                self._waiter = asyncio.get_running_loop().create_future()
-                try:
-                    await self._waiter
-                finally:
-                    self._waiter = None
-            event = self._events.popleft()
-            if event is None:
-                return
-            yield event
+    def __aiter__(self) -> _Mailbox:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        if self._ended:
+            raise StopAsyncIteration
+        while not self._events:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        event = self._events.popleft()
+        if not self._events:
+            self._events = None
+        if event is None:
+            self._ended = True
+            raise StopAsyncIteration
+        return event
