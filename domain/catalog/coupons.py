@@ -116,9 +116,9 @@ async def upload_codes(
     if len(set(cleaned)) != len(cleaned):
         raise DomainError(ErrorCode.DUPLICATE, "A code is listed twice.", ["input", "codes"])
 
-    async def upload(connection: BaseDBAsyncClient) -> dict:
-        item = await CatalogItem.get_or_none(id=item_id, brand_id=principal.brand_id).using_db(
-            connection
+    async def upload(connection: BaseDBAsyncClient) -> dict[str, int]:
+        item = await CatalogItem.get_or_none(
+            id=item_id, brand_id=principal.brand_id, using_db=connection
         )
         if item is None or (
             principal.partner_id is not None and item.partner_id != principal.partner_id
@@ -156,12 +156,13 @@ async def _refuse_codes_in_use(
     taken = (
         await Coupon.filter(brand_id=item.brand_id, partner_id=item.partner_id, code__in=codes)
         .using_db(connection)
-        .values_list("code", flat=True)
+        .values("code")
     )
     if taken:
+        named = sorted(row["code"] for row in taken)[:10]
         raise DomainError(
             ErrorCode.DUPLICATE,
-            f"Codes in use already: {', '.join(sorted(taken)[:10])}.",
+            f"Codes in use already: {', '.join(named)}.",
             ["input", "codes"],
         )
 
@@ -248,7 +249,7 @@ async def consume(
     if not 1 <= len(reference) <= 100:
         raise DomainError(ErrorCode.INVALID_INPUT, "reference: 1 to 100 characters.", ["reference"])
 
-    async def use(connection: BaseDBAsyncClient) -> dict:
+    async def use(connection: BaseDBAsyncClient) -> dict[str, int]:
         coupon = await _meant(principal, code, connection)
         if coupon is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such coupon.", ["code"])
@@ -269,8 +270,8 @@ async def consume(
             await coupon.refresh_from_db(using_db=connection)
             error_code, message = REFUSALS.get(state_of(coupon, now), REFUSALS[CouponState.USED])
             raise DomainError(error_code, message, ["code"])
-        redemption = await Redemption.get(id=coupon.redemption_id).using_db(connection)
-        item = await CatalogItem.get(id=redemption.item_id).using_db(connection)
+        redemption = await Redemption.get(id=coupon.redemption_id, using_db=connection)
+        item = await CatalogItem.get(id=redemption.item_id, using_db=connection)
         event = coupon_event(coupon, item, reference)
         await emit(connection, item.partner_id, EventType.COUPON_CONSUMED, event, now)
         still_unused = (
@@ -292,7 +293,8 @@ async def consume(
 
 
 async def coupons_by_redemption_ids(ids: list[int]) -> dict[int, list[Coupon]]:
-    found: dict[int, list[Coupon]] = {redemption_id: [] for redemption_id in ids}
+    # Keyed as the column is typed (nullable): every coupon found has one of `ids`.
+    found: dict[int | None, list[Coupon]] = {redemption_id: [] for redemption_id in ids}
     for coupon in await Coupon.filter(redemption_id__in=ids).order_by("id"):
         found[coupon.redemption_id].append(coupon)
-    return found
+    return {redemption_id: found[redemption_id] for redemption_id in ids}

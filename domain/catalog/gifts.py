@@ -10,11 +10,10 @@ flash sale sells the item alone.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from db.models import CatalogItem, ItemKind, ItemStatus, Redemption
+from db.models import CatalogItem, GiftJson, ItemKind, ItemStatus, Redemption
 from domain.catalog.coupons import issue_coupons
 from domain.errors import DomainError, ErrorCode
 
@@ -26,7 +25,7 @@ GIFT_KINDS = (ItemKind.PHYSICAL, ItemKind.COUPON, ItemKind.CASH_VOUCHER)
 
 async def check_gifts(
     brand_id: int, item_id: int | None, gifts: list[tuple[int, int]]
-) -> list[dict[str, int]]:
+) -> list[GiftJson]:
     """An item's gifts as stored, [{"item_id", "quantity"}], or a user error naming `gifts`."""
     field = ["input", "gifts"]
     if len(gifts) > MAX_GIFTS:
@@ -56,18 +55,19 @@ async def check_gifts(
                 "with no gifts of its own.",
                 field,
             )
-    return [{"item_id": gift_id, "quantity": quantity} for gift_id, quantity in gifts]
+    return [GiftJson(item_id=gift_id, quantity=quantity) for gift_id, quantity in gifts]
 
 
-def gifts_taken(item: CatalogItem, quantity: int) -> list[dict[str, int]]:
+def gifts_taken(item: CatalogItem, quantity: int) -> list[GiftJson]:
     """What `quantity` units of the item take of each gift."""
     return [
-        {"item_id": gift["item_id"], "quantity": gift["quantity"] * quantity} for gift in item.gifts
+        GiftJson(item_id=gift["item_id"], quantity=gift["quantity"] * quantity)
+        for gift in item.gifts
     ]
 
 
 async def gift_items(
-    connection: BaseDBAsyncClient, taken: list[dict[str, Any]]
+    connection: BaseDBAsyncClient, taken: list[GiftJson]
 ) -> dict[int, CatalogItem]:
     if not taken:
         return {}

@@ -9,7 +9,12 @@ points already taken and the cash due, until the brand's checkout confirms the p
 Coupons and vouchers are issued when a redemption is CONFIRMED. A cancel gives back exactly the
 points taken (to the lots they came from) and the stock, once. An item's gift items come with
 it (domain/catalog/gifts.py); a TIER_UPGRADE moves the member up to its tier for its months
-(domain/tiers.py `buy_tier`), and its cancel takes that floor away.
+(domain/tiers.py `buy_tier`), and its cancel takes that floor away. A catalog redemption and
+a flash sale's win (domain/flash_sales/entry.py) are recorded alike, by `record_redemption`;
+each seller checks and takes its own stock.
+
+Design: docs/ledger.md, "Redemptions"; docs/decisions.md, "One function records a redemption,
+whoever sells it".
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import partial
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
@@ -25,6 +33,7 @@ from tortoise.transactions import in_transaction
 from db.models import (
     CatalogItem,
     Coupon,
+    GiftJson,
     ItemKind,
     LedgerEntry,
     LedgerKind,
@@ -38,7 +47,7 @@ __all__ = ["RedemptionStatus"]  # re-exported for the schema
 from domain.catalog.gifts import gift_items, gifts_taken, issue_all_coupons
 from domain.catalog.items import Shopper, member_price, refusal
 from domain.catalog.live import announce_items
-from domain.errors import DomainError, ErrorCode
+from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.flash_sales.stock import return_units
 from domain.idempotency import change_once, run_once
 from domain.ledger.book import MemberBook
@@ -88,7 +97,7 @@ def check_address(address: dict[str, str] | None) -> dict[str, str] | None:
     return {name: value for name, value in cleaned.items() if value}
 
 
-async def _last_address(connection: BaseDBAsyncClient, member_id: int) -> dict | None:
+async def _last_address(connection: BaseDBAsyncClient, member_id: int) -> dict[str, str] | None:
     """The address of the member's latest physical redemption: the one they use by default."""
     last = (
         await Redemption.filter(member_id=member_id, shipping_address__not_isnull=True)
@@ -124,6 +133,85 @@ WHERE id = $1
 """
 
 
+def member_calling(principal: Principal) -> int:
+    """The calling member's id: only a member spends their points."""
+    if principal.member_id is None:
+        raise AccessDenied("Only a member redeems.")
+    return principal.member_id
+
+
+async def record_redemption(
+    book: MemberBook,
+    connection: BaseDBAsyncClient,
+    item: CatalogItem,
+    quantity: int,
+    points: int,
+    *,
+    cash_amount: Decimal = Decimal(0),
+    gifts: list[GiftJson] | None = None,
+    gifts_by_id: dict[int, CatalogItem] | None = None,  # the gifts' items, when read already
+    shipping_address: dict[str, str] | None = None,
+    flash_sale_id: int | None = None,
+    reservation_id: str | None = None,
+) -> tuple[Redemption, LedgerEntry | None]:
+    """A member's redemption of `quantity` of an item for `points`, in `book`'s transaction,
+    however it was sold (the catalog, a flash sale): the points checked and debited first to
+    expire first; the redemption, CONFIRMED or, with `cash_amount` due, AWAITING_PAYMENT; a
+    confirmed one's coupons (the item's, then its `gifts`') and notice; the partner's
+    redemption.created webhook; a TIER_UPGRADE's tier; its id kept as the movement's outcome.
+    The seller checks what it sells and takes its stock. Returns the redemption and its REDEEM
+    entry (None when it cost no points)."""
+    now, brand, member = book.now, book.brand, book.member
+    sold_in = "flashSaleId" if flash_sale_id is not None else "itemId"
+    if book.balance.available < points:
+        raise DomainError(
+            ErrorCode.INSUFFICIENT_POINTS,
+            f"Only {book.balance.available} points are available; {points} are needed.",
+            [sold_in],
+        )
+    entry = None
+    if points:
+        bought = f"{quantity} x {item.name}"
+        description = f"Flash sale: {bought}" if flash_sale_id is not None else f"Redeemed {bought}"
+        entry = await book.debit(LedgerKind.REDEEM, points, description, partner_id=item.partner_id)
+    awaiting = cash_amount > 0
+    redemption = await Redemption.create(
+        brand_id=brand.id,
+        member_id=member.id,
+        item_id=item.id,
+        flash_sale_id=flash_sale_id,
+        reservation_id=reservation_id,
+        quantity=quantity,
+        points_spent=points,
+        cash_amount=cash_amount,
+        status=RedemptionStatus.AWAITING_PAYMENT if awaiting else RedemptionStatus.CONFIRMED,
+        redeem_entry_id=entry.id if entry else None,
+        payment_due_at=now + timedelta(minutes=brand.payment_window_minutes) if awaiting else None,
+        confirmed_at=None if awaiting else now,
+        shipping_address=shipping_address,
+        gifts=gifts or [],
+        created_at=now,
+        using_db=connection,
+    )
+    if not awaiting:
+        await issue_all_coupons(connection, item, redemption, now, gifts_by_id)
+        book.notices.append(
+            redemption_notice(NoticeKind.REDEMPTION_CONFIRMED, redemption, item.name)
+        )
+    event = redemption_event(redemption, item, member.member_code)
+    await emit(connection, item.partner_id, EventType.REDEMPTION_CREATED, event, now)
+    if item.kind is ItemKind.TIER_UPGRADE and item.upgrade_tier_id and item.upgrade_months:
+        months = item.upgrade_months * quantity
+        change = await buy_tier(
+            connection, member, brand, item.upgrade_tier_id, months, redemption.id, now,
+            book.notices,
+        )  # fmt: skip
+        if change is not None:
+            book.tier_changes.append(change.id)
+    book.outcome["redemption_id"] = redemption.id
+    return redemption, entry
+
+
 async def redeem(
     rt: Backends,
     principal: Principal,
@@ -138,12 +226,12 @@ async def redeem(
     points taken first-to-expire first, the stock taken by a conditional update (never below
     zero), and coupons issued; at most once per idempotency key."""
     address = check_address(shipping_address)
-    member_id = principal.member_id
+    member_id = member_calling(principal)
     made: list[Redemption] = []  # by this call's transaction (a replay makes none)
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry | None:
         now, brand = book.now, book.brand
-        item = await CatalogItem.get_or_none(id=item_id, brand_id=brand.id).using_db(connection)
+        item = await CatalogItem.get_or_none(id=item_id, brand_id=brand.id, using_db=connection)
         if item is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such item.", ["itemId"])
         config = await earning_config(connection, brand)
@@ -171,9 +259,9 @@ async def redeem(
                     ["quantity"],
                 )
         taken_gifts = gifts_taken(item, quantity)
-        gifts = await gift_items(connection, taken_gifts)
+        gifts_by_id = await gift_items(connection, taken_gifts)
         delivery = None
-        if ItemKind.PHYSICAL in (item.kind, *(gift.kind for gift in gifts.values())):
+        if ItemKind.PHYSICAL in (item.kind, *(gift.kind for gift in gifts_by_id.values())):
             delivery = address or await _last_address(connection, book.member.id)
             if delivery is None:
                 raise DomainError(
@@ -182,67 +270,20 @@ async def redeem(
                     ["shippingAddress"],
                 )
         points = member_price(item.points_price, tier.discount_percent) * quantity
+        cash = item.cash_price * quantity
         await verify_redemption(
-            rt, connection, brand, book.member.id, points, item.cash_price * quantity,
-            verification_code,
-        )  # fmt: skip
-        if book.balance.available < points:
-            raise DomainError(
-                ErrorCode.INSUFFICIENT_POINTS,
-                f"Only {book.balance.available} points are available; {points} are needed.",
-                ["itemId"],
-            )
-        entry = None
-        if points:
-            entry = await book.debit(
-                LedgerKind.REDEEM,
-                points,
-                f"Redeemed {quantity} x {item.name}",
-                partner_id=item.partner_id,
-            )
-        awaiting = item.cash_price > 0
-        redemption = await Redemption.create(
-            brand_id=brand.id,
-            member_id=book.member.id,
-            item_id=item.id,
-            quantity=quantity,
-            points_spent=points,
-            cash_amount=item.cash_price * quantity,
-            status=RedemptionStatus.AWAITING_PAYMENT if awaiting else RedemptionStatus.CONFIRMED,
-            redeem_entry_id=entry.id if entry else None,
-            payment_due_at=now + timedelta(minutes=brand.payment_window_minutes)
-            if awaiting
-            else None,
-            confirmed_at=None if awaiting else now,
-            shipping_address=delivery,
-            gifts=taken_gifts,
-            created_at=now,
-            using_db=connection,
+            rt, connection, brand, book.member.id, points, cash, verification_code
         )
-        if not awaiting:
-            await issue_all_coupons(connection, item, redemption, now, gifts)
-            book.notices.append(
-                redemption_notice(NoticeKind.REDEMPTION_CONFIRMED, redemption, item.name)
-            )
-        event = redemption_event(redemption, item, book.member.member_code)
-        await emit(connection, item.partner_id, EventType.REDEMPTION_CREATED, event, now)
-        if item.kind is ItemKind.TIER_UPGRADE and item.upgrade_tier_id and item.upgrade_months:
-            months = item.upgrade_months * quantity
-            change = await buy_tier(
-                connection, book.member, brand, item.upgrade_tier_id, months, redemption.id,
-                now, book.notices,
-            )  # fmt: skip
-            if change is not None:
-                book.tier_changes.append(change.id)
-        book.outcome["redemption_id"] = redemption.id
+        redemption, entry = await record_redemption(
+            book, connection, item, quantity, points, cash_amount=cash, gifts=taken_gifts,
+            gifts_by_id=gifts_by_id, shipping_address=delivery,
+        )  # fmt: skip
         # In item order: two redemptions sharing items never wait for each other in a cycle.
         taking = sorted(
             [(item.id, quantity)] + [(g["item_id"], g["quantity"]) for g in taken_gifts]
         )
         for taken_id, units in taking:
-            book.last_statements.append(
-                lambda taken_id=taken_id, units=units: _take_stock(connection, taken_id, units)
-            )
+            book.last_statements.append(partial(_take_stock, connection, taken_id, units))
         made.append(redemption)
         return entry
 
@@ -286,7 +327,7 @@ async def _give_back(
     stock back to the item, its coupons void."""
     connection = book.connection
     entry = None
-    item = await CatalogItem.get(id=redemption.item_id).using_db(connection)
+    item = await CatalogItem.get(id=redemption.item_id, using_db=connection)
     if redemption.redeem_entry_id is not None:
         entry = await book.give_back(
             redemption.redeem_entry_id,
@@ -379,8 +420,9 @@ async def cancel(
     movement = await move(
         rt, principal, "cancelRedemption", key, found.member_id, payload, write, frozen_may=True
     )
-    if not movement.replayed and movement.outcome.get("units_back_to_sale"):
-        await return_units(rt, found.flash_sale_id, found.member_id, found.quantity)
+    sale_id = movement.outcome.get("units_back_to_sale")
+    if not movement.replayed and sale_id:
+        await return_units(rt, sale_id, found.member_id, found.quantity)
     if not movement.replayed and found.flash_sale_id is None:
         await announce_items(rt, items_of(found))
     return Redeemed(await Redemption.get(id=found.id), movement.member, movement.balance)
@@ -403,7 +445,7 @@ async def confirm_payment(
         )
     found = await _redemption_of(principal, redemption_id)
 
-    async def confirm(connection: BaseDBAsyncClient) -> dict:
+    async def confirm(connection: BaseDBAsyncClient) -> dict[str, int]:
         redemption = await Redemption.select_for_update().using_db(connection).get(id=found.id)
         if redemption.status is not RedemptionStatus.AWAITING_PAYMENT:
             raise DomainError(
@@ -411,7 +453,8 @@ async def confirm_payment(
                 f"This redemption is {redemption.status.value}, not awaiting payment.",
                 ["redemptionId"],
             )
-        if now >= redemption.payment_due_at:
+        due = redemption.payment_due_at
+        if due is not None and now >= due:
             raise DomainError(ErrorCode.ENDED, "The payment window has passed.", ["redemptionId"])
         redemption.status = RedemptionStatus.CONFIRMED
         redemption.payment_reference = payment_reference
@@ -419,13 +462,13 @@ async def confirm_payment(
         await redemption.save(
             using_db=connection, update_fields=["status", "payment_reference", "confirmed_at"]
         )
-        item = await CatalogItem.get(id=redemption.item_id).using_db(connection)
+        item = await CatalogItem.get(id=redemption.item_id, using_db=connection)
         await issue_all_coupons(connection, item, redemption, now)
         notice = redemption_notice(NoticeKind.REDEMPTION_CONFIRMED, redemption, item.name)
         told.extend(await record_for_brand(connection, redemption.brand_id, now, [notice]))
         return {"redemption_id": redemption.id}
 
-    told: list[dict] = []
+    told: list[dict[str, Any]] = []
     payload = {"redemption": found.id, "reference": payment_reference}
     await run_once(principal, "confirmPayment", key, payload, confirm)
     await publish_notices(rt, told)
@@ -466,7 +509,7 @@ async def fulfil(
         await redemption.save(
             using_db=connection, update_fields=["status", "fulfilled_at", "tracking_reference"]
         )
-        item = await CatalogItem.get(id=redemption.item_id).using_db(connection)
+        item = await CatalogItem.get(id=redemption.item_id, using_db=connection)
         notice = redemption_notice(
             NoticeKind.REDEMPTION_SHIPPED, redemption, item.name,
             trackingReference=tracking_reference,
@@ -474,7 +517,7 @@ async def fulfil(
         told.extend(await record_for_brand(connection, redemption.brand_id, now, [notice]))
         return redemption
 
-    told: list[dict] = []
+    told: list[dict[str, Any]] = []
     request = {"redemptionId": redemption_id, "trackingReference": tracking_reference}
     shipped = await change_once(principal, "fulfilRedemption", key, request, Redemption, ship)
     await publish_notices(rt, told)
@@ -509,7 +552,8 @@ async def _cancel_unpaid_one(rt: Backends, redemption_id: int) -> bool:
     async with in_transaction() as connection:
         book = await MemberBook.open(connection, redemption.member_id, now, PAYMENT_ACTOR)
         locked = await Redemption.select_for_update().using_db(connection).get(id=redemption_id)
-        if locked.status is not RedemptionStatus.AWAITING_PAYMENT or locked.payment_due_at > now:
+        due = locked.payment_due_at
+        if locked.status is not RedemptionStatus.AWAITING_PAYMENT or due is None or due > now:
             return False
         await _give_back(book, locked, "Payment not received in time", PAYMENT_ACTOR)
         books = await close_books(book)

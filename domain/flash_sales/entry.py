@@ -4,12 +4,15 @@
    Redis TIME (earlier by the member's tier early access), the member's status, their limit,
    an attempt rate limit, and the stock; it takes the units as a hold with a deadline, under a
    reservation id derived from the idempotency key, or records the refusal for replays.
-2. With a hold, one PostgreSQL transaction (statement timeout well inside the hold) debits the
-   points, enforces the member's limit again, increments `sold` only where it stays within the
-   stock, and inserts the redemption (one per reservation). It commits only while the hold is
+2. With a hold, one PostgreSQL transaction (statement timeout well inside the hold) enforces
+   the member's limit again, records the redemption as the catalog does (`record_redemption`:
+   the points debited, coupons, notice, webhook; one redemption per reservation), and
+   increments `sold` only where it stays within the stock. It commits only while the hold is
    still there and inside its deadline.
 3. The hold is then resolved once: confirmed after a commit, released (units back) after a
    failure. Holds of a process that died are resolved by the reconciler after their deadline.
+
+Design: docs/flash-sales.md, "An entry, in three steps".
 """
 
 from __future__ import annotations
@@ -22,19 +25,9 @@ from decimal import Decimal
 from tortoise.backends.base.client import BaseDBAsyncClient
 
 from db.flash_sales import SaleKeys
-from db.models import (
-    CatalogItem,
-    FlashSale,
-    LedgerEntry,
-    LedgerKind,
-    Member,
-    NoticeKind,
-    Redemption,
-    RedemptionStatus,
-)
+from db.models import CatalogItem, FlashSale, LedgerEntry, Member, Redemption
 from db.rows import model_of
-from domain.catalog.coupons import issue_coupons
-from domain.catalog.redemptions import Redeemed
+from domain.catalog.redemptions import Redeemed, member_calling, record_redemption
 from domain.errors import DomainError, ErrorCode
 from domain.flash_sales.stock import (
     entry_fingerprint,
@@ -46,18 +39,9 @@ from domain.idempotency import check_key
 from domain.ledger.book import MemberBook
 from domain.ledger.movements import move
 from domain.member_facts import facts_of
-from domain.notices.outbox import redemption_notice
 from domain.principal import Principal
-from domain.runtime import Backends
+from domain.runtime import DEADLINE_MARGIN_MS, STATEMENT_TIMEOUT_MS, Backends
 from domain.verification import verify_redemption
-from domain.webhooks import EventType, emit, redemption_event
-
-STATEMENT_TIMEOUT_MS = 2000
-# The transaction commits only this long before the hold's deadline or earlier, and the
-# reconciler releases a hold only this long after it: a commit never meets a release.
-DEADLINE_MARGIN_MS = 3000
-# A shorter hold would leave its transaction no time to commit: nothing would ever sell.
-MIN_HOLD_SECONDS = (DEADLINE_MARGIN_MS + STATEMENT_TIMEOUT_MS) / 1000 + 1
 
 REFUSALS = {
     "RATE_LIMITED": "Too many attempts; wait a moment.",
@@ -131,14 +115,15 @@ async def decide(
     limit, the rate, a replayed refusal, a key used for another request) is raised here, with
     no database work; anything else is the verdict `enter` goes on from."""
     check_key(key)
+    member_id = member_calling(principal)
     keys = SaleKeys.of(rt.keys, sale_id)
     reservation = reservation_of(principal, key)
     fingerprint = entry_fingerprint(sale_id, quantity)
-    facts = await facts_of(rt, principal.member_id)
+    facts = await facts_of(rt, member_id)
     answer = await scripts_of(rt).enter(
         keys=[keys.meta, keys.stock, keys.buyers, keys.holds, keys.holddata, keys.outcomes,
-              keys.attempts(principal.member_id)],
-        args=[reservation, principal.member_id, quantity, facts.early_access_minutes * 60_000,
+              keys.attempts(member_id)],
+        args=[reservation, member_id, quantity, facts.early_access_minutes * 60_000,
               facts.status, int(rt.flash.hold_seconds * 1000), rt.flash.attempts_per_minute,
               60_000, fingerprint, principal.brand_id, rt.clock.offset_ms()],
     )  # fmt: skip
@@ -207,57 +192,28 @@ async def _buy(
     keys: SaleKeys, reservation: str, fingerprint: str, verification_code: str | None,
 ) -> Redeemed:  # fmt: skip
     """The hold's transaction, then the hold resolved once by its outcome."""
+    member_id = member_calling(principal)
     made: list[Redemption] = []  # by this call's transaction (a replay makes none)
 
     async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry | None:
         await book.sql.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
-        row = await book.sql.fetchrow(SALE_AND_ITEM_SQL, sale_id)
+        (row,) = await book.sql.fetch(SALE_AND_ITEM_SQL, sale_id)
         sale, item = model_of(FlashSale, row["sale"]), model_of(CatalogItem, row["item"])
-        units = await book.sql.fetchrow(REDEEMED_IN_SALE_SQL, book.member.id, sale_id)
+        (units,) = await book.sql.fetch(REDEEMED_IN_SALE_SQL, book.member.id, sale_id)
         if int(units["units"]) + quantity > sale.per_member_limit:
             raise refusal("LIMIT_REACHED")
         points = sale.points_price * quantity
         await verify_redemption(
             rt, connection, book.brand, book.member.id, points, Decimal(0), verification_code
         )
-        if book.balance.available < points:
-            raise DomainError(
-                ErrorCode.INSUFFICIENT_POINTS,
-                f"Only {book.balance.available} points are available; {points} are needed.",
-                ["flashSaleId"],
-            )
-        entry = None
-        if points:
-            entry = await book.debit(
-                LedgerKind.REDEEM,
-                points,
-                f"Flash sale: {quantity} x {item.name}",
-                partner_id=item.partner_id,
-            )
-        redemption = await Redemption.create(
-            brand_id=principal.brand_id,
-            member_id=book.member.id,
-            item_id=sale.item_id,
-            flash_sale_id=sale_id,
+        # The item alone, at the sale's price: a flash sale sells no gifts and asks no cash.
+        redemption, entry = await record_redemption(
+            book, connection, item, quantity, points, flash_sale_id=sale_id,
             reservation_id=reservation,
-            quantity=quantity,
-            points_spent=points,
-            status=RedemptionStatus.CONFIRMED,
-            redeem_entry_id=entry.id if entry else None,
-            confirmed_at=book.now,
-            created_at=book.now,
-            using_db=connection,
-        )
-        await issue_coupons(connection, item, redemption, book.now)
-        book.notices.append(
-            redemption_notice(NoticeKind.REDEMPTION_CONFIRMED, redemption, item.name)
-        )
-        event = redemption_event(redemption, item, book.member.member_code)
-        await emit(connection, item.partner_id, EventType.REDEMPTION_CREATED, event, book.now)
+        )  # fmt: skip
         deadline = await rt.redis.zscore(keys.holds, reservation)
         if deadline is None:
             raise refusal("CONFLICT")  # the hold is gone: commit nothing
-        book.outcome["redemption_id"] = redemption.id
         book.outcome["hold_deadline"] = deadline  # names the hold this redemption used
         book.last_statements.append(lambda: take_sold(book, deadline))
         made.append(redemption)
@@ -274,8 +230,7 @@ async def _buy(
 
     payload = {"sale": sale_id, "quantity": quantity}
     try:
-        movement = await move(rt, principal, "enterFlashSale", key, principal.member_id, payload,
-                              write)  # fmt: skip
+        movement = await move(rt, principal, "enterFlashSale", key, member_id, payload, write)
     except DomainError as error:
         if error.code is ErrorCode.VERIFICATION_REQUIRED:
             # Not an outcome: the same key may come again with its code.
