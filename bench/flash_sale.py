@@ -24,7 +24,7 @@ above what the run sends):
   (c) SQL      the winners' transaction (the statements entry.py's write sends, in its order)
                on asyncpg pools, one process per worker with the service's pool size, on a sale
                of its own with a large stock, for --seconds.
-The HTTP scenarios are sent by harness.volley, a Python process that sends exactly N requests
+The HTTP scenarios are sent by bench.load.volley, a Python process that sends exactly N requests
 and times each answer (wrk can do neither), as fast as answers come back. After the sale:
 winners == FlashSale.sold == its redemptions <= stock, no unit oversold, nobody past the limit,
 one debit per winner and losers' balances untouched, no hold left open in Redis, and
@@ -55,7 +55,35 @@ import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from bench import harness
+from bench.backends import Backends, database, own_backends
+from bench.bare_book import (
+    INSERT_REDEMPTION,
+    claim_key,
+    close,
+    debit,
+    open_book,
+    store_outcome,
+    tell_redeemed,
+)
+from bench.baselines import BaselinePlan, Refused, Tally, baseline_load, timed_calls
+from bench.checks import check_books, settled_count
+from bench.cli import run
+from bench.cpu import CpuMeter, cpu_seconds, cpu_used, redis_pid
+from bench.graphql import authorized, graphql_body
+from bench.load import (
+    WARMUP_SECONDS,
+    Answer,
+    Target,
+    Volley,
+    http_request,
+    load,
+    percentile,
+    probe,
+    volley,
+)
+from bench.report import Row, cpu_ms, describe_row, load_average, load_row, rows_table
+from bench.seed import brand_token, member_token, new_brand_code, seed_members, seed_points
+from bench.servers import SERVICE_FACTORY, serve
 from db.flash_sales import FlashScripts, SaleKeys
 from db.keys import RedisKeys
 from db.redis import open_redis
@@ -64,14 +92,15 @@ from domain.catalog.items import ItemKind, ItemSpec, create_item
 from domain.flash_sales.entry import (
     REDEEMED_IN_SALE_SQL,
     SALE_AND_ITEM_SQL,
-    STATEMENT_TIMEOUT_MS,
     TAKE_SOLD_SQL,
     reservation_of,
 )
 from domain.flash_sales.sales import MAX_LIMIT, MAX_STOCK
 from domain.flash_sales.stock import entry_fingerprint
+from domain.ids import encode_id
 from domain.principal import Principal, Role
-from resolvers.ids import decode_id, encode_id
+from domain.runtime import STATEMENT_TIMEOUT_MS
+from resolvers.ids import decode_id
 from server.settings import Settings
 
 PRICE = 100  # points a unit
@@ -86,7 +115,6 @@ SOLD_OUT_TARGET = 0.9  # the sold-out path's rate, as a share of the no-op mutat
 WINNERS_TARGET = 0.5  # the winners' rate, as a share of their transaction's on asyncpg
 CPU_PARTS = ("app", "PostgreSQL", "Redis")  # app: the workers, or a baseline's client
 ADMIN = "bench-admin"
-JSON = {"Content-Type": "application/json"}
 WON, FAILED = "WON", "FAILED"  # outcomes of an attempt, beside the userErrors' codes
 
 NOOP = "mutation { __typename }"
@@ -154,16 +182,12 @@ async def create_sale(
         "perMemberLimit": limit,
         "idempotencyKey": f"bench-sale-{starts_at.isoformat()}-{stock}-{limit}",
     }
-    body = harness.graphql_body(CREATE_SALE, {"input": sale})
-    answer = await harness.probe(harness.Target(f"{url}/graphql", body, headers))
+    body = graphql_body(CREATE_SALE, {"input": sale})
+    answer = await probe(Target(f"{url}/graphql", body, headers))
     payload = answer["data"]["createFlashSale"]
     if payload["userErrors"]:
         raise RuntimeError(f"createFlashSale refused: {payload['userErrors']}")
     return Sale(decode_id(payload["flashSale"]["id"], "FlashSale", "id"), stock, starts_at)
-
-
-def member_headers(token: str) -> dict[str, str]:
-    return {**JSON, "Authorization": f"Bearer {token}"}
 
 
 def enter_requests(
@@ -175,25 +199,20 @@ def enter_requests(
     for number, member in enumerate(who):
         entry = {"flashSaleId": sale.gid, "quantity": QUANTITY, "idempotencyKey": f"{tag}-{number}"}
         body = json.dumps({"documentId": ENTER_ID, "variables": {"input": entry}}).encode()
-        requests.append(
-            harness.http_request(f"{url}/graphql", body, member_headers(tokens[member]))
-        )
+        requests.append(http_request(f"{url}/graphql", body, authorized(tokens[member])))
     return requests
 
 
 def noop_requests(url: str, tokens: list[str], who: list[int]) -> list[bytes]:
     """The no-op mutation with the same members' tokens."""
-    body = harness.graphql_body(NOOP)
-    return [
-        harness.http_request(f"{url}/graphql", body, member_headers(tokens[member]))
-        for member in who
-    ]
+    body = graphql_body(NOOP)
+    return [http_request(f"{url}/graphql", body, authorized(tokens[member])) for member in who]
 
 
 # --- Answers and their figures --------------------------------------------------------------
 
 
-def outcome_of(answer: harness.Answer) -> str:
+def outcome_of(answer: Answer) -> str:
     """WON, the refusal's code, or FAILED (an HTTP error or a GraphQL error)."""
     if answer.status != 200:
         return FAILED
@@ -206,7 +225,7 @@ def outcome_of(answer: harness.Answer) -> str:
     return payload["userErrors"][0]["code"] if payload["userErrors"] else FAILED
 
 
-def noop_failed(answer: harness.Answer) -> bool:
+def noop_failed(answer: Answer) -> bool:
     return answer.status != 200 or b'"__typename":"Mutation"' not in answer.body
 
 
@@ -214,17 +233,17 @@ def noop_failed(answer: harness.Answer) -> bool:
 class SaleVolley:
     """A volley of entries and what each answered."""
 
-    volley: harness.Volley
+    volley: Volley
     outcomes: list[str]
 
     @classmethod
-    def of(cls, volley: harness.Volley) -> SaleVolley:
-        return cls(volley, [outcome_of(answer) for answer in volley.answers])
+    def of(cls, sent: Volley) -> SaleVolley:
+        return cls(sent, [outcome_of(answer) for answer in sent.answers])
 
     def counts(self) -> Counter[str]:
         return Counter(self.outcomes)
 
-    def answers(self, outcome: str) -> list[harness.Answer]:
+    def answers(self, outcome: str) -> list[Answer]:
         pairs = zip(self.volley.answers, self.outcomes, strict=True)
         return [answer for answer, got in pairs if got == outcome]
 
@@ -233,7 +252,7 @@ class SaleVolley:
         """When the first SOLD_OUT answer was in: the stock had run out."""
         return min((answer.done for answer in self.answers("SOLD_OUT")), default=None)
 
-    def sold_out_path(self) -> list[harness.Answer]:
+    def sold_out_path(self) -> list[Answer]:
         """The attempts sent once the stock had run out."""
         moment = self.sold_out_at
         if moment is None:
@@ -248,18 +267,16 @@ class SaleVolley:
         return ", ".join(f"{count:,} {outcome}" for outcome, count in self.counts().most_common())
 
 
-def answers_row(
-    name: str, answers: list[harness.Answer], since: float, errors: int = 0, **notes
-) -> harness.Row:
+def answers_row(name: str, answers: list[Answer], since: float, errors: int = 0, **notes) -> Row:
     """Answers per second from `since` (seconds into the volley) to the last one in, and the
     percentiles of their latencies."""
     seconds = max(answer.done for answer in answers) - since
     latencies = [answer.ms for answer in answers]
-    return harness.Row(
+    return Row(
         name,
         len(answers) / seconds,
-        harness.percentile(latencies, 50),
-        harness.percentile(latencies, 99),
+        percentile(latencies, 50),
+        percentile(latencies, 99),
         errors,
         **notes,
     )
@@ -332,7 +349,7 @@ async def check_sale(
     db: asyncpg.Connection, redis: Redis, prefix: str, sale: Sale, winners: int, members: list[int]
 ) -> SaleCheck:
     """The sale's record, its Redis state and every member's balance, once writes have stopped."""
-    await harness.settled_count(db, "SELECT sold FROM flash_sale WHERE id = $1", sale.id)
+    await settled_count(db, "SELECT sold FROM flash_sale WHERE id = $1", sale.id)
     record = await db.fetchrow(SALE_RECORD, sale.id)
     keys = SaleKeys.of(RedisKeys(prefix), sale.id)
     stock = await redis.get(keys.stock)
@@ -407,24 +424,21 @@ async def _script_clients(plan: ScriptPlan) -> ScriptRun:
         )  # fmt: skip
         verdicts[answer[1] if answer[0] == "REFUSED" else answer[0]] += 1
 
-    tally, failures = harness.Tally(), (RedisError,)
+    tally, failures = Tally(), (RedisError,)
     pids = [plan.redis_pid] if plan.redis_pid else []
     try:
-        await harness.timed_calls(enter, plan.tasks, plan.warmup, tally, failures)
-        cpu, redis_cpu = time.process_time(), harness.cpu_seconds(pids)
+        await timed_calls(enter, plan.tasks, plan.warmup, tally, failures)
+        cpu, redis_cpu = time.process_time(), cpu_seconds(pids)
         began = time.perf_counter()
-        latencies = await harness.timed_calls(enter, plan.tasks, plan.seconds, tally, failures)
+        latencies = await timed_calls(enter, plan.tasks, plan.seconds, tally, failures)
         elapsed = time.perf_counter() - began
-        cpu, redis_cpu = (
-            time.process_time() - cpu,
-            harness.cpu_used(redis_cpu, harness.cpu_seconds(pids)),
-        )
+        cpu, redis_cpu = time.process_time() - cpu, cpu_used(redis_cpu, cpu_seconds(pids))
     finally:
         await redis.aclose()
     return ScriptRun(latencies, elapsed, tally.errors, verdicts, cpu, redis_cpu)
 
 
-async def script_load(plan: ScriptPlan, processes: int) -> tuple[harness.Row, Counter[str]]:
+async def script_load(plan: ScriptPlan, processes: int) -> tuple[Row, Counter[str]]:
     """(b) The plan run by `processes` processes at once; its row and the script's verdicts."""
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(processes, mp_context=get_context("spawn")) as pool:
@@ -433,14 +447,12 @@ async def script_load(plan: ScriptPlan, processes: int) -> tuple[harness.Row, Co
         )
     latencies = [ms for run in runs for ms in run.latencies]
     redis_cpu = sum(run.redis_cpu for run in runs) / len(runs)  # each saw all of Redis's work
-    cpu = harness.cpu_ms(
-        sum(run.client_cpu for run in runs), 0.0, redis_cpu, requests=len(latencies)
-    )
-    row = harness.Row(
+    cpu = cpu_ms(sum(run.client_cpu for run in runs), 0.0, redis_cpu, requests=len(latencies))
+    row = Row(
         f"(b) baseline: the entry Lua script on redis-py, sold out, {plan.tasks * processes} loops",
         len(latencies) / max(run.seconds for run in runs),
-        harness.percentile(latencies, 50),
-        harness.percentile(latencies, 99),
+        percentile(latencies, 50),
+        percentile(latencies, 99),
         sum(run.errors for run in runs),
         cpu_ms=cpu,
     )
@@ -449,9 +461,9 @@ async def script_load(plan: ScriptPlan, processes: int) -> tuple[harness.Row, Co
 
 # --- Baseline (c): the winners' transaction on bare asyncpg ---------------------------------
 
-# The statements the hold's transaction sends beside the book's (harness.py), in its order:
-# the domain's own SQL, and the redemption's insert as the ORM sends it. The Redis round trip it
-# makes before it stores its outcome (the hold's deadline) is left out: this is its SQL.
+# The statements the hold's transaction sends beside the book's (bench/bare_book.py), in its
+# order: the domain's own SQL, and the redemption's insert as the ORM sends it. The Redis round
+# trip it makes before it stores its outcome (the hold's deadline) is left out: this is its SQL.
 
 
 async def baseline_win(
@@ -460,39 +472,38 @@ async def baseline_win(
     """enterFlashSale's transaction for a hold, in the domain's order: the debit, the
     redemption, the outcome, then `sold` taken last."""
     now = datetime.now(UTC)
-    actor = f"MEMBER:{encode_id('Member', member_id)}"
-    reservation = hashlib.sha256(f"{actor}|{key}".encode()).hexdigest()[:40]
+    member = Principal(Role.MEMBER, brand_id, "", encode_id("Member", member_id), member_id)
+    reservation = reservation_of(member, key)
     payload = {"sale": sale_id, "quantity": QUANTITY}
     async with db.transaction():
-        record_id = await harness.claim_key(db, brand_id, actor, "enterFlashSale", key, payload)
-        book = await harness.open_book(db, member_id, now, actor)
+        record_id = await claim_key(db, member, "enterFlashSale", key, payload)
+        book = await open_book(db, member_id, now, member.idempotency_scope)
         await db.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
         row = await db.fetchrow(SALE_AND_ITEM_SQL, sale_id)
         sale, item = row["sale"], row["item"]
         units = await db.fetchval(REDEEMED_IN_SALE_SQL, member_id, sale_id)
         if units + QUANTITY > sale["per_member_limit"]:
-            raise harness.Refused("LIMIT_REACHED")
+            raise Refused("LIMIT_REACHED")
         points = sale["points_price"] * QUANTITY
         if book.balance["available"] < points:
-            raise harness.Refused("INSUFFICIENT_POINTS")
-        entry_id = await harness.debit(book, points, f"Flash sale: {QUANTITY} x {item['name']}")
+            raise Refused("INSUFFICIENT_POINTS")
+        entry_id = await debit(book, points, f"Flash sale: {QUANTITY} x {item['name']}")
         redemption_id = await db.fetchval(
-            harness.INSERT_REDEMPTION,
+            INSERT_REDEMPTION,
             *(reservation, QUANTITY, points, Decimal("0.00"), "CONFIRMED", None, None, None),
-            *(None, now, None, None, None, None, now, brand_id, sale_id, item["id"], member_id),
-            entry_id,
+            *("[]", None, now, None, None, None, None, now, brand_id, sale_id, item["id"]),
+            *(member_id, entry_id),
         )
-        await harness.close(book)
-        await harness.tell_redeemed(book, entry_id, redemption_id, item["name"], points)
+        tell_redeemed(book, redemption_id, QUANTITY, points, item["name"])
+        await close(book)
         outcome = {
             "redemption_id": redemption_id,
             "hold_deadline": time.time() * 1000 + 10_000,
             "entry_id": entry_id,
-            "books": [book.written(entry_id)],
         }
-        await harness.set_outcome(db, record_id, outcome)
+        await store_outcome(db, member, record_id, "enterFlashSale", payload, outcome)
         if await db.fetchrow(TAKE_SOLD_SQL, sale_id, QUANTITY) is None:
-            raise harness.Refused("SOLD_OUT")
+            raise Refused("SOLD_OUT")
 
 
 # --- The run ----------------------------------------------------------------------------------
@@ -511,19 +522,19 @@ class Options:
 @dataclass(frozen=True)
 class SaleFigures:
     sale: Sale
-    attempts: harness.Row
-    sold_out: harness.Row | None  # None when the stock never ran out
-    winners: harness.Row | None
+    attempts: Row
+    sold_out: Row | None  # None when the stock never ran out
+    winners: Row | None
     check: SaleCheck
 
 
-def compared(row: harness.Row, base: harness.Row, label: str) -> harness.Row:
+def compared(row: Row, base: Row, label: str) -> Row:
     """The row with its rate as a share of the baseline's."""
     return replace(row, ratio=(row.rate or 0) / (base.rate or 1), of=label)
 
 
-def record(row: harness.Row) -> harness.Row:
-    print(harness.describe_row(row, CPU_PARTS), flush=True)
+def record(row: Row) -> Row:
+    print(describe_row(row, CPU_PARTS), flush=True)
     return row
 
 
@@ -532,7 +543,7 @@ class FlashBench:
     """One run's scenarios, sharing its backends, brand, members and server."""
 
     options: Options
-    backends: harness.Backends
+    backends: Backends
     db: asyncpg.Connection
     redis: Redis
     brand_id: int
@@ -541,46 +552,43 @@ class FlashBench:
     tokens: list[str]  # the members', in the order of member_ids
     admin_headers: dict[str, str]
     url: str
-    meter: harness.CpuMeter
+    meter: CpuMeter
 
     def random_members(self, count: int) -> list[int]:
         return random.choices(range(len(self.member_ids)), k=count)
 
     async def measured_volley(
         self, requests: list[bytes], start_at: float | None = None
-    ) -> tuple[harness.Volley, tuple[float, ...]]:
+    ) -> tuple[Volley, tuple[float, ...]]:
         """The volley, and the CPU seconds (app, PostgreSQL, Redis) it took."""
         before = await self.meter.snapshot()
-        volley = await harness.volley(
+        sent = await volley(
             f"{self.url}/graphql", requests, self.options.connections, start_at=start_at
         )
-        return volley, await self.meter.since(before)
+        return sent, await self.meter.since(before)
 
-    async def noop(self) -> harness.Row:
+    async def noop(self) -> Row:
         """(a) The no-op mutation, after a warm-up of the same."""
         count, url = self.options.attempts, self.url
         warmup = noop_requests(url, self.tokens, self.random_members(min(count, 2000)))
-        await harness.volley(f"{url}/graphql", warmup, self.options.connections)
-        volley, cpu = await self.measured_volley(
+        await volley(f"{url}/graphql", warmup, self.options.connections)
+        sent, cpu = await self.measured_volley(
             noop_requests(url, self.tokens, self.random_members(count))
         )
-        failed = sum(noop_failed(answer) for answer in volley.answers)
+        failed = sum(noop_failed(answer) for answer in sent.answers)
         name = f"(a) baseline: `{NOOP}`, {count:,} requests"
-        cpu_ms = harness.cpu_ms(*cpu, requests=count)
-        row = record(answers_row(name, volley.answers, 0.0, failed, ratio=1.0, cpu_ms=cpu_ms))
-        print(f"  the sending process kept {volley.client_cpu / volley.seconds:.2f} cores busy")
-        await self.cross_check(harness.graphql_body(NOOP))
+        per_request = cpu_ms(*cpu, requests=count)
+        row = record(answers_row(name, sent.answers, 0.0, failed, ratio=1.0, cpu_ms=per_request))
+        print(f"  the sending process kept {sent.client_cpu / sent.seconds:.2f} cores busy")
+        await self.cross_check(graphql_body(NOOP))
         return row
 
     async def cross_check(self, body: bytes) -> None:
         """The same request from wrk (one member's token), over --seconds: how much the Python
         sender's own CPU takes from the servers."""
-        headers = member_headers(self.tokens[0])
-        target = harness.Target(f"{self.url}/graphql", body, headers)
+        target = Target(f"{self.url}/graphql", body, authorized(self.tokens[0]))
         options = self.options
-        result = await harness.load(
-            target, seconds=options.seconds, connections=options.connections
-        )
+        result = await load(target, seconds=options.seconds, connections=options.connections)
         print(
             f"  the same from {result.generator} for {result.seconds:.0f} s: {result.rate:,.0f}/s, "
             f"p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, {result.errors} errors"
@@ -594,8 +602,8 @@ class FlashBench:
         sale = await create_sale(self.url, self.admin_headers, self.item_id, stock)
         requests = enter_requests(self.url, sale, self.tokens, who, f"{tag}-{sale.id}")
         start_at = sale.starts_at.timestamp() + 0.05  # Redis TIME and this clock: one machine
-        volley, cpu = await self.measured_volley(requests, start_at)
-        return sale, SaleVolley.of(volley), cpu
+        sent, cpu = await self.measured_volley(requests, start_at)
+        return sale, SaleVolley.of(sent), cpu
 
     async def warm_up(self) -> None:
         """A small sale, one attempt per member."""
@@ -612,8 +620,8 @@ class FlashBench:
         )
         answers, failed = entries.volley.answers, len(entries.answers(FAILED))
         name = f"enterFlashSale: all {len(answers):,} attempts"
-        cpu_ms = harness.cpu_ms(*cpu, requests=len(answers))
-        attempts = record(answers_row(name, answers, 0.0, failed, cpu_ms=cpu_ms))
+        per_request = cpu_ms(*cpu, requests=len(answers))
+        attempts = record(answers_row(name, answers, 0.0, failed, cpu_ms=per_request))
         print(f"  answers: {entries.describe_counts()}")
         if sample := entries.failure_sample():
             print(f"  e.g. a failure: {sample}")
@@ -627,25 +635,26 @@ class FlashBench:
             self.db, self.redis, self.backends.redis_prefix, sale, len(won), self.member_ids
         )
         print(f"  {check.describe()}")
-        print(f"  books {await harness.check_books(self.backends.database_url)}")
+        print(f"  books {await check_books(self.backends.database_url)}")
         return SaleFigures(sale, attempts, sold_out, winners, check)
 
-    async def winners_alone(self) -> harness.Row:
+    async def winners_alone(self) -> Row:
         """A sale with a unit for each member, each entering once: every attempt wins, and no
         refusal shares the workers with the winners' transactions."""
         who = random.sample(range(len(self.member_ids)), len(self.member_ids))
         sale, entries, cpu = await self.run_sale(len(who), who, "alone")
         won = entries.answers(WON)
         name = f"enterFlashSale: a sale every attempt wins ({len(won):,} winners)"
-        cpu_ms = harness.cpu_ms(*cpu, requests=len(entries.volley.answers))
-        row = record(answers_row(name, won, 0.0, len(entries.answers(FAILED)), cpu_ms=cpu_ms))
+        per_request = cpu_ms(*cpu, requests=len(entries.volley.answers))
+        failed = len(entries.answers(FAILED))
+        row = record(answers_row(name, won, 0.0, failed, cpu_ms=per_request))
         check = await check_sale(
             self.db, self.redis, self.backends.redis_prefix, sale, len(won), self.member_ids
         )
         print(f"  answers: {entries.describe_counts()}; {check.describe()}")
         return row
 
-    async def script_baseline(self, sale: Sale) -> harness.Row | None:
+    async def script_baseline(self, sale: Sale) -> Row | None:
         """(b) The entry script alone, on the sale once it is sold out."""
         keys = SaleKeys.of(RedisKeys(self.backends.redis_prefix), sale.id)
         left = int(await self.redis.get(keys.stock) or 0)
@@ -663,7 +672,7 @@ class FlashBench:
             tasks=max(1, options.connections // options.workers),
             pool_size=settings.redis_pool_max,
             redis_pid=self.meter.redis_pid,
-            warmup=harness.WARMUP_SECONDS,
+            warmup=WARMUP_SECONDS,
             seconds=options.seconds,
         )
         row, verdicts = await script_load(plan, options.workers)
@@ -671,46 +680,46 @@ class FlashBench:
         print(f"  the script answered: {', '.join(f'{n:,} {v}' for v, n in verdicts.items())}")
         return row
 
-    async def sql_baseline(self) -> harness.Row:
+    async def sql_baseline(self) -> Row:
         """(c) The winners' transaction on asyncpg, on a sale of its own."""
         options, pool_size = self.options, Settings().db_pool_max
         sale = await create_sale(self.url, self.admin_headers, self.item_id, MAX_STOCK, MAX_LIMIT)
-        plan = harness.BaselinePlan(
+        plan = BaselinePlan(
             self.backends.database_url,
             functools.partial(baseline_win, brand_id=self.brand_id, sale_id=sale.id),
             self.member_ids,
             tasks=max(1, options.connections // options.workers),
             pool_size=pool_size,
-            warmup=harness.WARMUP_SECONDS,
+            warmup=WARMUP_SECONDS,
             seconds=options.seconds,
         )
-        runs = await harness.baseline_load(plan, options.workers)
+        runs = await baseline_load(plan, options.workers)
         name = f"(c) baseline: the winners' SQL on asyncpg, {options.workers} x {pool_size} conns"
-        cpu = harness.cpu_ms(runs.client_cpu, runs.database_cpu, 0.0, requests=runs.result.requests)
-        row = record(harness.load_row(name, runs.result, ratio=1.0, cpu_ms=cpu))
+        cpu = cpu_ms(runs.client_cpu, runs.database_cpu, 0.0, requests=runs.result.requests)
+        row = record(load_row(name, runs.result, ratio=1.0, cpu_ms=cpu))
         sold = await self.db.fetchval("SELECT sold FROM flash_sale WHERE id = $1", sale.id)
         verdict = "" if sold == runs.committed else " MISMATCH"
         print(
             f"  {sold:,} units sold for {runs.committed:,} commits (warm-up included){verdict}; "
             f"{runs.result.errors:,} failed; "
-            f"books {await harness.check_books(self.backends.database_url)}"
+            f"books {await check_books(self.backends.database_url)}"
         )
         if runs.first_error:
             print(f"  the first failure: {runs.first_error}")
         return row
 
 
-async def seed(backends: harness.Backends, options: Options) -> tuple[str, int, int, list[int]]:
+async def seed(backends: Backends, options: Options) -> tuple[str, int, int, list[int]]:
     """A brand, its item, and members with SEED_POINTS each: (brand code, brand id, item id,
     member ids)."""
-    brand_code = f"bench{random.randrange(1 << 32):08x}"
-    async with harness.database(backends.database_url):
+    brand_code = new_brand_code()
+    async with database(backends.database_url):
         brand_id = (await create_brand(brand_code, "Bench Brand")).id
         item_id = await create_item_for_sales(brand_id, brand_code)
     db = await asyncpg.connect(backends.database_url)
     try:
-        member_ids = await harness.seed_members(db, brand_id, options.members)
-        await harness.seed_points(db, brand_id, member_ids, SEED_POINTS)
+        member_ids = await seed_members(db, brand_id, options.members)
+        await seed_points(db, brand_id, member_ids, SEED_POINTS)
     finally:
         await db.close()
     return brand_code, brand_id, item_id, member_ids
@@ -720,27 +729,26 @@ async def main(options: Options) -> None:
     print(
         f"{options.workers} uvicorn workers, {options.connections} connections, "
         f"{options.attempts:,} attempts at a stock of {options.stock:,}, {options.members:,} "
-        f"members; baselines (b) and (c) {options.seconds:g} s each; {harness.load_average()}"
+        f"members; baselines (b) and (c) {options.seconds:g} s each; {load_average()}"
     )
     manifest_dir = tempfile.TemporaryDirectory(prefix="pointsmall-bench-")
-    async with harness.backends() as backends:
+    async with own_backends() as backends:
         brand_code, brand_id, item_id, member_ids = await seed(backends, options)
         # The periodic jobs (expiry, the reconciler) would run in the middle of a measure: off.
         env = {
-            **backends.service_env(),
-            "POINTSMALL_SCHEDULER": "false",
+            **backends.service_env(scheduler=False),
             "POINTSMALL_FLASH_SALE_ATTEMPTS_PER_MINUTE": str(ATTEMPTS_PER_MINUTE),
             "POINTSMALL_TRUSTED_DOCUMENTS": write_manifest(manifest_dir.name),
         }
         secret = env["POINTSMALL_JWT_SECRET"]
-        tokens = [harness.member_token(secret, brand_code, pk) for pk in member_ids]
-        admin = member_headers(harness.brand_token(secret, brand_code, "ADMIN", ADMIN))
+        tokens = [member_token(secret, brand_code, pk) for pk in member_ids]
+        admin = authorized(brand_token(secret, brand_code, "ADMIN", ADMIN))
         db = await asyncpg.connect(backends.database_url)
         redis = Redis.from_url(backends.redis_url, decode_responses=True)
         try:
-            serving = harness.serve(harness.SERVICE_FACTORY, workers=options.workers, env=env)
+            serving = serve(SERVICE_FACTORY, workers=options.workers, env=env)
             async with serving as url:
-                meter = harness.CpuMeter(url, db, await harness.redis_pid(redis))
+                meter = CpuMeter(url, db, await redis_pid(redis))
                 bench = FlashBench(
                     options, backends, db, redis, brand_id, item_id, member_ids, tokens, admin,
                     url, meter,
@@ -757,7 +765,7 @@ async def main(options: Options) -> None:
     report(options, noop, figures, alone, script, sql, meter.redis_pid is not None)
 
 
-def target(name: str, row: harness.Row | None, goal: float) -> str:
+def target(name: str, row: Row | None, goal: float) -> str:
     if row is None or row.ratio is None:
         return f"{name}: not measured"
     verdict = "met" if row.ratio >= goal else "NOT met"
@@ -766,11 +774,11 @@ def target(name: str, row: harness.Row | None, goal: float) -> str:
 
 def report(
     options: Options,
-    noop: harness.Row,
+    noop: Row,
     figures: SaleFigures,
-    alone: harness.Row,
-    script: harness.Row | None,
-    sql: harness.Row,
+    alone: Row,
+    script: Row | None,
+    sql: Row,
     redis_measured: bool,
 ) -> None:
     sold_out = figures.sold_out and compared(figures.sold_out, noop, "(a)")
@@ -785,7 +793,7 @@ def report(
         alone,
         replace(sql, of="(c)"),
     ]
-    print(f"\nAt the end, {harness.load_average()}.")
+    print(f"\nAt the end, {load_average()}.")
     print(
         "The servers, the sending process (HTTP rows), the baselines' processes, PostgreSQL and "
         "Redis share this machine's cores."
@@ -805,7 +813,7 @@ def report(
         f"{options.attempts:,} attempts at a stock of {options.stock:,} (1 a member), "
         f"{options.members:,} members; (b) and (c) {options.seconds:g} s each:\n"
     )
-    print(harness.rows_table(rows, CPU_PARTS))
+    print(rows_table(rows, CPU_PARTS))
     print()
     print(target("sold-out path vs the no-op mutation", sold_out, SOLD_OUT_TARGET))
     print(target("winners vs their transaction on asyncpg", winners, WINNERS_TARGET))
@@ -829,7 +837,7 @@ def cli() -> None:
     parser.add_argument("--connections", type=int, default=64, help="concurrent connections")
     parser.add_argument("--seconds", type=float, default=5.0, help="load per baseline (b) and (c)")
     arguments = parser.parse_args()
-    harness.run(main(Options(**vars(arguments))))
+    run(main(Options(**vars(arguments))))
 
 
 if __name__ == "__main__":

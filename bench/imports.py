@@ -40,12 +40,16 @@ from pathlib import Path
 
 import asyncpg
 
-from bench import harness
+from bench.backends import Backends, database, own_backends
+from bench.cli import run
+from bench.cpu import backend_pids, cpu_seconds, cpu_used, cpu_wait_seconds
+from bench.report import load_average
 from db.models import Brand
-from domain.brands import TierSpec, create_brand, save_tier
+from domain.brands import create_brand
 from domain.ledger.audit import audit
 from domain.member_import import COLUMNS, export_members, plan_import, write_import
 from domain.principal import Principal, Role
+from domain.tiers import TierSpec, save_tier
 
 TIERS = (("SILVER", 1, 1_000), ("GOLD", 2, 5_000))
 POINTSMALL = Path(sys.executable).parent / "pointsmall"
@@ -115,11 +119,11 @@ async def checked_books(database_url: str, brand: Brand, lots: int, points: int)
 
 async def cpu_snapshot(db: asyncpg.Connection) -> tuple[dict[int, float], ...]:
     """CPU and core-waiting seconds of this process and of the run database's backends."""
-    backends = await harness.backend_pids(db)
+    backends = await backend_pids(db)
     return (
-        harness.cpu_seconds([os.getpid()]),
-        harness.cpu_seconds(backends),
-        harness.cpu_wait_seconds([os.getpid(), *backends]),
+        cpu_seconds([os.getpid()]),
+        cpu_seconds(backends),
+        cpu_wait_seconds([os.getpid(), *backends]),
     )
 
 
@@ -128,16 +132,12 @@ def cpu_since(
 ) -> tuple[float, float, float]:
     """(this process's CPU, PostgreSQL's CPU, seconds both waited for a core) in between."""
     python, postgres, waited = (
-        harness.cpu_used(then, now) for then, now in zip(before, after, strict=True)
+        cpu_used(then, now) for then, now in zip(before, after, strict=True)
     )
     return python, postgres, waited
 
 
-def load() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def cli_run(backends: harness.Backends, path: Path, brand_code: str) -> tuple[float, str]:
+def cli_run(backends: Backends, path: Path, brand_code: str) -> tuple[float, str]:
     """`pointsmall import members` as a user runs it: wall seconds, and its summary with its
     peak memory (by GNU time, when the machine has it)."""
     env = {**os.environ, "DATABASE_URL": backends.database_url}
@@ -158,7 +158,7 @@ def cli_run(backends: harness.Backends, path: Path, brand_code: str) -> tuple[fl
 
 async def main(arguments: argparse.Namespace) -> None:
     members = arguments.members
-    async with harness.backends() as backends, harness.database(backends.database_url):
+    async with own_backends() as backends, database(backends.database_url):
         with tempfile.TemporaryDirectory(prefix="pm-import-") as directory:
             path = Path(directory) / "members.csv"
             today = datetime.now(UTC).date()
@@ -210,7 +210,7 @@ async def main(arguments: argparse.Namespace) -> None:
                     f"run {run + 1}: check {row['check']:.2f} s, write {row['write']:.2f} s, "
                     f"{row['members/s']:,.0f} members/s; rerun {rerun:.2f} s; "
                     f"export {export:.2f} s; CPU {python_cpu:.1f} s here, {postgres_cpu:.1f} s "
-                    f"in PostgreSQL, {waited:.1f} s waiting for a core; load {load()}"
+                    f"in PostgreSQL, {waited:.1f} s waiting for a core; {load_average()}"
                 )
             await db.close()
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -233,4 +233,4 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch", type=int, default=5_000, help="members per transaction")
     parser.add_argument("--no-cli", action="store_true", help="skip the end-to-end CLI run")
-    harness.run(main(parser.parse_args()))
+    run(main(parser.parse_args()))

@@ -53,18 +53,22 @@ from types import SimpleNamespace
 from typing import Any
 
 import asyncpg
-import httpx
 
-from bench import harness
+from bench.backends import database, own_backends
+from bench.checks import check_books
+from bench.cli import add_load_arguments, run
+from bench.graphql import authorized, graphql_body, purchase_body
+from bench.load import Target, load, one_at_a_time, percentile, probe
+from bench.report import load_average
+from bench.seed import brand_token, new_brand_code, seed_members, skip_foreign_key_checks
+from bench.servers import SERVICE_FACTORY, serve
 from domain.brands import create_brand
 from domain.clock import Clock
+from domain.ids import encode_id
 from domain.insights import reports
 from domain.insights.reports import refresh_segments
 from domain.insights.rollups import roll_up
-from resolvers.ids import encode_id
-from tests.factories import RECORD_PURCHASE
 
-JSON = {"Content-Type": "application/json"}
 ANALYST, ADMIN = "bench-analyst", "bench-admin"
 HISTORY_DAYS = 400
 LONG_LEDGER_DAYS = 360  # within the brand's 12-month qualification window
@@ -324,11 +328,10 @@ async def seed_histories(
     now: datetime,
 ) -> None:
     """Each member's `entries` ledger entries from `since` up to `now`, with everything that
-    follows from them. Foreign keys are not checked while seeding when the role may skip them
-    (as bench.ledger does): the rows are consistent by construction, and audited later."""
+    follows from them, foreign keys unchecked (skip_foreign_key_checks): the rows are
+    consistent by construction, and audited later."""
     async with db.transaction():
-        if await db.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
-            await db.execute("SET LOCAL session_replication_role = replica")
+        await skip_foreign_key_checks(db)
         await db.execute(PLAN_SQL, member_ids, entries, since, now, brand.stores)
         await db.execute(ENTRIES_SQL, brand.id, brand.partner)
         await db.execute(PURCHASES_SQL, brand.id, brand.partner)
@@ -340,7 +343,7 @@ async def seed_histories(
         await db.execute("DROP TABLE seed_plan")
 
 
-async def seed_members(
+async def seed_member_histories(
     db: asyncpg.Connection,
     brand: SeededBrand,
     entries: list[int],
@@ -348,9 +351,9 @@ async def seed_members(
     tiers: list[str],
     now: datetime,
 ) -> list[int]:
-    """Members (harness.seed_members) who joined when their history starts, in `tiers`, with
-    their tier changes and histories."""
-    member_ids = await harness.seed_members(db, brand.id, len(entries))
+    """Members (bench.seed.seed_members) who joined when their history starts, in `tiers`,
+    with their tier changes and histories."""
+    member_ids = await seed_members(db, brand.id, len(entries))
     tier_ids = [brand.tiers[code] for code in tiers]
     await db.execute(PLACE_MEMBERS_SQL, member_ids, since, tier_ids)
     await db.execute(TIER_CHANGES_SQL, brand.id)
@@ -397,7 +400,7 @@ async def fill_rollups(db: asyncpg.Connection, database_url: str) -> None:
     write them in production); then the roll-up job and the RFM scoring."""
     for statement in MEMBER_AND_EXPIRY_ROLLUPS:
         await db.execute(statement)
-    async with harness.database(database_url):
+    async with database(database_url):
         # The job sums settled transactions only: a transaction still open anywhere on the
         # server (another database's too) holds it back until it ends.
         while await db.fetchval(UNROLLED_SQL):
@@ -455,42 +458,12 @@ def queries(today: date) -> list[Query]:
     return found
 
 
-async def one_at_a_time(url: str, headers: dict[str, str], body: bytes, count: int) -> list[float]:
-    """Latencies (ms) of `count` requests sent one after another, each answer checked."""
-    latencies = []
-    async with httpx.AsyncClient(timeout=60) as client:
-        for _ in range(count):
-            started = time.perf_counter()
-            response = await client.post(f"{url}/graphql", content=body, headers=headers)
-            latencies.append((time.perf_counter() - started) * 1000)
-            if response.status_code != 200 or "errors" in response.json():
-                raise RuntimeError(f"the query failed: {response.text[:500]}")
-    return latencies
-
-
 def purchase_bodies(member_gid: str, count: int) -> list[bytes]:
     """recordPurchase of 25.00 for the member, each with its own orderRef and key."""
-    bodies = []
-    for _ in range(count):
-        ref = f"ins-{random.randrange(1 << 60):x}"
-        input_ = {"memberId": member_gid, "orderRef": ref, "total": "25.00", "idempotencyKey": ref}
-        bodies.append(harness.graphql_body(RECORD_PURCHASE, {"input": input_}))
-    return bodies
-
-
-async def purchases_one_at_a_time(
-    url: str, headers: dict[str, str], bodies: list[bytes]
-) -> list[float]:
-    latencies = []
-    async with httpx.AsyncClient(timeout=60) as client:
-        for body in bodies:
-            started = time.perf_counter()
-            response = await client.post(f"{url}/graphql", content=body, headers=headers)
-            latencies.append((time.perf_counter() - started) * 1000)
-            answer = response.json()
-            if "errors" in answer or answer["data"]["recordPurchase"]["userErrors"]:
-                raise RuntimeError(f"recordPurchase failed: {response.text[:500]}")
-    return latencies
+    return [
+        purchase_body(member_gid, "25.00", f"ins-{random.randrange(1 << 60):x}")
+        for _ in range(count)
+    ]
 
 
 # --- Checks and plans ------------------------------------------------------------------------
@@ -514,9 +487,9 @@ async def check_figures(
         "query ($from: Date!, $to: Date!) { insights { liability { points } "
         "earnBurn(from: $from, to: $to, groupBy: MONTH) { earned } } }"
     )
-    body = harness.graphql_body(document, {"from": str(start), "to": str(today)})
-    target = harness.Target(f"{url}/graphql", body, headers)
-    insights = (await harness.probe(target))["data"]["insights"]
+    body = graphql_body(document, {"from": str(start), "to": str(today)})
+    target = Target(f"{url}/graphql", body, headers)
+    insights = (await probe(target))["data"]["insights"]
     balances = await db.fetchval(BALANCES_OF_BRAND, brand_id)
     midnight = datetime.combine(start, datetime.min.time(), UTC)
     entries = await db.fetchval(EARNED_IN, brand_id, midnight, midnight + timedelta(days=365))
@@ -614,18 +587,17 @@ def table(figures: list[Figure], connections: int) -> str:
 async def measure_queries(
     url: str, headers: dict[str, str], options: Options, today: date, figures: list[Figure]
 ) -> None:
+    graphql = f"{url}/graphql"
     for query in queries(today):
-        body = harness.graphql_body(query.document, query.variables)
-        await one_at_a_time(url, headers, body, 5)  # warm-up
-        latencies = await one_at_a_time(url, headers, body, options.requests)
-        target = harness.Target(f"{url}/graphql", body, headers)
-        loaded = await harness.load(
-            target, seconds=options.seconds, connections=options.connections
-        )
+        body = graphql_body(query.document, query.variables)
+        await one_at_a_time(graphql, [body] * 5, headers)  # warm-up
+        latencies = await one_at_a_time(graphql, [body] * options.requests, headers)
+        target = Target(graphql, body, headers)
+        loaded = await load(target, seconds=options.seconds, connections=options.connections)
         figure = Figure(
             query.name,
-            harness.percentile(latencies, 50),
-            harness.percentile(latencies, 99),
+            percentile(latencies, 50),
+            percentile(latencies, 99),
             loaded.rate,
             loaded.p99_ms,
             loaded.errors,
@@ -638,15 +610,16 @@ async def measure_earns(
     url: str, headers: dict[str, str], options: Options, members: dict[str, int]
 ) -> list[Figure]:
     figures = []
+    graphql = f"{url}/graphql"
     for who, member_id in members.items():
         gid = encode_id("Member", member_id)
-        await purchases_one_at_a_time(url, headers, purchase_bodies(gid, 5))  # warm-up
+        await one_at_a_time(graphql, purchase_bodies(gid, 5), headers)  # warm-up
         bodies = purchase_bodies(gid, options.purchases)
-        latencies = await purchases_one_at_a_time(url, headers, bodies)
+        latencies = await one_at_a_time(graphql, bodies, headers)
         figure = Figure(
             f"recordPurchase one at a time, {who}",
-            harness.percentile(latencies, 50),
-            harness.percentile(latencies, 99),
+            percentile(latencies, 50),
+            percentile(latencies, 99),
         )
         figures.append(figure)
         print(describe(figure), flush=True)
@@ -659,23 +632,22 @@ TIER_OF = "SELECT t.code FROM member m JOIN tier t ON t.id = m.tier_id WHERE m.i
 async def main(options: Options) -> None:
     print(
         f"{options.members:,} members, {options.entries:,} entries; a long ledger of "
-        f"{options.long_ledger:,}; {options.workers} uvicorn workers; {harness.load_average()}"
+        f"{options.long_ledger:,}; {options.workers} uvicorn workers; {load_average()}"
     )
     rng = random.Random(20240601)
     now = datetime.now(UTC)
     today = now.date()  # the brands are on UTC
-    async with harness.backends() as backends:
+    async with own_backends() as backends:
         db = await asyncpg.connect(backends.database_url)
         try:
             started = time.perf_counter()
-            suffix = f"{random.randrange(1 << 32):08x}"
-            async with harness.database(backends.database_url):
-                brand = await configure(db, f"ins{suffix}", 10_000)
-                long_brand = await configure(db, f"long{suffix}", OUT_OF_REACH)
+            async with database(backends.database_url):
+                brand = await configure(db, new_brand_code("ins"), 10_000)
+                long_brand = await configure(db, new_brand_code("long"), OUT_OF_REACH)
             entries, since, tiers = spread(options.members, options.entries, now, rng)
-            await seed_members(db, brand, entries, since, tiers, now)
+            await seed_member_histories(db, brand, entries, since, tiers, now)
             long_start = now - timedelta(days=LONG_LEDGER_DAYS)
-            long_id, short_id = await seed_members(
+            long_id, short_id = await seed_member_histories(
                 db, long_brand, [options.long_ledger, SHORT_LEDGER],
                 [long_start, long_start], ["SILVER", "SILVER"], now,
             )  # fmt: skip
@@ -694,20 +666,20 @@ async def main(options: Options) -> None:
             print(
                 f"  seeded in {seeded:.1f} s, rolled up in "
                 f"{time.perf_counter() - started - seeded:.1f} s: {dict(counted)}; books "
-                f"{await harness.check_books(backends.database_url)}"
+                f"{await check_books(backends.database_url)}"
             )
 
-            env = {**backends.service_env(), "POINTSMALL_SCHEDULER": "false"}
+            env = backends.service_env(scheduler=False)
             secret = env["POINTSMALL_JWT_SECRET"]
-            analyst = harness.brand_token(secret, brand.code, "ANALYST", ANALYST)
-            admin = harness.brand_token(secret, long_brand.code, "ADMIN", ADMIN)
+            analyst = brand_token(secret, brand.code, "ANALYST", ANALYST)
+            admin = brand_token(secret, long_brand.code, "ADMIN", ADMIN)
             figures: list[Figure] = []
-            serving = harness.serve(harness.SERVICE_FACTORY, workers=options.workers, env=env)
+            serving = serve(SERVICE_FACTORY, workers=options.workers, env=env)
             async with serving as url:
-                reader = {**JSON, "Authorization": f"Bearer {analyst}"}
+                reader = authorized(analyst)
                 print(f"  {await check_figures(url, reader, db, brand.id, today)}")
                 await measure_queries(url, reader, options, today, figures)
-                writer = {**JSON, "Authorization": f"Bearer {admin}"}
+                writer = authorized(admin)
                 earners = {
                     f"{SHORT_LEDGER}-entry member": short_id,
                     f"{options.long_ledger:,}-entry member": long_id,
@@ -720,7 +692,7 @@ async def main(options: Options) -> None:
         finally:
             await db.close()
 
-    print(f"\nAt the end, {harness.load_average()}.")
+    print(f"\nAt the end, {load_average()}.")
     print(
         f"\n{options.members:,} members, {options.entries:,} entries over {HISTORY_DAYS} days; "
         f"p50/p99 of {options.requests} queries (of {options.purchases} purchases) one at a "
@@ -736,7 +708,7 @@ def cli() -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    harness.add_load_arguments(parser, seconds=3.0)
+    add_load_arguments(parser, seconds=3.0)
     parser.set_defaults(connections=8)
     parser.add_argument("--members", type=int, default=100_000, help="members of the brand")
     parser.add_argument("--entries", type=int, default=1_000_000, help="the brand's entries")
@@ -747,7 +719,7 @@ def cli() -> None:
     parser.add_argument("--purchases", type=int, default=200, help="one at a time, per member")
     parser.add_argument("--explain", action="store_true", help="EXPLAIN ANALYZE the reports")
     arguments = parser.parse_args()
-    harness.run(main(Options(**vars(arguments))))
+    run(main(Options(**vars(arguments))))
 
 
 if __name__ == "__main__":

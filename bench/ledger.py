@@ -29,27 +29,50 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import asyncpg
-import httpx
 
-from bench import harness
-from db.models import NoticeKind
+from bench.backends import Backends, database, own_backends
+from bench.bare_book import Book, append_entry, claim_key, close, open_book, store_outcome
+from bench.baselines import BaselinePlan, baseline_load
+from bench.checks import check_books, settled_count
+from bench.cli import add_load_arguments, run
+from bench.cpu import measured_load
+from bench.graphql import authorized, graphql_body, purchase_body
+from bench.load import WARMUP_SECONDS, Target, load, lua_string, one_at_a_time, probe
+from bench.report import (
+    Row,
+    cpu_ms,
+    describe_row,
+    load_average,
+    load_row,
+    rows_table,
+    sequential_row,
+)
+from bench.seed import (
+    ANALYZE_LEDGER,
+    brand_token,
+    new_brand_code,
+    seed_members,
+    skip_foreign_key_checks,
+)
+from bench.servers import SERVICE_FACTORY, serve
+from db.models import LedgerKind
 from domain.brands import create_brand
+from domain.ids import encode_id
 from domain.ledger.book import INSERT_LOT_SQL
 from domain.ledger.movements import INSERT_PURCHASE_SQL, LINK_LOTS_SQL
+from domain.principal import Principal, Role
 from domain.risk import MANY_PURCHASES_WITHIN
 from domain.rules.config import LIVE_RULES_SQL, TIERS_SQL
 from domain.rules.earning import FACTS_SQL
 from domain.rules.engine import rate_text
-from resolvers.ids import encode_id
 from server.settings import Settings
-from tests.factories import RECORD_PURCHASE
+from tests.support.factories import RECORD_PURCHASE
 
 ADMIN = "bench-admin"  # the token's subject; idempotency records are scoped to "ADMIN:<it>"
 TOTAL = Decimal("25.00")
 EXPIRY = timedelta(days=731)  # about the brand's default: two years
 SHORT_LEDGER_ROWS = 10
 ONE_AT_A_TIME = 20  # requests per "one at a time" scenario
-JSON = {"Content-Type": "application/json"}
 
 
 # --- Seeding, with SQL ----------------------------------------------------------------------
@@ -102,18 +125,18 @@ async def seed_ledger(
     old = int(rows * expired_share) // 10 * 10
     available, earned = rows - old, rows - old // 10
     async with db.transaction():
-        if await db.fetchval("SELECT rolsuper FROM pg_roles WHERE rolname = current_user"):
-            await db.execute("SET LOCAL session_replication_role = replica")
+        await skip_foreign_key_checks(db)
         await db.execute(SEED_ENTRIES, brand_id, member_id, rows, old, datetime.now(UTC))
         await db.execute(SEED_LOTS, member_id, old)
         await db.execute(SEED_BALANCE, member_id, available, rows, earned)
-    await db.execute("ANALYZE ledger_entry; ANALYZE lot; ANALYZE balance")
+    await db.execute(ANALYZE_LEDGER)
     return available, rows
 
 
 # --- Baseline: the same transaction on bare asyncpg ------------------------------------------
 
-# recordPurchase's statements are the domain's own, imported (harness.py has the book's). The
+# recordPurchase's statements are the domain's own, imported (bench/bare_book.py has the
+# book's). The
 # brand has its base tier and base rate rule only, and its members were referred by nobody (no
 # referee award is looked up). The service keeps the brand's rules and tiers in-process until
 # they change: the baseline reads the base rate once, before it starts, and no tiers, as every
@@ -126,7 +149,7 @@ class BaseRate:
     rate: Decimal
 
 
-async def assess(book: harness.Book, base: BaseRate) -> tuple[int, list[dict]]:
+async def assess(book: Book, base: BaseRate) -> tuple[int, list[dict]]:
     """assess_purchase: the member's facts (first purchase?, the day's earn for the cap); the
     points earned and the breakdown, by the base rate rule."""
     lately = book.now - MANY_PURCHASES_WITHIN
@@ -136,20 +159,20 @@ async def assess(book: harness.Book, base: BaseRate) -> tuple[int, list[dict]]:
     return points, [{"rule": base.code, "description": description, "points": points}]
 
 
-async def credit(book: harness.Book, points: int, breakdown: list[dict], ref: str) -> int:
+async def credit(book: Book, points: int, breakdown: list[dict], ref: str) -> int:
     """MemberBook.credit of one lot: the balance, the EARN entry, its lot; the entry's id."""
     balance = book.balance
     balance["available"] += points
     balance["version"] += 1
     balance["lifetime_earned"] += points
     expires_at = book.now + EXPIRY
-    entry_id = await harness.append_entry(
-        book, "EARN", points, "Purchase", expires_at=expires_at, breakdown=breakdown,
+    entry_id = await append_entry(
+        book, LedgerKind.EARN, points, "Purchase", expires_at=expires_at, breakdown=breakdown,
         order_ref=ref,
     )  # fmt: skip
     book.rollup.lot(expires_at, points)
     await book.db.execute(
-        INSERT_LOT_SQL, book.member["id"], entry_id, None, points, book.now, expires_at
+        INSERT_LOT_SQL, book.member["id"], entry_id, None, points, book.now, expires_at, None
     )
     return entry_id
 
@@ -159,12 +182,12 @@ async def baseline_purchase(
 ) -> None:
     """recordPurchase's statements, in the domain's order, in one transaction."""
     now = datetime.now(UTC)
-    actor = f"ADMIN:{ADMIN}"
+    admin = Principal(Role.ADMIN, brand_id, "", ADMIN)
     payload = {"member": member_id, "order": ref, "total": str(TOTAL), "store": None}
     payload |= {"lines": [], "at": None}
     async with db.transaction():
-        record_id = await harness.claim_key(db, brand_id, actor, "recordPurchase", ref, payload)
-        book = await harness.open_book(db, member_id, now, actor)
+        record_id = await claim_key(db, admin, "recordPurchase", ref, payload)
+        book = await open_book(db, member_id, now, admin.idempotency_scope)
         points, breakdown = await assess(book, base)
         entry_id = await credit(book, points, breakdown, ref)
         purchase_id = await db.fetchval(
@@ -173,14 +196,9 @@ async def baseline_purchase(
             entry_id,
         )
         await db.execute(LINK_LOTS_SQL, entry_id, purchase_id)
-        await harness.close(book)
-        await harness.tell(
-            book,
-            (NoticeKind.POINTS_EARNED, f"entry:{entry_id}",
-             {"points": points, "balance": book.balance["available"], "reason": "Purchase"}),
-        )  # fmt: skip
-        outcome = {"entry_id": entry_id, "books": [book.written(entry_id)]}
-        await harness.set_outcome(db, record_id, outcome)
+        await close(book)
+        outcome = {"entry_id": entry_id}
+        await store_outcome(db, admin, record_id, "recordPurchase", payload, outcome)
 
 
 # --- GraphQL ----------------------------------------------------------------------------------
@@ -208,7 +226,7 @@ end
 """
 
 
-def purchase_target(url: str, headers: dict[str, str], member_gids: list[str]) -> harness.Target:
+def purchase_target(url: str, headers: dict[str, str], member_gids: list[str]) -> Target:
     """recordPurchase for a random member, a new orderRef and idempotencyKey each time."""
     member, ref = "@member@", "@ref@"  # placeholders, split out of the JSON body
     template = json.dumps(
@@ -229,34 +247,16 @@ def purchase_target(url: str, headers: dict[str, str], member_gids: list[str]) -
     parts = [before_member, before_ref, before_key, after_key]
     lua = dict(zip(("before_member", "before_ref", "before_key", "after_key"), parts, strict=True))
     script = PURCHASE_SCRIPT.format(
-        members=", ".join(f'"{harness.lua_string(gid.encode())}"' for gid in member_gids),
-        **{name: harness.lua_string(part.encode()) for name, part in lua.items()},
+        members=", ".join(f'"{lua_string(gid.encode())}"' for gid in member_gids),
+        **{name: lua_string(part.encode()) for name, part in lua.items()},
     )
     example = template.replace(member, member_gids[0]).replace(ref, "example")
-    return harness.Target(f"{url}/graphql", example.encode(), headers, script)
+    return Target(f"{url}/graphql", example.encode(), headers, script)
 
 
-def balance_target(url: str, headers: dict[str, str], member_gid: str) -> harness.Target:
+def balance_target(url: str, headers: dict[str, str], member_gid: str) -> Target:
     query = f'query {{ member(id: "{member_gid}") {{ points {{ available version }} }} }}'
-    return harness.Target(f"{url}/graphql", harness.graphql_body(query), headers)
-
-
-async def purchases_one_by_one(url: str, headers: dict[str, str], member_gid: str) -> list[float]:
-    """Latencies (ms) of recordPurchase sent one after another, each checked."""
-    latencies = []
-    async with httpx.AsyncClient(timeout=60) as client:
-        for _ in range(ONE_AT_A_TIME):
-            ref = f"seq-{random.randrange(1 << 60):x}"
-            variables = {"memberId": member_gid, "orderRef": ref, "total": str(TOTAL)}
-            input_ = {**variables, "idempotencyKey": ref}
-            body = harness.graphql_body(RECORD_PURCHASE, {"input": input_})
-            started = time.perf_counter()
-            response = await client.post(f"{url}/graphql", content=body, headers=headers)
-            latencies.append((time.perf_counter() - started) * 1000)
-            answer = response.json()
-            if "errors" in answer or answer["data"]["recordPurchase"]["userErrors"]:
-                raise RuntimeError(f"recordPurchase failed: {response.text}")
-    return latencies
+    return Target(f"{url}/graphql", graphql_body(query), headers)
 
 
 # --- The run ----------------------------------------------------------------------------------
@@ -277,41 +277,41 @@ class LedgerBench:
     """One run's scenarios, sharing its database, brand, members and rows of figures."""
 
     options: Options
-    backends: harness.Backends
+    backends: Backends
     db: asyncpg.Connection
     brand_id: int
     member_ids: list[int]
-    rows: list[harness.Row]
+    rows: list[Row]
 
-    def record(self, row: harness.Row) -> None:
+    def record(self, row: Row) -> None:
         self.rows.append(row)
-        print(harness.describe_row(row), flush=True)
+        print(describe_row(row), flush=True)
 
     async def books(self) -> str:
-        return await harness.check_books(self.backends.database_url)
+        return await check_books(self.backends.database_url)
 
-    async def baseline(self) -> harness.Row:
+    async def baseline(self) -> Row:
         """(b) The transaction on asyncpg; then every ledger is emptied again."""
         options, pool_size = self.options, Settings().db_pool_max
         (rule,) = await self.db.fetch(LIVE_RULES_SQL, self.brand_id)
         if rule["kind"] != "BASE_RATE" or len(await self.db.fetch(TIERS_SQL, self.brand_id)) != 1:
             raise RuntimeError("the bench's brand has its base rate rule and base tier only")
         base = BaseRate(rule["code"], rule["rate"])
-        plan = harness.BaselinePlan(
+        plan = BaselinePlan(
             self.backends.database_url,
             functools.partial(baseline_purchase, brand_id=self.brand_id, base=base),
             self.member_ids,
             tasks=max(1, options.connections // options.workers),
             pool_size=pool_size,
-            warmup=harness.WARMUP_SECONDS,
+            warmup=WARMUP_SECONDS,
             seconds=options.seconds,
         )
-        runs = await harness.baseline_load(plan, options.workers)
+        runs = await baseline_load(plan, options.workers)
         result = runs.result
         name = f"baseline: the transaction on asyncpg, {options.workers} x {pool_size} conns"
-        cpu = harness.cpu_ms(runs.client_cpu, runs.database_cpu, requests=result.requests)
-        self.record(harness.load_row(name, result, ratio=1.0, cpu_ms=cpu))
-        committed, written = runs.committed, await harness.settled_count(self.db, ENTRIES)
+        cpu = cpu_ms(runs.client_cpu, runs.database_cpu, requests=result.requests)
+        self.record(load_row(name, result, ratio=1.0, cpu_ms=cpu))
+        committed, written = runs.committed, await settled_count(self.db, ENTRIES)
         print(f"  {written:,} entries for {committed:,} commits (warm-up included); ", end="")
         print(f"{result.errors} failed; books {await self.books()}")
         if runs.first_error:
@@ -319,21 +319,21 @@ class LedgerBench:
         await self.db.execute(RESET_LEDGER)
         return self.rows[-1]
 
-    async def purchases(self, url: str, headers: dict[str, str], base: harness.Row) -> None:
+    async def purchases(self, url: str, headers: dict[str, str], base: Row) -> None:
         """(a) recordPurchase over GraphQL, loaded by wrk, with the entries it wrote counted."""
         gids = [encode_id("Member", pk) for pk in self.member_ids]
         target = purchase_target(url, headers, gids)
         connections = self.options.connections
-        await harness.load(target, seconds=harness.WARMUP_SECONDS, connections=connections)
-        before = await harness.settled_count(self.db, ENTRIES)
-        measured = await harness.measured_load(
+        await load(target, seconds=WARMUP_SECONDS, connections=connections)
+        before = await settled_count(self.db, ENTRIES)
+        measured = await measured_load(
             target, url, self.db, seconds=self.options.seconds, connections=connections
         )
         result = measured.result
-        written = await harness.settled_count(self.db, ENTRIES) - before
-        cpu = harness.cpu_ms(measured.app_cpu, measured.database_cpu, requests=written)
+        written = await settled_count(self.db, ENTRIES) - before
+        cpu = cpu_ms(measured.app_cpu, measured.database_cpu, requests=written)
         ratio = result.rate / (base.rate or 1)
-        row = harness.load_row("GraphQL recordPurchase (wrk)", result, ratio=ratio, cpu_ms=cpu)
+        row = load_row("GraphQL recordPurchase (wrk)", result, ratio=ratio, cpu_ms=cpu)
         self.record(row)
         if base.cpu_ms:
             share = sum(base.cpu_ms) / sum(cpu)
@@ -349,7 +349,7 @@ class LedgerBench:
     async def long_ledger(self, url: str, headers: dict[str, str]) -> None:
         """(c) Balance reads for a 10-row and a long ledger; purchases one at a time around it."""
         options = self.options
-        first_id, short_id, long_id = await harness.seed_members(self.db, self.brand_id, 3)
+        first_id, short_id, long_id = await seed_members(self.db, self.brand_id, 3)
         seeded = {
             member_id: await seed_ledger(
                 self.db, self.brand_id, member_id, SHORT_LEDGER_ROWS, options.expired_share
@@ -371,14 +371,12 @@ class LedgerBench:
         )
         for member_id, gid in ((short_id, short_gid), (long_id, long_gid)):
             target = balance_target(url, headers, gid)
-            points = (await harness.probe(target))["data"]["member"]["points"]
+            points = (await probe(target))["data"]["member"]["points"]
             if (points["available"], points["version"]) != seeded[member_id]:
                 raise RuntimeError(f"member {member_id} reads {points}, not {seeded[member_id]}")
-            result = await harness.load(
-                target, seconds=options.seconds, connections=options.connections
-            )
+            result = await load(target, seconds=options.seconds, connections=options.connections)
             name = f"balance query, {seeded[member_id][1]:,} ledger rows"
-            self.record(harness.load_row(name, result))
+            self.record(load_row(name, result))
 
         await self.one_at_a_time(url, headers, short_gid, f"{SHORT_LEDGER_ROWS}-row member")
         await self.one_at_a_time(url, headers, long_gid, f"{options.ledger_rows:,}-row member")
@@ -386,39 +384,42 @@ class LedgerBench:
 
     async def one_at_a_time(self, url: str, headers: dict[str, str], gid: str, who: str) -> None:
         lots = await self.db.fetchval("SELECT count(*) FROM lot")
-        latencies = await purchases_one_by_one(url, headers, gid)
-        self.record(
-            harness.sequential_row(f"recordPurchase one at a time, {who}, {lots:,} lots", latencies)
-        )
+        bodies = [
+            purchase_body(gid, TOTAL, f"seq-{random.randrange(1 << 60):x}")
+            for _ in range(ONE_AT_A_TIME)
+        ]
+        latencies = await one_at_a_time(f"{url}/graphql", bodies, headers)
+        name = f"recordPurchase one at a time, {who}, {lots:,} lots"
+        self.record(sequential_row(name, latencies))
 
 
 async def main(options: Options) -> None:
     print(
         f"{options.workers} uvicorn workers, {options.connections} connections, "
-        f"{options.seconds:g} s per scenario, {options.members:,} members; {harness.load_average()}"
+        f"{options.seconds:g} s per scenario, {options.members:,} members; {load_average()}"
     )
-    async with harness.backends() as backends:
-        brand_code = f"bench{random.randrange(1 << 32):08x}"
-        async with harness.database(backends.database_url):
+    async with own_backends() as backends:
+        brand_code = new_brand_code()
+        async with database(backends.database_url):
             brand_id = (await create_brand(brand_code, "Bench Brand")).id
         db = await asyncpg.connect(backends.database_url)
         try:
-            member_ids = await harness.seed_members(db, brand_id, options.members)
+            member_ids = await seed_members(db, brand_id, options.members)
             bench = LedgerBench(options, backends, db, brand_id, member_ids, [])
             base = await bench.baseline()
 
             # The expiry job would scan the lots in the middle of a measure: off.
-            env = {**backends.service_env(), "POINTSMALL_SCHEDULER": "false"}
-            token = harness.brand_token(env["POINTSMALL_JWT_SECRET"], brand_code, "ADMIN", ADMIN)
-            headers = {**JSON, "Authorization": f"Bearer {token}"}
-            serving = harness.serve(harness.SERVICE_FACTORY, workers=options.workers, env=env)
+            env = backends.service_env(scheduler=False)
+            token = brand_token(env["POINTSMALL_JWT_SECRET"], brand_code, "ADMIN", ADMIN)
+            headers = authorized(token)
+            serving = serve(SERVICE_FACTORY, workers=options.workers, env=env)
             async with serving as url:
                 await bench.purchases(url, headers, base)
                 await bench.long_ledger(url, headers)
         finally:
             await db.close()
 
-    print(f"\nAt the end, {harness.load_average()}.")
+    print(f"\nAt the end, {load_average()}.")
     print(
         "wrk, the servers and PostgreSQL share this machine's cores; the 'one at a time' rows "
         f"are {ONE_AT_A_TIME} sequential requests from a Python client (httpx)."
@@ -428,7 +429,7 @@ async def main(options: Options) -> None:
         f"{options.seconds:g} s each, {options.members:,} members; the long ledger is "
         f"{options.expired_share:.0%} expired history:\n"
     )
-    print(harness.rows_table(bench.rows))
+    print(rows_table(bench.rows))
 
 
 def cli() -> None:
@@ -437,7 +438,7 @@ def cli() -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    harness.add_load_arguments(parser)
+    add_load_arguments(parser)
     parser.add_argument("--members", type=int, default=1000, help="members purchases go to")
     parser.add_argument(
         "--ledger-rows", type=int, default=1_000_000, help="ledger rows of the long member"
@@ -449,7 +450,7 @@ def cli() -> None:
         help="share of the long ledger that is past, expired history (0 to 1)",
     )
     arguments = parser.parse_args()
-    harness.run(main(Options(**{k.replace("-", "_"): v for k, v in vars(arguments).items()})))
+    run(main(Options(**{k.replace("-", "_"): v for k, v in vars(arguments).items()})))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,14 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench import harness
+from bench.backends import own_backends
+from bench.cli import add_load_arguments, run
+from bench.cpu import MeasuredLoad, backend_pids, cpu_seconds, cpu_used, measured_load
+from bench.graphql import JSON_HEADERS, authorized, graphql_body
+from bench.load import WARMUP_SECONDS, Target, load, lua_string, probe
+from bench.report import cpu_ms, load_average
+from bench.seed import ANALYZE_LEDGER, member_token, new_brand_code, seed_members
+from bench.servers import SERVICE_FACTORY, serve, server_pids
 from db.models import Brand, NoticeChannel
 from domain.brands import create_brand
 from domain.notices.gateway import deliver_due_notices, register_gateway
@@ -44,7 +51,6 @@ from domain.runtime import Backends, WebhookPolicy, close_backends, open_backend
 from domain.webhooks import sign
 
 POINTS_PER_LOT = 500
-JSON = {"Content-Type": "application/json"}
 INBOX = """
 { me { unreadNoticeCount notices(first: 20) { edges { node { id kind title text createdAt } } } } }
 """
@@ -82,7 +88,7 @@ class GatewayReceiver:
             answer = b""
         elif scope["path"] == "/received":
             answer = json.dumps({"eventIds": self.event_ids, "first": self.first}).encode()
-        else:  # /readyz, which harness.serve waits for
+        else:  # /readyz, which bench.servers.serve waits for
             answer = b"{}"
         await send(
             {
@@ -102,20 +108,9 @@ def create_receiver() -> GatewayReceiver:
 
 # --- Seeding, with SQL -----------------------------------------------------------------------
 
-# Members with a phone and SMS consent (the marketing reminders go to the SMS gateway), each
-# with one lot or two (every other member): the first expires 1 to 20 days from now, the second
-# 8 days after it. Their EARN entries (versions 1 and 2) were made two years before, as the
-# brand's rolling 24-month expiry has it; the balance sums them.
-SEED_MEMBERS = """
-INSERT INTO member (brand_id, display_name, phone, referral_code, member_code, status,
-                    marketing_email, marketing_sms, marketing_wechat, marketing_push, tier_id,
-                    joined_at)
-SELECT $1, 'Bench member ' || i, '139' || lpad(i::text, 8, '0'), 'R' || $3 || i, 'M' || $3 || i,
-       'ACTIVE', false, true, false, false,
-       (SELECT id FROM tier WHERE brand_id = $1 ORDER BY rank LIMIT 1), now()
-FROM generate_series(1, $2) i
-RETURNING id
-"""
+# Each member's lot or two (every other member): the first expires 1 to 20 days from now, the
+# second 8 days after it. Their EARN entries (versions 1 and 2) were made two years before, as
+# the brand's rolling 24-month expiry has it; the balance sums them.
 SEED_LOTS = """
 WITH earned AS (
     SELECT m.id AS member_id, n AS version,
@@ -135,8 +130,9 @@ INSERT INTO lot (member_id, entry_id, points, remaining, earned_at, expires_at)
 SELECT member_id, id, points, points, created_at, expires_at FROM entries
 """
 SEED_BALANCES = """
-INSERT INTO balance (member_id, available, lifetime_earned, lifetime_redeemed, version, shortfall)
-SELECT id, $2 * (1 + id % 2), $2 * (1 + id % 2), 0, 1 + id % 2, 0 FROM unnest($1::int[]) id
+UPDATE balance SET available = $2 * (1 + member_id % 2),
+                   lifetime_earned = $2 * (1 + member_id % 2), version = 1 + member_id % 2
+WHERE member_id = ANY($1::int[])
 """
 QUIET_HOURS_OFF = "UPDATE brand SET quiet_from_minute = 0, quiet_until_minute = 0 WHERE id = $1"
 # Older notices filling a member's inbox to a full page, made before the reminder.
@@ -154,12 +150,11 @@ async def seed(db: asyncpg.Connection, brand_id: int, members: int) -> list[int]
     """The brand's members, each with a phone, SMS consent and lots expiring within 30 days;
     the brand's quiet hours off."""
     async with db.transaction():
-        suffix = f"{random.randrange(36**4):x}"
-        member_ids = [row["id"] for row in await db.fetch(SEED_MEMBERS, brand_id, members, suffix)]
+        member_ids = await seed_members(db, brand_id, members, sms=True)
         await db.execute(SEED_LOTS, brand_id, member_ids, POINTS_PER_LOT)
         await db.execute(SEED_BALANCES, member_ids, POINTS_PER_LOT)
         await db.execute(QUIET_HOURS_OFF, brand_id)
-    await db.execute("ANALYZE member; ANALYZE ledger_entry; ANALYZE lot; ANALYZE balance")
+    await db.execute(f"ANALYZE member; {ANALYZE_LEDGER}")
     return member_ids
 
 
@@ -247,12 +242,11 @@ end
 """
 
 
-def inbox_target(url: str, tokens: list[str]) -> harness.Target:
+def inbox_target(url: str, tokens: list[str]) -> Target:
     script = INBOX_SCRIPT.format(
-        tokens=", ".join(f'"{harness.lua_string(token.encode())}"' for token in tokens)
+        tokens=", ".join(f'"{lua_string(token.encode())}"' for token in tokens)
     )
-    headers = {**JSON, "Authorization": f"Bearer {tokens[0]}"}
-    return harness.Target(f"{url}/graphql", harness.graphql_body(INBOX), headers, script)
+    return Target(f"{url}/graphql", graphql_body(INBOX), authorized(tokens[0]), script)
 
 
 # --- The run ----------------------------------------------------------------------------------
@@ -324,7 +318,7 @@ class NoticesBench:
         print(describe(figure), flush=True)
 
     async def database_cpu(self) -> dict[int, float]:
-        return harness.cpu_seconds(await harness.backend_pids(self.db))
+        return cpu_seconds(await backend_pids(self.db))
 
     async def reminders(self, members: int) -> None:
         """The job over every member, timed; one POINTS_EXPIRING notice per member."""
@@ -333,7 +327,7 @@ class NoticesBench:
         told = await send_reminders(self.rt, brand_code=self.brand.code)
         seconds = time.perf_counter() - started
         own_cpu = time.process_time() - own_cpu
-        database_cpu = harness.cpu_used(database_cpu, await self.database_cpu())
+        database_cpu = cpu_used(database_cpu, await self.database_cpu())
         note = (
             f"{members:,} members in {seconds:.1f} s; CPU: PostgreSQL {database_cpu:.1f} s, "
             f"this process {own_cpu:.1f} s"
@@ -352,15 +346,15 @@ class NoticesBench:
     async def delivery(self, receiver_url: str, secret: str) -> None:
         """The delivery job until every delivery is posted, timed; each received once."""
         pending = (await deliveries_by_status(self.db, self.brand.id)).get("PENDING", 0)
-        receiver_pids = harness.server_pids(receiver_url)
+        receiver_pids = server_pids(receiver_url)
         database_cpu, own_cpu = await self.database_cpu(), time.process_time()
-        receiver_cpu = harness.cpu_seconds(receiver_pids)
+        receiver_cpu = cpu_seconds(receiver_pids)
         started = time.perf_counter()
         delivered = await deliver_due_notices(self.rt)
         seconds = time.perf_counter() - started
         own_cpu = time.process_time() - own_cpu
-        database_cpu = harness.cpu_used(database_cpu, await self.database_cpu())
-        receiver_cpu = harness.cpu_used(receiver_cpu, harness.cpu_seconds(receiver_pids))
+        database_cpu = cpu_used(database_cpu, await self.database_cpu())
+        receiver_cpu = cpu_used(receiver_cpu, cpu_seconds(receiver_pids))
         note = (
             f"{delivered:,} of {pending:,} in {seconds:.1f} s; CPU: this process "
             f"{own_cpu:.1f} s, PostgreSQL {database_cpu:.1f} s, receiver {receiver_cpu:.1f} s"
@@ -380,24 +374,22 @@ class NoticesBench:
         """The inbox query under load beside `{ __typename }`, on the same server."""
         options = self.options
         measure = {"seconds": options.seconds, "connections": options.connections}
-        typename = harness.Target(f"{url}/graphql", harness.graphql_body(TYPENAME), JSON)
-        await harness.probe(typename)
-        await harness.load(
-            typename, seconds=harness.WARMUP_SECONDS, connections=options.connections
-        )
-        base = await harness.measured_load(typename, url, self.db, **measure)
+        typename = Target(f"{url}/graphql", graphql_body(TYPENAME), JSON_HEADERS)
+        await probe(typename)
+        await load(typename, seconds=WARMUP_SECONDS, connections=options.connections)
+        base = await measured_load(typename, url, self.db, **measure)
         self.record(self.load_figure(f"GraphQL {TYPENAME} (wrk)", base, base))
 
         target = inbox_target(url, tokens)
-        me = (await harness.probe(target))["data"]["me"]
+        me = (await probe(target))["data"]["me"]
         kinds = {edge["node"]["kind"] for edge in me["notices"]["edges"]}
         page = len(me["notices"]["edges"])
         if (me["unreadNoticeCount"], page) != (options.inbox, min(options.inbox, 20)) or (
             "POINTS_EXPIRING" not in kinds
         ):
             raise RuntimeError(f"the inbox is not as seeded: {me}")
-        await harness.load(target, seconds=harness.WARMUP_SECONDS, connections=options.connections)
-        measured = await harness.measured_load(target, url, self.db, **measure)
+        await load(target, seconds=WARMUP_SECONDS, connections=options.connections)
+        measured = await measured_load(target, url, self.db, **measure)
         self.record(self.load_figure("GraphQL me { unreadNoticeCount notices(first: 20) } (wrk)",
                                      measured, base))  # fmt: skip
         counts = measured.result.counts
@@ -407,11 +399,9 @@ class NoticesBench:
             print(f"  e.g. {note}")
 
     @staticmethod
-    def load_figure(
-        name: str, measured: harness.MeasuredLoad, base: harness.MeasuredLoad
-    ) -> Figure:
+    def load_figure(name: str, measured: MeasuredLoad, base: MeasuredLoad) -> Figure:
         result = measured.result
-        app_ms, database_ms = harness.cpu_ms(
+        app_ms, database_ms = cpu_ms(
             measured.app_cpu, measured.database_cpu, requests=result.requests
         )
         errors = f"{result.errors:,} ERRORS; " if result.errors else ""
@@ -423,9 +413,9 @@ class NoticesBench:
 async def main(options: Options) -> None:
     print(
         f"{options.members:,} members; {options.workers} uvicorn workers, {options.connections} "
-        f"connections, {options.seconds:g} s per load; {harness.load_average()}"
+        f"connections, {options.seconds:g} s per load; {load_average()}"
     )
-    async with harness.backends() as backends:
+    async with own_backends() as backends:
         # Gateways on this machine: plain HTTP to a loopback address, as tests allow.
         rt = await open_backends(
             backends.database_url,
@@ -435,7 +425,7 @@ async def main(options: Options) -> None:
         )
         db = await asyncpg.connect(backends.database_url)
         try:
-            brand_code = f"bench{random.randrange(1 << 32):08x}"
+            brand_code = new_brand_code()
             brand = await create_brand(brand_code, "Bench Brand")
             started = time.perf_counter()
             member_ids = await seed(db, brand.id, options.members)
@@ -444,7 +434,7 @@ async def main(options: Options) -> None:
                   f"{time.perf_counter() - started:.1f} s")  # fmt: skip
             bench = NoticesBench(options, rt, db, brand, [])
 
-            async with harness.serve("bench.notices:create_receiver", workers=1) as receiver:
+            async with serve("bench.notices:create_receiver", workers=1) as receiver:
                 admin = Principal(Role.ADMIN, brand.id, brand_code, "bench-admin")
                 _, secret = await register_gateway(
                     rt, admin, NoticeChannel.SMS, f"{receiver}/gateway"
@@ -458,17 +448,17 @@ async def main(options: Options) -> None:
                 await db.execute(SEED_INBOX, brand.id, loaded, options.inbox - 1)
                 await db.execute("ANALYZE notice")
             # The expiry job would scan the lots in the middle of a measure: off.
-            env = {**backends.service_env(), "POINTSMALL_SCHEDULER": "false"}
+            env = backends.service_env(scheduler=False)
             secret = env["POINTSMALL_JWT_SECRET"]
-            tokens = [harness.member_token(secret, brand_code, pk) for pk in loaded]
-            serving = harness.serve(harness.SERVICE_FACTORY, workers=options.workers, env=env)
+            tokens = [member_token(secret, brand_code, pk) for pk in loaded]
+            serving = serve(SERVICE_FACTORY, workers=options.workers, env=env)
             async with serving as url:
                 await bench.inbox(url, tokens)
         finally:
             await db.close()
             await close_backends(rt)
 
-    print(f"\nAt the end, {harness.load_average()}.")
+    print(f"\nAt the end, {load_average()}.")
     print(
         "The jobs run in this process; wrk, the servers and PostgreSQL share the machine's cores."
     )
@@ -486,14 +476,14 @@ def cli() -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    harness.add_load_arguments(parser)
+    add_load_arguments(parser)
     parser.add_argument("--members", type=int, default=100_000, help="members with lots expiring")
     parser.add_argument("--tokens", type=int, default=2000, help="members whose inbox is loaded")
     parser.add_argument(
         "--inbox", type=int, default=20, help="notices in each loaded member's inbox (>= 1)"
     )
     arguments = parser.parse_args()
-    harness.run(main(Options(**vars(arguments))))
+    run(main(Options(**vars(arguments))))
 
 
 if __name__ == "__main__":

@@ -20,8 +20,6 @@ figure is printed, with every run's ratios.
 from __future__ import annotations
 
 import argparse
-import json
-import random
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,11 +30,19 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench import harness
-from domain.brands import TierSpec, create_brand, ensure_store, ensure_tier
-from resolvers.ids import encode_id
+from bench.backends import database, own_backends
+from bench.cli import add_load_arguments, run
+from bench.cpu import MeasuredLoad, measured_load
+from bench.graphql import JSON_HEADERS, authorized, graphql_body
+from bench.load import WARMUP_SECONDS, Target, load, probe
+from bench.report import Row, cpu_ms, describe_row, load_average, load_row, rows_table
+from bench.seed import brand_token, new_brand_code
+from bench.servers import SERVICE_FACTORY, serve
+from domain.brands import create_brand, ensure_store
+from domain.ids import encode_id
+from domain.tiers import TierSpec, ensure_tier
+from tests.support.factories import RECORD_PURCHASE, REGISTER
 
-JSON = {"Content-Type": "application/json"}
 STORES = (("SH-001", "Shanghai Nanjing Road"), ("BJ-001", "Beijing Sanlitun"),
           ("ONLINE", "Online shop"))  # fmt: skip
 TIERS = (
@@ -76,16 +82,6 @@ BRAND = "{ brand { name stores { name } } }"
 CREATE_ITEM = """
 mutation ($input: CreateCatalogItemInput!) {
   createCatalogItem(input: $input) { item { id } userErrors { code message } }
-}
-"""
-REGISTER = """
-mutation ($input: RegisterMemberInput!) {
-  registerMember(input: $input) { member { id } userErrors { code message } }
-}
-"""
-RECORD_PURCHASE = """
-mutation ($input: RecordPurchaseInput!) {
-  recordPurchase(input: $input) { entry { id } userErrors { code message } }
 }
 """
 
@@ -175,7 +171,7 @@ async def seed_brand(code: str) -> tuple[int, dict[str, str]]:
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    target: harness.Target
+    target: Target
     check: Callable[[dict], bool]  # of the answer's data
 
 
@@ -205,14 +201,14 @@ def brand_check(data: dict) -> bool:
 
 def scenarios(url: str, brand_code: str, member_token: str) -> list[Scenario]:
     graphql = f"{url}/graphql"
-    visitor = {**JSON, "X-Brand": brand_code}
-    member = {**JSON, "Authorization": f"Bearer {member_token}"}
+    visitor = {**JSON_HEADERS, "X-Brand": brand_code}
+    member = authorized(member_token)
 
-    def target(query: str, headers: dict[str, str]) -> harness.Target:
-        return harness.Target(graphql, json.dumps({"query": query}).encode(), headers)
+    def target(query: str, headers: dict[str, str]) -> Target:
+        return Target(graphql, graphql_body(query), headers)
 
     return [
-        Scenario(f"`{TYPENAME}`", target(TYPENAME, JSON), lambda data: bool(data)),
+        Scenario(f"`{TYPENAME}`", target(TYPENAME, JSON_HEADERS), lambda data: bool(data)),
         Scenario("catalog page, visitor (X-Brand)", target(CATALOG, visitor),
                  catalog_check(member=False)),
         Scenario("catalog page, MEMBER", target(CATALOG, member), catalog_check(member=True)),
@@ -223,7 +219,7 @@ def scenarios(url: str, brand_code: str, member_token: str) -> list[Scenario]:
 
 
 async def checked(scenario: Scenario) -> None:
-    answer = await harness.probe(scenario.target)
+    answer = await probe(scenario.target)
     if not scenario.check(answer["data"]):
         raise RuntimeError(f"{scenario.name} answered wrongly: {answer}")
 
@@ -241,30 +237,30 @@ class Options:
 
 async def measure(
     scenario: Scenario, url: str, db: asyncpg.Connection, options: Options
-) -> harness.MeasuredLoad:
+) -> MeasuredLoad:
     connections = options.connections
-    await harness.load(scenario.target, seconds=harness.WARMUP_SECONDS, connections=connections)
-    measured = await harness.measured_load(
+    await load(scenario.target, seconds=WARMUP_SECONDS, connections=connections)
+    measured = await measured_load(
         scenario.target, url, db, seconds=options.seconds, connections=connections
     )
     await checked(scenario)  # still right after the load
     return measured
 
 
-def row_of(name: str, measured: harness.MeasuredLoad, baseline_rate: float) -> harness.Row:
+def row_of(name: str, measured: MeasuredLoad, baseline_rate: float) -> Row:
     result = measured.result
-    cpu = harness.cpu_ms(measured.app_cpu, measured.database_cpu, requests=result.requests)
-    return harness.load_row(name, result, ratio=result.rate / baseline_rate, cpu_ms=cpu)
+    cpu = cpu_ms(measured.app_cpu, measured.database_cpu, requests=result.requests)
+    return load_row(name, result, ratio=result.rate / baseline_rate, cpu_ms=cpu)
 
 
-def median_row(rows: list[harness.Row]) -> harness.Row:
+def median_row(rows: list[Row]) -> Row:
     """Each figure's median over the runs (rates, latencies, ratios and CPU each on its own)."""
 
     def median(values: list[float]) -> float:
         return statistics.median(values)
 
     cpu = [row.cpu_ms for row in rows if row.cpu_ms is not None]
-    return harness.Row(
+    return Row(
         rows[0].name,
         median([row.rate or 0.0 for row in rows]),
         median([row.p50_ms for row in rows]),
@@ -278,43 +274,43 @@ def median_row(rows: list[harness.Row]) -> harness.Row:
 async def main(options: Options) -> None:
     print(
         f"{options.workers} uvicorn workers, {options.connections} connections, "
-        f"{options.seconds:g} s per scenario, {options.runs} run(s); {harness.load_average()}"
+        f"{options.seconds:g} s per scenario, {options.runs} run(s); {load_average()}"
     )
-    runs: list[list[harness.Row]] = []
-    async with harness.backends() as backends:
-        brand_code = f"bench{random.randrange(1 << 32):08x}"
-        async with harness.database(backends.database_url):
+    runs: list[list[Row]] = []
+    async with own_backends() as backends:
+        brand_code = new_brand_code()
+        async with database(backends.database_url):
             _, tier_ids = await seed_brand(brand_code)
         db = await asyncpg.connect(backends.database_url)
         try:
             # No job runs in the middle of a measure.
-            env = {**backends.service_env(), "POINTSMALL_SCHEDULER": "false"}
+            env = backends.service_env(scheduler=False)
             secret = env["POINTSMALL_JWT_SECRET"]
-            admin = harness.brand_token(secret, brand_code, "ADMIN", "bench-admin")
-            serving = harness.serve(harness.SERVICE_FACTORY, workers=options.workers, env=env)
+            admin = brand_token(secret, brand_code, "ADMIN", "bench-admin")
+            serving = serve(SERVICE_FACTORY, workers=options.workers, env=env)
             async with serving as url:
                 async with httpx.AsyncClient(base_url=url, timeout=30) as client:
                     member_id = await seed_over_graphql(client, admin, tier_ids)
-                token = harness.brand_token(secret, brand_code, "MEMBER", member_id)
+                token = brand_token(secret, brand_code, "MEMBER", member_id)
                 await db.execute("ANALYZE")
                 chosen = scenarios(url, brand_code, token)
                 for scenario in chosen:
                     await checked(scenario)
                 for number in range(1, options.runs + 1):
-                    print(f"\nrun {number} of {options.runs}; {harness.load_average()}")
-                    rows: list[harness.Row] = []
+                    print(f"\nrun {number} of {options.runs}; {load_average()}")
+                    rows: list[Row] = []
                     baseline_rate = 0.0
                     for scenario in chosen:
                         measured = await measure(scenario, url, db, options)
                         baseline_rate = baseline_rate or measured.result.rate
                         rows.append(row_of(scenario.name, measured, baseline_rate))
-                        print(harness.describe_row(rows[-1]), flush=True)
+                        print(describe_row(rows[-1]), flush=True)
                     runs.append(rows)
         finally:
             await db.close()
 
     medians = [median_row(list(rows)) for rows in zip(*runs, strict=True)]
-    print(f"\nAt the end, {harness.load_average()}.")
+    print(f"\nAt the end, {load_average()}.")
     print("wrk, the servers and PostgreSQL share this machine's cores.")
     if options.runs > 1:
         print("\nRatios to `{ __typename }`, run by run:")
@@ -326,7 +322,7 @@ async def main(options: Options) -> None:
         f"\n{options.workers} uvicorn workers, {options.connections} connections, "
         f"{options.seconds:g} s each, {what}:\n"
     )
-    print(harness.rows_table(medians))
+    print(rows_table(medians))
 
 
 def cli() -> None:
@@ -335,10 +331,10 @@ def cli() -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    harness.add_load_arguments(parser, seconds=8.0)
+    add_load_arguments(parser, seconds=8.0)
     parser.add_argument("--runs", type=int, default=1, help="runs of every scenario; medians")
     arguments = parser.parse_args()
-    harness.run(main(Options(**vars(arguments))))
+    run(main(Options(**vars(arguments))))
 
 
 if __name__ == "__main__":

@@ -31,13 +31,31 @@ from decimal import Decimal
 
 import asyncpg
 
-from bench import harness
+from bench.backends import Backends, database, own_backends
+from bench.bare_book import (
+    INSERT_REDEMPTION,
+    claim_key,
+    close,
+    debit,
+    open_book,
+    store_outcome,
+    tell_redeemed,
+)
+from bench.baselines import BaselinePlan, Refused, baseline_load
+from bench.checks import check_books, settled_count
+from bench.cli import add_load_arguments, run
+from bench.cpu import measured_load
+from bench.graphql import authorized
+from bench.load import WARMUP_SECONDS, LoadResult, Target, load, lua_string, probe
+from bench.report import Row, cpu_ms, describe_row, load_average, load_row, rows_table
+from bench.seed import member_token, new_brand_code, seed_members, seed_points
+from bench.servers import SERVICE_FACTORY, serve, server_log
 from domain.brands import create_brand
 from domain.catalog.items import ItemKind, ItemSpec, create_item, member_price
 from domain.catalog.redemptions import REDEEMED_BEFORE_SQL, TAKE_STOCK_SQL
+from domain.ids import encode_id
 from domain.principal import Principal, Role
 from domain.rules.config import TIERS_SQL
-from resolvers.ids import encode_id
 from server.settings import Settings
 
 PRICE = 10  # points per unit; the base tier has no discount
@@ -45,7 +63,6 @@ QUANTITY = 1
 SEED_POINTS = 100_000_000  # each member's one lot: ten million redemptions' worth
 LIMITED_STOCK = 10_000_000  # the most an item may hold
 PER_MEMBER_LIMIT = 1_000  # the highest limit an item may set
-JSON = {"Content-Type": "application/json"}
 REDEEM = """
 mutation ($input: RedeemInput!) {
   redeem(input: $input) {
@@ -109,9 +126,10 @@ async def stock_check(db: asyncpg.Connection, item: Item) -> str:
 
 # --- Baseline: the same transaction on bare asyncpg ------------------------------------------
 
-# The statements redeem sends, in its order (harness.py has those of every movement; see there
-# how they are spelled). REDEEMED_BEFORE_SQL and TAKE_STOCK_SQL are the domain's own; the
-# member's tier comes from the brand's tiers, which the service keeps in-process.
+# The statements redeem sends, in its order (bench/bare_book.py has those of every movement).
+# REDEEMED_BEFORE_SQL and TAKE_STOCK_SQL are the domain's own; the item is read as the ORM's
+# get() reads it; the member's tier comes from the brand's tiers, which the service keeps
+# in-process.
 ITEM = "SELECT * FROM catalog_item WHERE id = $1 AND brand_id = $2 LIMIT 2"
 
 
@@ -127,35 +145,32 @@ async def baseline_redeem(
     """redeem's statements, in the domain's order, in one transaction: the item's stock is
     taken last, after the debit and the redemption (a points-only offer issues no coupons)."""
     now = datetime.now(UTC)
-    actor = f"MEMBER:{encode_id('Member', member_id)}"
+    member = Principal(Role.MEMBER, brand_id, "", encode_id("Member", member_id), member_id)
     payload = {"item": item_id, "quantity": QUANTITY, "address": None}
     async with db.transaction():
-        record_id = await harness.claim_key(db, brand_id, actor, "redeem", key, payload)
-        book = await harness.open_book(db, member_id, now, actor)
+        record_id = await claim_key(db, member, "redeem", key, payload)
+        book = await open_book(db, member_id, now, member.idempotency_scope)
         item = await db.fetchrow(ITEM, item_id, brand_id)
         if item["per_member_limit"] is not None:
             before = await db.fetchval(REDEEMED_BEFORE_SQL, member_id, item_id)
             if before + QUANTITY > item["per_member_limit"]:
-                raise harness.Refused("LIMIT_REACHED")
+                raise Refused("LIMIT_REACHED")
         points = member_price(item["points_price"], discount_percent) * QUANTITY
         if book.balance["available"] < points:
-            raise harness.Refused("INSUFFICIENT_POINTS")
-        entry_id = await harness.debit(book, points, f"Redeemed {QUANTITY} x {item['name']}")
+            raise Refused("INSUFFICIENT_POINTS")
+        entry_id = await debit(book, points, f"Redeemed {QUANTITY} x {item['name']}")
         redemption_id = await db.fetchval(
-            harness.INSERT_REDEMPTION,
-            *(None, QUANTITY, points, Decimal("0.00"), "CONFIRMED", None, None, None, None),
-            *(now, None, None, None, None, now, brand_id, None, item_id, member_id, entry_id),
+            INSERT_REDEMPTION,
+            *(None, QUANTITY, points, Decimal("0.00"), "CONFIRMED", None, None, None, "[]"),
+            *(None, now, None, None, None, None, now, brand_id, None, item_id, member_id),
+            entry_id,
         )
-        await harness.close(book)
-        await harness.tell_redeemed(book, entry_id, redemption_id, item["name"], points)
-        outcome = {
-            "redemption_id": redemption_id,
-            "entry_id": entry_id,
-            "books": [book.written(entry_id)],
-        }
-        await harness.set_outcome(db, record_id, outcome)
+        tell_redeemed(book, redemption_id, QUANTITY, points, item["name"])
+        await close(book)
+        outcome = {"redemption_id": redemption_id, "entry_id": entry_id}
+        await store_outcome(db, member, record_id, "redeem", payload, outcome)
         if await db.fetchrow(TAKE_STOCK_SQL, item_id, QUANTITY) is None:
-            raise harness.Refused("OUT_OF_STOCK")
+            raise Refused("OUT_OF_STOCK")
 
 
 # --- GraphQL ----------------------------------------------------------------------------------
@@ -214,23 +229,22 @@ end
 """
 
 
-def redeem_target(url: str, item: Item, tokens: list[str]) -> harness.Target:
+def redeem_target(url: str, item: Item, tokens: list[str]) -> Target:
     """redeem of one unit of the item by a random member, a new idempotencyKey each time."""
     key = "@key@"  # a placeholder, split out of the JSON body
     variables = {"input": {"itemId": item.gid, "quantity": QUANTITY, "idempotencyKey": key}}
     template = json.dumps({"query": REDEEM, "variables": variables})
     before_key, after_key = template.split(key)
     script = REDEEM_SCRIPT.format(
-        tokens=", ".join(f'"{harness.lua_string(token.encode())}"' for token in tokens),
-        before_key=harness.lua_string(before_key.encode()),
-        after_key=harness.lua_string(after_key.encode()),
+        tokens=", ".join(f'"{lua_string(token.encode())}"' for token in tokens),
+        before_key=lua_string(before_key.encode()),
+        after_key=lua_string(after_key.encode()),
     )
     example = template.replace(key, f"probe-{item.id}-{random.randrange(1 << 60):x}")
-    headers = {**JSON, "Authorization": f"Bearer {tokens[0]}"}
-    return harness.Target(f"{url}/graphql", example.encode(), headers, script)
+    return Target(f"{url}/graphql", example.encode(), authorized(tokens[0]), script)
 
 
-def answers(result: harness.LoadResult) -> str:
+def answers(result: LoadResult) -> str:
     """What the wrk script counted, and a sample of an answer that was not ok."""
     counts = result.counts
     text = f"{counts['ok']:,} redeemed, {counts['refused']:,} refused, {counts['failed']:,} failed"
@@ -253,22 +267,22 @@ class RedeemBench:
     """One run's scenarios, sharing its database, brand, members and rows of figures."""
 
     options: Options
-    backends: harness.Backends
+    backends: Backends
     db: asyncpg.Connection
     brand_id: int
     member_ids: list[int]
-    rows: list[harness.Row]
+    rows: list[Row]
 
-    def record(self, row: harness.Row) -> harness.Row:
+    def record(self, row: Row) -> Row:
         self.rows.append(row)
-        print(harness.describe_row(row), flush=True)
+        print(describe_row(row), flush=True)
         return row
 
     async def checks(self, item: Item) -> str:
-        books = await harness.check_books(self.backends.database_url)
+        books = await check_books(self.backends.database_url)
         return f"books {books}; {await stock_check(self.db, item)}"
 
-    async def baseline(self, item: Item) -> harness.Row:
+    async def baseline(self, item: Item) -> Row:
         """redeem's transaction on asyncpg pools, for random members."""
         options, pool_size = self.options, Settings().db_pool_max
         # The service keeps the brand's tiers in-process: the baseline reads them once too.
@@ -279,22 +293,22 @@ class RedeemBench:
             item_id=item.id,
             discount_percent=tier["discount_percent"],
         )
-        plan = harness.BaselinePlan(
+        plan = BaselinePlan(
             self.backends.database_url,
             redeem,
             self.member_ids,
             tasks=max(1, options.connections // options.workers),
             pool_size=pool_size,
-            warmup=harness.WARMUP_SECONDS,
+            warmup=WARMUP_SECONDS,
             seconds=options.seconds,
         )
         before = await self.db.fetchval(REDEMPTIONS, item.id)
-        runs = await harness.baseline_load(plan, options.workers)
+        runs = await baseline_load(plan, options.workers)
         result = runs.result
         name = f"baseline: asyncpg, {options.workers} x {pool_size} conns, {item.label}"
-        cpu = harness.cpu_ms(runs.client_cpu, runs.database_cpu, requests=result.requests)
-        row = self.record(harness.load_row(name, result, ratio=1.0, cpu_ms=cpu))
-        written = await harness.settled_count(self.db, REDEMPTIONS, item.id) - before
+        cpu = cpu_ms(runs.client_cpu, runs.database_cpu, requests=result.requests)
+        row = self.record(load_row(name, result, ratio=1.0, cpu_ms=cpu))
+        written = await settled_count(self.db, REDEMPTIONS, item.id) - before
         verdict = "" if written == runs.committed else " MISMATCH"
         print(
             f"  {written:,} redemptions for {runs.committed:,} commits (warm-up included)"
@@ -304,28 +318,28 @@ class RedeemBench:
             print(f"  the first failure: {runs.first_error}")
         return row
 
-    async def graphql(self, url: str, item: Item, tokens: list[str], base: harness.Row) -> None:
+    async def graphql(self, url: str, item: Item, tokens: list[str], base: Row) -> None:
         """redeem over GraphQL, loaded by wrk, with the redemptions it wrote counted."""
         target = redeem_target(url, item, tokens)
         try:
-            payload = (await harness.probe(target))["data"]["redeem"]
+            payload = (await probe(target))["data"]["redeem"]
         except RuntimeError as failure:
-            log = harness.server_log(url)
+            log = server_log(url)
             raise RuntimeError(f"{failure}\nthe server's log ends:\n{log}") from None
         if payload["userErrors"]:
             raise RuntimeError(f"redeem refused: {payload['userErrors']}")
         connections = self.options.connections
-        await harness.load(target, seconds=harness.WARMUP_SECONDS, connections=connections)
-        before = await harness.settled_count(self.db, REDEMPTIONS, item.id)
-        measured = await harness.measured_load(
+        await load(target, seconds=WARMUP_SECONDS, connections=connections)
+        before = await settled_count(self.db, REDEMPTIONS, item.id)
+        measured = await measured_load(
             target, url, self.db, seconds=self.options.seconds, connections=connections
         )
         result = measured.result
-        written = await harness.settled_count(self.db, REDEMPTIONS, item.id) - before
-        cpu = harness.cpu_ms(measured.app_cpu, measured.database_cpu, requests=written)
+        written = await settled_count(self.db, REDEMPTIONS, item.id) - before
+        cpu = cpu_ms(measured.app_cpu, measured.database_cpu, requests=written)
         name = f"GraphQL redeem (wrk), {item.label}"
         ratio = result.rate / (base.rate or 1)
-        self.record(harness.load_row(name, result, ratio=ratio, cpu_ms=cpu))
+        self.record(load_row(name, result, ratio=ratio, cpu_ms=cpu))
         if base.cpu_ms:
             share = sum(base.cpu_ms) / sum(cpu)
             print(f"  CPU per redemption: the baseline's is {share:.3f} of this one's")
@@ -344,24 +358,24 @@ async def main(options: Options) -> None:
     print(
         f"{options.workers} uvicorn workers, {options.connections} connections, "
         f"{options.seconds:g} s per scenario, {options.members:,} members; "
-        f"{harness.load_average()}"
+        f"{load_average()}"
     )
-    async with harness.backends() as backends:
-        brand_code = f"bench{random.randrange(1 << 32):08x}"
-        async with harness.database(backends.database_url):
+    async with own_backends() as backends:
+        brand_code = new_brand_code()
+        async with database(backends.database_url):
             brand_id = (await create_brand(brand_code, "Bench Brand")).id
             items = await create_items(brand_id, brand_code)
         db = await asyncpg.connect(backends.database_url)
         try:
-            member_ids = await harness.seed_members(db, brand_id, options.members)
-            await harness.seed_points(db, brand_id, member_ids, SEED_POINTS)
+            member_ids = await seed_members(db, brand_id, options.members)
+            await seed_points(db, brand_id, member_ids, SEED_POINTS)
             bench = RedeemBench(options, backends, db, brand_id, member_ids, [])
 
             # The expiry job would scan the lots in the middle of a measure: off.
-            env = {**backends.service_env(), "POINTSMALL_SCHEDULER": "false"}
+            env = backends.service_env(scheduler=False)
             secret = env["POINTSMALL_JWT_SECRET"]
-            tokens = [harness.member_token(secret, brand_code, pk) for pk in member_ids]
-            serving = harness.serve(harness.SERVICE_FACTORY, workers=options.workers, env=env)
+            tokens = [member_token(secret, brand_code, pk) for pk in member_ids]
+            serving = serve(SERVICE_FACTORY, workers=options.workers, env=env)
             async with serving as url:
                 for item in items:
                     base = await bench.baseline(item)
@@ -369,14 +383,14 @@ async def main(options: Options) -> None:
         finally:
             await db.close()
 
-    print(f"\nAt the end, {harness.load_average()}.")
+    print(f"\nAt the end, {load_average()}.")
     print("wrk, the servers, the baseline's processes and PostgreSQL share this machine's cores.")
     print(
         f"\n{options.workers} uvicorn workers, {options.connections} connections, "
         f"{options.seconds:g} s each, {options.members:,} members, {QUANTITY} unit of "
         f"{PRICE} points a redemption:\n"
     )
-    print(harness.rows_table(bench.rows))
+    print(rows_table(bench.rows))
 
 
 def cli() -> None:
@@ -385,7 +399,7 @@ def cli() -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    harness.add_load_arguments(parser)
+    add_load_arguments(parser)
     parser.add_argument(
         "--members",
         type=int,
@@ -393,7 +407,7 @@ def cli() -> None:
         help=f"members who redeem (the limited item allows {PER_MEMBER_LIMIT:,} each)",
     )
     arguments = parser.parse_args()
-    harness.run(main(Options(**vars(arguments))))
+    run(main(Options(**vars(arguments))))
 
 
 if __name__ == "__main__":

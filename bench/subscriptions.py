@@ -66,16 +66,13 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
 import random
 import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -84,19 +81,25 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from bench import harness
+from bench.backends import Backends, database, own_backends, server_database_url
+from bench.checks import check_books
+from bench.cli import run
+from bench.cpu import cpu_seconds
 from bench.flash_sale import create_item_for_sales, create_sale
+from bench.graphql import authorized, graphql_body, purchase_body
+from bench.load import Answer, http_request, percentile, volley
+from bench.report import load_average
+from bench.seed import brand_token, member_token, new_brand_code, seed_members, seed_points
+from bench.servers import PROJECT_ROOT, SERVICE_FACTORY, serve, server_pids
 from db.flash_sales import SaleKeys
 from db.keys import RedisKeys
 from domain.brands import create_brand
 from domain.flash_sales.stock import stock_channel
-from resolvers.ids import encode_id
-from tests.factories import RECORD_PURCHASE
+from domain.ids import encode_id
 
 SEED_POINTS = 1_000_000
 TOTAL = Decimal("100.00")  # of each purchase
 STAFF, ADMIN = "bench-cashier", "bench-admin"
-JSON_HEADERS = {"Content-Type": "application/json"}
 BASELINE_FACTORY = "bench.ws_baseline_app:create_app"
 CLIENT_SCRIPT = Path(__file__).with_name("subscribers.mjs")
 WARMUP_SOCKETS = 100  # opened and closed before the memory is read, for each server
@@ -180,7 +183,7 @@ def fmt_ms(value: float | None) -> str:
 
 
 def pct(values: list[float], q: float) -> float | None:
-    return harness.percentile(values, q) if values else None
+    return percentile(values, q) if values else None
 
 
 # --- The Node subscribers -----------------------------------------------------------------------
@@ -203,7 +206,7 @@ class Clients:
             process = await asyncio.create_subprocess_exec(
                 "node",
                 str(CLIENT_SCRIPT),
-                cwd=harness.PROJECT_ROOT,
+                cwd=PROJECT_ROOT,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -335,60 +338,6 @@ class EventLog:
             await asyncio.sleep(poll)
 
 
-# --- Requests with their wall-clock times, from a process of their own -------------------------
-
-
-@dataclass(frozen=True)
-class Timed:
-    sent: float  # time.time() * 1000 when the request was written
-    done: float  # when its whole answer was in
-    status: int  # 0: the connection failed
-    body: bytes
-
-
-def timed_volley(url: str, requests: list[bytes], connections: int) -> list[Timed]:
-    """Each request once over `connections` keep-alive connections (as harness.volley sends),
-    each answer with wall-clock times, in the order of the requests."""
-    return asyncio.run(_timed_volley(url, requests, connections))
-
-
-async def _timed_volley(url: str, requests: list[bytes], connections: int) -> list[Timed]:
-    parts = urlsplit(url)
-
-    async def connect() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        return await asyncio.open_connection(parts.hostname, parts.port)
-
-    streams = [await connect() for _ in range(min(connections, len(requests)))]
-    answers: list[Timed | None] = [None] * len(requests)
-    pending = iter(range(len(requests)))
-
-    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        for index in pending:
-            sent = now_ms()
-            try:
-                writer.write(requests[index])
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = harness.CONTENT_LENGTH.search(head)
-                body = await reader.readexactly(int(length[1])) if length else b""
-                status = int(head.split(b" ", 2)[1])
-            except (OSError, asyncio.IncompleteReadError):
-                status, body = 0, b""
-                writer.close()
-                reader, writer = await connect()
-            answers[index] = Timed(sent, now_ms(), status, body)
-        writer.close()
-
-    await asyncio.gather(*(connection(*stream) for stream in streams))
-    return [answer for answer in answers if answer is not None]
-
-
-async def send_volley(url: str, requests: list[bytes], connections: int) -> list[Timed]:
-    with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
-        return await asyncio.get_running_loop().run_in_executor(
-            pool, timed_volley, url, requests, connections
-        )
-
-
 # --- What the server and the backends did -------------------------------------------------------
 
 
@@ -472,8 +421,7 @@ class StatementSampler:
         self._task: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> StatementSampler:
-        server = os.environ.get("DATABASE_URL") or harness.DEFAULT_DATABASE_URL
-        self._connection = await asyncpg.connect(server)
+        self._connection = await asyncpg.connect(server_database_url())
         self._task = asyncio.create_task(self._sample())
         return self
 
@@ -574,7 +522,7 @@ class Seeded:
 @dataclass
 class SubscriptionBench:
     options: Options
-    backends: harness.Backends
+    backends: Backends
     seeded: Seeded
     db: asyncpg.Connection
     clients: Clients
@@ -598,7 +546,7 @@ class SubscriptionBench:
 
     @property
     def server(self) -> list[int]:
-        return harness.server_pids(self.url)
+        return server_pids(self.url)
 
     def say(self, line: str) -> None:
         print(f"  {line}", flush=True)
@@ -614,10 +562,10 @@ class SubscriptionBench:
         ]
 
     def client_cpu(self) -> float:
-        return sum(harness.cpu_seconds(self.clients.pids).values())
+        return sum(cpu_seconds(self.clients.pids).values())
 
     def server_cpu(self) -> float:
-        return sum(harness.cpu_seconds(self.server).values())
+        return sum(cpu_seconds(self.server).values())
 
     async def versions(self, member_ids: list[int]) -> dict[int, int]:
         rows = await self.db.fetch(
@@ -628,17 +576,9 @@ class SubscriptionBench:
     def purchase_requests(self, indexes: list[int], tag: str) -> list[bytes]:
         requests = []
         for index in indexes:
-            ref = f"{tag}-{index}-{random.randrange(1 << 40):x}"
-            variables = {
-                "input": {
-                    "memberId": encode_id("Member", self.seeded.member_ids[index]),
-                    "orderRef": ref,
-                    "total": str(TOTAL),
-                    "idempotencyKey": ref,
-                }
-            }
-            body = harness.graphql_body(RECORD_PURCHASE, variables)
-            requests.append(harness.http_request(f"{self.url}/graphql", body, self.seeded.staff))
+            gid = encode_id("Member", self.seeded.member_ids[index])
+            body = purchase_body(gid, TOTAL, f"{tag}-{index}-{random.randrange(1 << 40):x}")
+            requests.append(http_request(f"{self.url}/graphql", body, self.seeded.staff))
         return requests
 
     def fresh_members(self, count: int, among: int) -> list[int]:
@@ -657,9 +597,9 @@ class SubscriptionBench:
         """KB per socket of the bare Starlette WebSocket app, measured like the service."""
         count = self.options.subscribers
         subs = [{"key": f"x{index}", "token": "-", "variables": {}} for index in range(count)]
-        async with harness.serve(BASELINE_FACTORY, workers=1) as url:
+        async with serve(BASELINE_FACTORY, workers=1) as url:
             ws_url = url.replace("http://", "ws://") + "/graphql"
-            pids = harness.server_pids(url)
+            pids = server_pids(url)
             warm = [{**sub, "key": f"xw{n}"} for n, sub in enumerate(subs[:WARMUP_SOCKETS])]
             await self.clients.open("bare", ws_url, BARE, warm, concurrency=OPEN_CONCURRENCY)
             await self.clients.close("bare")
@@ -690,7 +630,7 @@ class SubscriptionBench:
             sub["key"] = "w" + sub["key"]
         opened = await self.clients.open("balance", self.ws_url, BALANCE, warm)
         requests = self.purchase_requests(random.sample(range(WARMUP_SOCKETS), 10), "warm")
-        await send_volley(f"{self.url}/graphql", requests, 4)
+        await volley(f"{self.url}/graphql", requests, 4)
         await asyncio.sleep(1)
         await self.clients.close("balance")
         await self.log.collect()
@@ -860,18 +800,18 @@ class SubscriptionBench:
         requests = self.purchase_requests(indexes, "burst")
         mark = len(self.log.events)
         cpu, client_cpu = self.server_cpu(), self.client_cpu()
-        answers = await send_volley(f"{self.url}/graphql", requests, options.concurrency)
+        purchases = await volley(f"{self.url}/graphql", requests, options.concurrency)
         cpu, client_cpu = self.server_cpu() - cpu, self.client_cpu() - client_cpu
-        expected: dict[tuple[str, int], float] = {}
-        sent_at: dict[tuple[str, int], float] = {}
+        expected: dict[tuple[str, int], float] = {}  # (key, version) -> its response, in ms
+        sent_at: dict[tuple[str, int], float] = {}  # its request
         failed = 0
-        for index, answer in zip(indexes, answers, strict=True):
+        for index, answer in zip(indexes, purchases.answers, strict=True):
             version = purchase_version(answer)
             if version is None:
                 failed += 1
                 continue
-            expected[(f"b{index}", version)] = answer.done
-            sent_at[(f"b{index}", version)] = answer.sent
+            expected[(f"b{index}", version)] = purchases.wall_ms(answer.done)
+            sent_at[(f"b{index}", version)] = purchases.wall_ms(answer.sent)
         arrived: dict[tuple[str, int], float] = {}
 
         def all_in() -> bool:
@@ -883,12 +823,12 @@ class SubscriptionBench:
         await self.log.wait_for(all_in, DELIVERY_WAIT)
         latencies = [arrived[pair] - done for pair, done in expected.items() if pair in arrived]
         from_sent = [arrived[pair] - sent for pair, sent in sent_at.items() if pair in arrived]
-        seconds = (max(a.done for a in answers) - min(a.sent for a in answers)) / 1000
-        responses = [a.done - a.sent for a in answers]
+        seconds = purchases.seconds
+        responses = [answer.ms for answer in purchases.answers]
         errors, sample = self.log.take_errors()
         self.say(
             f"{count:,} recordPurchase, {options.concurrency} in flight: "
-            f"{len(answers) / seconds:,.0f}/s, response p50 {fmt_ms(pct(responses, 50))}, "
+            f"{len(responses) / seconds:,.0f}/s, response p50 {fmt_ms(pct(responses, 50))}, "
             f"p99 {fmt_ms(pct(responses, 99))}, "
             f"{failed} failed; events: {len(arrived):,}/{len(expected):,} delivered, from the "
             f"response p50 {fmt_ms(pct(latencies, 50))}, p99 {fmt_ms(pct(latencies, 99))}, max "
@@ -943,9 +883,9 @@ class SubscriptionBench:
         storm = self.clients.each(
             "storm", {"kind": "balance", "url": self.ws_url, "query": BALANCE, "timeoutMs": 120_000}
         )
-        volley = asyncio.create_task(send_volley(f"{self.url}/graphql", requests, 8))
+        sending = asyncio.create_task(volley(f"{self.url}/graphql", requests, 8))
         answers = await storm
-        purchases = await volley
+        purchases = (await sending).answers
         started = min(answer["started"] for answer in answers)
         last_ack = max(answer["lastAck"] for answer in answers)
         acked = sum(answer["acked"] for answer in answers)
@@ -1052,9 +992,9 @@ class SubscriptionBench:
             for number, index in enumerate(entrants):
                 if number:
                     await asyncio.sleep(options.change_spacing)
-                headers = {**JSON_HEADERS, "Authorization": f"Bearer {self.seeded.tokens[index]}"}
+                headers = authorized(self.seeded.tokens[index])
                 entry = {"flashSaleId": gid, "quantity": 1, "idempotencyKey": f"w{sale.id}-{index}"}
-                body = harness.graphql_body(ENTER, {"input": entry})
+                body = graphql_body(ENTER, {"input": entry})
                 sent = now_ms()
                 response = await http.post(f"{self.url}/graphql", content=body, headers=headers)
                 done = now_ms()
@@ -1219,7 +1159,7 @@ class StockObserver:
         await self.redis.aclose()
 
 
-def purchase_version(answer: Timed) -> int | None:
+def purchase_version(answer: Answer) -> int | None:
     """The version of the entry a recordPurchase answer made, or None when it failed."""
     if answer.status != 200:
         return None
@@ -1228,27 +1168,26 @@ def purchase_version(answer: Timed) -> int | None:
     return entry["version"] if entry and not payload.get("userErrors") else None
 
 
-async def seed(backends: harness.Backends, options: Options) -> Seeded:
+async def seed(backends: Backends, options: Options) -> Seeded:
     """A brand with its base rate, an item to put on sale, members with SEED_POINTS each, and
     everyone's tokens."""
-    brand_code = f"bench{random.randrange(1 << 32):08x}"
-    async with harness.database(backends.database_url):
+    brand_code = new_brand_code()
+    async with database(backends.database_url):
         brand_id = (await create_brand(brand_code, "Bench Brand")).id
         item_id = await create_item_for_sales(brand_id, brand_code)
     db = await asyncpg.connect(backends.database_url)
     try:
         count = max(options.subscribers, options.watchers)
-        member_ids = await harness.seed_members(db, brand_id, count)
-        await harness.seed_points(db, brand_id, member_ids, SEED_POINTS)
+        member_ids = await seed_members(db, brand_id, count)
+        await seed_points(db, brand_id, member_ids, SEED_POINTS)
     finally:
         await db.close()
-    env = {**backends.service_env(), "POINTSMALL_SCHEDULER": str(options.scheduler).lower()}
+    env = backends.service_env(scheduler=options.scheduler)
     secret = env["POINTSMALL_JWT_SECRET"]
-    tokens = [harness.member_token(secret, brand_code, pk) for pk in member_ids]
+    tokens = [member_token(secret, brand_code, pk) for pk in member_ids]
 
     def headers(role: str, subject: str) -> dict[str, str]:
-        token = harness.brand_token(secret, brand_code, role, subject)
-        return {**JSON_HEADERS, "Authorization": f"Bearer {token}"}
+        return authorized(brand_token(secret, brand_code, role, subject))
 
     return Seeded(
         brand_code, item_id, member_ids, env, tokens, headers("STAFF", STAFF),
@@ -1261,16 +1200,16 @@ async def main(options: Options) -> None:
     print(
         f"one uvicorn process; {options.subscribers:,} subscribers, {options.movements:,} "
         f"movements, {options.watchers:,} watchers; scenarios: {', '.join(sorted(only))}; "
-        f"{options.client_processes} subscriber processes; {harness.load_average()}",
+        f"{options.client_processes} subscriber processes; {load_average()}",
         flush=True,
     )
-    async with harness.backends() as backends, Clients(options.client_processes) as clients:
+    async with own_backends() as backends, Clients(options.client_processes) as clients:
         seeded = await seed(backends, options)
         db = await asyncpg.connect(backends.database_url)
         try:
             bench = SubscriptionBench(options, backends, seeded, db, clients, EventLog(clients))
             await run_scenarios(bench)
-            print(f"  books of every member: {await harness.check_books(backends.database_url)}")
+            print(f"  books of every member: {await check_books(backends.database_url)}")
         finally:
             await db.close()
     report(bench)
@@ -1282,9 +1221,9 @@ async def run_scenarios(bench: SubscriptionBench) -> None:
     if "memory" in only:
         print("memory: a bare Starlette WebSocket first", flush=True)
         baseline_kb = await bench.bare_baseline()
-    async with harness.serve(harness.SERVICE_FACTORY, workers=1, env=bench.seeded.env) as url:
+    async with serve(SERVICE_FACTORY, workers=1, env=bench.seeded.env) as url:
         bench.url = url
-        bench.say(f"the service: pids {harness.server_pids(url)}")
+        bench.say(f"the service: pids {server_pids(url)}")
         await bench.warm_up()
         empty = None
         if "idle" in only:
@@ -1321,7 +1260,7 @@ async def run_scenarios(bench: SubscriptionBench) -> None:
 
 def report(bench: SubscriptionBench) -> None:
     options = bench.options
-    print(f"\nAt the end, {harness.load_average()}.")
+    print(f"\nAt the end, {load_average()}.")
     print(
         "One uvicorn process serves the sockets and the mutations; the subscribers are "
         f"{options.client_processes} Node processes, the mutations come from a Python process "
@@ -1388,7 +1327,7 @@ def cli() -> None:
     only = frozenset(name.strip() for name in arguments.pop("only").split(",") if name.strip())
     if unknown := only - set(SCENARIOS):
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
-    harness.run(main(Options(only=only, **arguments)))
+    run(main(Options(only=only, **arguments)))
 
 
 if __name__ == "__main__":
