@@ -9,7 +9,7 @@ import re
 import time
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -31,29 +31,18 @@ from db.models import (
     TierMetric,
 )
 from db.rows import model_of
+from domain.catalog.cache import catalog_changed
 from domain.errors import DomainError, ErrorCode, refused_as_duplicate
 from domain.idempotency import change_once
 from domain.notices.admin import NoticeSettingsChange, checked_settings, clock_of
 from domain.principal import Principal
 from domain.rules.admin import MAX_POINTS
-from domain.rules.config import earning_changed
+from domain.runtime import Backends
 
 __all__ = ["ExpiryPolicy"]  # re-exported for the schema
 
 BASE_TIER_CODE = "BASE"
 BASE_RULE_CODE = "BASE"
-
-
-@dataclass(frozen=True, slots=True)
-class TierSpec:
-    code: str
-    name: str
-    rank: int
-    qualifying_points: int = 0
-    earn_multiplier: Decimal = Decimal("1")
-    discount_percent: int = 0
-    birthday_bonus_points: int = 0
-    flash_sale_early_access_minutes: int = 0
 
 
 async def create_brand(
@@ -105,27 +94,6 @@ async def ensure_store(brand: Brand, code: str, name: str) -> Store:
     return store
 
 
-async def ensure_tier(brand: Brand, spec: TierSpec) -> Tier:
-    """The brand's tier of that rank, created or brought in line with the spec."""
-    values = {
-        "code": spec.code,
-        "name": spec.name,
-        "qualifying_points": spec.qualifying_points,
-        "earn_multiplier": spec.earn_multiplier,
-        "discount_percent": spec.discount_percent,
-        "birthday_bonus_points": spec.birthday_bonus_points,
-        "flash_sale_early_access_minutes": spec.flash_sale_early_access_minutes,
-    }
-    async with in_transaction() as connection:
-        await earning_changed(connection, brand.id)
-        tier, created = await Tier.get_or_create(
-            brand=brand, rank=spec.rank, defaults=values, using_db=connection
-        )
-        if not created:
-            await tier.update_from_dict(values).save(using_db=connection)
-    return tier
-
-
 # The brand page's reads, in our own SQL: the ORM's query building costs more than the query.
 BRAND_SQL = "SELECT * FROM brand WHERE id = $1"
 STORES_SQL = "SELECT * FROM store WHERE brand_id = $1 AND ($2 OR archived_at IS NULL) ORDER BY code"
@@ -153,19 +121,20 @@ async def tiers_of(brand_id: int) -> list[Tier]:
     return await Tier.filter(brand_id=brand_id).order_by("rank")
 
 
-PUBLIC_RECORDS = {"Brand": Brand, "Store": Store, "Tier": Tier}
+PUBLIC_RECORDS = ("Brand", "Store", "Tier")  # the types `public_record` finds
 
 
 async def public_record(
     principal: Principal, type_name: str, pk: int
 ) -> Brand | Store | Tier | None:
     """A brand, store or tier by id, if it belongs to the caller's brand; None otherwise."""
-    model = PUBLIC_RECORDS.get(type_name)
-    if model is None:
-        return None
-    if model is Brand:
+    if type_name == "Brand":
         return await Brand.get_or_none(id=pk) if pk == principal.brand_id else None
-    return await model.get_or_none(id=pk, brand_id=principal.brand_id)
+    if type_name == "Store":
+        return await Store.get_or_none(id=pk, brand_id=principal.brand_id)
+    if type_name == "Tier":
+        return await Tier.get_or_none(id=pk, brand_id=principal.brand_id)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,88 +208,6 @@ async def stores_by_ids(ids: list[int]) -> dict[int, Store]:
 
 async def brands_by_ids(ids: list[int]) -> dict[int, Brand]:
     return {brand.id: brand for brand in await Brand.filter(id__in=ids)}
-
-
-TIER_CODE = re.compile(r"^[A-Z0-9_]{1,32}$")
-
-
-def check_tier(spec: TierSpec) -> None:
-    """Field by field: what a tier may be, whatever the others are."""
-    checks = (
-        (bool(TIER_CODE.match(spec.code)), "code", "Code: 1 to 32 of A-Z, 0-9 and _."),
-        (1 <= len(spec.name.strip()) <= 120, "name", "Name: 1 to 120 characters."),
-        (0 <= spec.rank <= 100, "rank", "Rank: 0 (the base tier) to 100."),
-        (0 <= spec.qualifying_points <= 2**31 - 1, "qualifyingPoints", "Must be 0 or more."),
-        (0 <= spec.earn_multiplier <= 10, "earnMultiplier", "From 0 to 10."),
-        (0 <= spec.discount_percent <= 100, "discountPercent", "From 0 to 100."),
-        (0 <= spec.birthday_bonus_points <= 1_000_000, "birthdayBonusPoints", "From 0."),
-        (
-            0 <= spec.flash_sale_early_access_minutes <= 7 * 24 * 60,
-            "flashSaleEarlyAccessMinutes",
-            "From 0 to a week.",
-        ),
-    )
-    for holds, field, message in checks:
-        if not holds:
-            raise DomainError(ErrorCode.INVALID_INPUT, message, ["input", field])
-
-
-async def save_tier(principal: Principal, spec: TierSpec, key: str | None = None) -> Tier:
-    """Create the brand's tier of this code, or change it; ranks stay unique, the base tier
-    (rank 0) needs no points, and a higher rank always needs more qualifying points; once per
-    idempotency key."""
-    check_tier(spec)
-    if (spec.rank == 0) != (spec.qualifying_points == 0):
-        raise DomainError(
-            ErrorCode.INVALID_INPUT,
-            "The base tier (rank 0), and only it, qualifies with 0 points.",
-            ["input", "qualifyingPoints"],
-        )
-
-    async def save(connection: BaseDBAsyncClient) -> Tier:
-        # One admin's change at a time per brand: the ordering check reads all its tiers.
-        await Brand.select_for_update().using_db(connection).get(id=principal.brand_id)
-        tiers = await Tier.filter(brand_id=principal.brand_id).using_db(connection)
-        existing = next((tier for tier in tiers if tier.code == spec.code), None)
-        others = [tier for tier in tiers if tier is not existing]
-        if existing is not None and existing.rank == 0 and spec.rank != 0:
-            raise DomainError(
-                ErrorCode.INVALID_INPUT, "The base tier keeps rank 0.", ["input", "rank"]
-            )
-        if any(tier.rank == spec.rank for tier in others):
-            raise DomainError(
-                ErrorCode.DUPLICATE, f"Another tier has rank {spec.rank}.", ["input", "rank"]
-            )
-        out_of_order = [
-            tier.code
-            for tier in others
-            if (tier.rank < spec.rank) != (tier.qualifying_points < spec.qualifying_points)
-        ]
-        if out_of_order:
-            raise DomainError(
-                ErrorCode.INVALID_INPUT,
-                "A higher rank needs more qualifying points than every lower one "
-                f"(compare {', '.join(sorted(out_of_order))}).",
-                ["input", "qualifyingPoints"],
-            )
-        values = {
-            "name": spec.name.strip(),
-            "rank": spec.rank,
-            "qualifying_points": spec.qualifying_points,
-            "earn_multiplier": spec.earn_multiplier,
-            "discount_percent": spec.discount_percent,
-            "birthday_bonus_points": spec.birthday_bonus_points,
-            "flash_sale_early_access_minutes": spec.flash_sale_early_access_minutes,
-        }
-        await earning_changed(connection, principal.brand_id)
-        if existing is None:
-            return await Tier.create(
-                brand_id=principal.brand_id, code=spec.code, using_db=connection, **values
-            )
-        await existing.update_from_dict(values).save(using_db=connection)
-        return existing
-
-    return await change_once(principal, "saveTier", key, asdict(spec), Tier, save)
 
 
 # ---------------------------------------------------------------- onboarding
@@ -542,7 +429,9 @@ def _check_clearing_date(brand: Brand, given: dict[str, Any]) -> None:
         )
 
 
-async def update_settings(principal: Principal, given: dict[str, Any], key: str) -> Brand:
+async def update_settings(
+    rt: Backends, principal: Principal, given: dict[str, Any], key: str
+) -> Brand:
     """Change the settings given (the others stay as they are); once per idempotency key.
 
     Every process reads these from the brand's row within the operation that uses them (an
@@ -576,7 +465,15 @@ async def update_settings(principal: Principal, given: dict[str, Any], key: str)
         return brand
 
     request = {_camel(name): value for name, value in given.items()}
-    return await change_once(principal, "updateBrandSettings", key, request, Brand, save)
+    return await change_once(
+        principal,
+        "updateBrandSettings",
+        key,
+        request,
+        Brand,
+        save,
+        after=lambda _: catalog_changed(rt, principal.brand_id),
+    )
 
 
 # ---------------------------------------------------------------- stores
@@ -584,7 +481,7 @@ async def update_settings(principal: Principal, given: dict[str, Any], key: str)
 STORE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
 
 
-async def create_store(principal: Principal, code: str, name: str, key: str) -> Store:
+async def create_store(rt: Backends, principal: Principal, code: str, name: str, key: str) -> Store:
     """A new store of the brand, taking purchases at once; once per idempotency key. Codes are
     the brand's for good: an archived store's is not given again."""
     code = code.strip()
@@ -606,7 +503,15 @@ async def create_store(principal: Principal, code: str, name: str, key: str) -> 
             )
 
     request = {"code": code, "name": name}
-    return await change_once(principal, "createStore", key, request, Store, create)
+    return await change_once(
+        principal,
+        "createStore",
+        key,
+        request,
+        Store,
+        create,
+        after=lambda _: catalog_changed(rt, principal.brand_id),
+    )
 
 
 async def _store_for_change(connection: BaseDBAsyncClient, principal: Principal, pk: int) -> Store:
@@ -621,7 +526,7 @@ async def _store_for_change(connection: BaseDBAsyncClient, principal: Principal,
     return store
 
 
-async def update_store(principal: Principal, pk: int, name: str, key: str) -> Store:
+async def update_store(rt: Backends, principal: Principal, pk: int, name: str, key: str) -> Store:
     """Rename a store (its code stays: purchases and rules name it); once per idempotency key."""
     name = check_name(name, ["input", "name"])
 
@@ -631,10 +536,21 @@ async def update_store(principal: Principal, pk: int, name: str, key: str) -> St
         await store.save(using_db=connection, update_fields=["name"])
         return store
 
-    return await change_once(principal, "updateStore", key, {"id": pk, "name": name}, Store, rename)
+    request = {"id": pk, "name": name}
+    return await change_once(
+        principal,
+        "updateStore",
+        key,
+        request,
+        Store,
+        rename,
+        after=lambda _: catalog_changed(rt, principal.brand_id),
+    )
 
 
-async def archive_store(principal: Principal, pk: int, now: datetime, key: str) -> Store:
+async def archive_store(
+    rt: Backends, principal: Principal, pk: int, now: datetime, key: str
+) -> Store:
     """Archive a store: it takes no more purchases and leaves the brand's list of stores; its
     purchases and entries keep naming it. An archived store stays as it was archived."""
 
@@ -645,4 +561,12 @@ async def archive_store(principal: Principal, pk: int, now: datetime, key: str) 
             await store.save(using_db=connection, update_fields=["archived_at"])
         return store
 
-    return await change_once(principal, "archiveStore", key, {"id": pk}, Store, archive)
+    return await change_once(
+        principal,
+        "archiveStore",
+        key,
+        {"id": pk},
+        Store,
+        archive,
+        after=lambda _: catalog_changed(rt, principal.brand_id),
+    )

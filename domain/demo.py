@@ -20,7 +20,7 @@ from db.models import (
     TaskProof,
     Tier,
 )
-from domain.brands import TierSpec, create_brand, ensure_store, ensure_tier
+from domain.brands import create_brand, ensure_store
 from domain.catalog.items import ItemSpec, create_item
 from domain.flash_sales.sales import SaleSpec, create_sale
 from domain.ledger.movements import record_purchase
@@ -30,6 +30,7 @@ from domain.principal import Principal, Role
 from domain.rules.admin import EarnSettings, RuleSpec, ensure_rule, save_earn_settings
 from domain.rules.engine import PurchaseRecord
 from domain.runtime import Backends
+from domain.tiers import TierSpec, ensure_tier
 
 DEMO_BRAND_CODE = "demo"
 
@@ -173,7 +174,7 @@ async def seed_demo(rt: Backends) -> Demo:
     for rule in DEMO_RULES:
         await ensure_rule(brand.id, rule, rt.clock.now())
     seeder = Principal(Role.ADMIN, brand.id, brand.code, "demo-seed")
-    await save_earn_settings(seeder, DEMO_CAPS)
+    await save_earn_settings(rt, seeder, DEMO_CAPS)
     members = []
     # Found by what identifies them (a phone, an order), not by idempotency keys, which expire.
     for number, (new_member, purchases) in enumerate(DEMO_MEMBERS, start=1):
@@ -228,8 +229,6 @@ async def _partner_with_new_key(seeder: Principal, rt: Backends) -> tuple[Partne
         partner = await create_partner(
             seeder, DEMO_PARTNER_CODE, "Lane's Bakery", Decimal("0.10"), now
         )
-    for key_id in await ApiKey.filter(partner_id=partner.id, revoked_at=None).values_list(
-        "id", flat=True
-    ):
-        await revoke_key(seeder, key_id, now)
+    for api_key in await ApiKey.filter(partner_id=partner.id, revoked_at=None):
+        await revoke_key(seeder, api_key.id, now)
     return partner, await issue_key(seeder, partner.id, DEMO_PARTNER_SCOPES, now)

@@ -5,6 +5,8 @@ A record is scoped to (brand, principal, operation, key), so one caller can neve
 another's result. It is inserted in the same transaction as the movement it guards: a
 concurrent repeat blocks on the unique index until the first commits, then reads the stored
 outcome; if the first rolls back, the repeat runs the movement itself.
+
+Design: docs/ledger.md, "Idempotency".
 """
 
 from __future__ import annotations
@@ -96,17 +98,12 @@ async def run_once(
     """
     check_key(key)
     fingerprint = request_hash(payload)
-    scope = {
-        "brand_id": principal.brand_id,
-        "principal": principal.idempotency_scope,
-        "operation": operation,
-        "key": key,
-    }
     async with in_transaction() as connection:
         sql = Sql(connection)
         claimed = await sql.fetchrow(
-            CLAIM_KEY_SQL, scope["brand_id"], scope["principal"], operation, key, fingerprint
-        )
+            CLAIM_KEY_SQL, principal.brand_id, principal.idempotency_scope, operation, key,
+            fingerprint,
+        )  # fmt: skip
         if claimed is not None:
             outcome = await movement(connection)
             stored = orjson.dumps(outcome).decode()
@@ -122,13 +119,19 @@ async def run_once(
             if last is not None:
                 await last()
             return outcome, False
-    record = await IdempotencyRecord.get(**scope)
+    record = await IdempotencyRecord.get(
+        brand_id=principal.brand_id, principal=principal.idempotency_scope, operation=operation,
+        key=key,
+    )  # fmt: skip
     if record.request_hash != fingerprint:
         raise DomainError(
             ErrorCode.CONFLICT,
             "This idempotencyKey was used for a different request.",
             ["idempotencyKey"],
         )
+    # The claim waited for the transaction that claimed the key first, and that one wrote
+    # its outcome before it committed.
+    assert record.outcome is not None
     return record.outcome, True
 
 

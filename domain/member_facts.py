@@ -3,19 +3,21 @@ PostgreSQL: their status and their tier's early access. Redis holds them for eve
 each process keeps what it read too (saving a round trip per attempt in a stampede). A change
 drops both: the Redis copy at once, and every process's own copy when the event bus tells it
 (a process that may have missed such an event drops all it keeps). Stale facts cannot let a
-frozen member buy: the entry's transaction checks the member's status again."""
+frozen member buy: the entry's transaction checks the member's status again.
+
+Design: docs/flash-sales.md, "What a member's facts cost".
+"""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import cast
 
 from db.models import Member, Tier
-from db.redis import cancel_and_wait
+from domain.local_copies import BusDroppedCopies
 from domain.runtime import Backends
-from subscriptions.bus import RESUBSCRIBED
 
 log = logging.getLogger(__name__)
 
@@ -31,54 +33,22 @@ class MemberFacts:
     early_access_minutes: int
 
 
-class LocalFacts:
-    """This process's copy of members' facts, dropped when the bus says they changed.
-
-    Nothing is kept until the process listens on the bus; a read that a change overtook (its
-    event came while Redis answered) is not kept either.
-    """
+class LocalFacts(BusDroppedCopies[int, tuple[float, MemberFacts]]):
+    """This process's copy of members' facts, each until its monotonic deadline, dropped when
+    the bus says they changed (domain/local_copies.py)."""
 
     def __init__(self, rt: Backends) -> None:
-        self._rt = rt
-        self._kept: dict[int, tuple[float, MemberFacts]] = {}
-        self._changes = 0  # events heard so far
-        self._listening = False  # only what an event can drop is kept
-        self._listener = asyncio.create_task(self._listen(), name="member-facts")
+        super().__init__(rt, CHANGED_CHANNEL, "memberId", LOCAL_MAX_ENTRIES, "member-facts")
 
     async def get(self, member_id: int) -> MemberFacts:
         now = time.monotonic()
-        kept = self._kept.get(member_id)
+        kept = self.kept.get(member_id)
         if kept is not None and kept[0] > now:
             return kept[1]
-        changes = self._changes
+        changes = self.changes
         facts = await _shared_facts(self._rt, member_id)
-        if self._listening and changes == self._changes:
-            if len(self._kept) >= LOCAL_MAX_ENTRIES:
-                self._kept.clear()
-            self._kept[member_id] = (now + LOCAL_TTL_SECONDS, facts)
+        self.keep(member_id, (now + LOCAL_TTL_SECONDS, facts), changes)
         return facts
-
-    def forget(self, member_id: int) -> None:
-        self._changes += 1
-        self._kept.pop(member_id, None)
-
-    async def stop(self) -> None:
-        await cancel_and_wait(self._listener)
-
-    async def _listen(self) -> None:
-        subscription = self._rt.bus.subscribe(CHANGED_CHANNEL, hear_resubscriptions=True)
-        try:
-            async with subscription as events:
-                self._listening = True
-                async for event in events:
-                    self._changes += 1
-                    if event is RESUBSCRIBED:
-                        self._kept.clear()  # events may have been lost meanwhile
-                    else:
-                        self._kept.pop(event["memberId"], None)
-        finally:  # the bus stopped: keep nothing more that no event could drop
-            self._listening = False
-            self._kept.clear()
 
 
 def local_facts(rt: Backends) -> LocalFacts:
@@ -97,7 +67,8 @@ async def facts_of(rt: Backends, member_id: int) -> MemberFacts:
 
 
 async def _shared_facts(rt: Backends, member_id: int) -> MemberFacts:
-    cached = await rt.redis.get(_key(rt, member_id))
+    # The client decodes every answer (decode_responses): a string.
+    cached = cast(str | None, await rt.redis.get(_key(rt, member_id)))
     if cached is not None:
         status, minutes = cached.split("|")
         return MemberFacts(status, int(minutes))

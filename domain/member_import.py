@@ -18,6 +18,8 @@ already there are left untouched. Opening balances do not qualify for tiers (the
 earned here), but the tier a member brings is held for one qualification window from the
 import, as a tier bought with points is (the member's tier floor, domain/tiers.py): no
 evaluation takes them below it before then, whatever the brand's tiers qualify on.
+
+Design: docs/ledger.md, "Opening balances (imports)".
 """
 
 from __future__ import annotations
@@ -216,6 +218,7 @@ class _Checker:
         self.member_columns: list[tuple[str, int]] = []
         # Values many members share (dates, tiers), cleaned once each: (column, text) -> value.
         self.known: dict[tuple[str, str], Any] = {}
+        self.expiries: dict[str, datetime] = {}  # expires_on text -> when the points stop
 
     def bad(self, line: int, external_id: str, column: str, value: str, reason: str) -> None:
         self.plan.bad_rows.append(BadRow(line, external_id, column, value, reason))
@@ -334,7 +337,7 @@ class _Checker:
 
     def expiry(self, expires_on: str) -> datetime:
         """The moment points lasting through that local day stop counting."""
-        known = self.known.get(("expires_on", expires_on))
+        known = self.expiries.get(expires_on)
         if known is not None:
             return known
         day = _day(expires_on)
@@ -343,7 +346,7 @@ class _Checker:
         if day.year + 1 not in YEARS:
             raise _Refused(f"the year must be {YEARS.start} to {YEARS.stop - 2}")
         expires_at = start_of_day(day + timedelta(days=1), self.zone)
-        self.known["expires_on", expires_on] = expires_at
+        self.expiries[expires_on] = expires_at
         return expires_at
 
     def finish(self) -> list[StagedMember]:
@@ -679,9 +682,9 @@ async def _write_once(plan: ImportPlan, batch: list[StagedMember], *, careful: b
     async with in_transaction() as transaction:
         connection: asyncpg.Connection = transaction_connection(transaction)
         with_points = sum(1 for member in batch if member.lots)
-        rows = _rows_of(
-            plan, batch, await connection.fetchrow(NEW_IDS_SQL, len(batch), with_points)
-        )
+        ids = await connection.fetchrow(NEW_IDS_SQL, len(batch), with_points)
+        assert ids is not None  # one row: the two arrays
+        rows = _rows_of(plan, batch, ids)
         members = [one.member for one in rows]
         if careful:
             await connection.execute(STAGE_SQL)

@@ -6,6 +6,7 @@ import re
 import secrets
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
@@ -147,13 +148,14 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
                 ErrorCode.NOT_FOUND, "No member has this referral code.", ["referralCode"]
             )
 
-    async def create(connection) -> dict:
+    async def create(connection: BaseDBAsyncClient) -> dict[str, Any]:
         base_tier = (
             await Tier.filter(brand_id=principal.brand_id)
             .using_db(connection)
             .order_by("rank")
             .first()
         )
+        assert base_tier is not None  # every brand is made with its base tier
         member = await Member.create(
             brand_id=principal.brand_id,
             referred_by_id=referrer.id if referrer else None,
@@ -168,7 +170,7 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
         await Balance.create(member_id=member.id, using_db=connection)
         actor = principal.idempotency_scope
         book = await MemberBook.open(connection, member.id, member.joined_at, actor)
-        brand = await Brand.get(id=principal.brand_id).using_db(connection)
+        brand = await Brand.get(id=principal.brand_id, using_db=connection)
         shared = await shared_registration(
             connection, member.brand_id, member.phone, member.device_id, book.now
         )
@@ -206,11 +208,10 @@ async def register(rt: Backends, principal: Principal, new: NewMember, key: str)
             raise
         except IntegrityError as error:
             await _give_back(admitted)
-            duplicate = duplicate_error(error)
             draws_left -= 1
             # A generated code that is taken is no fault of the caller's: `create` draws anew.
-            if not draws_left or duplicate.field[0] not in GENERATED_FIELDS:
-                raise duplicate from None
+            if not draws_left or duplicate_field(error) not in GENERATED_FIELDS:
+                raise duplicate_error(error) from None
 
 
 async def _give_back(admitted: list[Admission]) -> None:
@@ -218,12 +219,18 @@ async def _give_back(admitted: list[Admission]) -> None:
         await admitted.pop().give_back()
 
 
-def duplicate_error(error: IntegrityError) -> DomainError:
-    """The field whose uniqueness a failed insert broke, as a DUPLICATE user error."""
+def duplicate_field(error: IntegrityError) -> str:
+    """The field whose uniqueness a failed insert broke; the error again for another cause."""
     text = str(error)
     field = next((name for constraint, name in UNIQUE_FIELDS.items() if constraint in text), None)
     if field is None:
         raise error
+    return field
+
+
+def duplicate_error(error: IntegrityError) -> DomainError:
+    """The field whose uniqueness a failed insert broke, as a DUPLICATE user error."""
+    field = duplicate_field(error)
     return DomainError(ErrorCode.DUPLICATE, f"Another member already has this {field}.", [field])
 
 

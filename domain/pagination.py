@@ -26,6 +26,7 @@ MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
 
 RecordT = TypeVar("RecordT", bound=Model)
+T = TypeVar("T")  # what a page holds: models, or plain copies of rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +38,8 @@ class PageRequest:
 
 
 @dataclass(frozen=True, slots=True)
-class Page(Generic[RecordT]):
-    items: list[RecordT]
+class Page(Generic[T]):
+    items: list[T]
     cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
@@ -77,7 +78,7 @@ def _decode_value(value: Any) -> Any:
     return value
 
 
-def encode_cursor(record: Model, order: tuple[str, ...]) -> str:
+def encode_cursor(record: object, order: tuple[str, ...]) -> str:
     values = [_encode_value(getattr(record, field)) for field in order]
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
 
@@ -120,48 +121,36 @@ def _check_size(size: int | None, argument: str) -> None:
         )
 
 
-async def paginate(
-    queryset: QuerySet[RecordT],
-    request: PageRequest,
-    order: tuple[str, ...] = ("id",),
-    *,
-    descending: bool = False,
-) -> Page[RecordT]:
-    """One page of `queryset` in `order` (whose last field must be unique), newest first when
-    `descending`."""
+def check_request(request: PageRequest) -> None:
+    """INVALID_INPUT for sizes out of range, or both first and last."""
     _check_size(request.first, "first")
     _check_size(request.last, "last")
     if request.first is not None and request.last is not None:
         raise DomainError(
             ErrorCode.INVALID_INPUT, "Pass first or last, not both.", ["first", "last"]
         )
-    total_count = await queryset.count()
-    onward, back = ("lt", "gt") if descending else ("gt", "lt")
-    ascending_fields = list(order)
-    descending_fields = [f"-{field}" for field in order]
-    forward_order, backward_order = (
-        (descending_fields, ascending_fields)
-        if descending
-        else (ascending_fields, descending_fields)
-    )
-    backwards = request.last is not None or (request.before is not None and request.first is None)
-    window = queryset
-    if request.after is not None:
-        window = window.filter(
-            _beyond(order, decode_cursor(request.after, order, "after", queryset.model), onward)
-        )
-    if request.before is not None:
-        window = window.filter(
-            _beyond(order, decode_cursor(request.before, order, "before", queryset.model), back)
-        )
-    if backwards:
-        size = request.last if request.last is not None else DEFAULT_PAGE_SIZE
-        rows = await window.order_by(*backward_order).limit(size + 1)
+
+
+def backwards(request: PageRequest) -> bool:
+    """Whether the page is read from its end (`last`, or `before` alone)."""
+    return request.last is not None or (request.before is not None and request.first is None)
+
+
+def page_size(request: PageRequest) -> int:
+    size = request.last if backwards(request) else request.first
+    return size if size is not None else DEFAULT_PAGE_SIZE
+
+
+def window_page(
+    rows: list[T], request: PageRequest, order: tuple[str, ...], total_count: int
+) -> Page[T]:
+    """The page of `rows`: up to `page_size(request) + 1` rows read onward from the request's
+    cursor (from its end when `backwards`), the one past the page telling there are more."""
+    size = page_size(request)
+    if backwards(request):
         items = list(reversed(rows[:size]))
         has_previous_page, has_next_page = len(rows) > size, request.before is not None
     else:
-        size = request.first if request.first is not None else DEFAULT_PAGE_SIZE
-        rows = await window.order_by(*forward_order).limit(size + 1)
         items = rows[:size]
         has_next_page, has_previous_page = len(rows) > size, request.after is not None
     return Page(
@@ -171,3 +160,37 @@ async def paginate(
         has_previous_page=has_previous_page,
         total_count=total_count,
     )
+
+
+async def paginate(
+    queryset: QuerySet[RecordT],
+    request: PageRequest,
+    order: tuple[str, ...] = ("id",),
+    *,
+    descending: bool = False,
+) -> Page[RecordT]:
+    """One page of `queryset` in `order` (whose last field must be unique), newest first when
+    `descending`."""
+    check_request(request)
+    total_count = await queryset.count()
+    onward, back = ("lt", "gt") if descending else ("gt", "lt")
+    ascending_fields = list(order)
+    descending_fields = [f"-{field}" for field in order]
+    forward_order, backward_order = (
+        (descending_fields, ascending_fields)
+        if descending
+        else (ascending_fields, descending_fields)
+    )
+    window = queryset
+    if request.after is not None:
+        window = window.filter(
+            _beyond(order, decode_cursor(request.after, order, "after", queryset.model), onward)
+        )
+    if request.before is not None:
+        window = window.filter(
+            _beyond(order, decode_cursor(request.before, order, "before", queryset.model), back)
+        )
+    rows = await window.order_by(*(backward_order if backwards(request) else forward_order)).limit(
+        page_size(request) + 1
+    )
+    return window_page(rows, request, order, total_count)

@@ -1,6 +1,9 @@
 """Risk flags: what a person should look at about a member's movement (a velocity limit the
 brand flags rather than refuses, …), written with the movement; admins review them, and the
-brand's own webhook endpoints hear of each (`risk.flagged`)."""
+brand's own webhook endpoints hear of each (`risk.flagged`).
+
+Design: docs/ledger.md, "Fraud controls around a movement".
+"""
 
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from domain.errors import DomainError, ErrorCode
 from domain.idempotency import run_once
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
+from domain.rules.engine import MemberFacts
 from domain.runtime import Backends
 from domain.webhooks import EventType, own_endpoints_sql, risk_flag_event, write_events
 
@@ -60,10 +64,10 @@ def quick_redeem(lots: list[Any], now: datetime) -> dict[str, Any] | None:
             "earnedAt": min(lot.earned_at for lot in recent).isoformat()}  # fmt: skip
 
 
-def purchase_flags(total: Decimal, facts: Any) -> list[tuple[str, dict[str, Any]]]:
-    """The flags a purchase raises: far above the member's own usual, or one of many in minutes
-    (`facts`: the earn's MemberFacts)."""
-    flags = []
+def purchase_flags(total: Decimal, facts: MemberFacts) -> list[tuple[str, dict[str, Any]]]:
+    """The flags a purchase raises: far above the member's own usual, or one of many in
+    minutes."""
+    flags: list[tuple[str, dict[str, Any]]] = []
     usual = facts.usual_total
     if facts.recent_purchases >= USUAL_AFTER and usual and total > LARGE_PURCHASE_TIMES * usual:
         flags.append(("LARGE_PURCHASE", {"total": str(total), "usual": f"{usual:.2f}"}))

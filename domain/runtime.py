@@ -20,6 +20,15 @@ from subscriptions.bus import EventBus
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 
 
+# A flash-sale win's transaction: its statements' timeout.
+STATEMENT_TIMEOUT_MS = 2000
+# The transaction commits only this long before the hold's deadline or earlier, and the
+# reconciler releases a hold only this long after it: a commit never meets a release.
+DEADLINE_MARGIN_MS = 3000
+# A shorter hold would leave its transaction no time to commit: nothing would ever sell.
+MIN_HOLD_SECONDS = (DEADLINE_MARGIN_MS + STATEMENT_TIMEOUT_MS) / 1000 + 1
+
+
 @dataclass(frozen=True)
 class FlashSaleLimits:
     """How long a flash-sale hold waits for its transaction, and how often a member may try."""

@@ -9,7 +9,7 @@ changes nothing.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.expressions import Subquery
 from tortoise.queryset import QuerySet
 
-from db.models import Member, MemberFilter, MemberSegment, MemberTag, Tier
+from db.models import FilterSpecJson, Member, MemberFilter, MemberSegment, MemberTag, Tier
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import change_once, run_once
 from domain.insights.reports import SEGMENTS
@@ -50,14 +50,18 @@ class FilterSpec:
     tags: tuple[str, ...] = ()
     search: str | None = None
 
-    def as_json(self) -> dict[str, Any]:
-        stored = asdict(self)
-        for moment in ("joined_from", "joined_to"):
-            stored[moment] = stored[moment].isoformat() if stored[moment] else None
-        return stored
+    def as_json(self) -> FilterSpecJson:
+        return {
+            "tier_codes": list(self.tier_codes),
+            "segments": list(self.segments),
+            "joined_from": self.joined_from.isoformat() if self.joined_from else None,
+            "joined_to": self.joined_to.isoformat() if self.joined_to else None,
+            "tags": list(self.tags),
+            "search": self.search,
+        }
 
     @classmethod
-    def of_json(cls, stored: dict[str, Any]) -> FilterSpec:
+    def of_json(cls, stored: FilterSpecJson) -> FilterSpec:
         return cls(
             tier_codes=tuple(stored["tier_codes"]),
             segments=tuple(stored["segments"]),
@@ -212,4 +216,4 @@ async def member_filters(principal: Principal) -> list[MemberFilter]:
 
 async def tags(member_id: int) -> list[str]:
     """The member's tags, in order."""
-    return sorted(await MemberTag.filter(member_id=member_id).values_list("tag", flat=True))
+    return sorted(tagged.tag for tagged in await MemberTag.filter(member_id=member_id))

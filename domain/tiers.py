@@ -8,14 +8,19 @@ member who has fallen below their tier's goes down only at the evaluation
 (`pointsmall evaluate-tiers`, and daily in serve), one tier at a time. A tier bought with
 points (a TIER_UPGRADE item) is a floor until its date: the member goes up to it at once, and
 no evaluation takes them below it before then.
+
+A brand's admins set its tiers with `save_tier`, and seeding with `ensure_tier`.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import cast
 from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -23,11 +28,14 @@ from tortoise.connection import get_connection
 from tortoise.transactions import in_transaction
 
 from db.models import Balance, Brand, Member, NoticeKind, Tier, TierChange, TierMetric
+from domain.errors import DomainError, ErrorCode
+from domain.idempotency import change_once
 from domain.insights.rollups import qualifying_since
 from domain.ledger.policy import add_months
 from domain.member_facts import forget_facts
 from domain.notices.outbox import NoticeDraft, publish_notices, record
-from domain.rules.config import earning_config
+from domain.principal import Principal
+from domain.rules.config import earning_changed, earning_config
 from domain.runtime import Backends
 
 log = logging.getLogger(__name__)
@@ -186,8 +194,8 @@ async def buy_tier(
 ) -> TierChange | None:
     """A TIER_UPGRADE redemption: the tier becomes the member's floor for `months` (from the end
     of the same floor still running, else from now), and they go up to it at once."""
-    running = member.tier_floor_id == tier_id and member.tier_floor_until
-    start = max(member.tier_floor_until, now) if running else now
+    running = member.tier_floor_until if member.tier_floor_id == tier_id else None
+    start = max(running, now) if running is not None else now
     member.tier_floor_id = tier_id
     member.tier_floor_until = _months_before(start, -months)
     member.tier_floor_redemption_id = redemption_id
@@ -246,7 +254,7 @@ async def evaluate_member(rt: Backends, member_id: int) -> int | None:
         # The balance row first, as movements lock it: no upgrade on an earn races with this.
         await Balance.select_for_update().using_db(connection).get(member_id=member_id)
         member = await Member.select_for_update().using_db(connection).get(id=member_id)
-        brand = await Brand.get(id=member.brand_id).using_db(connection)
+        brand = await Brand.get(id=member.brand_id, using_db=connection)
         drafts: list[NoticeDraft] = []
         change = await requalify(connection, member, brand, now, may_go_down=True, notices=drafts)
         if change is None:
@@ -257,8 +265,9 @@ async def evaluate_member(rt: Backends, member_id: int) -> int | None:
     if change is None:
         return None
     await forget_facts(rt, member_id)
-    await publish_tier_changes(rt, member_id, [change.id])
-    return change.id
+    change_id: int = change.id
+    await publish_tier_changes(rt, member_id, [change_id])
+    return change_id
 
 
 async def evaluate_tiers(
@@ -271,10 +280,129 @@ async def evaluate_tiers(
     members = Member.all()
     if brand_code is not None:
         members = members.filter(brand__code=brand_code)
-    member_ids = await members.order_by("id").values_list("id", flat=True)
+    # A flat values_list gives the column's values (Tortoise types them as rows).
+    member_ids = cast(list[int], await members.order_by("id").values_list("id", flat=True))
     changed = 0
     for done, member_id in enumerate(member_ids, start=1):
         changed += await evaluate_member(rt, member_id) is not None
         if progress is not None:
             progress(done, len(member_ids))
     return changed
+
+
+# ---------------------------------------------------------------- tiers as admins set them
+
+
+@dataclass(frozen=True, slots=True)
+class TierSpec:
+    code: str
+    name: str
+    rank: int
+    qualifying_points: int = 0
+    earn_multiplier: Decimal = Decimal("1")
+    discount_percent: int = 0
+    birthday_bonus_points: int = 0
+    flash_sale_early_access_minutes: int = 0
+
+
+TIER_CODE = re.compile(r"^[A-Z0-9_]{1,32}$")
+
+
+def check_tier(spec: TierSpec) -> None:
+    """Field by field: what a tier may be, whatever the others are."""
+    checks = (
+        (bool(TIER_CODE.match(spec.code)), "code", "Code: 1 to 32 of A-Z, 0-9 and _."),
+        (1 <= len(spec.name.strip()) <= 120, "name", "Name: 1 to 120 characters."),
+        (0 <= spec.rank <= 100, "rank", "Rank: 0 (the base tier) to 100."),
+        (0 <= spec.qualifying_points <= 2**31 - 1, "qualifyingPoints", "Must be 0 or more."),
+        (0 <= spec.earn_multiplier <= 10, "earnMultiplier", "From 0 to 10."),
+        (0 <= spec.discount_percent <= 100, "discountPercent", "From 0 to 100."),
+        (0 <= spec.birthday_bonus_points <= 1_000_000, "birthdayBonusPoints", "From 0."),
+        (
+            0 <= spec.flash_sale_early_access_minutes <= 7 * 24 * 60,
+            "flashSaleEarlyAccessMinutes",
+            "From 0 to a week.",
+        ),
+    )
+    for holds, field, message in checks:
+        if not holds:
+            raise DomainError(ErrorCode.INVALID_INPUT, message, ["input", field])
+
+
+async def save_tier(principal: Principal, spec: TierSpec, key: str | None = None) -> Tier:
+    """Create the brand's tier of this code, or change it; ranks stay unique, the base tier
+    (rank 0) needs no points, and a higher rank always needs more qualifying points; once per
+    idempotency key."""
+    check_tier(spec)
+    if (spec.rank == 0) != (spec.qualifying_points == 0):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "The base tier (rank 0), and only it, qualifies with 0 points.",
+            ["input", "qualifyingPoints"],
+        )
+
+    async def save(connection: BaseDBAsyncClient) -> Tier:
+        # One admin's change at a time per brand: the ordering check reads all its tiers.
+        await Brand.select_for_update().using_db(connection).get(id=principal.brand_id)
+        tiers = await Tier.filter(brand_id=principal.brand_id).using_db(connection)
+        existing = next((tier for tier in tiers if tier.code == spec.code), None)
+        others = [tier for tier in tiers if tier is not existing]
+        if existing is not None and existing.rank == 0 and spec.rank != 0:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "The base tier keeps rank 0.", ["input", "rank"]
+            )
+        if any(tier.rank == spec.rank for tier in others):
+            raise DomainError(
+                ErrorCode.DUPLICATE, f"Another tier has rank {spec.rank}.", ["input", "rank"]
+            )
+        out_of_order = [
+            tier.code
+            for tier in others
+            if (tier.rank < spec.rank) != (tier.qualifying_points < spec.qualifying_points)
+        ]
+        if out_of_order:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                "A higher rank needs more qualifying points than every lower one "
+                f"(compare {', '.join(sorted(out_of_order))}).",
+                ["input", "qualifyingPoints"],
+            )
+        values = {
+            "name": spec.name.strip(),
+            "rank": spec.rank,
+            "qualifying_points": spec.qualifying_points,
+            "earn_multiplier": spec.earn_multiplier,
+            "discount_percent": spec.discount_percent,
+            "birthday_bonus_points": spec.birthday_bonus_points,
+            "flash_sale_early_access_minutes": spec.flash_sale_early_access_minutes,
+        }
+        await earning_changed(connection, principal.brand_id)
+        if existing is None:
+            return await Tier.create(
+                brand_id=principal.brand_id, code=spec.code, using_db=connection, **values
+            )
+        await existing.update_from_dict(values).save(using_db=connection)
+        return existing
+
+    return await change_once(principal, "saveTier", key, asdict(spec), Tier, save)
+
+
+async def ensure_tier(brand: Brand, spec: TierSpec) -> Tier:
+    """The brand's tier of that rank, created or brought in line with the spec."""
+    values = {
+        "code": spec.code,
+        "name": spec.name,
+        "qualifying_points": spec.qualifying_points,
+        "earn_multiplier": spec.earn_multiplier,
+        "discount_percent": spec.discount_percent,
+        "birthday_bonus_points": spec.birthday_bonus_points,
+        "flash_sale_early_access_minutes": spec.flash_sale_early_access_minutes,
+    }
+    async with in_transaction() as connection:
+        await earning_changed(connection, brand.id)
+        tier, created = await Tier.get_or_create(
+            brand=brand, rank=spec.rank, defaults=values, using_db=connection
+        )
+        if not created:
+            await tier.update_from_dict(values).save(using_db=connection)
+    return tier

@@ -6,6 +6,8 @@ a risk flag for review, as the brand chooses.
 Each limit is a counter in Redis per window (fixed, in UTC: the hour, the day); one script checks
 and takes every counter of a movement at once, so two processes never both pass the last
 place. A movement taken that then fails or replays gives its places back.
+
+Design: docs/ledger.md, "Fraud controls around a movement".
 """
 
 from __future__ import annotations

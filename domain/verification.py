@@ -5,6 +5,8 @@ money), or by a member with an open risk flag, a redemption needs a one-time cod
 a VERIFICATION_CODE notice through the brand's gateways (never the inbox); in development the
 code is also answered, for trying it out. The redemption repeated with the code goes through:
 a code is single-use, expires, and is gone after MAX_ATTEMPTS wrong tries.
+
+Design: docs/ledger.md, "Fraud controls around a movement".
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
-from db.models import Brand, NoticeKind, RiskFlag, RiskFlagStatus
+from db.models import Brand, NoticeKind, RiskFlag, RiskFlagStatus, StepUpJson
 from db.rate_limits import VERIFY_CODE_LUA
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import change_once, check_key
@@ -47,8 +49,10 @@ async def request_code(rt: Backends, principal: Principal, key: str) -> str | No
     first call did."""
     check_key(key)
     member_id = principal.member_id
+    assert member_id is not None  # only a member asks (schema: IsMember)
     answered = rt.keys.key("verify", member_id, "key", hashlib.sha256(key.encode()).hexdigest())
-    if (first := await rt.redis.get(answered)) is not None:
+    # The client decodes every answer (decode_responses): a string.
+    if (first := cast(str | None, await rt.redis.get(answered))) is not None:
         return first or None
     gate = rt.keys.key("verify", member_id, "asked")
     if not await rt.redis.set(gate, "1", nx=True, px=int(REQUEST_EVERY.total_seconds() * 1000)):
@@ -66,7 +70,7 @@ async def request_code(rt: Backends, principal: Principal, key: str) -> str | No
         await pipe.execute()
     now = rt.clock.now()
     async with in_transaction() as connection:
-        brand = await Brand.get(id=principal.brand_id).using_db(connection)
+        brand = await Brand.get(id=principal.brand_id, using_db=connection)
         draft = NoticeDraft(
             member_id, NoticeKind.VERIFICATION_CODE, f"code:{secrets.token_hex(8)}",
             {"code": code, "minutes": int(CODE_TTL.total_seconds() // 60)},
@@ -105,19 +109,24 @@ class StepUp:
 
     @classmethod
     def of(cls, brand: Brand) -> StepUp:
-        step_up = brand.step_up or {}
-        value = step_up.get("value")
+        step_up = brand.step_up
+        if step_up is None:
+            return cls(False, None, None, False)
+        value = step_up["value"]
         return cls(
-            bool(brand.step_up), step_up.get("points"),
-            Decimal(value) if value is not None else None, bool(step_up.get("flagged")),
+            True, step_up["points"], Decimal(value) if value is not None else None,
+            step_up["flagged"],
         )  # fmt: skip
 
 
 def threshold_passed(brand: Brand, points: int, cash: Decimal) -> bool:
-    step_up = brand.step_up or {}
+    step_up = brand.step_up
+    if step_up is None:
+        return False
+    above_points, above_value = step_up["points"], step_up["value"]
     value = Decimal(points) * brand.point_value + cash
-    return (step_up.get("points") is not None and points > int(step_up["points"])) or (
-        step_up.get("value") is not None and value > Decimal(str(step_up["value"]))
+    return (above_points is not None and points > above_points) or (
+        above_value is not None and value > Decimal(above_value)
     )
 
 
@@ -153,20 +162,22 @@ async def verify_redemption(
 
 
 async def set_step_up(principal: Principal, settings: dict[str, Any] | None, key: str) -> Brand:
-    """The brand's step-up thresholds (None: off); once per idempotency key."""
+    """The brand's step-up thresholds (None: off), given as `points`, `value` (money) and
+    `flagged`; once per idempotency key."""
+    stored: StepUpJson | None = None
     if settings is not None:
         points, value = settings.get("points"), settings.get("value")
         if (points is not None and points < 0) or (value is not None and value < 0):
             raise DomainError(ErrorCode.INVALID_INPUT, "Thresholds are not negative.")
-        settings = {"points": points, "value": None if value is None else str(value),
-                    "flagged": bool(settings.get("flagged"))}  # fmt: skip
+        stored = {"points": points, "value": None if value is None else str(value),
+                  "flagged": bool(settings.get("flagged"))}  # fmt: skip
 
     async def save(connection: BaseDBAsyncClient) -> Brand:
-        brand = await Brand.get(id=principal.brand_id).using_db(connection)
-        brand.step_up = settings
+        brand = await Brand.get(id=principal.brand_id, using_db=connection)
+        brand.step_up = stored
         await brand.save(using_db=connection, update_fields=["step_up"])
         return brand
 
     return await change_once(
-        principal, "setStepUpVerification", key, {"settings": settings}, Brand, save
+        principal, "setStepUpVerification", key, {"settings": stored}, Brand, save
     )

@@ -11,6 +11,8 @@ by hand). With tracing on, a delivery continues the trace of the change it tells
 
 An endpoint is a partner's, or the brand's own (no partner: its fraud desk, …); which events it
 may subscribe to depends on whose it is (PARTNER_EVENTS, BRAND_EVENTS).
+
+Design: docs/events.md, "The outboxes: webhooks and notice gateways".
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -38,7 +40,17 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
 from tortoise.queryset import QuerySet
 
-from db.models import DeliveryStatus, Partner, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from db.models import (
+    CatalogItem,
+    Coupon,
+    DeliveryStatus,
+    NoticeDelivery,
+    Partner,
+    Redemption,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from db.sql import Sql
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import change_once
@@ -46,6 +58,9 @@ from domain.ids import encode_id
 from domain.pagination import Page, PageRequest, paginate
 from domain.principal import Principal, Role
 from domain.runtime import Backends, IPAddress, WebhookPolicy
+
+# A webhook's delivery or a notice's: both are posted, retried and sent again alike.
+Delivery = TypeVar("Delivery", WebhookDelivery, NoticeDelivery)
 
 
 class EventType(Enum):
@@ -304,7 +319,7 @@ RETURNING id
 
 def retry_delay(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, … up to 2 h, each jittered by ±50%: about a day holds ~16 tries."""
-    base = min(FIRST_RETRY * 2 ** (attempts - 1), LONGEST_WAIT)
+    base = min(FIRST_RETRY * 2.0 ** (attempts - 1), LONGEST_WAIT)
     return base * random.uniform(0.5, 1.5)
 
 
@@ -357,7 +372,7 @@ async def attempt(
     rt: Backends,
     client: httpx.AsyncClient,
     post: Post,
-    delivery: Any,
+    delivery: WebhookDelivery | NoticeDelivery,
     trace: AbstractContextManager[object] | None = None,
 ) -> bool:
     """Post once and keep the outcome on the delivery (a webhook's or a notice's): DELIVERED
@@ -371,7 +386,8 @@ async def attempt(
         "X-Pointsmall-Timestamp": timestamp,
         "X-Pointsmall-Signature": sign(post.secret, timestamp, post.body),
     }
-    status_code, error = None, None
+    status_code: int | None = None
+    error: str | None = None
     try:
         # Checked again (a name may resolve elsewhere by now), and posted to the address that
         # was checked: a second resolution could be answered with another (DNS rebinding).
@@ -445,14 +461,14 @@ async def send_again(
     operation: str,
     key: str | None,
     delivery_id: int,
-    deliveries: QuerySet[Any],
+    deliveries: QuerySet[Delivery],
     now: datetime,
-) -> Any:
+) -> Delivery:
     """Send delivery `delivery_id`, found among `deliveries` (the caller's: a webhook's or a
     notice's), again soon, whatever became of it (a DEAD one gets a new day); NOT_FOUND if it
     is not there; once per idempotency key."""
 
-    async def again(connection: BaseDBAsyncClient) -> Any:
+    async def again(connection: BaseDBAsyncClient) -> Delivery:
         delivery = await deliveries.filter(id=delivery_id).using_db(connection).first()
         if delivery is None:
             raise DomainError(ErrorCode.NOT_FOUND, "No such delivery.", ["input", "id"])
@@ -479,7 +495,7 @@ async def redeliver(
     return await send_again(principal, "redeliverWebhook", key, delivery_id, deliveries, now)
 
 
-def redemption_event(redemption: Any, item: Any, member_code: str) -> dict[str, Any]:
+def redemption_event(redemption: Redemption, item: CatalogItem, member_code: str) -> dict[str, Any]:
     """What a partner learns of a redemption of its offer (never the member's personal data)."""
     return {
         "redemptionId": encode_id("Redemption", redemption.id),
@@ -491,8 +507,9 @@ def redemption_event(redemption: Any, item: Any, member_code: str) -> dict[str, 
     }
 
 
-def coupon_event(coupon: Any, item: Any, reference: str) -> dict[str, Any]:
+def coupon_event(coupon: Coupon, item: CatalogItem, reference: str) -> dict[str, Any]:
     """What a partner learns of one of its offer's coupons used at a till."""
+    assert coupon.redemption_id is not None  # a coupon in use was issued by a redemption
     return {
         "code": coupon.code,
         "redemptionId": encode_id("Redemption", coupon.redemption_id),
@@ -501,7 +518,7 @@ def coupon_event(coupon: Any, item: Any, reference: str) -> dict[str, Any]:
     }
 
 
-def offer_event(item: Any) -> dict[str, Any]:
+def offer_event(item: CatalogItem) -> dict[str, Any]:
     """What a partner learns when the brand approves its offer."""
     return {"itemId": encode_id("CatalogItem", item.id), "sku": item.sku, "name": item.name}
 

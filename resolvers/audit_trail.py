@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
 
-from domain import audit_trail
+from domain import audit_trail, records
 from resolvers.connections import ConnectionView, page_request, to_connection
-from resolvers.context import principal_of
+from resolvers.context import Info, principal_of
 
 
 async def audit_trail_page(
-    info: Any,
+    info: Info,
     actor: str | None,
     operation: str | None,
     since: datetime | None,
@@ -21,12 +20,12 @@ async def audit_trail_page(
     after: str | None,
     last: int | None,
     before: str | None,
-) -> ConnectionView:
+) -> ConnectionView[records.AuditEntry]:
     page = await audit_trail.trail_page(
         principal_of(info), actor, operation, since, until, page_request(first, after, last, before)
     )
     return to_connection(page)
 
 
-def input_of(entry: Any) -> str:
+def input_of(entry: records.AuditEntry) -> str:
     return json.dumps(entry.input, ensure_ascii=False, sort_keys=True)

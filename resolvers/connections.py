@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Generic, TypeVar
 
-from domain.pagination import Page, PageRequest
+from domain.pagination import Page, PageRequest, RecordT
+
+NodeT = TypeVar("NodeT")
 
 
 @dataclass(frozen=True, slots=True)
-class EdgeView:
+class EdgeView(Generic[NodeT]):
     cursor: str
-    node: Any
+    node: NodeT
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,8 +25,8 @@ class PageInfoView:
 
 
 @dataclass(frozen=True, slots=True)
-class ConnectionView:
-    edges: list[EdgeView]
+class ConnectionView(Generic[NodeT]):
+    edges: list[EdgeView[NodeT]]
     page_info: PageInfoView
     total_count: int
 
@@ -35,7 +37,7 @@ def page_request(
     return PageRequest(first=first, after=after, last=last, before=before)
 
 
-def to_connection(page: Page[Any]) -> ConnectionView:
+def to_connection(page: Page[RecordT]) -> ConnectionView[RecordT]:
     return ConnectionView(
         edges=[
             EdgeView(cursor, item) for cursor, item in zip(page.cursors, page.items, strict=True)

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
+import strawberry
+
 from domain.errors import DomainError, ErrorCode
 from domain.ids import encode_id, parse_id
 
-__all__ = ["decode_id", "encode_id", "parse_id"]
+__all__ = ["ByIdFields", "decode_id", "encode_id", "parse_id"]
+
+
+class ByIdFields(Protocol):
+    """An input that names one record by its global id, with the call's idempotency key."""
+
+    id: strawberry.ID
+    idempotency_key: str
 
 
 def decode_id(global_id: str, expected_type: str, field: str) -> int:

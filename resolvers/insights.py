@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import date, datetime
+from decimal import Decimal
 
+from domain import records
 from domain.insights import reports
 from domain.insights.reports import Figures, GroupBy
 from resolvers.connections import ConnectionView, page_request, to_connection
-from resolvers.context import principal_of
+from resolvers.context import Info, now_of, principal_of
 
 
 @dataclass(frozen=True)
@@ -17,75 +18,75 @@ class InsightsView:
     brand_id: int
 
 
-def insights(info: Any) -> InsightsView:
+def insights(info: Info) -> InsightsView:
     return InsightsView(principal_of(info).brand_id)
 
 
-async def figures(info: Any, view: InsightsView) -> Figures:
-    return Figures(await info.context.loaders.brand_by_id.load(view.brand_id))
+async def figures(info: Info, view: InsightsView) -> Figures:
+    return Figures(await info.context.loaders.brand(view.brand_id))
 
 
-def _now(info: Any) -> Any:
-    return info.context.backends.clock.now()
-
-
-async def currency(info: Any, view: InsightsView) -> str:
+async def currency(info: Info, view: InsightsView) -> str:
     return (await figures(info, view)).brand.currency
 
 
-async def point_value(info: Any, view: InsightsView) -> Any:
+async def point_value(info: Info, view: InsightsView) -> Decimal:
     return (await figures(info, view)).brand.point_value
 
 
-async def rolled_up_at(info: Any, view: InsightsView) -> Any:
+async def rolled_up_at() -> datetime | None:
     return await reports.rolled_up_at()
 
 
-async def liability(info: Any, view: InsightsView, as_of: date | None) -> Any:
-    return await reports.liability(await figures(info, view), as_of, _now(info))
+async def liability(info: Info, view: InsightsView, as_of: date | None) -> reports.Liability:
+    return await reports.liability(await figures(info, view), as_of, now_of(info))
 
 
-async def expiring_forecast(info: Any, view: InsightsView, months: int) -> Any:
-    return await reports.expiring_forecast(await figures(info, view), months, _now(info))
+async def expiring_forecast(
+    info: Info, view: InsightsView, months: int
+) -> list[reports.MonthPoints]:
+    return await reports.expiring_forecast(await figures(info, view), months, now_of(info))
 
 
-async def breakage(info: Any, view: InsightsView, start: date, end: date) -> Any:
+async def breakage(info: Info, view: InsightsView, start: date, end: date) -> reports.Breakage:
     return await reports.breakage(await figures(info, view), start, end)
 
 
 async def earn_burn(
-    info: Any, view: InsightsView, start: date, end: date, group_by: GroupBy
-) -> Any:
+    info: Info, view: InsightsView, start: date, end: date, group_by: GroupBy
+) -> list[reports.EarnBurn]:
     return await reports.earn_burn(await figures(info, view), start, end, group_by)
 
 
-async def redemptions(info: Any, view: InsightsView, start: date, end: date) -> Any:
+async def redemptions(
+    info: Info, view: InsightsView, start: date, end: date
+) -> reports.Redemptions:
     figures_ = await figures(info, view)
     return await reports.redemptions(info.context.backends, figures_, start, end)
 
 
-async def members(info: Any, view: InsightsView, start: date, end: date) -> Any:
+async def members(info: Info, view: InsightsView, start: date, end: date) -> reports.MemberFigures:
     return await reports.members(await figures(info, view), start, end)
 
 
-async def segments(info: Any, view: InsightsView) -> Any:
+async def segments(info: Info, view: InsightsView) -> reports.Segments:
     return await reports.segments(await figures(info, view))
 
 
 async def high_value_members(
-    info: Any,
+    info: Info,
     view: InsightsView,
     segment: str | None,
     first: int | None,
     after: str | None,
     last: int | None,
     before: str | None,
-) -> ConnectionView:
+) -> ConnectionView[records.MemberSegment]:
     page = await reports.high_value_members(
         await figures(info, view), segment, page_request(first, after, last, before)
     )
     return to_connection(page)
 
 
-async def member_of_score(info: Any, score: Any) -> Any:
+async def member_of_score(info: Info, score: records.MemberSegment) -> records.Member | None:
     return await info.context.loaders.member_by_id.load(score.member_id)

@@ -2,17 +2,60 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
 
+import strawberry
+
+from domain import records
 from domain.ledger import live, movements, reads
 from domain.rules.engine import PurchaseLine, PurchaseRecord
 from resolvers.connections import ConnectionView, page_request, to_connection
-from resolvers.context import principal_of
+from resolvers.context import Info, principal_of
 from resolvers.ids import decode_id
 from resolvers.loaders import Loaders
-from resolvers.payloads import Payload, reports_user_errors
+from resolvers.payloads import PayloadView, reports_user_errors
+
+
+class PurchaseLineFields(Protocol):
+    sku: str
+    category: str
+    quantity: int
+    unit_price: Decimal
+
+
+class PurchaseFields(Protocol):
+    """A purchase, as recordPurchase's and previewEarn's inputs give it."""
+
+    order_ref: str
+    total: Decimal
+    store_code: str | None
+    occurred_at: datetime | None
+
+    @property
+    def lines(self) -> Sequence[PurchaseLineFields] | None: ...
+
+
+class RecordPurchaseFields(PurchaseFields, Protocol):
+    member_id: strawberry.ID
+    idempotency_key: str
+
+
+class ReversePurchaseFields(Protocol):
+    member_id: strawberry.ID
+    order_ref: str
+    amount: Decimal | None
+    idempotency_key: str
+
+
+class AdjustPointsFields(Protocol):
+    member_id: strawberry.ID
+    points: int
+    reason: str
+    idempotency_key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,24 +67,33 @@ class EarnComponentView:
 
 @dataclass(frozen=True, slots=True)
 class BalanceChangeView:
-    member: Any
-    entry: Any
+    member: records.Member
+    entry: records.LedgerEntry
     available: int
     version: int
 
 
-def prime_balance(info: Any, member_id: int, balance: reads.BalanceView | None) -> None:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MovementPayloadView(PayloadView):
+    """A movement's payload: recordPurchase's, reversePurchase's, adjustPoints' and
+    completeTask's."""
+
+    entry: records.LedgerEntry | None
+    member: records.Member | None
+
+
+def prime_balance(info: Info, member_id: int, balance: reads.BalanceView | None) -> None:
     """The balance a movement left is known: the payload's `points` need not read it again."""
     if balance is not None:
         info.context.loaders.balance_by_member_id.prime(member_id, balance)
 
 
-def moved(info: Any, movement: movements.Movement) -> Payload:
+def moved(info: Info, movement: movements.Movement) -> MovementPayloadView:
     prime_balance(info, movement.member.id, movement.balance)
-    return Payload(entry=movement.entry, member=movement.member)
+    return MovementPayloadView(entry=movement.entry, member=movement.member)
 
 
-def purchase_of(input: Any) -> PurchaseRecord:
+def purchase_of(input: PurchaseFields) -> PurchaseRecord:
     """The purchase a recordPurchase or previewEarn input describes."""
     return PurchaseRecord(
         order_ref=input.order_ref,
@@ -55,8 +107,8 @@ def purchase_of(input: Any) -> PurchaseRecord:
     )
 
 
-@reports_user_errors
-async def record_purchase(info: Any, input: Any) -> Payload:
+@reports_user_errors(MovementPayloadView)
+async def record_purchase(info: Info, input: RecordPurchaseFields) -> MovementPayloadView:
     member_id = decode_id(input.member_id, "Member", "memberId")
     purchase = purchase_of(input)
     return moved(
@@ -67,8 +119,8 @@ async def record_purchase(info: Any, input: Any) -> Payload:
     )
 
 
-@reports_user_errors
-async def reverse_purchase(info: Any, input: Any) -> Payload:
+@reports_user_errors(MovementPayloadView)
+async def reverse_purchase(info: Info, input: ReversePurchaseFields) -> MovementPayloadView:
     member_id = decode_id(input.member_id, "Member", "memberId")
     return moved(
         info,
@@ -83,8 +135,8 @@ async def reverse_purchase(info: Any, input: Any) -> Payload:
     )
 
 
-@reports_user_errors
-async def adjust_points(info: Any, input: Any) -> Payload:
+@reports_user_errors(MovementPayloadView)
+async def adjust_points(info: Info, input: AdjustPointsFields) -> MovementPayloadView:
     member_id = decode_id(input.member_id, "Member", "memberId")
     return moved(
         info,
@@ -99,7 +151,9 @@ async def adjust_points(info: Any, input: Any) -> Payload:
     )
 
 
-def balance_of(info: Any, member: Any) -> Any:
+def balance_of(
+    info: Info, member: records.Member
+) -> reads.BalanceView | Awaitable[reads.BalanceView | None] | None:
     """The member's balance: at once when the request knows it already (a movement's payload
     was primed with it), so the response's completion stays synchronous; else an awaitable,
     loaded together with the other members' of the response."""
@@ -110,37 +164,40 @@ def balance_of(info: Any, member: Any) -> Any:
     return loader.load(member.id)
 
 
-async def expiring(info: Any, balance: Any, within_days: int) -> list[Any]:
+async def expiring(
+    info: Info, balance: reads.BalanceView, within_days: int
+) -> list[reads.ExpiringPoints]:
     return await reads.expiring(balance.member_id, info.context.backends.clock.now(), within_days)
 
 
 async def ledger_of(
-    info: Any,
-    member: Any,
+    info: Info,
+    member: records.Member,
     first: int | None,
     after: str | None,
     last: int | None,
     before: str | None,
-    kind: Any,
-) -> ConnectionView:
+    kind: records.LedgerKind | None,
+) -> ConnectionView[records.LedgerEntry]:
     request = page_request(first, after, last, before)
     return to_connection(await reads.ledger_page(principal_of(info), member.id, kind, request))
 
 
 def components_of(breakdown: list[dict[str, Any]]) -> list[EarnComponentView]:
+    """An earn's breakdown, as its entry keeps it (JSON: rule, description, points)."""
     return [EarnComponentView(**component) for component in breakdown]
 
 
-def breakdown_of(entry: Any) -> list[EarnComponentView]:
+def breakdown_of(entry: records.LedgerEntry) -> list[EarnComponentView]:
     return components_of(entry.breakdown)
 
 
-async def store_of(info: Any, entry: Any) -> Any:
+async def store_of(info: Info, entry: records.LedgerEntry) -> records.Store | None:
     return await info.context.loaders.store_by_id.load(entry.store_id) if entry.store_id else None
 
 
 async def balance_changed(
-    info: Any, member_id: str | None, since_version: int | None
+    info: Info, member_id: str | None, since_version: int | None
 ) -> AsyncIterator[BalanceChangeView]:
     """Check access first (a refusal is the subscription's error), then stream the changes."""
     context = info.context

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from domain import brands, members, risk
 from domain.catalog import items, redemptions
@@ -12,10 +11,11 @@ from domain.ledger import reads
 from domain.notices import gateway, inbox
 from domain.principal import Principal
 from domain.rules import admin
-from resolvers.context import principal_of
+from resolvers.context import Info, principal_of
 from resolvers.ids import parse_id
 
-NodeFinder = Callable[[Principal, str, int], Awaitable[Any]]
+# A finder's record: any of the node types' records.
+NodeFinder = Callable[[Principal, str, int], Awaitable[object | None]]
 
 # Each area's visibility rule for its node types; an unlisted type resolves to null.
 NODE_FINDERS: dict[str, NodeFinder] = {
@@ -32,7 +32,7 @@ NODE_FINDERS: dict[str, NodeFinder] = {
 }
 
 
-async def node(info: Any, global_id: str) -> Any:
+async def node(info: Info, global_id: str) -> object | None:
     parsed = parse_id(global_id)
     if parsed is None:
         return None

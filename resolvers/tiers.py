@@ -5,25 +5,24 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from domain import tiers
+from domain import records, tiers
 from domain.ledger import live
-from resolvers.context import principal_of
+from resolvers.context import Info, now_of, principal_of
 from resolvers.ids import decode_id
 from resolvers.loaders import Loaders
 
 
 @dataclass(frozen=True, slots=True)
 class TierChangeView:
-    member: Any
-    previous: Any
-    current: Any
+    member: records.Member
+    previous: records.Tier | None
+    current: records.Tier | None
     changed_at: datetime
 
 
-async def progress_of(info: Any, member: Any) -> Any:
-    return await tiers.progress(member, info.context.backends.clock.now())
+async def progress_of(info: Info, member: records.Member) -> tiers.TierProgress:
+    return await tiers.progress(member, now_of(info))
 
 
 def qualifying_of(progress: tiers.TierProgress) -> int:
@@ -34,7 +33,7 @@ def to_next_of(progress: tiers.TierProgress) -> int | None:
     return progress.to_next
 
 
-async def tier_changed(info: Any, member_id: str | None) -> AsyncIterator[TierChangeView]:
+async def tier_changed(info: Info, member_id: str | None) -> AsyncIterator[TierChangeView]:
     """Check access first (a refusal is the subscription's error), then stream the changes."""
     context = info.context
     principal = principal_of(info)

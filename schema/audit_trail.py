@@ -6,9 +6,11 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
-from strawberry.types import Info
 
+from domain import records
 from resolvers import audit_trail as resolve
+from resolvers.connections import ConnectionView
+from resolvers.context import Info
 from schema.permissions import IsBrandAdmin
 from schema.relay import Connection, Node
 
@@ -27,8 +29,8 @@ class AuditEntry(Node):
     created_at: datetime
 
     @strawberry.field(description="What it was asked, as JSON, secrets left out.")
-    def input(self) -> str:
-        return resolve.input_of(self)
+    def input(self, entry: strawberry.Parent[records.AuditEntry]) -> str:
+        return resolve.input_of(entry)
 
 
 @strawberry.type
@@ -36,6 +38,7 @@ class AuditTrailQueries:
     @strawberry.field(
         permission_classes=[IsBrandAdmin],
         description="Newest first; kept for POINTSMALL_AUDIT_RETENTION_DAYS.",
+        graphql_type=Connection[AuditEntry],
     )
     async def audit_trail(
         self,
@@ -50,7 +53,7 @@ class AuditTrailQueries:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[AuditEntry]:
+    ) -> ConnectionView[records.AuditEntry]:
         return await resolve.audit_trail_page(
             info, actor, operation, from_, to, first, after, last, before
         )

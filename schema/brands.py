@@ -6,23 +6,25 @@ from datetime import datetime
 from decimal import Decimal
 
 import strawberry
-from strawberry.types import Info
 
-from domain.brands import ExpiryPolicy as DomainExpiryPolicy
-from domain.brands import TierMetric as DomainTierMetric
+from domain import brands, records
 from resolvers import brands as resolve
+from resolvers.context import Info
 from schema.errors import UserError
 from schema.permissions import HasBrand, IsBrandAdmin
+from schema.prechecks import PLANNED, PRECHECK, Precheck
 from schema.relay import Node
 
-ExpiryPolicy = strawberry.enum(
-    DomainExpiryPolicy,
+ExpiryPolicy = brands.ExpiryPolicy
+strawberry.enum(
+    ExpiryPolicy,
     name="ExpiryPolicy",
     description="ROLLING: points last expiryMonths after they are earned (through that day); "
     "FIXED_DATE: points earned in a year last through the clearing date of the next.",
 )
-TierMetric = strawberry.enum(
-    DomainTierMetric,
+TierMetric = records.TierMetric
+strawberry.enum(
+    TierMetric,
     name="TierMetric",
     description="What tiers qualify on over the brand's window (a tier's qualifyingPoints is "
     "its threshold in it): POINTS earned by purchases less what refunds took back; SPEND, "
@@ -47,9 +49,9 @@ class Tier(Node):
         description="Points earned in the qualification window needed to reach this tier."
     )
 
-    @strawberry.field
-    def benefits(self) -> TierBenefits:
-        return self  # type: ignore[return-value]  # the tier record carries its benefits
+    @strawberry.field(graphql_type=TierBenefits)
+    def benefits(self, tier: strawberry.Parent[records.Tier]) -> records.Tier:
+        return tier  # the tier record carries its benefits
 
 
 @strawberry.type
@@ -60,9 +62,11 @@ class Store(Node):
         description="Archived: it takes no purchases made since; its history stays."
     )
 
-    @strawberry.field
-    async def brand(self, info: Info) -> Brand:
-        return await resolve.brand_of_store(info, self)
+    @strawberry.field(graphql_type="Brand")
+    async def brand(
+        self, info: Info, store: strawberry.Parent[records.Store]
+    ) -> records.Brand | None:
+        return await resolve.brand_of_store(info, store)
 
 
 @strawberry.type
@@ -79,17 +83,23 @@ class Brand(Node):
         description="A purchase may be recorded up to this many days after it happened."
     )
 
-    @strawberry.field
-    async def stores(self, include_archived: bool = False) -> list[Store]:
-        return await resolve.stores_of(self, include_archived)
+    @strawberry.field(metadata={PLANNED: True}, graphql_type=list[Store])
+    async def stores(
+        self, brand: strawberry.Parent[records.Brand], include_archived: bool = False
+    ) -> list[records.Store]:
+        return await resolve.stores_of(brand, include_archived)
 
-    @strawberry.field
-    async def tiers(self) -> list[Tier]:
-        return await resolve.tiers_of(self)
+    @strawberry.field(graphql_type=list[Tier])
+    async def tiers(self, brand: strawberry.Parent[records.Brand]) -> list[records.Tier]:
+        return await resolve.tiers_of(brand)
 
-    @strawberry.field(permission_classes=[IsBrandAdmin], description="ADMIN: what it sets.")
-    def settings(self) -> BrandSettings:
-        return resolve.settings_of(self)
+    @strawberry.field(
+        permission_classes=[IsBrandAdmin],
+        description="ADMIN: what it sets.",
+        graphql_type="BrandSettings",
+    )
+    def settings(self, brand: strawberry.Parent[records.Brand]) -> brands.BrandSettings:
+        return resolve.settings_of(brand)
 
 
 @strawberry.type(description="What the brand's admin sets of it (updateBrandSettings).")
@@ -136,12 +146,26 @@ class BrandSettings:
 
 @strawberry.type
 class BrandQueries:
-    @strawberry.field(permission_classes=[HasBrand], description="The caller's brand.")
-    async def brand(self, info: Info) -> Brand:
+    @strawberry.field(
+        permission_classes=[HasBrand],
+        description="The caller's brand.",
+        # A document of this field alone is answered without execution (schema/prechecks.py).
+        metadata={
+            PRECHECK: Precheck(
+                resolve.answer_brand, assumes=(HasBrand,), answers=True, selected=True
+            )
+        },
+        graphql_type=Brand,
+    )
+    async def brand(self, info: Info) -> records.Brand:
         return await resolve.brand(info)
 
-    @strawberry.field(permission_classes=[HasBrand], description="The brand's tiers, by rank.")
-    async def tiers(self, info: Info) -> list[Tier]:
+    @strawberry.field(
+        permission_classes=[HasBrand],
+        description="The brand's tiers, by rank.",
+        graphql_type=list[Tier],
+    )
+    async def tiers(self, info: Info) -> list[records.Tier]:
         return await resolve.tiers(info)
 
 
@@ -232,28 +256,35 @@ class StorePayload:
 
 @strawberry.type
 class BrandMutations:
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
-    async def save_tier(self, info: Info, input: SaveTierInput) -> TierPayload:
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=TierPayload)
+    async def save_tier(self, info: Info, input: SaveTierInput) -> resolve.TierPayloadView:
         return await resolve.save_tier(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin], description="ADMIN.")
+    @strawberry.mutation(
+        permission_classes=[IsBrandAdmin], description="ADMIN.", graphql_type=BrandSettingsPayload
+    )
     async def update_brand_settings(
         self, info: Info, input: UpdateBrandSettingsInput
-    ) -> BrandSettingsPayload:
+    ) -> resolve.BrandSettingsPayloadView:
         return await resolve.update_brand_settings(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin], description="ADMIN.")
-    async def create_store(self, info: Info, input: CreateStoreInput) -> StorePayload:
+    @strawberry.mutation(
+        permission_classes=[IsBrandAdmin], description="ADMIN.", graphql_type=StorePayload
+    )
+    async def create_store(self, info: Info, input: CreateStoreInput) -> resolve.StorePayloadView:
         return await resolve.create_store(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin], description="ADMIN.")
-    async def update_store(self, info: Info, input: UpdateStoreInput) -> StorePayload:
+    @strawberry.mutation(
+        permission_classes=[IsBrandAdmin], description="ADMIN.", graphql_type=StorePayload
+    )
+    async def update_store(self, info: Info, input: UpdateStoreInput) -> resolve.StorePayloadView:
         return await resolve.update_store(info, input)
 
     @strawberry.mutation(
         permission_classes=[IsBrandAdmin],
         description="ADMIN: the store takes no purchases made from now on and leaves "
         "`brand { stores }` (includeArchived: true lists it); its history stays.",
+        graphql_type=StorePayload,
     )
-    async def archive_store(self, info: Info, input: ArchiveStoreInput) -> StorePayload:
+    async def archive_store(self, info: Info, input: ArchiveStoreInput) -> resolve.StorePayloadView:
         return await resolve.archive_store(info, input)

@@ -1,4 +1,4 @@
-"""The GraphQL schema: types per area, assembled with its safety configuration in one place."""
+"""The GraphQL schema, assembled: types per area, with its safety configuration in one place."""
 
 from __future__ import annotations
 
@@ -29,12 +29,7 @@ from schema.members import MemberMutations, MemberQueries
 from schema.node import NodeQueries
 from schema.notices import NoticeMutations, NoticeQueries, NoticeSubscriptions
 from schema.observability import OperationMetrics
-from schema.partners import (
-    PartnerMutations,
-    PartnerQueries,
-    WebhookMutations,
-    WebhookQueries,
-)
+from schema.partners import PartnerMutations, PartnerQueries
 from schema.prechecks import check_declarations
 from schema.relay import PageInfo
 from schema.risk import RiskMutations, RiskQueries
@@ -44,6 +39,7 @@ from schema.scalars import SCALAR_OVERRIDES
 from schema.segments import SegmentMutations, SegmentQueries
 from schema.tiers import TierSubscriptions
 from schema.verification import VerificationMutations, VerificationQueries
+from schema.webhooks import WebhookMutations, WebhookQueries
 
 Query = merge_types(
     "Query",

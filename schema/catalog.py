@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.types import Info
 
-from domain.catalog.coupons import CouponState as CouponStateValues
-from domain.catalog.items import ItemKind, ItemStatus
-from domain.catalog.redemptions import RedemptionStatus as RedemptionStatusValues
+from domain import records
+from domain.catalog import coupons, items, redemptions
 from domain.partners import Scope
 from resolvers import catalog as resolve
 from resolvers import flash_sales as resolve_flash_sales
+from resolvers.connections import ConnectionView
+from resolvers.context import Info
 from schema.brands import Tier
 from schema.errors import UserError
 from schema.permissions import (
@@ -35,10 +35,15 @@ from schema.relay import Connection, MemberRef, Node
 if TYPE_CHECKING:
     from schema.flash_sales import FlashSale
 
-CatalogItemKind = strawberry.enum(ItemKind, name="CatalogItemKind")
-CatalogItemStatus = strawberry.enum(ItemStatus, name="CatalogItemStatus")
-RedemptionStatus = strawberry.enum(
-    RedemptionStatusValues,
+FlashSaleRef = Annotated["FlashSale", strawberry.lazy("schema.flash_sales")]
+
+CatalogItemKind = items.ItemKind
+strawberry.enum(CatalogItemKind, name="CatalogItemKind")
+CatalogItemStatus = items.ItemStatus
+strawberry.enum(CatalogItemStatus, name="CatalogItemStatus")
+RedemptionStatus = redemptions.RedemptionStatus
+strawberry.enum(
+    RedemptionStatus,
     name="RedemptionStatus",
     description="AWAITING_PAYMENT (points + cash: points taken, waiting for the brand's "
     "checkout to confirm the cash payment; cancelled when the payment window passes) -> "
@@ -76,25 +81,33 @@ class CatalogItem(Node):
     # These three answer at once for the items of a catalog page (which knows the caller and
     # the tiers already); otherwise they return an awaitable, which graphql-core awaits. A
     # planned catalog document reads their values from the answer's items (PLANNED).
-    @strawberry.field(metadata={PLANNED: True})
-    def min_tier(self, info: Info) -> Tier | None:
-        return resolve.min_tier_of(info, self)
+    @strawberry.field(metadata={PLANNED: True}, graphql_type=Tier | None)
+    def min_tier(
+        self, info: Info, item: strawberry.Parent[records.CatalogItem]
+    ) -> records.Tier | Awaitable[records.Tier | None] | None:
+        return resolve.min_tier_of(info, item)
 
     @strawberry.field(
         description="Whether the caller can redeem it now: active, in its window, in stock, and "
         "for a member, their tier reaches its minimum.",
         metadata={PLANNED: True},
+        graphql_type=bool,
     )
-    def available(self, info: Info) -> bool:
-        return resolve.available(info, self)
+    def available(
+        self, info: Info, item: strawberry.Parent[records.CatalogItem]
+    ) -> bool | Awaitable[bool]:
+        return resolve.available(info, item)
 
     @strawberry.field(
         description="The points the calling member pays: the list price less their tier's "
         "discount, rounded down; null for callers who are not members.",
         metadata={PLANNED: True},
+        graphql_type=int | None,
     )
-    def member_price(self, info: Info) -> int | None:
-        return resolve.member_price(info, self)
+    def member_price(
+        self, info: Info, item: strawberry.Parent[records.CatalogItem]
+    ) -> int | Awaitable[int | None] | None:
+        return resolve.member_price(info, item)
 
     upgrade_months: int | None = strawberry.field(
         description="A TIER_UPGRADE: the months upgradeTier lasts (from the end of the same "
@@ -107,23 +120,31 @@ class CatalogItem(Node):
 
     @strawberry.field(
         description="A TIER_UPGRADE: the tier it moves the member up to; no tier evaluation "
-        "takes them below it for upgradeMonths."
+        "takes them below it for upgradeMonths.",
+        graphql_type=Tier | None,
     )
-    async def upgrade_tier(self, info: Info) -> Tier | None:
-        return await resolve.upgrade_tier_of(info, self)
+    async def upgrade_tier(
+        self, info: Info, item: strawberry.Parent[records.CatalogItem]
+    ) -> records.Tier | None:
+        return await resolve.upgrade_tier_of(info, item)
 
-    @strawberry.field(description="Gift items that come with each unit (each with its own stock).")
-    def gifts(self) -> list[CatalogItemGift]:
-        return resolve.gifts_of(self)
+    @strawberry.field(
+        description="Gift items that come with each unit (each with its own stock).",
+        graphql_type=list["CatalogItemGift"],
+    )
+    def gifts(self, item: strawberry.Parent[records.CatalogItem]) -> list[resolve.GiftView]:
+        return resolve.gifts_of(item)
 
 
 @strawberry.type(description="A gift item and how many of it come along.")
 class CatalogItemGift:
     quantity: int
 
-    @strawberry.field
-    async def item(self, info: Info) -> CatalogItem:
-        return await resolve.gift_item_of(info, self)
+    @strawberry.field(graphql_type=CatalogItem)
+    async def item(
+        self, info: Info, gift: strawberry.Parent[resolve.GiftView]
+    ) -> records.CatalogItem | None:
+        return await resolve.gift_item_of(info, gift)
 
 
 @strawberry.type
@@ -178,36 +199,55 @@ class Redemption(Node):
         description="The checkout's payment reference (staff only).", extensions=staff_only()
     )
 
-    @strawberry.field
-    async def member(self, info: Info) -> MemberRef:
-        return await resolve.member_of(info, self)
+    @strawberry.field(graphql_type=MemberRef)
+    async def member(
+        self, info: Info, redemption: strawberry.Parent[records.Redemption]
+    ) -> records.Member | None:
+        return await resolve.member_of(info, redemption)
 
-    @strawberry.field
-    async def item(self, info: Info) -> CatalogItem:
-        return await resolve.item_of(info, self)
+    @strawberry.field(graphql_type=CatalogItem)
+    async def item(
+        self, info: Info, redemption: strawberry.Parent[records.Redemption]
+    ) -> records.CatalogItem | None:
+        return await resolve.item_of(info, redemption)
 
-    @strawberry.field(description="The flash sale it was bought in, if any.")
+    @strawberry.field(
+        description="The flash sale it was bought in, if any.", graphql_type=FlashSaleRef | None
+    )
     async def flash_sale(
-        self, info: Info
-    ) -> Annotated[FlashSale, strawberry.lazy("schema.flash_sales")] | None:
-        return await resolve_flash_sales.flash_sale_of(info, self)
+        self, info: Info, redemption: strawberry.Parent[records.Redemption]
+    ) -> records.FlashSale | None:
+        return await resolve_flash_sales.flash_sale_of(info, redemption)
 
-    @strawberry.field(description="The first coupon or voucher issued (see coupons).")
-    async def coupon(self, info: Info) -> Coupon | None:
-        coupons = await resolve.coupons_of(info, self)
-        return coupons[0] if coupons else None
+    @strawberry.field(
+        description="The first coupon or voucher issued (see coupons).", graphql_type=Coupon | None
+    )
+    async def coupon(
+        self, info: Info, redemption: strawberry.Parent[records.Redemption]
+    ) -> records.Coupon | None:
+        issued = await resolve.coupons_of(info, redemption)
+        return issued[0] if issued else None
 
-    @strawberry.field(description="One coupon or voucher per unit, once confirmed.")
-    async def coupons(self, info: Info) -> list[Coupon]:
-        return await resolve.coupons_of(info, self)
+    @strawberry.field(
+        description="One coupon or voucher per unit, once confirmed.", graphql_type=list[Coupon]
+    )
+    async def coupons(
+        self, info: Info, redemption: strawberry.Parent[records.Redemption]
+    ) -> list[records.Coupon]:
+        return await resolve.coupons_of(info, redemption)
 
-    @strawberry.field
-    def shipping_address(self) -> ShippingAddress | None:
-        return resolve.shipping_address_of(self)
+    @strawberry.field(graphql_type=ShippingAddress | None)
+    def shipping_address(
+        self, redemption: strawberry.Parent[records.Redemption]
+    ) -> resolve.ShippingAddressView | None:
+        return resolve.shipping_address_of(redemption)
 
-    @strawberry.field(description="The gift items it took (a cancel gives them back).")
-    def gifts(self) -> list[CatalogItemGift]:
-        return resolve.gifts_of(self)
+    @strawberry.field(
+        description="The gift items it took (a cancel gives them back).",
+        graphql_type=list[CatalogItemGift],
+    )
+    def gifts(self, redemption: strawberry.Parent[records.Redemption]) -> list[resolve.GiftView]:
+        return resolve.gifts_of(redemption)
 
 
 @strawberry.type
@@ -383,7 +423,8 @@ class CouponPayload:
     user_errors: list[UserError]
 
 
-CouponState = strawberry.enum(CouponStateValues, name="CouponState")
+CouponState = coupons.CouponState
+strawberry.enum(CouponState, name="CouponState")
 
 
 @strawberry.type
@@ -401,6 +442,7 @@ class CatalogQueries:
         "calling member can pay for with their points now.",
         # A document of this field alone is answered without execution (schema/prechecks.py).
         metadata={PRECHECK: Precheck(resolve.answer_catalog, assumes=(HasBrand,), answers=True)},
+        graphql_type=Connection[CatalogItem],
     )
     async def catalog(
         self,
@@ -412,7 +454,7 @@ class CatalogQueries:
         category: str | None = None,
         kind: CatalogItemKind | None = None,
         affordable_only: bool | None = None,
-    ) -> Connection[CatalogItem]:
+    ) -> ConnectionView[records.CatalogItem]:
         return await resolve.catalog(
             info, first, after, last, before, category, kind, bool(affordable_only)
         )
@@ -421,6 +463,7 @@ class CatalogQueries:
         permission_classes=[or_partner_with(ReadsMembers, Scope.OFFERS_WRITE)],
         description="The brand's redemptions (or one member's), newest first; a partner sees "
         "those of its own offers.",
+        graphql_type=Connection[Redemption],
     )
     async def redemptions(
         self,
@@ -431,7 +474,7 @@ class CatalogQueries:
         before: str | None = None,
         member_id: strawberry.ID | None = None,
         status: RedemptionStatus | None = None,
-    ) -> Connection[Redemption]:
+    ) -> ConnectionView[records.Redemption]:
         return await resolve.redemptions(info, first, after, last, before, member_id, status)
 
     @strawberry.field(
@@ -439,8 +482,9 @@ class CatalogQueries:
         description="What the checkout learns of a coupon code before consuming it; a partner "
         "checks only the codes of its own offers. Partners' codes may coincide: staff get the "
         "brand's own coupon, else the one partner's; CONFLICT when several partners' have it.",
+        graphql_type=CouponCheckPayload,
     )
-    async def verify_coupon(self, info: Info, code: str) -> CouponCheckPayload:
+    async def verify_coupon(self, info: Info, code: str) -> resolve.CouponCheckPayloadView:
         return await resolve.verify_coupon(info, code)
 
 
@@ -450,79 +494,84 @@ class CatalogMutations:
         permission_classes=[or_partner_with(IsBrandAdmin, Scope.OFFERS_WRITE)],
         description="Admins add items; a partner (offers:write) publishes a PARTNER_OFFER, "
         "PENDING_APPROVAL until an admin approves it.",
+        graphql_type=CatalogItemPayload,
     )
     async def create_catalog_item(
         self, info: Info, input: CreateCatalogItemInput
-    ) -> CatalogItemPayload:
+    ) -> resolve.CatalogItemPayloadView:
         return await resolve.create_catalog_item(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=CatalogItemPayload)
     async def update_catalog_item(
         self, info: Info, input: UpdateCatalogItemInput
-    ) -> CatalogItemPayload:
+    ) -> resolve.CatalogItemPayloadView:
         return await resolve.update_catalog_item(info, input)
 
     @strawberry.mutation(
         permission_classes=[or_partner_with(IsBrandAdmin, Scope.OFFERS_WRITE)],
         description="A partner's own codes for its offer: each redemption then takes one.",
+        graphql_type=UploadOfferCodesPayload,
     )
     async def upload_offer_codes(
         self, info: Info, input: UploadOfferCodesInput
-    ) -> UploadOfferCodesPayload:
+    ) -> resolve.UploadOfferCodesPayloadView:
         return await resolve.upload_offer_codes(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=CatalogItemPayload)
     async def approve_catalog_item(
         self, info: Info, input: ApproveCatalogItemInput
-    ) -> CatalogItemPayload:
+    ) -> resolve.CatalogItemPayloadView:
         return await resolve.approve_catalog_item(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=CatalogItemPayload)
     async def reject_catalog_item(
         self, info: Info, input: RejectCatalogItemInput
-    ) -> CatalogItemPayload:
+    ) -> resolve.CatalogItemPayloadView:
         return await resolve.reject_catalog_item(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=CatalogItemPayload)
     async def archive_catalog_item(
         self, info: Info, input: ArchiveCatalogItemInput
-    ) -> CatalogItemPayload:
+    ) -> resolve.CatalogItemPayloadView:
         return await resolve.archive_catalog_item(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=CatalogItemPayload)
     async def restock_catalog_item(
         self, info: Info, input: RestockCatalogItemInput
-    ) -> CatalogItemPayload:
+    ) -> resolve.CatalogItemPayloadView:
         return await resolve.restock_catalog_item(info, input)
 
-    @strawberry.mutation(permission_classes=[IsMember])
-    async def redeem(self, info: Info, input: RedeemInput) -> RedeemPayload:
+    @strawberry.mutation(permission_classes=[IsMember], graphql_type=RedeemPayload)
+    async def redeem(self, info: Info, input: RedeemInput) -> resolve.RedeemedPayloadView:
         return await resolve.redeem(info, input)
 
-    @strawberry.mutation(permission_classes=[MemberOrStaff])
+    @strawberry.mutation(permission_classes=[MemberOrStaff], graphql_type=CancelRedemptionPayload)
     async def cancel_redemption(
         self, info: Info, input: CancelRedemptionInput
-    ) -> CancelRedemptionPayload:
+    ) -> resolve.RedeemedPayloadView:
         return await resolve.cancel_redemption(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandStaff])
+    @strawberry.mutation(permission_classes=[IsBrandStaff], graphql_type=RedemptionPayload)
     async def confirm_redemption_payment(
         self, info: Info, input: ConfirmRedemptionPaymentInput
-    ) -> RedemptionPayload:
+    ) -> resolve.RedemptionPayloadView:
         return await resolve.confirm_redemption_payment(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandStaff])
+    @strawberry.mutation(permission_classes=[IsBrandStaff], graphql_type=RedemptionPayload)
     async def fulfil_redemption(
         self, info: Info, input: FulfilRedemptionInput
-    ) -> RedemptionPayload:
+    ) -> resolve.RedemptionPayloadView:
         return await resolve.fulfil_redemption(info, input)
 
     @strawberry.mutation(
         permission_classes=[staff_or_partner_with(Scope.COUPONS_VERIFY)],
         description="Use a coupon at the checkout, exactly once; the code is found as "
         "verifyCoupon finds it.",
+        graphql_type=CouponPayload,
     )
-    async def consume_coupon(self, info: Info, input: ConsumeCouponInput) -> CouponPayload:
+    async def consume_coupon(
+        self, info: Info, input: ConsumeCouponInput
+    ) -> resolve.CouponPayloadView:
         return await resolve.consume_coupon(info, input)
 
 
@@ -533,8 +582,9 @@ class CatalogSubscriptions:
         description="The item (stock, availability, prices) now, then as it changes: after "
         "redemptions, cancellations and admins' changes, at most about ten updates a second; "
         "ends once it is archived. An item the caller may not see is FORBIDDEN.",
+        graphql_type=CatalogItem,
     )
     async def catalog_item_changed(
         self, info: Info, item_id: strawberry.ID
-    ) -> AsyncGenerator[CatalogItem, None]:
+    ) -> AsyncIterator[records.CatalogItem]:
         return await resolve.catalog_item_changed(info, item_id)

@@ -17,6 +17,9 @@ from graphql import (
     FragmentSpreadNode,
     GraphQLError,
     GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
@@ -26,6 +29,7 @@ from graphql import (
     TypeNameMetaFieldDef,
     ValidationContext,
     ValidationRule,
+    get_named_type,
 )
 
 from domain.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
@@ -72,7 +76,12 @@ def build_cost_rule(max_cost: int) -> type[ValidationRule]:
                     )
                 )
 
-        def _cost(self, selection_set: SelectionSetNode | None, parent, seen: set[str]) -> int:
+        def _cost(
+            self,
+            selection_set: SelectionSetNode | None,
+            parent: GraphQLNamedType | None,
+            seen: set[str],
+        ) -> int:
             if selection_set is None or parent is None:
                 return 0
             total = 0
@@ -82,7 +91,7 @@ def build_cost_rule(max_cost: int) -> type[ValidationRule]:
                     if definition is None:
                         continue  # unknown fields are reported by the standard rules
                     takes_size = any(name in definition.args for name in SIZE_ARGUMENTS)
-                    child = _named(definition.type)
+                    child = get_named_type(definition.type)
                     total += 1 + _size(selection, takes_size) * self._cost(
                         selection.selection_set, child, seen
                     )
@@ -101,7 +110,7 @@ def build_cost_rule(max_cost: int) -> type[ValidationRule]:
                     total += self._cost(fragment.selection_set, target, seen | {name})
             return total
 
-        def _field(self, parent, name: str) -> GraphQLField | None:
+        def _field(self, parent: GraphQLNamedType, name: str) -> GraphQLField | None:
             """The field `name` of `parent`, the introspection meta fields included."""
             if name == "__typename":
                 return TypeNameMetaFieldDef
@@ -110,12 +119,8 @@ def build_cost_rule(max_cost: int) -> type[ValidationRule]:
                 return SchemaMetaFieldDef
             if parent is self.context.schema.query_type and name == "__type":
                 return TypeMetaFieldDef
-            return getattr(parent, "fields", {}).get(name)
+            if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
+                return parent.fields.get(name)
+            return None
 
     return QueryCostRule
-
-
-def _named(graphql_type):
-    while hasattr(graphql_type, "of_type"):
-        graphql_type = graphql_type.of_type
-    return graphql_type

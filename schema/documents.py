@@ -16,6 +16,8 @@ an LRU bounded by the bytes of their texts.
 
 strawberry's own ParserCache and ValidationCache would cache too, but the latter keys on the
 parsed document, whose nodes are frozen dataclasses: every lookup hashed the whole document.
+
+Design: docs/architecture.md, "Work done once, not per request".
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
+import strawberry
 from graphql import DocumentNode, GraphQLError, ValidationRule, parse, specified_rules
 from strawberry.types import ExecutionContext
 
@@ -99,15 +101,20 @@ class DocumentRegistry:
         self.rules = (*specified_rules, *rules)
         self.max_bytes = max_bytes
         self.mode = mode
-        self.schema: Any = None  # the strawberry schema, once bound
+        self.schema: strawberry.Schema | None = None  # once bound
         self.hits = self.misses = self.validations = 0
         self.bytes = 0  # of the texts in `_recent`
         self._pinned: dict[str, Document] = {}
         self._recent: OrderedDict[str, Document] = OrderedDict()  # least recently used first
         self._by_text: dict[str, Document] = {}
 
-    def bind(self, schema: Any) -> None:
+    def bind(self, schema: strawberry.Schema) -> None:
         self.schema = schema
+
+    def _bound(self) -> strawberry.Schema:
+        if self.schema is None:
+            raise RuntimeError("bind the registry to its schema first")
+        return self.schema
 
     def document(self, text: str) -> Document:
         """The text's document, registered the first time; a GraphQLError if it does not parse
@@ -131,7 +138,7 @@ class DocumentRegistry:
         known = document.shares_events.get(operation_name)
         if known is None:
             known = document.shares_events[operation_name] = document.valid and shares_events(
-                graphql_schema_of(self.schema), document.parsed, operation_name
+                graphql_schema_of(self._bound()), document.parsed, operation_name
             )
         return known
 
@@ -143,10 +150,13 @@ class DocumentRegistry:
                 self._recent.move_to_end(digest)
         return document
 
-    def resolve(self, query: Any, extensions: Any, document_id: Any) -> str | None:
-        """The text of the document a request names (None: it names none), or DocumentRefused.
-        An empty `query` beside an id or a hash is none: graphql-ws clients must send a string
-        (its persisted-queries recipe sends "")."""
+    def resolve(self, query: object, extensions: object, document_id: object) -> str | None:
+        """The text of the document a request names (None: it names none), or DocumentRefused:
+        from the request's fields as it sent them (any JSON). An empty `query` beside an id or
+        a hash is none: graphql-ws clients must send a string (its persisted-queries recipe
+        sends "")."""
+        if query is not None and not isinstance(query, str):
+            raise DocumentRefused("`query` must be a string.", "BAD_REQUEST")
         persisted = extensions.get("persistedQuery") if isinstance(extensions, dict) else None
         if query == "" and (document_id is not None or persisted is not None):
             query = None
@@ -215,9 +225,10 @@ class DocumentRegistry:
                 raise ManifestError(f"Trusted documents {path}, {key} does not run: {messages}")
         return len(manifest)
 
-    def _persisted(self, query: Any, persisted: Any) -> str:
+    def _persisted(self, query: object, persisted: object) -> str:
+        version = persisted.get("version") if isinstance(persisted, dict) else None
         digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
-        if persisted.get("version") != 1 or not isinstance(digest, str):  # type: ignore[union-attr]
+        if version != 1 or not isinstance(digest, str):
             raise DocumentRefused(
                 "`extensions.persistedQuery` must be {version: 1, sha256Hash}.", "BAD_REQUEST"
             )
@@ -242,12 +253,13 @@ class DocumentRegistry:
         parsed = parse(text, max_tokens=self.max_tokens)
         document = Document(text, digest, len(text.encode()), parsed, pinned)
         self.validations += 1
-        errors = validate_document(graphql_schema_of(self.schema), parsed, self.rules)
+        schema = self._bound()
+        errors = validate_document(graphql_schema_of(schema), parsed, self.rules)
         if errors:
             document.errors = errors
         else:
             document.valid = True
-            document.plan = plan_of(self.schema, parsed)
+            document.plan = plan_of(schema, parsed)
         self._by_text[text] = document
         if pinned:
             self._pinned[digest] = document

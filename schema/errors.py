@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
-from domain.errors import ErrorCode as DomainErrorCode
+from domain import errors
 
-ErrorCode = strawberry.enum(DomainErrorCode, name="ErrorCode")
+ErrorCode = errors.ErrorCode
+strawberry.enum(ErrorCode, name="ErrorCode")
 
 
 @strawberry.type(description="An expected failure of a mutation, with a stable code.")

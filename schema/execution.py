@@ -12,25 +12,31 @@ import asyncio
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING
 from functools import partial
-from typing import Any
 from weakref import WeakKeyDictionary
 
 import orjson
 import strawberry
 from graphql import (
     DocumentNode,
+    ExecutionResult,
+    ExperimentalIncrementalExecutionResults,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLField,
+    GraphQLInterfaceType,
     GraphQLObjectType,
+    GraphQLResolveInfo,
     GraphQLSchema,
     InlineFragmentNode,
+    NamedTypeNode,
+    OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
     get_named_type,
     get_operation_ast,
 )
-from graphql.pyutils import is_awaitable
+from graphql.pyutils import AwaitableOrValue
 from strawberry.scalars import is_scalar
 from strawberry.schema.name_converter import NameConverter
 
@@ -41,6 +47,7 @@ from schema.strawberry_internals import (
     StrawberryGraphQLCoreExecutionContext,
     StrawberryObjectDefinition,
     StrawberryOptional,
+    StrawberryType,
     field_definition,
 )
 
@@ -67,13 +74,16 @@ SAME_FOR_EVERY_CALLER = {"same_for_every_caller": True}
 # same object), so a process may render each once for all of them (`shares_events`).
 SAME_FOR_EVERY_SUBSCRIBER = {"same_for_every_subscriber": True}
 
+# What executing an operation gives: its result, or with @defer and @stream the first of several.
+Outcome = ExecutionResult | ExperimentalIncrementalExecutionResults
+
 
 class PlainListsExecutor(StreamsOnlyWithDirectives, StrawberryGraphQLCoreExecutionContext):
     """Lists without directives are not looked up for `@stream`; a subscription event that is
     the same for every subscriber is executed once per document and variables
     (`shared_event_result`)."""
 
-    def execute_operation(self, serially: bool | None = None) -> Any:
+    def execute_operation(self, serially: bool | None = None) -> AwaitableOrValue[Outcome]:
         if (
             serially is False
             and getattr(self.root_value, "same_for_every_subscriber", False)
@@ -87,10 +97,15 @@ class PlainListsExecutor(StreamsOnlyWithDirectives, StrawberryGraphQLCoreExecuti
 # Per event (a payload its stream marks `same_for_every_subscriber`, as flashSaleStock's
 # watchers in a process share one): its result per (operation, variables), or its execution
 # in flight. At 5,000 watchers of a sale, one execution instead of 5,000 per change.
-_event_results: WeakKeyDictionary[Any, dict[tuple[int, bytes], Any]] = WeakKeyDictionary()
+_event_results: WeakKeyDictionary[object, dict[tuple[int, bytes], asyncio.Future[Outcome]]] = (
+    WeakKeyDictionary()
+)
 
 
-async def shared_event_result(executor: Any, execute: Callable[[], Any]) -> Any:
+async def shared_event_result(
+    executor: StrawberryGraphQLCoreExecutionContext,
+    execute: Callable[[], AwaitableOrValue[Outcome]],
+) -> Outcome:
     """The event's result for the executor's operation and variables, executed by the first
     subscriber to ask; a result with errors is not shared (each subscriber executes its own:
     an error may carry its request's id)."""
@@ -101,20 +116,23 @@ async def shared_event_result(executor: Any, execute: Callable[[], Any]) -> Any:
         shared = results[key] = asyncio.ensure_future(_awaited(execute()))
         return await shared
     result = shared.result() if shared.done() else await asyncio.shield(shared)
-    return await _awaited(execute()) if result.errors else result
+    first = result if isinstance(result, ExecutionResult) else result.initial_result
+    return await _awaited(execute()) if first.errors else result
 
 
-async def _awaited(value: Any) -> Any:
-    return await value if is_awaitable(value) else value
+async def _awaited(outcome: AwaitableOrValue[Outcome]) -> Outcome:
+    if isinstance(outcome, ExecutionResult | ExperimentalIncrementalExecutionResults):
+        return outcome
+    return await outcome
 
 
 # Whether an operation selects only fields the same for every caller, by id of its node (the
 # document registry keeps the node, so its id is not reused meanwhile).
-_caller_independent: dict[int, tuple[Any, bool]] = {}
+_caller_independent: dict[int, tuple[OperationDefinitionNode, bool]] = {}
 CALLER_INDEPENDENT_KEPT = 1000
 
 
-def same_for_every_caller(executor: Any) -> bool:
+def same_for_every_caller(executor: StrawberryGraphQLCoreExecutionContext) -> bool:
     operation = executor.operation
     known = _caller_independent.get(id(operation))
     if known is None or known[0] is not operation:
@@ -190,6 +208,7 @@ def _selects_caller_independent(
                 ):
                     return False
             continue
+        condition: NamedTypeNode | None
         if isinstance(selection, FragmentSpreadNode):
             definition = fragment_of(selection.name.value)
             if definition is None:
@@ -205,7 +224,7 @@ def _selects_caller_independent(
     return True
 
 
-def _caller_independent_field(parent: GraphQLObjectType, field: Any) -> bool:
+def _caller_independent_field(parent: GraphQLObjectType, field: GraphQLField) -> bool:
     definition = field_definition(field)
     if definition is None or definition.permission_classes:
         return False
@@ -215,8 +234,8 @@ def _caller_independent_field(parent: GraphQLObjectType, field: Any) -> bool:
     return definition.python_name == "id" and any(i.name == "Node" for i in parent.interfaces)
 
 
-def attribute_reader(name: str) -> Callable[..., Any]:
-    def read(source: Any, info: Any) -> Any:
+def attribute_reader(name: str) -> Callable[[object, GraphQLResolveInfo], object]:
+    def read(source: object, info: GraphQLResolveInfo) -> object:
         return getattr(source, name)
 
     return read
@@ -232,6 +251,7 @@ def resolve_plain_fields_directly(schema: strawberry.Schema) -> None:
         definition, graphql_type = concrete.definition, concrete.implementation
         if not isinstance(definition, StrawberryObjectDefinition) or definition.is_input:
             continue
+        assert isinstance(graphql_type, GraphQLObjectType | GraphQLInterfaceType)
         for field in definition.fields:
             graphql_field = graphql_type.fields.get(names.from_field(field))
             if field.is_basic_field and graphql_field is not None:
@@ -239,7 +259,7 @@ def resolve_plain_fields_directly(schema: strawberry.Schema) -> None:
 
 
 # A field's value as graphql-core coerced it, to its Python value.
-Convert = Callable[[Any, InputContext], Any]
+Convert = Callable[[object, InputContext], object]
 
 
 class InputBuilder:
@@ -253,14 +273,14 @@ class InputBuilder:
     def __init__(self, definition: StrawberryObjectDefinition) -> None:
         self.definition = definition
         # Fields without a default are None unless given, as strawberry builds inputs.
-        self.unset = {
+        self.unset: dict[str, object] = {
             field.python_name: None
             for field in definition.fields
             if field.default_value is MISSING and field.default_factory is MISSING
         }
         self._fields: list[tuple[str, str, Convert | None]] | None = None
 
-    def __call__(self, cls: type, value: Mapping[str, Any], context: InputContext) -> Any:
+    def __call__(self, cls: type, value: Mapping[str, object], context: InputContext) -> object:
         fields = self._fields if self._fields is not None else self._plan(context)
         kwargs = dict(self.unset)
         for graphql_name, python_name, convert in fields:
@@ -281,14 +301,16 @@ class InputBuilder:
         return fields
 
 
-def _converter(field_type: Any, graphql_name: str, context: InputContext) -> Convert | None:
+def _converter(
+    field_type: StrawberryType | type, graphql_name: str, context: InputContext
+) -> Convert | None:
     leaf = field_type.of_type if isinstance(field_type, StrawberryOptional) else field_type
     if isinstance(leaf, StrawberryEnumDefinition) or (
         leaf is not strawberry.relay.GlobalID and is_scalar(leaf, context.scalar_registry)
     ):
         return None
 
-    def convert(value: Any, context: InputContext) -> Any:
+    def convert(value: object, context: InputContext) -> object:
         return context.convert(value, field_type, graphql_name)
 
     return convert

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 import strawberry
-from strawberry.types import Info
 
-from domain.flash_sales.sales import FlashSaleStatus as FlashSaleStatusValues
+from domain import records
+from domain.flash_sales import sales
 from resolvers import flash_sales as resolve
+from resolvers.catalog import RedeemedPayloadView
+from resolvers.connections import ConnectionView
+from resolvers.context import Info
 from schema.catalog import CatalogItem, Redemption
 from schema.errors import UserError
 from schema.execution import SAME_FOR_EVERY_CALLER, SAME_FOR_EVERY_SUBSCRIBER
@@ -17,8 +20,9 @@ from schema.permissions import HasBrand, IsBrandAdmin, IsMember
 from schema.prechecks import PRECHECK, Precheck
 from schema.relay import Connection, MemberRef, Node
 
-FlashSaleStatus = strawberry.enum(
-    FlashSaleStatusValues,
+FlashSaleStatus = sales.FlashSaleStatus
+strawberry.enum(
+    FlashSaleStatus,
     name="FlashSaleStatus",
     description="SCHEDULED, then EARLY_ACCESS (open to tiers with early access), LIVE, SOLD_OUT "
     "(no unit left now; a cancelled redemption may bring one back), ENDED; or CANCELLED.",
@@ -33,18 +37,22 @@ class FlashSale(Node):
     total_stock: int
     per_member_limit: int
 
-    @strawberry.field(metadata=SAME_FOR_EVERY_CALLER)
-    async def item(self, info: Info) -> CatalogItem:
-        return await resolve.item_of(info, self)
+    @strawberry.field(metadata=SAME_FOR_EVERY_CALLER, graphql_type=CatalogItem)
+    async def item(
+        self, info: Info, sale: strawberry.Parent[records.FlashSale]
+    ) -> records.CatalogItem | None:
+        return await resolve.item_of(info, sale)
 
     @strawberry.field(description="Units left to enter for (units held by entries in flight "
                       "are not left).", metadata=SAME_FOR_EVERY_CALLER)  # fmt: skip
-    async def remaining_stock(self, info: Info) -> int:
-        return await resolve.remaining_of(info, self)
+    async def remaining_stock(self, info: Info, sale: strawberry.Parent[records.FlashSale]) -> int:
+        return await resolve.remaining_of(info, sale)
 
     @strawberry.field(metadata=SAME_FOR_EVERY_CALLER)
-    async def status(self, info: Info) -> FlashSaleStatus:
-        return await resolve.status_of(info, self)
+    async def status(
+        self, info: Info, sale: strawberry.Parent[records.FlashSale]
+    ) -> FlashSaleStatus:
+        return await resolve.status_of(info, sale)
 
 
 @strawberry.type
@@ -103,7 +111,11 @@ class EnterFlashSalePayload:
 
 @strawberry.type
 class FlashSaleQueries:
-    @strawberry.field(permission_classes=[HasBrand], description="The brand's sales, by start.")
+    @strawberry.field(
+        permission_classes=[HasBrand],
+        description="The brand's sales, by start.",
+        graphql_type=Connection[FlashSale],
+    )
     async def flash_sales(
         self,
         info: Info,
@@ -112,22 +124,28 @@ class FlashSaleQueries:
         last: int | None = None,
         before: str | None = None,
         status: FlashSaleStatus | None = None,
-    ) -> Connection[FlashSale]:
+    ) -> ConnectionView[records.FlashSale]:
         return await resolve.flash_sales(info, first, after, last, before, status)
 
 
 @strawberry.type
 class FlashSaleMutations:
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
-    async def create_flash_sale(self, info: Info, input: CreateFlashSaleInput) -> FlashSalePayload:
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=FlashSalePayload)
+    async def create_flash_sale(
+        self, info: Info, input: CreateFlashSaleInput
+    ) -> resolve.FlashSalePayloadView:
         return await resolve.create_flash_sale(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
-    async def update_flash_sale(self, info: Info, input: UpdateFlashSaleInput) -> FlashSalePayload:
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=FlashSalePayload)
+    async def update_flash_sale(
+        self, info: Info, input: UpdateFlashSaleInput
+    ) -> resolve.FlashSalePayloadView:
         return await resolve.update_flash_sale(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
-    async def cancel_flash_sale(self, info: Info, input: CancelFlashSaleInput) -> FlashSalePayload:
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=FlashSalePayload)
+    async def cancel_flash_sale(
+        self, info: Info, input: CancelFlashSaleInput
+    ) -> resolve.FlashSalePayloadView:
         return await resolve.cancel_flash_sale(info, input)
 
     # The entry script may refuse an attempt before execution (schema/prechecks.py): at a
@@ -135,12 +153,13 @@ class FlashSaleMutations:
     @strawberry.mutation(
         permission_classes=[IsMember],
         metadata={
-            PRECHECK: Precheck(resolve.decide_entry, assumes=(IsMember,), refusal=resolve.refused)
+            PRECHECK: Precheck(
+                resolve.decide_entry, assumes=(IsMember,), refusal=RedeemedPayloadView.refused
+            )
         },
+        graphql_type=EnterFlashSalePayload,
     )
-    async def enter_flash_sale(
-        self, info: Info, input: EnterFlashSaleInput
-    ) -> EnterFlashSalePayload:
+    async def enter_flash_sale(self, info: Info, input: EnterFlashSaleInput) -> RedeemedPayloadView:
         return await resolve.enter_flash_sale(info, input)
 
 
@@ -151,8 +170,9 @@ class FlashSaleSubscriptions:
         description="The sale's remaining stock and status now, then as they change (at most "
         "about ten updates a second).",
         metadata=SAME_FOR_EVERY_SUBSCRIBER,
+        graphql_type=FlashSaleStock,
     )
     async def flash_sale_stock(
         self, info: Info, flash_sale_id: strawberry.ID
-    ) -> AsyncGenerator[FlashSaleStock, None]:
+    ) -> AsyncIterator[resolve.FlashSaleStockView]:
         return await resolve.flash_sale_stock(info, flash_sale_id)

@@ -10,17 +10,23 @@ from enum import Enum
 from typing import Annotated
 
 import strawberry
-from strawberry.types import Info
 
-from domain.insights.reports import SEGMENTS, GroupBy
+from domain import records
+from domain.insights import reports
 from resolvers import insights as resolve
+from resolvers.connections import ConnectionView
+from resolvers.context import Info
 from schema.members import Member
 from schema.permissions import ReadsInsights
 from schema.relay import Connection
 
-InsightGroupBy = strawberry.enum(GroupBy, name="InsightGroupBy")
-RfmSegment = strawberry.enum(
-    Enum("RfmSegment", {name: name for name in SEGMENTS}),  # type: ignore[misc]
+InsightGroupBy = reports.GroupBy
+strawberry.enum(InsightGroupBy, name="InsightGroupBy")
+# The segments domain/insights/reports.py scores members into; the fields of this type hold a
+# segment's name, as the reports give it. (mypy reads an Enum's members from a literal only.)
+RfmSegment: type[Enum] = Enum("RfmSegment", {name: name for name in reports.SEGMENTS})  # type: ignore[misc]
+strawberry.enum(
+    RfmSegment,
     name="RfmSegment",
     description="The usual RFM segments, from recency, frequency and monetary scores (1 to 5, "
     "by quintile within the brand).",
@@ -137,7 +143,7 @@ class MemberInsights:
 
 @strawberry.type
 class SegmentCount:
-    segment: RfmSegment
+    segment: str = strawberry.field(graphql_type=RfmSegment)
     members: int
     spend: Decimal
 
@@ -156,11 +162,13 @@ class MemberScore:
     recency: int
     frequency: int
     monetary: int
-    segment: RfmSegment
+    segment: str = strawberry.field(graphql_type=RfmSegment)
 
-    @strawberry.field
-    async def member(self, info: Info) -> Member:
-        return await resolve.member_of_score(info, self)
+    @strawberry.field(graphql_type=Member)
+    async def member(
+        self, info: Info, score: strawberry.Parent[records.MemberSegment]
+    ) -> records.Member | None:
+        return await resolve.member_of_score(info, score)
 
 
 From = Annotated[date, strawberry.argument(name="from", description="The first day.")]
@@ -172,67 +180,109 @@ To = Annotated[date, strawberry.argument(description="The last day, included.")]
 )
 class Insights:
     @strawberry.field
-    async def currency(self, info: Info) -> str:
-        return await resolve.currency(info, self)
+    async def currency(self, info: Info, insights: strawberry.Parent[resolve.InsightsView]) -> str:
+        return await resolve.currency(info, insights)
 
     @strawberry.field(description="What one point is worth, in the currency.")
-    async def point_value(self, info: Info) -> Decimal:
-        return await resolve.point_value(info, self)
+    async def point_value(
+        self, info: Info, insights: strawberry.Parent[resolve.InsightsView]
+    ) -> Decimal:
+        return await resolve.point_value(info, insights)
 
     @strawberry.field(
         description="When the ledger was last rolled up (every few seconds): earnBurn, breakage "
         "and a past liability count what was written before."
     )
-    async def rolled_up_at(self, info: Info) -> datetime | None:
-        return await resolve.rolled_up_at(info, self)
+    async def rolled_up_at(self) -> datetime | None:
+        return await resolve.rolled_up_at()
 
-    @strawberry.field(description="Today's by default, with the months its points expire in.")
-    async def liability(self, info: Info, as_of: date | None = None) -> Liability:
-        return await resolve.liability(info, self, as_of)
+    @strawberry.field(
+        description="Today's by default, with the months its points expire in.",
+        graphql_type=Liability,
+    )
+    async def liability(
+        self,
+        info: Info,
+        insights: strawberry.Parent[resolve.InsightsView],
+        as_of: date | None = None,
+    ) -> reports.Liability:
+        return await resolve.liability(info, insights, as_of)
 
-    @strawberry.field(description="Points due to expire per month, this month first.")
-    async def expiring_forecast(self, info: Info, months: int = 12) -> list[MonthPoints]:
-        return await resolve.expiring_forecast(info, self, months)
+    @strawberry.field(
+        description="Points due to expire per month, this month first.",
+        graphql_type=list[MonthPoints],
+    )
+    async def expiring_forecast(
+        self, info: Info, insights: strawberry.Parent[resolve.InsightsView], months: int = 12
+    ) -> list[reports.MonthPoints]:
+        return await resolve.expiring_forecast(info, insights, months)
 
-    @strawberry.field(description="Points that expired in the period against those earned.")
-    async def breakage(self, info: Info, from_: From, to: To) -> Breakage:
-        return await resolve.breakage(info, self, from_, to)
+    @strawberry.field(
+        description="Points that expired in the period against those earned.", graphql_type=Breakage
+    )
+    async def breakage(
+        self, info: Info, insights: strawberry.Parent[resolve.InsightsView], from_: From, to: To
+    ) -> reports.Breakage:
+        return await resolve.breakage(info, insights, from_, to)
 
-    @strawberry.field(description="Points earned, redeemed, expired, adjusted and reversed.")
+    @strawberry.field(
+        description="Points earned, redeemed, expired, adjusted and reversed.",
+        graphql_type=list[EarnBurnRow],
+    )
     async def earn_burn(
-        self, info: Info, from_: From, to: To, group_by: InsightGroupBy = GroupBy.DAY
-    ) -> list[EarnBurnRow]:
-        return await resolve.earn_burn(info, self, from_, to, group_by)
+        self,
+        info: Info,
+        insights: strawberry.Parent[resolve.InsightsView],
+        from_: From,
+        to: To,
+        group_by: InsightGroupBy = InsightGroupBy.DAY,
+    ) -> list[reports.EarnBurn]:
+        return await resolve.earn_burn(info, insights, from_, to, group_by)
 
-    @strawberry.field(description="Per item and category; and the period's flash sales.")
-    async def redemptions(self, info: Info, from_: From, to: To) -> RedemptionInsights:
-        return await resolve.redemptions(info, self, from_, to)
+    @strawberry.field(
+        description="Per item and category; and the period's flash sales.",
+        graphql_type=RedemptionInsights,
+    )
+    async def redemptions(
+        self, info: Info, insights: strawberry.Parent[resolve.InsightsView], from_: From, to: To
+    ) -> reports.Redemptions:
+        return await resolve.redemptions(info, insights, from_, to)
 
-    @strawberry.field
-    async def members(self, info: Info, from_: From, to: To) -> MemberInsights:
-        return await resolve.members(info, self, from_, to)
+    @strawberry.field(graphql_type=MemberInsights)
+    async def members(
+        self, info: Info, insights: strawberry.Parent[resolve.InsightsView], from_: From, to: To
+    ) -> reports.MemberFigures:
+        return await resolve.members(info, insights, from_, to)
 
-    @strawberry.field(description="Members per RFM segment, as of the last scoring (hourly).")
-    async def segments(self, info: Info) -> SegmentInsights:
-        return await resolve.segments(info, self)
+    @strawberry.field(
+        description="Members per RFM segment, as of the last scoring (hourly).",
+        graphql_type=SegmentInsights,
+    )
+    async def segments(
+        self, info: Info, insights: strawberry.Parent[resolve.InsightsView]
+    ) -> reports.Segments:
+        return await resolve.segments(info, insights)
 
-    @strawberry.field(description="Members by what they spent, most first.")
+    @strawberry.field(
+        description="Members by what they spent, most first.", graphql_type=Connection[MemberScore]
+    )
     async def high_value_members(
         self,
         info: Info,
-        segment: RfmSegment | None = None,
+        insights: strawberry.Parent[resolve.InsightsView],
+        segment: Annotated[Enum | None, strawberry.argument(graphql_type=RfmSegment | None)] = None,
         first: int | None = None,
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[MemberScore]:
+    ) -> ConnectionView[records.MemberSegment]:
         return await resolve.high_value_members(
-            info, self, segment.value if segment else None, first, after, last, before
+            info, insights, segment.value if segment else None, first, after, last, before
         )
 
 
 @strawberry.type
 class InsightQueries:
-    @strawberry.field(permission_classes=[ReadsInsights])
-    def insights(self, info: Info) -> Insights:
-        return resolve.insights(info)  # type: ignore[return-value]
+    @strawberry.field(permission_classes=[ReadsInsights], graphql_type=Insights)
+    def insights(self, info: Info) -> resolve.InsightsView:
+        return resolve.insights(info)

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
 
 import strawberry
-from strawberry.types import Info
 
-from domain.ledger.reads import LedgerKind
+from domain import records
+from domain.ledger import reads
 from domain.partners import Scope
 from resolvers import ledger as resolve
+from resolvers.context import Info
 from schema.brands import Store
 from schema.errors import UserError
 from schema.permissions import (
@@ -21,9 +22,11 @@ from schema.permissions import (
     staff_only,
     staff_or_partner_with,
 )
+from schema.prechecks import PLANNED
 from schema.relay import MemberRef, Node
 
-LedgerEntryKind = strawberry.enum(LedgerKind, name="LedgerEntryKind")
+LedgerEntryKind = records.LedgerKind
+strawberry.enum(LedgerEntryKind, name="LedgerEntryKind")
 
 
 @strawberry.type
@@ -47,10 +50,14 @@ class PointsBalance:
 
     @strawberry.field(
         description="Points that expire within the given number of days, grouped by expiry "
-        "date, soonest first."
+        "date, soonest first.",
+        metadata={PLANNED: True},
+        graphql_type=list[ExpiringPoints],
     )
-    async def expiring(self, info: Info, within_days: int = 30) -> list[ExpiringPoints]:
-        return await resolve.expiring(info, self, within_days)
+    async def expiring(
+        self, info: Info, balance: strawberry.Parent[reads.BalanceView], within_days: int = 30
+    ) -> list[reads.ExpiringPoints]:
+        return await resolve.expiring(info, balance, within_days)
 
 
 @strawberry.type(description="One rule's share of an EARN entry: why these points were given.")
@@ -86,13 +93,17 @@ class LedgerEntry(Node):
         description="For points it held: when they become available."
     )
 
-    @strawberry.field
-    async def store(self, info: Info) -> Store | None:
-        return await resolve.store_of(info, self)
+    @strawberry.field(graphql_type=Store | None)
+    async def store(
+        self, info: Info, entry: strawberry.Parent[records.LedgerEntry]
+    ) -> records.Store | None:
+        return await resolve.store_of(info, entry)
 
-    @strawberry.field
-    def breakdown(self) -> list[EarnComponent]:
-        return resolve.breakdown_of(self)
+    @strawberry.field(graphql_type=list[EarnComponent])
+    def breakdown(
+        self, entry: strawberry.Parent[records.LedgerEntry]
+    ) -> list[resolve.EarnComponentView]:
+        return resolve.breakdown_of(entry)
 
     actor: str | None = strawberry.field(
         description="Who made the movement (staff only).", extensions=staff_only()
@@ -186,23 +197,27 @@ class LedgerMutations:
         permission_classes=[staff_or_partner_with(Scope.POINTS_EARN)],
         description="A partner (points:earn) records purchases made with it; its orderRefs are "
         "its own.",
+        graphql_type=RecordPurchasePayload,
     )
     async def record_purchase(
         self, info: Info, input: RecordPurchaseInput
-    ) -> RecordPurchasePayload:
+    ) -> resolve.MovementPayloadView:
         return await resolve.record_purchase(info, input)
 
     @strawberry.mutation(
         permission_classes=[staff_or_partner_with(Scope.POINTS_EARN)],
         description="Staff reverse the brand's purchases; a partner (points:earn) its own.",
+        graphql_type=ReversePurchasePayload,
     )
     async def reverse_purchase(
         self, info: Info, input: ReversePurchaseInput
-    ) -> ReversePurchasePayload:
+    ) -> resolve.MovementPayloadView:
         return await resolve.reverse_purchase(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
-    async def adjust_points(self, info: Info, input: AdjustPointsInput) -> AdjustPointsPayload:
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=AdjustPointsPayload)
+    async def adjust_points(
+        self, info: Info, input: AdjustPointsInput
+    ) -> resolve.MovementPayloadView:
         return await resolve.adjust_points(info, input)
 
 
@@ -214,8 +229,9 @@ class LedgerSubscriptions:
         "STAFF/ADMIN must pass memberId, for a member of their brand. Events arrive in version "
         "order without gaps. With sinceVersion, the entries after that version are replayed "
         "first, then live ones.",
+        graphql_type=BalanceChange,
     )
     async def balance_changed(
         self, info: Info, member_id: strawberry.ID | None = None, since_version: int | None = None
-    ) -> AsyncGenerator[BalanceChange, None]:
+    ) -> AsyncIterator[resolve.BalanceChangeView]:
         return await resolve.balance_changed(info, member_id, since_version)

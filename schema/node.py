@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.types import Info
 
 from resolvers import node as resolve
+from resolvers.context import Info
 from schema.permissions import HasBrand
 from schema.relay import Node
 
 
 @strawberry.type
 class NodeQueries:
-    @strawberry.field(permission_classes=[HasBrand])
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+    @strawberry.field(permission_classes=[HasBrand], graphql_type=Node | None)
+    async def node(self, info: Info, id: strawberry.ID) -> object | None:
         return await resolve.node(info, id)

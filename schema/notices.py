@@ -3,36 +3,39 @@ settings, wordings and gateways."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 import strawberry
-from strawberry.types import Info
 
-from domain.notices.gateway import DeliveryStatus as DeliveryStatusValues
-from domain.notices.kinds import NoticeChannel as NoticeChannelValues
-from domain.notices.kinds import NoticeKind as NoticeKindValues
+from domain import records
+from domain.notices import gateway, kinds
 from resolvers import notices as resolve
+from resolvers.connections import ConnectionView
+from resolvers.context import Info
 from schema.errors import UserError
 from schema.flash_sales import FlashSale
 from schema.permissions import HasBrand, IsBrandAdmin, IsMember
 from schema.relay import Connection, Node
 
-NoticeKind = strawberry.enum(
-    NoticeKindValues,
+NoticeKind = kinds.NoticeKind
+strawberry.enum(
+    NoticeKind,
     name="NoticeKind",
     description="What a notice tells. Marketing kinds (POINTS_EXPIRING, TIER_LAPSING, "
     "COUPON_EXPIRING, BIRTHDAY_GIFT, FLASH_SALE_STARTING) reach a gateway channel only with the "
     "member's consent to it, and wait out the brand's quiet hours; the others go regardless.",
 )
-NoticeChannel = strawberry.enum(
-    NoticeChannelValues,
+NoticeChannel = kinds.NoticeChannel
+strawberry.enum(
+    NoticeChannel,
     name="NoticeChannel",
     description="INBOX: the in-app inbox (me.notices, noticeReceived). SMS, WECHAT, PUSH, "
     "EMAIL: posted to the brand's gateway for the channel, which sends them.",
 )
-DeliveryStatus = strawberry.enum(
-    DeliveryStatusValues,
+DeliveryStatus = gateway.DeliveryStatus
+strawberry.enum(
+    DeliveryStatus,
     name="DeliveryStatus",
     description="PENDING: to be posted (again); DELIVERED: the gateway answered 2xx; DEAD: "
     "given up after a day of retries (redeliverNotice sends it again).",
@@ -46,16 +49,16 @@ class Notice(Node):
     read_at: datetime | None
 
     @strawberry.field
-    async def title(self, info: Info) -> str:
-        return await resolve.title_of(info, self)
+    async def title(self, info: Info, notice: strawberry.Parent[records.Notice]) -> str:
+        return await resolve.title_of(info, notice)
 
     @strawberry.field(description="The brand's wording of the kind for the inbox.")
-    async def text(self, info: Info) -> str:
-        return await resolve.text_of(info, self)
+    async def text(self, info: Info, notice: strawberry.Parent[records.Notice]) -> str:
+        return await resolve.text_of(info, notice)
 
     @strawberry.field
-    def read(self) -> bool:
-        return self.read_at is not None
+    def read(self, notice: strawberry.Parent[records.Notice]) -> bool:
+        return notice.read_at is not None
 
 
 @strawberry.type
@@ -132,12 +135,12 @@ class NoticeDelivery(Node):
     created_at: datetime
 
     @strawberry.field
-    async def channel(self, info: Info) -> NoticeChannel:
-        return await resolve.channel_of_delivery(self)
+    async def channel(self, delivery: strawberry.Parent[records.NoticeDelivery]) -> NoticeChannel:
+        return await resolve.channel_of_delivery(delivery)
 
-    @strawberry.field
-    async def notice(self, info: Info) -> Notice:
-        return await resolve.notice_of_delivery(self)
+    @strawberry.field(graphql_type=Notice)
+    async def notice(self, delivery: strawberry.Parent[records.NoticeDelivery]) -> records.Notice:
+        return await resolve.notice_of_delivery(delivery)
 
 
 @strawberry.type
@@ -283,14 +286,15 @@ class NoticeDeliveryPayload:
 
 @strawberry.type
 class NoticeQueries:
-    @strawberry.field(permission_classes=[IsBrandAdmin])
-    async def notice_settings(self, info: Info) -> NoticeSettings:
+    @strawberry.field(permission_classes=[IsBrandAdmin], graphql_type=NoticeSettings)
+    async def notice_settings(self, info: Info) -> resolve.NoticeSettingsView:
         return await resolve.notice_settings(info)
 
     @strawberry.field(
         permission_classes=[IsBrandAdmin],
         description="A wording (given, or the one in use) rendered with sample values; a given "
         "one is checked as saveNoticeTemplate checks it.",
+        graphql_type=NoticePreview,
     )
     async def preview_notice(
         self,
@@ -299,12 +303,13 @@ class NoticeQueries:
         channel: NoticeChannel,
         locale: str,
         text: str | None = None,
-    ) -> NoticePreview:
+    ) -> resolve.NoticePreviewView:
         return await resolve.preview_notice(info, kind, channel, locale, text)
 
     @strawberry.field(
         permission_classes=[IsBrandAdmin],
         description="The brand's notice deliveries to its gateways, newest first.",
+        graphql_type=Connection[NoticeDelivery],
     )
     async def notice_deliveries(
         self,
@@ -314,73 +319,78 @@ class NoticeQueries:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[NoticeDelivery]:
+    ) -> ConnectionView[records.NoticeDelivery]:
         return await resolve.notice_deliveries(info, status, first, after, last, before)
 
 
 @strawberry.type
 class NoticeMutations:
-    @strawberry.mutation(permission_classes=[IsMember])
+    @strawberry.mutation(permission_classes=[IsMember], graphql_type=MarkNoticesReadPayload)
     async def mark_notices_read(
         self, info: Info, input: MarkNoticesReadInput
-    ) -> MarkNoticesReadPayload:
+    ) -> resolve.MarkNoticesReadPayloadView:
         return await resolve.mark_notices_read(info, input)
 
-    @strawberry.mutation(permission_classes=[IsMember])
+    @strawberry.mutation(
+        permission_classes=[IsMember], graphql_type=UpdateMyNoticePreferencesPayload
+    )
     async def update_my_notice_preferences(
         self, info: Info, input: UpdateMyNoticePreferencesInput
-    ) -> UpdateMyNoticePreferencesPayload:
+    ) -> resolve.UpdateMyNoticePreferencesPayloadView:
         return await resolve.update_my_notice_preferences(info, input)
 
     @strawberry.mutation(
         permission_classes=[IsMember],
         description="Be told shortly before the sale starts (a marketing notice).",
+        graphql_type=RemindMeOfFlashSalePayload,
     )
     async def remind_me_of_flash_sale(
         self, info: Info, input: RemindMeOfFlashSaleInput
-    ) -> RemindMeOfFlashSalePayload:
+    ) -> resolve.RemindMeOfFlashSalePayloadView:
         return await resolve.remind_me_of_flash_sale(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=NoticeSettingsPayload)
     async def update_notice_settings(
         self, info: Info, input: UpdateNoticeSettingsInput
-    ) -> NoticeSettingsPayload:
+    ) -> resolve.NoticeSettingsPayloadView:
         return await resolve.update_notice_settings(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=NoticeSettingsPayload)
     async def set_notice_channel(
         self, info: Info, input: SetNoticeChannelInput
-    ) -> NoticeSettingsPayload:
+    ) -> resolve.NoticeSettingsPayloadView:
         return await resolve.set_notice_channel(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=NoticeGatewayPayload)
     async def register_notice_gateway(
         self, info: Info, input: RegisterNoticeGatewayInput
-    ) -> NoticeGatewayPayload:
+    ) -> resolve.NoticeGatewayPayloadView:
         return await resolve.register_notice_gateway(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=NoticeGatewayPayload)
     async def disable_notice_gateway(
         self, info: Info, input: DisableNoticeGatewayInput
-    ) -> NoticeGatewayPayload:
+    ) -> resolve.NoticeGatewayPayloadView:
         return await resolve.disable_notice_gateway(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=SaveNoticeTemplatePayload)
     async def save_notice_template(
         self, info: Info, input: SaveNoticeTemplateInput
-    ) -> SaveNoticeTemplatePayload:
+    ) -> resolve.SaveNoticeTemplatePayloadView:
         return await resolve.save_notice_template(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(
+        permission_classes=[IsBrandAdmin], graphql_type=DeleteNoticeTemplatePayload
+    )
     async def delete_notice_template(
         self, info: Info, input: DeleteNoticeTemplateInput
-    ) -> DeleteNoticeTemplatePayload:
+    ) -> resolve.DeleteNoticeTemplatePayloadView:
         return await resolve.delete_notice_template(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=NoticeDeliveryPayload)
     async def redeliver_notice(
         self, info: Info, input: RedeliverNoticeInput
-    ) -> NoticeDeliveryPayload:
+    ) -> resolve.NoticeDeliveryPayloadView:
         return await resolve.redeliver_notice(info, input)
 
 
@@ -390,8 +400,9 @@ class NoticeSubscriptions:
         permission_classes=[HasBrand],
         description="Inbox notices as they are made, each once. Access as balanceChanged: a "
         "MEMBER their own; STAFF/ADMIN pass memberId.",
+        graphql_type=Notice,
     )
     async def notice_received(
         self, info: Info, member_id: strawberry.ID | None = None
-    ) -> AsyncGenerator[Notice, None]:
+    ) -> AsyncIterator[records.Notice]:
         return await resolve.notice_received(info, member_id)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from graphql import GraphQLError
+from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
-from strawberry.types import Info
 
 from domain.partners import Scope
 from domain.principal import Role
+from resolvers.context import Info
 
 
 class HasBrand(BasePermission):
@@ -18,7 +17,7 @@ class HasBrand(BasePermission):
     message = "Send a bearer token, or name the brand with the X-Brand header."
     error_extensions = {"code": "UNAUTHENTICATED"}
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    def has_permission(self, source: object, info: Info, **kwargs: object) -> bool:
         return info.context.principal is not None
 
 
@@ -30,7 +29,7 @@ class HasRole(BasePermission):
     message = "Your role may not do this."
     error_extensions = {"code": "FORBIDDEN"}
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    def has_permission(self, source: object, info: Info, **kwargs: object) -> bool:
         principal = info.context.principal
         if principal is None or principal.role is Role.ANONYMOUS:
             # Raised rather than returned: the code differs from this class's FORBIDDEN.
@@ -99,11 +98,11 @@ class NotPartner(BasePermission):
     message = "Partners see a member's id and displayName, and the points of their own entries."
     error_extensions = {"code": "FORBIDDEN"}
 
-    def has_permission(self, source: Any, info: Info, **kwargs: Any) -> bool:
+    def has_permission(self, source: object, info: Info, **kwargs: object) -> bool:
         principal = info.context.principal
         return principal is None or principal.role is not Role.PARTNER
 
 
-def staff_only() -> list[PermissionExtension]:
+def staff_only() -> list[FieldExtension]:
     """Fields for the brand's staff only: null for anyone else."""
     return [PermissionExtension(permissions=[ReadsMembers()], fail_silently=True)]

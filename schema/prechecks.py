@@ -15,8 +15,14 @@ tests/flash_sales/test_prechecks.py runs every planned document both ways, byte 
 A query field's check may answer it whole (`answers`): its value is the field's value, and its
 objects carry, as attributes, the values of the fields that declare PLANNED (fields with a
 resolver that the check works out as the resolver would). Such a document is planned only if
-every field it selects can be rendered so; the catalog's page is one
-(tests/catalog/test_planned_pages.py runs them both ways).
+every field it selects can be rendered so; the catalog's page, the member's own page (`me`) and
+the brand's (`brand`) are (tests/catalog/test_planned_pages.py runs them both ways). A check
+that declares `selected` gets which PLANNED fields the document selects, each with its
+arguments as its resolver would get them, so it reads only what the page shows; the permission
+classes of those fields are asked before the check, as execution would ask them.
+
+Design: docs/architecture.md, "Planned documents"; docs/decisions.md, "Planned pages, not cached
+responses".
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     BooleanValueNode,
@@ -44,13 +50,15 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
+    VariableValues,
     get_argument_values,
     get_named_type,
     get_variable_values,
     is_abstract_type,
     is_leaf_type,
 )
-from strawberry.permission import BasePermission
+from strawberry import Info
+from strawberry.permission import BasePermission, PermissionExtension
 
 from domain.errors import DomainError, ErrorCode
 from resolvers.ids import encode_id
@@ -83,6 +91,21 @@ class Precheck:
     assumes: tuple[type[BasePermission], ...]
     refusal: Callable[[DomainError], Any] | None = None
     answers: bool = False
+    # The check takes `selected`: each PLANNED field selected, by its path of Python names
+    # ("points.expiring"), with its arguments.
+    selected: bool = False
+
+
+Selected = Mapping[str, Mapping[str, Any]]  # what a check declaring `selected` gets
+
+
+@dataclass(frozen=True, slots=True)
+class _PlannedField:
+    """A PLANNED field a document selects: where, and how to work out its arguments."""
+
+    path: str
+    field: GraphQLField
+    node: FieldNode
 
 
 class Unplannable(Exception):
@@ -93,7 +116,9 @@ class Unplannable(Exception):
 def check_declarations(schema: Any) -> None:
     """Every field declaring a pre-check declares exactly the permissions the check assumes."""
     for root in (graphql_schema_of(schema).query_type, graphql_schema_of(schema).mutation_type):
-        for name, field in (root.fields if root is not None else {}).items():
+        if root is None:
+            continue
+        for name, field in root.fields.items():
             definition = field_definition(field)
             precheck = definition.metadata.get(PRECHECK) if definition is not None else None
             if precheck is None:
@@ -132,10 +157,22 @@ class PrecheckPlan:
     _shape: FieldShape
     _refusals: dict[tuple[Any, ...], dict[str, Any]] = dataclasses.field(default_factory=dict)
     renderer: Callable[[Any], Any] | None = None  # an answering plan's renderer of its value
+    planned_fields: tuple[_PlannedField, ...] = ()  # for a check declaring `selected`
+    # The arguments of a request without variables, worked out for the first (the same for
+    # every such request: the check's to read, never to change).
+    _without_variables: list[dict[str, Any] | None] = dataclasses.field(default_factory=list)
 
     def arguments(self, variables: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        """The field's arguments as its resolver gets them, or None for variables that
-        execution would refuse (it reports why)."""
+        """The check's arguments: the field's as its resolver gets them (and `selected`, for a
+        check declaring it), or None for variables that execution would refuse (it reports
+        why)."""
+        if not variables:
+            if not self._without_variables:
+                self._without_variables.append(self._worked_out({}))
+            return self._without_variables[0]
+        return self._worked_out(variables)
+
+    def _worked_out(self, variables: Mapping[str, Any]) -> dict[str, Any] | None:
         if nul_in_variables(dict(variables or {})):
             return None
         coerced = get_variable_values(
@@ -146,19 +183,31 @@ class PrecheckPlan:
         if isinstance(coerced, list):
             return None
         try:
-            values = get_argument_values(self._field, self._node, coerced)
-            return convert_arguments(
-                values,
-                field_definition(self._field).arguments,
-                scalar_registry=self._schema.schema_converter.scalar_registry,
-                config=self._schema.config,
-            )
+            arguments = self._converted(self._field, self._node, coerced)
+            if self.precheck.selected:
+                arguments["selected"] = {
+                    planned.path: self._converted(planned.field, planned.node, coerced)
+                    for planned in self.planned_fields
+                }
+            return arguments
         except (GraphQLError, DomainError):
             return None
 
+    def _converted(
+        self, field: GraphQLField, node: FieldNode, variables: VariableValues
+    ) -> dict[str, Any]:
+        values = get_argument_values(field, node, variables)
+        return convert_arguments(
+            values,
+            field_definition(field).arguments,
+            scalar_registry=self._schema.schema_converter.scalar_registry,
+            config=self._schema.config,
+        )
+
     def admits(self, context: Any) -> bool:
         """Whether the field's permissions let this caller through (else execution says no)."""
-        info = _PermissionInfo(context)
+        # Permission classes read only `info.context` (their principal).
+        info = cast(Info, _PermissionInfo(context))
         try:
             return all(permission.has_permission(None, info) for permission in self.permissions)
         except GraphQLError:
@@ -219,12 +268,12 @@ def plan_of(schema: Any, document: DocumentNode) -> PrecheckPlan | None:
         precheck = definition.metadata.get(PRECHECK) if definition is not None else None
         if precheck is None:
             return None
-        answering = precheck.answers
+        planned = _Planned() if precheck.answers else None
         shape = _shape(
-            graphql_schema, root_key, graphql_field.type, nodes, fragments, definition, answering
+            graphql_schema, root_key, graphql_field.type, nodes, fragments, definition, planned
         )
         render = None
-        if answering:
+        if planned is not None:
             assert shape.type is not None
             render = _renderer(shape.type, shape.fields)
         plan = PrecheckPlan(
@@ -232,13 +281,15 @@ def plan_of(schema: Any, document: DocumentNode) -> PrecheckPlan | None:
             root_key,
             node.name.value,
             precheck,
-            tuple(permission() for permission in definition.permission_classes),
+            tuple(permission() for permission in definition.permission_classes)
+            + (planned.permissions if planned is not None else ()),
             schema,
             operation,
             node,
             graphql_field,
             shape,
             renderer=render,
+            planned_fields=tuple(planned.fields.values()) if planned is not None else (),
         )
         if precheck.refusal is not None:
             plan.refusal(SAMPLE_REFUSAL)  # renders, or the document is not planned
@@ -254,7 +305,7 @@ def _included(directives: Sequence[DirectiveNode] | None) -> bool:
         name = directive.name.value
         if name not in ("include", "skip") or len(directive.arguments or ()) != 1:
             raise Unplannable(name)
-        (argument,) = directive.arguments
+        (argument,) = directive.arguments or ()
         if not isinstance(argument.value, BooleanValueNode):
             raise Unplannable(name)
         if argument.value.value != (name == "include"):
@@ -297,6 +348,25 @@ def _collect(
     return fields
 
 
+@dataclass
+class _Planned:
+    """What an answering plan collects of the PLANNED fields it selects."""
+
+    fields: dict[str, _PlannedField] = dataclasses.field(default_factory=dict)
+    permissions: tuple[BasePermission, ...] = ()
+
+    def add(self, path: str, field: GraphQLField, nodes: list[FieldNode], definition: Any) -> None:
+        if path in self.fields:
+            if field.args:  # one path, one value: the field twice with arguments is execution's
+                raise Unplannable(path)
+            return
+        for extension in definition.extensions:
+            if not isinstance(extension, PermissionExtension) or extension.fail_silently:
+                raise Unplannable(f"{path}: an extension")
+            self.permissions += tuple(extension.permissions)
+        self.fields[path] = _PlannedField(path, field, nodes[0])
+
+
 def _shape(
     schema: GraphQLSchema,
     key: str,
@@ -304,8 +374,9 @@ def _shape(
     nodes: list[FieldNode],
     fragments: Mapping[str, FragmentDefinitionNode],
     definition: Any,
-    answering: bool = False,
+    planned: _Planned | None = None,
     parent: GraphQLObjectType | None = None,
+    path: str = "",
 ) -> FieldShape:
     named = get_named_type(type_)
     fields = None
@@ -327,14 +398,27 @@ def _shape(
                     sub_nodes,
                     fragments,
                     sub_definition,
-                    answering,
+                    planned,
                     named,
+                    f"{path}.{sub_definition.python_name}" if path else sub_definition.python_name,
                 )
             )
         fields = tuple(shapes)
-    plain = definition is not None and (
-        definition.is_basic_field or (answering and definition.metadata.get(PLANNED, False))
+    is_planned = (
+        planned is not None
+        and parent is not None
+        and definition is not None
+        and (
+            definition.metadata.get(PLANNED, False)
+            # A field without a resolver that only its permission classes guard.
+            or (definition.base_resolver is None and definition.extensions)
+        )
     )
+    if is_planned:
+        assert planned is not None and parent is not None
+        planned.add(path, parent.fields[nodes[0].name.value], nodes, definition)
+    plain = definition is not None and (definition.is_basic_field or is_planned)
+    answering = planned is not None
     node_id = (
         answering
         and parent is not None
@@ -365,7 +449,7 @@ def _renderer(type_: GraphQLOutputType, fields: tuple[FieldShape, ...] | None) -
         item = _renderer(type_.of_type, fields)
         return lambda value: None if value is None else [item(one) for one in value]
     if is_leaf_type(type_):
-        serialize = type_.serialize  # type: ignore[union-attr]
+        serialize = type_.serialize
         return lambda value: None if value is None else serialize(value)
     if not isinstance(type_, GraphQLObjectType) or fields is None:
         raise Unplannable("an abstract type")
@@ -375,14 +459,14 @@ def _renderer(type_: GraphQLOutputType, fields: tuple[FieldShape, ...] | None) -
         if field.typename:
             parts.append((field.key, lambda value: name))
         elif field.node_id and field.type is not None:
-            as_id = _renderer(field.type, None)
-            parts.append((field.key, lambda value, as_id=as_id: as_id(encode_id(name, value.pk))))
+            parts.append((field.key, _node_id_reader(name, _renderer(field.type, None))))
         elif field.python_name is None or field.type is None:
             raise Unplannable("a field with a resolver")
+        elif isinstance(field.type, GraphQLNonNull) and is_leaf_type(field.type.of_type):
+            parts.append((field.key, _leaf_reader(field.python_name, field.type.of_type)))
         else:
             read = _renderer(field.type, field.fields)
-            attribute = field.python_name
-            parts.append((field.key, lambda value, r=read, a=attribute: r(getattr(value, a))))
+            parts.append((field.key, _attribute_reader(field.python_name, read)))
 
     def render(value: Any) -> Any:
         if value is None:
@@ -390,6 +474,27 @@ def _renderer(type_: GraphQLOutputType, fields: tuple[FieldShape, ...] | None) -
         return {key: part(value) for key, part in parts}
 
     return render
+
+
+def _node_id_reader(type_name: str, as_id: Renderer) -> Renderer:
+    return lambda value: as_id(encode_id(type_name, value.pk))
+
+
+def _attribute_reader(attribute: str, read: Renderer) -> Renderer:
+    return lambda value: read(getattr(value, attribute))
+
+
+def _leaf_reader(attribute: str, type_: Any) -> Renderer:
+    """A non-null leaf field's renderer, in one call (most of a page's fields are such)."""
+    serialize = type_.serialize
+
+    def read(value: Any) -> Any:
+        leaf = getattr(value, attribute)
+        if leaf is None:
+            raise Unplannable("null for a non-null field")
+        return serialize(leaf)
+
+    return read
 
 
 def _complete(type_: GraphQLOutputType, value: Any, fields: tuple[FieldShape, ...] | None) -> Any:
@@ -403,7 +508,7 @@ def _complete(type_: GraphQLOutputType, value: Any, fields: tuple[FieldShape, ..
     if isinstance(type_, GraphQLList):
         return [_complete(type_.of_type, item, fields) for item in value]
     if is_leaf_type(type_):
-        return type_.serialize(value)  # type: ignore[union-attr]
+        return type_.serialize(value)
     if not isinstance(type_, GraphQLObjectType) or fields is None:
         raise Unplannable("an abstract type")
     completed: dict[str, Any] = {}

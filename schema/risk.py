@@ -6,14 +6,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
-from strawberry.types import Info
 
-from domain.risk import ReviewDecision as ReviewDecisionValues
-from domain.risk import RiskFlagStatus as RiskFlagStatusValues
-from domain.velocity import VelocityAction as VelocityActionValues
-from domain.velocity import VelocityKind as VelocityKindValues
-from domain.velocity import VelocityWindow as VelocityWindowValues
+from domain import records, risk, velocity
 from resolvers import risk as resolve
+from resolvers.connections import ConnectionView
+from resolvers.context import Info
 from schema.errors import UserError
 from schema.permissions import IsBrandAdmin
 from schema.relay import Connection, MemberRef, Node
@@ -23,31 +20,36 @@ if TYPE_CHECKING:
 
 LedgerEntryRef = Annotated["LedgerEntry", strawberry.lazy("schema.ledger")]
 
-VelocityKind = strawberry.enum(
-    VelocityKindValues,
+VelocityKind = velocity.VelocityKind
+strawberry.enum(
+    VelocityKind,
     name="VelocityKind",
     description="What a limit counts: EARNS_PER_MEMBER (recordPurchase, completeTask), "
     "REDEMPTIONS_PER_MEMBER (redeem), PURCHASES_PER_STORE (by storeCode), PURCHASES_PER_ACTOR "
     "(by the staff member or partner recording), REGISTRATIONS_PER_REFERRER (by referral code).",
 )
-VelocityWindow = strawberry.enum(
-    VelocityWindowValues,
+VelocityWindow = velocity.VelocityWindow
+strawberry.enum(
+    VelocityWindow,
     name="VelocityWindow",
     description="A fixed window in UTC: the clock hour, the day.",
 )
-VelocityAction = strawberry.enum(
-    VelocityActionValues,
+VelocityAction = velocity.VelocityAction
+strawberry.enum(
+    VelocityAction,
     name="VelocityAction",
     description="Past the limit: REFUSE (RATE_LIMITED, retryAfter: the window's end) or FLAG "
     "(the movement goes through with a risk flag for review).",
 )
-RiskFlagStatus = strawberry.enum(
-    RiskFlagStatusValues,
+RiskFlagStatus = risk.RiskFlagStatus
+strawberry.enum(
+    RiskFlagStatus,
     name="RiskFlagStatus",
     description="OPEN until reviewed; then CLEARED, MEMBER_FROZEN or MOVEMENT_REVERSED.",
 )
-ReviewDecision = strawberry.enum(
-    ReviewDecisionValues,
+ReviewDecision = risk.ReviewDecision
+strawberry.enum(
+    ReviewDecision,
     name="ReviewDecision",
     description="CLEAR: nothing wrong. FREEZE_MEMBER: the member FROZEN (setMemberStatus). "
     "REVERSE_MOVEMENT: the flagged movement undone (a purchase reversed whole, a redemption "
@@ -103,16 +105,22 @@ class RiskFlag(Node):
         description="What was passed, as JSON (for VELOCITY: the limit; for SHARED_DEVICE: the "
         "deviceId and how many members registered on it)."
     )
-    def details(self) -> str:
-        return resolve.details_of(self)
+    def details(self, flag: strawberry.Parent[records.RiskFlag]) -> str:
+        return resolve.details_of(flag)
 
-    @strawberry.field
-    async def member(self, info: Info) -> MemberRef:
-        return await resolve.member_of(info, self)
+    @strawberry.field(graphql_type=MemberRef)
+    async def member(
+        self, info: Info, flag: strawberry.Parent[records.RiskFlag]
+    ) -> records.Member | None:
+        return await resolve.member_of(info, flag)
 
-    @strawberry.field(description="The movement's entry (null: it made none).")
-    async def entry(self, info: Info) -> LedgerEntryRef | None:
-        return await resolve.entry_of(info, self)
+    @strawberry.field(
+        description="The movement's entry (null: it made none).", graphql_type=LedgerEntryRef | None
+    )
+    async def entry(
+        self, info: Info, flag: strawberry.Parent[records.RiskFlag]
+    ) -> records.LedgerEntry | None:
+        return await resolve.entry_of(info, flag)
 
 
 @strawberry.input
@@ -131,11 +139,15 @@ class ReviewRiskFlagPayload:
 
 @strawberry.type
 class RiskQueries:
-    @strawberry.field(permission_classes=[IsBrandAdmin])
-    async def velocity_limits(self, info: Info) -> list[VelocityLimit]:
+    @strawberry.field(permission_classes=[IsBrandAdmin], graphql_type=list[VelocityLimit])
+    async def velocity_limits(self, info: Info) -> list[velocity.VelocityLimit]:
         return await resolve.velocity_limits(info)
 
-    @strawberry.field(permission_classes=[IsBrandAdmin], description="Newest first.")
+    @strawberry.field(
+        permission_classes=[IsBrandAdmin],
+        description="Newest first.",
+        graphql_type=Connection[RiskFlag],
+    )
     async def risk_flags(
         self,
         info: Info,
@@ -144,23 +156,24 @@ class RiskQueries:
         after: str | None = None,
         last: int | None = None,
         before: str | None = None,
-    ) -> Connection[RiskFlag]:
+    ) -> ConnectionView[records.RiskFlag]:
         return await resolve.risk_flags(info, status, first, after, last, before)
 
 
 @strawberry.type
 class RiskMutations:
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=SetVelocityLimitsPayload)
     async def set_velocity_limits(
         self, info: Info, input: SetVelocityLimitsInput
-    ) -> SetVelocityLimitsPayload:
+    ) -> resolve.SetVelocityLimitsPayloadView:
         return await resolve.set_velocity_limits(info, input)
 
     @strawberry.mutation(
         permission_classes=[IsBrandAdmin],
         description="Decide an OPEN flag; a flag reviewed already is CONFLICT.",
+        graphql_type=ReviewRiskFlagPayload,
     )
     async def review_risk_flag(
         self, info: Info, input: ReviewRiskFlagInput
-    ) -> ReviewRiskFlagPayload:
+    ) -> resolve.ReviewRiskFlagPayloadView:
         return await resolve.review_risk_flag(info, input)

@@ -6,18 +6,20 @@ from datetime import datetime
 from decimal import Decimal
 
 import strawberry
-from strawberry.types import Info
 
-from domain.rules.admin import Rounding, RuleKind, TaskProof
+from domain import records
 from resolvers import rules as resolve
+from resolvers.context import Info
+from resolvers.ledger import MovementPayloadView
 from schema.brands import Brand
 from schema.errors import UserError
 from schema.ledger import EarnComponent, LedgerEntry, PurchaseLineInput
 from schema.permissions import IsBrandAdmin, MemberOrStaff, ReadsMembers
 from schema.relay import MemberRef, Node
 
-EarningRuleKind = strawberry.enum(
-    RuleKind,
+EarningRuleKind = records.RuleKind
+strawberry.enum(
+    EarningRuleKind,
     name="EarningRuleKind",
     description="BASE_RATE: points per currency unit (the highest-priority one applies). "
     "CATEGORY_MULTIPLIER: the base rate again, times (multiplier - 1), on one category's lines. "
@@ -29,9 +31,11 @@ EarningRuleKind = strawberry.enum(
     "PURCHASE_COUNT: points with the member's nthPurchase (every nthPurchase when it repeats), "
     "counting their purchases in the rule's window that were not refunded in full.",
 )
-RoundingMode = strawberry.enum(Rounding, name="RoundingMode")
-TaskProofKind = strawberry.enum(
-    TaskProof,
+RoundingMode = records.Rounding
+strawberry.enum(RoundingMode, name="RoundingMode")
+TaskProofKind = records.TaskProof
+strawberry.enum(
+    TaskProofKind,
     name="TaskProof",
     description="What shows a TASK was done. SELF: the member's word (the member, or staff "
     "naming memberId). STAFF: the brand's staff or admin completes it for the member; the "
@@ -272,6 +276,7 @@ class RuleQueries:
     @strawberry.field(
         permission_classes=[ReadsMembers],
         description="The brand's earning rules, by kind and priority.",
+        graphql_type=list[EarningRule],
     )
     async def earning_rules(
         self,
@@ -279,50 +284,58 @@ class RuleQueries:
         kind: EarningRuleKind | None = None,
         include_archived: bool = False,
         active_at: datetime | None = None,
-    ) -> list[EarningRule]:
+    ) -> list[records.EarningRule]:
         return await resolve.earning_rules(info, kind, include_archived, active_at)
 
     @strawberry.field(
         permission_classes=[MemberOrStaff],
         description="What a purchase would earn, with its breakdown: the same evaluation as "
         "recordPurchase, without moving points.",
+        graphql_type=PreviewEarnPayload,
     )
-    async def preview_earn(self, info: Info, input: PreviewEarnInput) -> PreviewEarnPayload:
+    async def preview_earn(
+        self, info: Info, input: PreviewEarnInput
+    ) -> resolve.PreviewEarnPayloadView:
         return await resolve.preview_earn(info, input)
 
 
 @strawberry.type
 class RuleMutations:
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
-    async def create_earning_rule(self, info: Info, input: EarningRuleInput) -> EarningRulePayload:
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=EarningRulePayload)
+    async def create_earning_rule(
+        self, info: Info, input: EarningRuleInput
+    ) -> resolve.EarningRulePayloadView:
         return await resolve.create_earning_rule(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=EarningRulePayload)
     async def update_earning_rule(
         self, info: Info, input: UpdateEarningRuleInput
-    ) -> EarningRulePayload:
+    ) -> resolve.EarningRulePayloadView:
         return await resolve.update_earning_rule(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=EarningRulePayload)
     async def archive_earning_rule(
         self, info: Info, input: ArchiveEarningRuleInput
-    ) -> EarningRulePayload:
+    ) -> resolve.EarningRulePayloadView:
         return await resolve.archive_earning_rule(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
-    async def save_earn_settings(self, info: Info, input: EarnSettingsInput) -> EarnSettingsPayload:
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=EarnSettingsPayload)
+    async def save_earn_settings(
+        self, info: Info, input: EarnSettingsInput
+    ) -> resolve.EarnSettingsPayloadView:
         return await resolve.save_earn_settings(info, input)
 
-    @strawberry.mutation(permission_classes=[MemberOrStaff])
-    async def complete_task(self, info: Info, input: CompleteTaskInput) -> CompleteTaskPayload:
+    @strawberry.mutation(permission_classes=[MemberOrStaff], graphql_type=CompleteTaskPayload)
+    async def complete_task(self, info: Info, input: CompleteTaskInput) -> MovementPayloadView:
         return await resolve.complete_task(info, input)
 
     @strawberry.mutation(
         permission_classes=[IsBrandAdmin],
         description="A new secret for the brand's own system to sign task proofs with, "
         "replacing the previous one.",
+        graphql_type=IssueTaskSigningSecretPayload,
     )
     async def issue_task_signing_secret(
         self, info: Info, input: IssueTaskSigningSecretInput
-    ) -> IssueTaskSigningSecretPayload:
+    ) -> resolve.IssueTaskSigningSecretPayloadView:
         return await resolve.issue_task_signing_secret(info, input)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import strawberry
@@ -42,17 +42,18 @@ class NoNulInStrings(ValidationRule):
     """A string literal of the document holding a NUL: PostgreSQL stores no such text, so it
     is refused before any field runs (variables are checked by `nul_in_variables`)."""
 
-    def enter_string_value(self, node: StringValueNode, *_args: Any) -> None:
+    def enter_string_value(self, node: StringValueNode, *_args: object) -> None:
         if NUL in node.value:
             self.report_error(GraphQLError(f"{NUL_REFUSED}.", node))
 
 
-def nul_path(value: Any, path: str) -> str | None:
+def nul_path(value: object, path: str) -> str | None:
     """Where in `value` (decoded JSON) a string holds a NUL, as `$input.lines.0.sku`."""
     if isinstance(value, str):
         return path if NUL in value else None
+    items: Iterable[tuple[object, object]]
     if isinstance(value, dict):
-        items: Any = value.items()
+        items = value.items()
     elif isinstance(value, list):
         items = enumerate(value)
     else:
@@ -64,7 +65,7 @@ def nul_path(value: Any, path: str) -> str | None:
     return None
 
 
-def nul_in_variables(variables: dict[str, Any] | None) -> list[GraphQLError]:
+def nul_in_variables(variables: Mapping[str, object] | None) -> list[GraphQLError]:
     """The request's error if a variable's string holds a NUL (see NoNulInStrings)."""
     for name, value in (variables or {}).items():
         found = nul_path(value, f"${name}")
@@ -207,5 +208,5 @@ def build_extensions(
 ) -> list[Callable[[], SchemaExtension]]:
     """The schema's extension factories: one parsing, validating and timing operations, and
     `tracing`'s (server/tracing.py) before it, so that its spans hold that work."""
-    checked = [lambda: CheckedDocuments(documents, observe)]
+    checked: list[Callable[[], SchemaExtension]] = [lambda: CheckedDocuments(documents, observe)]
     return checked if tracing is None else [tracing, *checked]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from strawberry.types import Info
 
+from domain import records
 from resolvers import segments as resolve
+from resolvers.context import Info
 from schema.errors import UserError
 from schema.permissions import IsBrandAdmin
 
@@ -33,28 +34,30 @@ class MemberFilter:
     updated_at: datetime
 
     @strawberry.field
-    def tier_codes(self) -> list[str]:
-        return resolve.spec_of(self).tier_codes
+    def tier_codes(self, member_filter: strawberry.Parent[records.MemberFilter]) -> list[str]:
+        return list(resolve.spec_of(member_filter).tier_codes)
 
     @strawberry.field
-    def segments(self) -> list[str]:
-        return resolve.spec_of(self).segments
+    def segments(self, member_filter: strawberry.Parent[records.MemberFilter]) -> list[str]:
+        return list(resolve.spec_of(member_filter).segments)
 
     @strawberry.field
-    def joined_from(self) -> datetime | None:
-        return resolve.spec_of(self).joined_from
+    def joined_from(
+        self, member_filter: strawberry.Parent[records.MemberFilter]
+    ) -> datetime | None:
+        return resolve.spec_of(member_filter).joined_from
 
     @strawberry.field
-    def joined_to(self) -> datetime | None:
-        return resolve.spec_of(self).joined_to
+    def joined_to(self, member_filter: strawberry.Parent[records.MemberFilter]) -> datetime | None:
+        return resolve.spec_of(member_filter).joined_to
 
     @strawberry.field
-    def tags(self) -> list[str]:
-        return resolve.spec_of(self).tags
+    def tags(self, member_filter: strawberry.Parent[records.MemberFilter]) -> list[str]:
+        return list(resolve.spec_of(member_filter).tags)
 
     @strawberry.field
-    def search(self) -> str | None:
-        return resolve.spec_of(self).search
+    def search(self, member_filter: strawberry.Parent[records.MemberFilter]) -> str | None:
+        return resolve.spec_of(member_filter).search
 
 
 @strawberry.input(
@@ -97,19 +100,23 @@ class SaveMemberFilterPayload:
 
 @strawberry.type
 class SegmentQueries:
-    @strawberry.field(permission_classes=[IsBrandAdmin], description="By code.")
-    async def member_filters(self, info: Info) -> list[MemberFilter]:
+    @strawberry.field(
+        permission_classes=[IsBrandAdmin], description="By code.", graphql_type=list[MemberFilter]
+    )
+    async def member_filters(self, info: Info) -> list[records.MemberFilter]:
         return await resolve.member_filters(info)
 
 
 @strawberry.type
 class SegmentMutations:
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
-    async def tag_members(self, info: Info, input: TagMembersInput) -> TagMembersPayload:
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=TagMembersPayload)
+    async def tag_members(
+        self, info: Info, input: TagMembersInput
+    ) -> resolve.TagMembersPayloadView:
         return await resolve.tag_members(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=SaveMemberFilterPayload)
     async def save_member_filter(
         self, info: Info, input: SaveMemberFilterInput
-    ) -> SaveMemberFilterPayload:
+    ) -> resolve.SaveMemberFilterPayloadView:
         return await resolve.save_member_filter(info, input)

@@ -12,10 +12,11 @@ WRITTEN_FOR.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from json import JSONDecodeError
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import strawberry
 from graphql import GraphQLField, GraphQLSchema
@@ -38,7 +39,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     SubscribeMessage,
 )
 from strawberry.types.arguments import InputContext, convert_arguments
-from strawberry.types.base import StrawberryObjectDefinition, StrawberryOptional
+from strawberry.types.base import StrawberryObjectDefinition, StrawberryOptional, StrawberryType
 from strawberry.types.enum import StrawberryEnumDefinition
 from strawberry.types.graphql import OperationType
 
@@ -56,6 +57,7 @@ __all__ = [
     "StrawberryGraphQLCoreExecutionContext",
     "StrawberryObjectDefinition",
     "StrawberryOptional",
+    "StrawberryType",
     "SubscribeMessage",
     "TextFrameWebSocketAdapter",
     "TransportWSSteps",
@@ -73,6 +75,13 @@ __all__ = [
 ]
 
 
+@runtime_checkable
+class LimitsMessages(Protocol):
+    """A view that bounds its WebSocket messages."""
+
+    max_message_bytes: int
+
+
 class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
     """Sends every message in a text frame, as graphql-transport-ws requires: browsers' and
     Node's graphql-ws clients close on a binary one. (strawberry sends the bytes that our
@@ -82,14 +91,17 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object]:
         """strawberry's, with the size limit."""
+        view = self.view
+        if not isinstance(view, LimitsMessages):
+            raise TypeError("The view must say its max_message_bytes.")
         try:
             while self.ws.application_state != WebSocketState.DISCONNECTED:
                 text = await self.ws.receive_text()
-                if len(text.encode()) > self.view.max_message_bytes:
+                if len(text.encode()) > view.max_message_bytes:
                     await self.ws.close(MESSAGE_TOO_BIG, "The message is too large.")
                     return
                 try:
-                    yield self.view.decode_json(text)
+                    yield view.decode_json(text)
                 except JSONDecodeError as error:
                     if not ignore_parsing_errors:
                         raise NonJsonMessageReceived from error
@@ -115,6 +127,8 @@ class TransportWSSteps:
     to a hook of the handler's, so that they are overridden here only. The results of each
     operation pass through `results_of(operation, results)` on their way to the socket."""
 
+    connection_init_timeout_task: asyncio.Task[None] | None  # the handler's
+
     def on_acknowledged(self) -> None:
         """connection_init was acknowledged."""
 
@@ -132,8 +146,8 @@ class TransportWSSteps:
         await super().handle_connection_init(message)  # type: ignore[misc]
         if self.connection_acknowledged:  # type: ignore[attr-defined]
             # strawberry's wait for connection_init sleeps its whole timeout even once it came.
-            if self.connection_init_timeout_task is not None:  # type: ignore[attr-defined]
-                self.connection_init_timeout_task.cancel()  # type: ignore[attr-defined]
+            if self.connection_init_timeout_task is not None:
+                self.connection_init_timeout_task.cancel()
                 self.connection_init_timeout_task = None
             self.on_acknowledged()
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncIterator
 from datetime import datetime
 
 import strawberry
-from strawberry.types import Info
 
+from domain import tiers
 from resolvers import tiers as resolve
+from resolvers.context import Info
 from schema.brands import Tier, TierMetric
 from schema.permissions import HasBrand
 from schema.relay import MemberRef
@@ -26,12 +27,12 @@ class TierProgress:
     to_next: int | None = strawberry.field(description="What the next tier needs more of.")
 
     @strawberry.field(deprecation_reason="Use qualifying: it speaks the brand's tier metric.")
-    def qualifying_points(self) -> int:
-        return resolve.qualifying_of(self)
+    def qualifying_points(self, progress: strawberry.Parent[tiers.TierProgress]) -> int:
+        return resolve.qualifying_of(progress)
 
     @strawberry.field(deprecation_reason="Use toNext: it speaks the brand's tier metric.")
-    def points_to_next(self) -> int | None:
-        return resolve.to_next_of(self)
+    def points_to_next(self, progress: strawberry.Parent[tiers.TierProgress]) -> int | None:
+        return resolve.to_next_of(progress)
 
 
 @strawberry.type
@@ -45,9 +46,11 @@ class TierChange:
 @strawberry.type
 class TierSubscriptions:
     @strawberry.subscription(
-        permission_classes=[HasBrand], description="Same access rules as balanceChanged."
+        permission_classes=[HasBrand],
+        description="Same access rules as balanceChanged.",
+        graphql_type=TierChange,
     )
     async def tier_changed(
         self, info: Info, member_id: strawberry.ID | None = None
-    ) -> AsyncGenerator[TierChange, None]:
+    ) -> AsyncIterator[resolve.TierChangeView]:
         return await resolve.tier_changed(info, member_id)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 
 import strawberry
-from strawberry.types import Info
 
+from domain import verification
 from resolvers import verification as resolve
+from resolvers.context import Info
 from schema.errors import UserError
 from schema.permissions import IsBrandAdmin, IsMember
 
@@ -55,8 +56,8 @@ class StepUpVerificationPayload:
 
 @strawberry.type
 class VerificationQueries:
-    @strawberry.field(permission_classes=[IsBrandAdmin])
-    async def step_up_verification(self, info: Info) -> StepUpVerification:
+    @strawberry.field(permission_classes=[IsBrandAdmin], graphql_type=StepUpVerification)
+    async def step_up_verification(self, info: Info) -> verification.StepUp:
         return await resolve.step_up_of(info)
 
 
@@ -66,14 +67,15 @@ class VerificationMutations:
         permission_classes=[IsMember],
         description="Send the calling member a one-time code (valid 5 minutes, single-use, 5 "
         "tries), for a redemption that answered VERIFICATION_REQUIRED; once every 30 s.",
+        graphql_type=RequestVerificationPayload,
     )
     async def request_verification(
         self, info: Info, input: RequestVerificationInput
-    ) -> RequestVerificationPayload:
+    ) -> resolve.RequestVerificationPayloadView:
         return await resolve.request_verification(info, input)
 
-    @strawberry.mutation(permission_classes=[IsBrandAdmin])
+    @strawberry.mutation(permission_classes=[IsBrandAdmin], graphql_type=StepUpVerificationPayload)
     async def set_step_up_verification(
         self, info: Info, input: SetStepUpVerificationInput
-    ) -> StepUpVerificationPayload:
+    ) -> resolve.StepUpVerificationPayloadView:
         return await resolve.set_step_up_verification(info, input)

@@ -1,20 +1,23 @@
 """A brand's catalog as its pages read it, kept in each process.
 
 Members open the catalog far more often than anything in it changes. Each process keeps each
-brand's active items (oldest first) and its tiers, read in one statement (each as a plain copy
-of its row, which the GraphQL types serve as they serve the models), and answers every page
-from that copy:
+brand's active items (oldest first), its tiers, its own row and its stores, read in one
+statement (each as a plain copy of its row, which the GraphQL types serve as they serve the
+models), and answers every catalog page, and the brand's own, from that copy:
 - for at most FRESH_SECONDS: stock and availability changed anywhere (a redemption, a
   cancellation, the payment window's job) show within a second;
-- an admin's change of an item (created, changed, approved or rejected, archived, restocked)
-  drops the brand's copy at once in the process that made it and, through the event bus after
-  its commit, in every other: prices and windows show at once;
+- an admin's change of an item (created, changed, approved or rejected, archived, restocked),
+  of the brand's settings or of its stores drops the brand's copy at once in the process that
+  made it and, through the event bus after its commit, in every other: prices, windows, names
+  and stores show at once;
 - a member's page reads the brand's `earning_version` with the member (`items.shopper_of`),
   and a copy older than that (every change of a tier raises it) is read again: tiers show at
   once too.
 A process keeps nothing until it listens on the bus (it could not hear a change), nor a read
 that a change overtook; after the bus subscribed again (events may have been lost meanwhile)
 it drops everything. The copies are shared by every request of the process: read-only.
+
+Design: docs/architecture.md, "Per-process copies, and how each stays fresh".
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tortoise.connection import get_connection
@@ -32,19 +36,18 @@ from tortoise.models import Model
 
 from db import models
 from db.models import ItemStatus
-from db.redis import cancel_and_wait
 from db.rows import model_of, row_of
-from domain.errors import DomainError, ErrorCode
+from domain.local_copies import BusDroppedCopies
 from domain.pagination import (
-    DEFAULT_PAGE_SIZE,
-    MAX_PAGE_SIZE,
     Page,
     PageRequest,
+    backwards,
+    check_request,
     decode_cursor,
     encode_cursor,
+    page_size,
 )
 from domain.runtime import Backends
-from subscriptions.bus import RESUBSCRIBED
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +57,11 @@ CHANGED_CHANNEL = "catalog-changed"
 ORDER = ("id",)
 
 CATALOG_SQL = """
-SELECT b.earning_version,
+SELECT b AS brand,
        ARRAY(SELECT i FROM catalog_item i WHERE i.brand_id = b.id AND i.status = $2
              ORDER BY i.id) AS items,
-       ARRAY(SELECT t FROM tier t WHERE t.brand_id = b.id ORDER BY t.rank) AS tiers
+       ARRAY(SELECT t FROM tier t WHERE t.brand_id = b.id ORDER BY t.rank) AS tiers,
+       ARRAY(SELECT s FROM store s WHERE s.brand_id = b.id ORDER BY s.code) AS stores
 FROM brand b WHERE b.id = $1
 """
 
@@ -78,17 +82,32 @@ class CatalogItem(_Columns):
 
     id: int
     min_tier_id: int | None
+    tag_codes: list[str]
 
 
 class Tier(_Columns):
     """A tier of a brand's copy (`models.Tier`'s columns)."""
 
+    id: int
     rank: int
+
+
+class Store(_Columns):
+    """A store of a brand's copy (`models.Store`'s columns)."""
+
+    archived_at: datetime | None
+
+
+class Brand(_Columns):
+    """The brand's row in its copy (`models.Brand`'s columns)."""
+
+    earning_version: int
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class BrandCatalog:
-    """A brand's active items, by id, and its tiers, as read at `read_at` (monotonic)."""
+    """A brand's active items, by id, its tiers (by rank), its row and its stores (by code),
+    as read at `read_at` (monotonic); `brand` is None for a brand there is not."""
 
     brand_id: int
     earning_version: int  # of the brand when its tiers were read
@@ -97,6 +116,8 @@ class BrandCatalog:
     cursors: tuple[str, ...]
     tiers: dict[int, Tier]
     read_at: float
+    brand: Brand | None = None
+    stores: tuple[Store, ...] = ()
 
     def holds(self, item: Any) -> bool:
         """Whether this very object is one of the copy's items (not a row read elsewhere)."""
@@ -110,34 +131,33 @@ class BrandCatalog:
 def catalog_of(brand_id: int, row: dict[str, Any] | None, read_at: float) -> BrandCatalog:
     if row is None:
         return BrandCatalog(brand_id, 0, (), (), (), {}, read_at)
+    brand = Brand(model_of(models.Brand, row["brand"]))
     items = tuple(CatalogItem(model_of(models.CatalogItem, item)) for item in row["items"])
     tiers = (Tier(model_of(models.Tier, tier)) for tier in row["tiers"])
     return BrandCatalog(
         brand_id,
-        row["earning_version"],
+        brand.earning_version,
         items,
         tuple(item.id for item in items),
         tuple(encode_cursor(item, ORDER) for item in items),
         {tier.id: tier for tier in tiers},
         read_at,
+        brand,
+        tuple(Store(model_of(models.Store, store)) for store in row["stores"]),
     )
 
 
-class LocalCatalogs:
+class LocalCatalogs(BusDroppedCopies[int, BrandCatalog]):
     """This process's copies of brands' catalogs (see the module)."""
 
     def __init__(self, rt: Backends) -> None:
-        self._rt = rt
-        self._kept: dict[int, BrandCatalog] = {}
+        super().__init__(rt, CHANGED_CHANNEL, "brandId", MAX_BRANDS, "catalogs")
         self._reading: dict[int, asyncio.Future[BrandCatalog]] = {}
-        self._changes = 0  # changes heard of so far
-        self._listening = False
-        self._listener = asyncio.create_task(self._listen(), name="catalogs")
 
     async def get(self, brand_id: int, earning_version: int = 0) -> BrandCatalog:
         """The brand's catalog, read at most FRESH_SECONDS ago and with tiers of at least
         `earning_version`. Callers at the moment a copy is due share one read."""
-        kept = self._kept.get(brand_id)
+        kept = self.kept.get(brand_id)
         if (
             kept is not None
             and time.monotonic() - kept.read_at < FRESH_SECONDS
@@ -156,44 +176,25 @@ class LocalCatalogs:
 
     def forget(self, brand_id: int) -> None:
         """Drop the brand's copy, and let no read begun before now be kept or shared."""
-        self._changes += 1
-        self._kept.pop(brand_id, None)
+        super().forget(brand_id)
         self._reading.pop(brand_id, None)
 
-    async def stop(self) -> None:
-        await cancel_and_wait(self._listener)
+    def forget_all(self) -> None:
+        super().forget_all()
+        self._reading.clear()
 
     def _done_reading(self, brand_id: int, reading: asyncio.Future[BrandCatalog]) -> None:
         if self._reading.get(brand_id) is reading:
             del self._reading[brand_id]
 
     async def _read(self, brand_id: int) -> BrandCatalog:
-        changes, began = self._changes, time.monotonic()
+        changes, began = self.changes, time.monotonic()
         rows = await get_connection("default").execute_query_dict(
             CATALOG_SQL, [brand_id, ItemStatus.ACTIVE.value]
         )
         catalog = catalog_of(brand_id, rows[0] if rows else None, began)
-        if self._listening and changes == self._changes:
-            if len(self._kept) >= MAX_BRANDS:
-                self._kept.clear()
-            self._kept[brand_id] = catalog
+        self.keep(brand_id, catalog, changes)
         return catalog
-
-    async def _listen(self) -> None:
-        subscription = self._rt.bus.subscribe(CHANGED_CHANNEL, hear_resubscriptions=True)
-        try:
-            async with subscription as events:
-                self._listening = True
-                async for event in events:
-                    if event is RESUBSCRIBED:
-                        self._changes += 1
-                        self._kept.clear()
-                        self._reading.clear()
-                    else:
-                        self.forget(event["brandId"])
-        finally:  # the bus stopped: keep nothing more that no event could drop
-            self._listening = False
-            self._kept.clear()
 
 
 def local_catalogs(rt: Backends) -> LocalCatalogs:
@@ -208,7 +209,8 @@ async def brand_catalog(rt: Backends, brand_id: int, earning_version: int = 0) -
 
 
 async def catalog_changed(rt: Backends, brand_id: int) -> None:
-    """After an admin's change of the brand's items (committed): the next page is read fresh,
+    """After an admin's change of the brand's items, settings or stores (committed): the next
+    page is read fresh,
     here at once and in every other process when the bus tells it. Best effort: a process
     that does not hear of it reads again within FRESH_SECONDS."""
     local_catalogs(rt).forget(brand_id)
@@ -225,17 +227,7 @@ def page_of(
 ) -> Page[CatalogItem]:
     """A page of the copy's items (those `keep` keeps), as `domain.pagination.paginate` pages
     the same rows in the database: oldest first, keyset cursors on the id."""
-    for size, argument in ((request.first, "first"), (request.last, "last")):
-        if size is not None and not 0 <= size <= MAX_PAGE_SIZE:
-            raise DomainError(
-                ErrorCode.INVALID_INPUT,
-                f"{argument} must be between 0 and {MAX_PAGE_SIZE}.",
-                [argument],
-            )
-    if request.first is not None and request.last is not None:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "Pass first or last, not both.", ["first", "last"]
-        )
+    check_request(request)
     if keep is None:
         kept: Sequence[int] = range(len(catalog.items))
     else:
@@ -248,12 +240,11 @@ def page_of(
         (before,) = decode_cursor(request.before, ORDER, "before", models.CatalogItem)
         end = bisect.bisect_left(kept, before, key=lambda index: catalog.ids[index])
     window = kept[start:end] if start < end else []
-    if request.last is not None or (request.before is not None and request.first is None):
-        size = request.last if request.last is not None else DEFAULT_PAGE_SIZE
+    size = page_size(request)
+    if backwards(request):
         chosen = window[max(0, len(window) - size) :] if size else []
         has_previous_page, has_next_page = len(window) > size, request.before is not None
     else:
-        size = request.first if request.first is not None else DEFAULT_PAGE_SIZE
         chosen = window[:size]
         has_next_page, has_previous_page = len(window) > size, request.after is not None
     return Page(

@@ -247,7 +247,7 @@ async def review_item(
         if status is ItemStatus.ACTIVE:
             event = offer_event(item)
             await emit(connection, item.partner_id, EventType.OFFER_APPROVED, event, now)
-        return await CatalogItem.get(id=item.id).using_db(connection)
+        return await CatalogItem.get(id=item.id, using_db=connection)
 
     operation = "approveCatalogItem" if rejection is None else "rejectCatalogItem"
     request = {"id": item_id, "reason": rejection}
@@ -305,7 +305,7 @@ async def restock(
         )
         if not updated:
             raise _refuse("quantity", f"Stock cannot exceed {MAX_STOCK}.")
-        return await CatalogItem.get(id=item.id).using_db(connection)
+        return await CatalogItem.get(id=item.id, using_db=connection)
 
     request = {"id": item_id, "quantity": added}
     item = await change_once(principal, "restockCatalogItem", key, request, CatalogItem, add)

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, cast
 
 from db.models import CatalogItem, ItemStatus
 from db.redis import cancel_and_wait
@@ -50,7 +51,7 @@ async def watch_item(
 ) -> AsyncIterator[CatalogItem]:
     """The item now, then each time it changed, until it is archived or the credentials
     expire."""
-    next_event: asyncio.Task | None = None
+    next_event: asyncio.Task[dict[str, Any]] | None = None
     async with rt.bus.subscribe(item_channel(item.id), hear_resubscriptions=True) as events:
         try:
             current = await CatalogItem.get(id=item.id)
@@ -58,7 +59,10 @@ async def watch_item(
             last_read = time.monotonic()
             while still_valid() and current.status is not ItemStatus.ARCHIVED:
                 # Waited for with a timeout, never cancelled: that would end the stream.
-                next_event = next_event or asyncio.ensure_future(anext(events))
+                # ensure_future wraps an awaitable that is no future in a Task.
+                next_event = next_event or cast(
+                    asyncio.Task[dict[str, Any]], asyncio.ensure_future(anext(events))
+                )
                 done, _ = await asyncio.wait({next_event}, timeout=RECHECK_AFTER)
                 if done:
                     event, next_event = next_event.result(), None

@@ -9,10 +9,11 @@ always gives the same list. A member with no history gets the popular items.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import cast
 
 from tortoise.expressions import Q
 
@@ -49,37 +50,39 @@ async def recommend(member: Member, now: datetime, first: int) -> list[Recommend
     if highest is not None:
         items = items.filter(points_price__lte=highest)
     candidates = await items
-    redeemed = (
-        await Redemption.filter(member_id=member.id)
+    # Each values_list below gives the columns it names, in order (Tortoise types its rows
+    # loosely).
+    redeemed = await (
+        Redemption.filter(member_id=member.id)
         .exclude(status=RedemptionStatus.CANCELLED)
         .values_list("item_id", "quantity")
     )
-    units_redeemed = Counter()
-    for item_id, quantity in redeemed:
+    units_redeemed: Counter[int] = Counter()
+    for item_id, quantity in cast(list[tuple[int, int]], redeemed):
         units_redeemed[item_id] += quantity
     candidates = [
         item
         for item in candidates
         if item.per_member_limit is None or units_redeemed[item.id] < item.per_member_limit
     ]
-    bought = Counter()
-    recent = (
-        await Purchase.filter(member_id=member.id)
+    bought: defaultdict[str, Decimal] = defaultdict(Decimal)
+    recent = await (
+        Purchase.filter(member_id=member.id)
         .order_by("-id")
         .limit(RECENT_PURCHASES)
         .values_list("categories", flat=True)
     )
-    for categories in recent:
+    for categories in cast(list[dict[str, str]], recent):
         for category, spent in categories.items():
             bought[category] += Decimal(spent)
     redeemed_items = await CatalogItem.filter(id__in=list(units_redeemed)).values_list(
         "id", "category"
     )
-    redeemed_from = Counter()
-    for item_id, category in redeemed_items:
+    redeemed_from: Counter[str] = Counter()
+    for item_id, category in cast(list[tuple[int, str]], redeemed_items):
         redeemed_from[category.casefold()] += units_redeemed[item_id]
 
-    def rank(item: CatalogItem) -> tuple:
+    def rank(item: CatalogItem) -> tuple[Decimal, int, int, int]:
         category = item.category.casefold()
         return (-bought[category], -redeemed_from[category], -item.redeemed_count, item.id)
 
@@ -89,7 +92,9 @@ async def recommend(member: Member, now: datetime, first: int) -> list[Recommend
     ]
 
 
-def _reason(item: CatalogItem, bought: Counter, redeemed_from: Counter) -> str:
+def _reason(
+    item: CatalogItem, bought: defaultdict[str, Decimal], redeemed_from: Counter[str]
+) -> str:
     category = item.category.casefold()
     if bought[category]:
         return f"You often buy {item.category}"

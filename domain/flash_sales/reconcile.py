@@ -1,18 +1,21 @@
 """The reconciler: resolves holds nobody resolved (their process died) and rebuilds sales
 Redis lost, from PostgreSQL's record. Runs in `serve` every few seconds and as
-`pointsmall reconcile`; safe to run anywhere, any number of times."""
+`pointsmall reconcile`; safe to run anywhere, any number of times.
+
+Design: docs/flash-sales.md, "The reconciler".
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
 from db.flash_sales import SaleKeys
 from db.models import FlashSale, Redemption
-from domain.flash_sales.entry import DEADLINE_MARGIN_MS
 from domain.flash_sales.stock import load_sale, resolve_hold
-from domain.runtime import Backends
+from domain.runtime import DEADLINE_MARGIN_MS, Backends
 
 RECENT = timedelta(days=1)  # sales that ended longer ago are left alone
 
@@ -37,9 +40,11 @@ async def reconcile(rt: Backends) -> Reconciled:
             rebuilt += 1
             continue
         overdue_before = int(time.time() * 1000) + rt.clock.offset_ms() - DEADLINE_MARGIN_MS
-        for reservation in await rt.redis.zrangebyscore(keys.holds, "-inf", overdue_before):
+        # The client decodes every answer (decode_responses): strings.
+        overdue = await rt.redis.zrangebyscore(keys.holds, "-inf", overdue_before)
+        for reservation in cast(list[str], overdue):
             redemption = await Redemption.get_or_none(reservation_id=reservation)
-            recorded = await rt.redis.hget(keys.outcomes, reservation) or "H|?|0"
+            recorded = cast(str | None, await rt.redis.hget(keys.outcomes, reservation)) or "H|?|0"
             fingerprint = recorded.split("|")[1]
             if redemption is not None:
                 confirmed += await resolve_hold(

@@ -49,10 +49,10 @@ def status_of(
 
 
 async def longest_early_access(brand_id: int) -> timedelta:
-    minutes = await Tier.filter(brand_id=brand_id).values_list(
-        "flash_sale_early_access_minutes", flat=True
+    tiers = await Tier.filter(brand_id=brand_id)
+    return timedelta(
+        minutes=max((tier.flash_sale_early_access_minutes for tier in tiers), default=0)
     )
-    return timedelta(minutes=max(minutes, default=0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +149,7 @@ async def update_sale(
         )
         if not updated:
             raise DomainError(ErrorCode.CONFLICT, "This sale has sold already.", ["input", "id"])
-        return await FlashSale.get(id=sale.id).using_db(connection)
+        return await FlashSale.get(id=sale.id, using_db=connection)
 
     request = {"id": sale_id, **asdict(spec)}
     return await change_once(

@@ -3,6 +3,8 @@
 PostgreSQL is the record (`sold`, the redemptions); Redis holds what the entry script decides
 on: the stock left, each member's units (bought or held), the holds and their deadlines. A
 sale is loaded when it is created or edited, and rebuilt by the reconciler when Redis lost it.
+
+Design: docs/flash-sales.md, "Stock, published and watched".
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any, cast
 
 from tortoise.connection import get_connection
 
@@ -48,7 +51,7 @@ def scripts_of(rt: Backends) -> FlashScripts:
     return scripts
 
 
-def ms(moment) -> int:
+def ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
@@ -135,7 +138,7 @@ class StockPublisher:
     def __init__(self, rt: Backends) -> None:
         self._rt = rt
         self._dirty: set[int] = set()
-        self._tasks: dict[int, asyncio.Task] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
 
     def changed(self, sale_id: int) -> None:
         self._dirty.add(sale_id)
@@ -256,7 +259,7 @@ class _SaleWatch:
         await cancel_and_wait(self._task)
 
     async def _follow(self) -> None:
-        next_event: asyncio.Task | None = None
+        next_event: asyncio.Task[dict[str, Any]] | None = None
         try:
             async with self._rt.bus.subscribe(
                 stock_channel(self._sale.id), hear_resubscriptions=True
@@ -264,7 +267,10 @@ class _SaleWatch:
                 self._set(await self._read())
                 while True:
                     # Waited for with a timeout, never cancelled: that would end the stream.
-                    next_event = next_event or asyncio.ensure_future(anext(events))
+                    # ensure_future wraps an awaitable that is no future in a Task.
+                    next_event = next_event or cast(
+                        asyncio.Task[dict[str, Any]], asyncio.ensure_future(anext(events))
+                    )
                     done, _ = await asyncio.wait({next_event}, timeout=RECHECK_AFTER)
                     if not done:  # quiet for a while: a publish may have been lost
                         self._set(await self._read())

@@ -172,7 +172,7 @@ async def _members(
 
 
 async def _tiers(
-    rt: Backends, figures: Figures, options: ReportOptions, write: Write, _: Progress
+    rt: Backends, figures: Figures, options: ReportOptions, write: Write, _progress: Progress
 ) -> None:
     """Members per tier now (the period does not change it)."""
     _, _, counted = await _member_figures(rt, figures, options)
@@ -182,7 +182,7 @@ async def _tiers(
 
 
 async def _tier_movements(
-    rt: Backends, figures: Figures, options: ReportOptions, write: Write, _: Progress
+    rt: Backends, figures: Figures, options: ReportOptions, write: Write, _progress: Progress
 ) -> None:
     _, _, counted = await _member_figures(rt, figures, options)
     write(["from_tier", "to_tier", "members"])

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from tortoise.connection import get_connection
@@ -62,7 +62,7 @@ async def _rows(sql: str, *arguments: Any) -> list[dict[str, Any]]:
 async def rolled_up_at() -> datetime | None:
     """When the ledger's roll-up last ran: the ledger figures and the active members include
     everything before."""
-    return min(await RollupWatermark.all().values_list("rolled_at", flat=True), default=None)
+    return min((watermark.rolled_at for watermark in await RollupWatermark.all()), default=None)
 
 
 # --- Liability and expiry --------------------------------------------------------------------
@@ -477,10 +477,11 @@ DELETE FROM member_segment WHERE brand_id = $1 AND member_id NOT IN (SELECT memb
 """
 
 
-async def refresh_segments(rt: Any) -> int:
+async def refresh_segments(rt: Backends) -> int:
     """Score every member of every brand on their purchases (the insights job); how many
     brands were scored."""
-    brand_ids = await Brand.all().values_list("id", flat=True)
+    # A flat values_list gives the column's values (Tortoise types them as rows).
+    brand_ids = cast(list[int], await Brand.all().values_list("id", flat=True))
     for brand_id in brand_ids:
         await get_connection("default").execute_query(
             REFRESH_SEGMENTS_SQL, [brand_id, rt.clock.now()]

@@ -16,6 +16,8 @@
   (`members`): a member gets the next number of their brand the first time the job sees them
   active, and each day's bits are OR-ed in. A period's active members are its days' bits OR-ed
   together and counted, whatever the number of entries.
+
+Design: docs/decisions.md, "Active members as bits per day".
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tortoise.transactions import in_transaction
 
 from db.models import LedgerKind
 from db.sql import Sql
+from domain.runtime import Backends
 
 SHARDS = 64
 QUALIFYING = {LedgerKind.EARN, LedgerKind.REVERSAL}
@@ -236,14 +239,18 @@ WHERE name IN ('ledger', 'members')
 """
 
 
-async def roll_up(rt: Any) -> int:
+async def roll_up(rt: Backends) -> int:
     """Sum the entries of every transaction settled since the last run into `ledger_rollup`,
     and mark their members active in `active_day`; how many transaction ids it moved past.
-    Runs one at a time (the watermarks' row locks)."""
+    Runs one at a time (the watermarks' row locks). A scheduler job: `rt` is not needed."""
     async with in_transaction() as connection:
         sql = Sql(connection)
-        starts = {row["name"]: row["next_xid"] for row in await sql.fetch(LOCK_WATERMARKS_SQL)}
-        settled_below = (await sql.fetchrow(SETTLED_BELOW_SQL))["xid"]
+        starts: dict[str, int] = {
+            row["name"]: row["next_xid"] for row in await sql.fetch(LOCK_WATERMARKS_SQL)
+        }
+        settled = await sql.fetchrow(SETTLED_BELOW_SQL)
+        assert settled is not None  # one row, whatever runs
+        settled_below: int = settled["xid"]
         start = min(starts.values())
         if settled_below <= start:
             return 0

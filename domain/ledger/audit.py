@@ -1,4 +1,7 @@
-"""The audit: every ledger invariant, checked for every member (or one), in SQL."""
+"""The audit: every ledger invariant, checked for every member (or one), in SQL.
+
+Design: docs/ledger.md, "Invariants and the audit".
+"""
 
 from __future__ import annotations
 

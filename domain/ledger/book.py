@@ -1,10 +1,12 @@
 """One member's points inside one transaction, from the moment their balance row is locked.
 
 Every movement opens a book: it locks the member's balance row (so movements of one member run
-one after another), expires the member's due lots first, then credits or debits. A movement
-that also writes to another member's points (a referral bonus, or its reversal) opens that
-member's book after its own, as one of its `companions`: a referrer joined before the member,
-so balance rows are always locked from a newer member to an older one, never in a cycle
+one after another), expires the member's due lots first, then credits or debits. Most lock that
+one balance row; a referral locks two: a movement that also writes to another member's points
+(a referred member's first purchase paying the referrer's bonus, or its reversal on a full
+refund) opens the referrer's book after its own, as one of its `companions`. A referrer joined
+before the member they invited, so has the lower id: balance rows are always locked from the
+higher member id to the lower, and no two movements wait for each other in a cycle
 (docs/ledger.md, "Locks and their order"). The balance row, the entries and the lots
 change together; the entries written are kept, to be published after commit, and each tells
 its member by a notice written in the same transaction (domain/notices/outbox.py).
@@ -28,6 +30,7 @@ from db.models import (
     Lot,
     LotConsumption,
     Member,
+    MemberStatus,
     NoticeKind,
 )
 from db.rows import model_of
@@ -107,7 +110,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $
 RETURNING *
 """
 # The entry's optional fields, as _append takes them, with their defaults.
-ENTRY_FIELDS = {
+ENTRY_FIELDS: dict[str, object] = {
     "store_id": None,
     "expires_at": None,
     "breakdown": [],
@@ -138,6 +141,15 @@ def lots_after_paying(lots: list[tuple[int, datetime]], paid: int) -> list[tuple
         if points - taken:
             kept.append((points - taken, expires_at))
     return kept
+
+
+def check_active(member: Member, *, frozen_may: bool = False) -> None:
+    """MEMBER_FROZEN unless the member is active (or frozen, where `frozen_may`)."""
+    status = member.status
+    if status is not MemberStatus.ACTIVE and not (frozen_may and status is MemberStatus.FROZEN):
+        raise DomainError(
+            ErrorCode.MEMBER_FROZEN, f"The member is {status.value.lower()}.", ["memberId"]
+        )
 
 
 class MemberBook:
@@ -260,7 +272,7 @@ class MemberBook:
         breakdown: list[dict[str, Any]],
         purchase_id: int | None = None,
         held_until: datetime | None = None,
-        **entry_fields: Any,
+        **entry_fields: object,
     ) -> LedgerEntry:
         """Add points as new lots, (points, expires at) each, after paying off any shortfall the
         member owes from the soonest-expiring of them. The entry shows the soonest expiry.
@@ -307,7 +319,7 @@ class MemberBook:
         owe_the_rest: bool = False,
         first_lot_id: int | None = None,
         held_of_purchase: int | None = None,
-        **entry_fields: Any,
+        **entry_fields: object,
     ) -> LedgerEntry:
         """Take points from the lots that expire first (a named lot before all others).
 
@@ -360,7 +372,7 @@ class MemberBook:
         description: str,
         *,
         grace_expiry: datetime,
-        **entry_fields: Any,
+        **entry_fields: object,
     ) -> LedgerEntry | None:
         """Return what a debit took and has not yet returned, as one REFUND entry: to the lots
         it came from while they live; what came from lots that expired meanwhile comes back as
@@ -429,7 +441,7 @@ class MemberBook:
         return sorted(lots, key=lambda lot: lot.id != first_lot_id)  # stable: FIFO otherwise
 
     async def _append(
-        self, kind: LedgerKind, points: int, description: str, **fields: Any
+        self, kind: LedgerKind, points: int, description: str, **fields: object
     ) -> LedgerEntry:
         balance = self.balance
         if balance.available + points > MAX_BALANCE:
@@ -464,6 +476,7 @@ class MemberBook:
             *(given["reason"], given["order_ref"], given["shortfall"], given["partner_id"]),
             *(self.member.tier_id, given["pending"], given["pending_until"]),
         )
+        assert row is not None  # INSERT ... RETURNING: the row made
         entry = model_of(LedgerEntry, row)
         self.entries.append(entry)
         notice = self.earn_notice if kind is LedgerKind.EARN else ENTRY_NOTICES.get(kind)

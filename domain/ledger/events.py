@@ -10,6 +10,8 @@ job): every SWEEP_EVERY seconds it announces the latest version of each member w
 moved in the last SWEEP_WINDOW seconds. A watcher that has that version already does nothing;
 one that missed it reads the ledger. Its cost follows the movements, not the watchers: an
 idle watcher does no work at all.
+
+Design: docs/events.md, "Balance events: every version once, in order".
 """
 
 from __future__ import annotations
@@ -105,13 +107,15 @@ async def announce_recent(rt: Backends) -> int:
     return len(rows)
 
 
-def may_have_missed(event: dict) -> bool:
+def may_have_missed(event: dict[str, Any]) -> bool:
     """Whether an event says only that events may have been lost: the bus lost Redis."""
     return event is RESUBSCRIBED
 
 
 @asynccontextmanager
-async def balance_changes(rt: Backends, member_id: int) -> AsyncIterator[AsyncIterator[dict]]:
+async def balance_changes(
+    rt: Backends, member_id: int
+) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
     """The member's balance events published from now on (not yet ordered nor gap-free), the
     sweep's announcements, and a `may_have_missed` event whenever some may have been lost."""
     async with rt.bus.subscribe(balance_channel(member_id), hear_resubscriptions=True) as events:

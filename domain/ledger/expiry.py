@@ -6,6 +6,8 @@ Each member is settled in a transaction of their own (through a MemberBook, whic
 balance and settles what is due as it opens), so the jobs are resumable and safe to run twice or
 from two processes at once: a lot is expired or released by whichever run locks its member
 first, and the other finds nothing due. Any movement of the member settles them too.
+
+Design: docs/ledger.md, "Expiry" and "Pending points".
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 Each runs in one transaction through a MemberBook, at most once per idempotency key, and
 publishes its entries after commit.
+
+Design: docs/ledger.md, "A movement".
 """
 
 from __future__ import annotations
@@ -13,55 +15,25 @@ from dataclasses import dataclass
 from datetime import UTC
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
-from db.models import (
-    Award,
-    AwardKind,
-    Balance,
-    Brand,
-    LedgerEntry,
-    LedgerKind,
-    Lot,
-    Member,
-    MemberStatus,
-    Purchase,
-    RuleKind,
-    TaskProof,
-)
-from domain.errors import DomainError, ErrorCode, refused_as_duplicate
+from db.models import Award, AwardKind, LedgerEntry, LedgerKind, Lot, Member, Purchase
+from domain.errors import DomainError, ErrorCode
 from domain.idempotency import run_once
-from domain.ids import encode_id
 from domain.insights.rollups import record_rollups
-from domain.ledger.book import MemberBook
+from domain.ledger.book import MemberBook, check_active
 from domain.ledger.events import publish_balance_changes, published_entries
 from domain.ledger.policy import expiry_of, held_until
 from domain.ledger.reads import BalanceView, balance_view
 from domain.member_facts import forget_facts
 from domain.notices.outbox import publish_notices, record
-from domain.principal import Principal, Role
+from domain.principal import Principal
 from domain.risk import LARGE_ADJUSTMENT, FlagDraft, record_flags
-from domain.rules.bonuses import bonus_lots, pay_referrer, record_award
-from domain.rules.earning import (
-    MAX_TOTAL,
-    PurchaseEarn,
-    assess_purchase,
-    live_rules,
-    member_facts,
-)
-from domain.rules.engine import (
-    PROOF_USED,
-    PurchaseRecord,
-    SignedProof,
-    evaluate_task,
-    proof_once_key,
-    proof_refusal,
-    spend_by_category,
-)
+from domain.rules.bonuses import pay_referrer
+from domain.rules.earning import MAX_TOTAL, assess_purchase
+from domain.rules.engine import PurchaseRecord, spend_by_category
 from domain.runtime import Backends
 from domain.tiers import publish_tier_changes, requalify
 from domain.velocity import Admission, VelocityKind, admit
@@ -83,15 +55,6 @@ class Movement:
 
 
 Write = Callable[[MemberBook, BaseDBAsyncClient], Awaitable[LedgerEntry | None]]
-
-
-def check_active(member: Member, *, frozen_may: bool = False) -> None:
-    """MEMBER_FROZEN unless the member is active (or frozen, where `frozen_may`)."""
-    status = member.status
-    if status is not MemberStatus.ACTIVE and not (frozen_may and status is MemberStatus.FROZEN):
-        raise DomainError(
-            ErrorCode.MEMBER_FROZEN, f"The member is {status.value.lower()}.", ["memberId"]
-        )
 
 
 async def close_books(book: MemberBook) -> list[list[Any]]:
@@ -264,6 +227,7 @@ async def record_purchase(
             raise DomainError(
                 ErrorCode.DUPLICATE, "This order was recorded already.", ["orderRef"]
             ) from None
+        assert record is not None  # INSERT ... RETURNING: the row made
         await book.sql.execute(LINK_LOTS_SQL, entry.id, record["id"])
         if any(expires_at <= book.now for _, expires_at in earned.lots):
             await book.settle_due()  # a rule's short-lived points, past due for an old purchase
@@ -299,115 +263,6 @@ async def record_purchase(
         counted[VelocityKind.PURCHASES_PER_STORE] = purchase.store_code.strip().upper()
     return await move(
         rt, principal, "recordPurchase", key, member_id, payload, write, counted=counted
-    )
-
-
-async def preview_earn(
-    rt: Backends, principal: Principal, member_id: int, purchase: PurchaseRecord
-) -> PurchaseEarn:
-    """What recordPurchase would earn the member for this purchase now, moving nothing."""
-    brand = await Brand.get(id=principal.brand_id)
-    async with in_transaction() as connection:
-        member = await Member.get_or_none(id=member_id, brand_id=brand.id).using_db(connection)
-        if member is None:
-            raise DomainError(ErrorCode.NOT_FOUND, "No such member.", ["memberId"])
-        check_active(member)
-        balance = await Balance.get(member_id=member.id).using_db(connection)
-        return await assess_purchase(
-            connection, brand, member, purchase, rt.clock.now(), balance.shortfall
-        )
-
-
-async def complete_task(
-    rt: Backends,
-    principal: Principal,
-    member_id: int,
-    task_code: str,
-    key: str,
-    proof: SignedProof | None = None,
-) -> Movement:
-    """Reward a task the member did (check-in, share, review, …) as its rule says, within the
-    rule's daily and lifetime limits and the brand's daily cap, once what the rule takes as
-    proof holds: the caller's word (SELF), staff's (STAFF), or a proof signed by the brand's
-    own system (SIGNED), each of whose references counts once per member and task."""
-    task_code = task_code.strip().upper()
-
-    async def write(book: MemberBook, connection: BaseDBAsyncClient) -> LedgerEntry:
-        brand = book.brand
-        zone = ZoneInfo(brand.timezone)
-        day = book.now.astimezone(zone).date()
-        facts = await member_facts(connection, brand, book.member, day)
-        rules = [
-            rule
-            for rule in await live_rules(brand, connection)
-            if rule.kind is RuleKind.TASK
-            and rule.task_code == task_code
-            and rule.applies(book.now, zone, None, facts.tier_code, tags=facts.tags)
-        ]
-        if not rules:
-            raise DomainError(
-                ErrorCode.NOT_FOUND, "No task with this code is open to the member.", ["taskCode"]
-            )
-        rule = min(rules, key=lambda rule: (-rule.priority, rule.id))
-        done = Award.filter(member_id=book.member.id, kind=AwardKind.TASK, task_code=task_code)
-        once_key = None
-        if rule.proof is TaskProof.STAFF and principal.role not in (Role.STAFF, Role.ADMIN):
-            raise DomainError(
-                ErrorCode.VERIFICATION_REQUIRED,
-                "Staff confirm this task: ask them to complete it for you.",
-                ["taskCode"],
-            )
-        if rule.proof is TaskProof.SIGNED:
-            member_global_id = encode_id("Member", book.member.id)
-            refusal = proof_refusal(proof, brand.task_secret, member_global_id, task_code, book.now)
-            if refusal is not None:
-                raise DomainError(ErrorCode.VERIFICATION_REQUIRED, refusal, ["proof"])
-            once_key = proof_once_key(task_code, proof.reference)
-            if await done.filter(once_key=once_key).using_db(connection).exists():
-                raise DomainError(ErrorCode.DUPLICATE, PROOF_USED, ["proof", "reference"])
-        if rule.daily_limit is not None and (
-            await done.filter(local_day=day).using_db(connection).count() >= rule.daily_limit
-        ):
-            raise DomainError(
-                ErrorCode.LIMIT_REACHED,
-                f"This task earns points {rule.daily_limit} time(s) a day at most.",
-                ["taskCode"],
-            )
-        if rule.lifetime_limit is not None and (
-            await done.using_db(connection).count() >= rule.lifetime_limit
-        ):
-            raise DomainError(
-                ErrorCode.LIMIT_REACHED,
-                f"This task earns points {rule.lifetime_limit} time(s) at most.",
-                ["taskCode"],
-            )
-        earn = evaluate_task(rule, facts)
-        entry = await book.credit(
-            LedgerKind.EARN,
-            bonus_lots(brand, earn.components, book.now),
-            f"Task: {rule.name}",
-            breakdown=earn.breakdown(),
-        )
-        with refused_as_duplicate(PROOF_USED, ["proof", "reference"]):
-            await record_award(
-                connection, book.member.id, AwardKind.TASK, rule, entry, day, book.now,
-                once_key=once_key, points=earn.points,
-            )  # fmt: skip
-        change = await requalify(
-            connection, book.member, brand, book.now, may_go_down=False, notices=book.notices,
-            unwritten=book.rollup.qualifying,
-        )  # fmt: skip
-        if change is not None:
-            book.tier_changes.append(change.id)
-        return entry
-
-    payload: dict[str, Any] = {"member": member_id, "task": task_code}
-    if proof is not None:
-        signed_at = proof.signed_at.astimezone(UTC).isoformat()
-        payload["proof"] = [proof.reference, signed_at, proof.signature]
-    counted = {VelocityKind.EARNS_PER_MEMBER: str(member_id)}
-    return await move(
-        rt, principal, "completeTask", key, member_id, payload, write, counted=counted
     )
 
 
@@ -506,7 +361,9 @@ async def take_back_referral(book: MemberBook, refunded: Purchase) -> None:
     )
     if award is None or award.entry_id is None or award.points <= 0:
         return
-    # The referrer's balance after the member's, as when the bonus was paid.
+    # The referrer's balance after the member's, as when the bonus was paid: from the higher
+    # member id to the lower (book.py).
+    assert award.member_id < book.member.id
     referrer = await MemberBook.open(book.connection, award.member_id, book.now, book.actor)
     bonus_lot = await Lot.filter(entry_id=award.entry_id).using_db(book.connection).first()
     entry = await referrer.debit(

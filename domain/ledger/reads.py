@@ -3,17 +3,30 @@
 A read never counts a lot past its expiry, even before the expiry job has written the EXPIRE
 entry: what is due is left out of the balance shown. Likewise held points whose release time
 has come are shown available (less any shortfall they will pay off), not pending.
+
+Design: docs/ledger.md, "Pending points"; docs/architecture.md, "Planned documents".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from tortoise.connection import get_connection
 
-from db.models import LedgerEntry, LedgerKind
-from domain.pagination import Page, PageRequest, paginate
+from db.models import LedgerEntry, LedgerKind, Member
+from db.rows import Columns, columns_but, columns_reader, model_of
+from domain.pagination import (
+    Page,
+    PageRequest,
+    backwards,
+    check_request,
+    decode_cursor,
+    page_size,
+    paginate,
+    window_page,
+)
 from domain.principal import Principal, Role
 
 BALANCES_SQL = """
@@ -43,7 +56,7 @@ WHERE b.member_id = ANY($1::int[])
 
 EXPIRING_SQL = """
 SELECT expires_at, SUM(remaining) AS points FROM lot
-WHERE member_id = $1 AND expired_at IS NULL AND remaining > 0
+WHERE member_id = ANY($1::int[]) AND expired_at IS NULL AND remaining > 0
   AND expires_at > $2 AND expires_at <= $3 AND (held_until IS NULL OR held_until <= $2)
 GROUP BY expires_at ORDER BY expires_at
 """
@@ -106,14 +119,17 @@ async def balances(member_ids: list[int], now: datetime) -> dict[int, BalanceVie
 
 async def expiring(member_id: int, now: datetime, within_days: int) -> list[ExpiringPoints]:
     """Points that expire within `within_days`, grouped by moment, soonest first."""
-    try:
-        horizon = now + timedelta(days=max(within_days, 0))
-    except OverflowError:  # more days than a datetime spans: every lot is within them
-        horizon = datetime.max.replace(tzinfo=UTC)
     rows = await get_connection("default").execute_query_dict(
-        EXPIRING_SQL, [member_id, now, horizon]
+        EXPIRING_SQL, [[member_id], now, horizon_of(now, within_days)]
     )
     return [ExpiringPoints(int(row["points"]), row["expires_at"]) for row in rows]
+
+
+def horizon_of(now: datetime, within_days: int) -> datetime:
+    try:
+        return now + timedelta(days=max(within_days, 0))
+    except OverflowError:  # more days than a datetime spans: every lot is within them
+        return datetime.max.replace(tzinfo=UTC)
 
 
 async def ledger_page(
@@ -146,3 +162,119 @@ async def visible_entry(principal: Principal, entry_id: int) -> LedgerEntry | No
     if entry is None or not (principal.reads_members or principal.member_id == entry.member_id):
         return None
     return entry
+
+
+# ---------------------------------------------------------------- a member's own page
+
+LEDGER_ORDER = ("version",)
+# An entry's columns as a page shows them: all but the breakdown, which only its own field reads.
+PAGE_ENTRY_COLUMNS = columns_but(LedgerEntry, "breakdown")
+read_page_entry = columns_reader(LedgerEntry, PAGE_ENTRY_COLUMNS)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRequest:
+    """A page of a member's ledger, as `ledger_page` reads it."""
+
+    request: PageRequest
+    kind: LedgerKind | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPage:
+    """A member with what their own page shows, read in one statement (`member_page`)."""
+
+    member: Member
+    earning_version: int  # the brand's, to judge its tiers' copy by
+    balance: BalanceView
+    expiring: list[ExpiringPoints] | None  # asked for: within `expiring_within` days
+    ledger: Page[Columns] | None  # asked for: LedgerEntry's columns (PAGE_ENTRY_COLUMNS)
+
+
+def _member_page_statement(
+    brand_id: int, member_id: int, now: datetime, expiring_within: int | None,
+    ledger: LedgerRequest | None,
+) -> tuple[str, list[Any]]:  # fmt: skip
+    """The statement reading the page's parts, and its arguments."""
+    arguments: list[Any] = [[member_id], now, brand_id]
+
+    def argument(value: Any) -> str:
+        arguments.append(value)
+        return f"${len(arguments)}"
+
+    expiring_part = entries_part = count_part = "NULL"
+    if expiring_within is not None:
+        expiring = EXPIRING_SQL.replace("$3", argument(horizon_of(now, expiring_within)))
+        expiring_part = f"ARRAY(SELECT ROW(x.expires_at, x.points) FROM ({expiring}) x)"
+    if ledger is not None:
+        check_request(ledger.request)
+        conditions = ["e.member_id = m.id"]
+        if ledger.kind is not None:
+            conditions.append(f"e.kind = {argument(ledger.kind.value)}")
+        for cursor, name, beyond in ((ledger.request.after, "after", "<"),
+                                     (ledger.request.before, "before", ">")):  # fmt: skip
+            if cursor is not None:
+                (version,) = decode_cursor(cursor, LEDGER_ORDER, name, LedgerEntry)
+                conditions.append(f"e.version {beyond} {argument(version)}")
+        direction = "ASC" if backwards(ledger.request) else "DESC"
+        entries_part = (
+            f"ARRAY(SELECT ROW({', '.join(f'e.{name}' for name in PAGE_ENTRY_COLUMNS)}) "
+            f"FROM ledger_entry e WHERE {' AND '.join(conditions)} "
+            f"ORDER BY e.version {direction} LIMIT {argument(page_size(ledger.request) + 1)})"
+        )
+        # An unfiltered ledger's entries are versioned 1, 2, 3, … without gaps.
+        count_part = (
+            f"(SELECT count(*) FROM ledger_entry e WHERE {conditions[0]} AND {conditions[1]})"
+            if ledger.kind is not None
+            else "b.version"
+        )
+    statement = f"""
+SELECT m AS member, br.earning_version, b.version, b.lifetime_earned, b.lifetime_redeemed,
+       b.available, b.pending, {expiring_part} AS expiring, {entries_part} AS entries,
+       {count_part} AS entry_count
+FROM member m
+JOIN brand br ON br.id = m.brand_id
+JOIN ({BALANCES_SQL}) b ON b.member_id = m.id
+WHERE m.id = ($1::int[])[1] AND m.brand_id = $3
+"""
+    return statement, arguments
+
+
+async def member_page(
+    brand_id: int,
+    member_id: int,
+    now: datetime,
+    expiring_within: int | None = None,
+    ledger: LedgerRequest | None = None,
+) -> MemberPage | None:
+    """The brand's member with their balance, and what of their points expire within
+    `expiring_within` days and a page of their ledger (as `expiring` and `ledger_page` read
+    them for the member themselves) when asked for; None if the brand has no such member."""
+    statement, arguments = _member_page_statement(brand_id, member_id, now, expiring_within, ledger)
+    rows = await get_connection("default").execute_query_dict(statement, arguments)
+    if not rows:
+        return None
+    (row,) = rows
+    return MemberPage(
+        model_of(Member, row["member"]),
+        row["earning_version"],
+        balance_view(
+            member_id,
+            int(row["available"]),
+            row["version"],
+            row["lifetime_earned"],
+            row["lifetime_redeemed"],
+            int(row["pending"]),
+        ),
+        None
+        if row["expiring"] is None
+        else [ExpiringPoints(int(points), expires_at) for expires_at, points in row["expiring"]],
+        None
+        if ledger is None
+        else window_page(
+            [read_page_entry(entry) for entry in row["entries"]],
+            ledger.request,
+            LEDGER_ORDER,
+            row["entry_count"],
+        ),
+    )

@@ -182,7 +182,8 @@ async def deliver_due_notices(rt: Backends, client: httpx.AsyncClient | None = N
     first, so two runs never post the same one); how many were delivered."""
     delivered = 0
     async with contextlib.AsyncExitStack() as stack:
-        client = client or await stack.enter_async_context(delivery_client())
+        if client is None:
+            client = await stack.enter_async_context(delivery_client())
         while ids := await claim_due(rt, CLAIM_SQL, POSTED_TOGETHER):
             delivered += await _deliver(rt, client, ids)
     return delivered

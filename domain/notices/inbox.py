@@ -16,6 +16,7 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.connection import get_connection
+from tortoise.queryset import QuerySet
 
 from db.models import FlashSale, FlashSaleReminder, Member, Notice, NoticeChannel
 from domain.errors import DomainError, ErrorCode
@@ -30,7 +31,7 @@ from subscriptions.bus import RESUBSCRIBED
 MAX_IDS = 100
 
 
-def inbox_of(member_id: int, unread_only: bool = False) -> Any:
+def inbox_of(member_id: int, unread_only: bool = False) -> QuerySet[Notice]:
     notices = Notice.filter(member_id=member_id, in_inbox=True)
     return notices.filter(read_at=None) if unread_only else notices
 
@@ -48,6 +49,7 @@ async def mark_read(principal: Principal, ids: list[int] | None, now: datetime, 
     """Mark the calling member's notices read: those named, or all (ids None); how many were
     unread (once per idempotency key). Others' notices are not theirs to mark: NOT_FOUND."""
     member_id = principal.member_id
+    assert member_id is not None  # only a member marks their notices (schema: IsMember)
     if ids is not None and not 1 <= len(ids) <= MAX_IDS:
         raise DomainError(
             ErrorCode.INVALID_INPUT, f"Name 1 to {MAX_IDS} notices.", ["input", "ids"]
@@ -63,7 +65,7 @@ async def mark_read(principal: Principal, ids: list[int] | None, now: datetime, 
         return {"marked": await unread.using_db(connection).update(read_at=now)}
 
     outcome, _ = await run_once(principal, "markNoticesRead", key, {"ids": ids}, mark)
-    return outcome["marked"]
+    return int(outcome["marked"])
 
 
 @dataclass(frozen=True)

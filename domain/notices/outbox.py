@@ -7,6 +7,8 @@ notice's key (member, kind, subject, threshold) is unique in the brand: a retrie
 job run twice or two runs at once write it once, and a rolled-back change writes nothing (the
 deliveries are the outbox the delivery job reads). After commit, inbox notices are published
 to their member's channel for `noticeReceived`.
+
+Design: docs/events.md, "The outboxes: webhooks and notice gateways".
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from tortoise.backends.base.client import BaseDBAsyncClient
 
-from db.models import Brand, Notice, NoticeKind
+from db.models import Brand, Notice, NoticeKind, Redemption
 from db.rows import model_of
 from db.sql import Sql
 from domain.notices.kinds import KINDS
@@ -183,7 +185,7 @@ async def publish_notices(rt: Backends, notices: list[dict[str, Any]]) -> None:
 
 
 def redemption_notice(
-    kind: NoticeKind, redemption: Any, item_name: str, **extra: Any
+    kind: NoticeKind, redemption: Redemption, item_name: str, **extra: Any
 ) -> NoticeDraft:
     """The member's notice of what became of a redemption (confirmed, shipped, cancelled, …)."""
     return NoticeDraft(
@@ -199,5 +201,5 @@ async def record_for_brand(
     connection: BaseDBAsyncClient, brand_id: int, now: datetime, drafts: list[NoticeDraft]
 ) -> list[dict[str, Any]]:
     """`record`, where the caller has not read the brand."""
-    brand = await Brand.get(id=brand_id).using_db(connection)
+    brand = await Brand.get(id=brand_id, using_db=connection)
     return await record(connection, brand, now, drafts)

@@ -154,7 +154,7 @@ async def delete_template(
 
     request = {"kind": kind.value, "channel": channel.value, "locale": locale}
     outcome, _ = await run_once(principal, "deleteNoticeTemplate", key, request, delete)
-    return outcome["deleted"]
+    return bool(outcome["deleted"])
 
 
 async def preview(

@@ -13,10 +13,12 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from db.models import Brand, EarningRule, Partner, Rounding, RuleKind, Store, TaskProof, Tier
+from domain.catalog.cache import catalog_changed
 from domain.errors import DomainError, ErrorCode, refused_as_duplicate
 from domain.idempotency import change_once
 from domain.principal import Principal
 from domain.rules.config import earning_changed
+from domain.runtime import Backends
 
 RULE_CODE = re.compile(r"^[A-Z0-9_-]{1,40}$")
 TASK_CODE = re.compile(r"^[A-Z0-9_]{1,40}$")
@@ -224,7 +226,7 @@ async def ensure_rule(brand_id: int, spec: RuleSpec, now: datetime) -> EarningRu
     values = _values(spec)
     async with in_transaction() as connection:
         await earning_changed(connection, brand_id)
-        rule = await EarningRule.get_or_none(brand_id=brand_id, code=spec.code).using_db(connection)
+        rule = await EarningRule.get_or_none(brand_id=brand_id, code=spec.code, using_db=connection)
         if rule is None:
             return await EarningRule.create(
                 brand_id=brand_id, created_at=now, updated_at=now, using_db=connection, **values
@@ -235,7 +237,9 @@ async def ensure_rule(brand_id: int, spec: RuleSpec, now: datetime) -> EarningRu
     return rule
 
 
-async def _rule_of_brand(principal: Principal, rule_id: int, connection=None) -> EarningRule:
+async def _rule_of_brand(
+    principal: Principal, rule_id: int, connection: BaseDBAsyncClient | None = None
+) -> EarningRule:
     query = EarningRule.filter(id=rule_id, brand_id=principal.brand_id)
     if connection is not None:
         query = query.select_for_update().using_db(connection)
@@ -329,10 +333,10 @@ class EarnSettings:
 
 
 async def save_earn_settings(
-    principal: Principal, settings: EarnSettings, key: str | None = None
+    rt: Backends, principal: Principal, settings: EarnSettings, key: str | None = None
 ) -> Brand:
     """The brand's caps on earning and how old a purchase may be when it is recorded; once per
-    idempotency key."""
+    idempotency key. The brand's copies (domain/catalog/cache.py) are read again after."""
     for field, value in (
         ("earnCapPerPurchase", settings.cap_per_purchase),
         ("earnCapPerDay", settings.cap_per_day),
@@ -346,7 +350,7 @@ async def save_earn_settings(
         )
 
     async def save(connection: BaseDBAsyncClient) -> Brand:
-        brand = await Brand.get(id=principal.brand_id).using_db(connection)
+        brand = await Brand.get(id=principal.brand_id, using_db=connection)
         brand.earn_cap_per_purchase = settings.cap_per_purchase
         brand.earn_cap_per_day = settings.cap_per_day
         brand.purchase_max_age_days = settings.purchase_max_age_days
@@ -357,7 +361,10 @@ async def save_earn_settings(
         return brand
 
     request = asdict(settings)
-    return await change_once(principal, "saveEarnSettings", key, request, Brand, save)
+    return await change_once(
+        principal, "saveEarnSettings", key, request, Brand, save,
+        after=lambda _: catalog_changed(rt, principal.brand_id),
+    )  # fmt: skip
 
 
 async def issue_task_secret(principal: Principal, key: str) -> tuple[Brand, str | None]:
@@ -367,7 +374,7 @@ async def issue_task_secret(principal: Principal, key: str) -> tuple[Brand, str 
     shown: list[str] = []
 
     async def issue(connection: BaseDBAsyncClient) -> Brand:
-        brand = await Brand.get(id=principal.brand_id).using_db(connection)
+        brand = await Brand.get(id=principal.brand_id, using_db=connection)
         brand.task_secret = "tsk_" + secrets.token_urlsafe(32)
         await brand.save(using_db=connection, update_fields=["task_secret"])
         shown.append(brand.task_secret)

@@ -55,8 +55,8 @@ async def give_birthday_bonus(rt: Backends, brand: Brand, member_id: int, year: 
             settled = now - timedelta(days=brand.birthday_min_age_days)
             if member.status is not MemberStatus.ACTIVE or (given_at and given_at > settled):
                 return False
-            tier = await Tier.get(id=book.member.tier_id).using_db(connection)
-            extra = ()
+            tier = await Tier.get(id=book.member.tier_id, using_db=connection)
+            extra: tuple[Component, ...] = ()
             if tier.birthday_bonus_points:
                 description = f"{tier.name} tier birthday bonus"
                 extra = (Component("tier", description, tier.birthday_bonus_points),)

@@ -68,11 +68,14 @@ async def pay_referrer(
         connection, referee.id, AwardKind.REFERRAL_REFEREE, referral, None, day, book.now,
         once_key="referee",
     )  # fmt: skip
-    if not referral.referrer_points or referee.referred_by_id in (None, referee.id):
+    referrer_id = referee.referred_by_id
+    if not referral.referrer_points or referrer_id is None or referrer_id == referee.id:
         return
-    # Referrers joined before those they invited: locking the lower id second keeps one order.
+    # Balance rows are locked from the higher member id to the lower (book.py): a referrer
+    # joined before the members they invited.
+    assert referrer_id < referee.id
     referrer_book = await MemberBook.open(
-        connection, referee.referred_by_id, book.now, book.actor, brand_id=brand.id
+        connection, referrer_id, book.now, book.actor, brand_id=brand.id
     )
     if referrer_book.member.status is not MemberStatus.ACTIVE:
         return

@@ -4,6 +4,8 @@ Every change to a brand's rules or tiers raises `brand.earning_version` in its o
 (`earning_changed`). An earn reads the brand row first (its book does), so it knows the version
 it must use: a copy of that version or a newer one is as good as reading the tables then, and
 an older one is never used. Nothing expires by time and no process misses a change.
+
+Design: docs/decisions.md, "A brand's rules cached per version, not per TTL".
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 transaction, and the checks a purchase passes before it earns.
 
 `assess_purchase` is the one path from a purchase to its earn: recordPurchase writes what it
-returns and previewEarn shows it, so a preview and the real earn never differ.
+returns and previewEarn (`preview_earn`) shows it, so a preview and the real earn never differ.
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from tortoise.backends.base.client import BaseDBAsyncClient
+from tortoise.transactions import in_transaction
 
-from db.models import Award, AwardKind, Brand, Member, RuleKind
+from db.models import Award, AwardKind, Balance, Brand, Member, RuleKind
 from db.sql import Sql
 from domain.errors import DomainError, ErrorCode
-from domain.ledger.book import lots_after_paying, shortfall_component
+from domain.ledger.book import check_active, lots_after_paying, shortfall_component
 from domain.ledger.policy import expiry_of
+from domain.principal import Principal
 from domain.risk import MANY_PURCHASES_WITHIN, purchase_flags
 from domain.rules.config import earning_config
 from domain.rules.engine import (
@@ -30,6 +32,7 @@ from domain.rules.engine import (
     evaluate_purchase,
     lots_of,
 )
+from domain.runtime import Backends
 
 MAX_TOTAL = Decimal("1000000000")
 CLOCK_SKEW = timedelta(minutes=5)
@@ -120,6 +123,7 @@ async def member_facts(
     tier = config.tier(member.tier_id)
     lately_since = (now or datetime.max.replace(tzinfo=UTC)) - MANY_PURCHASES_WITHIN
     row = await Sql(connection).fetchrow(FACTS_SQL, member.id, day, lately_since)
+    assert row is not None  # a row of aggregates: always one
     first_purchase = purchase and not row["purchased_before"]
     referred = (
         first_purchase
@@ -270,3 +274,19 @@ async def assess_purchase(
         shortfall_paid=min(shortfall, max(earn.points, 0)),
         flags=purchase_flags(purchase.total, facts),
     )
+
+
+async def preview_earn(
+    rt: Backends, principal: Principal, member_id: int, purchase: PurchaseRecord
+) -> PurchaseEarn:
+    """What recordPurchase would earn the member for this purchase now, moving nothing."""
+    brand = await Brand.get(id=principal.brand_id)
+    async with in_transaction() as connection:
+        member = await Member.get_or_none(id=member_id, brand_id=brand.id, using_db=connection)
+        if member is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "No such member.", ["memberId"])
+        check_active(member)
+        balance = await Balance.get(member_id=member.id, using_db=connection)
+        return await assess_purchase(
+            connection, brand, member, purchase, rt.clock.now(), balance.shortfall
+        )

@@ -24,9 +24,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from db.models import Rounding, RuleKind, TaskProof
+
+T = TypeVar("T")
 
 ROUNDINGS = {
     Rounding.DOWN: ROUND_FLOOR,
@@ -37,7 +40,10 @@ ROUNDINGS = {
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """One earning rule as the engine sees it (a copy of the stored rule)."""
+    """One earning rule as the engine sees it (a copy of the stored rule).
+
+    Every stored rule has the fields its kind needs (`check_rule`, domain/rules/admin.py): the
+    engine reads them through `needed`."""
 
     id: int
     code: str
@@ -92,6 +98,12 @@ class Rule:
         if self.tag_codes and not self.tag_codes & tags:
             return False
         return not self.tier_codes or tier in self.tier_codes
+
+
+def needed(value: T | None) -> T:
+    """A field the rule's kind needs, which every stored rule of that kind has."""
+    assert value is not None, "a rule lacks a field its kind needs"
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,25 +254,27 @@ def evaluate_purchase(
     base = _chosen(by_kind.get(RuleKind.BASE_RATE, ()))
     spend_points = 0
     if base is not None:
-        description = f"{rate_text(base.rate)} on {money(total)}"
-        spend_points += tally.add(base, description, rounded(total * base.rate, base.rounding))
-    spent_by_category = spend_by_category(lines)
-    for rule in _in_order(by_kind.get(RuleKind.CATEGORY_MULTIPLIER, ())):
-        if base is None:
-            break
-        spent = spent_by_category.get(rule.category.strip().casefold(), Decimal(0))
-        spent = min(spent, total)  # lines may add up to more than a discounted total
-        extra = rounded(spent * base.rate * (rule.multiplier - 1), base.rounding)
-        description = f"{factor_text(rule.multiplier)} on {rule.category} ({money(spent)} spent)"
-        spend_points += tally.add(rule, description, extra)
+        rate = needed(base.rate)
+        description = f"{rate_text(rate)} on {money(total)}"
+        spend_points += tally.add(base, description, rounded(total * rate, base.rounding))
+        spent_by_category = spend_by_category(lines)
+        for rule in _in_order(by_kind.get(RuleKind.CATEGORY_MULTIPLIER, ())):
+            category, multiplier = needed(rule.category), needed(rule.multiplier)
+            spent = spent_by_category.get(category.strip().casefold(), Decimal(0))
+            spent = min(spent, total)  # lines may add up to more than a discounted total
+            extra = rounded(spent * rate * (multiplier - 1), base.rounding)
+            description = f"{factor_text(multiplier)} on {category} ({money(spent)} spent)"
+            spend_points += tally.add(rule, description, extra)
     bonus_points = 0
     reached = [
-        rule for rule in by_kind.get(RuleKind.THRESHOLD_BONUS, ()) if total >= rule.threshold
+        rule
+        for rule in by_kind.get(RuleKind.THRESHOLD_BONUS, ())
+        if total >= needed(rule.threshold)
     ]
     if reached:
-        top = max(reached, key=lambda rule: (rule.threshold, rule.priority, -rule.id))
-        description = f"Spend {money(top.threshold)} or more in one purchase"
-        bonus_points = tally.add(top, description, top.points)
+        top = max(reached, key=lambda rule: (needed(rule.threshold), rule.priority, -rule.id))
+        description = f"Spend {money(needed(top.threshold))} or more in one purchase"
+        bonus_points = tally.add(top, description, needed(top.points))
     campaign_points = 0
     for rule in _in_order(by_kind.get(RuleKind.CAMPAIGN, ())):
         if rule.multiplier is not None:
@@ -269,7 +283,7 @@ def evaluate_purchase(
                 rule, f"{rule.name}: {factor_text(rule.multiplier)}", extra
             )
         else:
-            campaign_points += tally.add(rule, rule.name, rule.points)
+            campaign_points += tally.add(rule, rule.name, needed(rule.points))
     subtotal = spend_points + bonus_points + campaign_points
     tier_bonus = math.floor(subtotal * member.tier_multiplier) - subtotal
     if tier_bonus:
@@ -279,7 +293,7 @@ def evaluate_purchase(
     if member.first_purchase:
         bonus = _chosen(by_kind.get(RuleKind.FIRST_PURCHASE_BONUS, ()))
         if bonus is not None:
-            tally.add(bonus, bonus.name, bonus.points)
+            tally.add(bonus, bonus.name, needed(bonus.points))
     referral = None
     if member.first_purchase and member.referred:
         referral = _chosen(by_kind.get(RuleKind.REFERRAL_BONUS, ()))
@@ -287,12 +301,12 @@ def evaluate_purchase(
             tally.add(
                 referral,
                 f"{referral.name}: welcome from the member who invited you",
-                referral.points,
+                needed(referral.points),
             )
     for rule in _in_order(by_kind.get(RuleKind.PURCHASE_COUNT, ())):
         if purchase_count_due(rule, *member.purchases_counted.get(rule.id, (0, 0))):
             number = member.purchases_counted.get(rule.id, (0, 0))[0] + 1
-            tally.add(rule, f"{rule.name}: purchase number {number}", rule.points)
+            tally.add(rule, f"{rule.name}: purchase number {number}", needed(rule.points))
 
     _brand_caps(tally, member)
     return Earn(tuple(tally.components), referral)
@@ -302,16 +316,16 @@ def purchase_count_due(rule: Rule, counted: int, bonuses: int) -> bool:
     """Whether a PURCHASE_COUNT rule pays on the member's next purchase, after `counted`
     purchases of which `bonuses` earned it. Bonuses go with their purchase's refund, so a
     refunded purchase neither counts nor leaves a bonus that a later one would pay twice."""
-    number = counted + 1
+    number, nth = counted + 1, needed(rule.nth_purchase)
     if rule.repeats:
-        return number // rule.nth_purchase > bonuses
-    return number >= rule.nth_purchase and bonuses == 0
+        return number // nth > bonuses
+    return number >= nth and bonuses == 0
 
 
 def evaluate_task(rule: Rule, member: MemberFacts) -> Earn:
     """What completing the task of `rule` earns: its points, within the brand's daily cap."""
     tally = _Tally()
-    tally.add(rule, rule.name, rule.points)
+    tally.add(rule, rule.name, needed(rule.points))
     _brand_caps(tally, member, per_purchase=False)
     return Earn(tuple(tally.components))
 
@@ -377,7 +391,7 @@ def evaluate_bonus(
     )
     tally = _Tally()
     if chosen is not None:
-        tally.add(chosen, chosen.name, chosen.points)
+        tally.add(chosen, chosen.name, needed(chosen.points))
     return chosen, Earn(tuple(tally.components))
 
 

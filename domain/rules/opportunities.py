@@ -10,7 +10,7 @@ lifetime limit) are left out.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 from db.models import Brand, Member, RuleKind, TaskProof
 from domain.rules.config import earning_config
 from domain.rules.earning import purchases_counted, tags_of
-from domain.rules.engine import Rule, factor_text, money, purchase_count_due, rate_text
+from domain.rules.engine import Rule, factor_text, money, needed, purchase_count_due, rate_text
 
 # Kinds a member acts on (the others are paid without them: registration, birthdays).
 SHOWN = (
@@ -99,9 +99,12 @@ async def earn_opportunities(brand: Brand, member: Member, now: datetime) -> lis
             FACTS_SQL, [member.id, now.astimezone(zone).date()]
         )
         counted = await purchases_counted(connection, member.id, tuple(rules))
+    purchased_before: bool = facts["purchased_before"]
+    tasks = facts["tasks"]  # jsonb: text unless the connection decodes it
+    tasks_done: dict[str, list[int]] = orjson.loads(tasks) if isinstance(tasks, str) else tasks
     shown = []
     for rule in sorted(rules, key=lambda rule: (SHOWN.index(rule.kind), -rule.priority, rule.id)):
-        opportunity = _opportunity(rule, facts, counted)
+        opportunity = _opportunity(rule, purchased_before, tasks_done, counted)
         if opportunity is not None:
             shown.append(opportunity)
     base = [o for o in shown if o.kind is RuleKind.BASE_RATE]
@@ -110,56 +113,57 @@ async def earn_opportunities(brand: Brand, member: Member, now: datetime) -> lis
 
 
 def _opportunity(
-    rule: Rule, facts: dict, counted: dict[int, tuple[int, int]]
+    rule: Rule,
+    purchased_before: bool,
+    tasks_done: dict[str, list[int]],
+    counted: dict[int, tuple[int, int]],
 ) -> EarnOpportunity | None:
-    common = {
-        "kind": rule.kind, "code": rule.code, "name": rule.name, "ends_at": rule.ends_at,
-        "store_codes": tuple(sorted(rule.store_codes)),
-        "partner_codes": tuple(sorted(rule.partner_codes)),
-    }  # fmt: skip
+    """What the rule offers the member, or None when they can no longer use it; `tasks_done`:
+    per task code, [times today, times ever]."""
+    shown = EarnOpportunity(
+        kind=rule.kind, code=rule.code, name=rule.name, description=rule.name,
+        ends_at=rule.ends_at, store_codes=tuple(sorted(rule.store_codes)),
+        partner_codes=tuple(sorted(rule.partner_codes)),
+    )  # fmt: skip
     if rule.kind is RuleKind.BASE_RATE:
-        return EarnOpportunity(**common, description=rate_text(rule.rate), rate=rule.rate)
+        rate = needed(rule.rate)
+        return replace(shown, description=rate_text(rate), rate=rate)
     if rule.kind is RuleKind.CATEGORY_MULTIPLIER:
-        text = f"{factor_text(rule.multiplier)} on {rule.category}"
-        return EarnOpportunity(
-            **common, description=text, multiplier=rule.multiplier, category=rule.category
-        )
+        multiplier = needed(rule.multiplier)
+        text = f"{factor_text(multiplier)} on {rule.category}"
+        return replace(shown, description=text, multiplier=multiplier, category=rule.category)
     if rule.kind is RuleKind.THRESHOLD_BONUS:
-        text = f"{rule.points} points for spending {money(rule.threshold)} or more at once"
-        return EarnOpportunity(
-            **common, description=text, points=rule.points, threshold=rule.threshold
-        )
+        threshold = needed(rule.threshold)
+        text = f"{rule.points} points for spending {money(threshold)} or more at once"
+        return replace(shown, description=text, points=rule.points, threshold=threshold)
     if rule.kind is RuleKind.CAMPAIGN:
         if rule.multiplier is not None:
             text = f"{rule.name}: {factor_text(rule.multiplier)}"
-            return EarnOpportunity(**common, description=text, multiplier=rule.multiplier)
-        return EarnOpportunity(**common, description=rule.name, points=rule.points)
+            return replace(shown, description=text, multiplier=rule.multiplier)
+        return replace(shown, points=rule.points)
     if rule.kind is RuleKind.FIRST_PURCHASE_BONUS:
-        if facts["purchased_before"]:
+        if purchased_before:
             return None
         text = f"{rule.points} points with your first purchase"
-        return EarnOpportunity(**common, description=text, points=rule.points)
+        return replace(shown, description=text, points=rule.points)
     if rule.kind is RuleKind.REFERRAL_BONUS:
         text = f"{rule.referrer_points} points when a friend you invite makes a first purchase"
-        return EarnOpportunity(**common, description=text, points=rule.referrer_points)
+        return replace(shown, description=text, points=rule.referrer_points)
     if rule.kind is RuleKind.PURCHASE_COUNT:
         so_far, bonuses = counted.get(rule.id, (0, 0))
         if not rule.repeats and bonuses:
             return None
         to_go = purchases_to_go(rule, so_far, bonuses)
         text = f"{rule.points} points in {to_go} purchase{'s' if to_go > 1 else ''}"
-        return EarnOpportunity(
-            **common, description=text, points=rule.points, purchases_to_go=to_go
-        )
-    tasks = facts["tasks"]
-    today, ever = (orjson.loads(tasks) if isinstance(tasks, str) else tasks).get(
-        rule.task_code, (0, 0)
-    )
+        return replace(shown, description=text, points=rule.points, purchases_to_go=to_go)
+    assert rule.kind is RuleKind.TASK
+    task_code = needed(rule.task_code)
+    today, ever = tasks_done.get(task_code, [0, 0])
     left_today = None if rule.daily_limit is None else max(rule.daily_limit - today, 0)
     left_ever = None if rule.lifetime_limit is None else max(rule.lifetime_limit - ever, 0)
     if left_ever == 0:
         return None
-    return EarnOpportunity(
-        **common, description=f"{rule.points} points: {rule.name}", points=rule.points,
-        task_code=rule.task_code, proof=rule.proof, left_today=left_today, left_ever=left_ever,
+    return replace(
+        shown, description=f"{rule.points} points: {rule.name}", points=rule.points,
+        task_code=task_code, proof=rule.proof, left_today=left_today, left_ever=left_ever,
     )  # fmt: skip
