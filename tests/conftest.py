@@ -5,15 +5,10 @@ a live uvicorn server, and factories for brands and tokens."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -25,21 +20,15 @@ from db.database import apply_migrations
 from db.models import Brand
 from domain.brands import create_brand
 from server.app import create_app
-from server.auth import brand_signing_secret, mint_token
-from server.cli import WEBSOCKETS
+from server.auth import Authenticator, brand_signing_secret, mint_token
 from server.embedded import EmbeddedPostgres, EmbeddedRedis
 from server.settings import Settings
+from tests.support.backends import Backends, create_database, drop_database
+from tests.support.factories import Staff, unique_code
+from tests.support.live import LiveServer, start_live_server, stop_live_server
 from tests.support.receiver import Receiver, receiving
-
-RUN_ID = uuid.uuid4().hex[:10]
-JWT_SECRET = f"test-secret-{RUN_ID}-{RUN_ID}-{RUN_ID}"
-ISSUER = "pointsmall"
-
-
-@dataclass(frozen=True)
-class Backends:
-    postgres_server_url: str  # the server; each run makes its own database on it
-    redis_url: str
+from tests.support.session import ISSUER, JWT_SECRET, RUN_ID
+from tests.support.statements import record_statements
 
 
 @pytest.fixture(scope="session")
@@ -64,29 +53,6 @@ def backend_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backen
         for backend in reversed(started):
             backend.stop()
         subprocess.run(["rm", "-rf", str(data_dir)], check=False)
-
-
-def database_url_named(server_url: str, name: str) -> str:
-    parts = urlsplit(server_url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-async def on_server(server_url: str, statement: str) -> None:
-    """Run one statement on the server's maintenance database (CREATE/DROP DATABASE)."""
-    connection = await asyncpg.connect(database_url_named(server_url, "postgres"))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-async def create_database(server_url: str, name: str) -> str:
-    await on_server(server_url, f'CREATE DATABASE "{name}"')
-    return database_url_named(server_url, name)
-
-
-async def drop_database(server_url: str, name: str) -> None:
-    await on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -149,6 +115,12 @@ def runtime(running_app: tuple[object, object]):
     return running_app[0].state.backends
 
 
+@pytest.fixture
+def endpoint(running_app: tuple[object, object]):
+    """The app's GraphQL endpoint: its documents, their plans and its pre-checks."""
+    return running_app[0].state.graphql
+
+
 @pytest.fixture(scope="session")
 async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
@@ -156,14 +128,22 @@ async def client(app: object) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
-def unique_code(prefix: str = "b") -> str:
-    return f"{prefix}{uuid.uuid4().hex[:12]}"
-
-
 @pytest.fixture
 async def brand(app: object) -> Brand:
     """A brand of this test's own: tests never see each other's data."""
     return await create_brand(unique_code(), "Test Brand", timezone="Asia/Shanghai")
+
+
+@pytest.fixture
+async def other_brand(app: object) -> Brand:
+    """A second brand, for what must never cross from one brand to another."""
+    return await create_brand(unique_code(), "Other Brand")
+
+
+@pytest.fixture
+def other_staff(gql, other_brand, make_token) -> Staff:
+    """The other brand's admin."""
+    return Staff(gql, make_token(other_brand, "ADMIN", "admin-2"))
 
 
 @pytest.fixture
@@ -175,6 +155,16 @@ def make_token() -> Callable[..., str]:
         return mint_token(secret, role=role, brand=code, subject=subject, **options)
 
     return make
+
+
+@pytest.fixture
+def member_token(brand, make_token) -> Callable[..., str]:
+    """The bearer token of a registered member (of `brand` unless told)."""
+
+    def token(member: dict, of_brand: Brand | None = None) -> str:
+        return make_token(of_brand or brand, "MEMBER", subject=member["id"])
+
+    return token
 
 
 @pytest.fixture
@@ -203,87 +193,6 @@ def gql(client: httpx.AsyncClient):
     return run
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclass
-class LiveServer:
-    url: str
-    ws_url: str
-    process: subprocess.Popen
-
-
-def service_environment(settings: Settings, env: dict | None = None) -> dict[str, str]:
-    """The environment a server process started by the tests reads its settings from."""
-    return {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "POINTSMALL_REDIS_PREFIX": settings.redis_prefix,
-        "POINTSMALL_JWT_SECRET": settings.jwt_secret,
-        "POINTSMALL_JWT_ISSUER": settings.jwt_issuer,
-        "POINTSMALL_DATA_DIR": str(settings.data_dir),
-        "POINTSMALL_DB_POOL_MAX": "4",
-        "POINTSMALL_SCHEDULER": "false",
-        **(env or {}),
-    }
-
-
-def start_live_server(
-    settings: Settings, *, workers: int = 1, env: dict | None = None
-) -> LiveServer:
-    """A real uvicorn serving the app on a free port, in its own process(es)."""
-    port = free_port()
-    environment = service_environment(settings, env)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "server.app:create_app_from_environment",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--ws",
-            WEBSOCKETS,
-            "--ws-per-message-deflate",
-            "false",
-        ],
-        env=environment,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError("live server exited during start-up")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return LiveServer(url, f"ws://127.0.0.1:{port}/graphql", process)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.terminate()
-    raise RuntimeError("live server did not become ready")
-
-
-def stop_live_server(server: LiveServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
-
-
 @pytest.fixture(scope="session")
 def live_server(settings: Settings) -> Iterator[LiveServer]:
     server = start_live_server(settings)
@@ -309,10 +218,28 @@ def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded
 
 
 @pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every statement sent through an asyncpg connection (pooled ones too) from now on."""
+    return record_statements(monkeypatch)
+
+
+@pytest.fixture
+def authenticator(running_app) -> Authenticator:
+    """The running app's Authenticator (the lifespan keeps it on the app's state)."""
+    return running_app[0].state.authenticator
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the test's own to the run's database, beside the app's pool."""
+    connection = await asyncpg.connect(settings.database_url)
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture
 def staff(gql, brand, make_token):
     """The brand's admin, calling the API."""
-    from tests.factories import Staff
-
     return Staff(gql, make_token(brand, "ADMIN", "admin-1"))
 
 

@@ -5,13 +5,9 @@ over GraphQL with the token it printed, a member earning in the brand's new stor
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
 import uuid
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import jwt
@@ -20,18 +16,11 @@ from redis.asyncio import Redis
 
 from db.models import Brand
 from server.auth import brand_signing_secret
-from tests.conftest import (
-    create_database,
-    drop_database,
-    start_live_server,
-    stop_live_server,
-    unique_code,
-)
-from tests.factories import key
-from tests.live import api
+from tests.support.backends import create_database, drop_database
+from tests.support.commands import pointsmall
+from tests.support.factories import key, unique_code
+from tests.support.live import api, start_live_server, stop_live_server
 
-POINTSMALL = Path(sys.executable).parent / "pointsmall"
-BACKEND_VARIABLES = ("DATABASE_URL", "REDIS_URL")
 TOKEN = re.compile(r"[\w-]+\.[\w-]+\.[\w-]+")
 
 SETTINGS = """
@@ -65,23 +54,6 @@ mutation ($input: RecordPurchaseInput!) {
 }
 """
 ME = "{ me { displayName tier { code } points { available } } }"
-
-
-def pointsmall(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    """The console script with only the environment given (no backends, no settings else)."""
-    base = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("POINTSMALL_") and name not in BACKEND_VARIABLES
-    }
-    return subprocess.run(
-        [str(POINTSMALL), *args],
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -12,9 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from domain.brands import BrandDirectory, create_brand
-from tests.conftest import unique_code
-from tests.factories import key
-from tests.live import admin_of
+from tests.support.factories import key, unique_code
+from tests.support.live import admin_of
 
 ALL_SETTINGS = """
 fragment AllSettings on BrandSettings {

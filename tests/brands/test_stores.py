@@ -10,8 +10,7 @@ import pytest
 
 from domain.brands import create_brand, ensure_store
 from resolvers.ids import encode_id
-from tests.conftest import unique_code
-from tests.factories import key
+from tests.support.factories import key, unique_code
 
 STORE_FIELDS = "fragment StoreFields on Store { id code name archivedAt }"
 CREATE = (

@@ -16,15 +16,15 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from db.models import CatalogItem, ItemKind, ItemStatus
-from domain.brands import TierSpec, ensure_tier
 from domain.catalog import cache, items
 from domain.catalog.items import Shopper, highest_affordable_list_price
 from domain.errors import DomainError
 from domain.pagination import PageRequest, encode_cursor, paginate
 from domain.principal import Principal, Role
+from domain.tiers import TierSpec, ensure_tier
 from resolvers.ids import encode_id
-from tests.catalog.support import create_catalog_item, redeem_item
-from tests.factories import key
+from tests.support.catalog import create_catalog_item, redeem_item
+from tests.support.factories import key
 
 CATEGORIES = ("coffee", "bakery", "Coffee")
 PAGE = """
@@ -233,7 +233,7 @@ async def test_a_read_a_change_overtook_is_not_kept(brand, runtime, monkeypatch)
     catalogs = cache.local_catalogs(runtime)
     await catalogs.get(brand.id)  # listening now
     for _ in range(500):
-        if catalogs._listening:
+        if catalogs.listening:
             break
         await asyncio.sleep(0.01)
     reads = 0
@@ -252,19 +252,19 @@ async def test_a_read_a_change_overtook_is_not_kept(brand, runtime, monkeypatch)
     await catalogs.get(brand.id)
     await catalogs.get(brand.id)
     assert reads == 1
-    assert brand.id in catalogs._kept  # the read after the change was kept
+    assert brand.id in catalogs.kept  # the read after the change was kept
 
 
 async def test_a_process_not_listening_keeps_nothing(brand, runtime):
     catalogs = cache.local_catalogs(runtime)
     await catalogs.get(brand.id)
-    catalogs._listening = False
+    catalogs.listening = False
     try:
         catalogs.forget(brand.id)
         await catalogs.get(brand.id)
-        assert brand.id not in catalogs._kept
+        assert brand.id not in catalogs.kept
     finally:
-        catalogs._listening = True
+        catalogs.listening = True
 
 
 async def test_a_member_of_another_brand_sees_the_catalog_as_a_visitor(brand, runtime):

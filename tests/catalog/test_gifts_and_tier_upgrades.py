@@ -10,8 +10,8 @@ from db.models import Member
 from domain.ledger.audit import audit
 from domain.tiers import evaluate_tiers
 from resolvers.ids import parse_id
-from tests.catalog.support import CREATE_ITEM, create_catalog_item, error_codes, redeem_item
-from tests.factories import key
+from tests.support.catalog import CREATE_ITEM, create_catalog_item, error_codes, redeem_item
+from tests.support.factories import key
 
 ITEM = """
 query ($id: ID!) {

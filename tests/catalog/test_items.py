@@ -4,19 +4,18 @@ the active ones, each caller seeing whether they can redeem an item now and what
 from __future__ import annotations
 
 import asyncio
-import functools
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, timedelta, timezone
 
-import asyncpg
 import pytest
 
 from db.models import Brand, CatalogItem, Member
-from domain.brands import TierSpec, create_brand, ensure_tier
+from domain.tiers import TierSpec, ensure_tier
 from resolvers.ids import encode_id, parse_id
-from tests.catalog.support import error_codes, top_level_codes, when
-from tests.conftest import unique_code
-from tests.factories import Staff, key, with_key
-from tests.members.support import stored
+from tests.support.catalog import error_codes, top_level_codes, when
+from tests.support.factories import Staff, key, with_key
+from tests.support.ledger import iso, pk
+from tests.support.members import stored
+from tests.support.statements import queries
 
 ITEM_FIELDS = """
 id sku name description kind status category pointsPrice cashPrice stock perMemberLimit
@@ -125,16 +124,6 @@ def tier_id(tier) -> str:
     return encode_id("Tier", tier.id)
 
 
-def pk(global_id: str) -> int:
-    parsed = parse_id(global_id)
-    assert parsed is not None, global_id
-    return parsed[1]
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat()
-
-
 async def registered(staff: Staff, tier=None, name: str = "Ada") -> dict:
     """A member registered by the brand's staff, placed in `tier` (past the API) when given."""
     member = await staff.register(name)
@@ -147,16 +136,6 @@ async def member_in(staff: Staff, make_token, brand: Brand, tier=None, name: str
     """The token of a new member of `brand` (in `tier` when given)."""
     member = await registered(staff, tier, name)
     return make_token(brand, "MEMBER", subject=member["id"])
-
-
-@pytest.fixture
-async def other_brand(app: object) -> Brand:
-    return await create_brand(unique_code(), "Other Brand")
-
-
-@pytest.fixture
-def other_staff(gql, other_brand, make_token) -> Staff:
-    return Staff(gql, make_token(other_brand, "ADMIN", "admin-2"))
 
 
 @pytest.fixture
@@ -898,9 +877,6 @@ async def test_node_hides_items_of_other_brands(gql, staff, other_brand, other_s
 
 # ---------------------------------------------------------------- statements per page
 
-SENDING_METHODS = ("execute", "executemany", "fetch", "fetchrow", "fetchval", "fetchmany")
-# asyncpg's pool resets each connection it gets back: one housekeeping statement per checkout.
-POOL_RESET = "SELECT pg_advisory_unlock_all();"
 
 CATALOG_PAGE = """
 query ($first: Int!) {
@@ -909,28 +885,6 @@ query ($first: Int!) {
   }
 }
 """
-
-
-@pytest.fixture
-def statements(monkeypatch) -> list[str]:
-    """Every statement sent through an asyncpg connection (pooled ones too) from now on."""
-    sent: list[str] = []
-
-    def recording(method):
-        @functools.wraps(method)
-        async def send(connection, query, *args, **kwargs):
-            sent.append(query)
-            return await method(connection, query, *args, **kwargs)
-
-        return send
-
-    for name in SENDING_METHODS:
-        monkeypatch.setattr(asyncpg.Connection, name, recording(getattr(asyncpg.Connection, name)))
-    return sent
-
-
-def queries(sent: list[str]) -> list[str]:
-    return [statement for statement in sent if not statement.startswith(POOL_RESET)]
 
 
 async def page_statements(gql, token: str, statements: list[str], size: int) -> list[str]:

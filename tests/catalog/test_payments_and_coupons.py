@@ -14,7 +14,7 @@ from db.models import Coupon, Redemption
 from domain.brands import create_brand
 from domain.catalog.redemptions import cancel_unpaid
 from server.scheduler import standard_jobs
-from tests.catalog.support import (
+from tests.support.catalog import (
     REDEMPTION_FIELDS,
     create_catalog_item,
     error_codes,
@@ -22,9 +22,8 @@ from tests.catalog.support import (
     top_level_codes,
     when,
 )
-from tests.conftest import unique_code
-from tests.factories import Staff, key
-from tests.ledger.records import pk
+from tests.support.factories import Staff, key, unique_code
+from tests.support.ledger import pk
 
 CODE = re.compile(r"^[23456789ABCDEFGHJKMNPQRSTUVWXYZ]{12}$")
 

@@ -4,20 +4,16 @@ answering pre-check): rendered from its plan, byte for byte as execution renders
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import re
-from collections import Counter
 
-import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.brands import TierSpec, ensure_tier
+from domain.tiers import TierSpec, ensure_tier
 from resolvers.ids import encode_id
-from tests.catalog.support import create_catalog_item
-from tests.factories import key
+from tests.support.catalog import create_catalog_item
+from tests.support.factories import key
+from tests.support.planned import Agreement, answers
 
-ANSWERS = re.compile(r'^pointsmall_precheck_answers_total\{field="catalog"\} (\S+)$', re.M)
 ARGUMENTS = """($first: Int, $after: String, $last: Int, $before: String, $category: String,
   $kind: CatalogItemKind, $affordableOnly: Boolean)"""
 PASSED = """(first: $first, after: $after, last: $last, before: $before, category: $category,
@@ -73,31 +69,6 @@ NOT_PLANNED = [
 ]
 
 
-@pytest.fixture
-def endpoint(running_app):
-    return running_app[0].state.graphql
-
-
-@contextlib.contextmanager
-def prechecks_off(endpoint):
-    """strawberry's execution alone, as with POINTSMALL_PRECHECKS=false."""
-    saved, endpoint.prechecks = endpoint.prechecks, None
-    try:
-        yield
-    finally:
-        endpoint.prechecks = saved
-
-
-async def answers(client) -> float:
-    match = ANSWERS.search((await client.get("/metrics")).text)
-    return float(match.group(1)) if match else 0.0
-
-
-async def raw(client, body: dict, headers: dict) -> tuple[int, str, bytes]:
-    response = await client.post("/graphql", json=body, headers=headers)
-    return response.status_code, response.headers["content-type"], response.content
-
-
 async def test_every_planned_page_answers_as_execution_does(
     client, endpoint, brand, staff, make_token, member_with_points, clock
 ):
@@ -151,22 +122,7 @@ async def test_every_planned_page_answers_as_execution_does(
         },
         "nobody": {},
     }
-    answered = Counter()
-    loop = asyncio.get_running_loop()
-
-    async def compare(name, variables, caller, execution_first):
-        body = {"query": DOCUMENTS[name], "variables": variables}
-        headers = callers[caller]
-        before = await answers(client)
-        if execution_first:
-            with prechecks_off(endpoint):
-                executed = await raw(client, body, headers)
-            planned = await raw(client, body, headers)
-        else:
-            planned = await raw(client, body, headers)
-            with prechecks_off(endpoint):
-                executed = await raw(client, body, headers)
-        return planned, executed, await answers(client) - before
+    agreement = Agreement(client, endpoint, "catalog")
 
     sizes = st.sampled_from([None, None, 0, 1, 3, 20, 101, -1])
     cursor = st.one_of(st.none(), st.sampled_from([*cursors, "not-a-cursor", ids[0]]))
@@ -194,15 +150,11 @@ async def test_every_planned_page_answers_as_execution_does(
         variables = {"first": first, "last": last, "after": after, "before": before,
                      "category": category, "kind": kind, "affordableOnly": affordable}  # fmt: skip
         variables = {name: value for name, value in variables.items() if value is not None}
-        planned, executed, by_plan = asyncio.run_coroutine_threadsafe(
-            compare(name, variables, caller, execution_first), loop
-        ).result(60)
-        note(f"{name} {variables} {caller}: {planned}")
-        assert planned == executed
-        answered[by_plan > 0] += 1
+        body = {"query": DOCUMENTS[name], "variables": variables}
+        agreement.check(body, callers[caller], execution_first)
 
     await asyncio.to_thread(agree)
-    assert answered[True] > 0 and answered[False] > 0, answered
+    agreement.assert_both_answered()
 
 
 async def test_a_page_answered_by_its_plan_is_fresh_as_execution_is(client, brand, staff):
@@ -210,7 +162,7 @@ async def test_a_page_answered_by_its_plan_is_fresh_as_execution_is(client, bran
     item = await create_catalog_item(staff, sku="LATTE", pointsPrice=100)
     page = {"query": DOCUMENTS["the storefront's page"]}
     headers = {"X-Brand": brand.code}
-    before = await answers(client)
+    before = await answers(client, "catalog")
     first = (await client.post("/graphql", json=page, headers=headers)).json()
     assert first["data"]["catalog"]["edges"][0]["node"]["pointsPrice"] == 100
     changed = {"id": item["id"], "sku": "LATTE", "name": "Latte", "kind": "COUPON",
@@ -223,4 +175,4 @@ async def test_a_page_answered_by_its_plan_is_fresh_as_execution_is(client, bran
     assert updated["userErrors"] == []
     second = (await client.post("/graphql", json=page, headers=headers)).json()
     assert second["data"]["catalog"]["edges"][0]["node"]["pointsPrice"] == 90
-    assert await answers(client) - before == 2
+    assert await answers(client, "catalog") - before == 2

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from tests.catalog.support import create_catalog_item, error_codes, redeem_item
-from tests.factories import key
+from tests.support.catalog import create_catalog_item, error_codes, redeem_item
+from tests.support.factories import key
 
 RECOMMENDATIONS = """
 query ($first: Int!) { me { recommendations(first: $first) { item { sku } reason } } }
@@ -310,8 +310,7 @@ async def test_a_member_with_too_few_points_gets_nothing(staff, gql, member_with
 
 async def test_another_brands_items_are_never_recommended(staff, gql, member_with, make_token):
     from domain.brands import create_brand
-    from tests.conftest import unique_code
-    from tests.factories import Staff
+    from tests.support.factories import Staff, unique_code
 
     other = await create_brand(unique_code(), "Other Brand")
     await item(Staff(gql, make_token(other, "ADMIN", "admin-2")), "THEIRS", pointsPrice=1)

@@ -26,9 +26,9 @@ from db.models import (
 )
 from domain.brands import create_brand
 from domain.ledger.audit import audit
-from resolvers.ids import encode_id, parse_id
-from tests.conftest import unique_code
-from tests.factories import Staff, key
+from resolvers.ids import encode_id
+from tests.support.factories import SET_STATUS, Staff, key, unique_code
+from tests.support.ledger import iso, pk
 
 DEADLINE = 120  # seconds: a deadlock fails the test instead of hanging the run
 ZONE = "Asia/Shanghai"  # the `brand` fixture's timezone
@@ -87,11 +87,6 @@ mutation ($input: SaveTierInput!) {
 }
 """
 
-SET_STATUS = """
-mutation ($input: SetMemberStatusInput!) {
-  setMemberStatus(input: $input) { member { status } userErrors { code } }
-}
-"""
 
 MY_ITEM = """
 query ($id: ID!) {
@@ -109,16 +104,6 @@ ADDRESS = {
     "country": "CN",
 }
 SHOWN_ADDRESS = {**ADDRESS, "line2": None, "region": None, "postalCode": None}
-
-
-def pk(global_id: str) -> int:
-    parsed = parse_id(global_id)
-    assert parsed is not None, global_id
-    return parsed[1]
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat()
 
 
 def codes(payload: dict) -> list[tuple[str, list[str] | None]]:

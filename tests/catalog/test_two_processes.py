@@ -7,11 +7,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from domain.brands import TierSpec, ensure_tier
+from domain.tiers import TierSpec, ensure_tier
 from resolvers.ids import encode_id
-from tests.catalog.support import create_catalog_item, redeem_item
-from tests.factories import Staff
-from tests.live import api
+from tests.support.catalog import create_catalog_item, redeem_item
+from tests.support.factories import Staff
+from tests.support.live import api
 
 PAGE = """
 query {

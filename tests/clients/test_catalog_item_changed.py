@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from domain.brands import create_brand
-from tests.conftest import unique_code
-from tests.factories import key
-from tests.live import TIMEOUT, admin_of, api, bearer
+from tests.support.factories import key, unique_code
+from tests.support.live import TIMEOUT, admin_of, api, bearer
 from tests.support.node import PROJECT, ensure_node_clients
 
 SUBSCRIBE = Path(__file__).with_name("subscribe.mjs")

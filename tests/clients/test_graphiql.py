@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import admin_of
+from tests.support.live import admin_of
 from tests.support.node import run_node
 
 GRAPHIQL = Path(__file__).with_name("graphiql.mjs")

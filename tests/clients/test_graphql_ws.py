@@ -7,43 +7,22 @@ this side makes the changes over HTTP and reads what the client printed.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from db.keys import RedisKeys
-from domain.brands import TierSpec, ensure_tier
-from domain.tiers import tier_channel
-from tests.catalog.support import create_catalog_item
-from tests.factories import Staff
-from tests.flash_sales.test_flash_sales import (
-    CANCEL_SALE,
-    CREATE_SALE,
-    UPDATE_SALE,
-    sale_input,
-)
-from tests.ledger.records import pk
-from tests.live import TIMEOUT, admin_of, bearer
-from tests.support.node import PROJECT, ensure_node_clients
+from domain.tiers import TierSpec, ensure_tier, tier_channel
+from tests.support.catalog import create_catalog_item
+from tests.support.clients import BALANCE_CHANGED, NodeClient, entries_in, entry_of, node_client
+from tests.support.factories import Staff
+from tests.support.flash_sales import CANCEL_SALE, CREATE_SALE, UPDATE_SALE, sale_input
+from tests.support.ledger import pk
+from tests.support.live import admin_of
 
-SUBSCRIBE = Path(__file__).with_name("subscribe.mjs")
 POLL = 0.05
 
-BALANCE_CHANGED = """
-subscription ($sinceVersion: Int) {
-  balanceChanged(sinceVersion: $sinceVersion) {
-    available
-    version
-    entry { kind points balanceAfter version }
-  }
-}
-"""
 
 TIER_CHANGED = """
 subscription { tierChanged { member { id } previous { code } current { code } } }
@@ -56,78 +35,6 @@ subscription ($id: ID!) {
 """
 
 
-class NodeClient:
-    """The Node client's process: what it printed is read line by line, as it comes."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-
-    async def line(self) -> dict:
-        try:
-            line = await asyncio.wait_for(self.process.stdout.readline(), TIMEOUT)
-        except TimeoutError:
-            pytest.fail(f"the client printed nothing for {TIMEOUT} s")
-        if not line:
-            await self.process.wait()
-            stderr = (await self.process.stderr.read()).decode()[-2000:]
-            pytest.fail(f"the client exited ({self.process.returncode}): {stderr}")
-        return json.loads(line)
-
-    async def result(self) -> dict:
-        """The data of the next result; fails on anything else."""
-        message = await self.line()
-        assert "next" in message, f"the client got no result but {message}"
-        assert "errors" not in message["next"], message
-        return message["next"]["data"]
-
-    async def results(self, count: int) -> list[dict]:
-        return [await self.result() for _ in range(count)]
-
-    async def ended(self) -> None:
-        """The client received all it was asked for and closed."""
-        assert await self.line() == {"done": True}
-        assert await self.process.wait() == 0
-
-
-@asynccontextmanager
-async def node_client(
-    server: Any,
-    token: str,
-    query: str | None,
-    variables: dict | None = None,
-    count: int | None = None,
-    *,
-    payload: dict | None = None,
-) -> AsyncIterator[NodeClient]:
-    """The Node client subscribed (or subscribing) with the token, to `query` or to the
-    document `payload` names without its text; stopped on leaving."""
-    await asyncio.to_thread(ensure_node_clients)  # npm ci, on a fresh clone
-    process = await asyncio.create_subprocess_exec(
-        "node",
-        str(SUBSCRIBE),
-        cwd=PROJECT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    request = {
-        "url": server.ws_url,
-        "connectionParams": bearer(token),
-        "query": query,
-        "variables": variables or {},
-        "payload": payload,
-        "count": count,
-    }
-    process.stdin.write(json.dumps(request).encode())
-    process.stdin.close()
-    try:
-        yield NodeClient(process)
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            await process.wait()
-
-
 async def until_subscribed(redis: Redis, channel: str, client: NodeClient) -> None:
     """Wait until the server listens on `channel` in Redis: from then on, events reach the
     client. (For subscriptions that start 'from now on', at a moment the client cannot see.)"""
@@ -135,20 +42,6 @@ async def until_subscribed(redis: Redis, channel: str, client: NodeClient) -> No
         if client.process.returncode is not None:
             pytest.fail(f"the client ended before it subscribed: {await client.line()}")
         await asyncio.sleep(POLL)
-
-
-def entry_of(payload: dict) -> dict:
-    """A movement's entry, as balanceChanged shows it."""
-    assert payload["userErrors"] == [], payload
-    return {key: payload["entry"][key] for key in ("kind", "points", "balanceAfter", "version")}
-
-
-def entries_in(results: list[dict]) -> list[dict]:
-    changes = [result["balanceChanged"] for result in results]
-    for change in changes:
-        assert change["available"] == change["entry"]["balanceAfter"], change
-        assert change["version"] == change["entry"]["version"], change
-    return [change["entry"] for change in changes]
 
 
 async def test_balance_changed_follows_live_and_resumes_after_a_reconnect(

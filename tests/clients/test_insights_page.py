@@ -17,7 +17,7 @@ import pytest
 from domain.insights.reports import refresh_segments
 from domain.insights.rollups import roll_up
 from server.app import STATIC_DIR
-from tests.live import admin_of, api
+from tests.support.live import admin_of, api
 from tests.support.node import LOCK, ensure_node_clients, run_node
 
 DRIVER = Path(__file__).with_name("insights.mjs")

@@ -24,7 +24,7 @@ from domain.notices.inbox import announce_recent_notices, watch_notices
 from domain.notices.outbox import NoticeDraft, notice_channel, publish_notices, record
 from domain.runtime import Backends
 from subscriptions.bus import EventBus
-from tests.live import QUIET, TIMEOUT, admin_of, api, bearer
+from tests.support.live import QUIET, TIMEOUT, admin_of, api, bearer
 from tests.support.node import PROJECT, ensure_node_clients
 
 SUBSCRIBE = Path(__file__).with_name("subscribe.mjs")

@@ -11,12 +11,17 @@ from typing import Any
 
 import pytest
 
-from schema import SchemaLimits, build_schema
-from tests.catalog.support import create_catalog_item
-from tests.clients.test_graphql_ws import entries_in, entry_of, node_client
-from tests.clients.test_typed_clients import documents, operation_names, run_codegen
-from tests.conftest import start_live_server, stop_live_server
-from tests.live import bearer
+from schema.build import SchemaLimits, build_schema
+from tests.support.catalog import create_catalog_item
+from tests.support.clients import (
+    documents,
+    entries_in,
+    entry_of,
+    node_client,
+    operation_names,
+    run_codegen,
+)
+from tests.support.live import bearer, start_live_server, stop_live_server
 from tests.support.node import run_node
 
 APOLLO = Path(__file__).with_name("apollo_persisted.mjs")

@@ -10,25 +10,13 @@ import json
 from pathlib import Path
 
 import httpx
-from graphql import (
-    DocumentNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    OperationDefinitionNode,
-    parse,
-    print_ast,
-    visit,
-)
-from graphql.language import Visitor
 
-from schema.documents import sha256_of
-from tests.catalog.support import create_catalog_item
-from tests.conftest import start_live_server, stop_live_server
-from tests.flash_sales.test_flash_sales import live_sale
-from tests.live import bearer, connected, receive
+from tests.support.catalog import create_catalog_item
+from tests.support.clients import EXAMPLES, assert_clean, documents, operation_names, run_codegen
+from tests.support.flash_sales import live_sale
+from tests.support.live import bearer, connected, receive, start_live_server, stop_live_server
 from tests.support.node import PROJECT, run_bin, run_node
 
-EXAMPLES = PROJECT / "examples"
 OPERATIONS = {
     "CatalogPageQuery",
     "MemberPageQuery",
@@ -39,56 +27,8 @@ OPERATIONS = {
 }
 
 
-def definitions() -> list[OperationDefinitionNode | FragmentDefinitionNode]:
-    return [
-        definition
-        for path in sorted((EXAMPLES / "operations").glob("*.graphql"))
-        for definition in parse(path.read_text(encoding="utf-8")).definitions
-    ]
-
-
-def documents() -> dict[str, str]:
-    """Each operation's name, and a document of it and the fragments it spreads."""
-    fragments = {d.name.value: d for d in definitions() if isinstance(d, FragmentDefinitionNode)}
-
-    class Spreads(Visitor):
-        def __init__(self) -> None:
-            super().__init__()
-            self.names: set[str] = set()
-
-        def enter_fragment_spread(self, node: FragmentSpreadNode, *_) -> None:
-            if node.name.value not in self.names:
-                self.names.add(node.name.value)
-                visit(fragments[node.name.value], self)
-
-    found = {}
-    for operation in definitions():
-        if isinstance(operation, OperationDefinitionNode):
-            spreads = Spreads()
-            visit(operation, spreads)
-            used = [fragments[name] for name in sorted(spreads.names)]
-            found[operation.name.value] = print_ast(DocumentNode(definitions=[operation, *used]))
-    return found
-
-
-def assert_clean(run) -> None:
-    """The compiler succeeded and said nothing of unknown types or anything else amiss."""
-    output = run.stdout + run.stderr
-    assert run.returncode == 0, output
-    assert "[WARN]" not in output and "Unknown type" not in output, output
-
-
 def test_the_examples_are_the_operations_the_clients_need():
     assert set(documents()) == OPERATIONS
-
-
-def run_codegen(tmp_path, monkeypatch) -> Path:
-    """graphql-codegen with codegen.ts, writing into `tmp_path`: the operations' types, and
-    the client preset's output with its persisted-documents.json."""
-    monkeypatch.setenv("POINTSMALL_CODEGEN_OUT", str(tmp_path / "operations.ts"))
-    monkeypatch.setenv("POINTSMALL_CODEGEN_CLIENT_OUT", f"{tmp_path / 'client'}/")
-    assert_clean(run_bin("graphql-codegen", "--config", "codegen.ts"))
-    return tmp_path
 
 
 def run_relay(tmp_path) -> Path:
@@ -170,19 +110,6 @@ async def test_every_operation_runs_as_the_member_sends_it(
     stock = by_name["FlashSaleStockSubscription"]
     stocked = await subscribe_once(live_server, token, stock, {"flashSaleId": sale["id"]})
     assert stocked["flashSaleStock"]["flashSale"]["id"] == sale["id"]
-
-
-def operation_names(manifest: Path) -> dict[str, str]:
-    """Each operation's name in a {"<sha256>": "<text>"} manifest, and its hash."""
-    documents = json.loads(manifest.read_text(encoding="utf-8"))
-    named = {}
-    for digest, text in documents.items():
-        assert sha256_of(text) == digest
-        (operation,) = [
-            d for d in parse(text).definitions if isinstance(d, OperationDefinitionNode)
-        ]
-        named[operation.name.value] = digest
-    return named
 
 
 async def test_both_compilers_manifests_run_by_document_id_in_trusted_mode(

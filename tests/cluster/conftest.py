@@ -3,7 +3,7 @@
 
 The root conftest's session fixtures are registered here again (imported), so that their
 values for these tests are made and kept apart from the rest of the session's: the same app,
-pointed at the cluster's URL.
+pointed at the cluster's URL. So are the fixtures of the other directories' tests run here.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import pytest
 
 from db.redis import RedisClient, open_redis
 from tests.conftest import (  # noqa: F401 (fixtures, registered here for the cluster)
-    RUN_ID,
-    Backends,
     app,
     client,
     live_server,
@@ -23,7 +21,11 @@ from tests.conftest import (  # noqa: F401 (fixtures, registered here for the cl
     runtime,
     settings,
 )
+from tests.flash_sales.conftest import pair, rt  # noqa: F401 (fixtures of the tests run here)
+from tests.partners.conftest import partner  # noqa: F401 (a fixture of the test run here)
+from tests.support.backends import Backends
 from tests.support.redis_cluster import redis_cluster
+from tests.support.session import RUN_ID
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,7 @@ import pytest
 from db.keys import RedisKeys
 from db.redis import RedisClient, open_redis
 from subscriptions.bus import EventBus
-from tests.foundation.test_event_bus import (  # noqa: F401
-    TIMEOUT,
-    BusFactory,
-    take,
+from tests.foundation.test_event_bus import (  # noqa: F401 (run again here, on the cluster)
     test_a_prefix_with_glob_characters_hears_only_itself,
     test_a_subscriber_hears_only_its_channel,
     test_events_published_at_once_reach_subscribers_in_the_order_published,
@@ -27,6 +24,7 @@ from tests.foundation.test_event_bus import (  # noqa: F401
     test_stop_ends_a_pending_iteration,
     test_subscribers_coming_and_going_at_once_leave_the_last_one_hearing,
 )
+from tests.support.event_bus import TIMEOUT, BusFactory, take
 
 
 @pytest.fixture

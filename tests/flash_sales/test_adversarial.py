@@ -21,16 +21,11 @@ import json
 import os
 import random
 import re
-import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -39,24 +34,27 @@ import pytest
 from db.flash_sales import SaleKeys
 from db.keys import RedisKeys
 from db.models import Brand
-from db.redis import open_redis
 from domain.catalog.items import ItemKind, ItemSpec, create_item
-from domain.clock import Clock
 from domain.errors import DomainError, ErrorCode
 from domain.flash_sales import entry as entry_module
-from domain.flash_sales.entry import DEADLINE_MARGIN_MS, enter
+from domain.flash_sales.entry import enter
 from domain.flash_sales.reconcile import reconcile
 from domain.flash_sales.sales import SaleSpec, create_sale
 from domain.ledger.audit import audit
 from domain.principal import Principal, Role
-from domain.runtime import Backends, FlashSaleLimits
+from domain.runtime import DEADLINE_MARGIN_MS, Backends
 from resolvers.ids import encode_id, parse_id
 from server.settings import Settings
-from subscriptions.bus import EventBus
-from tests.conftest import LiveServer, start_live_server, stop_live_server
-from tests.live import bearer, connected, receive
+from tests.support.commands import POINTSMALL
+from tests.support.flash_sales import runtime_on, start_servers, stop_servers
+from tests.support.live import (
+    LiveServer,
+    bearer,
+    connected,
+    receive,
+    stop_live_server,
+)
 
-POINTSMALL = Path(sys.executable).parent / "pointsmall"
 SEED_POINTS = 1_000
 OPENS_IN = 1.5  # seconds from real now: a sale must start in the future
 IN_FLIGHT = 100
@@ -75,66 +73,6 @@ subscription ($id: ID!) {
   flashSaleStock(flashSaleId: $id) { flashSale { id } remainingStock status }
 }
 """
-
-
-# Backends of real time ---------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def runtime_on(redis_url: str, prefix: str) -> AsyncIterator[Backends]:
-    """Backends on the in-process database (opened by the app) and the given Redis, with a
-    clock of real time, as the live servers and `pointsmall reconcile` have."""
-    redis = open_redis(redis_url, max_connections=20)
-    keys = RedisKeys(prefix)
-    rt = Backends(
-        redis=redis,
-        keys=keys,
-        bus=EventBus(redis, keys),
-        clock=Clock(),
-        flash=FlashSaleLimits(),  # holds of 10 s, as the servers' default
-    )
-    try:
-        yield rt
-    finally:
-        for helper in rt.helpers.values():
-            if hasattr(helper, "stop"):
-                await helper.stop()
-        await redis.aclose()
-
-
-@pytest.fixture
-async def rt(runtime, settings: Settings) -> AsyncIterator[Backends]:
-    async with runtime_on(settings.redis_url, settings.redis_prefix) as backends:
-        yield backends
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(settings.database_url)
-    yield connection
-    await connection.close()
-
-
-def start_servers(settings: Settings, count: int, env: dict | None = None) -> list[LiveServer]:
-    """`count` uvicorn processes (one worker each), started side by side."""
-    with ThreadPoolExecutor(count) as pool:
-        futures = [
-            pool.submit(start_live_server, settings, workers=1, env=env) for _ in range(count)
-        ]
-        return [future.result() for future in futures]
-
-
-def stop_servers(servers: list[LiveServer]) -> None:
-    with ThreadPoolExecutor(len(servers)) as pool:
-        list(pool.map(stop_live_server, servers))
-
-
-@pytest.fixture(scope="module")
-def pair(settings: Settings) -> Iterator[list[LiveServer]]:
-    """Two server processes on the run's PostgreSQL and Redis."""
-    servers = start_servers(settings, 2)
-    yield servers
-    stop_servers(servers)
 
 
 # Seeding, with SQL -------------------------------------------------------------------------

@@ -21,54 +21,24 @@ from domain.flash_sales.stock import scripts_of
 from domain.idempotency import request_hash
 from domain.principal import Principal, Role
 from resolvers.ids import encode_id
-from tests.catalog.support import create_catalog_item, error_codes, top_level_codes
-from tests.conftest import unique_code
-from tests.factories import Staff, key, with_key
-from tests.ledger.records import pk
-
-SALE_FIELDS = """
-id pointsPrice startsAt endsAt totalStock perMemberLimit remainingStock status item { id }
-"""
-
-CREATE_SALE = f"""
-mutation ($input: CreateFlashSaleInput!) {{
-  createFlashSale(input: $input) {{
-    flashSale {{ {SALE_FIELDS} }}
-    userErrors {{ field message code }}
-  }}
-}}
-"""
-
-UPDATE_SALE = f"""
-mutation ($input: UpdateFlashSaleInput!) {{
-  updateFlashSale(input: $input) {{
-    flashSale {{ {SALE_FIELDS} }}
-    userErrors {{ field message code }}
-  }}
-}}
-"""
-
-CANCEL_SALE = f"""
-mutation ($input: CancelFlashSaleInput!) {{
-  cancelFlashSale(input: $input) {{
-    flashSale {{ {SALE_FIELDS} }}
-    userErrors {{ field message code }}
-  }}
-}}
-"""
-
-ENTER = """
-mutation ($input: EnterFlashSaleInput!) {
-  enterFlashSale(input: $input) {
-    redemption {
-      id quantity pointsSpent status
-      flashSale { id } item { id } coupons { code }
-    }
-    member { points { available } }
-    userErrors { field message code }
-  }
-}
-"""
+from tests.support.catalog import create_catalog_item, error_codes, top_level_codes
+from tests.support.factories import SET_STATUS, Staff, key, unique_code, with_key
+from tests.support.flash_sales import (
+    CANCEL_SALE,
+    CREATE_SALE,
+    ENTER,
+    POINTS,
+    SALE_FIELDS,
+    UPDATE_SALE,
+    create_sale,
+    enter,
+    live_sale,
+    points_of,
+    sale_input,
+    scheduled_sale,
+    sold,
+)
+from tests.support.ledger import pk
 
 SALES = f"""
 query ($status: FlashSaleStatus) {{
@@ -105,80 +75,9 @@ mutation ($input: SaveTierInput!) {
 }
 """
 
-SET_STATUS = """
-mutation ($input: SetMemberStatusInput!) {
-  setMemberStatus(input: $input) { member { status } userErrors { code } }
-}
-"""
-
-POINTS = """
-query ($id: ID!) {
-  member(id: $id) {
-    tier { code }
-    points { available lifetimeRedeemed }
-    ledger(first: 100) { totalCount edges { node { kind points } } }
-  }
-}
-"""
-
 
 # ---------------------------------------------------------------------------------------------
 # helpers
-
-
-def iso(moment) -> str:
-    return moment.isoformat()
-
-
-def sale_input(item_id: str, starts_at, ends_at, **fields) -> dict:
-    return {
-        "itemId": item_id,
-        "pointsPrice": fields.pop("pointsPrice", 100),
-        "startsAt": iso(starts_at),
-        "endsAt": iso(ends_at),
-        "totalStock": fields.pop("totalStock", 5),
-        "perMemberLimit": fields.pop("perMemberLimit", 1),
-        **fields,
-    }
-
-
-async def create_sale(staff: Staff, item_id: str, starts_at, ends_at, **fields) -> dict:
-    payload = await staff.call(CREATE_SALE, sale_input(item_id, starts_at, ends_at, **fields))
-    assert payload["userErrors"] == [], payload
-    return payload["flashSale"]
-
-
-async def scheduled_sale(staff: Staff, clock, *, starts_in=timedelta(hours=1), **fields) -> dict:
-    """A sale of a new item (100 points a unit, 5 units, 1 a member unless told), starting
-    `starts_in` from now and lasting an hour."""
-    item = await create_catalog_item(staff)
-    starts_at = clock.now() + starts_in
-    return await create_sale(
-        staff,
-        item["id"],
-        starts_at,
-        fields.pop("ends_at", starts_at + timedelta(hours=1)),
-        **fields,
-    )
-
-
-async def live_sale(staff: Staff, clock, *, lasts=timedelta(hours=1), **fields) -> dict:
-    """A sale that is open now: created a second ahead, then the clock moved past its start."""
-    item = await create_catalog_item(staff)
-    starts_at = clock.now() + timedelta(seconds=1)
-    sale = await create_sale(staff, item["id"], starts_at, starts_at + lasts, **fields)
-    clock.advance(timedelta(seconds=2))
-    return sale
-
-
-async def enter(gql, token: str, sale_id: str, quantity: int = 1, idem: str | None = None):
-    body = await gql(
-        ENTER,
-        {"input": {"flashSaleId": sale_id, "quantity": quantity, "idempotencyKey": idem or key()}},
-        token=token,
-    )
-    assert "errors" not in body, body
-    return body["data"]["enterFlashSale"]
 
 
 async def sale_of(gql, token: str, sale_id: str) -> dict:
@@ -196,27 +95,11 @@ async def sales_with(gql, token: str, status: str | None) -> set[str]:
     return set(ids)
 
 
-async def points_of(staff: Staff, member_id: str) -> dict:
-    body = await staff.gql(POINTS, {"id": member_id}, token=staff.token)
-    assert "errors" not in body, body
-    member = body["data"]["member"]
-    return {
-        "available": member["points"]["available"],
-        "lifetimeRedeemed": member["points"]["lifetimeRedeemed"],
-        "entries": [(edge["node"]["kind"], edge["node"]["points"]) for edge in
-                    member["ledger"]["edges"]],
-    }  # fmt: skip
-
-
 async def cancel_redemption(staff: Staff, redemption_id: str) -> dict:
     return await staff.call(
         CANCEL_REDEMPTION,
         {"redemptionId": redemption_id, "reason": "customer asked", "idempotencyKey": key()},
     )
-
-
-async def sold(sale_id: str) -> int:
-    return (await FlashSale.get(id=pk(sale_id))).sold
 
 
 async def in_redis(runtime, sale_id: str) -> dict:

@@ -6,7 +6,6 @@ authenticated once; documents it does not plan, and anything in doubt, go throug
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 from collections import Counter
@@ -21,26 +20,18 @@ from db.flash_sales import SaleKeys
 from schema.documents import sha256_of
 from schema.permissions import HasBrand, IsMember
 from schema.prechecks import PRECHECK, Precheck, check_declarations
-from tests.conftest import start_live_server, stop_live_server
-from tests.factories import key
-from tests.flash_sales.test_flash_sales import (
-    SET_STATUS,
-    live_sale,
-    points_of,
-    scheduled_sale,
-    sold,
-)
-from tests.foundation.test_query_safety import FaultyQuery
-from tests.ledger.records import pk
-from tests.live import admin_of
-from tests.support.node import PROJECT
+from tests.support.factories import SET_STATUS, key
+from tests.support.flash_sales import EXAMPLE, live_sale, points_of, scheduled_sale, sold
+from tests.support.ledger import pk
+from tests.support.live import admin_of, start_live_server, stop_live_server
+from tests.support.planned import prechecks_off, raw
+from tests.support.schemas import FaultyQuery
 
 ANSWERS = re.compile(r'^pointsmall_precheck_answers_total\{field="enterFlashSale"\} (\S+)$', re.M)
 FAILURES = re.compile(r"^pointsmall_precheck_failures_total (\S+)$", re.M)
 
 # A test manifest: documents as clients write them. Each names how its variables carry the
 # entry: one input variable (its name), or the input's fields as variables of their own.
-EXAMPLE = (PROJECT / "examples" / "operations" / "EnterFlashSale.graphql").read_text()
 DOCUMENTS = {
     "the example operation": (EXAMPLE, "input"),
     "plain": (
@@ -114,21 +105,6 @@ async def metric(client, pattern: re.Pattern[str]) -> float:
 
 
 @pytest.fixture
-def endpoint(running_app):
-    return running_app[0].state.graphql
-
-
-@contextlib.contextmanager
-def prechecks_off(endpoint):
-    """strawberry's execution alone, as with POINTSMALL_PRECHECKS=false."""
-    saved, endpoint.prechecks = endpoint.prechecks, None
-    try:
-        yield
-    finally:
-        endpoint.prechecks = saved
-
-
-@pytest.fixture
 def manifest(endpoint, tmp_path):
     """The test manifest, loaded as trusted documents (their ids work in any mode)."""
     path = tmp_path / "persisted-documents.json"
@@ -150,11 +126,6 @@ def variables_of(form: str | None, sale, quantity, idem, extra: bool) -> dict:
 
 def entry_of(sale_id: str) -> dict:
     return {"input": {"flashSaleId": sale_id, "idempotencyKey": key()}}
-
-
-async def raw(client, body: dict, headers: dict) -> tuple[int, str, bytes]:
-    response = await client.post("/graphql", json=body, headers=headers)
-    return response.status_code, response.headers["content-type"], response.content
 
 
 async def sold_out_sale(staff, clock, member_with_points, gql) -> dict:

@@ -13,7 +13,7 @@ from typing import Any
 
 from graphql import parse
 
-from schema import build_schema
+from schema.build import build_schema
 from schema.strawberry_internals import graphql_schema_of
 from server.shared_streams import (
     WRITES_AT_ONCE,
@@ -22,9 +22,8 @@ from server.shared_streams import (
     Subscriber,
     shared_results,
 )
-from tests.flash_sales.test_flash_sales import enter, live_sale
-from tests.flash_sales.test_stock_watch import PERSONAL, SHARED
-from tests.live import bearer, connected, nothing_more, receive
+from tests.support.flash_sales import PERSONAL, SHARED, enter, live_sale
+from tests.support.live import bearer, connected, nothing_more, receive
 
 END = object()
 

@@ -11,12 +11,12 @@ from db.models import FlashSale
 from domain.flash_sales import stock
 from domain.principal import Principal, Role
 from resolvers import flash_sales as resolve
+from resolvers.context import Context
 from resolvers.loaders import Loaders
-from schema import build_schema
-from schema.context import Context
-from tests.flash_sales.test_flash_sales import enter, live_sale
-from tests.ledger.records import pk
+from schema.build import build_schema
 from tests.support.backend_calls import recording
+from tests.support.flash_sales import PERSONAL, SHARED, enter, live_sale
+from tests.support.ledger import pk
 
 WATCHERS = 20
 SETTLE = 0.5
@@ -71,25 +71,6 @@ async def test_a_quiet_sale_is_read_again_once_per_process_not_once_per_watcher(
     # Each re-read is one GET of the stock and one HGET of the sale's state, for all watchers.
     assert 4 <= len(calls.redis) <= 8, calls.report()
     assert all(states == [(5, False)] for states in seen)  # nothing changed: nothing sent
-
-
-SHARED = """
-subscription ($id: ID!) {
-  flashSaleStock(flashSaleId: $id) {
-    __typename remainingStock status
-    flashSale { id remainingStock ...Item }
-  }
-}
-fragment Item on FlashSale { item { name pointsPrice } }
-"""
-# `memberPrice` is the member's own: every watcher's event is executed for them alone.
-PERSONAL = """
-subscription ($id: ID!) {
-  flashSaleStock(flashSaleId: $id) {
-    remainingStock flashSale { remainingStock item { memberPrice } }
-  }
-}
-"""
 
 
 async def test_a_change_is_executed_once_per_document_for_callers_it_cannot_differ_for(

@@ -17,8 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from db.models import Brand, JwtAlgorithm
 from domain.brands import BrandDirectory, create_brand
 from server.auth import AuthenticationFailed, Authenticator
-from tests.conftest import ISSUER, JWT_SECRET, unique_code
 from tests.support.backend_calls import recording
+from tests.support.factories import unique_code
+from tests.support.session import ISSUER, JWT_SECRET
 
 BRAND_QUERY = "{ brand { code } }"
 

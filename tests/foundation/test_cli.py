@@ -3,10 +3,8 @@ the jobs; on the servers of the environment, or on the embedded backends of a da
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,9 +14,10 @@ import psutil
 import pytest
 
 from resolvers.ids import encode_id
-from tests.conftest import create_database, drop_database, free_port
+from tests.support.backends import create_database, drop_database
+from tests.support.commands import pointsmall
+from tests.support.live import free_port
 
-POINTSMALL = Path(sys.executable).parent / "pointsmall"
 COMMANDS = {
     "serve",
     "migrate",
@@ -71,7 +70,6 @@ READS = {
     "audit": DATABASE,
 }
 NO_SUCH_MEMBER = encode_id("Member", 2**31 - 1)
-BACKEND_VARIABLES = ("DATABASE_URL", "REDIS_URL", "POINTSMALL_DATABASE_URL", "POINTSMALL_REDIS_URL")
 
 BRAND_CODE_QUERY = "{ brand { code } }"
 DEMO_QUERY = "{ brand { code name stores { code } } tiers { code } }"
@@ -84,26 +82,6 @@ SELECT
   (SELECT array_agg(indexname::text ORDER BY indexname) FROM pg_indexes
    WHERE schemaname = 'public')
 """
-
-
-def pointsmall(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """Run the console script with a clean environment: no backends, no POINTSMALL_* settings."""
-    base = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("POINTSMALL_") and name not in BACKEND_VARIABLES
-    }
-    return subprocess.run(
-        [str(POINTSMALL), *args],
-        env={**base, **(env or {})},
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def test_help_lists_every_command_with_its_help():

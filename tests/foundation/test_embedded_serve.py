@@ -13,7 +13,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,11 +26,10 @@ import psutil
 import pytest
 
 from server.cli import PREVIEW_QUERY
-from tests.conftest import free_port
-from tests.factories import Staff
-from tests.live import api, connected, receive
+from tests.support.commands import POINTSMALL
+from tests.support.factories import Staff
+from tests.support.live import api, connected, free_port, receive
 
-POINTSMALL = Path(sys.executable).parent / "pointsmall"
 BACKEND_VARIABLES = ("DATABASE_URL", "REDIS_URL")
 START_TIMEOUT = 60
 STOP_TIMEOUT = 30

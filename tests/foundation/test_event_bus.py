@@ -7,7 +7,7 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -17,11 +17,9 @@ from db.keys import RedisKeys
 from db.redis import open_redis
 from server.embedded import EmbeddedRedis
 from subscriptions.bus import EventBus
+from tests.support.event_bus import TIMEOUT, BusFactory, take
 
-TIMEOUT = 5
 QUIET = 0.5
-
-BusFactory = Callable[..., Awaitable[EventBus]]
 
 
 @pytest.fixture
@@ -43,17 +41,6 @@ async def make_bus(backend_servers, redis_prefix) -> AsyncIterator[BusFactory]:
     for bus, redis in opened:
         await bus.stop()
         await redis.aclose()
-
-
-async def take(events: AsyncIterator[dict], count: int) -> list[dict]:
-    received: list[dict] = []
-    try:
-        async with asyncio.timeout(TIMEOUT):
-            while len(received) < count:
-                received.append(await anext(events))
-    except TimeoutError:
-        pytest.fail(f"{len(received)} of {count} events arrived within {TIMEOUT}s: {received}")
-    return received
 
 
 async def test_events_reach_another_process_in_order(make_bus):

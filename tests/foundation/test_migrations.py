@@ -13,7 +13,7 @@ from tortoise.models import Model
 
 from db import models
 from db.database import tortoise_config
-from tests.conftest import Backends, create_database, drop_database
+from tests.support.backends import Backends, create_database, drop_database
 
 
 def declared_constraints() -> dict[str, str]:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
-
 import httpx
+
+from tests.support.operations import sample
 
 
 async def test_healthz_says_the_process_is_alive(client):
@@ -17,12 +17,6 @@ async def test_readyz_checks_postgres_and_redis(client):
     response = await client.get("/readyz")
     assert response.status_code == 200
     assert response.json() == {"status": "ready", "postgres": "ok", "redis": "ok"}
-
-
-def sample(metrics_text: str, name: str, **labels: str) -> float:
-    label_text = ",".join(f'{key}="{value}"' for key, value in labels.items())
-    match = re.search(rf"^{name}\{{{label_text}\}} (\S+)$", metrics_text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
 
 
 async def test_metrics_count_operations_latency_and_errors_by_code(client, brand):

@@ -10,12 +10,12 @@ import json
 import httpx
 import pytest
 
-from schema import SchemaLimits, build_schema
+from schema.build import SchemaLimits, build_schema
 from schema.documents import DocumentsMode, ManifestError, sha256_of
 from server.app import create_app
 from server.settings import SettingsError
-from tests.conftest import start_live_server, stop_live_server, unique_code
-from tests.live import connected, receive
+from tests.support.factories import unique_code
+from tests.support.live import connected, receive, start_live_server, stop_live_server
 
 PROBE = "query Probe { __typename }"
 TRUSTED = "query TrustedProbe { brand { code } }"

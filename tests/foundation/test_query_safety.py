@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 import pytest
-import strawberry
 
-from schema import build_schema
+from schema.build import build_schema
 from schema.documents import DOCUMENT_CACHE_BYTES, DocumentRegistry, build_documents
 from schema.safety import GuardedSchema, build_extensions
+from tests.support.schemas import FaultyQuery
 
 
 def nested_query(depth: int) -> str:
@@ -104,13 +104,6 @@ async def test_a_text_larger_than_the_registry_runs_and_is_not_kept():
         result = await schema.execute("{ a: __typename }")
         assert result.errors is None and result.data == {"a": "FaultyQuery"}
     assert (documents.misses, documents.hits, documents.bytes) == (2, 0, 0)
-
-
-@strawberry.type
-class FaultyQuery:
-    @strawberry.field
-    def broken(self) -> int:
-        raise RuntimeError("database password is hunter2")
 
 
 def small_documents(max_bytes: int = DOCUMENT_CACHE_BYTES) -> DocumentRegistry:

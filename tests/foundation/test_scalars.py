@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from graphql import GraphQLScalarType, build_schema, specified_scalar_types
 
-from schema import export_sdl
+from schema.build import export_sdl
 from schema.scalars import (
     parse_date,
     parse_datetime,
@@ -17,7 +17,7 @@ from schema.scalars import (
     serialize_datetime,
     serialize_decimal,
 )
-from tests.contract.test_contract import CONTRACT
+from tests.support.contract import CONTRACT
 
 
 def specifications(sdl_schema) -> dict[str, str | None]:
@@ -76,7 +76,7 @@ def test_date_is_iso():
 
 
 async def test_decimal_output_through_graphql(gql, brand):
-    from domain.brands import TierSpec, ensure_tier
+    from domain.tiers import TierSpec, ensure_tier
 
     await ensure_tier(brand, TierSpec("GOLD", "Gold", 1, earn_multiplier=Decimal("1.5")))
     body = await gql("{ tiers { code benefits { earnMultiplier } } }", brand=brand.code)

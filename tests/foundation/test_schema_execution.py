@@ -11,7 +11,7 @@ from graphql import GraphQLInputObjectType, coerce_input_value
 from strawberry.types.arguments import convert_argument
 from strawberry.types.base import StrawberryObjectDefinition
 
-from schema import build_schema
+from schema.build import build_schema
 from schema.execution import InputBuilder, attribute_reader
 
 SCHEMA = build_schema()

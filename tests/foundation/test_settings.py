@@ -8,7 +8,7 @@ from pydantic import ValidationError
 
 from server.app import create_app
 from server.settings import Environment, Settings, SettingsError
-from tests.conftest import start_live_server, stop_live_server
+from tests.support.live import start_live_server, stop_live_server
 
 
 def test_production_names_every_missing_setting():

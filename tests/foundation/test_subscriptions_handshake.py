@@ -9,8 +9,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.conftest import start_live_server, stop_live_server
-from tests.live import message_in
+from tests.support.live import message_in, start_live_server, stop_live_server
 
 PROTOCOL = "graphql-transport-ws"
 FORBIDDEN = 4403

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -18,8 +18,8 @@ import pytest
 from domain.brands import create_brand
 from domain.insights.rollups import ACTIVE_CHUNK_BITS, SHARDS, roll_up
 from resolvers.ids import parse_id
-from tests.conftest import Backends, create_database, drop_database
-from tests.factories import Staff
+from tests.support.backends import Backends, create_database, drop_database
+from tests.support.factories import Staff
 
 MEMBERS = """
 query ($from: Date!, $to: Date!) { insights { members(from: $from, to: $to) { active } } }
@@ -33,13 +33,6 @@ SELECT count(*) FROM pg_stat_activity
 WHERE datname = current_database() AND wait_event_type = 'Lock'
   AND query LIKE '%INSERT INTO expiry_rollup%'
 """
-
-
-@pytest.fixture
-async def db(settings) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(settings.database_url)
-    yield connection
-    await connection.close()
 
 
 def pk(member: dict) -> int:

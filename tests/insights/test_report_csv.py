@@ -12,12 +12,10 @@ import io
 import os
 import pty
 import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -26,11 +24,10 @@ from db.models import Brand, Store
 from domain.insights.csv import REPORTS as CSV_REPORTS
 from domain.insights.rollups import roll_up
 from server.cli import REPORTS
-from tests.catalog.support import create_catalog_item, redeem_item
-from tests.factories import key
+from tests.support.catalog import create_catalog_item, redeem_item
+from tests.support.commands import pointsmall_on
+from tests.support.factories import key
 
-POINTSMALL = Path(sys.executable).parent / "pointsmall"
-BACKEND_VARIABLES = ("DATABASE_URL", "REDIS_URL", "POINTSMALL_DATABASE_URL", "POINTSMALL_REDIS_URL")
 POINT_VALUE = Decimal("0.05")
 CENT = Decimal("0.01")
 # A date, a code and a rule key of earnBurn's groupings (each a separate process: seconds).
@@ -93,25 +90,6 @@ query ($segment: RfmSegment, $after: String) {
 """
 
 
-def pointsmall(settings, *args: str, **options) -> subprocess.CompletedProcess[str]:
-    """The console script on the test database and Redis prefix, nothing else of this
-    environment's backends or settings."""
-    base = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("POINTSMALL_") and name not in BACKEND_VARIABLES
-    }
-    env = {
-        **base,
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "POINTSMALL_REDIS_PREFIX": settings.redis_prefix,
-    }
-    return subprocess.run(
-        [str(POINTSMALL), *args], env=env, text=True, timeout=120, check=False, **options
-    )
-
-
 def rows_of(text: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(text)))
 
@@ -121,7 +99,7 @@ def run_reports(settings, brand_code: str, runs: dict[str, list[str]]) -> dict[s
     besides."""
 
     def run(args: list[str]) -> subprocess.CompletedProcess[str]:
-        return pointsmall(settings, "report", *args, "--brand", brand_code, capture_output=True)
+        return pointsmall_on(settings, "report", *args, "--brand", brand_code)
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = dict(zip(runs, pool.map(run, runs.values()), strict=True))
@@ -385,9 +363,8 @@ async def test_the_segment_export_streams_every_scored_member_page_after_page(
     await staff.register("Window shopper")  # no purchase: not scored
     output = tmp_path / "members.csv"
 
-    piped = pointsmall(
+    piped = pointsmall_on(
         settings, "report", "members-of-segment", "--brand", brand.code, "--output", str(output),
-        capture_output=True,
     )  # fmt: skip
     assert (piped.returncode, piped.stdout, piped.stderr) == (0, "", "")
     rows = rows_of(output.read_text())[1:]
@@ -420,7 +397,7 @@ def terminal_stderr(settings, *args: str) -> str:
     reader = threading.Thread(target=read)
     reader.start()
     try:
-        result = pointsmall(settings, *args, stdout=subprocess.PIPE, stderr=terminal)
+        result = pointsmall_on(settings, *args, stdout=subprocess.PIPE, stderr=terminal)
     finally:
         os.close(terminal)
         reader.join(timeout=10)
@@ -431,13 +408,12 @@ def terminal_stderr(settings, *args: str) -> str:
 
 async def test_the_period_defaults_to_the_30_days_before_today(brand, settings):
     zone = ZoneInfo(brand.timezone)
-    result = pointsmall(settings, "report", "breakage", "--brand", brand.code, capture_output=True)
+    result = pointsmall_on(settings, "report", "breakage", "--brand", brand.code)
     assert result.returncode == 0, result.stderr
     today = datetime.now(UTC).astimezone(zone).date()
     assert rows_of(result.stdout)[1][:2] == [str(today - timedelta(days=30)), str(today)]
-    only_to = pointsmall(
+    only_to = pointsmall_on(
         settings, "report", "members", "--brand", brand.code, "--to", "2026-03-31",
-        capture_output=True,
     )  # fmt: skip
     assert rows_of(only_to.stdout)[1][:2] == ["2026-03-01", "2026-03-31"]
 
@@ -463,9 +439,7 @@ def test_a_bad_brand_or_option_is_exit_code_2_and_writes_nothing(
     if "--brand" not in args:
         args = (*args, "--brand", brand.code)
     output = tmp_path / "report.csv"
-    result = pointsmall(
-        settings, "report", *args, "--output", str(output), capture_output=True, cwd=tmp_path
-    )
+    result = pointsmall_on(settings, "report", *args, "--output", str(output), cwd=tmp_path)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert message in result.stderr
     assert result.stdout == ""

@@ -40,8 +40,8 @@ from domain.ledger.audit import audit
 from domain.ledger.expiry import run_expiry
 from domain.tiers import evaluate_tiers, qualifying_points
 from resolvers.ids import parse_id
-from tests.factories import REVERSE_PURCHASE, Staff, key
-from tests.partners.support import create_partner, issue, partner_gql
+from tests.support.factories import REVERSE_PURCHASE, Staff, key
+from tests.support.partners import create_partner, issue, partner_gql
 
 ZONES = ("Asia/Shanghai", "America/Los_Angeles", "Asia/Kolkata")
 POINT_VALUES = (Decimal("0.01"), Decimal("0.05"), Decimal("0.25"))  # whole cents per point

@@ -8,8 +8,7 @@ import pytest
 
 from db.models import Brand, ExpiryPolicy
 from domain.brands import create_brand
-from tests.conftest import unique_code
-from tests.factories import Staff
+from tests.support.factories import Staff, unique_code
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pytest
 from db.models import LedgerEntry, LedgerKind, Lot
 from domain.ledger.audit import audit
 from resolvers.ids import encode_id
-from tests.factories import ADJUST, key
-from tests.ledger.records import (
+from tests.support.factories import ADJUST, key
+from tests.support.ledger import (
     entries,
     iso,
     lot_of_entry,
@@ -20,12 +20,6 @@ from tests.ledger.records import (
     snapshot,
     taken_by,
 )
-
-SET_STATUS = """
-mutation ($input: SetMemberStatusInput!) {
-  setMemberStatus(input: $input) { member { status } userErrors { code } }
-}
-"""
 
 
 def codes(payload: dict) -> list[tuple[str, list[str] | None]]:
@@ -172,9 +166,7 @@ async def test_an_unknown_or_malformed_member_id_is_refused(staff, brand):
 async def test_a_frozen_or_closed_members_points_are_not_adjusted(staff, status):
     member = await staff.register()
     await staff.purchase(member["id"], "10.00")
-    changed = await staff.call(
-        SET_STATUS, {"memberId": member["id"], "status": status, "reason": "compliance"}
-    )
+    changed = await staff.set_status(member["id"], status, "compliance")
     assert changed["userErrors"] == []
     before = await snapshot(member["id"])
     for points in (5, -5):

@@ -4,18 +4,12 @@ members and repaired before it ends, so the session's ledger stays consistent.""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from tortoise.connection import get_connection
 
 from domain.ledger.audit import audit
-from tests.ledger.records import pk
-
-POINTSMALL = Path(sys.executable).parent / "pointsmall"
+from tests.support.commands import pointsmall_on
+from tests.support.ledger import pk
 
 # (what is broken, the statement breaking it, the statement repairing it); $1 is the member.
 CORRUPTIONS = {
@@ -54,23 +48,6 @@ async def execute(statement: str, member_id: str) -> None:
     await get_connection("default").execute_query(statement, [pk(member_id)])
 
 
-def audit_command(settings, *arguments: str) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **{name: value for name, value in os.environ.items() if not name.startswith("POINTSMALL")},
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "POINTSMALL_REDIS_PREFIX": settings.redis_prefix,
-    }
-    return subprocess.run(
-        [str(POINTSMALL), "audit", *arguments],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def busy_member(staff) -> dict:
     """A member whose ledger has every kind of movement but redemption: 3 lots, 5 entries."""
     member = await staff.register()
@@ -88,7 +65,7 @@ async def test_a_busy_ledger_passes_the_audit(staff, brand, settings):
     assert await audit(brand_id=brand.id) == []
     assert await audit(member_id=pk(member["id"])) == []
     for someone in (member, other):
-        result = audit_command(settings, "--member", someone["id"])
+        result = pointsmall_on(settings, "audit", "--member", someone["id"])
         assert result.returncode == 0, result.stderr
         assert "The ledger is consistent." in result.stdout
 
@@ -104,18 +81,18 @@ async def test_a_corrupted_balance_row_is_found_by_the_command_and_the_helper(
         (finding,) = await audit(brand_id=brand.id)
         assert finding.member_id == pk(member["id"])
         assert finding.available == finding.ledger_points + 7 == finding.lot_points + 7
-        result = audit_command(settings)
+        result = pointsmall_on(settings, "audit")
         assert result.returncode == 1
         listed = [line.split(":")[0] for line in result.stderr.splitlines() if line]
         assert member["id"] in listed  # named by global id
         assert bystander["id"] not in listed
-        only_that_member = audit_command(settings, "--member", member["id"])
+        only_that_member = pointsmall_on(settings, "audit", "--member", member["id"])
         assert only_that_member.returncode == 1
         assert only_that_member.stderr.startswith(f"{member['id']}:")
     finally:
         await execute(repairing, member["id"])
     assert await audit(brand_id=brand.id) == []
-    assert audit_command(settings, "--member", member["id"]).returncode == 0
+    assert pointsmall_on(settings, "audit", "--member", member["id"]).returncode == 0
 
 
 @pytest.mark.parametrize("corruption", CORRUPTIONS)

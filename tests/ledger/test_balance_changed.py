@@ -17,15 +17,16 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from domain.brands import create_brand
-from tests.conftest import start_live_server, stop_live_server, unique_code
-from tests.factories import Staff
-from tests.live import (
+from tests.support.factories import Staff, unique_code
+from tests.support.live import (
     admin_of,
     bearer,
     codes,
     connected,
     nothing_more,
     receive,
+    start_live_server,
+    stop_live_server,
 )
 
 PRIME_WAIT = 0.5

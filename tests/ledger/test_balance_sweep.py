@@ -22,8 +22,8 @@ from domain.ledger.live import watch_entries
 from domain.ledger.movements import adjust
 from domain.principal import Principal, Role
 from subscriptions.bus import EventBus
-from tests.ledger.records import pk
 from tests.support.backend_calls import recording
+from tests.support.ledger import pk
 
 SETTLE = 0.5  # long enough for an event on loopback Redis to arrive
 

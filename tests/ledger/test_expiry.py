@@ -16,7 +16,8 @@ from db.models import Balance, Brand, ExpiryPolicy, LedgerEntry, LedgerKind, Lot
 from domain.ledger.audit import audit
 from domain.ledger.expiry import expire_member, run_expiry
 from domain.ledger.policy import add_months, expiry_of
-from tests.ledger.records import (
+from tests.support.commands import pointsmall_process
+from tests.support.ledger import (
     advance_past,
     entries,
     iso,
@@ -29,7 +30,6 @@ from tests.ledger.records import (
     snapshot,
     taken_by,
 )
-from tests.support.commands import pointsmall_process
 
 POINTS = """
 query ($id: ID!, $days: Int!) {

@@ -10,8 +10,8 @@ import random
 from db.models import Balance, LedgerEntry, LedgerKind, Lot, Purchase
 from domain.ledger.audit import audit
 from domain.ledger.expiry import expire_member
-from tests.factories import ADJUST, RECORD_PURCHASE, REVERSE_PURCHASE, key
-from tests.ledger.records import pk
+from tests.support.factories import ADJUST, RECORD_PURCHASE, REVERSE_PURCHASE, key
+from tests.support.ledger import pk
 
 DEADLINE = 60  # seconds: a deadlock fails the test instead of hanging the run
 

@@ -10,8 +10,8 @@ import pytest
 
 from db.models import IdempotencyRecord, LedgerEntry, Purchase
 from domain.ledger.audit import audit
-from tests.factories import RECORD_PURCHASE, key
-from tests.ledger.records import entries, pk, snapshot
+from tests.support.factories import RECORD_PURCHASE, key
+from tests.support.ledger import entries, pk, snapshot
 
 
 async def purchased(staff) -> tuple[dict, str]:

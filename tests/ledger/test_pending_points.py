@@ -15,9 +15,9 @@ import pytest
 from db.models import LedgerEntry, LedgerKind, Lot
 from domain.ledger.audit import audit
 from domain.ledger.expiry import release_member, run_release
-from tests.catalog.support import create_catalog_item, error_codes, redeem_item
-from tests.ledger.records import advance_past, entries, lots, parse, pk
+from tests.support.catalog import create_catalog_item, error_codes, redeem_item
 from tests.support.commands import pointsmall_process
+from tests.support.ledger import advance_past, entries, lots, parse, pk
 
 PENDING_DAYS = 7
 

@@ -12,8 +12,8 @@ from db.models import Balance, LedgerEntry, Lot, Purchase
 from domain.brands import ensure_store
 from domain.ledger.audit import audit
 from resolvers.ids import encode_id
-from tests.factories import RECORD_PURCHASE, key
-from tests.ledger.records import entries, iso, lot_of_entry, parse, pk, snapshot
+from tests.support.factories import RECORD_PURCHASE, key
+from tests.support.ledger import entries, iso, lot_of_entry, parse, pk, snapshot
 
 PURCHASE_IN_STORE = """
 mutation ($input: RecordPurchaseInput!) {
@@ -24,11 +24,6 @@ mutation ($input: RecordPurchaseInput!) {
 }
 """
 
-SET_STATUS = """
-mutation ($input: SetMemberStatusInput!) {
-  setMemberStatus(input: $input) { member { status } userErrors { code } }
-}
-"""
 
 LEDGER = """
 query ($id: ID!) {
@@ -286,9 +281,7 @@ async def test_a_member_token_may_not_record_purchases(staff, gql, make_token, b
 @pytest.mark.parametrize("status", ["FROZEN", "CLOSED"])
 async def test_a_frozen_or_closed_member_earns_nothing(staff, status):
     member = await staff.register()
-    changed = await staff.call(
-        SET_STATUS, {"memberId": member["id"], "status": status, "reason": "compliance"}
-    )
+    changed = await staff.set_status(member["id"], status, "compliance")
     assert changed["userErrors"] == []
     before = await snapshot(member["id"])
     refused = await staff.purchase(member["id"], "10.00")
@@ -309,7 +302,7 @@ async def test_staff_record_purchases(caller, brand):
 async def test_no_balance_grows_past_what_a_graphql_int_can_carry(staff, make_brand, make_token):
     from decimal import Decimal
 
-    from tests.factories import Staff
+    from tests.support.factories import Staff
 
     generous = await make_brand(earn_rate=Decimal("3"))
     admin = Staff(staff.gql, make_token(generous, "ADMIN", "admin-1"))
@@ -325,8 +318,8 @@ async def test_a_retry_gets_its_first_answer_even_when_it_could_no_longer_be_rec
     """A purchase from 29 days ago, retried two days later with the same key."""
     from datetime import timedelta
 
-    from tests.factories import key as new_key
-    from tests.ledger.records import iso
+    from tests.support.factories import key as new_key
+    from tests.support.ledger import iso
 
     member = await staff.register()
     same_key, occurred_at = new_key(), iso(clock.now() - timedelta(days=29))
@@ -344,7 +337,7 @@ async def test_a_retry_gets_its_first_answer_even_when_it_could_no_longer_be_rec
 async def test_the_same_moment_in_another_offset_is_the_same_request(staff, clock):
     from datetime import timedelta, timezone
 
-    from tests.factories import key as new_key
+    from tests.support.factories import key as new_key
 
     member = await staff.register()
     moment = clock.now() - timedelta(hours=3)
@@ -374,8 +367,8 @@ async def test_a_purchase_whose_points_would_be_born_expired_is_refused(
     from datetime import timedelta
 
     from domain.ledger.policy import expiry_of
-    from tests.factories import Staff
-    from tests.ledger.records import iso
+    from tests.support.factories import Staff
+    from tests.support.ledger import iso
 
     monthly = await make_brand(expiry_months=1, timezone="UTC")
     admin = Staff(gql, make_token(monthly, "ADMIN", "admin-1"))

@@ -11,14 +11,8 @@ import pytest
 from db.models import Purchase
 from domain.ledger.audit import audit
 from resolvers.ids import encode_id
-from tests.factories import REVERSE_PURCHASE, key
-from tests.ledger.records import iso, lot_of_entry, lots, pk, purchase, snapshot, taken_by
-
-SET_STATUS = """
-mutation ($input: SetMemberStatusInput!) {
-  setMemberStatus(input: $input) { member { status } userErrors { code } }
-}
-"""
+from tests.support.factories import REVERSE_PURCHASE, key
+from tests.support.ledger import iso, lot_of_entry, lots, pk, purchase, snapshot, taken_by
 
 LEDGER_WITH_SHORTFALL = """
 query ($id: ID!) {
@@ -234,9 +228,7 @@ async def test_an_unknown_or_malformed_member_id_is_refused(staff, brand):
 async def test_a_frozen_members_purchase_can_still_be_reversed(staff, brand):
     member = await staff.register()
     await staff.purchase(member["id"], "100.00", orderRef="BEFORE-FREEZE")
-    frozen = await staff.call(
-        SET_STATUS, {"memberId": member["id"], "status": "FROZEN", "reason": "fraud check"}
-    )
+    frozen = await staff.set_status(member["id"], "FROZEN")
     assert frozen["userErrors"] == []
     reversed_ = await staff.reverse(member["id"], "BEFORE-FREEZE", "50.00")
     assert codes(reversed_) == []
@@ -260,7 +252,7 @@ async def test_a_member_token_may_not_reverse_purchases(staff, gql, make_token, 
 
 async def test_points_that_expired_are_not_taken_back_again(make_brand, make_token, gql, clock):
     """A refund after the purchase's points expired claws back only what was spent of them."""
-    from tests.factories import Staff
+    from tests.support.factories import Staff
 
     short_lived = await make_brand(expiry_months=1)
     admin = Staff(gql, make_token(short_lived, "ADMIN", "admin-1"))

@@ -13,25 +13,11 @@ from domain.brands import create_brand
 from domain.ledger.audit import audit
 from domain.member_import import COLUMNS, export_members, plan_import, write_import
 from resolvers.ids import encode_id
-from tests.catalog.support import create_catalog_item, redeem_item
-from tests.conftest import unique_code
-from tests.factories import Staff
-from tests.ledger.records import pk
-from tests.members.test_import import (
-    SHANGHAI,
-    csv_file,
-    gold_tier,
-    imported,
-    member_of,
-    pointsmall,
-    today,
-)
-
-SET_STATUS = """
-mutation ($input: SetMemberStatusInput!) {
-  setMemberStatus(input: $input) { member { status } userErrors { code } }
-}
-"""
+from tests.support.catalog import create_catalog_item, redeem_item
+from tests.support.commands import pointsmall_on
+from tests.support.factories import Staff, unique_code
+from tests.support.ledger import pk
+from tests.support.members import SHANGHAI, csv_file, gold_tier, imported, member_of, today
 
 
 async def exported(brand, clock, progress=None) -> str:
@@ -70,9 +56,7 @@ async def test_an_export_imports_into_another_brand_and_exports_the_same(
     assert (await redeem_item(gql, spender_token, item["id"]))["userErrors"] == []
     closed = await staff.register("Gone", phone="13900000002")
     await staff.purchase(closed["id"], "10.00")
-    closed_status = await staff.call(
-        SET_STATUS, {"memberId": closed["id"], "status": "CLOSED", "reason": "asked to leave"}
-    )
+    closed_status = await staff.set_status(closed["id"], "CLOSED", "asked to leave")
     assert closed_status["userErrors"] == [], closed_status
     clock.advance(timedelta(days=1))  # OLD-3's lot is due, its expiry not yet written
 
@@ -136,16 +120,16 @@ async def test_the_command_streams_the_export_to_a_file_or_stdout(brand, clock, 
     await imported(brand, clock, csv_file(f"X-1,Xu,,,,,,10,{later}", "X-2,Yan,,,,,,,"))
     expected = await exported(brand, clock)
     path = tmp_path / "members.csv"
-    to_file = pointsmall(
+    to_file = pointsmall_on(
         settings, "export", "members", "--brand", brand.code, "--output", str(path)
     )
     assert to_file.returncode == 0, to_file.stderr
     assert path.read_bytes() == expected.encode()  # CSV's own CRLF line ends
     assert to_file.stderr == f"Exported 2 members to {path}.\n"
-    to_stdout = pointsmall(settings, "export", "members", "--brand", brand.code)
+    to_stdout = pointsmall_on(settings, "export", "members", "--brand", brand.code)
     assert to_stdout.returncode == 0, to_stdout.stderr
     assert to_stdout.stdout == expected.replace("\r\n", "\n")  # read as text
-    unknown = pointsmall(settings, "export", "members", "--brand", "no-such-brand")
+    unknown = pointsmall_on(settings, "export", "members", "--brand", "no-such-brand")
     assert unknown.returncode == 2 and "No brand 'no-such-brand'." in unknown.stderr
 
 

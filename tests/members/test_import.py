@@ -7,12 +7,7 @@ run that failed halfway; and `pointsmall import members` says so as a user sees 
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -38,53 +33,19 @@ from domain.ledger.policy import add_months, expiry_of
 from domain.member_import import COLUMNS, plan_import, write_import
 from domain.tiers import evaluate_member
 from resolvers.ids import encode_id
-from tests.catalog.support import create_catalog_item, redeem_item
+from tests.support.catalog import create_catalog_item, redeem_item
+from tests.support.commands import pointsmall_on
+from tests.support.members import HEADER, SHANGHAI, csv_file, gold_tier, imported, member_of, today
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-POINTSMALL = Path(sys.executable).parent / "pointsmall"
-HEADER = ",".join(COLUMNS)
-SAVE_TIER = """
-mutation ($input: SaveTierInput!) {
-  saveTier(input: $input) { tier { id code } userErrors { field code } }
-}
-"""
 MY_POINTS = """
 { me { id tier { code } points { available version expiring(withinDays: 3650) { points expiresAt } }
        ledger(first: 5) { edges { node { kind points description } } } } }
 """
 
 
-def today(clock) -> date:
-    """Today in the brand's timezone (the tests' brands are Shanghai's), by the shared clock."""
-    return clock.now().astimezone(SHANGHAI).date()
-
-
-def csv_file(*rows: str, bom: bool = True) -> io.BytesIO:
-    """A CSV as a spreadsheet saves it: UTF-8 (with a BOM), CRLF, the header first."""
-    text = "\r\n".join([HEADER, *rows]) + "\r\n"
-    return io.BytesIO(("\ufeff" if bom else "").encode() + text.encode())
-
-
 def last_moment_of(day: date) -> datetime:
     """When points lasting through `day` (Shanghai) stop counting: the next local midnight."""
     return datetime.combine(day + timedelta(days=1), datetime.min.time(), SHANGHAI).astimezone(UTC)
-
-
-async def gold_tier(staff) -> None:
-    payload = await staff.call(
-        SAVE_TIER, {"code": "GOLD", "name": "Gold", "rank": 1, "qualifyingPoints": 5000}
-    )
-    assert payload["userErrors"] == [], payload
-
-
-async def imported(brand, clock, source: io.BytesIO, **options):
-    """Plan and write an import as the command does; (plan, outcome)."""
-    plan = await plan_import(brand, source, clock.now(), "members.csv")
-    return plan, await write_import(plan, **options)
-
-
-async def member_of(brand, external_id: str) -> Member:
-    return await Member.get(brand_id=brand.id, external_id=external_id)
 
 
 async def brand_counts(brand) -> tuple[int, int, int]:
@@ -471,23 +432,13 @@ async def test_two_runs_at_once_write_each_member_once(brand, clock):
 # The command.
 
 
-def pointsmall(settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **{name: value for name, value in os.environ.items() if not name.startswith("POINTSMALL_")},
-        "DATABASE_URL": settings.database_url,
-    }
-    return subprocess.run(
-        [str(POINTSMALL), *args], env=env, capture_output=True, text=True, timeout=60, check=False
-    )
-
-
 async def test_the_command_reports_bad_rows_and_exits_1_writing_nothing(brand, settings, tmp_path):
     later = datetime.now(UTC).date() + timedelta(days=400)  # the command's clock is the real one
     path = tmp_path / "members.csv"
     path.write_bytes(csv_file(f"K-1,Kim,,,,,,10,{later}", "K-2,Bad,,nope,,,,,").getvalue())
     report = tmp_path / "bad.csv"
-    result = pointsmall(settings, "import", "members", str(path), "--brand", brand.code,
-                        "--report", str(report))  # fmt: skip
+    result = pointsmall_on(settings, "import", "members", str(path), "--brand", brand.code,
+                           "--report", str(report))  # fmt: skip
     assert result.returncode == 1, result.stderr
     assert "Checked 2 rows: 2 new members, 0 imported before, 1 bad rows." in result.stdout
     assert "line 3 (external id K-2), email 'nope': Email is not a valid address." in result.stderr
@@ -498,20 +449,20 @@ async def test_the_command_reports_bad_rows_and_exits_1_writing_nothing(brand, s
     ]
     assert await Member.filter(brand_id=brand.id).count() == 0
 
-    dry = pointsmall(settings, "import", "members", str(path), "--brand", brand.code,
-                     "--skip-bad", "--dry-run")  # fmt: skip
+    dry = pointsmall_on(settings, "import", "members", str(path), "--brand", brand.code,
+                        "--skip-bad", "--dry-run")  # fmt: skip
     assert dry.returncode == 0, dry.stderr
     assert "Would import 1 members (1 lots, 10 points); 1 skipped for bad rows." in dry.stdout
     assert await Member.filter(brand_id=brand.id).count() == 0
 
-    done = pointsmall(settings, "import", "members", str(path), "--brand", brand.code,
-                      "--skip-bad")  # fmt: skip
+    done = pointsmall_on(settings, "import", "members", str(path), "--brand", brand.code,
+                         "--skip-bad")  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "Imported 1 members (1 lots, 10 points)" in done.stdout
     assert "0 imported before, 1 skipped for bad rows." in done.stdout
 
-    again = pointsmall(settings, "import", "members", str(path), "--brand", brand.code,
-                       "--skip-bad")  # fmt: skip
+    again = pointsmall_on(settings, "import", "members", str(path), "--brand", brand.code,
+                          "--skip-bad")  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert "Nothing new: every member of the file was imported before (1 skipped" in again.stdout
     assert await Member.filter(brand_id=brand.id).count() == 1
@@ -520,7 +471,7 @@ async def test_the_command_reports_bad_rows_and_exits_1_writing_nothing(brand, s
 def test_the_command_refuses_an_unknown_brand_or_a_missing_file(settings, tmp_path):
     path = tmp_path / "members.csv"
     path.write_text(HEADER + "\n")
-    unknown = pointsmall(settings, "import", "members", str(path), "--brand", "no-such-brand")
+    unknown = pointsmall_on(settings, "import", "members", str(path), "--brand", "no-such-brand")
     assert unknown.returncode == 2 and "No brand 'no-such-brand'." in unknown.stderr
-    missing = pointsmall(settings, "import", "members", str(tmp_path / "x.csv"), "--brand", "b")
+    missing = pointsmall_on(settings, "import", "members", str(tmp_path / "x.csv"), "--brand", "b")
     assert missing.returncode == 2 and "does not exist" in missing.stderr

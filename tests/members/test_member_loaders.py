@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import functools
-
-import asyncpg
-import pytest
-
 from db.models import Member
-from domain.brands import TierSpec, ensure_tier
-from tests.members.support import stored
+from domain.tiers import TierSpec, ensure_tier
+from tests.support.members import stored
+from tests.support.statements import queries
 
 MEMBERS_WITH_TIER_AND_POINTS = """
 query ($first: Int!) {
@@ -19,28 +15,6 @@ query ($first: Int!) {
   }
 }
 """
-
-SENDING_METHODS = ("execute", "executemany", "fetch", "fetchrow", "fetchval", "fetchmany")
-# asyncpg's pool resets each connection it gets back: one housekeeping statement per checkout.
-POOL_RESET = "SELECT pg_advisory_unlock_all();"
-
-
-@pytest.fixture
-def statements(monkeypatch) -> list[str]:
-    """Every statement sent through an asyncpg connection (pooled ones too) from now on."""
-    sent: list[str] = []
-
-    def recording(method):
-        @functools.wraps(method)
-        async def send(connection, query, *args, **kwargs):
-            sent.append(query)
-            return await method(connection, query, *args, **kwargs)
-
-        return send
-
-    for name in SENDING_METHODS:
-        monkeypatch.setattr(asyncpg.Connection, name, recording(getattr(asyncpg.Connection, name)))
-    return sent
 
 
 async def page_statements(gql, staff, statements: list[str], size: int) -> list[str]:
@@ -56,10 +30,6 @@ async def page_statements(gql, staff, statements: list[str], size: int) -> list[
     assert {edge["node"]["tier"]["name"] for edge in edges} == {"Member", "Gold"}
     assert {edge["node"]["points"]["available"] for edge in edges} == {0, 10}
     return sent
-
-
-def queries(sent: list[str]) -> list[str]:
-    return [statement for statement in sent if not statement.startswith(POOL_RESET)]
 
 
 async def test_a_page_of_members_costs_the_same_statements_for_5_or_100(

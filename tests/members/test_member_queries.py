@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from resolvers.ids import encode_id
-from tests.members.support import error_code, stored
+from tests.support.members import error_code, stored
 
 ME = "{ me { id displayName phone email } }"
 

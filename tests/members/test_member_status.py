@@ -7,8 +7,8 @@ import pytest
 
 from db.models import IdempotencyRecord, LedgerEntry, MemberStatus, MemberStatusChange, Purchase
 from resolvers.ids import encode_id
-from tests.factories import key
-from tests.members.support import error_code, stored, user_errors
+from tests.support.factories import key
+from tests.support.members import error_code, stored, user_errors
 
 SET_STATUS = """
 mutation ($input: SetMemberStatusInput!) {

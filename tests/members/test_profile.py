@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 
 from db.models import MemberStatus
-from tests.factories import key
-from tests.members.support import error_code, stored, user_errors
+from tests.support.factories import key
+from tests.support.members import error_code, stored, user_errors
 
 UPDATE_PROFILE = """
 mutation ($input: UpdateMyProfileInput!) {

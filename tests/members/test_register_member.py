@@ -10,8 +10,8 @@ import pytest
 from db.models import Balance, IdempotencyRecord, Member
 from domain import members as member_domain
 from domain.members import CODE_ALPHABET
-from tests.factories import key
-from tests.members.support import error_code, stored, user_errors
+from tests.support.factories import key
+from tests.support.members import error_code, stored, user_errors
 
 REGISTER = """
 mutation ($input: RegisterMemberInput!) {

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.factories import key
+from tests.support.factories import key
 
 TAG = """
 mutation ($input: TagMembersInput!) {

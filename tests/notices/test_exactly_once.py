@@ -10,28 +10,26 @@ import contextlib
 import json
 import re
 import subprocess
-import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import pytest
 from tortoise.transactions import in_transaction
 
 from db.models import DeliveryStatus, Notice, NoticeDelivery, NoticeKind
-from domain.ids import parse_id
 from domain.notices.gateway import CLAIM_SQL, deliver_due_notices
 from domain.notices.outbox import NoticeDraft, record
 from domain.notices.reminders import MEMBERS_PER_BATCH, send_reminders
 from domain.webhooks import CLAIM_FOR, claim_due
-from tests.conftest import service_environment, unique_code
-from tests.factories import RECORD_PURCHASE, key
+from tests.support.commands import POINTSMALL
+from tests.support.factories import RECORD_PURCHASE, key, unique_code
+from tests.support.ledger import pk
+from tests.support.live import service_environment
 from tests.support.receiver import Receiver
 
-POINTSMALL = Path(sys.executable).parent / "pointsmall"
 THRESHOLDS = (30, 7)  # days before expiry: a brand's default expiry_reminder_days
 TWO_BATCHES = MEMBERS_PER_BATCH + 1000
 DEADLINE = 30  # seconds to wait for a state another process or task reaches
@@ -52,20 +50,6 @@ mutation ($input: RedeemInput!) {
 }
 """
 INBOX = "{ me { notices(first: 10) { totalCount edges { node { kind } } } } }"
-
-
-def pk(global_id: str) -> int:
-    parsed = parse_id(global_id)
-    assert parsed is not None, global_id
-    return parsed[1]
-
-
-@pytest.fixture
-async def db(settings) -> AsyncIterator[asyncpg.Connection]:
-    """A connection of the test's own, beside the app's pool."""
-    connection = await asyncpg.connect(settings.database_url)
-    yield connection
-    await connection.close()
 
 
 async def until(reached: Callable[[], Awaitable[bool]], what: str) -> None:

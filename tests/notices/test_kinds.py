@@ -26,7 +26,7 @@ from domain.notices.kinds import SECURITY
 from domain.notices.reminders import send_reminders, send_soon_reminders
 from domain.rules.birthdays import give_birthday_bonuses
 from domain.tiers import evaluate_tiers
-from tests.factories import key, with_key
+from tests.support.factories import key, with_key
 from tests.support.receiver import verify
 
 ZONE = ZoneInfo("Asia/Shanghai")  # the `brand` fixture's timezone

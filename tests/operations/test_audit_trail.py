@@ -10,7 +10,7 @@ from datetime import timedelta
 from db.models import AuditEntry
 from domain.audit_trail import purge_audit
 from domain.idempotency import without_secrets
-from tests.factories import RECORD_PURCHASE, key
+from tests.support.factories import RECORD_PURCHASE, key
 
 TRAIL = """
 query ($actor: String, $operation: String, $from: DateTime, $to: DateTime) {

@@ -15,11 +15,11 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.clients.test_graphql_ws import BALANCE_CHANGED, node_client
-from tests.factories import ADJUST, with_key
-from tests.ledger.records import pk
-from tests.live import admin_of, bearer
-from tests.operations.serving import serving
+from tests.support.clients import BALANCE_CHANGED, node_client
+from tests.support.factories import ADJUST, with_key
+from tests.support.ledger import pk
+from tests.support.live import admin_of, bearer
+from tests.support.serving import serving
 
 HEALTH_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: pointsmall.test\r\n\r\n"
 HEALTH_BODY = b'{"status":"ok"}'

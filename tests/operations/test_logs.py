@@ -9,13 +9,11 @@ import logging
 
 import httpx
 
-from tests.factories import key
-from tests.flash_sales.test_flash_sales import scheduled_sale
-from tests.flash_sales.test_prechecks import EXAMPLE
-from tests.foundation.test_operations_endpoints import sample
-from tests.live import bearer
-from tests.operations.serving import Served, serving
-from tests.security.test_request_ids import OUR_ID
+from tests.support.factories import key
+from tests.support.flash_sales import EXAMPLE, scheduled_sale
+from tests.support.live import bearer
+from tests.support.operations import OUR_ID, sample
+from tests.support.serving import Served, serving
 
 QUERY = {"query": "query LogsProbe { brand { code } }"}
 

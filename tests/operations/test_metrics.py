@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import free_port
-from tests.foundation.test_operations_endpoints import sample
-from tests.operations.serving import serving
+from tests.support.live import free_port
+from tests.support.operations import sample
+from tests.support.serving import serving
 
 REQUESTS = 40
 SCRAPES = 6

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import asyncpg
 
-from tests.conftest import Backends, create_database, drop_database
-from tests.operations.serving import POINTSMALL
+from tests.support.backends import Backends, create_database, drop_database
+from tests.support.serving import POINTSMALL
 
 MIGRATIONS = sorted(
     path.stem for path in (Path(__file__).resolve().parents[2] / "db" / "migrations").glob("0*.py")

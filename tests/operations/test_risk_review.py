@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from domain.brands import create_brand
 from domain.ledger.audit import audit
-from tests.factories import key
+from tests.support.factories import key
 
 SET_LIMITS = """
 mutation ($input: SetVelocityLimitsInput!) {

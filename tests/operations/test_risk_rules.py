@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.catalog.support import create_catalog_item, redeem_item
+from tests.support.catalog import create_catalog_item, redeem_item
 
 FLAGS = """
 { riskFlags(status: OPEN, first: 20) { edges { node {

@@ -14,10 +14,10 @@ from db.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from domain.brands import create_brand
 from domain.webhooks import deliver_due
 from resolvers.ids import parse_id
-from tests.catalog.support import create_catalog_item, redeem_item
-from tests.factories import Staff, key
-from tests.partners.support import create_partner, issue, partner_gql
 from tests.support.backend_calls import recording
+from tests.support.catalog import create_catalog_item, redeem_item
+from tests.support.factories import Staff, key
+from tests.support.partners import create_partner, issue, partner_gql
 from tests.support.receiver import verify
 
 REGISTER = """

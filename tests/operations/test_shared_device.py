@@ -9,7 +9,7 @@ from datetime import timedelta
 from db.models import Member
 from domain.brands import create_brand
 from resolvers.ids import parse_id
-from tests.factories import REGISTER, Staff, key
+from tests.support.factories import REGISTER, Staff, key
 
 FLAGS = """
 { riskFlags(status: OPEN, first: 20) { edges { node {

@@ -32,12 +32,11 @@ from domain.webhooks import deliver_due
 from server.app import create_app
 from server.scheduler import Job
 from server.tracing import Tracing
-from tests.conftest import free_port
-from tests.factories import key
-from tests.flash_sales.test_flash_sales import scheduled_sale
-from tests.partners.test_partner_operations import REVIEW, publish
-from tests.partners.test_webhooks import partner_with_endpoint
 from tests.support.apps import client_on_session_backends
+from tests.support.factories import key
+from tests.support.flash_sales import scheduled_sale
+from tests.support.live import free_port
+from tests.support.partners import REVIEW, partner_with_endpoint, publish
 
 RECORD_PURCHASE = """
 mutation RecordPurchase($input: RecordPurchaseInput!) {

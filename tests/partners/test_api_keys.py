@@ -14,25 +14,24 @@ import re
 import uuid
 from decimal import Decimal
 
-import httpx
 import pytest
 
 from db.models import ApiKey
-from domain.brands import create_brand
 from resolvers.ids import encode_id, parse_id
-from server.auth import Authenticator
-from tests.conftest import unique_code
-from tests.factories import Staff, with_key
-from tests.partners.support import (
+from tests.support.factories import Staff, with_key
+from tests.support.partners import (
     API_KEY_FIELDS,
     CREATE_PARTNER,
     ISSUE_KEY,
+    REVOKE_KEY,
     USER_ERRORS,
     as_partner,
+    assert_unauthenticated,
     create_partner,
     issue,
     partner_code,
     partner_gql,
+    revoke,
 )
 
 KEY_FORMAT = re.compile(r"^pm_([a-z2-7]{12})_([A-Za-z0-9_-]{43})$")
@@ -52,11 +51,6 @@ mutation ($input: ApiKeyInput!) {{
 }}
 """
 
-REVOKE_KEY = f"""
-mutation ($input: ApiKeyInput!) {{
-  revokeApiKey(input: $input) {{ apiKey {{ {API_KEY_FIELDS} }} secret {USER_ERRORS} }}
-}}
-"""
 
 PARTNERS = "{ partners { id code name apiKeys { id prefix scopes revokedAt } } }"
 
@@ -87,22 +81,8 @@ def top_level_codes(body: dict) -> list[str]:
     return [error["extensions"]["code"] for error in body["errors"]]
 
 
-def assert_unauthenticated(response: httpx.Response) -> str:
-    """A refused credential: HTTP 401 with a GraphQL-shaped body, code UNAUTHENTICATED."""
-    assert response.status_code == 401, response.text
-    body = response.json()
-    assert "data" not in body, body
-    (error,) = body["errors"]
-    assert error["extensions"]["code"] == "UNAUTHENTICATED", body
-    return error["message"]
-
-
 async def rotate(staff: Staff, key_id: str) -> dict:
     return await staff.call(ROTATE_KEY, {"id": key_id})
-
-
-async def revoke(staff: Staff, key_id: str) -> dict:
-    return await staff.call(REVOKE_KEY, {"id": key_id})
 
 
 async def listed_partners(staff: Staff) -> list[dict]:
@@ -113,24 +93,6 @@ async def listed_partners(staff: Staff) -> list[dict]:
 
 def registration(**fields) -> dict:
     return {"input": {"displayName": "Ada", "idempotencyKey": new_key(), **fields}}
-
-
-@pytest.fixture
-async def partner(staff) -> dict:
-    return await create_partner(staff, name="Acme Coffee", pointValue="0.05")
-
-
-@pytest.fixture
-async def other_staff(gql, make_token) -> Staff:
-    """The admin of another brand."""
-    other = await create_brand(unique_code(), "Other Brand", timezone="Asia/Shanghai")
-    return Staff(gql, make_token(other, "ADMIN", "admin-other"))
-
-
-@pytest.fixture
-def authenticator(running_app) -> Authenticator:
-    """The running app's Authenticator (the lifespan keeps it on the app's state)."""
-    return running_app[0].state.authenticator
 
 
 # --- creating partners -------------------------------------------------------------------

@@ -7,9 +7,8 @@ from __future__ import annotations
 import pytest
 
 from domain.brands import create_brand
-from tests.conftest import unique_code
-from tests.factories import Staff, key
-from tests.partners.support import create_partner, issue, partner_gql
+from tests.support.factories import Staff, key, unique_code
+from tests.support.partners import create_partner, issue, partner_gql
 
 LOOKUP = """
 query ($memberCode: String, $phone: String) {

@@ -7,29 +7,19 @@ import asyncio
 
 import pytest
 
-from tests.catalog.support import create_catalog_item
-from tests.factories import key, with_key
-from tests.partners.support import as_partner, create_partner, issue, partner_gql
+from tests.support.catalog import create_catalog_item
+from tests.support.factories import key, with_key
+from tests.support.partners import (
+    OFFER,
+    PUBLISH_OFFER,
+    as_partner,
+    create_partner,
+    issue,
+    partner_gql,
+    publish,
+    review,
+)
 
-CREATE_ITEM = """
-mutation ($input: CreateCatalogItemInput!) {
-  createCatalogItem(input: $input) {
-    item { id status kind rejectionReason }
-    userErrors { field message code }
-  }
-}
-"""
-REVIEW = """
-mutation ($approve: ApproveCatalogItemInput!, $reject: RejectCatalogItemInput!,
-          $approving: Boolean!) {
-  approve: approveCatalogItem(input: $approve) @include(if: $approving) {
-    item { id status } userErrors { code field }
-  }
-  reject: rejectCatalogItem(input: $reject) @skip(if: $approving) {
-    item { id status rejectionReason } userErrors { code field }
-  }
-}
-"""
 CATALOG = "{ catalog(first: 50) { edges { node { id } } } }"
 RECORD = """
 mutation ($input: RecordPurchaseInput!) {
@@ -51,32 +41,10 @@ mutation ($input: ConsumeCouponInput!) {
 """
 REDEMPTIONS = "{ redemptions(first: 50) { totalCount edges { node { id } } } }"
 
-OFFER = {"sku": "ACME-1", "name": "Acme 10% off", "kind": "PARTNER_OFFER", "category": "coffee",
-         "pointsPrice": 50}  # fmt: skip
-
 
 async def partner_key(staff, *scopes: str) -> str:
     partner = await create_partner(staff)
     return (await issue(staff, partner["id"], list(scopes)))["secret"]
-
-
-async def publish(client, secret: str, **fields) -> dict:
-    input = with_key(CREATE_ITEM, {**OFFER, **fields})
-    body = await partner_gql(client, secret, CREATE_ITEM, {"input": input})
-    assert "errors" not in body, body
-    return body["data"]["createCatalogItem"]
-
-
-async def review(staff, item_id: str, *, approve: bool, reason: str = "Not our style") -> dict:
-    body = await staff.gql(
-        REVIEW,
-        {"approve": {"id": item_id, "idempotencyKey": key()},
-         "reject": {"id": item_id, "reason": reason, "idempotencyKey": key()},
-         "approving": approve},
-        token=staff.token,
-    )  # fmt: skip
-    assert "errors" not in body, body
-    return body["data"]["approve" if approve else "reject"]
 
 
 async def catalog_ids(staff) -> set[str]:
@@ -117,7 +85,9 @@ async def test_a_partner_publishes_partner_offers_only_and_needs_the_scope(clien
         ("INVALID_INPUT", ["input", "kind"])
     ]
     without = await partner_key(staff, "POINTS_EARN")
-    body = await partner_gql(client, without, CREATE_ITEM, {"input": with_key(CREATE_ITEM, OFFER)})
+    body = await partner_gql(
+        client, without, PUBLISH_OFFER, {"input": with_key(PUBLISH_OFFER, OFFER)}
+    )
     assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"]
     assert "OFFERS_WRITE" in body["errors"][0]["message"]
 

@@ -16,12 +16,18 @@ import pytest
 
 from db.models import CatalogItem, Member, WebhookEndpoint
 from domain.brands import create_brand
-from resolvers.ids import parse_id
-from tests.conftest import unique_code
-from tests.factories import Staff, key
-from tests.partners.support import as_partner, create_partner, issue, partner_gql
-from tests.partners.test_api_keys import assert_unauthenticated, revoke
-from tests.partners.test_partner_operations import publish, review
+from tests.support.factories import Staff, key, unique_code
+from tests.support.ledger import pk
+from tests.support.partners import (
+    as_partner,
+    assert_unauthenticated,
+    create_partner,
+    issue,
+    partner_gql,
+    publish,
+    review,
+    revoke,
+)
 
 ALL_SCOPES = ["COUPONS_VERIFY", "MEMBERS_LOOKUP", "MEMBERS_REGISTER", "OFFERS_WRITE",
               "POINTS_EARN", "WEBHOOKS_MANAGE"]  # fmt: skip
@@ -191,10 +197,6 @@ async def world(client, gql, brand, make_token, staff, clock) -> World:
         delivery_id=deliveries[0]["node"]["id"],
         month=f"{clock.now().astimezone(ZoneInfo(brand.timezone)):%Y-%m}",
     )
-
-
-def pk(global_id: str) -> int:
-    return parse_id(global_id)[1]
 
 
 # --- the operations: how each is called, what the scoped key gets, what another partner gets --

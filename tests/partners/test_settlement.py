@@ -9,10 +9,9 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from db.models import LedgerEntry
-from tests.factories import key
-from tests.foundation.test_cli import pointsmall
-from tests.partners.support import create_partner, issue, partner_gql
-from tests.partners.test_partner_operations import publish, review
+from tests.support.commands import pointsmall
+from tests.support.factories import key
+from tests.support.partners import create_partner, issue, partner_gql, publish, review
 
 SETTLEMENT = """
 query ($partnerId: ID!, $month: String!) {

@@ -14,19 +14,19 @@ import pytest
 from db.models import DeliveryStatus, WebhookDelivery, WebhookEvent
 from domain.webhooks import deliver_due
 from resolvers.ids import encode_id
-from tests.conftest import free_port
-from tests.factories import key
-from tests.partners.support import create_partner, issue, partner_gql
-from tests.partners.test_partner_operations import publish, review
+from tests.support.factories import key
+from tests.support.live import free_port
+from tests.support.partners import (
+    REGISTER_ENDPOINT,
+    create_partner,
+    issue,
+    partner_gql,
+    partner_with_endpoint,
+    publish,
+    review,
+)
 from tests.support.receiver import verify
 
-REGISTER = """
-mutation ($input: RegisterWebhookEndpointInput!) {
-  registerWebhookEndpoint(input: $input) {
-    endpoint { id url events } secret userErrors { code field message }
-  }
-}
-"""
 DELIVERIES = """
 { webhookDeliveries(first: 20) { edges { node { id status attempts eventType eventId } } } }
 """
@@ -53,18 +53,6 @@ mutation ($input: CancelRedemptionInput!) {
   cancelRedemption(input: $input) { redemption { status } userErrors { code } }
 }
 """
-
-
-async def partner_with_endpoint(client, staff, url: str, events: list[str]) -> tuple[str, str]:
-    partner = await create_partner(staff)
-    scopes = ["WEBHOOKS_MANAGE", "OFFERS_WRITE", "COUPONS_VERIFY"]
-    secret = (await issue(staff, partner["id"], scopes))["secret"]
-    input = {"url": url, "events": events, "idempotencyKey": key()}
-    body = await partner_gql(client, secret, REGISTER, {"input": input})
-    payload = body["data"]["registerWebhookEndpoint"]
-    assert payload["userErrors"] == [], payload
-    assert payload["secret"].startswith("whsec_")
-    return secret, payload["secret"]
 
 
 async def latest_delivery(offer: dict) -> WebhookDelivery:
@@ -254,7 +242,7 @@ async def test_endpoint_urls_are_checked(client, staff, runtime, url, require_ht
     try:
         partner = await create_partner(staff)
         secret = (await issue(staff, partner["id"], ["WEBHOOKS_MANAGE"]))["secret"]
-        body = await partner_gql(client, secret, REGISTER,
+        body = await partner_gql(client, secret, REGISTER_ENDPOINT,
                                  {"input": {"url": url, "events": ["OFFER_APPROVED"],
                                             "idempotencyKey": key()}})  # fmt: skip
     finally:

@@ -36,9 +36,9 @@ from domain.catalog import cache as catalog_cache
 from domain.flash_sales.stock import publisher_of
 from domain.member_facts import local_facts
 from resolvers.ids import encode_id, parse_id
-from tests.catalog.support import create_catalog_item
-from tests.factories import RECORD_PURCHASE, key
 from tests.support.backend_calls import Recording, recording
+from tests.support.catalog import create_catalog_item
+from tests.support.factories import RECORD_PURCHASE, key
 
 REDEEM = """
 mutation ($input: RedeemInput!) {
@@ -301,7 +301,7 @@ async def facts_kept(runtime) -> None:
     it keep the facts it reads (domain/member_facts.py), which the warm counts rely on."""
     facts = local_facts(runtime)
     for _ in range(500):
-        if facts._listening:
+        if facts.listening:
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the process does not listen for changes of members' facts")
@@ -410,10 +410,17 @@ query ($first: Int!) {
 
 
 @pytest.fixture
-def catalogs_kept(monkeypatch):
+async def catalogs_kept(monkeypatch, runtime):
     """A process keeps each brand's catalog for half a second (domain/catalog/cache.py), then
-    reads it again: kept for the test, the counts do not depend on how fast it runs."""
+    reads it again: kept for the test, the counts do not depend on how fast it runs. The
+    process listens for changes before the test (subscribing is upkeep, once a process)."""
     monkeypatch.setattr(catalog_cache, "FRESH_SECONDS", 3600.0)
+    catalogs = catalog_cache.local_catalogs(runtime)
+    for _ in range(500):
+        if catalogs.listening:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the catalogs' copies never listened on the bus")
 
 
 async def items_with_tiers(staff, brand, count: int) -> None:
@@ -478,3 +485,54 @@ async def test_a_catalog_page_costs_the_same_for_20_or_50_items(
         (await page(size)).assert_counts(
             sql=1 if caller == "member" else 0, redis=0, case=f"warm, first {size}"
         )
+
+
+MEMBER_PAGE = """
+query {
+  me {
+    displayName
+    points { available expiring(withinDays: 30) { points expiresAt } }
+    tier { name }
+    ledger(first: 20) {
+      edges { node { id kind points description createdAt } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+
+
+async def test_the_member_page_is_one_statement(gql, staff, member_with_points, catalogs_kept):
+    """The page a member opens most (a document of `me` alone, answered by its plan): their
+    points, what expires, their tier and their latest 20 entries of 41."""
+    member, token = await member_with_points(0)
+    for _ in range(41):
+        await staff.purchase(member["id"], "10.00")
+
+    for case in ("cold", "warm"):
+        body, calls = await send(gql, MEMBER_PAGE, {}, token)
+        me = body["data"]["me"]
+        assert (me["points"]["available"], len(me["ledger"]["edges"])) == (410, 20), case
+        # Warm, 1 SQL whatever the page's size: the member, their balance less what is due,
+        # what expires within 30 days and the page of entries, in one statement; the tier
+        # from the process's copy of the brand. Cold, the copy is read first: +1. 0 Redis.
+        calls.assert_counts(sql=2 if case == "cold" else 1, redis=0, case=case)
+
+
+async def test_the_brand_page_costs_no_statement(gql, client, brand, catalogs_kept):
+    """`brand { name stores { name } }` for a visitor, from the process's copy of the brand."""
+    for code in ("SH-01", "BJ-01", "SZ-01"):
+        await ensure_store(brand, code, f"Store {code}")
+    for case in ("cold", "warm"):
+        await stock_publications_done()
+        async with recording() as calls:
+            response = await client.post(
+                "/graphql",
+                json={"query": "{ brand { name stores { name } } }"},
+                headers={"X-Brand": brand.code},
+            )
+        assert len(response.json()["data"]["brand"]["stores"]) == 3, case
+        # Cold: the brand the X-Brand header names, for the authenticator (which keeps it),
+        # and the brand's copy (its row, stores, tiers and active items: one statement).
+        # Warm: nothing. 0 Redis.
+        calls.assert_counts(sql=2 if case == "cold" else 0, redis=0, case=case)

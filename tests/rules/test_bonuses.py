@@ -8,9 +8,7 @@ import asyncio
 import os
 import re
 import subprocess
-import sys
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -19,18 +17,9 @@ from db.models import Award, AwardKind, Brand, IdempotencyRecord, LedgerEntry, M
 from domain.rules.birthdays import birthdays_due, give_birthday_bonuses
 from resolvers.ids import parse_id
 from server.scheduler import standard_jobs
-from tests.factories import REGISTER, key
-
-POINTSMALL = Path(sys.executable).parent / "pointsmall"
-
-CREATE_RULE = """
-mutation ($input: EarningRuleInput!) {
-  createEarningRule(input: $input) {
-    rule { id code kind }
-    userErrors { field message code }
-  }
-}
-"""
+from tests.support.commands import POINTSMALL
+from tests.support.factories import REGISTER, key
+from tests.support.rules import create_rule, parts
 
 SAVE_TIER = """
 mutation ($input: SaveTierInput!) {
@@ -41,14 +30,6 @@ mutation ($input: SaveTierInput!) {
 }
 """
 
-SET_STATUS = """
-mutation ($input: SetMemberStatusInput!) {
-  setMemberStatus(input: $input) {
-    member { id status }
-    userErrors { field code }
-  }
-}
-"""
 
 SAVE_EARN_SETTINGS = """
 mutation ($input: EarnSettingsInput!) {
@@ -89,19 +70,8 @@ def pk(member: dict) -> int:
     return parse_id(member["id"])[1]
 
 
-def parts(breakdown: list[dict]) -> list[tuple[str, int]]:
-    return [(component["rule"], component["points"]) for component in breakdown]
-
-
 def user_errors(payload: dict) -> list[tuple[str, list[str] | None]]:
     return [(error["code"], error["field"]) for error in payload["userErrors"]]
-
-
-async def create_rule(staff, code: str, kind: str, **fields) -> dict:
-    rule = {"code": code, "name": fields.pop("name", code.title()), "kind": kind, **fields}
-    payload = await staff.call(CREATE_RULE, rule)
-    assert payload["userErrors"] == [], payload
-    return payload["rule"]
 
 
 async def save_tier(staff, code: str, rank: int, qualifying: int, **fields) -> None:
@@ -111,9 +81,7 @@ async def save_tier(staff, code: str, rank: int, qualifying: int, **fields) -> N
 
 
 async def set_status(staff, member: dict, status: str) -> None:
-    payload = await staff.call(
-        SET_STATUS, {"memberId": member["id"], "status": status, "reason": "fraud check"}
-    )
+    payload = await staff.set_status(member["id"], status)
     assert payload["member"]["status"] == status, payload
 
 
@@ -160,14 +128,6 @@ async def birthdays_celebrated_however_new(brand) -> None:
 def born_on(day: date) -> str:
     """A birthday on that day's month and day (2000 is a leap year: 29 February exists)."""
     return date(2000, day.month, day.day).isoformat()
-
-
-@pytest.fixture
-def member_token(brand, make_token):
-    def token(member: dict) -> str:
-        return make_token(brand, "MEMBER", subject=member["id"])
-
-    return token
 
 
 async def test_the_brands_days_are_not_utc_days(brand):

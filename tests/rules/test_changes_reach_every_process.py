@@ -9,17 +9,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.conftest import start_live_server, stop_live_server
-from tests.factories import Staff
-from tests.live import admin_of
-from tests.rules.test_purchase_earning import (
-    RULES,
-    UPDATE_RULE,
-    create_rule,
-    earned,
-    parts,
-    save_tier,
-)
+from tests.support.factories import Staff
+from tests.support.live import admin_of, start_live_server, stop_live_server
+from tests.support.rules import RULES, UPDATE_RULE, create_rule, earned, parts, save_tier
 
 ARCHIVE_RULE = """
 mutation ($input: ArchiveEarningRuleInput!) {

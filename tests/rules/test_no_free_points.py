@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from domain.rules.birthdays import give_birthday_bonuses
-from tests.factories import key
+from tests.support.factories import key
 
 CREATE_RULE = """
 mutation ($input: EarningRuleInput!) {

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from db.models import RuleKind
 from domain.ledger.audit import audit
 from domain.rules.engine import Rule, purchase_count_due
-from tests.factories import key
+from tests.support.factories import key
 
 CREATE_RULE = """
 mutation ($input: EarningRuleInput!) {

@@ -18,27 +18,9 @@ from hypothesis import strategies as st
 
 from domain.brands import ensure_store
 from domain.ledger.audit import audit
-from tests.factories import Staff
-from tests.ledger.records import iso, lots, parse, rolling_expiry, snapshot
-
-CREATE_RULE = """
-mutation ($input: EarningRuleInput!) {
-  createEarningRule(input: $input) {
-    rule { id code kind priority rate tierCodes storeCodes capPoints expiryDays }
-    userErrors { field message code }
-  }
-}
-"""
-
-UPDATE_RULE = """
-mutation ($input: UpdateEarningRuleInput!) {
-  updateEarningRule(input: $input) { rule { id code rate } userErrors { field message code } }
-}
-"""
-
-RULES = """
-query { earningRules(kind: BASE_RATE) { id code rate priority } }
-"""
+from tests.support.factories import Staff
+from tests.support.ledger import iso, lots, parse, rolling_expiry, snapshot
+from tests.support.rules import RULES, UPDATE_RULE, create_rule, earned, parts, save_tier
 
 SAVE_SETTINGS = """
 mutation ($input: EarnSettingsInput!) {
@@ -49,14 +31,6 @@ mutation ($input: EarnSettingsInput!) {
 }
 """
 
-SAVE_TIER = """
-mutation ($input: SaveTierInput!) {
-  saveTier(input: $input) {
-    tier { code rank qualifyingPoints benefits { earnMultiplier } }
-    userErrors { field message code }
-  }
-}
-"""
 
 PREVIEW = """
 query ($input: PreviewEarnInput!) {
@@ -85,15 +59,6 @@ ZONE = ZoneInfo("Asia/Shanghai")  # the `brand` fixture's timezone
 # Set-up through the API, as the brand's admin would --------------------------------------
 
 
-async def create_rule(staff: Staff, code: str, kind: str, **fields: Any) -> dict:
-    payload = await staff.call(
-        CREATE_RULE,
-        {"code": code, "name": fields.pop("name", code.title()), "kind": kind, **fields},
-    )
-    assert payload["userErrors"] == [], payload
-    return payload["rule"]
-
-
 async def update_base_rule(staff: Staff, **fields: Any) -> dict:
     body = await staff.gql(RULES, token=staff.token)
     (base,) = [rule for rule in body["data"]["earningRules"] if rule["code"] == "BASE"]
@@ -111,15 +76,6 @@ async def save_settings(staff: Staff, **fields: Any) -> dict:
     return payload["brand"]
 
 
-async def save_tier(staff: Staff, code: str, name: str, rank: int, qualifying: int, **fields):
-    payload = await staff.call(
-        SAVE_TIER,
-        {"code": code, "name": name, "rank": rank, "qualifyingPoints": qualifying, **fields},
-    )
-    assert payload["userErrors"] == [], payload
-    return payload["tier"]
-
-
 async def preview(staff: Staff, member_id: str | None, total: str, **fields: Any) -> dict:
     """previewEarn's payload; the member is left out when None (a member's own token)."""
     input = {"total": total, **fields}
@@ -132,20 +88,6 @@ async def shown(staff: Staff, member_id: str) -> dict:
     body = await staff.gql(MEMBER, {"id": member_id}, token=staff.token)
     assert "errors" not in body, body
     return body["data"]["member"]
-
-
-async def earned(staff: Staff, member_id: str, total: str, **fields: Any) -> dict:
-    """recordPurchase's entry, checked to have been accepted and to add up."""
-    payload = await staff.purchase(member_id, total, **fields)
-    assert payload["userErrors"] == [], payload
-    entry = payload["entry"]
-    assert entry["kind"] == "EARN"
-    assert sum(part["points"] for part in entry["breakdown"]) == entry["points"], entry
-    return entry
-
-
-def parts(breakdown: list[dict]) -> list[tuple[str, int]]:
-    return [(part["rule"], part["points"]) for part in breakdown]
 
 
 def moment(value: str | None) -> datetime | None:
@@ -664,10 +606,8 @@ async def test_a_preview_of_an_unknown_store_is_a_user_error(staff):
 
 @pytest.mark.parametrize("status", ["FROZEN", "CLOSED"])
 async def test_a_frozen_or_closed_member_gets_no_preview_as_they_would_earn_nothing(staff, status):
-    from tests.members.test_member_status import set_status
-
     member = await staff.register()
-    await set_status(staff, member, status)
+    await staff.set_status(member["id"], status)
     refused = await preview(staff, member["id"], "100.00")
     assert refused["preview"] is None
     assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [

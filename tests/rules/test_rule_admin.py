@@ -7,10 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from db.models import Brand
-from domain.brands import create_brand, ensure_store
-from tests.conftest import unique_code
-from tests.factories import with_key
+from domain.brands import ensure_store
+from tests.support.factories import with_key
 
 RULE_FIELDS = """
   id code name kind priority rate rounding multiplier category threshold points
@@ -162,11 +160,6 @@ async def every_rule(gql, token: str) -> list[dict]:
 @pytest.fixture
 def admin(brand, make_token) -> str:
     return make_token(brand, "ADMIN", "admin-1")
-
-
-@pytest.fixture
-async def other_brand(app: object) -> Brand:
-    return await create_brand(unique_code(), "Other Brand")
 
 
 # --- creating each kind ------------------------------------------------------------------------

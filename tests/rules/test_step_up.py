@@ -12,8 +12,8 @@ from datetime import timedelta
 from db.models import RiskFlag
 from domain.notices.gateway import deliver_due_notices
 from resolvers.ids import parse_id
-from tests.catalog.support import create_catalog_item
-from tests.factories import key
+from tests.support.catalog import create_catalog_item
+from tests.support.factories import key
 
 STEP_UP = """
 mutation ($input: SetStepUpVerificationInput!) {

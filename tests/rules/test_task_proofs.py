@@ -14,7 +14,7 @@ import pytest
 
 from db.models import Award, LedgerEntry
 from resolvers.ids import parse_id
-from tests.factories import key
+from tests.support.factories import key
 
 RULE_FIELDS = "id code kind taskCode proof"
 CREATE_RULE = f"""
@@ -104,14 +104,6 @@ async def written_for(member: dict) -> tuple[int, int]:
         await LedgerEntry.filter(member_id=member_pk).count(),
         await Award.filter(member_id=member_pk).count(),
     )
-
-
-@pytest.fixture
-def member_token(brand, make_token):
-    def token(member: dict) -> str:
-        return make_token(brand, "MEMBER", subject=member["id"])
-
-    return token
 
 
 @pytest.fixture

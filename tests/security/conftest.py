@@ -12,7 +12,7 @@ import pytest
 
 from domain.ledger.audit import audit
 from server.settings import Settings
-from tests.conftest import LiveServer, start_live_server, stop_live_server
+from tests.support.live import LiveServer, start_live_server, stop_live_server
 
 MODES = ("development", "production")
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import RECORD_PURCHASE, REGISTER, Staff, key
-from tests.foundation.test_cli import pointsmall
-from tests.partners.support import create_partner
-from tests.rules.test_bonuses import CREATE_RULE
+from tests.support.commands import pointsmall
+from tests.support.factories import RECORD_PURCHASE, REGISTER, Staff, key
+from tests.support.partners import create_partner
+from tests.support.rules import CREATE_RULE
 
 NUL = "\u0000"
 MEMBERS = "query ($search: String) { members(first: 5, search: $search) { totalCount } }"

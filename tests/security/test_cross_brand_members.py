@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from domain.brands import create_brand
 from resolvers.ids import encode_id
-from tests.catalog.support import create_catalog_item
-from tests.conftest import unique_code
-from tests.factories import Staff
+from tests.support.catalog import create_catalog_item
+from tests.support.factories import Staff, unique_code
 
 CATALOG = """
 { catalog(first: 10, affordableOnly: true) { edges { node { name memberPrice available } } } }

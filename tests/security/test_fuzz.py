@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from hypothesis_graphql import Mode, from_schema, nodes
 
 from domain.partners import Scope
-from tests.conftest import unique_code
-from tests.partners.support import create_partner, issue
+from tests.support.factories import unique_code
+from tests.support.partners import create_partner, issue
 
 SCHEMA = graphql.build_schema((Path(__file__).parents[2] / "schema.graphql").read_text())
 SCHEMA_TYPE_NAMES = set(SCHEMA.type_map)

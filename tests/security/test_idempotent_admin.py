@@ -32,8 +32,9 @@ from domain.catalog.items import ItemKind, ItemSpec, create_item
 from domain.ids import encode_id
 from domain.principal import Principal, Role
 from domain.webhooks import EventType, emit
-from tests.catalog.support import create_catalog_item, error_codes, redeem_item
-from tests.factories import key
+from tests.support.catalog import create_catalog_item, error_codes, redeem_item
+from tests.support.factories import key
+from tests.support.ledger import iso
 
 
 @dataclass
@@ -112,10 +113,6 @@ def case_of(mutation: str, input_type: str, changed: Changed, *, as_member: bool
         return requests
 
     return register
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat()
 
 
 async def item(world: World, **fields) -> str:

@@ -6,9 +6,9 @@ import httpx
 import pytest
 from graphql import get_introspection_query, parse, validate
 
-from schema import build_schema
+from schema.build import build_schema
 from schema.cost import build_cost_rule
-from tests.conftest import start_live_server, stop_live_server
+from tests.support.live import start_live_server, stop_live_server
 
 FULL_INTROSPECTION = get_introspection_query(descriptions=True)
 SCHEMA_PROBE = "{ __schema { queryType { name } } }"

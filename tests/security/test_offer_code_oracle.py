@@ -13,9 +13,8 @@ from tortoise.transactions import in_transaction
 
 from db.models import CatalogItem, Coupon
 from resolvers.ids import parse_id
-from tests.factories import Staff, key, with_key
-from tests.partners.support import create_partner, issue, partner_gql
-from tests.partners.test_partner_operations import publish, review
+from tests.support.factories import Staff, key, with_key
+from tests.support.partners import create_partner, issue, partner_gql, publish, review
 
 SHARED_CODE = "BOLT-0001"
 # Sessions waiting for the session with process id $1.

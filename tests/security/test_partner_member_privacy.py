@@ -10,9 +10,8 @@ from tortoise.connection import get_connection
 
 from db.models import LedgerEntry
 from resolvers.ids import parse_id
-from tests.factories import Staff, key
-from tests.partners.support import create_partner, issue, partner_gql
-from tests.partners.test_partner_operations import publish, review
+from tests.support.factories import Staff, key
+from tests.support.partners import create_partner, issue, partner_gql, publish, review
 
 SECRET_ORDER = "A-SECRET-77"
 LEDGER = "ledger(first: 50) { edges { node { kind points description orderRef } } }"

@@ -4,7 +4,6 @@ without bound, is replaced by an id of our own."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -12,8 +11,8 @@ import pytest
 
 from server.app import create_app
 from tests.support.apps import client_on_session_backends
+from tests.support.operations import OUR_ID
 
-OUR_ID = re.compile(r"[0-9a-f]{32}")
 DOCUMENT = {"query": "{ __typename }"}
 
 

@@ -12,10 +12,17 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from server.settings import Settings
-from tests.conftest import LiveServer, start_live_server, stop_live_server
-from tests.factories import Staff, key
-from tests.live import api, bearer, connected, receive
-from tests.partners.support import create_partner, issue
+from tests.support.factories import Staff, key
+from tests.support.live import (
+    LiveServer,
+    api,
+    bearer,
+    connected,
+    receive,
+    start_live_server,
+    stop_live_server,
+)
+from tests.support.partners import create_partner, issue
 
 CLOSED_UNAUTHORIZED = 4401
 REVOKE_KEY = """

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from domain.brands import ensure_store
-from tests.factories import RECORD_PURCHASE, Staff, key
+from tests.support.factories import RECORD_PURCHASE, Staff, key
 
 SET_LIMITS = """
 mutation ($input: SetVelocityLimitsInput!) {

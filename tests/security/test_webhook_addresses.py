@@ -16,7 +16,7 @@ from db.models import DeliveryStatus, Partner, WebhookDelivery, WebhookEndpoint,
 from domain.errors import DomainError
 from domain.runtime import WebhookPolicy
 from domain.webhooks import deliver_due, resolve_url
-from tests.conftest import free_port
+from tests.support.live import free_port
 
 PRODUCTION = WebhookPolicy(require_https=True, allow_private=False)
 NOT_PUBLIC = [

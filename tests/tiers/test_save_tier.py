@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import key
+from tests.support.factories import key
 
 SAVE_TIER = """
 mutation ($input: SaveTierInput!) {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from domain.brands import TierSpec, ensure_tier
-from tests.live import (
+from domain.tiers import TierSpec, ensure_tier
+from tests.support.live import (
     admin_of,
     bearer,
     codes,

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from db.models import Member, TierChange
-from domain.brands import TierSpec, ensure_tier
-from domain.tiers import evaluate_member, evaluate_tiers
+from domain.tiers import TierSpec, ensure_tier, evaluate_member, evaluate_tiers
 from resolvers.ids import parse_id
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from domain.tiers import evaluate_tiers
-from tests.factories import key
+from tests.support.factories import key
 
 SETTINGS = """
 mutation ($input: UpdateBrandSettingsInput!) {

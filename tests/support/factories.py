@@ -45,6 +45,12 @@ mutation ($input: AdjustPointsInput!) {
 }
 """
 
+SET_STATUS = """
+mutation ($input: SetMemberStatusInput!) {
+  setMemberStatus(input: $input) { member { status } userErrors { code } }
+}
+"""
+
 BALANCE = """
 query ($id: ID!) {
   member(id: $id) { points { available version lifetimeEarned lifetimeRedeemed } }
@@ -54,6 +60,11 @@ query ($id: ID!) {
 
 def key() -> str:
     return uuid.uuid4().hex
+
+
+def unique_code(prefix: str = "b") -> str:
+    """A code no other brand (or other coded thing) of the run has."""
+    return f"{prefix}{uuid.uuid4().hex[:12]}"
 
 
 MUTATION = re.compile(r"^\s*mutation\b")
@@ -116,6 +127,11 @@ class Staff:
                 "reason": reason,
                 **fields,
             },
+        )
+
+    async def set_status(self, member_id: str, status: str, reason: str = "fraud check") -> dict:
+        return await self.call(
+            SET_STATUS, {"memberId": member_id, "status": status, "reason": reason}
         )
 
     async def balance(self, member_id: str) -> dict:

@@ -6,20 +6,18 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import httpx
 import pytest
 
 from server.settings import Settings
-from tests.conftest import free_port, service_environment
+from tests.support.commands import POINTSMALL
+from tests.support.live import free_port, service_environment
 
-POINTSMALL = Path(sys.executable).parent / "pointsmall"
 START_TIMEOUT = 60
 STOP_TIMEOUT = 30
 

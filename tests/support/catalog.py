@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tests.factories import key
+from tests.support.factories import key
 
 CREATE_ITEM = """
 mutation ($input: CreateCatalogItemInput!) {
