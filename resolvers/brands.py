@@ -157,6 +157,5 @@ async def answer_brand(
         return None
     planned: dict[str, Any] = {}
     if "stores" in selected:
-        everything = selected["stores"]["include_archived"]
-        planned["stores"] = [s for s in catalog.stores if everything or s.archived_at is None]
+        planned["stores"] = catalog.stores_shown(selected["stores"]["include_archived"])
     return answer_of(catalog.brand, **planned)

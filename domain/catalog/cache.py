@@ -124,6 +124,10 @@ class BrandCatalog:
         index = bisect.bisect_left(self.ids, item.id)
         return index < len(self.ids) and self.items[index] is item
 
+    def stores_shown(self, include_archived: bool) -> list[Store]:
+        """The brand's stores by code, as `brands.stores_of` reads them."""
+        return [s for s in self.stores if include_archived or s.archived_at is None]
+
     def min_tier_rank(self, item: CatalogItem) -> int | None:
         return self.tiers[item.min_tier_id].rank if item.min_tier_id is not None else None
 

@@ -208,9 +208,8 @@ def _member_page_statement(
         expiring_part = f"ARRAY(SELECT ROW(x.expires_at, x.points) FROM ({expiring}) x)"
     if ledger is not None:
         check_request(ledger.request)
-        conditions = ["e.member_id = m.id"]
-        if ledger.kind is not None:
-            conditions.append(f"e.kind = {argument(ledger.kind.value)}")
+        of_kind = f"e.kind = {argument(ledger.kind.value)}" if ledger.kind is not None else None
+        conditions = ["e.member_id = m.id", *([of_kind] if of_kind else [])]
         for cursor, name, beyond in ((ledger.request.after, "after", "<"),
                                      (ledger.request.before, "before", ">")):  # fmt: skip
             if cursor is not None:
@@ -224,8 +223,8 @@ def _member_page_statement(
         )
         # An unfiltered ledger's entries are versioned 1, 2, 3, … without gaps.
         count_part = (
-            f"(SELECT count(*) FROM ledger_entry e WHERE {conditions[0]} AND {conditions[1]})"
-            if ledger.kind is not None
+            f"(SELECT count(*) FROM ledger_entry e WHERE e.member_id = m.id AND {of_kind})"
+            if of_kind
             else "b.version"
         )
     statement = f"""
