@@ -79,6 +79,9 @@ def _decode_value(value: Any) -> Any:
 
 
 def encode_cursor(record: object, order: tuple[str, ...]) -> str:
+    if len(order) == 1 and type(value := getattr(record, order[0])) is int:
+        # json.dumps' text for one int, at a tenth of its cost: a page writes a cursor per row.
+        return base64.urlsafe_b64encode(b"[%d]" % value).decode()
     values = [_encode_value(getattr(record, field)) for field in order]
     return base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
 

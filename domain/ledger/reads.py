@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from tortoise.connection import get_connection
 
 from db.models import LedgerEntry, LedgerKind, Member
-from db.rows import Columns, columns_but, columns_reader, model_of
+from db.rows import ColumnArrays, Columns, columns_but, model_of
 from domain.pagination import (
     Page,
     PageRequest,
@@ -168,8 +169,9 @@ async def visible_entry(principal: Principal, entry_id: int) -> LedgerEntry | No
 
 LEDGER_ORDER = ("version",)
 # An entry's columns as a page shows them: all but the breakdown, which only its own field reads.
-PAGE_ENTRY_COLUMNS = columns_but(LedgerEntry, "breakdown")
-read_page_entry = columns_reader(LedgerEntry, PAGE_ENTRY_COLUMNS)
+PAGE_ENTRIES = ColumnArrays(LedgerEntry, columns_but(LedgerEntry, "breakdown"), "entry")
+PAGE_ENTRY_ARRAYS = PAGE_ENTRIES.aggregates("e")
+_version = attrgetter("version")
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +190,7 @@ class MemberPage:
     earning_version: int  # the brand's, to judge its tiers' copy by
     balance: BalanceView
     expiring: list[ExpiringPoints] | None  # asked for: within `expiring_within` days
-    ledger: Page[Columns] | None  # asked for: LedgerEntry's columns (PAGE_ENTRY_COLUMNS)
+    ledger: Page[Columns] | None  # asked for: LedgerEntry's columns (PAGE_ENTRIES)
 
 
 def _member_page_statement(
@@ -202,7 +204,8 @@ def _member_page_statement(
         arguments.append(value)
         return f"${len(arguments)}"
 
-    expiring_part = entries_part = count_part = "NULL"
+    expiring_part = count_part = "NULL"
+    entries_columns = entries_join = ""
     if expiring_within is not None:
         expiring = EXPIRING_SQL.replace("$3", argument(horizon_of(now, expiring_within)))
         expiring_part = f"ARRAY(SELECT ROW(x.expires_at, x.points) FROM ({expiring}) x)"
@@ -216,10 +219,12 @@ def _member_page_statement(
                 (version,) = decode_cursor(cursor, LEDGER_ORDER, name, LedgerEntry)
                 conditions.append(f"e.version {beyond} {argument(version)}")
         direction = "ASC" if backwards(ledger.request) else "DESC"
-        entries_part = (
-            f"ARRAY(SELECT ROW({', '.join(f'e.{name}' for name in PAGE_ENTRY_COLUMNS)}) "
-            f"FROM ledger_entry e WHERE {' AND '.join(conditions)} "
-            f"ORDER BY e.version {direction} LIMIT {argument(page_size(ledger.request) + 1)})"
+        entries_columns = ", entries.*"
+        entries_join = (
+            f"CROSS JOIN LATERAL (SELECT {PAGE_ENTRY_ARRAYS} FROM ("
+            f"SELECT * FROM ledger_entry e WHERE {' AND '.join(conditions)} "
+            f"ORDER BY e.version {direction} LIMIT {argument(page_size(ledger.request) + 1)}"
+            ") e) entries"
         )
         # An unfiltered ledger's entries are versioned 1, 2, 3, … without gaps.
         count_part = (
@@ -229,11 +234,12 @@ def _member_page_statement(
         )
     statement = f"""
 SELECT m AS member, br.earning_version, b.version, b.lifetime_earned, b.lifetime_redeemed,
-       b.available, b.pending, {expiring_part} AS expiring, {entries_part} AS entries,
-       {count_part} AS entry_count
+       b.available, b.pending, {expiring_part} AS expiring,
+       {count_part} AS entry_count{entries_columns}
 FROM member m
 JOIN brand br ON br.id = m.brand_id
 JOIN ({BALANCES_SQL}) b ON b.member_id = m.id
+{entries_join}
 WHERE m.id = ($1::int[])[1] AND m.brand_id = $3
 """
     return statement, arguments
@@ -250,10 +256,11 @@ async def member_page(
     `expiring_within` days and a page of their ledger (as `expiring` and `ledger_page` read
     them for the member themselves) when asked for; None if the brand has no such member."""
     statement, arguments = _member_page_statement(brand_id, member_id, now, expiring_within, ledger)
-    rows = await get_connection("default").execute_query_dict(statement, arguments)
-    if not rows:
+    # Straight to asyncpg: Tortoise's execute_query_dict would copy the row into a dict.
+    async with get_connection("default").acquire_connection() as connection:
+        row = await connection.fetchrow(statement, *arguments)
+    if row is None:
         return None
-    (row,) = rows
     return MemberPage(
         model_of(Member, row["member"]),
         row["earning_version"],
@@ -271,7 +278,8 @@ async def member_page(
         None
         if ledger is None
         else window_page(
-            [read_page_entry(entry) for entry in row["entries"]],
+            # In the statement's order: the arrays keep whichever order the rows were fed in.
+            sorted(PAGE_ENTRIES.read(row), key=_version, reverse=not backwards(ledger.request)),
             ledger.request,
             LEDGER_ORDER,
             row["entry_count"],
