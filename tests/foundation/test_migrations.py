@@ -4,9 +4,9 @@ the schema snapshot a fresh database is given is what they build."""
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
 
 import asyncpg
 from tortoise.context import TortoiseContext
@@ -14,8 +14,7 @@ from tortoise.migrations.autodetector import MigrationAutodetector
 from tortoise.models import Model
 
 from db import models
-from db.database import SCHEMA_SNAPSHOT, apply_migrations, tortoise_config
-from db.migration_tools import replayed, schema_dump, seeded_rows, snapshot
+from db.database import SCHEMA_SNAPSHOT, tortoise_config
 from tests.support.backends import Backends, create_database, drop_database
 
 
@@ -89,39 +88,25 @@ async def test_a_fresh_database_is_reported_unmigrated(backend_servers: Backends
     assert "pointsmall migrate" in stdout.decode()
 
 
-async def loaded(server: str, load: Callable[[str], Awaitable[object]]):
-    """A scratch database after `load(url)`: what `load` returned, its schema and its rows."""
-    name = f"pointsmall_snapshot_{uuid.uuid4().hex[:10]}"
-    url = await create_database(server, name)
-    try:
-        return await load(url), await schema_dump(url), await seeded_rows(url)
-    finally:
-        await drop_database(server, name)
-
-
-async def run_script(url: str, script: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        await connection.execute(script)
-    finally:
-        await connection.close()
-
-
 async def test_a_fresh_database_is_given_what_every_migration_replayed_builds(
     backend_servers: Backends,
 ):
     """db/schema.sql, which a database with no migration applied is given, holds the schema
     that replaying db/migrations from nothing builds, seeds the same rows and records every
-    migration as applied; when a migration is added, `python -m db.migration_tools` rewrites it.
-
-    Both sides are loaded from a snapshot before they are compared: PostgreSQL prints a
-    constraint it read back from a dump a little differently from one a migration made."""
-    server = backend_servers.postgres_server_url
-    replayed_schema, replayed_rows = await replayed(server)
-    script = snapshot(replayed_schema, replayed_rows)
-    _, expected_schema, expected_rows = await loaded(server, lambda url: run_script(url, script))
-    applied, schema, rows = await loaded(server, apply_migrations)
+    migration as applied; when a migration is added, `python -m db.migration_tools` rewrites it."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.support.snapshot_check", backend_servers.postgres_server_url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=240)
+    assert process.returncode == 0, stderr.decode()
+    compared = json.loads(stdout)
+    from_replay, from_file = compared["from_replay"], compared["from_file"]
     assert "CREATE TABLE public.ledger_entry" in SCHEMA_SNAPSHOT.read_text()
-    assert schema == expected_schema, "stale db/schema.sql: python -m db.migration_tools --snapshot"
-    assert rows == expected_rows == replayed_rows
-    assert applied == [f"models.{name}" for _, name in replayed_rows["tortoise_migrations"]]
+    assert from_file["schema"] == from_replay["schema"], (
+        "stale db/schema.sql: python -m db.migration_tools --snapshot"
+    )
+    assert from_file["rows"] == from_replay["rows"] == compared["replayed_rows"]
+    applied = [f"models.{name}" for _, name in compared["replayed_rows"]["tortoise_migrations"]]
+    assert from_file["returned"] == applied
