@@ -6,9 +6,11 @@ Design: docs/architecture.md, "Where types are checked".
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import strawberry
 from starlette.requests import Request
@@ -39,6 +41,22 @@ class Context:
 
 
 Info: TypeAlias = strawberry.Info[Context, None]
+
+
+class StreamTakeover(Protocol):
+    """A socket that renders a subscription's later events itself (server/planned_streams.py)."""
+
+    def after_first(
+        self, values: AsyncIterator[Any], value_of: Callable[[Any], Any], info: Any
+    ) -> AsyncIterator[Any]:
+        """What the subscription's resolver returns instead of the field's values, `value_of`
+        each of `values` (its `info` with it)."""
+        ...
+
+
+# Set by a socket's operation while strawberry starts it, when the socket can render its
+# subscription's events: the field's resolver hands its stream over (`after_first`).
+stream_takeover: ContextVar[StreamTakeover | None] = ContextVar("stream_takeover", default=None)
 
 
 def principal_of(info: Info) -> Principal:

@@ -14,7 +14,7 @@ from domain import records
 from domain.ledger import live, movements, reads
 from domain.rules.engine import PurchaseLine, PurchaseRecord
 from resolvers.connections import ConnectionView, page_request, to_connection
-from resolvers.context import Info, principal_of
+from resolvers.context import Info, principal_of, stream_takeover
 from resolvers.ids import decode_id
 from resolvers.loaders import Loaders
 from resolvers.payloads import PayloadView, reports_user_errors
@@ -206,10 +206,18 @@ async def balance_changed(
     member = await live.watched_member(principal, wanted)
     await live.starting_version(member, since_version)  # refuse a future version now
 
+    watched = live.watch_entries(context.backends, member, since_version, principal.still_valid)
+
+    def change(entry: records.LedgerEntry) -> BalanceChangeView:
+        context.loaders = Loaders(context.backends)  # every event reads fresh data
+        return BalanceChangeView(member, entry, entry.balance_after, entry.version)
+
+    takeover = stream_takeover.get()
+    if takeover is not None:
+        return takeover.after_first(watched, change, info)
+
     async def changes() -> AsyncIterator[BalanceChangeView]:
-        watched = live.watch_entries(context.backends, member, since_version, principal.still_valid)
         async for entry in watched:
-            context.loaders = Loaders(context.backends)  # every event reads fresh data
-            yield BalanceChangeView(member, entry, entry.balance_after, entry.version)
+            yield change(entry)
 
     return changes()

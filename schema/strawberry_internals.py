@@ -69,6 +69,8 @@ __all__ = [
     "field_definition",
     "graphql_schema_of",
     "parse_content_type",
+    "process_errors",
+    "release_executor",
     "spans_of",
     "tracer_of",
     "validate_document",
@@ -125,7 +127,9 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
 class TransportWSSteps:
     """For strawberry's graphql-transport-ws handler: its undocumented steps, each handing over
     to a hook of the handler's, so that they are overridden here only. The results of each
-    operation pass through `results_of(operation, results)` on their way to the socket."""
+    operation pass through `results_of(operation, results)` on their way to the socket, and
+    `after_results(operation)` runs once strawberry's pipeline has sent the last of them,
+    before the operation's `complete`."""
 
     connection_init_timeout_task: asyncio.Task[None] | None  # the handler's
 
@@ -142,6 +146,9 @@ class TransportWSSteps:
     def results_of(self, operation: Any, results: AsyncIterator[Any]) -> AsyncIterator[Any]:
         return results
 
+    async def after_results(self, operation: Any) -> None:
+        """strawberry's pipeline of the operation has ended (not cancelled, not closed)."""
+
     async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)  # type: ignore[misc]
         if self.connection_acknowledged:  # type: ignore[attr-defined]
@@ -152,11 +159,17 @@ class TransportWSSteps:
             self.on_acknowledged()
 
     async def handle_subscribe(self, message: Any) -> None:
-        if self.connection_acknowledged:  # type: ignore[attr-defined]
-            message = await self.admitted(message)
-            if message is None:
-                return
-        await super().handle_subscribe(message)  # type: ignore[misc]
+        try:
+            admitted = message
+            if self.connection_acknowledged:  # type: ignore[attr-defined]
+                admitted = await self.admitted(message)
+                if admitted is None:
+                    return
+            await super().handle_subscribe(admitted)  # type: ignore[misc]
+        finally:
+            # strawberry's loop holds the last message it read until the next comes: an idle
+            # socket's, its subscribe, whose id, text and variables its operation keeps.
+            message.clear()
 
     async def shutdown(self) -> None:
         try:
@@ -168,6 +181,7 @@ class TransportWSSteps:
         results = self.results_of(operation, result_source)
         async with aclosing(results):  # type: ignore[type-var]
             await super()._send_result_stream(operation, results)  # type: ignore[misc]
+        await self.after_results(operation)
 
 
 class ViewSteps:
@@ -264,6 +278,32 @@ def field_definition(field: GraphQLField) -> Any:
 def graphql_schema_of(schema: strawberry.Schema) -> GraphQLSchema:
     """The graphql-core schema strawberry built and executes."""
     return schema._schema
+
+
+def process_errors(schema: Any, errors: list[Any], context: Any) -> None:
+    """What strawberry does to the errors of a result before sending it, for an operation of
+    `context` (the schema's `process_errors`, after hiding field suggestions if configured)."""
+    schema._process_errors(errors, _ExecutionContextOf(context))
+
+
+class _ExecutionContextOf:
+    """What `process_errors` reads of strawberry's execution context: the operation's context."""
+
+    __slots__ = ("context",)
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+
+
+def release_executor(info: Any) -> None:
+    """Let refcounting free the graphql-core executor that resolved `info`'s field, once it
+    executes no more. Its async helpers are its own bound methods: a reference cycle, which
+    would wait for a full collection (an executor lives long enough to reach the oldest
+    generation) while the memory it holds cannot serve anything else."""
+    track = info._raw_info.async_helpers.track
+    executor = getattr(track, "__self__", None)
+    if executor is not None:
+        executor.async_helpers = None
 
 
 def tracer_of(extension: Any) -> Any:

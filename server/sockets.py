@@ -11,19 +11,21 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from graphql import GraphQLFormattedError
+from graphql import GraphQLError, GraphQLFormattedError
 
 from db.redis import cancel_and_wait
 from domain.principal import Principal
-from resolvers.context import Context
+from resolvers.context import Context, stream_takeover
 from schema.documents import DocumentRefused
 from schema.strawberry_internals import (
     BaseGraphQLTransportWSHandler,
     SubscribeMessage,
     TextFrameWebSocketAdapter,
     TransportWSSteps,
+    process_errors,
 )
 from server.auth import AuthenticationFailed, Authenticator, RateLimited
+from server.planned_streams import Takeover, aclose
 from server.shared_streams import Subscriber, shared_results, stream_key
 
 if TYPE_CHECKING:
@@ -96,6 +98,11 @@ class AuthorizedTransportWSHandler(TransportWSSteps, BaseGraphQLTransportWSHandl
         return message
 
     def results_of(self, operation: Any, results: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        plan = self.view.stream_plans.plan_of(operation.query, operation.operation_name)
+        if plan is not None and plan.admits(self.context):
+            # Read by the field's resolver, which strawberry runs in this operation's task.
+            stream_takeover.set(Takeover(plan))
+            return results
         if not self.view.documents.shares_events(operation.query, operation.operation_name):
             return results
         stream = self.view.shared_streams.stream_of(
@@ -107,6 +114,39 @@ class AuthorizedTransportWSHandler(TransportWSSteps, BaseGraphQLTransportWSHandl
             lambda: operation.completed,
         )
         return shared_results(stream, subscriber, results, self.view.shared_payload)
+
+    async def after_results(self, operation: Any) -> None:
+        """A subscription handed over by its resolver: its later events, rendered here and
+        sent as strawberry sends them; a failure of its stream is reported as strawberry's
+        pipeline reports one (and ends it)."""
+        takeover = stream_takeover.get()
+        if not isinstance(takeover, Takeover) or takeover.rest is None:
+            return
+        rest, takeover.rest = takeover.rest, None
+        value_of, render, context = takeover.value_of, takeover.plan.render, self.context
+        try:
+            async for value in rest:
+                payload = {"data": render(value_of(value), context)}
+                await operation.send_operation_message(
+                    {"id": operation.id, "type": "next", "payload": payload}
+                )
+        except Exception as failure:
+            failed = {"data": None, "errors": [self._reported(failure).formatted]}
+            await operation.send_operation_message(
+                {"id": operation.id, "type": "next", "payload": failed}
+            )
+        finally:
+            await aclose(rest)
+
+    def _reported(self, failure: Exception) -> GraphQLError:
+        """A failure of a subscription's stream, as strawberry's pipeline reports it."""
+        error = (
+            failure
+            if isinstance(failure, GraphQLError)
+            else GraphQLError(str(failure), original_error=failure)
+        )
+        process_errors(self.schema, [error], self.context)
+        return error
 
     async def on_shutdown(self) -> None:
         if self.recheck is not None:

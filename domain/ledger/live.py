@@ -70,20 +70,26 @@ async def watch_entries(
         else:
             last = max(since_version, 0)
         upto: int | None = None  # first, everything after `last`
+        # Neither an entry nor an event is held in a local while waiting for the next event:
+        # thousands of watchers wait, each for hours.
         while still_allowed():
             while upto is None or upto > last:  # in chunks: a long replay is never loaded whole
                 chunk = await entries_between(member.id, last, upto, limit=REPLAY_CHUNK)
-                for entry in chunk:
-                    yield entry
-                    last = entry.version
-                if len(chunk) < REPLAY_CHUNK:
+                full = len(chunk) == REPLAY_CHUNK
+                chunk.reverse()
+                while chunk:
+                    last = chunk[-1].version
+                    yield chunk.pop()
+                if not full:
                     break
             event = await anext(events, None)
             if event is None:
                 return
-            if event.get("version") == last + 1 and "entry" in event:
-                # The next entry, carried by its event: no need to read it back.
-                yield entry_of(event["entry"])
-                last = upto = event["version"]
-                continue
             upto = None if may_have_missed(event) else event["version"]
+            row = event.get("entry") if upto == last + 1 else None
+            del event
+            if row is not None:
+                # The next entry, carried by its event: no need to read it back.
+                last = upto = row["version"]
+                yield entry_of(row)
+                row = None

@@ -1,0 +1,54 @@
+"""Which subscription documents a socket renders itself after their first message
+(server/planned_streams.py): a selection read from plain attributes is; anything that needs
+execution (a resolver, arguments, fragments, directives, a key selected twice) is not."""
+
+from __future__ import annotations
+
+import pytest
+
+from schema.build import build_schema
+from schema.safety import GuardedSchema
+from server.planned_streams import StreamPlans
+
+PLANNED = [
+    "subscription { balanceChanged { available version entry { kind points } } }",
+    "subscription S($v: Int) { c: balanceChanged(sinceVersion: $v) { __typename v: version } }",
+    "subscription { balanceChanged { member { id __typename displayName status email } } }",
+    "subscription { balanceChanged { entry { id balanceAfter description pending } } }",
+    "subscription { balanceChanged { entry { createdAt expiresAt pendingUntil actor reason } } }",
+]
+NOT_PLANNED = [
+    "subscription { balanceChanged { entry { store { id } } } }",
+    "subscription { balanceChanged { entry { breakdown { points } } } }",
+    "subscription { balanceChanged { member { points { available } } } }",
+    "subscription { balanceChanged { ... on BalanceChange { version } } }",
+    "subscription { balanceChanged { version @include(if: true) } }",
+    "subscription { balanceChanged { version version } }",
+    "subscription { balanceChanged { version } balanceChanged { available } }",
+    'subscription { flashSaleStock(flashSaleId: "1") { remainingStock } }',
+    "query { __typename }",
+    "subscription { balanceChanged { nothing } }",
+]
+
+
+@pytest.fixture(scope="module")
+def plans() -> StreamPlans:
+    schema = build_schema()
+    assert isinstance(schema, GuardedSchema) and schema.documents is not None
+    return StreamPlans(schema.documents)
+
+
+@pytest.mark.parametrize("document", PLANNED)
+def test_a_selection_of_plain_attributes_is_rendered_by_the_socket(plans, document):
+    assert plans.plan_of(document, None) is not None
+
+
+@pytest.mark.parametrize("document", NOT_PLANNED)
+def test_a_selection_that_needs_execution_stays_with_strawberry(plans, document):
+    assert plans.plan_of(document, None) is None
+
+
+def test_the_operation_named_is_the_one_planned(plans):
+    document = "subscription A { balanceChanged { version } } query B { __typename }"
+    assert plans.plan_of(document, "A") is not None
+    assert plans.plan_of(document, "B") is None
