@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -154,29 +155,92 @@ def sql_values(rows: list[tuple[object, ...]]) -> str:
     return ", ".join("(" + ", ".join(literal(value) for value in row) + ")" for row in rows)
 
 
-async def replayed(server_url: str) -> tuple[str, dict[str, list[tuple[object, ...]]]]:
-    """Every migration replayed into a scratch database: its schema dump and its rows."""
+@dataclass(frozen=True)
+class Built:
+    """What a database holds: its schema as pg_dump writes it, the rows of its tables that have
+    any, and its indexes (constraints' among them) in the order they were made."""
+
+    schema: str
+    rows: dict[str, list[tuple[object, ...]]]
+    indexes: list[str]
+
+
+async def built(database_url: str) -> Built:
+    connection = await asyncpg.connect(database_url)
+    try:
+        indexes = await connection.fetch(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public'"
+            " ORDER BY i.indexrelid"
+        )
+    finally:
+        await connection.close()
+    return Built(
+        await schema_dump(database_url),
+        await seeded_rows(database_url),
+        [name for (name,) in indexes],
+    )
+
+
+async def replayed(server_url: str) -> Built:
+    """What every migration replayed into a scratch database builds."""
     name = f"pointsmall_snapshot_{uuid.uuid4().hex[:12]}"
     maintenance = await asyncpg.connect(urlunsplit(urlsplit(server_url)._replace(path="/postgres")))
     url = urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
     try:
         await maintenance.execute(f'CREATE DATABASE "{name}"')
         await apply_migrations(url, replay=True)
-        return await schema_dump(url), await seeded_rows(url)
+        return await built(url)
     finally:
         await maintenance.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await maintenance.close()
 
 
-def snapshot(schema: str, rows: dict[str, list[tuple[object, ...]]]) -> str:
-    """db/schema.sql's text for a replay's schema and rows: without pg_dump's session settings,
-    which differ between PostgreSQL versions (the statements name their schema)."""
+# pg_dump writes each object as an entry headed `-- Name: …; Type: …; Schema: …; Owner: …`.
+ENTRY = re.compile(r"^--\n-- Name: (?P<name>[^;]*); Type: (?P<type>[^;]*);", re.MULTILINE)
+INDEXED = ("CONSTRAINT", "INDEX")
+
+
+def in_creation_order(schema: str, indexes: list[str]) -> str:
+    """The dump with its constraints and indexes made in the order of `indexes`, where pg_dump
+    writes them by name. PostgreSQL checks a table's unique indexes in the order they were made
+    (an insert that two of them refuse reports the first: a new member's phone before their
+    email), and its planner breaks ties by it: a snapshot must make them as the migrations did.
+    """
+    starts = [entry.start() for entry in ENTRY.finditer(schema)]
+    pieces = [schema[: starts[0]]] + [
+        schema[start:end] for start, end in zip(starts, [*starts[1:], len(schema)], strict=True)
+    ]
+    made_at = {name: at for at, name in enumerate(indexes)}
+
+    def entry(piece: str) -> tuple[str, str]:
+        found = ENTRY.match(piece)
+        return (found["type"], found["name"].split()[-1]) if found else ("", "")
+
+    ordered: list[str] = []
+    run: list[str] = []
+    for piece in [*pieces, ""]:
+        if entry(piece)[0] in INDEXED:
+            run.append(piece)
+            continue
+        # A constraint without an index of its own (a CHECK) comes first: it needs its table only.
+        ordered += sorted(run, key=lambda indexed: made_at.get(entry(indexed)[1], -1))
+        run = []
+        ordered.append(piece)
+    return "".join(ordered)
+
+
+def snapshot(replay: Built) -> str:
+    """db/schema.sql's text for what a replay built: its constraints and indexes in the order
+    it made them, without pg_dump's session settings, which differ between PostgreSQL versions
+    (the statements name their schema)."""
+    rows = replay.rows
     unknown = set(rows) - set(SEEDED_ROWS)
     if unknown:
         raise ValueError(f"a migration seeds {sorted(unknown)}: say in SEEDED_ROWS how to seed it")
     schema = "".join(
         line
-        for line in schema.splitlines(keepends=True)
+        for line in in_creation_order(replay.schema, replay.indexes).splitlines(keepends=True)
         if not line.startswith(("SET ", "SELECT pg_catalog.set_config("))
     )
     seeds = [SEEDED_ROWS[table][0].format(values=sql_values(rows[table])) for table in rows]
@@ -192,9 +256,9 @@ def snapshot(schema: str, rows: dict[str, list[tuple[object, ...]]]) -> str:
 
 
 def write_snapshot(server_url: str) -> None:
-    schema, rows = asyncio.run(replayed(server_url))
-    SCHEMA_SNAPSHOT.write_text(snapshot(schema, rows))
-    print(f"{SCHEMA_SNAPSHOT.name}: {len(rows[MIGRATIONS_TABLE])} migrations")
+    replay = asyncio.run(replayed(server_url))
+    SCHEMA_SNAPSHOT.write_text(snapshot(replay))
+    print(f"{SCHEMA_SNAPSHOT.name}: {len(replay.rows[MIGRATIONS_TABLE])} migrations")
 
 
 def main() -> None:

@@ -2087,67 +2087,18 @@ ALTER TABLE ONLY public.webhook_endpoint ALTER COLUMN id SET DEFAULT nextval('pu
 ALTER TABLE ONLY public.webhook_event ALTER COLUMN id SET DEFAULT nextval('public.webhook_event_id_seq'::regclass);
 
 --
--- Name: active_day active_day_key; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: tortoise_migrations tortoise_migrations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.active_day
-    ADD CONSTRAINT active_day_key UNIQUE (brand_id, day, chunk);
+ALTER TABLE ONLY public.tortoise_migrations
+    ADD CONSTRAINT tortoise_migrations_pkey PRIMARY KEY (id);
 
 --
--- Name: active_day active_day_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: tortoise_migrations uid_tortoise_mi_app_3803a5; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.active_day
-    ADD CONSTRAINT active_day_pkey PRIMARY KEY (id);
-
---
--- Name: api_key api_key_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.api_key
-    ADD CONSTRAINT api_key_pkey PRIMARY KEY (id);
-
---
--- Name: api_key api_key_prefix_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.api_key
-    ADD CONSTRAINT api_key_prefix_key UNIQUE (prefix);
-
---
--- Name: audit_entry audit_entry_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.audit_entry
-    ADD CONSTRAINT audit_entry_pkey PRIMARY KEY (id);
-
---
--- Name: award award_once; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.award
-    ADD CONSTRAINT award_once UNIQUE (member_id, kind, once_key);
-
---
--- Name: award award_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.award
-    ADD CONSTRAINT award_pkey PRIMARY KEY (id);
-
---
--- Name: balance balance_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.balance
-    ADD CONSTRAINT balance_pkey PRIMARY KEY (member_id);
-
---
--- Name: brand brand_code_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.brand
-    ADD CONSTRAINT brand_code_key UNIQUE (code);
+ALTER TABLE ONLY public.tortoise_migrations
+    ADD CONSTRAINT uid_tortoise_mi_app_3803a5 UNIQUE (app, name);
 
 --
 -- Name: brand brand_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2157,81 +2108,11 @@ ALTER TABLE ONLY public.brand
     ADD CONSTRAINT brand_pkey PRIMARY KEY (id);
 
 --
--- Name: catalog_item catalog_item_brand_sku; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: brand brand_code_key; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.catalog_item
-    ADD CONSTRAINT catalog_item_brand_sku UNIQUE (brand_id, sku);
-
---
--- Name: catalog_item catalog_item_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.catalog_item
-    ADD CONSTRAINT catalog_item_pkey PRIMARY KEY (id);
-
---
--- Name: coupon coupon_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.coupon
-    ADD CONSTRAINT coupon_pkey PRIMARY KEY (id);
-
---
--- Name: webhook_delivery delivery_event_endpoint; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.webhook_delivery
-    ADD CONSTRAINT delivery_event_endpoint UNIQUE (event_id, endpoint_id);
-
---
--- Name: earning_rule earning_rule_brand_code; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.earning_rule
-    ADD CONSTRAINT earning_rule_brand_code UNIQUE (brand_id, code);
-
---
--- Name: earning_rule earning_rule_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.earning_rule
-    ADD CONSTRAINT earning_rule_pkey PRIMARY KEY (id);
-
---
--- Name: expiry_rollup expiry_rollup_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.expiry_rollup
-    ADD CONSTRAINT expiry_rollup_key UNIQUE (brand_id, month, shard);
-
---
--- Name: expiry_rollup expiry_rollup_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.expiry_rollup
-    ADD CONSTRAINT expiry_rollup_pkey PRIMARY KEY (id);
-
---
--- Name: flash_sale flash_sale_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.flash_sale
-    ADD CONSTRAINT flash_sale_pkey PRIMARY KEY (id);
-
---
--- Name: flash_sale_reminder flash_sale_reminder_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.flash_sale_reminder
-    ADD CONSTRAINT flash_sale_reminder_key UNIQUE (sale_id, member_id);
-
---
--- Name: flash_sale_reminder flash_sale_reminder_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.flash_sale_reminder
-    ADD CONSTRAINT flash_sale_reminder_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.brand
+    ADD CONSTRAINT brand_code_key UNIQUE (code);
 
 --
 -- Name: idempotency_record idempotency_record_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2241,319 +2122,10 @@ ALTER TABLE ONLY public.idempotency_record
     ADD CONSTRAINT idempotency_record_pkey PRIMARY KEY (id);
 
 --
--- Name: idempotency_record idempotency_scope; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: idx_idempotency_created_9a043f; Type: INDEX; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.idempotency_record
-    ADD CONSTRAINT idempotency_scope UNIQUE (brand_id, principal, operation, key);
-
---
--- Name: ledger_entry ledger_entry_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.ledger_entry
-    ADD CONSTRAINT ledger_entry_pkey PRIMARY KEY (id);
-
---
--- Name: ledger_entry ledger_member_version; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.ledger_entry
-    ADD CONSTRAINT ledger_member_version UNIQUE (member_id, version);
-
---
--- Name: ledger_rollup ledger_rollup_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.ledger_rollup
-    ADD CONSTRAINT ledger_rollup_key UNIQUE (brand_id, day, kind, store_id, partner_id, tier_id, rule);
-
---
--- Name: ledger_rollup ledger_rollup_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.ledger_rollup
-    ADD CONSTRAINT ledger_rollup_pkey PRIMARY KEY (id);
-
---
--- Name: lot_consumption lot_consumption_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.lot_consumption
-    ADD CONSTRAINT lot_consumption_pkey PRIMARY KEY (id);
-
---
--- Name: lot lot_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.lot
-    ADD CONSTRAINT lot_pkey PRIMARY KEY (id);
-
---
--- Name: lot_reminder lot_reminder_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.lot_reminder
-    ADD CONSTRAINT lot_reminder_key UNIQUE (lot_id, days_before);
-
---
--- Name: lot_reminder lot_reminder_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.lot_reminder
-    ADD CONSTRAINT lot_reminder_pkey PRIMARY KEY (id);
-
---
--- Name: member member_brand_email; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member
-    ADD CONSTRAINT member_brand_email UNIQUE (brand_id, email);
-
---
--- Name: member member_brand_phone; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member
-    ADD CONSTRAINT member_brand_phone UNIQUE (brand_id, phone);
-
---
--- Name: member_day member_day_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member_day
-    ADD CONSTRAINT member_day_key UNIQUE (member_id, day);
-
---
--- Name: member_day member_day_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member_day
-    ADD CONSTRAINT member_day_pkey PRIMARY KEY (id);
-
---
--- Name: member member_external_id; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member
-    ADD CONSTRAINT member_external_id UNIQUE (brand_id, external_id);
-
---
--- Name: member_filter member_filter_code; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member_filter
-    ADD CONSTRAINT member_filter_code UNIQUE (brand_id, code);
-
---
--- Name: member_filter member_filter_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member_filter
-    ADD CONSTRAINT member_filter_pkey PRIMARY KEY (id);
-
---
--- Name: member member_member_code; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member
-    ADD CONSTRAINT member_member_code UNIQUE (brand_id, member_code);
-
---
--- Name: member_number member_number_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member_number
-    ADD CONSTRAINT member_number_key UNIQUE (brand_id, number);
-
---
--- Name: member_number member_number_member_id_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member_number
-    ADD CONSTRAINT member_number_member_id_key UNIQUE (member_id);
-
---
--- Name: member_number member_number_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member_number
-    ADD CONSTRAINT member_number_pkey PRIMARY KEY (id);
-
---
--- Name: member member_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member
-    ADD CONSTRAINT member_pkey PRIMARY KEY (id);
-
---
--- Name: member member_referral_code; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member
-    ADD CONSTRAINT member_referral_code UNIQUE (brand_id, referral_code);
-
---
--- Name: member_segment member_segment_member_id_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member_segment
-    ADD CONSTRAINT member_segment_member_id_key UNIQUE (member_id);
-
---
--- Name: member_segment member_segment_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member_segment
-    ADD CONSTRAINT member_segment_pkey PRIMARY KEY (id);
-
---
--- Name: member_status_change member_status_change_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member_status_change
-    ADD CONSTRAINT member_status_change_pkey PRIMARY KEY (id);
-
---
--- Name: member_tag member_tag_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member_tag
-    ADD CONSTRAINT member_tag_key UNIQUE (member_id, tag);
-
---
--- Name: member_tag member_tag_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.member_tag
-    ADD CONSTRAINT member_tag_pkey PRIMARY KEY (id);
-
---
--- Name: notice notice_brand_dedupe_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.notice
-    ADD CONSTRAINT notice_brand_dedupe_key UNIQUE (brand_id, dedupe_key);
-
---
--- Name: notice_delivery notice_delivery_gateway; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.notice_delivery
-    ADD CONSTRAINT notice_delivery_gateway UNIQUE (notice_id, gateway_id);
-
---
--- Name: notice_delivery notice_delivery_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.notice_delivery
-    ADD CONSTRAINT notice_delivery_pkey PRIMARY KEY (id);
-
---
--- Name: notice_gateway notice_gateway_brand_channel; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.notice_gateway
-    ADD CONSTRAINT notice_gateway_brand_channel UNIQUE (brand_id, channel);
-
---
--- Name: notice_gateway notice_gateway_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.notice_gateway
-    ADD CONSTRAINT notice_gateway_pkey PRIMARY KEY (id);
-
---
--- Name: notice notice_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.notice
-    ADD CONSTRAINT notice_pkey PRIMARY KEY (id);
-
---
--- Name: notice_switch notice_switch_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.notice_switch
-    ADD CONSTRAINT notice_switch_key UNIQUE (brand_id, kind, channel);
-
---
--- Name: notice_switch notice_switch_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.notice_switch
-    ADD CONSTRAINT notice_switch_pkey PRIMARY KEY (id);
-
---
--- Name: notice_template notice_template_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.notice_template
-    ADD CONSTRAINT notice_template_key UNIQUE (brand_id, kind, channel, locale);
-
---
--- Name: notice_template notice_template_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.notice_template
-    ADD CONSTRAINT notice_template_pkey PRIMARY KEY (id);
-
---
--- Name: partner partner_brand_code; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.partner
-    ADD CONSTRAINT partner_brand_code UNIQUE (brand_id, code);
-
---
--- Name: partner partner_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.partner
-    ADD CONSTRAINT partner_pkey PRIMARY KEY (id);
-
---
--- Name: purchase purchase_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.purchase
-    ADD CONSTRAINT purchase_pkey PRIMARY KEY (id);
-
---
--- Name: redemption redemption_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.redemption
-    ADD CONSTRAINT redemption_pkey PRIMARY KEY (id);
-
---
--- Name: redemption redemption_reservation_id_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.redemption
-    ADD CONSTRAINT redemption_reservation_id_key UNIQUE (reservation_id);
-
---
--- Name: risk_flag risk_flag_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.risk_flag
-    ADD CONSTRAINT risk_flag_pkey PRIMARY KEY (id);
-
---
--- Name: rollup_watermark rollup_watermark_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.rollup_watermark
-    ADD CONSTRAINT rollup_watermark_pkey PRIMARY KEY (name);
-
---
--- Name: store store_brand_code; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.store
-    ADD CONSTRAINT store_brand_code UNIQUE (brand_id, code);
+CREATE INDEX idx_idempotency_created_9a043f ON public.idempotency_record USING btree (created_at);
 
 --
 -- Name: store store_pkey; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2561,6 +2133,27 @@ ALTER TABLE ONLY public.store
 
 ALTER TABLE ONLY public.store
     ADD CONSTRAINT store_pkey PRIMARY KEY (id);
+
+--
+-- Name: tier tier_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.tier
+    ADD CONSTRAINT tier_pkey PRIMARY KEY (id);
+
+--
+-- Name: idempotency_record idempotency_scope; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.idempotency_record
+    ADD CONSTRAINT idempotency_scope UNIQUE (brand_id, principal, operation, key);
+
+--
+-- Name: store store_brand_code; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.store
+    ADD CONSTRAINT store_brand_code UNIQUE (brand_id, code);
 
 --
 -- Name: tier tier_brand_code; Type: CONSTRAINT; Schema: public; Owner: -
@@ -2577,138 +2170,88 @@ ALTER TABLE ONLY public.tier
     ADD CONSTRAINT tier_brand_rank UNIQUE (brand_id, rank);
 
 --
--- Name: tier_change tier_change_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: member member_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.tier_change
-    ADD CONSTRAINT tier_change_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.member
+    ADD CONSTRAINT member_pkey PRIMARY KEY (id);
 
 --
--- Name: tier tier_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: balance balance_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.tier
-    ADD CONSTRAINT tier_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.balance
+    ADD CONSTRAINT balance_pkey PRIMARY KEY (member_id);
 
 --
--- Name: tortoise_migrations tortoise_migrations_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: ledger_entry ledger_entry_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.tortoise_migrations
-    ADD CONSTRAINT tortoise_migrations_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.ledger_entry
+    ADD CONSTRAINT ledger_entry_pkey PRIMARY KEY (id);
 
 --
--- Name: tortoise_migrations uid_tortoise_mi_app_3803a5; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: member_status_change member_status_change_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.tortoise_migrations
-    ADD CONSTRAINT uid_tortoise_mi_app_3803a5 UNIQUE (app, name);
+ALTER TABLE ONLY public.member_status_change
+    ADD CONSTRAINT member_status_change_pkey PRIMARY KEY (id);
 
 --
--- Name: webhook_delivery webhook_delivery_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: purchase purchase_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.webhook_delivery
-    ADD CONSTRAINT webhook_delivery_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.purchase
+    ADD CONSTRAINT purchase_pkey PRIMARY KEY (id);
 
 --
--- Name: webhook_endpoint webhook_endpoint_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: lot lot_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.webhook_endpoint
-    ADD CONSTRAINT webhook_endpoint_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.lot
+    ADD CONSTRAINT lot_pkey PRIMARY KEY (id);
 
 --
--- Name: webhook_event webhook_event_event_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: lot_consumption lot_consumption_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.webhook_event
-    ADD CONSTRAINT webhook_event_event_id_key UNIQUE (event_id);
+ALTER TABLE ONLY public.lot_consumption
+    ADD CONSTRAINT lot_consumption_pkey PRIMARY KEY (id);
 
 --
--- Name: webhook_event webhook_event_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: member member_brand_phone; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-ALTER TABLE ONLY public.webhook_event
-    ADD CONSTRAINT webhook_event_pkey PRIMARY KEY (id);
+ALTER TABLE ONLY public.member
+    ADD CONSTRAINT member_brand_phone UNIQUE (brand_id, phone);
 
 --
--- Name: balance_pending; Type: INDEX; Schema: public; Owner: -
+-- Name: member member_brand_email; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-CREATE INDEX balance_pending ON public.balance USING btree (member_id) WHERE (pending > 0);
+ALTER TABLE ONLY public.member
+    ADD CONSTRAINT member_brand_email UNIQUE (brand_id, email);
 
 --
--- Name: coupon_owner_code; Type: INDEX; Schema: public; Owner: -
+-- Name: member member_referral_code; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-CREATE UNIQUE INDEX coupon_owner_code ON public.coupon USING btree (brand_id, code, partner_id) NULLS NOT DISTINCT;
+ALTER TABLE ONLY public.member
+    ADD CONSTRAINT member_referral_code UNIQUE (brand_id, referral_code);
 
 --
--- Name: idx_audit_entry_brand_i_4b3623; Type: INDEX; Schema: public; Owner: -
+-- Name: member member_member_code; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-CREATE INDEX idx_audit_entry_brand_i_4b3623 ON public.audit_entry USING btree (brand_id, actor, created_at);
+ALTER TABLE ONLY public.member
+    ADD CONSTRAINT member_member_code UNIQUE (brand_id, member_code);
 
 --
--- Name: idx_audit_entry_brand_i_f28c5b; Type: INDEX; Schema: public; Owner: -
+-- Name: ledger_entry ledger_member_version; Type: CONSTRAINT; Schema: public; Owner: -
 --
 
-CREATE INDEX idx_audit_entry_brand_i_f28c5b ON public.audit_entry USING btree (brand_id, created_at);
-
---
--- Name: idx_award_member__3388e7; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX idx_award_member__3388e7 ON public.award USING btree (member_id, kind, local_day);
-
---
--- Name: idx_catalog_ite_brand_i_895295; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX idx_catalog_ite_brand_i_895295 ON public.catalog_item USING btree (brand_id, status, category);
-
---
--- Name: idx_coupon_redempt_8e2ea3; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX idx_coupon_redempt_8e2ea3 ON public.coupon USING btree (redemption_id);
-
---
--- Name: idx_flash_sale_brand_i_61a9dc; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX idx_flash_sale_brand_i_61a9dc ON public.flash_sale USING btree (brand_id, starts_at);
-
---
--- Name: idx_idempotency_created_9a043f; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX idx_idempotency_created_9a043f ON public.idempotency_record USING btree (created_at);
-
---
--- Name: idx_ledger_entr_member__d232e0; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX idx_ledger_entr_member__d232e0 ON public.ledger_entry USING btree (member_id, created_at);
-
---
--- Name: idx_ledger_roll_brand_i_889e2a; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX idx_ledger_roll_brand_i_889e2a ON public.ledger_rollup USING btree (brand_id, day);
-
---
--- Name: idx_lot_consump_entry_i_dd5627; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX idx_lot_consump_entry_i_dd5627 ON public.lot_consumption USING btree (entry_id);
-
---
--- Name: idx_lot_consump_lot_id_eac590; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX idx_lot_consump_lot_id_eac590 ON public.lot_consumption USING btree (lot_id);
+ALTER TABLE ONLY public.ledger_entry
+    ADD CONSTRAINT ledger_member_version UNIQUE (member_id, version);
 
 --
 -- Name: idx_lot_entry_i_21c11c; Type: INDEX; Schema: public; Owner: -
@@ -2723,22 +2266,16 @@ CREATE INDEX idx_lot_entry_i_21c11c ON public.lot USING btree (entry_id);
 CREATE INDEX idx_lot_purchas_36a5d3 ON public.lot USING btree (purchase_id);
 
 --
--- Name: idx_member_day_brand_i_782f2c; Type: INDEX; Schema: public; Owner: -
+-- Name: idx_lot_consump_entry_i_dd5627; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX idx_member_day_brand_i_782f2c ON public.member_day USING btree (brand_id, day);
+CREATE INDEX idx_lot_consump_entry_i_dd5627 ON public.lot_consumption USING btree (entry_id);
 
 --
--- Name: idx_member_segm_brand_i_6e9938; Type: INDEX; Schema: public; Owner: -
+-- Name: idx_lot_consump_lot_id_eac590; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX idx_member_segm_brand_i_6e9938 ON public.member_segment USING btree (brand_id, segment);
-
---
--- Name: idx_member_segm_brand_i_ef052f; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX idx_member_segm_brand_i_ef052f ON public.member_segment USING btree (brand_id, spend, member_id);
+CREATE INDEX idx_lot_consump_lot_id_eac590 ON public.lot_consumption USING btree (lot_id);
 
 --
 -- Name: idx_member_stat_member__b0e1e9; Type: INDEX; Schema: public; Owner: -
@@ -2747,34 +2284,95 @@ CREATE INDEX idx_member_segm_brand_i_ef052f ON public.member_segment USING btree
 CREATE INDEX idx_member_stat_member__b0e1e9 ON public.member_status_change USING btree (member_id);
 
 --
--- Name: idx_member_tag_brand_i_6ccb35; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX idx_member_tag_brand_i_6ccb35 ON public.member_tag USING btree (brand_id, tag);
-
---
--- Name: idx_notice_deli_status_4f676b; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX idx_notice_deli_status_4f676b ON public.notice_delivery USING btree (status, next_attempt_at);
-
---
--- Name: idx_notice_member__13542a; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX idx_notice_member__13542a ON public.notice USING btree (member_id, id);
-
---
 -- Name: idx_purchase_earn_en_2ac17a; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX idx_purchase_earn_en_2ac17a ON public.purchase USING btree (earn_entry_id);
 
 --
+-- Name: lot_live_by_expiry; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX lot_live_by_expiry ON public.lot USING btree (member_id, expires_at) WHERE ((expired_at IS NULL) AND (remaining > 0));
+
+--
+-- Name: tier_change tier_change_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.tier_change
+    ADD CONSTRAINT tier_change_pkey PRIMARY KEY (id);
+
+--
+-- Name: idx_tier_change_member__6bb587; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_tier_change_member__6bb587 ON public.tier_change USING btree (member_id);
+
+--
+-- Name: idx_ledger_entr_member__d232e0; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_ledger_entr_member__d232e0 ON public.ledger_entry USING btree (member_id, created_at);
+
+--
+-- Name: earning_rule earning_rule_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.earning_rule
+    ADD CONSTRAINT earning_rule_pkey PRIMARY KEY (id);
+
+--
+-- Name: award award_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.award
+    ADD CONSTRAINT award_pkey PRIMARY KEY (id);
+
+--
+-- Name: idx_award_member__3388e7; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_award_member__3388e7 ON public.award USING btree (member_id, kind, local_day);
+
+--
 -- Name: idx_purchase_member__0284a9; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX idx_purchase_member__0284a9 ON public.purchase USING btree (member_id, earn_day);
+
+--
+-- Name: earning_rule earning_rule_brand_code; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.earning_rule
+    ADD CONSTRAINT earning_rule_brand_code UNIQUE (brand_id, code);
+
+--
+-- Name: award award_once; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.award
+    ADD CONSTRAINT award_once UNIQUE (member_id, kind, once_key);
+
+--
+-- Name: catalog_item catalog_item_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.catalog_item
+    ADD CONSTRAINT catalog_item_pkey PRIMARY KEY (id);
+
+--
+-- Name: idx_catalog_ite_brand_i_895295; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_catalog_ite_brand_i_895295 ON public.catalog_item USING btree (brand_id, status, category);
+
+--
+-- Name: redemption redemption_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.redemption
+    ADD CONSTRAINT redemption_pkey PRIMARY KEY (id);
 
 --
 -- Name: idx_redemption_member__17ec84; Type: INDEX; Schema: public; Owner: -
@@ -2789,6 +2387,362 @@ CREATE INDEX idx_redemption_member__17ec84 ON public.redemption USING btree (mem
 CREATE INDEX idx_redemption_status_3ad830 ON public.redemption USING btree (status, payment_due_at);
 
 --
+-- Name: coupon coupon_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.coupon
+    ADD CONSTRAINT coupon_pkey PRIMARY KEY (id);
+
+--
+-- Name: idx_coupon_redempt_8e2ea3; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_coupon_redempt_8e2ea3 ON public.coupon USING btree (redemption_id);
+
+--
+-- Name: catalog_item catalog_item_brand_sku; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.catalog_item
+    ADD CONSTRAINT catalog_item_brand_sku UNIQUE (brand_id, sku);
+
+--
+-- Name: flash_sale flash_sale_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.flash_sale
+    ADD CONSTRAINT flash_sale_pkey PRIMARY KEY (id);
+
+--
+-- Name: idx_flash_sale_brand_i_61a9dc; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_flash_sale_brand_i_61a9dc ON public.flash_sale USING btree (brand_id, starts_at);
+
+--
+-- Name: redemption redemption_reservation_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.redemption
+    ADD CONSTRAINT redemption_reservation_id_key UNIQUE (reservation_id);
+
+--
+-- Name: partner partner_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.partner
+    ADD CONSTRAINT partner_pkey PRIMARY KEY (id);
+
+--
+-- Name: api_key api_key_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.api_key
+    ADD CONSTRAINT api_key_pkey PRIMARY KEY (id);
+
+--
+-- Name: api_key api_key_prefix_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.api_key
+    ADD CONSTRAINT api_key_prefix_key UNIQUE (prefix);
+
+--
+-- Name: partner partner_brand_code; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.partner
+    ADD CONSTRAINT partner_brand_code UNIQUE (brand_id, code);
+
+--
+-- Name: purchase_brand_partner_order_ref; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX purchase_brand_partner_order_ref ON public.purchase USING btree (brand_id, partner_id, order_ref) NULLS NOT DISTINCT;
+
+--
+-- Name: ledger_partner_by_time; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ledger_partner_by_time ON public.ledger_entry USING btree (partner_id, created_at) WHERE (partner_id IS NOT NULL);
+
+--
+-- Name: webhook_endpoint webhook_endpoint_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_endpoint
+    ADD CONSTRAINT webhook_endpoint_pkey PRIMARY KEY (id);
+
+--
+-- Name: webhook_event webhook_event_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_event
+    ADD CONSTRAINT webhook_event_pkey PRIMARY KEY (id);
+
+--
+-- Name: webhook_event webhook_event_event_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_event
+    ADD CONSTRAINT webhook_event_event_id_key UNIQUE (event_id);
+
+--
+-- Name: webhook_delivery webhook_delivery_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_delivery
+    ADD CONSTRAINT webhook_delivery_pkey PRIMARY KEY (id);
+
+--
+-- Name: idx_webhook_del_status_5b6f00; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_webhook_del_status_5b6f00 ON public.webhook_delivery USING btree (status, next_attempt_at);
+
+--
+-- Name: webhook_delivery delivery_event_endpoint; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.webhook_delivery
+    ADD CONSTRAINT delivery_event_endpoint UNIQUE (event_id, endpoint_id);
+
+--
+-- Name: coupon_owner_code; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE UNIQUE INDEX coupon_owner_code ON public.coupon USING btree (brand_id, code, partner_id) NULLS NOT DISTINCT;
+
+--
+-- Name: flash_sale_reminder flash_sale_reminder_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.flash_sale_reminder
+    ADD CONSTRAINT flash_sale_reminder_pkey PRIMARY KEY (id);
+
+--
+-- Name: lot_reminder lot_reminder_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.lot_reminder
+    ADD CONSTRAINT lot_reminder_pkey PRIMARY KEY (id);
+
+--
+-- Name: notice notice_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notice
+    ADD CONSTRAINT notice_pkey PRIMARY KEY (id);
+
+--
+-- Name: idx_notice_member__13542a; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_notice_member__13542a ON public.notice USING btree (member_id, id);
+
+--
+-- Name: notice_gateway notice_gateway_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notice_gateway
+    ADD CONSTRAINT notice_gateway_pkey PRIMARY KEY (id);
+
+--
+-- Name: notice_delivery notice_delivery_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notice_delivery
+    ADD CONSTRAINT notice_delivery_pkey PRIMARY KEY (id);
+
+--
+-- Name: idx_notice_deli_status_4f676b; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_notice_deli_status_4f676b ON public.notice_delivery USING btree (status, next_attempt_at);
+
+--
+-- Name: notice_switch notice_switch_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notice_switch
+    ADD CONSTRAINT notice_switch_pkey PRIMARY KEY (id);
+
+--
+-- Name: notice_template notice_template_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notice_template
+    ADD CONSTRAINT notice_template_pkey PRIMARY KEY (id);
+
+--
+-- Name: flash_sale_reminder flash_sale_reminder_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.flash_sale_reminder
+    ADD CONSTRAINT flash_sale_reminder_key UNIQUE (sale_id, member_id);
+
+--
+-- Name: lot_reminder lot_reminder_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.lot_reminder
+    ADD CONSTRAINT lot_reminder_key UNIQUE (lot_id, days_before);
+
+--
+-- Name: notice notice_brand_dedupe_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notice
+    ADD CONSTRAINT notice_brand_dedupe_key UNIQUE (brand_id, dedupe_key);
+
+--
+-- Name: notice_gateway notice_gateway_brand_channel; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notice_gateway
+    ADD CONSTRAINT notice_gateway_brand_channel UNIQUE (brand_id, channel);
+
+--
+-- Name: notice_delivery notice_delivery_gateway; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notice_delivery
+    ADD CONSTRAINT notice_delivery_gateway UNIQUE (notice_id, gateway_id);
+
+--
+-- Name: notice_switch notice_switch_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notice_switch
+    ADD CONSTRAINT notice_switch_key UNIQUE (brand_id, kind, channel);
+
+--
+-- Name: notice_template notice_template_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.notice_template
+    ADD CONSTRAINT notice_template_key UNIQUE (brand_id, kind, channel, locale);
+
+--
+-- Name: expiry_rollup expiry_rollup_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.expiry_rollup
+    ADD CONSTRAINT expiry_rollup_pkey PRIMARY KEY (id);
+
+--
+-- Name: ledger_rollup ledger_rollup_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ledger_rollup
+    ADD CONSTRAINT ledger_rollup_pkey PRIMARY KEY (id);
+
+--
+-- Name: idx_ledger_roll_brand_i_889e2a; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_ledger_roll_brand_i_889e2a ON public.ledger_rollup USING btree (brand_id, day);
+
+--
+-- Name: member_day member_day_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.member_day
+    ADD CONSTRAINT member_day_pkey PRIMARY KEY (id);
+
+--
+-- Name: idx_member_day_brand_i_782f2c; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_member_day_brand_i_782f2c ON public.member_day USING btree (brand_id, day);
+
+--
+-- Name: member_segment member_segment_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.member_segment
+    ADD CONSTRAINT member_segment_pkey PRIMARY KEY (id);
+
+--
+-- Name: member_segment member_segment_member_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.member_segment
+    ADD CONSTRAINT member_segment_member_id_key UNIQUE (member_id);
+
+--
+-- Name: idx_member_segm_brand_i_6e9938; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_member_segm_brand_i_6e9938 ON public.member_segment USING btree (brand_id, segment);
+
+--
+-- Name: idx_member_segm_brand_i_ef052f; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_member_segm_brand_i_ef052f ON public.member_segment USING btree (brand_id, spend, member_id);
+
+--
+-- Name: rollup_watermark rollup_watermark_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.rollup_watermark
+    ADD CONSTRAINT rollup_watermark_pkey PRIMARY KEY (name);
+
+--
+-- Name: expiry_rollup expiry_rollup_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.expiry_rollup
+    ADD CONSTRAINT expiry_rollup_key UNIQUE (brand_id, month, shard);
+
+--
+-- Name: ledger_rollup ledger_rollup_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.ledger_rollup
+    ADD CONSTRAINT ledger_rollup_key UNIQUE (brand_id, day, kind, store_id, partner_id, tier_id, rule);
+
+--
+-- Name: member_day member_day_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.member_day
+    ADD CONSTRAINT member_day_key UNIQUE (member_id, day);
+
+--
+-- Name: ledger_entry_txid; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ledger_entry_txid ON public.ledger_entry USING btree (txid);
+
+--
+-- Name: audit_entry audit_entry_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.audit_entry
+    ADD CONSTRAINT audit_entry_pkey PRIMARY KEY (id);
+
+--
+-- Name: idx_audit_entry_brand_i_f28c5b; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_audit_entry_brand_i_f28c5b ON public.audit_entry USING btree (brand_id, created_at);
+
+--
+-- Name: idx_audit_entry_brand_i_4b3623; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_audit_entry_brand_i_4b3623 ON public.audit_entry USING btree (brand_id, actor, created_at);
+
+--
+-- Name: risk_flag risk_flag_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.risk_flag
+    ADD CONSTRAINT risk_flag_pkey PRIMARY KEY (id);
+
+--
 -- Name: idx_risk_flag_brand_i_dc12b3; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -2801,40 +2755,10 @@ CREATE INDEX idx_risk_flag_brand_i_dc12b3 ON public.risk_flag USING btree (brand
 CREATE INDEX idx_risk_flag_member__838ae0 ON public.risk_flag USING btree (member_id, status);
 
 --
--- Name: idx_tier_change_member__6bb587; Type: INDEX; Schema: public; Owner: -
+-- Name: member_brand_tier; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX idx_tier_change_member__6bb587 ON public.tier_change USING btree (member_id);
-
---
--- Name: idx_webhook_del_status_5b6f00; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX idx_webhook_del_status_5b6f00 ON public.webhook_delivery USING btree (status, next_attempt_at);
-
---
--- Name: ledger_entry_txid; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX ledger_entry_txid ON public.ledger_entry USING btree (txid);
-
---
--- Name: ledger_partner_by_time; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX ledger_partner_by_time ON public.ledger_entry USING btree (partner_id, created_at) WHERE (partner_id IS NOT NULL);
-
---
--- Name: lot_held_by_member; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX lot_held_by_member ON public.lot USING btree (member_id, held_until) WHERE (held_until IS NOT NULL);
-
---
--- Name: lot_live_by_expiry; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX lot_live_by_expiry ON public.lot USING btree (member_id, expires_at) WHERE ((expired_at IS NULL) AND (remaining > 0));
+CREATE INDEX member_brand_tier ON public.member USING btree (brand_id, tier_id);
 
 --
 -- Name: member_brand_joined; Type: INDEX; Schema: public; Owner: -
@@ -2843,28 +2767,45 @@ CREATE INDEX lot_live_by_expiry ON public.lot USING btree (member_id, expires_at
 CREATE INDEX member_brand_joined ON public.member USING btree (brand_id, joined_at);
 
 --
--- Name: member_brand_tier; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX member_brand_tier ON public.member USING btree (brand_id, tier_id);
-
---
--- Name: member_device; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE INDEX member_device ON public.member USING btree (brand_id, device_id, joined_at) WHERE (device_id IS NOT NULL);
-
---
--- Name: purchase_brand_partner_order_ref; Type: INDEX; Schema: public; Owner: -
---
-
-CREATE UNIQUE INDEX purchase_brand_partner_order_ref ON public.purchase USING btree (brand_id, partner_id, order_ref) NULLS NOT DISTINCT;
-
---
 -- Name: purchase_member_time; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX purchase_member_time ON public.purchase USING btree (member_id, occurred_at);
+
+--
+-- Name: active_day active_day_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.active_day
+    ADD CONSTRAINT active_day_pkey PRIMARY KEY (id);
+
+--
+-- Name: member_number member_number_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.member_number
+    ADD CONSTRAINT member_number_pkey PRIMARY KEY (id);
+
+--
+-- Name: member_number member_number_member_id_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.member_number
+    ADD CONSTRAINT member_number_member_id_key UNIQUE (member_id);
+
+--
+-- Name: active_day active_day_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.active_day
+    ADD CONSTRAINT active_day_key UNIQUE (brand_id, day, chunk);
+
+--
+-- Name: member_number member_number_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.member_number
+    ADD CONSTRAINT member_number_key UNIQUE (brand_id, number);
 
 --
 -- Name: tier_change_moves; Type: INDEX; Schema: public; Owner: -
@@ -2873,10 +2814,69 @@ CREATE INDEX purchase_member_time ON public.purchase USING btree (member_id, occ
 CREATE INDEX tier_change_moves ON public.tier_change USING btree (current_id, changed_at) INCLUDE (previous_id, member_id);
 
 --
+-- Name: member member_external_id; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.member
+    ADD CONSTRAINT member_external_id UNIQUE (brand_id, external_id);
+
+--
+-- Name: balance_pending; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX balance_pending ON public.balance USING btree (member_id) WHERE (pending > 0);
+
+--
+-- Name: lot_held_by_member; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX lot_held_by_member ON public.lot USING btree (member_id, held_until) WHERE (held_until IS NOT NULL);
+
+--
 -- Name: webhook_endpoint_brand_own; Type: INDEX; Schema: public; Owner: -
 --
 
 CREATE INDEX webhook_endpoint_brand_own ON public.webhook_endpoint USING btree (brand_id) WHERE (partner_id IS NULL);
+
+--
+-- Name: member_device; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX member_device ON public.member USING btree (brand_id, device_id, joined_at) WHERE (device_id IS NOT NULL);
+
+--
+-- Name: member_filter member_filter_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.member_filter
+    ADD CONSTRAINT member_filter_pkey PRIMARY KEY (id);
+
+--
+-- Name: member_tag member_tag_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.member_tag
+    ADD CONSTRAINT member_tag_pkey PRIMARY KEY (id);
+
+--
+-- Name: idx_member_tag_brand_i_6ccb35; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX idx_member_tag_brand_i_6ccb35 ON public.member_tag USING btree (brand_id, tag);
+
+--
+-- Name: member_filter member_filter_code; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.member_filter
+    ADD CONSTRAINT member_filter_code UNIQUE (brand_id, code);
+
+--
+-- Name: member_tag member_tag_key; Type: CONSTRAINT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.member_tag
+    ADD CONSTRAINT member_tag_key UNIQUE (member_id, tag);
 
 --
 -- Name: api_key api_key_partner_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -

@@ -8,6 +8,7 @@ connections, in the process that does it (a test's would be the app fixture's).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import sys
 import uuid
@@ -17,21 +18,17 @@ from typing import Any
 import asyncpg
 
 from db.database import apply_migrations
-from db.migration_tools import replayed, schema_dump, seeded_rows, snapshot
+from db.migration_tools import built, replayed, snapshot
 from tests.support.backends import create_database, drop_database
 
 
 async def loaded(server: str, load: Callable[[str], Awaitable[Any]]) -> dict[str, Any]:
-    """A scratch database after `load(url)`: what `load` returned, its schema and its rows."""
+    """A scratch database after `load(url)`: what `load` returned, and what it holds."""
     name = f"pointsmall_snapshot_{uuid.uuid4().hex[:10]}"
     url = await create_database(server, name)
     try:
         returned = await load(url)
-        return {
-            "returned": returned,
-            "schema": await schema_dump(url),
-            "rows": await seeded_rows(url),
-        }
+        return {"returned": returned, **dataclasses.asdict(await built(url))}
     finally:
         await drop_database(server, name)
 
@@ -45,13 +42,14 @@ async def run_script(url: str, script: str) -> None:
 
 
 async def compared(server: str) -> dict[str, Any]:
-    """The replay's rows; a database given the snapshot written from that replay, and one given
-    db/schema.sql by `apply_migrations` (both loaded from a snapshot: PostgreSQL prints a
-    constraint read back from a dump a little differently from one a migration made)."""
-    replayed_schema, replayed_rows = await replayed(server)
-    script = snapshot(replayed_schema, replayed_rows)
+    """What a replay built; a database given the snapshot written from that replay, and one
+    given db/schema.sql by `apply_migrations` (both loaded from a snapshot, to compare their
+    dumps: PostgreSQL prints a constraint read back from a dump a little differently from one a
+    migration made)."""
+    replay = await replayed(server)
+    script = snapshot(replay)
     return {
-        "replayed_rows": replayed_rows,
+        "replay": dataclasses.asdict(replay),
         "from_replay": await loaded(server, lambda url: run_script(url, script)),
         "from_file": await loaded(server, apply_migrations),
     }
