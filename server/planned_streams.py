@@ -5,58 +5,58 @@ it waits strawberry's pipeline keeps its operation's state alive: graphql-core's
 extensions' contexts, the generators of the map from events to results, some 10 KB a
 subscriber. For a document whose selection is read from plain attributes (`available`,
 `version`, the entry's and the member's fields without a resolver, Node ids, `__typename`,
-fields guarded only by permission classes), the socket takes the stream over once strawberry
-has sent the first message: the field's permission checks, the resolver's refusals and the
-first result are strawberry's, as for any operation. strawberry's pipeline then ends without a
-`complete` and what it kept is freed at once (`release_executor` breaks the executor's
-reference cycle: left to the collector, an executor old enough to be in its oldest generation
-would hold its memory long after, where no later subscriber can use it). Each later event is
-rendered from the resolver's value as execution renders it (`StreamPlan.render`) and sent as
-strawberry sends a `next`, by the operation's task (server/sockets.py `after_results`): its
-end, a failure of its stream, a `complete` from the client and the socket's close are those
-of strawberry's pipeline. Permission classes that refuse with an error are asked before the
-takeover and before each event; those that `fail_silently` make their field null, as
-strawberry's do.
+fields guarded only by permission classes, through fragments, literal @include/@skip and keys
+selected twice alike), the socket takes the stream over once strawberry has sent the first
+message: the field's permission checks, the resolver's refusals and the first result are
+strawberry's, as for any operation. strawberry's pipeline then ends without a `complete` and
+what it kept is freed at once (`release_executor` breaks the executor's reference cycle: left
+to the collector, an executor old enough to be in its oldest generation would hold its memory
+long after, where no later subscriber can use it). Each later event is rendered from the
+resolver's value as execution renders it, by the renderer the pre-checks' plans use
+(schema/plans.py), and sent as strawberry sends a `next`, by the operation's task
+(server/sockets.py `after_results`): its end, a failure of its stream, a `complete` from the
+client and the socket's close are those of strawberry's pipeline. Permission classes that
+refuse with an error are asked before the takeover and before each event; those that
+`fail_silently` make their field null, as strawberry's do. A null for a non-null field ends
+the stream as a failure of the stream does, with its error.
 
-Any other selection (a field with a resolver or arguments, fragments, directives, a response
-key selected twice, a list) stays in strawberry's pipeline for the subscription's whole life.
+Any other selection (a field with a resolver, an abstract type, a directive on a variable)
+stays in strawberry's pipeline for the subscription's whole life.
 tests/clients/test_taken_over_streams.py compares both, byte for byte.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
-    FieldNode,
+    DocumentNode,
     GraphQLError,
-    GraphQLNonNull,
-    GraphQLObjectType,
-    GraphQLOutputType,
+    GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
-    SelectionSetNode,
     get_operation_ast,
-    is_leaf_type,
 )
-from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.permission import BasePermission
 
-from resolvers.ids import encode_id
 from schema.documents import DocumentRegistry
-from schema.strawberry_internals import field_definition, graphql_schema_of, release_executor
+from schema.plans import (
+    PermissionInfo,
+    Planner,
+    Renderer,
+    Unplannable,
+    admitted,
+    fragments_of,
+    only_field,
+)
+from schema.strawberry_internals import graphql_schema_of, release_executor
 
 # The subscription fields whose later events a socket may render itself.
 TAKEN_OVER_FIELDS = frozenset({"balanceChanged"})
 PLANS_KEPT = 1024  # documents' plans (or their absence) kept per process
-
-Renderer = Callable[[Any, Any], Any]  # of a value, and what permission classes read of `info`
-
-
-class Unrenderable(Exception):
-    """A selection that needs execution: the subscription stays in strawberry's pipeline."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,28 +71,15 @@ class StreamPlan:
     permissions: tuple[BasePermission, ...]
 
     def admits(self, context: Any) -> bool:
-        return _admitted(self.permissions, None, _PermissionInfo(context))
+        return admitted(self.permissions, None, PermissionInfo(context))
 
     def render(self, value: Any, context: Any) -> dict[str, Any]:
-        """A result's `data`, as graphql-core completes the field's value."""
-        info = _PermissionInfo(context)
-        if not _admitted(self.permissions, value, info):
+        """A result's `data`, as graphql-core completes the field's value; a null for a
+        non-null field raises, and the stream reports it as a failure."""
+        info = PermissionInfo(context)
+        if not admitted(self.permissions, value, info):
             raise PermissionError("A field's permission no longer admits the caller.")
         return {self.root_key: self.render_value(value, info)}
-
-
-@dataclass(frozen=True, slots=True)
-class _PermissionInfo:
-    """What permission classes read of `info`: the context (its principal)."""
-
-    context: Any
-
-
-def _admitted(permissions: Sequence[BasePermission], source: Any, info: Any) -> bool:
-    try:
-        return all(permission.has_permission(source, info) is True for permission in permissions)
-    except GraphQLError:
-        return False
 
 
 class StreamPlans:
@@ -117,8 +104,8 @@ class StreamPlans:
             operation = get_operation_ast(document.parsed, operation_name)
             if operation is not None:
                 try:
-                    plan = plan_of(graphql_schema_of(schema), operation)
-                except Unrenderable:
+                    plan = plan_of(graphql_schema_of(schema), document.parsed, operation)
+                except Unplannable:
                     plan = None
         self._plans[key] = plan
         if len(self._plans) > PLANS_KEPT:
@@ -126,111 +113,21 @@ class StreamPlans:
         return plan
 
 
-def plan_of(schema: Any, operation: OperationDefinitionNode) -> StreamPlan | None:
+def plan_of(
+    schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode
+) -> StreamPlan | None:
     """The plan of a subscription selecting one field of TAKEN_OVER_FIELDS, alone."""
     root = schema.subscription_type
     if operation.operation is not OperationType.SUBSCRIPTION or operation.directives or not root:
         return None
-    fields = _fields(operation.selection_set)
-    if len(fields) != 1 or fields[0].name.value not in TAKEN_OVER_FIELDS:
+    fragments = fragments_of(document)
+    only = only_field(schema, root, operation, fragments)
+    if only is None or only[1].name.value not in TAKEN_OVER_FIELDS:
         return None
-    (node,) = fields
-    field = root.fields[node.name.value]
-    permissions: list[BasePermission] = []
-    render = _renderer(field.type, node.selection_set, permissions)
-    return StreamPlan((node.alias or node.name).value, render, tuple(permissions))
-
-
-def _fields(selection_set: SelectionSetNode | None) -> list[FieldNode]:
-    """A selection's fields, when it is fields alone, each once, without directives."""
-    fields: list[FieldNode] = []
-    keys = set()
-    for selection in selection_set.selections if selection_set else ():
-        if not isinstance(selection, FieldNode) or selection.directives:
-            raise Unrenderable("a fragment or a directive")
-        key = (selection.alias or selection.name).value
-        if key in keys:
-            raise Unrenderable("a response key selected twice")
-        keys.add(key)
-        fields.append(selection)
-    return fields
-
-
-def _renderer(
-    type_: GraphQLOutputType,
-    selection_set: SelectionSetNode | None,
-    permissions: list[BasePermission],
-) -> Renderer:
-    """graphql-core's completion of a value of `type_` whose selected fields are read from
-    plain attributes, worked out once; the permission classes of the fields that would refuse
-    with an error are added to `permissions`."""
-    if isinstance(type_, GraphQLNonNull):
-        inner = _renderer(type_.of_type, selection_set, permissions)
-
-        def non_null(value: Any, info: Any) -> Any:
-            if value is None:
-                raise TypeError("null for a non-null field")
-            return inner(value, info)
-
-        return non_null
-    if is_leaf_type(type_):
-        serialize = type_.serialize
-        return lambda value, info: None if value is None else serialize(value)
-    if not isinstance(type_, GraphQLObjectType):
-        raise Unrenderable("a list or an abstract type")
-    parts = [
-        ((node.alias or node.name).value, _field_renderer(type_, node, permissions))
-        for node in _fields(selection_set)
-    ]
-
-    def render(value: Any, info: Any) -> Any:
-        if value is None:
-            return None
-        return {key: part(value, info) for key, part in parts}
-
-    return render
-
-
-def _field_renderer(
-    parent: GraphQLObjectType, node: FieldNode, permissions: list[BasePermission]
-) -> Renderer:
-    name = node.name.value
-    if name == "__typename":
-        typename = parent.name
-        return lambda value, info: typename
-    if node.arguments:
-        raise Unrenderable(f"{parent.name}.{name}: arguments")
-    field = parent.fields[name]
-    definition = field_definition(field)
-    if definition is None or len(definition.extensions) > 1:
-        raise Unrenderable(f"{parent.name}.{name}: extensions")
-    if definition.python_name == "id" and not definition.extensions and _is_node(parent):
-        as_id = _renderer(field.type, None, permissions)
-        typename = parent.name
-        return lambda value, info: as_id(encode_id(typename, value.pk), info)
-    if definition.base_resolver is not None:
-        raise Unrenderable(f"{parent.name}.{name}: a resolver")
-    attribute = definition.python_name
-    read = _renderer(field.type, node.selection_set, permissions)
-    if not definition.extensions:
-        return lambda value, info: read(getattr(value, attribute), info)
-    (extension,) = definition.extensions
-    if not isinstance(extension, PermissionExtension):
-        raise Unrenderable(f"{parent.name}.{name}: an extension")
-    if not extension.fail_silently:
-        permissions.extend(extension.permissions)
-        return lambda value, info: read(getattr(value, attribute), info)
-    if isinstance(field.type, GraphQLNonNull):
-        raise Unrenderable(f"{parent.name}.{name}: null for a non-null field")
-    # Null for a caller its permission classes refuse (strawberry's `fail_silently`).
-    guards = tuple(extension.permissions)
-    return lambda value, info: (
-        read(getattr(value, attribute), info) if _admitted(guards, value, info) else None
-    )
-
-
-def _is_node(type_: GraphQLObjectType) -> bool:
-    return any(interface.name == "Node" for interface in type_.interfaces)
+    key, node = only
+    planner = Planner(schema, fragments, silent_permissions=True)
+    render = planner.renderer(root.fields[node.name.value].type, [node])
+    return StreamPlan(key, render, tuple(planner.permissions))
 
 
 class Takeover:

@@ -1,7 +1,9 @@
 """A balanceChanged subscription whose later events the socket renders itself
-(server/planned_streams.py) sends, through the npm graphql-ws client, exactly what execution
-sends: the same document with a literal `@include(if: true)` stays in strawberry's pipeline, and
-both clients print the same lines, byte for byte, replayed entries and live ones alike."""
+(server/planned_streams.py, with schema/plans.py's renderer) sends, through the npm graphql-ws
+client, exactly what execution sends: the same selection written with fragment spreads, an
+inline fragment, a literal @include and a key selected twice is taken over too, the same
+document with an `@include` on a variable stays in strawberry's pipeline, and the three clients
+print the same lines, byte for byte, replayed entries and live ones alike."""
 
 from __future__ import annotations
 
@@ -9,6 +11,9 @@ import asyncio
 
 import pytest
 
+from schema.build import build_schema
+from schema.safety import GuardedSchema
+from server.planned_streams import StreamPlans
 from tests.support.clients import NodeClient, node_client
 from tests.support.live import admin_of
 
@@ -26,8 +31,26 @@ subscription ($memberId: ID, $sinceVersion: Int) {
   }
 }
 """
-# The same selection, kept in strawberry's pipeline by a directive.
-EXECUTED = TAKEN_OVER.replace("    version\n", "    version @include(if: true)\n", 1)
+# The same selection through fragments, merged as execution merges them.
+FRAGMENTED = """
+subscription ($memberId: ID, $sinceVersion: Int) {
+  change: balanceChanged(memberId: $memberId, sinceVersion: $sinceVersion) {
+    ...Change
+    member @include(if: true) { id __typename displayName status email }
+    ... on BalanceChange { entry { ...Entry } }
+    entry { shortfall }
+  }
+}
+fragment Change on BalanceChange { __typename version points: available }
+fragment Entry on LedgerEntry {
+  __typename id kind points balanceAfter version description createdAt expiresAt
+  pending pendingUntil actor reason orderRef
+}
+"""
+# The same selection, kept in strawberry's pipeline by a directive on a variable.
+EXECUTED = TAKEN_OVER.replace(
+    "$sinceVersion: Int)", "$sinceVersion: Int, $always: Boolean = true)", 1
+).replace("    version\n", "    version @include(if: $always)\n", 1)
 
 
 async def printed(client: NodeClient, count: int) -> list[bytes]:
@@ -50,13 +73,25 @@ async def test_a_taken_over_stream_sends_what_execution_sends(live_server, brand
         variables = {"sinceVersion": 0, "memberId": member["id"]}
         async with (
             node_client(live_server, token, TAKEN_OVER, variables) as taken_over,
+            node_client(live_server, token, FRAGMENTED, variables) as fragmented,
             node_client(live_server, token, EXECUTED, variables) as executed,
         ):
-            replayed = await printed(taken_over, 3)
-            assert replayed == await printed(executed, 3)
+            replayed = await printed(executed, 3)
+            assert await printed(taken_over, 3) == replayed
+            assert await printed(fragmented, 3) == replayed
             await staff.purchase(member["id"], "35.00")
             await staff.adjust(member["id"], 7, reason="goodwill")
-            live = await printed(taken_over, 2)
-            assert live == await printed(executed, 2)
+            live = await printed(executed, 2)
+            assert await printed(taken_over, 2) == live
+            assert await printed(fragmented, 2) == live
     versions = [line.count(b'"version":') for line in replayed + live]
     assert versions == [2] * 5
+
+
+def test_the_documents_are_taken_over_or_executed_as_meant():
+    schema = build_schema()
+    assert isinstance(schema, GuardedSchema) and schema.documents is not None
+    plans = StreamPlans(schema.documents)
+    assert plans.plan_of(TAKEN_OVER, None) is not None
+    assert plans.plan_of(FRAGMENTED, None) is not None
+    assert plans.plan_of(EXECUTED, None) is None

@@ -1,6 +1,7 @@
 """Which subscription documents a socket renders itself after their first message
-(server/planned_streams.py): a selection read from plain attributes is; anything that needs
-execution (a resolver, arguments, fragments, directives, a key selected twice) is not."""
+(server/planned_streams.py, with schema/plans.py's renderer): a selection read from plain
+attributes is, through fragments, literal directives and keys selected twice alike; anything
+that needs execution (a resolver, a directive on a variable, the field twice) is not."""
 
 from __future__ import annotations
 
@@ -16,14 +17,18 @@ PLANNED = [
     "subscription { balanceChanged { member { id __typename displayName status email } } }",
     "subscription { balanceChanged { entry { id balanceAfter description pending } } }",
     "subscription { balanceChanged { entry { createdAt expiresAt pendingUntil actor reason } } }",
+    "subscription { balanceChanged { ... on BalanceChange { version } } }",
+    "subscription { balanceChanged { ...C } } fragment C on BalanceChange { entry { kind } }",
+    "subscription { ...S } fragment S on Subscription { balanceChanged { version } }",
+    "subscription { balanceChanged { version @include(if: true) entry @skip(if: true) { id } } }",
+    "subscription { balanceChanged { version version entry { kind } entry { points } } }",
 ]
 NOT_PLANNED = [
     "subscription { balanceChanged { entry { store { id } } } }",
     "subscription { balanceChanged { entry { breakdown { points } } } }",
     "subscription { balanceChanged { member { points { available } } } }",
-    "subscription { balanceChanged { ... on BalanceChange { version } } }",
-    "subscription { balanceChanged { version @include(if: true) } }",
-    "subscription { balanceChanged { version version } }",
+    "subscription { balanceChanged { ...M } } fragment M on BalanceChange { member { tags } }",
+    "subscription ($v: Boolean!) { balanceChanged { version @include(if: $v) } }",
     "subscription { balanceChanged { version } balanceChanged { available } }",
     'subscription { flashSaleStock(flashSaleId: "1") { remainingStock } }',
     "query { __typename }",
