@@ -31,10 +31,18 @@ from enum import StrEnum
 from pathlib import Path
 
 import strawberry
-from graphql import DocumentNode, GraphQLError, ValidationRule, parse, specified_rules
+from graphql import (
+    DocumentNode,
+    GraphQLError,
+    ValidationRule,
+    get_operation_ast,
+    parse,
+    specified_rules,
+)
 from strawberry.types import ExecutionContext
 
 from schema.execution import shares_events
+from schema.plans import StreamPlan, Unplannable, stream_plan_of
 from schema.prechecks import PrecheckPlan, plan_of
 from schema.safety import build_validation_rules
 from schema.strawberry_internals import graphql_schema_of, validate_document
@@ -84,6 +92,8 @@ class Document:
     plan: PrecheckPlan | None = None
     # Per operation name: whether its subscribers all get the same messages after their first.
     shares_events: dict[str | None, bool] = field(default_factory=dict)
+    # Per operation name: how a socket renders its later events itself (None: it does not).
+    stream_plans: dict[str | None, StreamPlan | None] = field(default_factory=dict)
 
 
 class DocumentRegistry:
@@ -141,6 +151,26 @@ class DocumentRegistry:
                 graphql_schema_of(self._bound()), document.parsed, operation_name
             )
         return known
+
+    def stream_plan(self, text: str, operation_name: str | None) -> StreamPlan | None:
+        """How a socket renders the text's subscription's later events itself (schema/plans.py
+        `stream_plan_of`); None for a text that is not valid or a selection that needs
+        execution."""
+        try:
+            document = self.document(text)
+        except GraphQLError:
+            return None
+        if operation_name in document.stream_plans:
+            return document.stream_plans[operation_name]
+        plan = None
+        operation = get_operation_ast(document.parsed, operation_name) if document.valid else None
+        if operation is not None:
+            try:
+                plan = stream_plan_of(graphql_schema_of(self._bound()), document.parsed, operation)
+            except Unplannable:
+                plan = None
+        document.stream_plans[operation_name] = plan
+        return plan
 
     def by_hash(self, digest: str) -> Document | None:
         document = self._pinned.get(digest)

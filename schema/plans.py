@@ -36,6 +36,7 @@ from graphql import (
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
+    OperationType,
     SelectionSetNode,
     is_abstract_type,
     is_leaf_type,
@@ -310,3 +311,51 @@ def _leaf_reader(attribute: str, type_: Any) -> Renderer:
         return serialize(leaf)
 
     return read
+
+
+# ---------------------------------------------------------------- taken-over subscriptions
+
+# The subscription fields whose later events a socket may render itself.
+TAKEN_OVER_FIELDS = frozenset({"balanceChanged"})
+
+
+@dataclass(frozen=True, slots=True)
+class StreamPlan:
+    """How to render a taken-over subscription's later results."""
+
+    root_key: str
+    render_value: Renderer
+    # The permission classes of the fields it renders that refuse with an error (execution
+    # would put a refused field's error in the result): asked before taking a stream over,
+    # and before each event.
+    permissions: tuple[BasePermission, ...]
+
+    def admits(self, context: Any) -> bool:
+        return admitted(self.permissions, None, PermissionInfo(context))
+
+    def render(self, value: Any, context: Any) -> dict[str, Any]:
+        """A result's `data`, as graphql-core completes the field's value; a null for a
+        non-null field raises, and the stream reports it as a failure."""
+        info = PermissionInfo(context)
+        if not admitted(self.permissions, value, info):
+            raise PermissionError("A field's permission no longer admits the caller.")
+        return {self.root_key: self.render_value(value, info)}
+
+
+def stream_plan_of(
+    schema: GraphQLSchema, document: DocumentNode, operation: OperationDefinitionNode
+) -> StreamPlan | None:
+    """The plan of a subscription selecting one field of TAKEN_OVER_FIELDS, alone, whose later
+    events a socket renders itself (server/planned_streams.py); None for any other operation,
+    Unplannable for a selection that needs execution."""
+    root = schema.subscription_type
+    if operation.operation is not OperationType.SUBSCRIPTION or operation.directives or not root:
+        return None
+    fragments = fragments_of(document)
+    only = only_field(schema, root, operation, fragments)
+    if only is None or only[1].name.value not in TAKEN_OVER_FIELDS:
+        return None
+    key, node = only
+    planner = Planner(schema, fragments, silent_permissions=True)
+    render = planner.renderer(root.fields[node.name.value].type, [node])
+    return StreamPlan(key, render, tuple(planner.permissions))

@@ -33,7 +33,6 @@ from schema.safety import GuardedSchema
 from schema.strawberry_internals import TextFrameWebSocketAdapter, ViewSteps, parse_content_type
 from server.auth import AuthenticationFailed, RateLimited
 from server.logs import ACCESS, new_request_id, request_id_of
-from server.planned_streams import StreamPlans
 from server.prechecks import CHARGED, PRINCIPAL, VERDICT, Prechecks
 from server.shared_streams import SharedStreams
 from server.sockets import AuthorizedTransportWSHandler, authenticate_connection
@@ -162,7 +161,6 @@ class GraphQLEndpoint(ViewSteps, GraphQL[Context, None]):
             else None
         )
         self.shared_streams = SharedStreams()  # of this process's sockets (server/sockets.py)
-        self.stream_plans = StreamPlans(self.documents)  # server/planned_streams.py
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Coroutine[Any, Any, None]:
         # Not a coroutine itself: a socket's life runs in strawberry's, with no frame of ours.

@@ -98,7 +98,7 @@ class AuthorizedTransportWSHandler(TransportWSSteps, BaseGraphQLTransportWSHandl
         return message
 
     def results_of(self, operation: Any, results: AsyncIterator[Any]) -> AsyncIterator[Any]:
-        plan = self.view.stream_plans.plan_of(operation.query, operation.operation_name)
+        plan = self.view.documents.stream_plan(operation.query, operation.operation_name)
         if plan is not None and plan.admits(self.context):
             # Read by the field's resolver, which strawberry runs in this operation's task.
             stream_takeover.set(Takeover(plan))

@@ -1,5 +1,5 @@
-"""A balanceChanged subscription whose later events the socket renders itself
-(server/planned_streams.py, with schema/plans.py's renderer) sends, through the npm graphql-ws
+"""A balanceChanged subscription whose later events the socket renders itself (schema/plans.py
+`stream_plan_of`, kept per document by schema/documents.py) sends, through the npm graphql-ws
 client, exactly what execution sends: the same selection written with fragment spreads, an
 inline fragment, a literal @include and a key selected twice is taken over too, the same
 document with an `@include` on a variable stays in strawberry's pipeline, and the three clients
@@ -13,7 +13,6 @@ import pytest
 
 from schema.build import build_schema
 from schema.safety import GuardedSchema
-from server.planned_streams import StreamPlans
 from tests.support.clients import NodeClient, node_client
 from tests.support.live import admin_of
 
@@ -91,7 +90,7 @@ async def test_a_taken_over_stream_sends_what_execution_sends(live_server, brand
 def test_the_documents_are_taken_over_or_executed_as_meant():
     schema = build_schema()
     assert isinstance(schema, GuardedSchema) and schema.documents is not None
-    plans = StreamPlans(schema.documents)
-    assert plans.plan_of(TAKEN_OVER, None) is not None
-    assert plans.plan_of(FRAGMENTED, None) is not None
-    assert plans.plan_of(EXECUTED, None) is None
+    plans = schema.documents
+    assert plans.stream_plan(TAKEN_OVER, None) is not None
+    assert plans.stream_plan(FRAGMENTED, None) is not None
+    assert plans.stream_plan(EXECUTED, None) is None

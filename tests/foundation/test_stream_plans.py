@@ -1,5 +1,5 @@
-"""Which subscription documents a socket renders itself after their first message
-(server/planned_streams.py, with schema/plans.py's renderer): a selection read from plain
+"""Which subscription documents a socket renders itself after their first message (schema/plans.py
+`stream_plan_of`, kept per document by schema/documents.py): a selection read from plain
 attributes is, through fragments, literal directives and keys selected twice alike; anything
 that needs execution (a resolver, a directive on a variable, the field twice) is not."""
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 import pytest
 
 from schema.build import build_schema
+from schema.documents import DocumentRegistry
 from schema.safety import GuardedSchema
-from server.planned_streams import StreamPlans
 
 PLANNED = [
     "subscription { balanceChanged { available version entry { kind points } } }",
@@ -37,23 +37,23 @@ NOT_PLANNED = [
 
 
 @pytest.fixture(scope="module")
-def plans() -> StreamPlans:
+def plans() -> DocumentRegistry:
     schema = build_schema()
     assert isinstance(schema, GuardedSchema) and schema.documents is not None
-    return StreamPlans(schema.documents)
+    return schema.documents
 
 
 @pytest.mark.parametrize("document", PLANNED)
 def test_a_selection_of_plain_attributes_is_rendered_by_the_socket(plans, document):
-    assert plans.plan_of(document, None) is not None
+    assert plans.stream_plan(document, None) is not None
 
 
 @pytest.mark.parametrize("document", NOT_PLANNED)
 def test_a_selection_that_needs_execution_stays_with_strawberry(plans, document):
-    assert plans.plan_of(document, None) is None
+    assert plans.stream_plan(document, None) is None
 
 
 def test_the_operation_named_is_the_one_planned(plans):
     document = "subscription A { balanceChanged { version } } query B { __typename }"
-    assert plans.plan_of(document, "A") is not None
-    assert plans.plan_of(document, "B") is None
+    assert plans.stream_plan(document, "A") is not None
+    assert plans.stream_plan(document, "B") is None
