@@ -22,12 +22,18 @@ from graphql import (
     ValidationRule,
     ValueNode,
 )
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from domain.errors import AccessDenied, DomainError
 from schema.cost import build_cost_rule
-from schema.strawberry_internals import aliases_rule, depth_rule
+from schema.strawberry_internals import (
+    CannotGetOperationTypeError,
+    InvalidOperationTypeError,
+    aliases_rule,
+    depth_rule,
+)
 
 if TYPE_CHECKING:
     from schema.documents import DocumentRegistry
@@ -130,6 +136,15 @@ class CheckedDocuments(SchemaExtension):
         yield
 
 
+# What strawberry reports a request it cannot run with, with no path and no node.
+REQUEST_FAULTS = (
+    GraphQLError,
+    MissingQueryError,
+    CannotGetOperationTypeError,
+    InvalidOperationTypeError,
+)
+
+
 def error_code(error: GraphQLError) -> str:
     """The `extensions.code` an error is reported with."""
     if error.extensions and "code" in error.extensions:
@@ -137,8 +152,15 @@ def error_code(error: GraphQLError) -> str:
     original = error.original_error
     if isinstance(original, AccessDenied):
         return "FORBIDDEN"
-    if error.path is None or isinstance(original, DomainError) or is_argument_error(original):
-        return "BAD_REQUEST"  # parse, validation, variable coercion, bad query arguments
+    if isinstance(original, DomainError) or is_argument_error(original):
+        return "BAD_REQUEST"  # bad query arguments
+    if error.path is None and (
+        original is None or error.nodes or isinstance(original, REQUEST_FAULTS)
+    ):
+        # Parse and validation (a literal's own error included: it points at the literal),
+        # variable coercion, no operation to run.
+        return "BAD_REQUEST"
+    # A field's fault, or what fails with neither path nor node: a subscription's stream.
     return "INTERNAL"
 
 

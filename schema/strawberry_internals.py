@@ -30,6 +30,7 @@ from strawberry.http.exceptions import (
     WebSocketDisconnected,
 )
 from strawberry.http.parse_content_type import parse_content_type
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -48,8 +49,10 @@ MESSAGE_TOO_BIG = 1009  # WebSocket close code: a message past the size limit
 
 __all__ = [
     "BaseGraphQLTransportWSHandler",
+    "CannotGetOperationTypeError",
     "ConnectionInitMessage",
     "InputContext",
+    "InvalidOperationTypeError",
     "NonJsonMessageReceived",
     "NonTextMessageReceived",
     "OperationType",

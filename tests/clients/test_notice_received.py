@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,10 +22,9 @@ from domain.notices.inbox import announce_recent_notices, watch_notices
 from domain.notices.outbox import NoticeDraft, notice_channel, publish_notices, record
 from domain.runtime import Backends
 from subscriptions.bus import EventBus
-from tests.support.live import QUIET, TIMEOUT, admin_of, api, bearer
-from tests.support.node import PROJECT, ensure_node_clients
+from tests.support.clients import NodeClient, node_client
+from tests.support.live import QUIET, TIMEOUT, admin_of, api
 
-SUBSCRIBE = Path(__file__).with_name("subscribe.mjs")
 POLL = 0.05
 
 NOTICE_RECEIVED = """
@@ -57,78 +54,29 @@ async def until_subscribed(redis: Redis, channel: str, running: Callable[[], boo
 # Through the npm client, against a live server --------------------------------------------
 
 
-class NodeSubscriber:
-    """The Node client's process (tests/clients/subscribe.mjs): what it printed, line by line."""
-
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
-
-    def running(self) -> bool:
-        return self.process.returncode is None
-
-    async def line(self) -> dict:
-        try:
-            line = await asyncio.wait_for(self.process.stdout.readline(), TIMEOUT)
-        except TimeoutError:
-            pytest.fail(f"the client printed nothing for {TIMEOUT} s")
-        if not line:
-            await self.process.wait()
-            stderr = (await self.process.stderr.read()).decode()[-2000:]
-            pytest.fail(f"the client exited ({self.process.returncode}): {stderr}")
-        return json.loads(line)
-
-    async def notices(self, count: int) -> list[dict]:
-        """The next `count` notices received; fails on anything else."""
-        received = []
-        for _ in range(count):
-            message = await self.line()
-            assert "next" in message and "errors" not in message["next"], message
-            received.append(message["next"]["data"]["noticeReceived"])
-        return received
-
-    async def refusal(self) -> set[str]:
-        """The error codes the subscription was refused with (as an `error` message, or as a
-        result without data that completes it); no notice may come before them."""
-        message = await self.line()
-        if "next" in message:
-            assert message["next"]["data"] is None, message
-            assert await self.line() == {"complete": True}
-            errors = message["next"]["errors"]
-        else:
-            assert isinstance(message.get("error"), list), message
-            errors = message["error"]
-        await self.process.wait()
-        return {error["extensions"]["code"] for error in errors}
+def still_running(client: NodeClient) -> Callable[[], bool]:
+    """Whether the client's process runs, asked when `until_subscribed` needs to know."""
+    return lambda: client.process.returncode is None
 
 
-@contextlib.asynccontextmanager
-async def npm_subscriber(
-    server: Any, token: str, variables: dict | None = None
-) -> AsyncIterator[NodeSubscriber]:
-    """The npm client subscribed (or subscribing) to noticeReceived; stopped on leaving."""
-    await asyncio.to_thread(ensure_node_clients)
-    process = await asyncio.create_subprocess_exec(
-        "node",
-        str(SUBSCRIBE),
-        cwd=PROJECT,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    request = {
-        "url": server.ws_url,
-        "connectionParams": bearer(token),
-        "query": NOTICE_RECEIVED,
-        "variables": variables or {},
-    }
-    process.stdin.write(json.dumps(request).encode())
-    process.stdin.close()
-    try:
-        yield NodeSubscriber(process)
-    finally:
-        if process.returncode is None:
-            process.terminate()
-            await process.wait()
+async def notices(client: NodeClient, count: int) -> list[dict]:
+    """The next `count` notices the client received; fails on anything else."""
+    return [(await client.result())["noticeReceived"] for _ in range(count)]
+
+
+async def refusal(client: NodeClient) -> set[str]:
+    """The error codes the subscription was refused with (as an `error` message, or as a
+    result without data that completes it); no notice may come before them."""
+    message = await client.line()
+    if "next" in message:
+        assert message["next"]["data"] is None, message
+        assert await client.line() == {"complete": True}
+        errors = message["next"]["errors"]
+    else:
+        assert isinstance(message.get("error"), list), message
+        errors = message["error"]
+    await client.process.wait()
+    return {error["extensions"]["code"] for error in errors}
 
 
 async def test_a_member_receives_their_earn_once_and_no_one_elses(
@@ -140,12 +88,12 @@ async def test_a_member_receives_their_earn_once_and_no_one_elses(
         member, other = await staff.register("Ada"), await staff.register("Bo")
         token = make_token(brand, "MEMBER", member["id"])
         channel = runtime.bus.redis_channel(notice_channel(pk_of(member)))
-        async with npm_subscriber(live_server, token) as client:
-            await until_subscribed(redis, channel, client.running)
+        async with node_client(live_server, token, NOTICE_RECEIVED) as client:
+            await until_subscribed(redis, channel, still_running(client))
             await staff.purchase(member["id"], "120.00")
             await staff.purchase(other["id"], "80.00")
             await staff.adjust(member["id"], 5)
-            earned, adjusted = await client.notices(2)
+            earned, adjusted = await notices(client, 2)
         inbox = (await gql(INBOX, token=token))["data"]["me"]["notices"]["edges"]
 
     assert earned == {
@@ -169,17 +117,19 @@ async def test_access_is_as_for_balance_changed(live_server, runtime, redis, bra
     async with admin_of(live_server, brand, make_token) as staff:
         member, other = await staff.register("Ada"), await staff.register("Bo")
         staff_token = make_token(brand, "STAFF", "clerk")
-        async with npm_subscriber(live_server, staff_token) as unnamed:
-            assert await unnamed.refusal() == {"FORBIDDEN"}
+        async with node_client(live_server, staff_token, NOTICE_RECEIVED) as unnamed:
+            assert await refusal(unnamed) == {"FORBIDDEN"}
         member_token = make_token(brand, "MEMBER", member["id"])
-        async with npm_subscriber(live_server, member_token, {"memberId": other["id"]}) as foreign:
-            assert await foreign.refusal() == {"FORBIDDEN"}
+        foreign = {"memberId": other["id"]}
+        async with node_client(live_server, member_token, NOTICE_RECEIVED, foreign) as watcher:
+            assert await refusal(watcher) == {"FORBIDDEN"}
 
         channel = runtime.bus.redis_channel(notice_channel(pk_of(member)))
-        async with npm_subscriber(live_server, staff_token, {"memberId": member["id"]}) as named:
-            await until_subscribed(redis, channel, named.running)
+        named = {"memberId": member["id"]}
+        async with node_client(live_server, staff_token, NOTICE_RECEIVED, named) as client:
+            await until_subscribed(redis, channel, still_running(client))
             await staff.purchase(member["id"], "30.00")
-            (earned,) = await named.notices(1)
+            (earned,) = await notices(client, 1)
         assert earned["kind"] == "POINTS_EARNED" and "30" in earned["text"]
 
 
