@@ -10,14 +10,18 @@ start on a Tortoise outside WRITTEN_FOR, and its test proves each internal still
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import tzinfo
+from enum import Enum
 from typing import Any, TypeVar
 
 import asyncpg
 from tortoise import Tortoise
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.fields import Field
+from tortoise.fields.data import CharEnumFieldInstance, IntEnumFieldInstance
 from tortoise.migrations.executor import MigrationExecutor
 from tortoise.models import Model
+from tortoise.timezone import get_default_timezone, get_use_tz
 
 WRITTEN_FOR = "tortoise-orm>=1.1.9,<1.2"
 
@@ -40,6 +44,18 @@ def python_value_of(model: type[Model], name: str) -> Callable[[Any], Any] | Non
             convert = field.field_type
             return lambda value: None if value is None else convert(value)
     return meta.fields_map[name].to_python_value
+
+
+def enum_of(field: Field[Any]) -> type[Enum] | None:
+    """The enum whose members an enum field gives back (by value), or None."""
+    if isinstance(field, CharEnumFieldInstance | IntEnumFieldInstance):
+        return field.enum_type
+    return None
+
+
+def aware_zone() -> tzinfo | None:
+    """The zone the ORM moves the datetimes it reads into, when it keeps them aware."""
+    return get_default_timezone() if get_use_tz() else None
 
 
 def primary_key_name(model: type[Model]) -> str:

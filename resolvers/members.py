@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import date
 from types import SimpleNamespace
 from typing import Any, Protocol
@@ -132,6 +132,9 @@ async def tier_of(info: Info, member: records.Member) -> records.Tier | None:
     return await info.context.loaders.tier_by_id.load(member.tier_id)
 
 
+BALANCE_NAMES = tuple(field.name for field in fields(reads.BalanceView))
+
+
 async def answer_me(
     backends: Backends, principal: Principal, selected: Mapping[str, Mapping[str, Any]]
 ) -> SimpleNamespace | None:
@@ -158,7 +161,10 @@ async def answer_me(
         return None
     planned: dict[str, Any] = {}
     if "points" in selected:
-        planned["points"] = SimpleNamespace(**asdict(page.balance), expiring=page.expiring)
+        balance = page.balance
+        planned["points"] = SimpleNamespace(
+            expiring=page.expiring, **{name: getattr(balance, name) for name in BALANCE_NAMES}
+        )
     if "tier" in selected:
         catalog = await brand_catalog(backends, principal.brand_id, page.earning_version)
         planned["tier"] = catalog.tiers.get(page.member.tier_id)
