@@ -12,7 +12,7 @@ import strawberry
 
 from domain import members, records
 from domain.catalog.cache import brand_catalog
-from domain.ledger import reads
+from domain.ledger import reads as ledger_reads
 from domain.members import NewMember, ProfileChange
 from domain.principal import Principal
 from domain.runtime import Backends
@@ -132,29 +132,33 @@ async def tier_of(info: Info, member: records.Member) -> records.Tier | None:
     return await info.context.loaders.tier_by_id.load(member.tier_id)
 
 
-BALANCE_NAMES = tuple(field.name for field in fields(reads.BalanceView))
+BALANCE_NAMES = tuple(field.name for field in fields(ledger_reads.BalanceView))
 
 
 async def answer_me(
-    backends: Backends, principal: Principal, selected: Mapping[str, Mapping[str, Any]]
+    backends: Backends,
+    principal: Principal,
+    selected: Mapping[str, Mapping[str, Any]],
+    reads: Mapping[str, frozenset[str] | None],
 ) -> SimpleNamespace | None:
     """`me` for a planned document (schema/prechecks.py): the member with the PLANNED fields
-    it selects (`points`, `points.expiring`, `tier`, `ledger`), read in one statement, the
-    tier from the brand's copy."""
+    it selects (`points`, `points.expiring`, `tier`, `ledger`), read in one statement with
+    the entries' columns the page shows, the tier from the brand's copy."""
     if principal.member_id is None:
         return None
     expiring = selected.get("points.expiring")
     ledger = selected.get("ledger")
-    page = await reads.member_page(
+    page = await ledger_reads.member_page(
         principal.brand_id,
         principal.member_id,
         backends.clock.now(),
         expiring_within=expiring["within_days"] if expiring is not None else None,
         ledger=None
         if ledger is None
-        else reads.LedgerRequest(
+        else ledger_reads.LedgerRequest(
             page_request(ledger["first"], ledger["after"], ledger["last"], ledger["before"]),
             ledger["kind"],
+            reads.get("ledger.edges.node", frozenset()),
         ),
     )
     if page is None:

@@ -245,7 +245,9 @@ class MemberQueries:
         description="The member the bearer token belongs to (role MEMBER).",
         # A document of this field alone is answered without execution (schema/prechecks.py).
         metadata={
-            PRECHECK: Precheck(resolve.answer_me, assumes=(HasBrand,), answers=True, selected=True)
+            PRECHECK: Precheck(
+                resolve.answer_me, assumes=(HasBrand,), answers=True, selected=True, reads=True
+            )
         },
         graphql_type=Member | None,
     )

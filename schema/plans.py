@@ -187,6 +187,9 @@ class Planner:
         # would put a refused field's error in the result, so the plan asks them first.
         self.permissions: list[BasePermission] = []
         self.planned_fields: dict[str, PlannedField] = {}
+        # The attributes the renderers read of the objects at each path (Python names from the
+        # root field: "ledger.edges.node"); None where a permission class may read any.
+        self.reads: dict[str, set[str] | None] = {}
         self._listed: set[int] = set()  # the extensions whose permission classes are listed
 
     def renderer(
@@ -230,8 +233,10 @@ class Planner:
         where = f"{parent.name}.{name}"
         if definition is None:
             return self._unrenderable(f"{where}: a resolver")
+        parent_path = path
         path = f"{path}.{definition.python_name}" if path else definition.python_name
         if _is_node_id(parent, definition):
+            self._read(parent_path, "pk")
             typename = parent.name
             id_type = field.type.of_type if isinstance(field.type, GraphQLNonNull) else None
             if id_type is not None and id_type.serialize is GraphQLID.serialize:
@@ -260,6 +265,7 @@ class Planner:
         if planned:
             self._plan(path, field, nodes[0])
         attribute = definition.python_name
+        self._read(parent_path, None if silent else attribute)
         if (
             not silent
             and isinstance(field.type, GraphQLNonNull)
@@ -276,6 +282,14 @@ class Planner:
         return lambda value, info: (
             read(getattr(value, attribute), info) if admitted(guards, value, info) else None
         )
+
+    def _read(self, path: str, attribute: str | None) -> None:
+        """Note that the object at `path` is read `attribute` (None: any attribute)."""
+        read = self.reads.setdefault(path, set())
+        if attribute is None:
+            self.reads[path] = None
+        elif read is not None:
+            read.add(attribute)
 
     def _plan(self, path: str, field: GraphQLField, node: FieldNode) -> None:
         if path in self.planned_fields:

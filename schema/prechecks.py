@@ -91,9 +91,14 @@ class Precheck:
     # The check takes `selected`: each PLANNED field selected, by its path of Python names
     # ("points.expiring"), with its arguments.
     selected: bool = False
+    # The check takes `reads`: the attributes the plan renders of the objects at each path
+    # ("ledger.edges.node"), None where a permission class may read any; so it reads only
+    # the columns a page shows. A path not there: nothing of its objects is read.
+    reads: bool = False
 
 
 Selected = Mapping[str, Mapping[str, Any]]  # what a check declaring `selected` gets
+Reads = Mapping[str, frozenset[str] | None]  # what a check declaring `reads` gets
 
 
 def check_declarations(schema: Any) -> None:
@@ -131,6 +136,7 @@ class PrecheckPlan:
     refusal_renderer: Renderer | None = None  # a refusing check's renderer of its payload
     renderer: Renderer | None = None  # an answering plan's renderer of its value
     planned_fields: tuple[PlannedField, ...] = ()  # for a check declaring `selected`
+    reads: Reads = dataclasses.field(default_factory=dict)  # for a check declaring `reads`
     # The arguments of a request without variables, worked out for the first (the same for
     # every such request: the check's to read, never to change).
     _without_variables: list[dict[str, Any] | None] = dataclasses.field(default_factory=list)
@@ -162,6 +168,8 @@ class PrecheckPlan:
                     planned.path: self._converted(planned.field, planned.node, coerced)
                     for planned in self.planned_fields
                 }
+            if self.precheck.reads:
+                arguments["reads"] = self.reads
             return arguments
         except (GraphQLError, DomainError):
             return None
@@ -244,6 +252,10 @@ def plan_of(schema: Any, document: DocumentNode) -> PrecheckPlan | None:
             refusal_renderer=render_refusal,
             renderer=render,
             planned_fields=tuple(answering.planned_fields.values()),
+            reads={
+                path: None if read is None else frozenset(read)
+                for path, read in answering.reads.items()
+            },
         )
         if precheck.refusal is not None:
             plan.refusal(SAMPLE_REFUSAL)  # renders, or the document is not planned

@@ -170,7 +170,6 @@ async def visible_entry(principal: Principal, entry_id: int) -> LedgerEntry | No
 LEDGER_ORDER = ("version",)
 # An entry's columns as a page shows them: all but the breakdown, which only its own field reads.
 PAGE_ENTRIES = ColumnArrays(LedgerEntry, columns_but(LedgerEntry, "breakdown"), "entry")
-PAGE_ENTRY_ARRAYS = PAGE_ENTRIES.aggregates("e")
 _version = attrgetter("version")
 
 
@@ -180,6 +179,27 @@ class LedgerRequest:
 
     request: PageRequest
     kind: LedgerKind | None = None
+    # The entries' attributes the page reads (besides their id and version); None: any.
+    reads: frozenset[str] | None = None
+
+
+def page_entries(reads: frozenset[str] | None) -> ColumnArrays:
+    """The columns of a page's entries that hold what it reads: its id and version (the
+    cursor's) and the columns named; all of them (PAGE_ENTRIES) if it reads anything else."""
+    if reads is None or not reads <= ENTRY_ATTRIBUTES:
+        return PAGE_ENTRIES
+    names = frozenset({"id", "version"} | reads) - {"pk"}
+    arrays = _page_entries.get(names)
+    if arrays is None:
+        if len(_page_entries) >= MAX_ENTRY_PROJECTIONS:
+            return PAGE_ENTRIES
+        arrays = _page_entries[names] = ColumnArrays(LedgerEntry, sorted(names), "entry")
+    return arrays
+
+
+ENTRY_ATTRIBUTES = frozenset({"pk", *PAGE_ENTRIES.names})
+MAX_ENTRY_PROJECTIONS = 64  # sets of columns kept (each has its row type); then all columns
+_page_entries: dict[frozenset[str], ColumnArrays] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +241,7 @@ def _member_page_statement(
         direction = "ASC" if backwards(ledger.request) else "DESC"
         entries_columns = ", entries.*"
         entries_join = (
-            f"CROSS JOIN LATERAL (SELECT {PAGE_ENTRY_ARRAYS} FROM ("
+            f"CROSS JOIN LATERAL (SELECT {page_entries(ledger.reads).aggregates('e')} FROM ("
             f"SELECT * FROM ledger_entry e WHERE {' AND '.join(conditions)} "
             f"ORDER BY e.version {direction} LIMIT {argument(page_size(ledger.request) + 1)}"
             ") e) entries"
@@ -279,7 +299,11 @@ async def member_page(
         if ledger is None
         else window_page(
             # In the statement's order: the arrays keep whichever order the rows were fed in.
-            sorted(PAGE_ENTRIES.read(row), key=_version, reverse=not backwards(ledger.request)),
+            sorted(
+                page_entries(ledger.reads).read(row),
+                key=_version,
+                reverse=not backwards(ledger.request),
+            ),
             ledger.request,
             LEDGER_ORDER,
             row["entry_count"],

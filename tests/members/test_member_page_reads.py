@@ -79,3 +79,34 @@ async def test_a_member_page_holds_each_entry_and_cursor_as_the_orm_reads_them(
 
     newcomer, _ = await member_with_points(0, "Newcomer")
     assert await pages_agree(brand, runtime, newcomer, None, PageRequest(first=20)) == 0
+
+
+async def test_a_member_page_reads_only_the_columns_its_document_shows(
+    brand, staff, member_with_points, runtime
+):
+    member, _ = await member_with_points(400, "Columns")
+    await staff.purchase(member["id"], "12.34", orderRef="COLUMNS-1")
+    member_id = decode_id(member["id"], "Member", "memberId")
+
+    async def entries(reads: frozenset[str] | None) -> list:
+        request = LedgerRequest(PageRequest(first=5), reads=reads)
+        page = await member_page(brand.id, member_id, runtime.clock.now(), ledger=request)
+        assert page is not None and page.ledger is not None
+        return page.ledger.items
+
+    everything = await entries(None)
+    assert len(everything) == 2
+    for reads, names in (
+        (frozenset({"kind", "created_at", "pk"}), {"id", "version", "kind", "created_at"}),
+        (frozenset(), {"id", "version"}),
+    ):
+        shown = await entries(reads)
+        for row, full in zip(shown, everything, strict=True):
+            assert repr(row.pk) == repr(full.pk)
+            for name in names:
+                assert repr(getattr(row, name)) == repr(getattr(full, name)), name
+            for name in set(PAGE_ENTRIES.names) - names:
+                assert not hasattr(row, name), f"{name} was read though the page does not show it"
+    # An attribute that is no column (a field's resolver's, say): every column, as for None.
+    for row in await entries(frozenset({"kind", "store"})):
+        assert all(hasattr(row, name) for name in PAGE_ENTRIES.names)

@@ -160,6 +160,20 @@ async def test_every_planned_member_page_answers_as_execution_does(
     agreement.assert_both_answered()
 
 
+async def test_every_planned_member_page_is_answered_by_its_plan(client, staff, member_with_points):
+    """Not only answered alike: answered by the plan, which reads only the columns each shows
+    (a column it missed would make the plan fail, and execution answer instead)."""
+    member, token = await member_with_points(100, "Planned")
+    await staff.purchase(member["id"], "25.00")
+    headers = {"Authorization": f"Bearer {token}"}
+    for name, text in DOCUMENTS.items():
+        before = await answers(client, "me")
+        body = {"query": text, "variables": {"first": 5, "within": 30}}
+        response = (await client.post("/graphql", json=body, headers=headers)).json()
+        assert "errors" not in response, (name, response)
+        assert await answers(client, "me") - before == 1, name
+
+
 async def test_the_member_page_answered_by_its_plan_shows_a_purchase_at_once(
     client, staff, member_with_points
 ):
