@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -14,7 +15,7 @@ from domain import records
 from domain.ledger import live, movements, reads
 from domain.rules.engine import PurchaseLine, PurchaseRecord
 from resolvers.connections import ConnectionView, page_request, to_connection
-from resolvers.context import Info, principal_of, stream_takeover
+from resolvers.context import Context, Info, principal_of, stream_takeover
 from resolvers.ids import decode_id
 from resolvers.loaders import Loaders
 from resolvers.payloads import PayloadView, reports_user_errors
@@ -196,6 +197,21 @@ async def store_of(info: Info, entry: records.LedgerEntry) -> records.Store | No
     return await info.context.loaders.store_by_id.load(entry.store_id) if entry.store_id else None
 
 
+class BalanceChangeOf:
+    """The change an entry of the member's makes, for a subscriber: a plain object, not a
+    closure, as it waits with the subscriber for hours."""
+
+    __slots__ = ("context", "member")
+
+    def __init__(self, context: Context, member: records.Member) -> None:
+        self.context = context
+        self.member = member
+
+    def __call__(self, entry: records.LedgerEntry) -> BalanceChangeView:
+        self.context.loaders = Loaders(self.context.backends)  # every event reads fresh data
+        return BalanceChangeView(self.member, entry, entry.balance_after, entry.version)
+
+
 async def balance_changed(
     info: Info, member_id: str | None, since_version: int | None
 ) -> AsyncIterator[BalanceChangeView]:
@@ -207,17 +223,14 @@ async def balance_changed(
     await live.starting_version(member, since_version)  # refuse a future version now
 
     watched = live.watch_entries(context.backends, member, since_version, principal.still_valid)
-
-    def change(entry: records.LedgerEntry) -> BalanceChangeView:
-        context.loaders = Loaders(context.backends)  # every event reads fresh data
-        return BalanceChangeView(member, entry, entry.balance_after, entry.version)
-
+    change = BalanceChangeOf(context, member)
     takeover = stream_takeover.get()
     if takeover is not None:
         return takeover.after_first(watched, change, info)
 
     async def changes() -> AsyncIterator[BalanceChangeView]:
-        async for entry in watched:
-            yield change(entry)
+        async with aclosing(watched):
+            async for entry in watched:
+                yield change(entry)
 
     return changes()

@@ -13,8 +13,8 @@ WRITTEN_FOR.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import aclosing, suppress
 from json import JSONDecodeError
 from typing import Any, Protocol, runtime_checkable
 
@@ -34,6 +34,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
+    _OperationStreamClosed,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
@@ -132,9 +133,20 @@ class TransportWSSteps:
     to a hook of the handler's, so that they are overridden here only. The results of each
     operation pass through `results_of(operation, results)` on their way to the socket, and
     `after_results(operation)` runs once strawberry's pipeline has sent the last of them,
-    before the operation's `complete`."""
+    before the operation's `complete`.
+
+    An operation that goes on for hours after its pipeline (`continuation(operation)` is not
+    None) goes on without it: strawberry's task ends, freeing what it held (its frames, its
+    finished stream), and `continue_results(operation, state)` runs in a task that takes the
+    operation's place. While it has nothing to do, the operation may `park` with no task at
+    all until it is resumed (a task then runs `continue_results` again, in the context of
+    whatever resumed it); a `complete` from the client or the socket's close then calls
+    `abandoned(state)`. Its end, its `complete` and its failures are those of
+    strawberry's `run_operation`."""
 
     connection_init_timeout_task: asyncio.Task[None] | None  # the handler's
+    # Parked operations, by id (see `park`).
+    parked: dict[str, _Parked] | None = None
 
     def on_acknowledged(self) -> None:
         """connection_init was acknowledged."""
@@ -151,6 +163,17 @@ class TransportWSSteps:
 
     async def after_results(self, operation: Any) -> None:
         """strawberry's pipeline of the operation has ended (not cancelled, not closed)."""
+
+    def continuation(self, operation: Any) -> Any:
+        """What the operation goes on with once its pipeline has ended, or None: it ends."""
+        return None
+
+    async def continue_results(self, operation: Any, state: Any) -> bool:
+        """Go on with a `continuation`; True once parked (`park`), False once it has ended."""
+        return False
+
+    async def abandoned(self, state: Any) -> None:
+        """A parked operation was completed by the client or its socket closed."""
 
     async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)  # type: ignore[misc]
@@ -184,7 +207,74 @@ class TransportWSSteps:
         results = self.results_of(operation, result_source)
         async with aclosing(results):  # type: ignore[type-var]
             await super()._send_result_stream(operation, results)  # type: ignore[misc]
-        await self.after_results(operation)
+        state = self.continuation(operation)
+        if state is None:
+            await self.after_results(operation)
+        elif self.operations.get(operation.id) is operation:  # type: ignore[attr-defined]
+            # strawberry reads an operation's text and variables only to start it.
+            operation.query, operation.variables = "", None
+            self._run_continuation(operation, state)
+            raise _OperationStreamClosed  # strawberry's task ends without a complete
+        else:  # completed or closed meanwhile: this task, cancelled, ends it
+            await self.abandoned(state)
+
+    def park(self, operation: Any, state: Any) -> Callable[[], None]:
+        """The operation waits with no task until the callback returned is called: it resumes
+        the operation, whose continuation then runs in a task of its own."""
+        parked = _Parked(self, operation, state)
+        if self.parked is None:
+            self.parked = {}
+        self.parked[operation.id] = parked
+        operation.task = None
+        return parked
+
+    def resume(self, parked: _Parked) -> None:
+        operation = parked.operation
+        if self.parked is None or self.parked.get(operation.id) is not parked:
+            return  # completed or closed meanwhile
+        del self.parked[operation.id]
+        self._run_continuation(operation, parked.state)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        parked = self.parked.pop(operation_id, None) if self.parked else None
+        if parked is None:
+            await super().cleanup_operation(operation_id)  # type: ignore[misc]
+            return
+        del self.operations[operation_id]  # type: ignore[attr-defined]
+        await self.abandoned(parked.state)
+
+    def _run_continuation(self, operation: Any, state: Any) -> None:
+        operation.task = asyncio.create_task(self._continue_operation(operation, state))
+        operation.task.add_done_callback(self._task_done)  # type: ignore[attr-defined]
+
+    async def _continue_operation(self, operation: Any, state: Any) -> None:
+        """The operation's continuation and its `complete`, as strawberry's `run_operation`
+        ends an operation, failures included."""
+        try:
+            if await self.continue_results(operation, state):
+                return  # parked
+            await operation.send_operation_message({"id": operation.id, "type": "complete"})
+        except Exception as error:
+            await self.handle_task_exception(error)  # type: ignore[attr-defined]
+            with suppress(Exception):
+                await operation.send_operation_message({"id": operation.id, "type": "complete"})
+            self.operations.pop(operation.id, None)  # type: ignore[attr-defined]
+            raise
+
+
+class _Parked:
+    """An operation parked by its handler (`TransportWSSteps.park`), and the callback that
+    resumes it: a plain object, as it waits with the operation for hours."""
+
+    __slots__ = ("handler", "operation", "state")
+
+    def __init__(self, handler: TransportWSSteps, operation: Any, state: Any) -> None:
+        self.handler = handler
+        self.operation = operation
+        self.state = state
+
+    def __call__(self) -> None:
+        self.handler.resume(self)
 
 
 class ViewSteps:

@@ -13,9 +13,11 @@ once (`release_executor` breaks the executor's reference cycle: left to the coll
 executor old enough to be in its oldest generation would hold its memory long after, where no
 later subscriber can use it). Each later event is rendered from the resolver's value as
 execution renders it, by the document's stream plan (schema/plans.py `StreamPlan`, kept with the
-document by schema/documents.py), and sent as strawberry sends a `next`, by the operation's task
-(server/sockets.py `after_results`): its end, a failure of its stream, a `complete` from the
-client and the socket's close are those of strawberry's pipeline. Permission classes that refuse
+document by schema/documents.py), and sent as strawberry sends a `next` (server/sockets.py
+`continue_results`), by a task of the operation's own only while it has events to send: a
+stream that `WaitsForEvents` waits for the next with no task at all (the operation is parked,
+schema/strawberry_internals.py). Its end, a failure of its stream, a `complete` from the client
+and the socket's close are those of strawberry's pipeline. Permission classes that refuse
 with an error are asked before the takeover and before each event; those that `fail_silently`
 make their field null, as strawberry's do. A null for a non-null field ends the stream as a
 failure of the stream does, with its error.
@@ -28,7 +30,7 @@ tests/clients/test_taken_over_streams.py compares both, byte for byte.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from schema.plans import StreamPlan
 from schema.strawberry_internals import release_executor
@@ -59,6 +61,16 @@ class Takeover:
         self.rest = rest
         info, self.info = self.info, None
         release_executor(info)
+
+
+@runtime_checkable
+class WaitsForEvents(Protocol):
+    """A stream that can tell when its next value waits for an event, and call back when one
+    comes: its socket then keeps no task waiting on it (domain/ledger/live.py `EntryWatch`)."""
+
+    def idle(self) -> bool: ...
+
+    def on_event(self, callback: Callable[[], None]) -> None: ...
 
 
 async def aclose(values: AsyncIterator[Any]) -> None:

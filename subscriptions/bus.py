@@ -15,7 +15,7 @@ Pub/sub keeps nothing: what is published while the connection is down is lost. S
 that can read what they missed from a record ask to hear of it: after every resubscription
 they get RESUBSCRIBED in their stream.
 
-A subscriber holds a `_Mailbox` (a bounded deque while events wait, and one future while it
+A subscriber holds a `Mailbox` (a bounded deque while events wait, and one future while it
 waits), not an asyncio.Queue, whose futures, events and deques cost some 3 KB more per
 subscriber: at 5,000 open pages, 15 MB. The subscription and its mailbox are plain objects, not
 async generators, whose frames an idle watcher would hold for its whole life.
@@ -28,7 +28,7 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -64,8 +64,8 @@ class EventBus:
         self._keys = keys
         self._own_channel = keys.channel(OWN_CHANNEL)
         self._queue_size = queue_size
-        self._queues: dict[str, set[_Mailbox]] = {}
-        self._told_of_resubscription: set[_Mailbox] = set()
+        self._queues: dict[str, set[Mailbox]] = {}
+        self._told_of_resubscription: set[Mailbox] = set()
         self._subscribed_before = False
         self._listener: asyncio.Task[None] | None = None
         self._pubsub: PubSub | None = None  # while connected and subscribed
@@ -130,9 +130,9 @@ class EventBus:
 
         With `hear_resubscriptions`, RESUBSCRIBED also comes whenever events may have been lost.
         """
-        return Subscription(self, channel, _Mailbox(self._queue_size), hear_resubscriptions)
+        return Subscription(self, channel, Mailbox(self._queue_size), hear_resubscriptions)
 
-    async def join(self, channel: str, mailbox: _Mailbox, hear_resubscriptions: bool) -> None:
+    async def join(self, channel: str, mailbox: Mailbox, hear_resubscriptions: bool) -> None:
         """A subscription's mailbox gets the channel's events; return once Redis has subscribed
         this process to it."""
         subscribers = self._queues.setdefault(channel, set())
@@ -145,7 +145,7 @@ class EventBus:
             await self.leave(channel, mailbox)
             raise
 
-    async def leave(self, channel: str, mailbox: _Mailbox) -> None:
+    async def leave(self, channel: str, mailbox: Mailbox) -> None:
         """A subscription's mailbox gets no more events; the last to leave a channel
         unsubscribes this process from it."""
         self._told_of_resubscription.discard(mailbox)
@@ -356,14 +356,14 @@ class Subscription:
     __slots__ = ("bus", "channel", "hear_resubscriptions", "mailbox")
 
     def __init__(
-        self, bus: EventBus, channel: str, mailbox: _Mailbox, hear_resubscriptions: bool
+        self, bus: EventBus, channel: str, mailbox: Mailbox, hear_resubscriptions: bool
     ) -> None:
         self.bus = bus
         self.channel = channel
         self.mailbox = mailbox
         self.hear_resubscriptions = hear_resubscriptions
 
-    async def __aenter__(self) -> AsyncIterator[dict[str, Any]]:
+    async def __aenter__(self) -> Mailbox:
         await self.bus.join(self.channel, self.mailbox, self.hear_resubscriptions)
         return self.mailbox
 
@@ -371,19 +371,21 @@ class Subscription:
         await self.bus.leave(self.channel, self.mailbox)
 
 
-class _Mailbox:
+class Mailbox:
     """A subscriber's events, in order, at most `size` of them: one that cannot keep up loses
     the oldest, never blocks the rest (consumers that need every event, such as balance
     versions, fill gaps from the record). None ends the stream. It iterates them itself, not
     through an async generator, and holds a deque only while events wait: an idle subscriber
-    costs neither a generator's frame nor an empty deque's block."""
+    costs neither a generator's frame nor an empty deque's block. A consumer with no task
+    waiting on it asks to be called when the next event comes instead (`on_put`)."""
 
-    __slots__ = ("_ended", "_events", "_size", "_waiter")
+    __slots__ = ("_ended", "_events", "_on_put", "_size", "_waiter")
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._events: deque[dict[str, Any] | None] | None = None
         self._waiter: asyncio.Future[None] | None = None
+        self._on_put: Callable[[], None] | None = None
         self._ended = False
 
     def put(self, event: dict[str, Any] | None) -> None:
@@ -392,8 +394,19 @@ class _Mailbox:
         self._events.append(event)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+        elif self._on_put is not None:
+            on_put, self._on_put = self._on_put, None
+            on_put()
 
-    def __aiter__(self) -> _Mailbox:
+    def empty(self) -> bool:
+        """Whether the next step would wait for an event."""
+        return not self._events and not self._ended
+
+    def on_put(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once, when the next event (or the end) comes."""
+        self._on_put = callback
+
+    def __aiter__(self) -> Mailbox:
         return self
 
     async def __anext__(self) -> dict[str, Any]:

@@ -17,8 +17,6 @@ Design: docs/events.md, "Balance events: every version once, in order".
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +25,7 @@ from tortoise.connection import get_connection
 from db.models import LedgerEntry
 from db.rows import model_of, row_of
 from domain.runtime import Backends
-from subscriptions.bus import RESUBSCRIBED
+from subscriptions.bus import RESUBSCRIBED, Subscription
 
 log = logging.getLogger(__name__)
 
@@ -112,11 +110,8 @@ def may_have_missed(event: dict[str, Any]) -> bool:
     return event is RESUBSCRIBED
 
 
-@asynccontextmanager
-async def balance_changes(
-    rt: Backends, member_id: int
-) -> AsyncIterator[AsyncIterator[dict[str, Any]]]:
+def balance_changes(rt: Backends, member_id: int) -> Subscription:
     """The member's balance events published from now on (not yet ordered nor gap-free), the
-    sweep's announcements, and a `may_have_missed` event whenever some may have been lost."""
-    async with rt.bus.subscribe(balance_channel(member_id), hear_resubscriptions=True) as events:
-        yield events
+    sweep's announcements, and a `may_have_missed` event whenever some may have been lost, while
+    the subscription's context is open."""
+    return rt.bus.subscribe(balance_channel(member_id), hear_resubscriptions=True)
