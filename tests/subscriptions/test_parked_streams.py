@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
+
 from domain.ledger.events import balance_channel
 from domain.ledger.movements import adjust
 from domain.principal import Principal, Role
@@ -109,47 +111,40 @@ async def watching(socket: Socket, runtime: Any, member_id: int) -> None:
     await until(lambda: not operation_tasks(), "no operation's task while it waits")
 
 
-async def test_a_waiting_stream_has_no_task_and_an_event_gives_it_one(
-    app, runtime, brand, member_with_points
-):
+@pytest.fixture
+async def watcher(app, runtime, brand, member_with_points):
+    """A member's socket watching their balance, waiting for its next event; the member's
+    id; an admin to move their points."""
     member, token = await member_with_points(100)
     member_id = pk(member["id"])
     admin = Principal(Role.ADMIN, brand.id, brand.code, "admin-1")
     async with socket_of(app, token) as socket:
         await watching(socket, runtime, member_id)
-
-        for version, points in ((2, 5), (3, -7)):
-            await adjust(runtime, admin, member_id, points, "a test", uuid.uuid4().hex)
-            message = await socket.receive()
-            assert message["payload"]["data"]["balanceChanged"]["version"] == version
-            await until(lambda: not operation_tasks(), "no operation's task once it waits again")
+        yield socket, member_id, admin
 
 
-async def test_a_complete_while_it_waits_ends_it_and_leaves_the_channel(
-    app, runtime, brand, member_with_points
-):
-    member, token = await member_with_points(100)
-    member_id = pk(member["id"])
-    admin = Principal(Role.ADMIN, brand.id, brand.code, "admin-1")
-    async with socket_of(app, token) as socket:
-        await watching(socket, runtime, member_id)
-
-        await socket.send({"id": "1", "type": "complete"})
-        await until(lambda: not runtime.bus.subscriber_count(balance_channel(member_id)), "left")
-        await adjust(runtime, admin, member_id, 5, "a test", uuid.uuid4().hex)
-        # The same id may be used again at once, as strawberry allows after a complete.
-        await socket.send({"id": "1", "type": "subscribe", "payload": {"query": WATCH}})
-        replayed = await socket.receive()
-        assert replayed["id"] == "1"
-        assert replayed["payload"]["data"]["balanceChanged"]["version"] == 1
+async def test_a_waiting_stream_has_no_task_and_an_event_gives_it_one(runtime, watcher):
+    socket, member_id, admin = watcher
+    for version, points in ((2, 5), (3, -7)):
+        await adjust(runtime, admin, member_id, points, "a test", uuid.uuid4().hex)
+        message = await socket.receive()
+        assert message["payload"]["data"]["balanceChanged"]["version"] == version
+        await until(lambda: not operation_tasks(), "no operation's task once it waits again")
 
 
-async def test_a_socket_closed_while_its_stream_waits_leaves_the_channel(
-    app, runtime, member_with_points
-):
-    member, token = await member_with_points(100)
-    member_id = pk(member["id"])
-    async with socket_of(app, token) as socket:
-        await watching(socket, runtime, member_id)
-        await socket.close()
-        assert not runtime.bus.subscriber_count(balance_channel(member_id))
+async def test_a_complete_while_it_waits_ends_it_and_leaves_the_channel(runtime, watcher):
+    socket, member_id, admin = watcher
+    await socket.send({"id": "1", "type": "complete"})
+    await until(lambda: not runtime.bus.subscriber_count(balance_channel(member_id)), "left")
+    await adjust(runtime, admin, member_id, 5, "a test", uuid.uuid4().hex)
+    # The same id may be used again at once, as strawberry allows after a complete.
+    await socket.send({"id": "1", "type": "subscribe", "payload": {"query": WATCH}})
+    replayed = await socket.receive()
+    assert replayed["id"] == "1"
+    assert replayed["payload"]["data"]["balanceChanged"]["version"] == 1
+
+
+async def test_a_socket_closed_while_its_stream_waits_leaves_the_channel(runtime, watcher):
+    socket, member_id, _ = watcher
+    await socket.close()
+    assert not runtime.bus.subscriber_count(balance_channel(member_id))
