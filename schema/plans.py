@@ -415,8 +415,9 @@ class StreamPlan:
         """A result's `data`, as graphql-core completes the field's value; a null for a
         non-null field raises, and the stream reports it as a failure."""
         info = PermissionInfo(context)
-        if not admitted(self.permissions, value, info):
-            raise PermissionError("A field's permission no longer admits the caller.")
+        for permission in self.permissions:
+            if not admitted((permission,), value, info):
+                permission.on_unauthorized()  # raises the error execution would report
         return {self.root_key: self.render_value(value, info)}
 
 

@@ -53,10 +53,18 @@ class NoNulInStrings(ValidationRule):
             self.report_error(GraphQLError(f"{NUL_REFUSED}.", node))
 
 
-def nul_path(value: object, path: str) -> str | None:
-    """Where in `value` (decoded JSON) a string holds a NUL, as `$input.lines.0.sku`."""
+# How deep a variable's value may nest (JSON allows 1,024 levels; no input of ours has 10).
+MAX_VARIABLE_DEPTH = 64
+TOO_DEEP = "A variable's value nests too deeply"
+
+
+def nul_path(value: object, path: str, depth: int = 0) -> str | None:
+    """Where in `value` (decoded JSON) a string holds a NUL, as `$input.lines.0.sku`; raises
+    ValueError for a value nested deeper than MAX_VARIABLE_DEPTH."""
     if isinstance(value, str):
         return path if NUL in value else None
+    if depth > MAX_VARIABLE_DEPTH:
+        raise ValueError(f"{TOO_DEEP}: {path}.")
     items: Iterable[tuple[object, object]]
     if isinstance(value, dict):
         items = value.items()
@@ -65,16 +73,20 @@ def nul_path(value: object, path: str) -> str | None:
     else:
         return None
     for key, item in items:
-        found = nul_path(item, f"{path}.{key}")
+        found = nul_path(item, f"{path}.{key}", depth + 1)
         if found is not None:
             return found
     return None
 
 
 def nul_in_variables(variables: Mapping[str, object] | None) -> list[GraphQLError]:
-    """The request's error if a variable's string holds a NUL (see NoNulInStrings)."""
+    """The request's error if a variable's string holds a NUL (see NoNulInStrings), or its
+    value nests too deeply."""
     for name, value in (variables or {}).items():
-        found = nul_path(value, f"${name}")
+        try:
+            found = nul_path(value, f"${name}")
+        except ValueError as too_deep:
+            return [GraphQLError(str(too_deep))]
         if found is not None:
             return [GraphQLError(f"{NUL_REFUSED}: {found}.")]
     return []

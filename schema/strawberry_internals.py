@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from contextlib import aclosing, suppress
+from functools import partial
 from json import JSONDecodeError
 from typing import Any, Protocol, runtime_checkable
 
@@ -147,6 +148,9 @@ class TransportWSSteps:
     connection_init_timeout_task: asyncio.Task[None] | None  # the handler's
     # Parked operations, by id (see `park`).
     parked: dict[str, _Parked] | None = None
+    # The `abandoned` calls under way: never awaited by the socket's reader (they may wait for
+    # Redis), awaited at shutdown.
+    abandoning: set[asyncio.Task[None]] | None = None
 
     def on_acknowledged(self) -> None:
         """connection_init was acknowledged."""
@@ -173,7 +177,9 @@ class TransportWSSteps:
         return False
 
     async def abandoned(self, state: Any) -> None:
-        """A parked operation was completed by the client or its socket closed."""
+        """A parked operation was completed by the client or its socket closed, or a
+        continuation was cancelled before it ran; it may come again for a state already let
+        go of, and then does nothing."""
 
     async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)  # type: ignore[misc]
@@ -202,6 +208,9 @@ class TransportWSSteps:
             await self.on_shutdown()
         finally:
             await super().shutdown()  # type: ignore[misc]
+            await asyncio.sleep(0)  # the cancelled continuations' callbacks run first
+            while self.abandoning:
+                await asyncio.gather(*self.abandoning, return_exceptions=True)
 
     async def _send_result_stream(self, operation: Any, result_source: Any) -> None:
         results = self.results_of(operation, result_source)
@@ -241,11 +250,25 @@ class TransportWSSteps:
             await super().cleanup_operation(operation_id)  # type: ignore[misc]
             return
         del self.operations[operation_id]  # type: ignore[attr-defined]
-        await self.abandoned(parked.state)
+        self._abandon(parked.state)
+
+    def _abandon(self, state: Any) -> None:
+        if self.abandoning is None:
+            self.abandoning = set()
+        task = asyncio.create_task(self.abandoned(state))
+        self.abandoning.add(task)
+        task.add_done_callback(self.abandoning.discard)
 
     def _run_continuation(self, operation: Any, state: Any) -> None:
         operation.task = asyncio.create_task(self._continue_operation(operation, state))
         operation.task.add_done_callback(self._task_done)  # type: ignore[attr-defined]
+        operation.task.add_done_callback(partial(self._continuation_done, state))
+
+    def _continuation_done(self, state: Any, task: asyncio.Task[None]) -> None:
+        # A continuation cancelled before it ran (a complete or the socket's close in the turn
+        # that resumed it) never reached the code that lets its stream go.
+        if task.cancelled():
+            self._abandon(state)
 
     async def _continue_operation(self, operation: Any, state: Any) -> None:
         """The operation's continuation and its `complete`, as strawberry's `run_operation`

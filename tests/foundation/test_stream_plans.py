@@ -5,8 +5,12 @@ that needs execution (a resolver, a directive on a variable, the field twice) is
 
 from __future__ import annotations
 
-import pytest
+from types import SimpleNamespace
 
+import pytest
+from graphql import GraphQLError
+
+from domain.principal import Principal, Role
 from schema.build import build_schema
 from schema.documents import DocumentRegistry
 from schema.safety import GuardedSchema
@@ -57,3 +61,14 @@ def test_the_operation_named_is_the_one_planned(plans):
     document = "subscription A { balanceChanged { version } } query B { __typename }"
     assert plans.stream_plan(document, "A") is not None
     assert plans.stream_plan(document, "B") is None
+
+
+def test_a_field_whose_permission_stops_admitting_fails_the_event_as_execution_would(plans):
+    """A caller whom a field's permission class no longer admits (say, a key changed at a
+    recheck) gets that class's error, with its code, as strawberry's execution reports it."""
+    plan = plans.stream_plan("subscription { balanceChanged { member { status } } }", None)
+    assert plan is not None and plan.permissions
+    partner = SimpleNamespace(principal=Principal(Role.PARTNER, 1, "BRAND", "partner-1"))
+    with pytest.raises(GraphQLError) as refused:
+        plan.render(SimpleNamespace(member=SimpleNamespace(status="ACTIVE")), partner)
+    assert refused.value.extensions == {"code": "FORBIDDEN"}

@@ -121,3 +121,14 @@ async def test_a_null_variable_where_null_cannot_go_is_a_bad_request(gql, member
     _, token = await member_with_points(100)
     body = await gql(ENTER_WITH_QUANTITY, {"quantity": None}, token=token)
     assert "not to be None" in refused_as_bad_request(body)
+
+
+async def test_a_variable_nested_a_thousand_levels_deep_is_a_bad_request(client):
+    """JSON allows 1,024 levels; walking them for NULs once overflowed Python's stack, which
+    made the request INTERNAL, logged with its traceback: any caller could fill the logs."""
+    depth = 1000
+    text = '{"query": "{ __typename }", "variables": {"x": ' + "[" * depth + "1" + "]" * depth
+    response = await client.post(
+        "/graphql", content=text + "}}", headers={"content-type": "application/json"}
+    )
+    assert "nests too deeply" in refused_as_bad_request(response.json())

@@ -17,6 +17,7 @@ import pytest
 from domain.ledger.events import balance_channel
 from domain.ledger.movements import adjust
 from domain.principal import Principal, Role
+from subscriptions.bus import RESUBSCRIBED
 from tests.support.ledger import pk
 
 TIMEOUT = 10.0
@@ -147,4 +148,32 @@ async def test_a_complete_while_it_waits_ends_it_and_leaves_the_channel(runtime,
 async def test_a_socket_closed_while_its_stream_waits_leaves_the_channel(runtime, watcher):
     socket, member_id, _ = watcher
     await socket.close()
+    assert not runtime.bus.subscriber_count(balance_channel(member_id))
+
+
+def events_arrive(runtime: Any, member_id: int) -> None:
+    """What the bus's listener does when the member's channel has an event, in this very turn
+    of the loop: it puts it in each mailbox (and a parked operation is resumed)."""
+    for mailbox in runtime.bus._queues[balance_channel(member_id)]:
+        mailbox.put(RESUBSCRIBED)
+
+
+async def test_a_complete_in_the_turn_an_event_resumes_the_stream_leaves_the_channel(
+    runtime, watcher
+):
+    socket, member_id, _ = watcher
+    # The socket reads the complete in the turn the event resumes the operation: its task is
+    # cancelled before it has run at all.
+    await socket.send({"id": "1", "type": "complete"})
+    events_arrive(runtime, member_id)
+    await until(lambda: not runtime.bus.subscriber_count(balance_channel(member_id)), "left")
+    assert not operation_tasks()
+
+
+async def test_a_close_in_the_turn_an_event_resumes_the_stream_leaves_the_channel(runtime, watcher):
+    socket, member_id, _ = watcher
+    await socket.incoming.put({"type": "websocket.disconnect", "code": 1000})
+    events_arrive(runtime, member_id)
+    assert socket.task is not None
+    await asyncio.wait_for(socket.task, TIMEOUT)
     assert not runtime.bus.subscriber_count(balance_channel(member_id))
