@@ -31,6 +31,12 @@ from tests.support.session import ISSUER, JWT_SECRET, RUN_ID
 from tests.support.statements import record_statements
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`pytest` runs on `-n auto`: a worker a core, at most four. Each worker has its own
+    database, Redis prefix and servers; more would crowd a shared PostgreSQL's connections."""
+    return min(os.cpu_count() or 1, 4)
+
+
 @pytest.fixture(scope="session")
 def backend_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backends]:
     """The machine's PostgreSQL and Redis when named, else embedded ones for this session."""
