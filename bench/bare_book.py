@@ -12,8 +12,9 @@ redemption is spelled as the ORM sends it (INSERT_REDEMPTION).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -23,6 +24,7 @@ import orjson
 
 from bench.baselines import Refused
 from db.models import LedgerKind, NoticeKind
+from domain.catalog.coupons import new_code
 from domain.idempotency import (
     AUDITED_OUTCOME_SQL,
     AUDITED_ROLES,
@@ -58,6 +60,15 @@ INSERT INTO redemption (reservation_id, quantity, points_spent, cash_amount, sta
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
         $20, $21)
 RETURNING id
+"""
+
+# Coupon.create, as the ORM sends it: a code generated for each unit of a coupon, voucher or
+# partner offer without a pool of codes (issue_coupons).
+INSERT_COUPON = """
+INSERT INTO "coupon" ("code","value","expires_at","used_at","used_by","used_reference",
+                      "voided_at","created_at","brand_id","item_id","partner_id","redemption_id")
+VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
+RETURNING "id"
 """
 
 
@@ -184,6 +195,18 @@ async def debit(book: Book, points: int, description: str) -> int:
         await db.execute(TAKE_FROM_LOT_SQL, lot["id"], lot["remaining"] - part)
         await db.execute(INSERT_CONSUMPTION_SQL, lot["id"], entry_id, part)
     return entry_id
+
+
+async def issue_coupon(
+    db: asyncpg.Connection, item: Mapping[str, Any], redemption_id: int, now: datetime
+) -> None:
+    """issue_coupons for a unit of an item of a coupon kind without a pool of codes."""
+    valid_days = item["coupon_valid_days"]
+    expires_at = now + timedelta(days=valid_days) if valid_days else None
+    await db.fetchval(
+        INSERT_COUPON, new_code(), item["coupon_value"], expires_at, None, None, None, None, now,
+        item["brand_id"], item["id"], item["partner_id"], redemption_id,
+    )  # fmt: skip
 
 
 def tell_redeemed(book: Book, redemption_id: int, quantity: int, points: int, item: str) -> None:

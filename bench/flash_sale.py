@@ -61,6 +61,7 @@ from bench.bare_book import (
     claim_key,
     close,
     debit,
+    issue_coupon,
     open_book,
     store_outcome,
     tell_redeemed,
@@ -162,7 +163,7 @@ class Sale:
 
 
 async def create_item_for_sales(brand_id: int, brand_code: str) -> int:
-    """A points-only partner offer (no coupons to issue) to put on sale (ORM opened by caller)."""
+    """A points-only partner offer (a coupon a unit) to put on sale (ORM opened by caller)."""
     admin = Principal(Role.ADMIN, brand_id, brand_code, ADMIN)
     spec = ItemSpec("BENCH-FLASH", "Bench flash offer", ItemKind.PARTNER_OFFER, "bench", PRICE)
     return (await create_item(admin, spec, datetime.now(UTC))).id
@@ -470,7 +471,7 @@ async def baseline_win(
     db: asyncpg.Connection, member_id: int, key: str, *, brand_id: int, sale_id: int
 ) -> None:
     """enterFlashSale's transaction for a hold, in the domain's order: the debit, the
-    redemption, the outcome, then `sold` taken last."""
+    redemption and its coupon, the outcome, then `sold` taken last."""
     now = datetime.now(UTC)
     member = Principal(Role.MEMBER, brand_id, "", encode_id("Member", member_id), member_id)
     reservation = reservation_of(member, key)
@@ -494,6 +495,7 @@ async def baseline_win(
             *("[]", None, now, None, None, None, None, now, brand_id, sale_id, item["id"]),
             *(member_id, entry_id),
         )
+        await issue_coupon(db, item, redemption_id, now)
         tell_redeemed(book, redemption_id, QUANTITY, points, item["name"])
         await close(book)
         outcome = {

@@ -3,7 +3,7 @@ transaction on bare asyncpg, for an item with unlimited stock and one with a lim
 
     python -m bench.redeem [--seconds 10] [--workers 2] [--connections 64] [--members 1000]
 
-Two items of the brand, both points-only PARTNER_OFFERs (no coupons to issue, no address):
+Two items of the brand, both points-only PARTNER_OFFERs (a coupon a unit, no address):
   unlimited  stock null; its stock update still runs (it counts the item's redemptions);
   limited    a large limited stock and a per-member limit, so the conditional stock update
              takes stock and the member's earlier redemptions of the item are summed.
@@ -37,6 +37,7 @@ from bench.bare_book import (
     claim_key,
     close,
     debit,
+    issue_coupon,
     open_book,
     store_outcome,
     tell_redeemed,
@@ -143,7 +144,7 @@ async def baseline_redeem(
     discount_percent: int,
 ) -> None:
     """redeem's statements, in the domain's order, in one transaction: the item's stock is
-    taken last, after the debit and the redemption (a points-only offer issues no coupons)."""
+    taken last, after the debit, the redemption and its coupon."""
     now = datetime.now(UTC)
     member = Principal(Role.MEMBER, brand_id, "", encode_id("Member", member_id), member_id)
     payload = {"item": item_id, "quantity": QUANTITY, "address": None}
@@ -165,6 +166,7 @@ async def baseline_redeem(
             *(None, now, None, None, None, None, now, brand_id, None, item_id, member_id),
             entry_id,
         )
+        await issue_coupon(db, item, redemption_id, now)
         tell_redeemed(book, redemption_id, QUANTITY, points, item["name"])
         await close(book)
         outcome = {"redemption_id": redemption_id, "entry_id": entry_id}

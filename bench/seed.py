@@ -49,13 +49,14 @@ async def seed_members(
     return ids
 
 
-# One EARN entry (version 1) and its lot per member, expiring in two years; then the balance.
+# One EARN entry (version 1) and its lot per member, of yesterday, expiring in two years; then
+# the balance.
 SEED_LOTS = """
 WITH entries AS (
     INSERT INTO ledger_entry (brand_id, member_id, kind, points, balance_after, version,
                               description, created_at, expires_at, breakdown, actor, shortfall)
-    SELECT $1, id, 'EARN', $3, $3, 1, 'Seeded points', now(), now() + interval '2 years',
-           '[]', 'bench:seed', 0
+    SELECT $1, id, 'EARN', $3, $3, 1, 'Seeded points', now() - interval '1 day',
+           now() + interval '2 years', '[]', 'bench:seed', 0
     FROM unnest($2::int[]) id
     RETURNING id, member_id, points, created_at, expires_at
 )
@@ -71,7 +72,9 @@ WHERE member_id = ANY($1::int[])
 async def seed_points(
     db: asyncpg.Connection, brand_id: int, member_ids: list[int], points: int
 ) -> None:
-    """Give each member, whose ledger is empty, `points` in one lot."""
+    """Give each member, whose ledger is empty, `points` in one lot, earned a day ago: a
+    redemption minutes after a large earn is flagged for review (domain/risk.py), which a
+    member spending points of yesterday is not."""
     async with db.transaction():
         await db.execute(SEED_LOTS, brand_id, member_ids, points)
         await db.execute(SEED_POINTS, member_ids, points)
