@@ -11,8 +11,9 @@ redemption is spelled as the ORM sends it (INSERT_REDEMPTION).
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -24,6 +25,7 @@ import orjson
 
 from bench.baselines import Refused
 from db.models import LedgerKind, NoticeKind
+from db.sql import REFUSED_SQLSTATE
 from domain.catalog.coupons import new_code
 from domain.idempotency import (
     AUDITED_OUTCOME_SQL,
@@ -70,6 +72,29 @@ INSERT INTO "coupon" ("code","value","expires_at","used_at","used_by","used_refe
 VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)
 RETURNING "id"
 """
+
+
+# --- A transaction whose last statements go with its COMMIT -----------------------------------
+
+
+@contextlib.asynccontextmanager
+async def committed_with(db: asyncpg.Connection) -> AsyncIterator[list[str]]:
+    """A transaction whose last statements, appended to the list it yields, go with its COMMIT
+    in one message, as Sql.commit_with sends them; refuse(code) in one is Refused(code)."""
+    last: list[str] = []
+    await db.execute("BEGIN")
+    try:
+        yield last
+        await db.execute(";\n".join([*last, "COMMIT"]))
+    except asyncpg.PostgresError as error:
+        await db.execute("ROLLBACK")
+        if error.sqlstate == REFUSED_SQLSTATE:
+            raise Refused(error.message) from error
+        raise
+    except BaseException:
+        if not db.is_closed():
+            await db.execute("ROLLBACK")
+        raise
 
 
 # --- run_once --------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ from bench.bare_book import (
     INSERT_REDEMPTION,
     claim_key,
     close,
+    committed_with,
     debit,
     issue_coupon,
     open_book,
@@ -144,11 +145,11 @@ async def baseline_redeem(
     discount_percent: int,
 ) -> None:
     """redeem's statements, in the domain's order, in one transaction: the item's stock is
-    taken last, after the debit, the redemption and its coupon."""
+    taken last, after the debit, the redemption and its coupon, with the COMMIT in one message."""
     now = datetime.now(UTC)
     member = Principal(Role.MEMBER, brand_id, "", encode_id("Member", member_id), member_id)
     payload = {"item": item_id, "quantity": QUANTITY, "address": None}
-    async with db.transaction():
+    async with committed_with(db) as last:
         record_id = await claim_key(db, member, "redeem", key, payload)
         book = await open_book(db, member_id, now, member.idempotency_scope)
         item = await db.fetchrow(ITEM, item_id, brand_id)
@@ -171,8 +172,7 @@ async def baseline_redeem(
         await close(book)
         outcome = {"redemption_id": redemption_id, "entry_id": entry_id}
         await store_outcome(db, member, record_id, "redeem", payload, outcome)
-        if await db.fetchrow(TAKE_STOCK_SQL, item_id, QUANTITY) is None:
-            raise Refused("OUT_OF_STOCK")
+        last.append(TAKE_STOCK_SQL.format(item_id=item_id, quantity=QUANTITY))
 
 
 # --- GraphQL ----------------------------------------------------------------------------------

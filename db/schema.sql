@@ -5,6 +5,18 @@
 --
 
 --
+-- Name: refuse(text); Type: FUNCTION; Schema: public; Owner: -
+--
+
+CREATE FUNCTION public.refuse(code text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    RAISE EXCEPTION USING ERRCODE = 'PM001', MESSAGE = code;
+END
+$$;
+
+--
 -- Name: active_day; Type: TABLE; Schema: public; Owner: -
 --
 
@@ -3353,4 +3365,4 @@ INSERT INTO public.rollup_watermark (name, next_xid, rolled_at)
 SELECT name, pg_current_xact_id()::text::bigint + 1, now() FROM (VALUES ('ledger'), ('members')) AS seeded (name);
 
 INSERT INTO public.tortoise_migrations (app, name, applied_at)
-SELECT app, name, now() FROM (VALUES ('models', '0001_initial'), ('models', '0002_members_and_ledger'), ('models', '0003_indexes'), ('models', '0004_tiers'), ('models', '0005_earning_rules'), ('models', '0006_catalog'), ('models', '0007_flash_sales'), ('models', '0008_partners'), ('models', '0009_partner_offers_and_purchases'), ('models', '0010_settlement'), ('models', '0011_partner_rules'), ('models', '0012_webhooks'), ('models', '0013_offer_code_pools'), ('models', '0014_earning_version'), ('models', '0015_partner_privacy'), ('models', '0016_webhook_trace_context'), ('models', '0017_notices'), ('models', '0018_insights'), ('models', '0019_no_free_points'), ('models', '0020_audit_trail'), ('models', '0021_velocity_limits'), ('models', '0022_step_up'), ('models', '0023_insight_indexes'), ('models', '0024_purchase_history_index'), ('models', '0025_active_members'), ('models', '0026_brand_onboarding'), ('models', '0027_member_import'), ('models', '0028_pending_points'), ('models', '0029_brand_webhooks'), ('models', '0030_purchase_count_rules'), ('models', '0031_segments'), ('models', '0032_tier_metric'), ('models', '0033_tier_upgrades_and_gifts')) AS applied (app, name);
+SELECT app, name, now() FROM (VALUES ('models', '0001_initial'), ('models', '0002_members_and_ledger'), ('models', '0003_indexes'), ('models', '0004_tiers'), ('models', '0005_earning_rules'), ('models', '0006_catalog'), ('models', '0007_flash_sales'), ('models', '0008_partners'), ('models', '0009_partner_offers_and_purchases'), ('models', '0010_settlement'), ('models', '0011_partner_rules'), ('models', '0012_webhooks'), ('models', '0013_offer_code_pools'), ('models', '0014_earning_version'), ('models', '0015_partner_privacy'), ('models', '0016_webhook_trace_context'), ('models', '0017_notices'), ('models', '0018_insights'), ('models', '0019_no_free_points'), ('models', '0020_audit_trail'), ('models', '0021_velocity_limits'), ('models', '0022_step_up'), ('models', '0023_insight_indexes'), ('models', '0024_purchase_history_index'), ('models', '0025_active_members'), ('models', '0026_brand_onboarding'), ('models', '0027_member_import'), ('models', '0028_pending_points'), ('models', '0029_brand_webhooks'), ('models', '0030_purchase_count_rules'), ('models', '0031_segments'), ('models', '0032_tier_metric'), ('models', '0033_tier_upgrades_and_gifts'), ('models', '0034_refuse')) AS applied (app, name);

@@ -2,8 +2,9 @@
 
 The hot paths send their own SQL on a transaction's connection and build models from its rows,
 as the ORM does inside; lookups check a value against its column first; startup asks which
-migrations are missing. Tortoise offers no public way to do these, so each reaches one internal
-here. `server/dependencies.py` refuses to
+migrations are missing; a COMMIT sent with the statements before it is recorded on Tortoise's
+transaction and on asyncpg's under it (asyncpg is held below 0.33 in pyproject). Tortoise offers
+no public way to do these, so each reaches one internal here. `server/dependencies.py` refuses to
 start on a Tortoise outside WRITTEN_FOR, and its test proves each internal still answers.
 """
 
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from tortoise import Tortoise
+from tortoise.backends.asyncpg.client import TransactionWrapper
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.fields import Field
 from tortoise.fields.data import CharEnumFieldInstance, IntEnumFieldInstance
@@ -78,6 +80,20 @@ def transaction_connection(transaction: BaseDBAsyncClient) -> asyncpg.Connection
     if not isinstance(connection, asyncpg.Connection):
         raise TypeError("a transaction's connection only (in_transaction())")
     return connection
+
+
+def mark_committed(transaction: BaseDBAsyncClient) -> None:
+    """A transaction whose COMMIT went in a message of our own (db/sql.py, `commit_with`):
+    Tortoise's wrapper is finished, so leaving `in_transaction()` sends no COMMIT, and the
+    connection has no transaction of asyncpg's open, so the pool sends no ROLLBACK when it
+    takes the connection back."""
+    if not isinstance(transaction, TransactionWrapper) or transaction.transaction is None:
+        raise TypeError("a transaction begun by in_transaction() only")
+    xact: Any = transaction.transaction  # asyncpg's Transaction
+    proxy: Any = transaction_connection(transaction)  # the pool's proxy of the connection
+    if proxy._con._top_xact is xact:
+        proxy._con._top_xact = None
+    transaction._finalized = True
 
 
 async def migrations_to_apply(connection: BaseDBAsyncClient, apps: dict[str, Any]) -> list[str]:

@@ -84,7 +84,7 @@ async def run_once(
     payload: dict[str, Any],
     movement: Callable[[BaseDBAsyncClient], Awaitable[dict[str, Any]]],
     *,
-    last: Callable[[], Awaitable[None]] | None = None,
+    last: Callable[[Sql], Awaitable[None]] | None = None,
     target_type: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Run `movement` in a transaction at most once per key: (its outcome, whether replayed).
@@ -92,7 +92,8 @@ async def run_once(
     `movement` gets the transaction's connection and returns a JSON-serialisable outcome (ids,
     not objects). A DomainError it raises rolls everything back and is not stored, so the call
     can be repeated once the cause is fixed. The same key with another payload is a CONFLICT.
-    `last`, if given, runs after the outcome is stored, just before COMMIT. An operation of
+    `last`, if given, runs after the outcome is stored, with the transaction's Sql: it may send
+    the COMMIT itself, with the statements it sends last (`Sql.commit_with`). An operation of
     staff, admins or partners goes into the audit trail with its outcome (`target_type`: what
     an outcome's "id" names).
     """
@@ -117,7 +118,7 @@ async def run_once(
             else:
                 await sql.execute(SET_OUTCOME_SQL, claimed["id"], stored)
             if last is not None:
-                await last()
+                await last(sql)
             return outcome, False
     record = await IdempotencyRecord.get(
         brand_id=principal.brand_id, principal=principal.idempotency_scope, operation=operation,

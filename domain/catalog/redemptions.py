@@ -50,7 +50,7 @@ from domain.catalog.live import announce_items
 from domain.errors import AccessDenied, DomainError, ErrorCode
 from domain.flash_sales.stock import return_units
 from domain.idempotency import change_once, run_once
-from domain.ledger.book import MemberBook
+from domain.ledger.book import LastStatement, MemberBook
 from domain.ledger.movements import close_books, move, publish_books
 from domain.ledger.policy import grace_expiry
 from domain.ledger.reads import BalanceView
@@ -113,10 +113,14 @@ SELECT COALESCE(SUM(quantity), 0) AS quantity FROM redemption
 WHERE member_id = $1 AND item_id = $2 AND status <> 'CANCELLED'
 """
 
+# Sent with the COMMIT (LastStatement), its numbers written in: refuse() when too few are left.
 TAKE_STOCK_SQL = """
-UPDATE catalog_item SET stock = stock - $2, redeemed_count = redeemed_count + $2
-WHERE id = $1 AND (stock IS NULL OR stock >= $2)
-RETURNING stock
+WITH taken AS (
+    UPDATE catalog_item SET stock = stock - {quantity}, redeemed_count = redeemed_count + {quantity}
+    WHERE id = {item_id} AND (stock IS NULL OR stock >= {quantity})
+    RETURNING id
+)
+SELECT refuse('OUT_OF_STOCK') WHERE NOT EXISTS (SELECT FROM taken)
 """
 
 RETURN_SOLD_SQL = """
@@ -283,7 +287,7 @@ async def redeem(
             [(item.id, quantity)] + [(g["item_id"], g["quantity"]) for g in taken_gifts]
         )
         for taken_id, units in taking:
-            book.last_statements.append(partial(_take_stock, connection, taken_id, units))
+            book.last_statements.append(partial(take_stock, taken_id, units))
         made.append(redemption)
         return entry
 
@@ -303,11 +307,13 @@ def items_of(redemption: Redemption) -> list[int]:
     return [redemption.item_id, *(gift["item_id"] for gift in redemption.gifts)]
 
 
-async def _take_stock(connection: BaseDBAsyncClient, item_id: int, quantity: int) -> None:
-    """Last in the transaction, after its outcome is stored: every redemption of the item waits
-    for its row, so it is locked for the commit alone (refused here, everything rolls back)."""
-    if not await connection.execute_query_dict(TAKE_STOCK_SQL, [item_id, quantity]):
-        raise DomainError(ErrorCode.OUT_OF_STOCK, "Not enough of this item left.", ["itemId"])
+def take_stock(item_id: int, quantity: int) -> LastStatement:
+    """Last in the transaction, with its COMMIT: every redemption of the item waits for its
+    row, so it is locked for the commit alone (refused there, everything rolls back)."""
+    return LastStatement(
+        TAKE_STOCK_SQL.format(item_id=int(item_id), quantity=int(quantity)),
+        DomainError(ErrorCode.OUT_OF_STOCK, "Not enough of this item left.", ["itemId"]),
+    )
 
 
 async def _redemption_of(principal: Principal, redemption_id: int) -> Redemption:

@@ -36,7 +36,7 @@ from domain.flash_sales.stock import (
     scripts_of,
 )
 from domain.idempotency import check_key
-from domain.ledger.book import MemberBook
+from domain.ledger.book import LastStatement, MemberBook
 from domain.ledger.movements import move
 from domain.member_facts import facts_of
 from domain.principal import Principal
@@ -65,10 +65,14 @@ SALE_AND_ITEM_SQL = """
 SELECT s AS sale, i AS item FROM flash_sale s JOIN catalog_item i ON i.id = s.item_id
 WHERE s.id = $1
 """
+# Sent with the COMMIT (LastStatement), its numbers written in: refuse() when no unit is left.
 TAKE_SOLD_SQL = """
-UPDATE flash_sale SET sold = sold + $2
-WHERE id = $1 AND cancelled_at IS NULL AND sold + $2 <= total_stock
-RETURNING sold
+WITH taken AS (
+    UPDATE flash_sale SET sold = sold + {quantity}
+    WHERE id = {sale_id} AND cancelled_at IS NULL AND sold + {quantity} <= total_stock
+    RETURNING id
+)
+SELECT refuse('SOLD_OUT') WHERE NOT EXISTS (SELECT FROM taken)
 """
 
 
@@ -215,18 +219,20 @@ async def _buy(
         if deadline is None:
             raise refusal("CONFLICT")  # the hold is gone: commit nothing
         book.outcome["hold_deadline"] = deadline  # names the hold this redemption used
-        book.last_statements.append(lambda: take_sold(book, deadline))
+        book.last_statements.append(lambda: take_sold(deadline))
         made.append(redemption)
         return entry
 
-    async def take_sold(book: MemberBook, deadline: float) -> None:
-        # Every winner of the sale waits for its row: taken last, it is locked for the commit
-        # alone. The deadline is checked right before, so the commit follows within two
-        # statement timeouts, well inside the margin the reconciler leaves.
+    def take_sold(deadline: float) -> LastStatement:
+        # Every winner of the sale waits for its row: taken last, with the COMMIT, it is locked
+        # for the commit alone. The deadline is checked right before, so the commit follows
+        # within two statement timeouts, well inside the margin the reconciler leaves.
         if now_ms(rt) > deadline - DEADLINE_MARGIN_MS:
             raise refusal("CONFLICT")  # the hold is about to go: commit nothing
-        if await book.sql.fetchrow(TAKE_SOLD_SQL, sale_id, quantity) is None:
-            raise _SoldOutInRecord(ErrorCode.SOLD_OUT, REFUSALS["SOLD_OUT"], ["flashSaleId"])
+        return LastStatement(
+            TAKE_SOLD_SQL.format(sale_id=int(sale_id), quantity=int(quantity)),
+            _SoldOutInRecord(ErrorCode.SOLD_OUT, REFUSALS["SOLD_OUT"], ["flashSaleId"]),
+        )
 
     payload = {"sale": sale_id, "quantity": quantity}
     try:

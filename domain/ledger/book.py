@@ -14,7 +14,8 @@ its member by a notice written in the same transaction (domain/notices/outbox.py
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -152,6 +153,16 @@ def check_active(member: Member, *, frozen_may: bool = False) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class LastStatement:
+    """A statement sent with the transaction's COMMIT (db/sql.py, `Sql.commit_with`), its values
+    written into its text. When it takes nothing it calls refuse(code) with its refusal's code:
+    the refusal is raised, and nothing is committed."""
+
+    sql: str
+    refusal: DomainError
+
+
 class MemberBook:
     def __init__(
         self,
@@ -176,9 +187,9 @@ class MemberBook:
         # Ids of what the movement made beside its entry (a redemption), kept for its replays.
         self.outcome: dict[str, Any] = {}
         # Statements on a row that every movement of a kind waits for (a sale's `sold`, an item's
-        # stock): sent after the outcome is stored, right before COMMIT, so that row is locked
-        # for the commit alone.
-        self.last_statements: list[Callable[[], Awaitable[None]]] = []
+        # stock), each made right before it is sent: after the outcome is stored, with the
+        # COMMIT in one message, so that row is locked for the commit alone.
+        self.last_statements: list[Callable[[], LastStatement]] = []
         # Notices to the member, written when the book closes: one per entry (an earn's kind
         # may be set, a birthday gift's), and what the movement adds (its redemption's).
         self.notices: list[NoticeDraft] = []

@@ -20,6 +20,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
 from db.models import Award, AwardKind, LedgerEntry, LedgerKind, Lot, Member, Purchase
+from db.sql import Refused, Sql
 from domain.errors import DomainError, ErrorCode
 from domain.idempotency import run_once
 from domain.insights.rollups import record_rollups
@@ -140,9 +141,15 @@ async def move(
         )
         return {**book.outcome, "entry_id": entry.id if entry else None}
 
-    async def last() -> None:
-        for statement in opened[0].last_statements:
-            await statement()
+    async def last(sql: Sql) -> None:
+        statements = [make() for make in opened[0].last_statements]
+        if not statements:
+            return  # the transaction commits as any other
+        try:
+            await sql.commit_with([statement.sql for statement in statements])
+        except Refused as refused:
+            refusals = {statement.refusal.code.value: statement.refusal for statement in statements}
+            raise refusals[refused.code] from refused
 
     try:
         outcome, replayed = await run_once(principal, operation, key, payload, movement, last=last)

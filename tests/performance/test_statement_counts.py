@@ -264,17 +264,17 @@ async def test_redeem(gql, staff, member_with_points, clock):
         body, calls = await send(gql, REDEEM, redemption(), token)
         payload = body["data"]["redeem"]
         assert (payload["userErrors"], payload["redemption"]["status"]) == ([], "CONFIRMED")
-        # 18 SQL: BEGIN; the key claimed; the balance row locked with member and brand; lots
+        # 17 SQL: BEGIN; the key claimed; the balance row locked with member and brand; lots
         # due to expire or to be released; the item (no gifts: nothing more); the spendable
         # lots, first to expire first; the balance
         # updated; the REDEEM entry; the lot debited; its consumption; the redemption; its
         # coupon; the roll-ups; the member's notices (points spent, redemption confirmed: one
         # statement);
-        # the key's outcome; the item's stock and popularity (last, to hold its row lock only
-        # for the commit); COMMIT; then the payload's coupons read.
+        # the key's outcome; the item's stock and popularity with the COMMIT, in one message
+        # (to hold its row lock only for the commit); then the payload's coupons read.
         # 3 Redis: the PUBLISH of the balance event, of the notices, and of the item's change
         # (catalogItemChanged).
-        calls.assert_counts(sql=18, redis=3, case=case)
+        calls.assert_counts(sql=17, redis=3, case=case)
 
 
 async def live_sale(staff, clock, **fields) -> dict:
@@ -340,20 +340,20 @@ async def test_enter_flash_sale_hold(gql, staff, clock, member_with_points, runt
         payload = body["data"]["enterFlashSale"]
         assert (payload["userErrors"], payload["redemption"]["status"]) == ([], "CONFIRMED")
         assert asked == [sale_pk, sale_pk], "the stock is published after the hold and the confirm"
-        # Warm, 19 SQL: BEGIN; the key claimed; the balance row locked with member and brand;
+        # Warm, 18 SQL: BEGIN; the key claimed; the balance row locked with member and brand;
         # lots due to expire; SET LOCAL statement_timeout; the sale with its item; the units the
         # member has of the sale; the spendable lots; the balance updated; the REDEEM entry; the
         # lot debited; its consumption; the redemption; its coupon; the roll-ups; the member's
-        # notices; the key's outcome; the sale's sold count (last); COMMIT.
+        # notices; the key's outcome; the sale's sold count with the COMMIT, in one message.
         # Warm, 5 Redis: EVALSHA of the entry script (the hold); ZSCORE of the hold's deadline,
         # inside the transaction; the PUBLISH of the balance event and of the notices; EVALSHA
         # of the resolve script (the hold confirmed).
         # Cold, the member's facts (status, tier's early access) are read first: +2 SQL (the
         # member, their tier) and +2 Redis (GET of the shared copy, SET of it).
         if case == "cold":
-            calls.assert_counts(sql=21, redis=7, case=case)
+            calls.assert_counts(sql=20, redis=7, case=case)
         else:
-            calls.assert_counts(sql=19, redis=5, case=case)
+            calls.assert_counts(sql=18, redis=5, case=case)
 
 
 async def test_enter_flash_sale_refused_when_sold_out(
