@@ -64,7 +64,7 @@ def nul_path(value: object, path: str, depth: int = 0) -> str | None:
     if isinstance(value, str):
         return path if NUL in value else None
     if depth > MAX_VARIABLE_DEPTH:
-        raise ValueError(f"{TOO_DEEP}: {path}.")
+        raise ValueError(TOO_DEEP)
     items: Iterable[tuple[object, object]]
     if isinstance(value, dict):
         items = value.items()
@@ -85,8 +85,8 @@ def nul_in_variables(variables: Mapping[str, object] | None) -> list[GraphQLErro
     for name, value in (variables or {}).items():
         try:
             found = nul_path(value, f"${name}")
-        except ValueError as too_deep:
-            return [GraphQLError(str(too_deep))]
+        except ValueError:
+            return [GraphQLError(f"{TOO_DEEP}: ${name}, past {MAX_VARIABLE_DEPTH} levels.")]
         if found is not None:
             return [GraphQLError(f"{NUL_REFUSED}: {found}.")]
     return []
