@@ -215,9 +215,10 @@ class MemberPage:
 
 def _member_page_statement(
     brand_id: int, member_id: int, now: datetime, expiring_within: int | None,
-    ledger: LedgerRequest | None,
+    ledger: LedgerRequest | None, entries: ColumnArrays,
 ) -> tuple[str, list[Any]]:  # fmt: skip
-    """The statement reading the page's parts, and its arguments."""
+    """The statement reading the page's parts (the ledger's `entries` columns), and its
+    arguments."""
     arguments: list[Any] = [[member_id], now, brand_id]
 
     def argument(value: Any) -> str:
@@ -241,7 +242,7 @@ def _member_page_statement(
         direction = "ASC" if backwards(ledger.request) else "DESC"
         entries_columns = ", entries.*"
         entries_join = (
-            f"CROSS JOIN LATERAL (SELECT {page_entries(ledger.reads).aggregates('e')} FROM ("
+            f"CROSS JOIN LATERAL (SELECT {entries.aggregates('e')} FROM ("
             f"SELECT * FROM ledger_entry e WHERE {' AND '.join(conditions)} "
             f"ORDER BY e.version {direction} LIMIT {argument(page_size(ledger.request) + 1)}"
             ") e) entries"
@@ -275,7 +276,10 @@ async def member_page(
     """The brand's member with their balance, and what of their points expire within
     `expiring_within` days and a page of their ledger (as `expiring` and `ledger_page` read
     them for the member themselves) when asked for; None if the brand has no such member."""
-    statement, arguments = _member_page_statement(brand_id, member_id, now, expiring_within, ledger)
+    entries = page_entries(ledger.reads) if ledger is not None else PAGE_ENTRIES
+    statement, arguments = _member_page_statement(
+        brand_id, member_id, now, expiring_within, ledger, entries
+    )
     # Straight to asyncpg: Tortoise's execute_query_dict would copy the row into a dict.
     async with get_connection("default").acquire_connection() as connection:
         row = await connection.fetchrow(statement, *arguments)
@@ -300,7 +304,7 @@ async def member_page(
         else window_page(
             # In the statement's order: the arrays keep whichever order the rows were fed in.
             sorted(
-                page_entries(ledger.reads).read(row),
+                entries.read(row),
                 key=_version,
                 reverse=not backwards(ledger.request),
             ),
