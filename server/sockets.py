@@ -231,8 +231,16 @@ class Rechecks:
     )
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        # Weakly: held by `_of_loop` under the loop itself, a strong one would keep both.
+        self._loop = weakref.ref(loop)
         self.due: dict[int, set[AuthorizedTransportWSHandler]] = {}
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop()
+        if loop is None:
+            raise RuntimeError("the loop of these rechecks is gone")
+        return loop
 
     @classmethod
     def of_loop(cls) -> Rechecks:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 from server.sockets import RECHECK_GRAIN, Rechecks
 
@@ -43,3 +45,19 @@ async def test_a_cancelled_check_does_not_start():
     rechecks.cancel(cancelled, slot)  # type: ignore[arg-type]
     await asyncio.sleep(0.05 + 2 * RECHECK_GRAIN)
     assert (kept.started, cancelled.started) == (1, 0)
+
+
+def test_a_finished_loop_is_not_kept_by_its_rechecks():
+    """The rechecks of each loop are kept under the loop, weakly: once the loop is gone, so are
+    they (a loop per test would otherwise pile up for the process's life)."""
+
+    async def rechecks_of_loop() -> None:
+        Rechecks.of_loop()
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(rechecks_of_loop())
+    loop.close()
+    gone = weakref.ref(loop)
+    del loop
+    gc.collect()
+    assert gone() is None
