@@ -23,7 +23,7 @@ import asyncpg
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 
-from db.tortoise_internals import mark_committed, transaction_connection
+from db.tortoise_internals import check_outermost, mark_committed, transaction_connection
 
 # The SQLSTATE of refuse(code).
 REFUSED_SQLSTATE = "PM001"
@@ -69,7 +69,9 @@ class Sql:
     async def commit_with(self, statements: list[str]) -> None:
         """Send `statements` and the transaction's COMMIT as one message, by the simple query
         protocol: their values are written into their text (numbers only). Refused when one
-        calls refuse(code); then nothing is committed."""
+        calls refuse(code); then nothing is committed. Only in a transaction of its own, not
+        one inside another."""
+        check_outermost(self._transaction)
         try:
             await self._connection.execute(";\n".join([*statements, "COMMIT"]))
         except asyncpg.IntegrityConstraintViolationError as error:

@@ -82,18 +82,26 @@ def transaction_connection(transaction: BaseDBAsyncClient) -> asyncpg.Connection
     return connection
 
 
+def check_outermost(transaction: BaseDBAsyncClient) -> None:
+    """TypeError unless `transaction` is a transaction of its own: a COMMIT sent in one
+    inside another (a savepoint) would commit the outer one too."""
+    if not isinstance(transaction, TransactionWrapper) or transaction.transaction is None:
+        raise TypeError("a transaction begun by in_transaction() only")
+    xact: Any = transaction.transaction  # asyncpg's Transaction
+    if xact._nested:
+        raise TypeError("a transaction inside another cannot send its own COMMIT")
+
+
 def mark_committed(transaction: BaseDBAsyncClient) -> None:
     """A transaction whose COMMIT went in a message of our own (db/sql.py, `commit_with`):
     Tortoise's wrapper is finished, so leaving `in_transaction()` sends no COMMIT, and the
     connection has no transaction of asyncpg's open, so the pool sends no ROLLBACK when it
-    takes the connection back."""
-    if not isinstance(transaction, TransactionWrapper) or transaction.transaction is None:
-        raise TypeError("a transaction begun by in_transaction() only")
-    xact: Any = transaction.transaction  # asyncpg's Transaction
+    takes the connection back. For a transaction check_outermost admitted."""
+    wrapper: Any = transaction  # Tortoise's TransactionWrapper
     proxy: Any = transaction_connection(transaction)  # the pool's proxy of the connection
-    if proxy._con._top_xact is xact:
+    if proxy._con._top_xact is wrapper.transaction:  # asyncpg's Transaction
         proxy._con._top_xact = None
-    transaction._finalized = True
+    wrapper._finalized = True
 
 
 async def migrations_to_apply(connection: BaseDBAsyncClient, apps: dict[str, Any]) -> list[str]:

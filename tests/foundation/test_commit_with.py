@@ -39,3 +39,16 @@ async def test_a_statement_that_refuses_leaves_nothing(app, brand):
             )
     assert refused.value.code == "NOTHING_LEFT"
     assert (await Brand.get(id=brand.id)).name == before
+
+
+async def test_a_transaction_inside_another_may_not_send_its_commit(app, brand):
+    """Its COMMIT would end the outer transaction too: refused before anything is sent."""
+    before = (await Brand.get(id=brand.id)).name
+    with pytest.raises(RuntimeError):
+        async with in_transaction() as outer:
+            await Sql(outer).execute(RENAME.format(name="Outer", brand_id=brand.id))
+            async with in_transaction() as inner:
+                with pytest.raises(TypeError):
+                    await Sql(inner).commit_with([RENAME.format(name="Inner", brand_id=brand.id)])
+            raise RuntimeError("the outer transaction rolls back")
+    assert (await Brand.get(id=brand.id)).name == before
