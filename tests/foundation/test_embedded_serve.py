@@ -55,7 +55,7 @@ CSS_URL = re.compile(r"""url\(\s*["']?([^"')\s]+)""")
 class Serve:
     """One `pointsmall serve` in its own process group, its output collected as it comes."""
 
-    def __init__(self, data_dir: Path, cwd: Path, *args: str) -> None:
+    def __init__(self, data_dir: Path, cwd: Path, temporary: Path, *args: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/graphql"
@@ -65,6 +65,9 @@ class Serve:
             for name, value in os.environ.items()
             if name not in BACKEND_VARIABLES and not name.startswith("POINTSMALL_")
         }
+        # Its temporary files (the metrics' directory, which a killed serve cannot remove)
+        # where pytest removes them.
+        environment["TMPDIR"] = str(temporary)
         self.process = subprocess.Popen(
             [
                 str(POINTSMALL),
@@ -129,13 +132,14 @@ class Serve:
 
 
 class Launcher:
-    def __init__(self, data_dir: Path, cwd: Path) -> None:
+    def __init__(self, data_dir: Path, cwd: Path, temporary: Path) -> None:
         self.data_dir = data_dir
         self.cwd = cwd
+        self.temporary = temporary
         self.launched: list[Serve] = []
 
     def start(self, *args: str) -> Serve:
-        serve = Serve(self.data_dir, self.cwd, *args)
+        serve = Serve(self.data_dir, self.cwd, self.temporary, *args)
         self.launched.append(serve)
         return serve
 
@@ -164,7 +168,11 @@ class Launcher:
 def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
     """Whatever happens, nothing started here outlives the module and the data dir goes."""
     # Unix sockets need short paths: the data dir is short, under /tmp.
-    launcher = Launcher(Path(f"/tmp/pms-{uuid.uuid4().hex[:8]}"), tmp_path_factory.mktemp("cwd"))
+    launcher = Launcher(
+        Path(f"/tmp/pms-{uuid.uuid4().hex[:8]}"),
+        tmp_path_factory.mktemp("cwd"),
+        tmp_path_factory.mktemp("tmp"),
+    )
     try:
         yield launcher
     finally:

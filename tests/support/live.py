@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -42,9 +43,14 @@ class LiveServer:
 
 
 def service_environment(settings: Settings, env: dict | None = None) -> dict[str, str]:
-    """The environment a server process started by the tests reads its settings from."""
+    """The environment a server process started by the tests reads its settings from; its
+    temporary files (the metrics' directory, which a killed server cannot remove) go under
+    the session's data directory, which pytest removes."""
+    temporary = Path(settings.data_dir) / "tmp"
+    temporary.mkdir(parents=True, exist_ok=True)
     return {
         **os.environ,
+        "TMPDIR": str(temporary),
         "DATABASE_URL": settings.database_url,
         "REDIS_URL": settings.redis_url,
         "POINTSMALL_REDIS_PREFIX": settings.redis_prefix,
