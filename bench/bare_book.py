@@ -25,7 +25,8 @@ import orjson
 
 from bench.baselines import Refused
 from db.models import LedgerKind, NoticeKind
-from db.sql import REFUSED_SQLSTATE
+from db.sql import Refused as RefusedInSql
+from db.sql import send_with_commit
 from domain.catalog.coupons import new_code
 from domain.idempotency import (
     AUDITED_OUTCOME_SQL,
@@ -85,15 +86,12 @@ async def committed_with(db: asyncpg.Connection) -> AsyncIterator[list[str]]:
     await db.execute("BEGIN")
     try:
         yield last
-        await db.execute(";\n".join([*last, "COMMIT"]))
-    except asyncpg.PostgresError as error:
-        await db.execute("ROLLBACK")
-        if error.sqlstate == REFUSED_SQLSTATE:
-            raise Refused(error.message) from error
-        raise
-    except BaseException:
+        await send_with_commit(db, last)
+    except BaseException as error:
         if not db.is_closed():
             await db.execute("ROLLBACK")
+        if isinstance(error, RefusedInSql):
+            raise Refused(error.code) from error
         raise
 
 

@@ -72,12 +72,19 @@ class Sql:
         calls refuse(code); then nothing is committed. Only in a transaction of its own, not
         one inside another."""
         check_outermost(self._transaction)
-        try:
-            await self._connection.execute(";\n".join([*statements, "COMMIT"]))
-        except asyncpg.IntegrityConstraintViolationError as error:
-            raise IntegrityError(error) from error
-        except asyncpg.PostgresError as error:
-            if error.sqlstate == REFUSED_SQLSTATE:
-                raise Refused(error.message) from error
-            raise
+        await send_with_commit(self._connection, statements)
         mark_committed(self._transaction)
+
+
+async def send_with_commit(connection: asyncpg.Connection, statements: list[str]) -> None:
+    """`statements` and COMMIT in one message on an asyncpg connection whose transaction began
+    with BEGIN (the benchmarks' bare transactions send it this way too); Refused when one calls
+    refuse(code)."""
+    try:
+        await connection.execute(";\n".join([*statements, "COMMIT"]))
+    except asyncpg.IntegrityConstraintViolationError as error:
+        raise IntegrityError(error) from error
+    except asyncpg.PostgresError as error:
+        if error.sqlstate == REFUSED_SQLSTATE:
+            raise Refused(error.message) from error
+        raise

@@ -136,11 +136,12 @@ class AuthorizedTransportWSHandler(TransportWSSteps, BaseGraphQLTransportWSHandl
         assert rest is not None
         value_of, render, context = takeover.value_of, takeover.plan.render, self.context
         request_id_var.set(context.request_id)  # for its logs: the socket's request
+        waits = rest if isinstance(rest, WaitsForEvents) else None  # asked once: it is slow
         parked = False
         try:
             while True:
-                if isinstance(rest, WaitsForEvents) and rest.idle():
-                    rest.on_event(self.park(operation, takeover))
+                if waits is not None and waits.idle():
+                    waits.on_event(self.park(operation, takeover))
                     parked = True
                     return True
                 # A failure of the stream or its rendering is the stream's; one of sending
