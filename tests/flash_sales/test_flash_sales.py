@@ -1070,6 +1070,26 @@ async def test_a_cancel_after_the_sale_ended_gives_the_points_back_but_not_the_u
 # a sale's Redis state does not outlive it
 
 
+async def test_a_hold_whose_unit_the_record_has_sold_commits_nothing(
+    staff, clock, gql, member_with_points, runtime
+):
+    """Redis grants a hold that PostgreSQL's `sold` has no unit left for (as after Redis lost
+    a sale and reloaded it from an older state): the sale's last statement, sent with the
+    COMMIT, refuses; the entry is SOLD_OUT, nothing is recorded, and the unit does not go back
+    to Redis's stock, since it does not exist."""
+    sale = await live_sale(staff, clock, pointsPrice=100, totalStock=1)
+    await FlashSale.filter(id=pk(sale["id"])).update(sold=1)  # sold, unknown to Redis
+    member, token = await member_with_points(1000)
+    assert refusal(await enter(gql, token, sale["id"])) == [("SOLD_OUT", ["flashSaleId"])]
+    booked = await points_of(staff, member["id"])
+    assert (booked["available"], booked["entries"]) == (1000, [("EARN", 1000)])
+    assert await Redemption.filter(member_id=pk(member["id"])).count() == 0
+    assert await sold(sale["id"]) == 1
+    assert await in_redis(runtime, sale["id"]) == {
+        "stock": 0, "buyers": {str(pk(member["id"])): 0}, "holds": 0, "holddata": 0
+    }  # fmt: skip
+
+
 async def test_every_key_of_a_sale_expires_with_it(staff, clock, gql, member_with_points, runtime):
     """Meta, stock and buyers expire a day after the end; so must the outcomes of its keys
     (one per attempt: a large sale's biggest key), or Redis keeps them for ever."""
